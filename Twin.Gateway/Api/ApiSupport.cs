@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Twin.Gateway.Api;
+
+/// <summary>A page of a list.</summary>
+public sealed record TwinList<T>(string Factory, int Total, int Offset, IReadOnlyList<T> Items);
+
+internal static class ApiSupport
+{
+    public const int DefaultLimit = 100;
+    public const int MaxLimit = 1000;
+
+    /// <summary>Checks path ids; null when valid, else the field errors for a 400.</summary>
+    public static Dictionary<string, string[]>? ValidateIds(params (string Field, string? Value)[] ids)
+    {
+        Dictionary<string, string[]>? errors = null;
+        foreach (var (field, value) in ids)
+        {
+            if (!TwinKey.IsValidId(value, out var error))
+            {
+                (errors ??= [])[field] = [error];
+            }
+        }
+
+        return errors;
+    }
+
+    public static (int Offset, int Limit, Dictionary<string, string[]>? Errors) Paging(int? offset, int? limit)
+    {
+        Dictionary<string, string[]>? errors = null;
+        if (offset is < 0)
+        {
+            (errors ??= [])["offset"] = ["must be 0 or more"];
+        }
+
+        if (limit is < 1 or > MaxLimit)
+        {
+            (errors ??= [])["limit"] = [$"must be from 1 to {MaxLimit}"];
+        }
+
+        return (offset ?? 0, limit ?? DefaultLimit, errors);
+    }
+}
+
+/// <summary>
+/// Turns exceptions into ProblemDetails: rule violations from the twins become 404/409 with the
+/// rule's message; anything else is a 500 that says nothing about the internals.
+/// </summary>
+internal sealed partial class TwinExceptionHandler(IProblemDetailsService problems, ILogger<TwinExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        ProblemDetails problem;
+        switch (exception)
+        {
+            case TwinRuleException rule:
+                problem = new ProblemDetails
+                {
+                    Status = rule.IsNotFound ? StatusCodes.Status404NotFound : StatusCodes.Status409Conflict,
+                    Title = rule.IsNotFound ? "Not found" : "Refused by a twin rule",
+                    Detail = rule.Message,
+                    Type = $"https://factory-twin.dev/problems/{rule.Code}",
+                };
+                problem.Extensions["code"] = rule.Code;
+                break;
+            case BadHttpRequestException bad:
+                problem = new ProblemDetails
+                {
+                    Status = bad.StatusCode,
+                    Title = "Bad request",
+                    Detail = bad.Message,
+                };
+                break;
+            case TimeoutException:
+                LogUnhandled(exception, httpContext.Request.Path);
+                problem = new ProblemDetails
+                {
+                    Status = StatusCodes.Status503ServiceUnavailable,
+                    Title = "The cluster did not answer in time",
+                    Detail = "The outcome is unknown; retry the request (twin commands are idempotent).",
+                };
+                break;
+            default:
+                LogUnhandled(exception, httpContext.Request.Path);
+                problem = new ProblemDetails
+                {
+                    Status = StatusCodes.Status500InternalServerError,
+                    Title = "Internal error",
+                    Detail = "The request failed; the gateway log has the details.",
+                };
+                break;
+        }
+
+        problem.Extensions["traceId"] = Activity.Current?.Id ?? httpContext.TraceIdentifier;
+        httpContext.Response.StatusCode = problem.Status!.Value;
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
+    }
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Error, Message = "Request {Path} failed")]
+    private partial void LogUnhandled(Exception exception, PathString path);
+}

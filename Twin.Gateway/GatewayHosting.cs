@@ -1,0 +1,176 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Twin.Gateway.Api;
+using Twin.Gateway.Ingestion;
+using Twin.Gateway.Mqtt;
+using Twin.Gateway.Simulation;
+using Twin.Silo;
+
+namespace Twin.Gateway;
+
+/// <summary>Composition of the gateway: grains (co-hosted or remote), MQTT, HTTP API, health.</summary>
+public static class GatewayHosting
+{
+    public static WebApplicationBuilder AddTwinGateway(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateOnStart();
+        services.AddOptions<BrokerOptions>().BindConfiguration(BrokerOptions.Section).ValidateOnStart();
+        services.AddOptions<MqttOptions>().BindConfiguration(MqttOptions.Section).ValidateOnStart();
+        services.AddOptions<SimulatorOptions>().BindConfiguration(SimulatorOptions.Section).ValidateOnStart();
+        services.AddSingleton<GatewayOptionsValidator>();
+        services.AddSingleton<IValidateOptions<GatewayOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
+        services.AddSingleton<IValidateOptions<BrokerOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
+        services.AddSingleton<IValidateOptions<MqttOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
+        services.AddSingleton<IValidateOptions<SimulatorOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
+        services.AddSingleton(TimeProvider.System);
+
+        var gateway = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
+        var broker = builder.Configuration.GetSection(BrokerOptions.Section).Get<BrokerOptions>() ?? new BrokerOptions();
+        var mqtt = builder.Configuration.GetSection(MqttOptions.Section).Get<MqttOptions>() ?? new MqttOptions();
+        var simulator = builder.Configuration.GetSection(SimulatorOptions.Section).Get<SimulatorOptions>() ?? new SimulatorOptions();
+
+        // Hosted services start in registration order: silo, broker, consumer, simulator.
+        if (gateway.IsEmbedded)
+        {
+            builder.AddTwinSilo();
+        }
+        else
+        {
+            builder.AddTwinClient();
+        }
+
+        if (broker.Enabled)
+        {
+            services.AddHostedService<EmbeddedBroker>();
+        }
+
+        services.AddSingleton<IngestStatistics>();
+        services.AddSingleton<MqttIngestService>();
+        if (mqtt.Enabled)
+        {
+            services.AddHostedService(sp => sp.GetRequiredService<MqttIngestService>());
+        }
+
+        if (simulator.Enabled)
+        {
+            services.AddHostedService<DemoFactorySimulator>();
+        }
+
+        services.AddHostedService<StartupBanner>();
+
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase));
+            o.SerializerOptions.MaxDepth = 16;
+        });
+        services.AddProblemDetails();
+        services.AddExceptionHandler<TwinExceptionHandler>();
+        services.AddOpenApi();
+        services.AddHealthChecks()
+            .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"])
+            .AddCheck<MqttHealthCheck>("mqtt", tags: ["ready"]);
+        return builder;
+    }
+
+    public static WebApplication MapTwinGateway(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.MapOpenApi();
+        app.MapGet("/", () => Results.Content(IndexPage.Html, "text/html; charset=utf-8")).ExcludeFromDescription();
+        app.MapMachineApi();
+        app.MapLineApi();
+        app.MapBinApi();
+        app.MapWorkOrderApi();
+        app.MapDeadLetterApi();
+
+        // Liveness never depends on storage or the cluster: only that the process answers.
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = c => c.Tags.Contains("ready"),
+            ResultStatusCodes =
+            {
+                [HealthStatus.Healthy] = StatusCodes.Status200OK,
+                [HealthStatus.Degraded] = StatusCodes.Status200OK,
+                [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
+            },
+            ResponseWriter = HealthResponse.WriteAsync,
+        });
+        return app;
+    }
+}
+
+/// <summary>Says on the console where to look once everything has started.</summary>
+internal sealed partial class StartupBanner(
+    IHostApplicationLifetime lifetime,
+    IServer server,
+    IOptions<GatewayOptions> gateway,
+    IOptions<BrokerOptions> broker,
+    IOptions<MqttOptions> mqtt,
+    IOptions<SimulatorOptions> simulator,
+    ILogger<StartupBanner> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        lifetime.ApplicationStarted.Register(() =>
+        {
+            if (!logger.IsEnabled(LogLevel.Information))
+            {
+                return;
+            }
+
+            var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            var http = addresses.FirstOrDefault() ?? "(no HTTP address)";
+            var factory = simulator.Value.Enabled ? simulator.Value.Factory : "{factory}";
+            var mode = gateway.Value.IsEmbedded ? "embedded (silo co-hosted, state in SQLite)" : "client (connected to separate silos)";
+            var brokerText = broker.Value.Enabled ? $"embedded broker on {broker.Value.Host}:{broker.Value.Port}" : "no embedded broker";
+            var consumerText = mqtt.Value.Enabled ? $"consuming {mqtt.Value.Host}:{mqtt.Value.Port}" : "consumer off";
+            var simulatorText = simulator.Value.Enabled ? $"demo factory '{simulator.Value.Factory}' simulated" : "simulator off";
+            var example = $"{http}/api/factories/{factory}/machines";
+            LogReady(mode, http, brokerText, consumerText, simulatorText, example);
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Information, Message = "Factory Twin is ready. Mode: {Mode}. HTTP: {Http}. MQTT: {Broker}, {Consumer}. {Simulator}. Try: {Example}")]
+    private partial void LogReady(string mode, string http, string broker, string consumer, string simulator, string example);
+}
+
+internal static class HealthResponse
+{
+    public static Task WriteAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        var body = new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
+        };
+        return context.Response.WriteAsJsonAsync(body);
+    }
+}
+
+internal static class IndexPage
+{
+    public const string Html = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>Factory Twin</title>
+        <style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:48rem}code{background:#eee;padding:0 .2rem}</style></head>
+        <body><h1>Factory Twin</h1>
+        <p>The live model of the plant. The demo factory is <code>demo</code>.</p>
+        <ul>
+        <li><a href="/api/factories/demo/machines">Machines</a> · <a href="/api/factories/demo/lines">Lines</a> ·
+            <a href="/api/factories/demo/bins">Stock bins</a> · <a href="/api/factories/demo/work-orders">Work orders</a> ·
+            <a href="/api/factories/demo/dead-letters">Dead letters</a></li>
+        <li><a href="/openapi/v1.json">OpenAPI document</a> · <a href="/health/ready">Readiness</a></li>
+        </ul></body></html>
+        """;
+}

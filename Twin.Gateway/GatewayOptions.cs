@@ -1,0 +1,189 @@
+using Microsoft.Extensions.Options;
+
+namespace Twin.Gateway;
+
+/// <summary>How the gateway reaches the grains (<c>Twin:Gateway</c>).</summary>
+public sealed class GatewayOptions
+{
+    public const string Section = "Twin:Gateway";
+
+    /// <summary>
+    /// <c>Embedded</c> (default): co-host a silo in this process. <c>Client</c>: connect to silos
+    /// started separately (<c>Twin.Silo</c>) through the Orleans gateway port.
+    /// </summary>
+    public string Mode { get; set; } = "Embedded";
+
+    public bool IsEmbedded => string.Equals(Mode, "Embedded", StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>The MQTT broker built into the gateway (<c>Twin:Broker</c>).</summary>
+public sealed class BrokerOptions
+{
+    public const string Section = "Twin:Broker";
+
+    /// <summary>Run the embedded broker (default on). Turn off when devices publish to an external broker.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Address the embedded broker listens on.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    public int Port { get; set; } = 1883;
+
+    /// <summary>Messages the broker queues for a slow or disconnected persistent session before it drops the oldest.</summary>
+    public int MaxPendingMessagesPerClient { get; set; } = 250_000;
+}
+
+/// <summary>The gateway's MQTT consumer (<c>Twin:Mqtt</c>).</summary>
+public sealed class MqttOptions
+{
+    public const string Section = "Twin:Mqtt";
+
+    /// <summary>Consume the contract topics (default on).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Broker host; defaults to the embedded broker.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    public int Port { get; set; } = 1883;
+
+    /// <summary>Client id of the persistent session; unique per gateway instance. Default: twin-gateway-{host name}.</summary>
+    public string? ClientId { get; set; }
+
+    public string? Username { get; set; }
+
+    public string? Password { get; set; }
+
+    /// <summary>When set, subscribe as <c>$share/{group}/…</c> so several gateways split the load (external brokers).</summary>
+    public string? SharedGroup { get; set; }
+
+    /// <summary>How long the broker keeps the session (and queues QoS 1 messages) while the gateway is away.</summary>
+    public TimeSpan SessionExpiry { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>QoS 1 messages the broker may have in flight to the gateway (MQTT receive maximum): the backpressure window.</summary>
+    public int MaxInFlight { get; set; } = 2000;
+
+    /// <summary>Concurrent twin calls the dispatcher keeps going.</summary>
+    public int MaxConcurrentCalls { get; set; } = 256;
+
+    /// <summary>Largest payload accepted, in bytes.</summary>
+    public int MaxPayloadBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Most sensor values in one telemetry message.</summary>
+    public int MaxValuesPerMessage { get; set; } = 256;
+
+    /// <summary>Readings may be at most this far ahead of the gateway's clock.</summary>
+    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    public string EffectiveClientId => string.IsNullOrWhiteSpace(ClientId) ? $"twin-gateway-{Environment.MachineName}" : ClientId;
+}
+
+/// <summary>The built-in demo factory (<c>Twin:Simulator</c>).</summary>
+public sealed class SimulatorOptions
+{
+    public const string Section = "Twin:Simulator";
+
+    /// <summary>Publish a demo factory's data over MQTT (default on in embedded mode).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>The demo factory's id.</summary>
+    public string Factory { get; set; } = "demo";
+
+    /// <summary>Time between telemetry messages of each machine.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Broker the simulator publishes to; defaults to the consumer's.</summary>
+    public string? Host { get; set; }
+
+    public int? Port { get; set; }
+
+    public string? Username { get; set; }
+
+    public string? Password { get; set; }
+}
+
+internal sealed class GatewayOptionsValidator :
+    IValidateOptions<GatewayOptions>, IValidateOptions<BrokerOptions>, IValidateOptions<MqttOptions>, IValidateOptions<SimulatorOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GatewayOptions options) =>
+        options.IsEmbedded || string.Equals(options.Mode, "Client", StringComparison.OrdinalIgnoreCase)
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail($"Twin:Gateway:Mode is '{options.Mode}'; use 'Embedded' or 'Client'.");
+
+    public ValidateOptionsResult Validate(string? name, BrokerOptions options)
+    {
+        var errors = new List<string>();
+        if (options.Port is < 1 or > 65535)
+        {
+            errors.Add($"Twin:Broker:Port is {options.Port}; use a port from 1 to 65535.");
+        }
+
+        if (!System.Net.IPAddress.TryParse(options.Host, out _))
+        {
+            errors.Add($"Twin:Broker:Host is '{options.Host}'; use an IP address such as 127.0.0.1.");
+        }
+
+        if (options.MaxPendingMessagesPerClient < 1)
+        {
+            errors.Add("Twin:Broker:MaxPendingMessagesPerClient must be positive.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    public ValidateOptionsResult Validate(string? name, MqttOptions options)
+    {
+        var errors = new List<string>();
+        if (options.Port is < 1 or > 65535)
+        {
+            errors.Add($"Twin:Mqtt:Port is {options.Port}; use a port from 1 to 65535.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.Host))
+        {
+            errors.Add("Twin:Mqtt:Host must name the broker.");
+        }
+
+        if (options.MaxInFlight is < 1 or > 65535)
+        {
+            errors.Add($"Twin:Mqtt:MaxInFlight is {options.MaxInFlight}; use 1 to 65535.");
+        }
+
+        if (options.MaxConcurrentCalls < 1)
+        {
+            errors.Add("Twin:Mqtt:MaxConcurrentCalls must be positive.");
+        }
+
+        if (options.SessionExpiry < TimeSpan.FromSeconds(1))
+        {
+            errors.Add("Twin:Mqtt:SessionExpiry must be at least one second: the session must outlive a restart.");
+        }
+
+        if (options.MaxPayloadBytes < 64 || options.MaxValuesPerMessage < 1)
+        {
+            errors.Add("Twin:Mqtt:MaxPayloadBytes (≥ 64) and MaxValuesPerMessage (≥ 1) must be set.");
+        }
+
+        if (options.SharedGroup is { } group && (group.Length == 0 || group.Contains('/', StringComparison.Ordinal) || group.Contains('+', StringComparison.Ordinal) || group.Contains('#', StringComparison.Ordinal)))
+        {
+            errors.Add($"Twin:Mqtt:SharedGroup '{group}' must be a plain name without '/', '+' or '#'.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    public ValidateOptionsResult Validate(string? name, SimulatorOptions options)
+    {
+        var errors = new List<string>();
+        if (!TwinKey.IsValidId(options.Factory, out var error))
+        {
+            errors.Add($"Twin:Simulator:Factory: {error}.");
+        }
+
+        if (options.Interval < TimeSpan.FromMilliseconds(10))
+        {
+            errors.Add("Twin:Simulator:Interval must be at least 10 ms.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

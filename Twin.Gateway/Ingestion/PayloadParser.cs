@@ -1,0 +1,456 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.Json;
+using Twin.Machines;
+
+namespace Twin.Gateway.Ingestion;
+
+/// <summary>Limits applied to every payload, whatever the transport.</summary>
+public sealed class PayloadLimits
+{
+    /// <summary>Largest payload accepted, in bytes.</summary>
+    public int MaxPayloadBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Most sensor values in one telemetry message.</summary>
+    public int MaxValuesPerMessage { get; set; } = 256;
+
+    /// <summary>Readings may be at most this far ahead of the gateway's clock.</summary>
+    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+}
+
+/// <summary>The outcome of parsing one payload: a message, or the reason it was rejected.</summary>
+public readonly record struct ParseResult(MachineMessage? Message, string? Error)
+{
+    public bool Ok => Message is not null;
+
+    public static ParseResult Fail(string error) => new(null, error);
+}
+
+/// <summary>
+/// Parses the JSON payloads of the MQTT contract (also posted over HTTP). Never throws on bad
+/// input: every problem comes back as a reason of the form <c>code: detail</c>.
+/// </summary>
+public static class PayloadParser
+{
+    private const int MaxNameLength = 64;
+
+    public static ParseResult Parse(MachineTopicKind kind, ReadOnlySpan<byte> payload, PayloadLimits limits, DateTimeOffset now)
+    {
+        if (payload.Length > limits.MaxPayloadBytes)
+        {
+            return ParseResult.Fail($"payload.too-large: {payload.Length} bytes, the limit is {limits.MaxPayloadBytes}");
+        }
+
+        try
+        {
+            var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = 8, CommentHandling = JsonCommentHandling.Disallow });
+            var result = kind switch
+            {
+                MachineTopicKind.Telemetry => ParseTelemetry(ref reader, limits, now),
+                MachineTopicKind.Status => ParseStatus(ref reader, limits, now),
+                _ => ParseCounts(ref reader, limits, now),
+            };
+            if (result.Ok && reader.Read())
+            {
+                return ParseResult.Fail("payload.trailing: there is more after the JSON object");
+            }
+
+            return result;
+        }
+        catch (JsonException ex)
+        {
+            return ParseResult.Fail($"payload.malformed: {ex.Message}");
+        }
+    }
+
+    private static ParseResult ParseTelemetry(ref Utf8JsonReader reader, PayloadLimits limits, DateTimeOffset now)
+    {
+        long? seq = null;
+        DateTimeOffset? ts = null;
+        List<(string Name, double Value)>? values = null;
+        Dictionary<string, string>? units = null;
+        if (StartObject(ref reader) is { } startError)
+        {
+            return ParseResult.Fail(startError);
+        }
+
+        while (Next(ref reader) == JsonTokenType.PropertyName)
+        {
+            var property = reader.GetString()!;
+            Next(ref reader);
+            string? error = null;
+            switch (property)
+            {
+                case "seq":
+                    error = ReadSeq(ref reader, out seq);
+                    break;
+                case "ts":
+                    error = ReadTimestamp(ref reader, out ts);
+                    break;
+                case "values":
+                    error = ReadValues(ref reader, limits, out values);
+                    break;
+                case "units":
+                    error = ReadUnits(ref reader, limits, out units);
+                    break;
+                default:
+                    reader.Skip();
+                    break;
+            }
+
+            if (error is not null)
+            {
+                return ParseResult.Fail(error);
+            }
+        }
+
+        if (Common(seq, ts, limits, now) is { } commonError)
+        {
+            return ParseResult.Fail(commonError);
+        }
+
+        if (values is null || values.Count == 0)
+        {
+            return ParseResult.Fail("values.missing: a telemetry payload needs a non-empty 'values' object");
+        }
+
+        if (units is not null)
+        {
+            foreach (var unitFor in units.Keys)
+            {
+                if (!values.Exists(v => v.Name == unitFor))
+                {
+                    return ParseResult.Fail($"units.unknown-sensor: a unit is given for '{unitFor}', which has no value");
+                }
+            }
+        }
+
+        var readings = ImmutableArray.CreateBuilder<SensorReading>(values.Count);
+        foreach (var (name, value) in values)
+        {
+            string? unit = null;
+            units?.TryGetValue(name, out unit);
+            readings.Add(new SensorReading(name, value, unit));
+        }
+
+        return new ParseResult(new TelemetryMessage(seq!.Value, ts!.Value, readings.MoveToImmutable()), null);
+    }
+
+    private static ParseResult ParseStatus(ref Utf8JsonReader reader, PayloadLimits limits, DateTimeOffset now)
+    {
+        long? seq = null;
+        DateTimeOffset? ts = null;
+        MachineRunState? state = null;
+        if (StartObject(ref reader) is { } startError)
+        {
+            return ParseResult.Fail(startError);
+        }
+
+        while (Next(ref reader) == JsonTokenType.PropertyName)
+        {
+            var property = reader.GetString()!;
+            Next(ref reader);
+            string? error = null;
+            switch (property)
+            {
+                case "seq":
+                    error = ReadSeq(ref reader, out seq);
+                    break;
+                case "ts":
+                    error = ReadTimestamp(ref reader, out ts);
+                    break;
+                case "state":
+                    if (reader.TokenType != JsonTokenType.String)
+                    {
+                        error = "state.invalid: must be one of running, idle, down";
+                        break;
+                    }
+
+                    state = reader.GetString()!.ToUpperInvariant() switch
+                    {
+                        "RUNNING" => MachineRunState.Running,
+                        "IDLE" => MachineRunState.Idle,
+                        "DOWN" => MachineRunState.Down,
+                        _ => null,
+                    };
+                    if (state is null)
+                    {
+                        error = $"state.invalid: '{Truncate(reader.GetString()!)}' is not one of running, idle, down";
+                    }
+
+                    break;
+                default:
+                    reader.Skip();
+                    break;
+            }
+
+            if (error is not null)
+            {
+                return ParseResult.Fail(error);
+            }
+        }
+
+        if (Common(seq, ts, limits, now) is { } commonError)
+        {
+            return ParseResult.Fail(commonError);
+        }
+
+        return state is null
+            ? ParseResult.Fail("state.missing: a status payload needs 'state' (running, idle or down)")
+            : new ParseResult(new StatusMessage(seq!.Value, ts!.Value, state.Value), null);
+    }
+
+    private static ParseResult ParseCounts(ref Utf8JsonReader reader, PayloadLimits limits, DateTimeOffset now)
+    {
+        long? seq = null;
+        DateTimeOffset? ts = null;
+        long? good = null, scrap = null;
+        string? workOrder = null;
+        if (StartObject(ref reader) is { } startError)
+        {
+            return ParseResult.Fail(startError);
+        }
+
+        while (Next(ref reader) == JsonTokenType.PropertyName)
+        {
+            var property = reader.GetString()!;
+            Next(ref reader);
+            string? error = null;
+            switch (property)
+            {
+                case "seq":
+                    error = ReadSeq(ref reader, out seq);
+                    break;
+                case "ts":
+                    error = ReadTimestamp(ref reader, out ts);
+                    break;
+                case "good":
+                    error = ReadCount(ref reader, "good", out good);
+                    break;
+                case "scrap":
+                    error = ReadCount(ref reader, "scrap", out scrap);
+                    break;
+                case "workOrder":
+                    if (reader.TokenType == JsonTokenType.Null)
+                    {
+                        break;
+                    }
+
+                    if (reader.TokenType != JsonTokenType.String || !TwinKey.IsValidId(reader.GetString(), out var idError))
+                    {
+                        error = "workOrder.invalid: must be a work order id (letters, digits, '-', '_', '.')";
+                        break;
+                    }
+
+                    workOrder = reader.GetString();
+                    break;
+                default:
+                    reader.Skip();
+                    break;
+            }
+
+            if (error is not null)
+            {
+                return ParseResult.Fail(error);
+            }
+        }
+
+        if (Common(seq, ts, limits, now) is { } commonError)
+        {
+            return ParseResult.Fail(commonError);
+        }
+
+        if (good is null && scrap is null)
+        {
+            return ParseResult.Fail("counts.missing: a counts payload needs 'good' and/or 'scrap'");
+        }
+
+        return new ParseResult(new CountsMessage(seq!.Value, ts!.Value, good ?? 0, scrap ?? 0, workOrder), null);
+    }
+
+    private static string? StartObject(ref Utf8JsonReader reader)
+    {
+        if (!reader.Read())
+        {
+            return "payload.empty: the payload is empty";
+        }
+
+        return reader.TokenType == JsonTokenType.StartObject ? null : "payload.not-object: the payload must be a JSON object";
+    }
+
+    private static JsonTokenType Next(ref Utf8JsonReader reader)
+    {
+        if (!reader.Read())
+        {
+            throw new JsonException("the JSON ends too early");
+        }
+
+        return reader.TokenType;
+    }
+
+    private static string? Common(long? seq, DateTimeOffset? ts, PayloadLimits limits, DateTimeOffset now)
+    {
+        if (seq is null)
+        {
+            return "seq.missing: every payload needs 'seq', the device's message sequence number";
+        }
+
+        if (ts is null)
+        {
+            return "ts.missing: every payload needs 'ts', the event time (ISO 8601 with offset, e.g. 2026-11-26T08:00:00Z)";
+        }
+
+        if (ts.Value - now > limits.MaxClockSkew)
+        {
+            return $"ts.future: {ts.Value:O} is more than {limits.MaxClockSkew} ahead of the gateway's clock";
+        }
+
+        return null;
+    }
+
+    private static string? ReadSeq(ref Utf8JsonReader reader, out long? seq)
+    {
+        seq = null;
+        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var value) || value <= 0)
+        {
+            return "seq.invalid: must be a positive integer";
+        }
+
+        seq = value;
+        return null;
+    }
+
+    private static string? ReadTimestamp(ref Utf8JsonReader reader, out DateTimeOffset? ts)
+    {
+        ts = null;
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            return "ts.invalid: must be an ISO 8601 string, e.g. 2026-11-26T08:00:00Z";
+        }
+
+        var text = reader.GetString()!;
+        if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var value))
+        {
+            return $"ts.invalid: '{Truncate(text)}' is not an ISO 8601 time";
+        }
+
+        ts = value;
+        return null;
+    }
+
+    private static string? ReadCount(ref Utf8JsonReader reader, string name, out long? count)
+    {
+        count = null;
+        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var value) || value < 0 || value > 1_000_000)
+        {
+            return $"{name}.invalid: must be a whole number from 0 to 1000000";
+        }
+
+        count = value;
+        return null;
+    }
+
+    private static string? ReadValues(ref Utf8JsonReader reader, PayloadLimits limits, out List<(string Name, double Value)>? values)
+    {
+        values = null;
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            return "values.invalid: must be an object of sensor name to number";
+        }
+
+        var list = new List<(string, double)>();
+        while (Next(ref reader) == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            Next(ref reader);
+            if (!ValidName(name, out var nameError))
+            {
+                return $"values.sensor: {nameError}";
+            }
+
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out var value) || !double.IsFinite(value))
+            {
+                return $"values.not-number: '{name}' must be a finite number";
+            }
+
+            if (list.Exists(v => v.Item1 == name))
+            {
+                return $"values.duplicate: '{name}' appears twice";
+            }
+
+            if (list.Count == limits.MaxValuesPerMessage)
+            {
+                return $"values.too-many: more than {limits.MaxValuesPerMessage} values in one message";
+            }
+
+            list.Add((name, value));
+        }
+
+        values = list;
+        return null;
+    }
+
+    private static string? ReadUnits(ref Utf8JsonReader reader, PayloadLimits limits, out Dictionary<string, string>? units)
+    {
+        units = null;
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            return "units.invalid: must be an object of sensor name to unit";
+        }
+
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (Next(ref reader) == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            Next(ref reader);
+            if (reader.TokenType != JsonTokenType.String)
+            {
+                return $"units.invalid: the unit of '{Truncate(name)}' must be a string";
+            }
+
+            var unit = reader.GetString()!;
+            if (unit.Length is 0 or > 32)
+            {
+                return $"units.invalid: the unit of '{Truncate(name)}' must be 1 to 32 characters";
+            }
+
+            if (map.Count == limits.MaxValuesPerMessage)
+            {
+                return $"units.too-many: more than {limits.MaxValuesPerMessage} units in one message";
+            }
+
+            map[name] = unit;
+        }
+
+        units = map;
+        return null;
+    }
+
+    private static bool ValidName(string name, out string error)
+    {
+        if (name.Length is 0 or > MaxNameLength)
+        {
+            error = $"a sensor name must be 1 to {MaxNameLength} characters";
+            return false;
+        }
+
+        foreach (var c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
+            {
+                error = $"'{Truncate(name)}' contains '{c}'; sensor names use letters, digits, '_', '-' and '.'";
+                return false;
+            }
+        }
+
+        error = "";
+        return true;
+    }
+
+    private static string Truncate(string text) => text.Length <= 40 ? text : string.Concat(text.AsSpan(0, 40), "…");
+}

@@ -1,0 +1,235 @@
+using System.Collections.Immutable;
+using Twin.Machines;
+
+namespace Twin.Grains.Domain;
+
+/// <summary>Settings of the machine twin's rules.</summary>
+public sealed class MachineTwinOptions
+{
+    /// <summary>Without any message for this long (processing time) a machine shows as offline.</summary>
+    public TimeSpan OfflineAfter { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Event-time window of the rolling sensor statistics.</summary>
+    public TimeSpan StatisticsWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Buckets the statistics window is kept in (its resolution).</summary>
+    public int StatisticsBuckets { get; set; } = 6;
+
+    /// <summary>Event-time window over which good parts per minute are computed.</summary>
+    public TimeSpan ThroughputWindow { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Buckets the throughput window is kept in.</summary>
+    public int ThroughputBuckets { get; set; } = 10;
+
+    public TimeSpan StatisticsBucketWidth => StatisticsWindow / StatisticsBuckets;
+
+    public TimeSpan ThroughputBucketWidth => ThroughputWindow / ThroughputBuckets;
+}
+
+/// <summary>
+/// How a machine twin applies its device's messages: dedup and reordering by sequence number,
+/// event time decides what is newest, statistics and counts. Pure: no Orleans, no clock.
+/// </summary>
+public static class MachineRules
+{
+    /// <summary>Applies one message; returns what was done with it.</summary>
+    public static SequenceVerdict Apply(MachineState state, MachineMessage message, MachineTwinOptions options)
+    {
+        var verdict = state.Sequence.Check(message.Seq, message.Timestamp);
+        switch (verdict)
+        {
+            case SequenceVerdict.Duplicate:
+                state.Duplicates++;
+                return verdict;
+            case SequenceVerdict.TooOld:
+                state.TooOld++;
+                return verdict;
+            case SequenceVerdict.Late:
+                state.Late++;
+                break;
+            case SequenceVerdict.Restart:
+                state.SequenceRestarts++;
+                state.Applied++;
+                break;
+            default:
+                state.Applied++;
+                break;
+        }
+
+        state.Sequence.Mark(message.Seq, message.Timestamp, verdict);
+        state.Version++;
+
+        switch (message)
+        {
+            case TelemetryMessage telemetry:
+                ApplyTelemetry(state, telemetry, options);
+                break;
+            case StatusMessage status:
+                ApplyStatus(state, status);
+                break;
+            case CountsMessage counts:
+                ApplyCounts(state, counts, options);
+                break;
+            default:
+                break;
+        }
+
+        return verdict;
+    }
+
+    private static void ApplyTelemetry(MachineState state, TelemetryMessage message, MachineTwinOptions options)
+    {
+        foreach (var reading in message.Readings)
+        {
+            if (!state.Sensors.TryGetValue(reading.Sensor, out var sensor))
+            {
+                sensor = new SensorState { Timestamp = DateTimeOffset.MinValue };
+                state.Sensors.Add(reading.Sensor, sensor);
+            }
+
+            if (reading.Quality != ReadingQuality.Bad && double.IsFinite(reading.Value))
+            {
+                sensor.Statistics.Add(message.Timestamp, reading.Value, options.StatisticsBucketWidth, options.StatisticsBuckets);
+            }
+
+            // Event time decides: an older reading never overwrites a newer one.
+            if (message.Timestamp >= sensor.Timestamp)
+            {
+                sensor.Value = reading.Value;
+                sensor.Unit = reading.Unit;
+                sensor.Timestamp = message.Timestamp;
+                sensor.Quality = reading.Quality;
+            }
+        }
+    }
+
+    private static void ApplyStatus(MachineState state, StatusMessage message)
+    {
+        if (state.RunStateTimestamp is { } current && message.Timestamp < current)
+        {
+            return;
+        }
+
+        if (state.RunState != message.State)
+        {
+            state.StatusSince = message.Timestamp;
+        }
+
+        state.RunState = message.State;
+        state.RunStateTimestamp = message.Timestamp;
+    }
+
+    private static void ApplyCounts(MachineState state, CountsMessage message, MachineTwinOptions options)
+    {
+        state.Good += message.Good;
+        state.Scrap += message.Scrap;
+        state.GoodRate.Add(message.Timestamp, message.Good, options.ThroughputBucketWidth, options.ThroughputBuckets);
+        if (message.WorkOrder is not null
+            && (state.CurrentWorkOrderTimestamp is null || message.Timestamp >= state.CurrentWorkOrderTimestamp))
+        {
+            state.CurrentWorkOrder = message.WorkOrder;
+            state.CurrentWorkOrderTimestamp = message.Timestamp;
+        }
+    }
+
+    /// <summary>Records that the device was heard from now (processing time).</summary>
+    /// <returns>True when this brought the machine back from offline.</returns>
+    public static bool Heard(MachineState state, DateTimeOffset now)
+    {
+        state.LastSeen = now;
+        if (state.OfflineMarked)
+        {
+            state.OfflineMarked = false;
+            state.Version++;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>The status to show at <paramref name="now"/>: offline once the heartbeat is lost.</summary>
+    public static MachineStatus EffectiveStatus(MachineState state, DateTimeOffset now, MachineTwinOptions options)
+    {
+        if (state.LastSeen is not { } lastSeen)
+        {
+            return MachineStatus.Unknown;
+        }
+
+        if (state.OfflineMarked || now - lastSeen > options.OfflineAfter)
+        {
+            return MachineStatus.Offline;
+        }
+
+        return state.RunState switch
+        {
+            MachineRunState.Running => MachineStatus.Running,
+            MachineRunState.Idle => MachineStatus.Idle,
+            MachineRunState.Down => MachineStatus.Down,
+            _ => MachineStatus.Unknown,
+        };
+    }
+
+    /// <summary>Marks the machine offline when its heartbeat is lost; true when that changed the state.</summary>
+    public static bool CheckHeartbeat(MachineState state, DateTimeOffset now, MachineTwinOptions options)
+    {
+        if (state.OfflineMarked || state.LastSeen is not { } lastSeen || now - lastSeen <= options.OfflineAfter)
+        {
+            return false;
+        }
+
+        state.OfflineMarked = true;
+        state.Version++;
+        return true;
+    }
+
+    public static double GoodPerMinute(MachineState state, MachineTwinOptions options)
+    {
+        var stats = state.GoodRate.Compute(options.ThroughputBucketWidth);
+        return stats.Count == 0 ? 0 : stats.Sum / stats.Span.TotalMinutes;
+    }
+
+    public static MachineSnapshot ToSnapshot(string factory, string id, MachineState state, DateTimeOffset now, MachineTwinOptions options)
+    {
+        var sensors = ImmutableArray.CreateBuilder<SensorSnapshot>(state.Sensors.Count);
+        foreach (var (name, sensor) in state.Sensors.OrderBy(s => s.Key, StringComparer.Ordinal))
+        {
+            var s = sensor.Statistics.Compute(options.StatisticsBucketWidth);
+            sensors.Add(new SensorSnapshot(
+                name,
+                sensor.Value,
+                sensor.Unit,
+                sensor.Timestamp,
+                sensor.Quality,
+                new SensorStatistics(s.Count, Finite(s.Mean), Finite(s.Min), Finite(s.Max), Finite(s.StdDev), options.StatisticsWindow)));
+        }
+
+        return new MachineSnapshot(
+            factory,
+            id,
+            state.Version,
+            EffectiveStatus(state, now, options),
+            state.StatusSince,
+            state.LastSeen,
+            state.Sequence.Highest,
+            sensors.MoveToImmutable(),
+            new PartCounts(state.Good, state.Scrap, GoodPerMinute(state, options)),
+            state.CurrentWorkOrder,
+            state.Line,
+            new IngestCounters(state.Applied, state.Late, state.Duplicates, state.TooOld, state.SequenceRestarts));
+    }
+
+    public static MachineSummary ToSummary(string id, MachineState state, DateTimeOffset now, MachineTwinOptions options) =>
+        new(
+            id,
+            state.Version,
+            EffectiveStatus(state, now, options),
+            state.LastSeen,
+            state.Good,
+            state.Scrap,
+            GoodPerMinute(state, options),
+            state.Sensors.Count,
+            state.Line);
+
+    // JSON has no NaN: an empty window reports 0 with Count = 0.
+    private static double Finite(double value) => double.IsFinite(value) ? value : 0;
+}

@@ -1,0 +1,40 @@
+using Twin.Machines;
+
+namespace Twin.Grains.Domain;
+
+/// <summary>Latest value and rolling statistics of one sensor.</summary>
+[GenerateSerializer, Alias("twin.SensorState")]
+public sealed class SensorState
+{
+    [Id(0)] public double Value { get; set; }
+    [Id(1)] public string? Unit { get; set; }
+    [Id(2)] public DateTimeOffset Timestamp { get; set; }
+    [Id(3)] public ReadingQuality Quality { get; set; }
+    [Id(4)] public RollingStatistics Statistics { get; set; } = new();
+}
+
+/// <summary>The persisted state of a machine twin.</summary>
+[GenerateSerializer, Alias("twin.MachineState")]
+public sealed class MachineState
+{
+    [Id(0)] public long Version { get; set; }
+    [Id(1)] public SequenceWindow Sequence { get; set; } = new();
+    [Id(2)] public Dictionary<string, SensorState> Sensors { get; set; } = new(StringComparer.Ordinal);
+    [Id(3)] public MachineRunState? RunState { get; set; }
+    [Id(4)] public DateTimeOffset? RunStateTimestamp { get; set; }
+    [Id(5)] public DateTimeOffset? StatusSince { get; set; }
+    [Id(6)] public long Good { get; set; }
+    [Id(7)] public long Scrap { get; set; }
+    [Id(8)] public RollingStatistics GoodRate { get; set; } = new();
+    [Id(9)] public string? CurrentWorkOrder { get; set; }
+    [Id(10)] public DateTimeOffset? CurrentWorkOrderTimestamp { get; set; }
+    [Id(11)] public string? Line { get; set; }
+    [Id(12)] public DateTimeOffset? LastSeen { get; set; }
+    [Id(13)] public bool OfflineMarked { get; set; }
+    [Id(14)] public long Applied { get; set; }
+    [Id(15)] public long Late { get; set; }
+    [Id(16)] public long Duplicates { get; set; }
+    [Id(17)] public long TooOld { get; set; }
+    [Id(18)] public long SequenceRestarts { get; set; }
+    [Id(19)] public bool Registered { get; set; }
+}

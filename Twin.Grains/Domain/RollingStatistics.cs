@@ -1,0 +1,127 @@
+namespace Twin.Grains.Domain;
+
+/// <summary>Running moments of the values that fell into one slice of event time.</summary>
+[GenerateSerializer, Alias("twin.StatBucket")]
+public struct StatBucket
+{
+    [Id(0)] public long StartTicks { get; set; }
+    [Id(1)] public long Count { get; set; }
+    [Id(2)] public double Mean { get; set; }
+    [Id(3)] public double M2 { get; set; }
+    [Id(4)] public double Min { get; set; }
+    [Id(5)] public double Max { get; set; }
+
+    public void Add(double value)
+    {
+        Count++;
+        var delta = value - Mean;
+        Mean += delta / Count;
+        M2 += delta * (value - Mean);
+        if (Count == 1)
+        {
+            Min = value;
+            Max = value;
+        }
+        else
+        {
+            Min = Math.Min(Min, value);
+            Max = Math.Max(Max, value);
+        }
+    }
+}
+
+/// <summary>Statistics merged over a window.</summary>
+public readonly record struct WindowStatistics(long Count, double Sum, double Mean, double Min, double Max, double StdDev, TimeSpan Span);
+
+/// <summary>
+/// Mean, min, max and standard deviation over a sliding window of event time, kept as a fixed
+/// number of buckets (Welford moments per bucket, merged with Chan's formula), so memory is
+/// constant and late readings land in the bucket of their own time.
+/// </summary>
+[GenerateSerializer, Alias("twin.RollingStatistics")]
+public sealed class RollingStatistics
+{
+    [Id(0)]
+    public List<StatBucket> Buckets { get; set; } = [];
+
+    /// <summary>
+    /// Adds a value observed at <paramref name="eventTime"/>. A value older than the window
+    /// (measured from the newest bucket) is not counted.
+    /// </summary>
+    /// <returns>False when the value was too old for the window.</returns>
+    public bool Add(DateTimeOffset eventTime, double value, TimeSpan bucketWidth, int bucketCount)
+    {
+        var width = bucketWidth.Ticks;
+        var ticks = eventTime.UtcTicks;
+        var start = ticks - (((ticks % width) + width) % width);
+
+        var index = Buckets.Count - 1;
+        while (index >= 0 && Buckets[index].StartTicks > start)
+        {
+            index--;
+        }
+
+        if (index >= 0 && Buckets[index].StartTicks == start)
+        {
+            var bucket = Buckets[index];
+            bucket.Add(value);
+            Buckets[index] = bucket;
+            return true;
+        }
+
+        var newestStart = Buckets.Count == 0 ? start : Math.Max(start, Buckets[^1].StartTicks);
+        var oldestAllowed = newestStart - ((bucketCount - 1) * width);
+        if (start < oldestAllowed)
+        {
+            return false;
+        }
+
+        var created = new StatBucket { StartTicks = start };
+        created.Add(value);
+        Buckets.Insert(index + 1, created);
+
+        var expired = 0;
+        while (expired < Buckets.Count && Buckets[expired].StartTicks < oldestAllowed)
+        {
+            expired++;
+        }
+
+        if (expired > 0)
+        {
+            Buckets.RemoveRange(0, expired);
+        }
+
+        return true;
+    }
+
+    /// <summary>Merges the buckets; <see cref="WindowStatistics.Span"/> runs from the oldest bucket's start to the end of the newest.</summary>
+    public WindowStatistics Compute(TimeSpan bucketWidth)
+    {
+        long count = 0;
+        double mean = 0, m2 = 0, min = double.NaN, max = double.NaN;
+        foreach (var b in Buckets)
+        {
+            if (b.Count == 0)
+            {
+                continue;
+            }
+
+            var total = count + b.Count;
+            var delta = b.Mean - mean;
+            mean += delta * b.Count / total;
+            m2 += b.M2 + (delta * delta * count * b.Count / total);
+            min = count == 0 ? b.Min : Math.Min(min, b.Min);
+            max = count == 0 ? b.Max : Math.Max(max, b.Max);
+            count = total;
+        }
+
+        if (count == 0)
+        {
+            return new WindowStatistics(0, 0, double.NaN, double.NaN, double.NaN, double.NaN, TimeSpan.Zero);
+        }
+
+        var span = TimeSpan.FromTicks(Buckets[^1].StartTicks - Buckets[0].StartTicks) + bucketWidth;
+        var stdDev = count > 1 ? Math.Sqrt(m2 / (count - 1)) : 0;
+        return new WindowStatistics(count, mean * count, mean, min, max, stdDev, span);
+    }
+}

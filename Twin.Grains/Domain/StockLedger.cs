@@ -1,0 +1,197 @@
+using System.Collections.Immutable;
+using Twin.Bins;
+
+namespace Twin.Grains.Domain;
+
+[GenerateSerializer, Alias("twin.BinState")]
+public sealed class BinState
+{
+    [Id(0)] public long Version { get; set; }
+    [Id(1)] public string? Sku { get; set; }
+    [Id(2)] public decimal OnHand { get; set; }
+    [Id(3)] public decimal Reserved { get; set; }
+    [Id(4)] public decimal ReorderPoint { get; set; }
+    [Id(5)] public decimal ReorderQuantity { get; set; }
+    [Id(6)] public string? Location { get; set; }
+    [Id(7)] public bool Defined { get; set; }
+
+    /// <summary>Results of the latest movements by id, oldest first, for idempotent replays.</summary>
+    [Id(8)] public List<MovementResult> Applied { get; set; } = [];
+
+    [Id(9)] public List<MovementRecord> Recent { get; set; } = [];
+    [Id(10)] public bool Registered { get; set; }
+}
+
+/// <summary>
+/// The rules of a stock bin: movements apply once per id, stock never goes negative.
+/// Pure: the grain persists and routes.
+/// </summary>
+public static class StockLedger
+{
+    /// <summary>How many movement ids a bin remembers for replays.</summary>
+    public const int IdempotencyHorizon = 1000;
+
+    /// <summary>How many applied movements a snapshot shows.</summary>
+    public const int RecentShown = 20;
+
+    public static IReadOnlyList<string> Validate(StockMovement movement)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(movement.MovementId) || movement.MovementId.Length > 128)
+        {
+            errors.Add("movementId: required, at most 128 characters");
+        }
+
+        if (!Enum.IsDefined(movement.Kind))
+        {
+            errors.Add($"kind: '{movement.Kind}' is not a movement kind");
+        }
+
+        if (movement.Kind == MovementKind.CountAdjustment ? movement.Quantity < 0 : movement.Quantity <= 0)
+        {
+            errors.Add(movement.Kind == MovementKind.CountAdjustment
+                ? "quantity: a counted quantity cannot be negative"
+                : "quantity: must be positive");
+        }
+
+        if (movement.Kind == MovementKind.Transfer && !TwinKey.IsValidId(movement.TargetBin, out var error))
+        {
+            errors.Add($"targetBin: required for a transfer; {error}");
+        }
+
+        return errors;
+    }
+
+    public static IReadOnlyList<string> Validate(BinDefinition definition)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(definition.Sku))
+        {
+            errors.Add("sku: required");
+        }
+
+        if (definition.ReorderPoint < 0)
+        {
+            errors.Add("reorderPoint: cannot be negative");
+        }
+
+        if (definition.ReorderQuantity < 0)
+        {
+            errors.Add("reorderQuantity: cannot be negative");
+        }
+
+        return errors;
+    }
+
+    public static void Define(BinState state, BinDefinition definition)
+    {
+        state.Sku = definition.Sku;
+        state.ReorderPoint = definition.ReorderPoint;
+        state.ReorderQuantity = definition.ReorderQuantity;
+        state.Location = definition.Location;
+        state.Defined = true;
+        state.Version++;
+    }
+
+    /// <summary>The first result recorded for this movement id, if it was applied before.</summary>
+    public static MovementResult? FindApplied(BinState state, string movementId)
+    {
+        for (var i = state.Applied.Count - 1; i >= 0; i--)
+        {
+            if (state.Applied[i].MovementId == movementId)
+            {
+                return state.Applied[i];
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Applies a movement (its id not applied before). Returns the result; a refusal changes nothing.
+    /// </summary>
+    public static MovementResult Apply(BinState state, StockMovement movement)
+    {
+        var errors = Validate(movement);
+        if (errors.Count > 0)
+        {
+            return Refuse(state, movement, string.Join("; ", errors));
+        }
+
+        var onHand = state.OnHand;
+        var reserved = state.Reserved;
+        switch (movement.Kind)
+        {
+            case MovementKind.Receipt:
+            case MovementKind.TransferIn:
+                onHand += movement.Quantity;
+                break;
+            case MovementKind.Issue:
+            case MovementKind.Transfer:
+                onHand -= movement.Quantity;
+                if (onHand < 0)
+                {
+                    return Refuse(state, movement, $"stock.insufficient: on-hand {state.OnHand} is less than the {movement.Quantity} to take out");
+                }
+
+                break;
+            case MovementKind.CountAdjustment:
+                onHand = movement.Quantity;
+                break;
+            case MovementKind.Reserve:
+                reserved += movement.Quantity;
+                break;
+            case MovementKind.Unreserve:
+                reserved -= movement.Quantity;
+                if (reserved < 0)
+                {
+                    return Refuse(state, movement, $"stock.reservation: reserved {state.Reserved} is less than the {movement.Quantity} to give back");
+                }
+
+                break;
+            default:
+                return Refuse(state, movement, $"kind: '{movement.Kind}' is not a movement kind");
+        }
+
+        state.OnHand = onHand;
+        state.Reserved = reserved;
+        state.Version++;
+        var result = new MovementResult(movement.MovementId, MovementOutcome.Applied, null, onHand, reserved, state.Version);
+        state.Applied.Add(result);
+        if (state.Applied.Count > IdempotencyHorizon)
+        {
+            state.Applied.RemoveRange(0, state.Applied.Count - IdempotencyHorizon);
+        }
+
+        state.Recent.Add(new MovementRecord(movement.MovementId, movement.Kind, movement.Quantity, movement.Timestamp, onHand));
+        if (state.Recent.Count > RecentShown)
+        {
+            state.Recent.RemoveRange(0, state.Recent.Count - RecentShown);
+        }
+
+        return result;
+    }
+
+    public static MovementResult AsDuplicate(MovementResult first) => first with { Outcome = MovementOutcome.Duplicate };
+
+    public static BinSnapshot ToSnapshot(string factory, string id, BinState state)
+    {
+        var available = state.OnHand - state.Reserved;
+        return new BinSnapshot(
+            factory,
+            id,
+            state.Version,
+            state.Sku,
+            state.OnHand,
+            state.Reserved,
+            available,
+            state.ReorderPoint,
+            state.ReorderQuantity,
+            state.Defined && available < state.ReorderPoint,
+            state.Location,
+            [.. Enumerable.Reverse(state.Recent)]);
+    }
+
+    private static MovementResult Refuse(BinState state, StockMovement movement, string reason) =>
+        new(movement.MovementId, MovementOutcome.Refused, reason, state.OnHand, state.Reserved, state.Version);
+}

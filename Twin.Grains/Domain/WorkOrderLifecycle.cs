@@ -1,0 +1,158 @@
+using System.Collections.Immutable;
+using Twin.WorkOrders;
+
+namespace Twin.Grains.Domain;
+
+[GenerateSerializer, Alias("twin.WorkOrderState")]
+public sealed class WorkOrderState
+{
+    [Id(0)] public long Version { get; set; }
+    [Id(1)] public bool Created { get; set; }
+    [Id(2)] public WorkOrderStatus Status { get; set; }
+    [Id(3)] public WorkOrderDefinition? Definition { get; set; }
+    [Id(4)] public long Good { get; set; }
+    [Id(5)] public long Scrap { get; set; }
+    [Id(6)] public List<WorkOrderTransition> History { get; set; } = [];
+    [Id(7)] public bool Registered { get; set; }
+}
+
+/// <summary>The work order state machine: created → released → in progress → completed, or cancelled before completion.</summary>
+public static class WorkOrderLifecycle
+{
+    private static readonly Dictionary<WorkOrderStatus, WorkOrderStatus[]> Allowed = new()
+    {
+        [WorkOrderStatus.Created] = [WorkOrderStatus.Released, WorkOrderStatus.Cancelled],
+        [WorkOrderStatus.Released] = [WorkOrderStatus.InProgress, WorkOrderStatus.Cancelled],
+        [WorkOrderStatus.InProgress] = [WorkOrderStatus.Completed, WorkOrderStatus.Cancelled],
+        [WorkOrderStatus.Completed] = [],
+        [WorkOrderStatus.Cancelled] = [],
+    };
+
+    public static bool CanMove(WorkOrderStatus from, WorkOrderStatus to) =>
+        Allowed.TryGetValue(from, out var targets) && targets.Contains(to);
+
+    public static IReadOnlyList<string> Validate(WorkOrderDefinition definition)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(definition.Product))
+        {
+            errors.Add("product: required");
+        }
+
+        if (definition.Quantity <= 0)
+        {
+            errors.Add("quantity: must be positive");
+        }
+
+        if (definition.Line is not null && !TwinKey.IsValidId(definition.Line, out var lineError))
+        {
+            errors.Add($"line: {lineError}");
+        }
+
+        var bom = definition.Bom.IsDefault ? [] : definition.Bom;
+        for (var i = 0; i < bom.Length; i++)
+        {
+            var line = bom[i];
+            if (line is null)
+            {
+                errors.Add($"bom[{i}]: required");
+                continue;
+            }
+
+            if (string.IsNullOrWhiteSpace(line.Sku))
+            {
+                errors.Add($"bom[{i}].sku: required");
+            }
+
+            if (line.QuantityPerUnit <= 0)
+            {
+                errors.Add($"bom[{i}].quantityPerUnit: must be positive");
+            }
+
+            if (!TwinKey.IsValidId(line.SourceBin, out var binError))
+            {
+                errors.Add($"bom[{i}].sourceBin: {binError}");
+            }
+        }
+
+        return errors;
+    }
+
+    /// <summary>Creates the order, or replaces its definition while still created.</summary>
+    /// <returns>True when anything changed.</returns>
+    public static bool Create(WorkOrderState state, WorkOrderDefinition definition, DateTimeOffset now)
+    {
+        var errors = Validate(definition);
+        if (errors.Count > 0)
+        {
+            throw new TwinRuleException("workorder.invalid", string.Join("; ", errors));
+        }
+
+        definition = definition with { Bom = definition.Bom.IsDefault ? [] : definition.Bom };
+        if (state.Created)
+        {
+            if (SameDefinition(state.Definition!, definition))
+            {
+                return false;
+            }
+
+            if (state.Status != WorkOrderStatus.Created)
+            {
+                throw new TwinRuleException(
+                    "workorder.illegal-transition",
+                    $"The work order is {state.Status}; its definition can only change while it is Created.");
+            }
+        }
+
+        state.Definition = definition;
+        if (!state.Created)
+        {
+            state.Created = true;
+            state.Status = WorkOrderStatus.Created;
+            state.History.Add(new WorkOrderTransition(WorkOrderStatus.Created, WorkOrderStatus.Created, now, null, "created"));
+        }
+
+        state.Version++;
+        return true;
+    }
+
+    /// <summary>Moves to <paramref name="target"/>. Moving to the current status is a no-op (idempotent retry).</summary>
+    /// <returns>True when the status changed.</returns>
+    public static bool Move(WorkOrderState state, WorkOrderStatus target, DateTimeOffset now, string? by, string? reason)
+    {
+        if (!state.Created)
+        {
+            throw new TwinRuleException("workorder.not-found", "The work order has not been created.");
+        }
+
+        if (state.Status == target)
+        {
+            return false;
+        }
+
+        if (!CanMove(state.Status, target))
+        {
+            var allowed = Allowed[state.Status];
+            var options = allowed.Length == 0 ? "none: it is final" : string.Join(", ", allowed);
+            throw new TwinRuleException(
+                "workorder.illegal-transition",
+                $"A work order cannot go from {state.Status} to {target}; allowed from {state.Status}: {options}.");
+        }
+
+        state.History.Add(new WorkOrderTransition(state.Status, target, now, by, reason));
+        state.Status = target;
+        state.Version++;
+        return true;
+    }
+
+    public static WorkOrderSnapshot ToSnapshot(string factory, string id, WorkOrderState state)
+    {
+        var definition = state.Definition ?? new WorkOrderDefinition("", 0, null, []);
+        var progress = definition.Quantity > 0 ? Math.Min(1.0, (double)state.Good / definition.Quantity) : 0;
+        return new WorkOrderSnapshot(factory, id, state.Version, state.Status, definition, state.Good, state.Scrap, progress, [.. state.History]);
+    }
+
+    private static bool SameDefinition(WorkOrderDefinition a, WorkOrderDefinition b) =>
+        a.Product == b.Product && a.Quantity == b.Quantity && a.Due == b.Due && a.Line == b.Line
+        && a.Bom.SequenceEqual(b.Bom);
+}

@@ -1,0 +1,85 @@
+namespace Twin.Grains.Infrastructure;
+
+/// <summary>
+/// Group commit for a reentrant grain: callers change the in-memory state, then await
+/// <see cref="CommitAsync"/>, which completes once a write that includes their change is done.
+/// While one write runs, changes pile up and go out together in the next one, so a burst of
+/// concurrent calls costs a few writes, not one each.
+/// </summary>
+/// <remarks>
+/// Single-threaded use only (a grain's turns). When a write fails every waiting caller sees the
+/// failure and the instance refuses further commits: the in-memory state now holds changes that
+/// are not durable, so the grain must deactivate and reload from storage.
+/// </remarks>
+internal sealed class GroupCommit(Func<Task> write)
+{
+    private TaskCompletionSource? _pending;
+    private TaskCompletionSource? _inFlight;
+    private Task _loop = Task.CompletedTask;
+    private Exception? _fault;
+
+    /// <summary>Number of writes done, for tests and metrics.</summary>
+    public long Writes { get; private set; }
+
+    /// <summary>The write failure that poisoned this instance, if any.</summary>
+    public Exception? Fault => _fault;
+
+    /// <summary>Call after changing the state: completes when the change is durable.</summary>
+    public Task CommitAsync()
+    {
+        if (_fault is not null)
+        {
+            return Task.FromException(new InvalidOperationException("The twin's state could not be saved; it is reloading.", _fault));
+        }
+
+        _pending ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var task = _pending.Task;
+        if (_loop.IsCompleted)
+        {
+            _loop = RunAsync();
+        }
+
+        return task;
+    }
+
+    /// <summary>Completes when every change made so far is durable (for calls that changed nothing).</summary>
+    public Task WhenDurableAsync()
+    {
+        if (_fault is not null)
+        {
+            return Task.FromException(new InvalidOperationException("The twin's state could not be saved; it is reloading.", _fault));
+        }
+
+        return _pending?.Task ?? _inFlight?.Task ?? Task.CompletedTask;
+    }
+
+    /// <summary>Completes when no write is running or pending (for deactivation).</summary>
+    public Task DrainAsync() => _loop;
+
+    private async Task RunAsync()
+    {
+        while (_pending is { } batch)
+        {
+            _pending = null;
+            _inFlight = batch;
+            try
+            {
+                await write();
+                Writes++;
+                batch.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                _fault = ex;
+                batch.TrySetException(ex);
+                _pending?.TrySetException(ex);
+                _pending = null;
+                return;
+            }
+            finally
+            {
+                _inFlight = null;
+            }
+        }
+    }
+}

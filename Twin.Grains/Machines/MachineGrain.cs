@@ -1,0 +1,133 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Twin.Factories;
+using Twin.Grains.Domain;
+using Twin.Grains.Infrastructure;
+using Twin.Machines;
+
+namespace Twin.Grains.Machines;
+
+/// <summary>
+/// The machine twin. Reentrant so that concurrent ingest calls interleave while a write is in
+/// flight and are group-committed; every turn mutates state synchronously, so interleaving at
+/// awaits never sees a half-applied message.
+/// </summary>
+[Reentrant]
+public sealed partial class MachineGrain(
+    [PersistentState("machine", TwinStorage.Name)] IPersistentState<MachineState> state,
+    IOptions<MachineTwinOptions> options,
+    TwinClock clock,
+    ILogger<MachineGrain> logger) : Grain, IMachineGrain
+{
+    private readonly MachineTwinOptions _options = options.Value;
+    private GroupCommit? _commit;
+    private string _factory = "";
+    private string _id = "";
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
+        _commit = new GroupCommit(state.WriteStateAsync);
+        var period = _options.OfflineAfter / 2;
+        this.RegisterGrainTimer(CheckHeartbeatAsync, period, period);
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_commit is not null)
+        {
+            await _commit.DrainAsync();
+        }
+    }
+
+    public async Task<IngestResult> IngestAsync(ImmutableArray<MachineMessage> messages)
+    {
+        var commit = _commit!;
+        if (commit.Fault is not null)
+        {
+            await commit.WhenDurableAsync();
+        }
+
+        var firstTime = !state.State.Registered;
+        int applied = 0, late = 0, duplicates = 0, tooOld = 0;
+        foreach (var message in messages)
+        {
+            switch (MachineRules.Apply(state.State, message, _options))
+            {
+                case SequenceVerdict.New:
+                case SequenceVerdict.Restart:
+                    applied++;
+                    break;
+                case SequenceVerdict.Late:
+                    late++;
+                    break;
+                case SequenceVerdict.Duplicate:
+                    duplicates++;
+                    break;
+                default:
+                    tooOld++;
+                    break;
+            }
+        }
+
+        var cameBack = MachineRules.Heard(state.State, clock.UtcNow);
+        if (firstTime && applied + late > 0)
+        {
+            // Listed in the factory directory before the first reading is acknowledged.
+            await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.Machine, _id);
+            state.State.Registered = true;
+        }
+
+        if (applied + late > 0 || cameBack)
+        {
+            await commit.CommitAsync();
+        }
+        else
+        {
+            // Nothing new, but a duplicate must not be acknowledged before its original is durable.
+            await commit.WhenDurableAsync();
+        }
+
+        return new IngestResult(applied, late, duplicates, tooOld, state.State.Version);
+    }
+
+    public Task<MachineSnapshot> GetSnapshotAsync() =>
+        Task.FromResult(MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options));
+
+    public Task<MachineSummary> GetSummaryAsync() =>
+        Task.FromResult(MachineRules.ToSummary(_id, state.State, clock.UtcNow, _options));
+
+    public Task<bool> ExistsAsync() => Task.FromResult(state.RecordExists || state.State.Version > 0);
+
+    public async Task AssignLineAsync(string? line)
+    {
+        if (state.State.Line == line)
+        {
+            return;
+        }
+
+        state.State.Line = line;
+        state.State.Version++;
+        if (!state.State.Registered)
+        {
+            await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.Machine, _id);
+            state.State.Registered = true;
+        }
+
+        await _commit!.CommitAsync();
+    }
+
+    private async Task CheckHeartbeatAsync(CancellationToken cancellationToken)
+    {
+        if (MachineRules.CheckHeartbeat(state.State, clock.UtcNow, _options))
+        {
+            LogOffline(_factory, _id, state.State.LastSeen);
+            await _commit!.CommitAsync();
+        }
+    }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Machine {Factory}/{Machine} is offline: nothing heard since {LastSeen}")]
+    private partial void LogOffline(string factory, string machine, DateTimeOffset? lastSeen);
+}

@@ -1,0 +1,35 @@
+using System.Collections.Immutable;
+
+namespace Twin.Factories;
+
+/// <summary>The kinds of twin a factory holds.</summary>
+public enum TwinKind
+{
+    /// <summary>A machine twin.</summary>
+    Machine = 0,
+
+    /// <summary>A production line twin.</summary>
+    Line = 1,
+
+    /// <summary>A work order twin.</summary>
+    WorkOrder = 2,
+
+    /// <summary>A stock bin twin.</summary>
+    StockBin = 3,
+}
+
+/// <summary>
+/// The directory of one factory's twins, keyed by the factory id. Twins register themselves
+/// once, when they first hold state; it is never on the hot path of readings.
+/// </summary>
+[Alias("twin.IFactoryGrain")]
+public interface IFactoryGrain : IGrainWithStringKey
+{
+    /// <summary>Records that a twin of this factory exists (idempotent).</summary>
+    [Alias("Register")]
+    Task RegisterAsync(TwinKind kind, string id);
+
+    /// <summary>The ids of the factory's twins of one kind, sorted ordinally.</summary>
+    [Alias("List")]
+    Task<ImmutableArray<string>> ListAsync(TwinKind kind);
+}

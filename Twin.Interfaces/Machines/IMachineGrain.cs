@@ -1,0 +1,34 @@
+using System.Collections.Immutable;
+
+namespace Twin.Machines;
+
+/// <summary>
+/// The twin of one machine, keyed <c>"{factory}/{machine}"</c>.
+/// </summary>
+[Alias("twin.IMachineGrain")]
+public interface IMachineGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Applies a batch of the device's messages. Completes only once the state holding them is
+    /// durable, so the caller may acknowledge them to the broker; a duplicate completes once the
+    /// original is durable. Concurrent calls are group-committed.
+    /// </summary>
+    [Alias("Ingest")]
+    Task<IngestResult> IngestAsync(ImmutableArray<MachineMessage> messages);
+
+    /// <summary>The full state of the twin.</summary>
+    [Alias("GetSnapshot")]
+    Task<MachineSnapshot> GetSnapshotAsync();
+
+    /// <summary>A one-line view of the twin.</summary>
+    [Alias("GetSummary")]
+    Task<MachineSummary> GetSummaryAsync();
+
+    /// <summary>Whether the twin holds any state yet.</summary>
+    [Alias("Exists")]
+    Task<bool> ExistsAsync();
+
+    /// <summary>Sets the line the machine belongs to (called by the line twin); null to clear.</summary>
+    [Alias("AssignLine")]
+    Task AssignLineAsync(string? line);
+}

@@ -1,0 +1,87 @@
+using System.Collections.Immutable;
+
+namespace Twin.WorkOrders;
+
+/// <summary>The lifecycle of a work order.</summary>
+public enum WorkOrderStatus
+{
+    /// <summary>Known from ERP, not yet released to production.</summary>
+    Created = 0,
+
+    /// <summary>Released: may start.</summary>
+    Released = 1,
+
+    /// <summary>Production has started.</summary>
+    InProgress = 2,
+
+    /// <summary>Finished (terminal).</summary>
+    Completed = 3,
+
+    /// <summary>Cancelled (terminal).</summary>
+    Cancelled = 4,
+}
+
+/// <summary>One material line of a bill of materials.</summary>
+/// <param name="Sku">The material.</param>
+/// <param name="QuantityPerUnit">Material consumed per good part.</param>
+/// <param name="SourceBin">The bin it is backflushed from.</param>
+[GenerateSerializer, Immutable, Alias("twin.BomLine")]
+public sealed record BomLine(
+    [property: Id(0)] string Sku,
+    [property: Id(1)] decimal QuantityPerUnit,
+    [property: Id(2)] string SourceBin);
+
+/// <summary>A work order as ERP defines it.</summary>
+[GenerateSerializer, Immutable, Alias("twin.WorkOrderDefinition")]
+public sealed record WorkOrderDefinition(
+    [property: Id(0)] string Product,
+    [property: Id(1)] long Quantity,
+    [property: Id(2)] DateTimeOffset? Due,
+    [property: Id(3)] ImmutableArray<BomLine> Bom,
+    [property: Id(4)] string? Line = null);
+
+/// <summary>A lifecycle transition with who asked and when.</summary>
+[GenerateSerializer, Immutable, Alias("twin.WorkOrderTransition")]
+public sealed record WorkOrderTransition(
+    [property: Id(0)] WorkOrderStatus From,
+    [property: Id(1)] WorkOrderStatus To,
+    [property: Id(2)] DateTimeOffset At,
+    [property: Id(3)] string? By,
+    [property: Id(4)] string? Reason);
+
+/// <summary>The state of a work order.</summary>
+[GenerateSerializer, Immutable, Alias("twin.WorkOrderSnapshot")]
+public sealed record WorkOrderSnapshot(
+    [property: Id(0)] string Factory,
+    [property: Id(1)] string Id,
+    [property: Id(2)] long Version,
+    [property: Id(3)] WorkOrderStatus Status,
+    [property: Id(4)] WorkOrderDefinition Definition,
+    [property: Id(5)] long Good,
+    [property: Id(6)] long Scrap,
+    [property: Id(7)] double Progress,
+    [property: Id(8)] ImmutableArray<WorkOrderTransition> History);
+
+/// <summary>The twin of a work order, keyed <c>"{factory}/{workOrder}"</c>.</summary>
+[Alias("twin.IWorkOrderGrain")]
+public interface IWorkOrderGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Creates the work order, or updates its definition while it is still
+    /// <see cref="WorkOrderStatus.Created"/>. Creating again with the same definition is a no-op.
+    /// </summary>
+    [Alias("Create")]
+    Task<WorkOrderSnapshot> CreateAsync(WorkOrderDefinition definition);
+
+    /// <summary>Moves the order to <paramref name="target"/>; an illegal transition throws <see cref="TwinRuleException"/>.</summary>
+    [Alias("Transition")]
+    Task<WorkOrderSnapshot> TransitionAsync(WorkOrderStatus target, string? by = null, string? reason = null);
+
+    /// <summary>The order's state; throws <see cref="TwinRuleException"/> (not found) when never created.</summary>
+    [Alias("GetSnapshot")]
+    Task<WorkOrderSnapshot> GetSnapshotAsync();
+
+    /// <summary>Whether the order has been created.</summary>
+    [Alias("Exists")]
+    Task<bool> ExistsAsync();
+}

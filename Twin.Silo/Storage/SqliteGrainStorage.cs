@@ -1,0 +1,257 @@
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Orleans.Serialization;
+using Orleans.Storage;
+
+namespace Twin.Silo.Storage;
+
+/// <summary>
+/// Grain storage in one SQLite file, for the embedded single-process mode. Writes from all grains
+/// go through one writer that commits whatever is queued in a single transaction (group commit
+/// across grains), so durability costs one fsync per batch rather than per write. Each write is
+/// checked against its ETag (optimistic concurrency) and completes only after its transaction commits.
+/// </summary>
+public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
+{
+    private const int MaxBatch = 512;
+
+    private readonly string _connectionString;
+    private readonly Serializer _serializer;
+    private readonly ILogger<SqliteGrainStorage> _logger;
+    private readonly Channel<WriteOperation> _writes = Channel.CreateUnbounded<WriteOperation>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lazy<Task> _initialized;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly string _synchronous;
+    private Task? _writer;
+
+    public SqliteGrainStorage(string path, bool fullSync, Serializer serializer, ILogger<SqliteGrainStorage> logger)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        _synchronous = fullSync ? "FULL" : "NORMAL";
+        _serializer = serializer;
+        _logger = logger;
+        _initialized = new Lazy<Task>(InitializeAsync);
+    }
+
+    public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        await _initialized.Value;
+        await using var connection = await OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT etag, payload FROM grain_state WHERE state_name = $name AND grain_id = $id";
+        command.Parameters.AddWithValue("$name", stateName);
+        command.Parameters.AddWithValue("$id", grainId.ToString());
+        await using var reader = await command.ExecuteReaderAsync();
+        if (await reader.ReadAsync())
+        {
+            var etag = reader.GetInt64(0);
+            var payload = (byte[])reader.GetValue(1);
+            grainState.State = _serializer.Deserialize<T>(payload);
+            grainState.ETag = etag.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            grainState.RecordExists = true;
+        }
+        else
+        {
+            grainState.State = Activator.CreateInstance<T>();
+            grainState.ETag = null;
+            grainState.RecordExists = false;
+        }
+    }
+
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        // Serialise now, in the caller's turn, so the bytes are a consistent picture of the state.
+        var payload = _serializer.SerializeToArray(grainState.State);
+        var etag = await EnqueueAsync(new WriteOperation(stateName, grainId.ToString(), grainState.ETag, payload));
+        grainState.ETag = etag;
+        grainState.RecordExists = true;
+    }
+
+    public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        await EnqueueAsync(new WriteOperation(stateName, grainId.ToString(), grainState.ETag, null));
+        grainState.ETag = null;
+        grainState.RecordExists = false;
+        grainState.State = Activator.CreateInstance<T>();
+    }
+
+    /// <summary>Stops the writer after it has committed everything queued.</summary>
+    public async Task StopAsync()
+    {
+        _writes.Writer.TryComplete();
+        if (_writer is not null)
+        {
+            await _writer;
+        }
+    }
+
+    public void Dispose()
+    {
+        _writes.Writer.TryComplete();
+        _stopping.Cancel();
+        _stopping.Dispose();
+    }
+
+    private async Task<string?> EnqueueAsync(WriteOperation operation)
+    {
+        await _initialized.Value;
+        if (!_writes.Writer.TryWrite(operation))
+        {
+            throw new InvalidOperationException("Grain storage is shutting down.");
+        }
+
+        return await operation.Completion.Task;
+    }
+
+    private async Task InitializeAsync()
+    {
+        await using (var connection = await OpenAsync())
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                PRAGMA journal_mode = WAL;
+                CREATE TABLE IF NOT EXISTS grain_state (
+                    state_name TEXT NOT NULL,
+                    grain_id   TEXT NOT NULL,
+                    etag       INTEGER NOT NULL,
+                    payload    BLOB NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    PRIMARY KEY (state_name, grain_id)
+                ) WITHOUT ROWID;
+                """;
+            await command.ExecuteNonQueryAsync();
+        }
+
+        _writer = Task.Run(WriterLoopAsync);
+    }
+
+    private async Task<SqliteConnection> OpenAsync()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var pragma = connection.CreateCommand();
+        pragma.CommandText = $"PRAGMA synchronous = {_synchronous}; PRAGMA busy_timeout = 30000;";
+        await pragma.ExecuteNonQueryAsync();
+        return connection;
+    }
+
+    private async Task WriterLoopAsync()
+    {
+        var batch = new List<WriteOperation>(MaxBatch);
+        await using var connection = await OpenAsync();
+        while (await _writes.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatch && _writes.Reader.TryRead(out var op))
+            {
+                batch.Add(op);
+            }
+
+            try
+            {
+                await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
+                var results = new List<(WriteOperation Op, long? Etag, Exception? Error)>(batch.Count);
+                foreach (var op in batch)
+                {
+                    try
+                    {
+                        results.Add((op, await ApplyAsync(connection, transaction, op), null));
+                    }
+                    catch (InconsistentStateException ex)
+                    {
+                        results.Add((op, null, ex));
+                    }
+                }
+
+                await transaction.CommitAsync();
+                foreach (var (op, etag, error) in results)
+                {
+                    if (error is not null)
+                    {
+                        op.Completion.TrySetException(error);
+                    }
+                    else
+                    {
+                        op.Completion.TrySetResult(etag?.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                LogWriteFailed(ex, batch.Count);
+                foreach (var op in batch)
+                {
+                    op.Completion.TrySetException(ex);
+                }
+            }
+        }
+    }
+
+    private static async Task<long?> ApplyAsync(SqliteConnection connection, SqliteTransaction transaction, WriteOperation op)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.Parameters.AddWithValue("$name", op.StateName);
+        command.Parameters.AddWithValue("$id", op.GrainId);
+        if (op.Payload is null)
+        {
+            command.CommandText = "DELETE FROM grain_state WHERE state_name = $name AND grain_id = $id";
+            await command.ExecuteNonQueryAsync();
+            return null;
+        }
+
+        command.Parameters.AddWithValue("$payload", op.Payload);
+        command.Parameters.AddWithValue("$now", DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        if (op.ETag is null)
+        {
+            command.CommandText = """
+                INSERT INTO grain_state (state_name, grain_id, etag, payload, updated_at)
+                VALUES ($name, $id, 1, $payload, $now)
+                ON CONFLICT DO NOTHING
+                RETURNING etag
+                """;
+        }
+        else
+        {
+            command.CommandText = """
+                UPDATE grain_state SET etag = etag + 1, payload = $payload, updated_at = $now
+                WHERE state_name = $name AND grain_id = $id AND etag = $etag
+                RETURNING etag
+                """;
+            command.Parameters.AddWithValue("$etag", long.Parse(op.ETag, System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var result = await command.ExecuteScalarAsync();
+        if (result is long etag)
+        {
+            return etag;
+        }
+
+        throw new InconsistentStateException(
+            $"The stored state of {op.GrainId} ({op.StateName}) changed since it was read (ETag {op.ETag ?? "none"}).",
+            "unknown",
+            op.ETag ?? "none");
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Error, Message = "Writing a batch of {Count} grain states to SQLite failed")]
+    private partial void LogWriteFailed(Exception exception, int count);
+
+    private sealed record WriteOperation(string StateName, string GrainId, string? ETag, byte[]? Payload)
+    {
+        public TaskCompletionSource<string?> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

@@ -1,0 +1,82 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
+using Orleans.Serialization;
+using Orleans.Storage;
+using Twin.Grains.Domain;
+using Twin.Grains.Infrastructure;
+using Twin.Silo.Storage;
+
+namespace Twin.Silo;
+
+/// <summary>
+/// The one silo setup, used by the <c>Twin.Silo</c> host and by the gateway's embedded mode.
+/// </summary>
+public static class TwinSiloHosting
+{
+    /// <summary>Adds a Factory Twin silo to the host, configured from <c>Twin:*</c>.</summary>
+    public static IHostApplicationBuilder AddTwinSilo(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddTwinSiloOptions();
+        var cluster = builder.Configuration.GetSection(TwinClusterOptions.Section).Get<TwinClusterOptions>() ?? new TwinClusterOptions();
+        builder.UseOrleans(silo => silo.UseTwinGrains(cluster));
+        return builder;
+    }
+
+    /// <summary>Binds and validates the silo's options (fails at start with the setting's name).</summary>
+    public static IServiceCollection AddTwinSiloOptions(this IServiceCollection services)
+    {
+        services.AddOptions<TwinStorageOptions>().BindConfiguration(TwinStorageOptions.Section).ValidateOnStart();
+        services.AddOptions<TwinClusterOptions>().BindConfiguration(TwinClusterOptions.Section).ValidateOnStart();
+        services.AddOptions<MachineTwinOptions>().BindConfiguration("Twin:Machine")
+            .Validate(o => o.OfflineAfter > TimeSpan.Zero, "Twin:Machine:OfflineAfter must be positive.")
+            .Validate(o => o.StatisticsBuckets is > 0 and <= 1000 && o.StatisticsWindow > TimeSpan.Zero, "Twin:Machine:StatisticsWindow and StatisticsBuckets (1–1000) must be positive.")
+            .Validate(o => o.ThroughputBuckets is > 0 and <= 1000 && o.ThroughputWindow > TimeSpan.Zero, "Twin:Machine:ThroughputWindow and ThroughputBuckets (1–1000) must be positive.")
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TwinStorageOptions>, TwinStorageOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TwinClusterOptions>, TwinClusterOptionsValidator>());
+        return services;
+    }
+
+    /// <summary>
+    /// Clustering (localhost), the twin state storage and the grains' services. Test clusters call
+    /// this too, with their own clustering already set.
+    /// </summary>
+    public static ISiloBuilder UseTwinGrains(this ISiloBuilder silo, TwinClusterOptions? cluster)
+    {
+        if (cluster is not null)
+        {
+            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+        }
+
+        silo.Services.TryAddSingleton<TwinClock>();
+        silo.Services.AddOptions<MachineTwinOptions>();
+        silo.Services.AddGrainStorage(TwinStorage.Name, CreateStorage);
+        silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
+        return silo;
+    }
+
+    private static IGrainStorage CreateStorage(IServiceProvider services, string name)
+    {
+        var options = services.GetRequiredService<IOptions<TwinStorageOptions>>().Value;
+        if (string.Equals(options.Provider, "Memory", StringComparison.OrdinalIgnoreCase))
+        {
+            return ActivatorUtilities.CreateInstance<MemoryGrainStorage>(services, name, new MemoryGrainStorageOptions());
+        }
+
+        var environment = services.GetService<IHostEnvironment>();
+        var path = Path.IsPathRooted(options.SqlitePath) || environment is null
+            ? options.SqlitePath
+            : Path.Combine(environment.ContentRootPath, options.SqlitePath);
+        return new SqliteGrainStorage(
+            path,
+            options.FullSync,
+            services.GetRequiredService<Serializer>(),
+            services.GetRequiredService<ILogger<SqliteGrainStorage>>());
+    }
+}
