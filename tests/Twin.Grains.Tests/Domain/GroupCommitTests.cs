@@ -1,0 +1,72 @@
+using Twin.Grains.Infrastructure;
+
+namespace Twin.Grains.Tests.Domain;
+
+public class GroupCommitTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Commits_arriving_during_a_write_share_the_next_write()
+    {
+        var writes = new List<TaskCompletionSource>();
+        var commit = new GroupCommit(() =>
+        {
+            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            writes.Add(tcs);
+            return tcs.Task;
+        });
+
+        var first = commit.CommitAsync();
+        Assert.Single(writes);
+        var during = Enumerable.Range(0, 50).Select(_ => commit.CommitAsync()).ToList();
+        Assert.Single(writes);
+        Assert.False(first.IsCompleted);
+
+        writes[0].SetResult();
+        await first.WaitAsync(Deadline);
+        Assert.All(during, t => Assert.False(t.IsCompleted));
+
+        await WaitUntil(() => writes.Count == 2);
+        writes[1].SetResult();
+        await Task.WhenAll(during).WaitAsync(Deadline);
+        Assert.Equal(2, commit.Writes);
+    }
+
+    [Fact]
+    public async Task WhenDurable_waits_for_pending_changes_and_is_immediate_when_clean()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var commit = new GroupCommit(() => gate.Task);
+        Assert.True(commit.WhenDurableAsync().IsCompleted);
+        var pending = commit.CommitAsync();
+        var durable = commit.WhenDurableAsync();
+        Assert.False(durable.IsCompleted);
+        gate.SetResult();
+        await Task.WhenAll(pending, durable).WaitAsync(Deadline);
+    }
+
+    [Fact]
+    public async Task A_failed_write_fails_every_waiter_and_poisons_the_instance()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var commit = new GroupCommit(() => gate.Task);
+        var first = commit.CommitAsync();
+        var second = commit.CommitAsync();
+        gate.SetException(new IOException("disk full"));
+        await Assert.ThrowsAsync<IOException>(() => first.WaitAsync(Deadline));
+        await Assert.ThrowsAsync<IOException>(() => second.WaitAsync(Deadline));
+        Assert.NotNull(commit.Fault);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => commit.CommitAsync());
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + Deadline;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met before the deadline");
+            await Task.Delay(5);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using Twin.Grains.Domain;
+using Twin.Machines;
+
+namespace Twin.Grains.Tests.Domain;
+
+public class MachineRulesTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 26, 8, 0, 0, TimeSpan.Zero);
+    private readonly MachineTwinOptions _options = new();
+
+    private static TelemetryMessage Temp(long seq, int second, double value) =>
+        new(seq, T0.AddSeconds(second), [new SensorReading("temperature", value, "degC")]);
+
+    [Fact]
+    public void An_older_reading_never_overwrites_a_newer_one_but_counts_in_statistics()
+    {
+        var state = new MachineState();
+        MachineRules.Apply(state, Temp(2, 20, 75), _options);
+        Assert.Equal(SequenceVerdict.Late, MachineRules.Apply(state, Temp(1, 10, 60), _options));
+
+        var sensor = state.Sensors["temperature"];
+        Assert.Equal(75, sensor.Value);
+        Assert.Equal(T0.AddSeconds(20), sensor.Timestamp);
+        Assert.Equal(2, sensor.Statistics.Compute(_options.StatisticsBucketWidth).Count);
+        Assert.Equal(1, state.Late);
+        Assert.Equal(1, state.Applied);
+        Assert.Equal(2, state.Version);
+    }
+
+    [Fact]
+    public void A_duplicate_changes_nothing_but_its_counter()
+    {
+        var state = new MachineState();
+        MachineRules.Apply(state, Temp(1, 10, 60), _options);
+        var version = state.Version;
+        Assert.Equal(SequenceVerdict.Duplicate, MachineRules.Apply(state, Temp(1, 10, 99), _options));
+        Assert.Equal(60, state.Sensors["temperature"].Value);
+        Assert.Equal(version, state.Version);
+        Assert.Equal(1, state.Duplicates);
+    }
+
+    [Fact]
+    public void Bad_quality_is_kept_as_latest_but_excluded_from_statistics()
+    {
+        var state = new MachineState();
+        MachineRules.Apply(state, Temp(1, 10, 60), _options);
+        MachineRules.Apply(state, new TelemetryMessage(2, T0.AddSeconds(11), [new SensorReading("temperature", 9999, "degC", ReadingQuality.Bad)]), _options);
+        var sensor = state.Sensors["temperature"];
+        Assert.Equal(9999, sensor.Value);
+        Assert.Equal(ReadingQuality.Bad, sensor.Quality);
+        Assert.Equal(60, sensor.Statistics.Compute(_options.StatisticsBucketWidth).Max);
+    }
+
+    [Fact]
+    public void Status_follows_event_time_and_since_marks_the_change()
+    {
+        var state = new MachineState();
+        MachineRules.Apply(state, new StatusMessage(1, T0.AddSeconds(10), MachineRunState.Running), _options);
+        MachineRules.Apply(state, new StatusMessage(3, T0.AddSeconds(30), MachineRunState.Down), _options);
+        MachineRules.Apply(state, new StatusMessage(2, T0.AddSeconds(20), MachineRunState.Idle), _options);
+        Assert.Equal(MachineRunState.Down, state.RunState);
+        Assert.Equal(T0.AddSeconds(30), state.StatusSince);
+        MachineRules.Heard(state, T0.AddSeconds(31));
+        Assert.Equal(MachineStatus.Down, MachineRules.EffectiveStatus(state, T0.AddSeconds(31), _options));
+    }
+
+    [Fact]
+    public void Counts_add_up_and_the_latest_work_order_wins()
+    {
+        var state = new MachineState();
+        MachineRules.Apply(state, new CountsMessage(1, T0.AddSeconds(10), 3, 1, "WO-1"), _options);
+        MachineRules.Apply(state, new CountsMessage(3, T0.AddSeconds(30), 2, 0, "WO-2"), _options);
+        MachineRules.Apply(state, new CountsMessage(2, T0.AddSeconds(20), 4, 0, "WO-1"), _options);
+        Assert.Equal(9, state.Good);
+        Assert.Equal(1, state.Scrap);
+        Assert.Equal("WO-2", state.CurrentWorkOrder);
+        Assert.True(MachineRules.GoodPerMinute(state, _options) > 0);
+    }
+
+    [Fact]
+    public void Heartbeat_loss_makes_the_machine_offline_until_it_is_heard_again()
+    {
+        var state = new MachineState();
+        Assert.Equal(MachineStatus.Unknown, MachineRules.EffectiveStatus(state, T0, _options));
+        MachineRules.Apply(state, new StatusMessage(1, T0, MachineRunState.Running), _options);
+        MachineRules.Heard(state, T0);
+
+        var later = T0 + _options.OfflineAfter + TimeSpan.FromSeconds(1);
+        Assert.Equal(MachineStatus.Offline, MachineRules.EffectiveStatus(state, later, _options));
+        Assert.False(MachineRules.CheckHeartbeat(state, T0.AddSeconds(1), _options));
+        Assert.True(MachineRules.CheckHeartbeat(state, later, _options));
+        Assert.False(MachineRules.CheckHeartbeat(state, later, _options));
+
+        Assert.True(MachineRules.Heard(state, later));
+        Assert.Equal(MachineStatus.Running, MachineRules.EffectiveStatus(state, later, _options));
+    }
+
+    [Fact]
+    public void Snapshot_lists_sensors_in_name_order_with_finite_numbers()
+    {
+        var state = new MachineState();
+        MachineRules.Apply(state, new TelemetryMessage(1, T0, [new SensorReading("vibration", 2, "mm/s"), new SensorReading("current", 3, "A", ReadingQuality.Bad)]), _options);
+        var snapshot = MachineRules.ToSnapshot("f", "m", state, T0, _options);
+        Assert.Equal(["current", "vibration"], snapshot.Sensors.Select(s => s.Sensor));
+        Assert.Equal(0, snapshot.Sensors[0].Statistics.Count);
+        Assert.Equal(0, snapshot.Sensors[0].Statistics.Mean);
+        Assert.Equal(1, snapshot.LastSeq);
+    }
+}
