@@ -23,23 +23,25 @@ public enum SequenceVerdict
 }
 
 /// <summary>
-/// Per-device anti-replay window: the highest sequence number seen and a bitmap of the
-/// <see cref="Size"/> numbers below it. Duplicates and reordering within the window are
-/// recognised exactly; anything older is refused as too old.
+/// Per-device anti-replay window: the highest sequence number applied and a ring of bits for the
+/// <see cref="Size"/> numbers up to it. Duplicates and reordering within the window are recognised
+/// exactly; anything older is refused as too old, since it cannot be told from a duplicate.
 /// </summary>
 [GenerateSerializer, Alias("twin.SequenceWindow")]
 public sealed class SequenceWindow
 {
     /// <summary>How many sequence numbers (including the highest) the window remembers.</summary>
-    public const int Size = 64;
+    public const int Size = 1024;
+
+    private const int Words = Size / 64;
 
     /// <summary>Highest sequence number applied; 0 when none.</summary>
     [Id(0)]
     public long Highest { get; set; }
 
-    /// <summary>Bit i set: sequence number <c>Highest − i</c> was applied.</summary>
+    /// <summary>Bit <c>seq % Size</c> set: that sequence number (within the window) was applied.</summary>
     [Id(1)]
-    public ulong Seen { get; set; }
+    public ulong[] Bits { get; set; } = new ulong[Words];
 
     /// <summary>Newest event time of any applied message.</summary>
     [Id(2)]
@@ -53,43 +55,67 @@ public sealed class SequenceWindow
         }
 
         // A real duplicate carries its original event time, which cannot be newer than
-        // everything applied; a newer one below the highest sequence means the device restarted.
+        // everything applied; a newer one at or below the highest sequence means the device restarted.
         if (eventTime > LatestEventTime)
         {
             return SequenceVerdict.Restart;
         }
 
-        var distance = Highest - seq;
-        if (distance >= Size)
+        if (Highest - seq >= Size)
         {
             return SequenceVerdict.TooOld;
         }
 
-        return (Seen & (1UL << (int)distance)) != 0 ? SequenceVerdict.Duplicate : SequenceVerdict.Late;
+        return IsSet(seq) ? SequenceVerdict.Duplicate : SequenceVerdict.Late;
     }
 
     /// <summary>Records <paramref name="seq"/> as applied, as judged by <see cref="Check"/>.</summary>
     public void Mark(long seq, DateTimeOffset eventTime, SequenceVerdict verdict)
     {
-        if (verdict == SequenceVerdict.Restart)
+        if (verdict == SequenceVerdict.Restart || Highest == 0 || seq - Highest >= Size)
         {
-            Highest = seq;
-            Seen = 1;
-        }
-        else if (Highest == 0 || seq > Highest)
-        {
-            var shift = Highest == 0 ? Size : seq - Highest;
-            Seen = shift >= Size ? 1UL : (Seen << (int)shift) | 1UL;
+            Array.Clear(Bits);
             Highest = seq;
         }
-        else
+        else if (seq > Highest)
         {
-            Seen |= 1UL << (int)(Highest - seq);
+            // Forget the numbers the window slides past.
+            for (var s = Highest + 1; s < seq; s++)
+            {
+                Clear(s);
+            }
+
+            Highest = seq;
         }
 
+        Set(seq);
         if (eventTime > LatestEventTime)
         {
             LatestEventTime = eventTime;
         }
+    }
+
+    private static (int Word, ulong Mask) Position(long seq)
+    {
+        var bit = (int)(((seq % Size) + Size) % Size);
+        return (bit >> 6, 1UL << (bit & 63));
+    }
+
+    private bool IsSet(long seq)
+    {
+        var (word, mask) = Position(seq);
+        return (Bits[word] & mask) != 0;
+    }
+
+    private void Set(long seq)
+    {
+        var (word, mask) = Position(seq);
+        Bits[word] |= mask;
+    }
+
+    private void Clear(long seq)
+    {
+        var (word, mask) = Position(seq);
+        Bits[word] &= ~mask;
     }
 }

@@ -56,7 +56,20 @@ public class SequenceWindowTests
         var w = new SequenceWindow();
         Offer(w, 5, 5);
         Assert.Equal(SequenceVerdict.New, Offer(w, 1_000_000, 6));
-        Assert.Equal(1UL, w.Seen);
+        Assert.Equal(SequenceVerdict.Late, Offer(w, 1_000_000 - SequenceWindow.Size + 5, 6));
+        Assert.Equal(SequenceVerdict.TooOld, Offer(w, 5, 5));
+    }
+
+    [Fact]
+    public void Sliding_forward_forgets_the_numbers_it_passes()
+    {
+        var w = new SequenceWindow();
+        Offer(w, 10, 10);
+        Offer(w, 10 + SequenceWindow.Size - 1, 11);
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 10, 10));
+        Offer(w, 10 + SequenceWindow.Size + 3, 12);
+        Assert.Equal(SequenceVerdict.TooOld, Offer(w, 10, 10));
+        Assert.Equal(SequenceVerdict.Late, Offer(w, 14, 10));
     }
 
     [Fact]

@@ -1,0 +1,106 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Orleans.Hosting;
+using Orleans.Runtime.Hosting;
+using Orleans.Serialization;
+using Orleans.Storage;
+using Orleans.TestingHost;
+using Twin.Grains.Infrastructure;
+using Twin.Silo;
+using Twin.Silo.Storage;
+
+namespace Twin.Grains.Tests.Cluster;
+
+/// <summary>
+/// One in-process silo with the real SQLite grain storage in a throwaway folder, a fake twin
+/// clock, and a counter of storage writes. Tests use unique grain keys.
+/// </summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "twin-tests-" + Guid.NewGuid().ToString("N"));
+
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+
+    public IClusterClient Client => Cluster.Client;
+
+    public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 11, 26, 8, 0, 0, TimeSpan.Zero));
+
+    public WriteCounter Writes { get; } = new();
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_directory);
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSiloHost((_, host) =>
+        {
+            host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Twin:Storage:Provider"] = "Sqlite",
+                ["Twin:Storage:SqlitePath"] = Path.Combine(_directory, "twin.db"),
+                ["Twin:Storage:FullSync"] = "false",
+            });
+            host.Services.AddTwinSiloOptions();
+        });
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.UseTwinGrains(cluster: null);
+            silo.Services.Replace(ServiceDescriptor.Singleton(new TwinClock(Clock)));
+            silo.Services.AddSingleton(Writes);
+
+            // Count the writes that reach SQLite, to prove that group commit batches them.
+            silo.Services.AddGrainStorage(TwinStorage.Name, (sp, _) =>
+            {
+                var options = sp.GetRequiredService<IOptions<TwinStorageOptions>>().Value;
+                var inner = new SqliteGrainStorage(options.SqlitePath, options.FullSync, sp.GetRequiredService<Serializer>(), sp.GetRequiredService<ILogger<SqliteGrainStorage>>());
+                return new CountingStorage(inner, sp.GetRequiredService<WriteCounter>());
+            });
+        });
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    public sealed class WriteCounter
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _writes = new();
+
+        public int For(string grainId) => _writes.GetValueOrDefault(grainId);
+
+        public void Add(string grainId) => _writes.AddOrUpdate(grainId, 1, (_, n) => n + 1);
+    }
+
+    private sealed class CountingStorage(IGrainStorage inner, WriteCounter counter) : IGrainStorage
+    {
+        public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
+
+        public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+        {
+            await inner.WriteStateAsync(stateName, grainId, grainState);
+            counter.Add(grainId.ToString());
+        }
+
+        public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "cluster";
+}
