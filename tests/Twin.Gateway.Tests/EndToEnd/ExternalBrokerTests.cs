@@ -1,0 +1,73 @@
+using System.Text.Json;
+using Twin.Gateway.Tests.Support;
+
+namespace Twin.Gateway.Tests.EndToEnd;
+
+/// <summary>The gateway against a real Mosquitto, and a separate silo process with the gateway in client mode.</summary>
+public class ExternalBrokerTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task Readings_published_to_mosquitto_reach_the_twins()
+    {
+        using var temp = new TempDirectory();
+        await using var mosquitto = await MosquittoProcess.StartAsync(temp.Sub("mosquitto"));
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string>
+        {
+            ["Twin:Broker:Enabled"] = "false",
+            ["Twin:Mqtt:Port"] = mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        await gateway.StartAsync();
+        await Wait.UntilAsync(
+            async () => (await gateway.GetJsonAsync("/health/ready"))?.GetProperty("checks").GetProperty("mqtt").GetProperty("status").GetString() == "Healthy",
+            Deadline,
+            "the consumer connected to mosquitto");
+
+        var payload = $"{{\"seq\":1,\"ts\":\"{TestDevice.Now()}\",\"values\":{{\"vibration\":3.25}},\"units\":{{\"vibration\":\"mm/s\"}}}}";
+        await using (var pub = ChildProcess.Start("mosquitto_pub", ["-h", "127.0.0.1", "-p", mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-q", "1", "-t", "factory/ext/machine/m-1/telemetry", "-m", payload]))
+        {
+            await Wait.UntilAsync(() => Task.FromResult(pub.HasExited), Deadline, "mosquitto_pub finished");
+        }
+
+        var snapshot = await Wait.ForAsync(() => gateway.GetJsonAsync("/api/factories/ext/machines/m-1"), Deadline, "the twin via mosquitto");
+        Assert.Equal(3.25, snapshot.GetProperty("sensors")[0].GetProperty("value").GetDouble());
+    }
+
+    [Fact]
+    public async Task A_gateway_in_client_mode_uses_a_separate_silo_process()
+    {
+        using var temp = new TempDirectory();
+        var siloPort = Ports.Free();
+        var gatewayPort = Ports.Free();
+        var dll = Repository.ProgramDll("Twin.Silo");
+        await using var silo = ChildProcess.Start("dotnet",
+        [
+            dll,
+            $"--Twin:Storage:SqlitePath={temp.Sub("silo.db")}",
+            $"--Twin:Cluster:SiloPort={siloPort}",
+            $"--Twin:Cluster:GatewayPort={gatewayPort}",
+        ], Path.GetDirectoryName(dll));
+        await Wait.UntilAsync(
+            async () => silo.HasExited ? throw new InvalidOperationException(silo.Output) : await Ports.IsOpenAsync(gatewayPort),
+            Deadline,
+            "the silo's gateway port open");
+
+        await using var gateway = new GatewayProcess(temp.Sub("gw"), new Dictionary<string, string>
+        {
+            ["Twin:Gateway:Mode"] = "Client",
+            ["Twin:Client:GatewayPort"] = gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        await gateway.StartAsync();
+        await using var device = await TestDevice.ConnectAsync(gateway.MqttPort);
+        await device.PublishAsync("factory/split/machine/m-1/status", $"{{\"seq\":1,\"ts\":\"{TestDevice.Now()}\",\"state\":\"running\"}}");
+        var snapshot = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync("/api/factories/split/machines/m-1") is { } s && s.GetProperty("status").GetString() == "running" ? s : (JsonElement?)null,
+            Deadline,
+            "the twin on the separate silo");
+        Assert.Equal(1, snapshot.GetProperty("lastSeq").GetInt64());
+        Assert.True(File.Exists(temp.Sub("silo.db")), "state is stored by the silo process");
+        await gateway.StopAsync();
+        await silo.StopAsync(TimeSpan.FromSeconds(30));
+    }
+}

@@ -1,0 +1,59 @@
+namespace Twin.Gateway.Tests.Support;
+
+/// <summary>A throwaway Mosquitto broker on a free 127.0.0.1 port, with persistence in its own folder.</summary>
+public sealed class MosquittoProcess : IAsyncDisposable
+{
+    private readonly string _directory;
+    private ChildProcess? _process;
+
+    private MosquittoProcess(string directory, int port)
+    {
+        _directory = directory;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public static string Executable =>
+        new[] { "/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto" }.FirstOrDefault(File.Exists)
+        ?? throw new FileNotFoundException("mosquitto is not installed (./test.sh installs it: apt-get install mosquitto mosquitto-clients).");
+
+    public static async Task<MosquittoProcess> StartAsync(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var broker = new MosquittoProcess(directory, Ports.Free());
+        var config = Path.Combine(directory, "mosquitto.conf");
+        await File.WriteAllTextAsync(config, $"""
+            listener {broker.Port} 127.0.0.1
+            allow_anonymous true
+            persistence true
+            persistence_location {directory}/
+            max_queued_messages 100000
+            log_dest stdout
+            """);
+        broker._process = ChildProcess.Start(Executable, ["-c", config], directory);
+        await Wait.UntilAsync(
+            async () => broker._process.HasExited
+                ? throw new InvalidOperationException("mosquitto exited:\n" + broker._process.Output)
+                : await Ports.IsOpenAsync(broker.Port),
+            TimeSpan.FromSeconds(15),
+            "mosquitto listening");
+        return broker;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            await _process.DisposeAsync();
+        }
+
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using System.Text;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace Twin.Gateway.Tests.Support;
+
+/// <summary>A device publishing QoS 1 messages to a broker on 127.0.0.1.</summary>
+public sealed class TestDevice : IAsyncDisposable
+{
+    private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
+
+    public static async Task<TestDevice> ConnectAsync(int port, string? clientId = null)
+    {
+        var device = new TestDevice();
+        await Wait.UntilAsync(
+            async () =>
+            {
+                try
+                {
+                    var options = new MqttClientOptionsBuilder()
+                        .WithTcpServer("127.0.0.1", port)
+                        .WithClientId(clientId ?? "device-" + Guid.NewGuid().ToString("N")[..8])
+                        .WithCleanStart(true)
+                        .Build();
+                    await device._client.ConnectAsync(options);
+                    return true;
+                }
+                catch (MQTTnet.Exceptions.MqttCommunicationException)
+                {
+                    return false;
+                }
+            },
+            TimeSpan.FromSeconds(20),
+            $"connect to the broker on {port}");
+        return device;
+    }
+
+    public async Task PublishAsync(string topic, string payload)
+    {
+        var message = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(Encoding.UTF8.GetBytes(payload))
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .Build();
+        var result = await _client.PublishAsync(message);
+        if (!result.IsSuccess)
+        {
+            throw new InvalidOperationException($"publish to {topic} failed: {result.ReasonCode}");
+        }
+    }
+
+    public static string Now(int offsetMs = 0) =>
+        DateTimeOffset.UtcNow.AddMilliseconds(offsetMs).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client.IsConnected)
+        {
+            await _client.DisconnectAsync();
+        }
+
+        _client.Dispose();
+    }
+}

@@ -1,0 +1,41 @@
+namespace Twin.Gateway.Tests.Support;
+
+/// <summary>Awaits a condition with a deadline: no fixed sleeps.</summary>
+public static class Wait
+{
+    public static async Task<T> ForAsync<T>(Func<Task<T?>> probe, TimeSpan deadline, string what)
+        where T : class
+    {
+        var until = DateTime.UtcNow + deadline;
+        Exception? last = null;
+        while (DateTime.UtcNow < until)
+        {
+            try
+            {
+                if (await probe() is { } value)
+                {
+                    return value;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
+            {
+                last = ex;
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException($"Not within {deadline.TotalSeconds} s: {what}. Last error: {last?.Message ?? "none"}");
+    }
+
+    public static async Task<System.Text.Json.JsonElement> ForAsync(Func<Task<System.Text.Json.JsonElement?>> probe, TimeSpan deadline, string what)
+    {
+        var boxed = await ForAsync<object>(async () => await probe() is { } value ? value : null, deadline, what);
+        return (System.Text.Json.JsonElement)boxed;
+    }
+
+    public static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan deadline, string what)
+    {
+        await ForAsync<object>(async () => await condition() ? new object() : null, deadline, what);
+    }
+}
