@@ -35,6 +35,15 @@ public sealed class LineGrain(
             || state.State.Name != definition.Name
             || !state.State.Machines.SequenceEqual(definition.Machines, StringComparer.Ordinal);
 
+        // A machine belongs to one line: move it by taking it out of its old line first.
+        var joining = after.Except(before).ToList();
+        var current = await Task.WhenAll(joining.Select(m => Machine(factory, m).GetSummaryAsync()));
+        var taken = current.Where(m => m.Line is not null && m.Line != id).Select(m => $"'{m.Id}' belongs to line '{m.Line}'").ToList();
+        if (taken.Count > 0)
+        {
+            throw new TwinRuleException("line.machine-in-other-line", $"{string.Join("; ", taken)}; remove it from that line first.");
+        }
+
         if (changed)
         {
             state.State.Name = definition.Name;
@@ -50,8 +59,8 @@ public sealed class LineGrain(
         }
 
         // Tell machines after the line is durable; repeating a PUT repairs a half-done assignment.
-        var assignments = after.Select(m => Machine(factory, m).AssignLineAsync(id))
-            .Concat(before.Except(after).Select(m => Machine(factory, m).AssignLineAsync(null)));
+        var assignments = after.Select(m => Machine(factory, m).JoinLineAsync(id))
+            .Concat(before.Except(after).Select(m => Machine(factory, m).LeaveLineAsync(id)));
         await Task.WhenAll(assignments);
         return await GetSnapshotAsync();
     }

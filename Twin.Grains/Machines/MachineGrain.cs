@@ -101,7 +101,11 @@ public sealed partial class MachineGrain(
 
     public Task<bool> ExistsAsync() => Task.FromResult(state.RecordExists || state.State.Version > 0);
 
-    public async Task AssignLineAsync(string? line)
+    public Task JoinLineAsync(string line) => SetLineAsync(line);
+
+    public Task LeaveLineAsync(string line) => state.State.Line == line ? SetLineAsync(null) : Task.CompletedTask;
+
+    private async Task SetLineAsync(string? line)
     {
         if (state.State.Line == line)
         {

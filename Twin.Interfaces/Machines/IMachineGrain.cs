@@ -28,7 +28,11 @@ public interface IMachineGrain : IGrainWithStringKey
     [Alias("Exists")]
     Task<bool> ExistsAsync();
 
-    /// <summary>Sets the line the machine belongs to (called by the line twin); null to clear.</summary>
-    [Alias("AssignLine")]
-    Task AssignLineAsync(string? line);
+    /// <summary>Records that the machine belongs to <paramref name="line"/> (called by the line twin).</summary>
+    [Alias("JoinLine")]
+    Task JoinLineAsync(string line);
+
+    /// <summary>Clears the machine's line if it is <paramref name="line"/>; a machine moved to another line keeps that one.</summary>
+    [Alias("LeaveLine")]
+    Task LeaveLineAsync(string line);
 }

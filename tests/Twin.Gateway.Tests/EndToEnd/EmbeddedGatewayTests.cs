@@ -161,11 +161,15 @@ public class EmbeddedGatewayTests(EmbeddedGatewayFixture fixture, ITestOutputHel
         Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
 
         var line = "l-" + Guid.NewGuid().ToString("N")[..8];
-        var ok = await Gateway.Http.PutAsJsonAsync($"/api/factories/demo/lines/{line}", new { name = "Test line", machines = new[] { "press-1" } });
+        var conflict = await Gateway.Http.PutAsJsonAsync($"/api/factories/demo/lines/{line}", new { name = "Test line", machines = new[] { "press-1" } });
+        Assert.Equal(HttpStatusCode.Conflict, conflict.StatusCode);
+        Assert.Equal("line.machine-in-other-line", (await conflict.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+
+        var ok = await Gateway.Http.PutAsJsonAsync($"/api/factories/demo/lines/{line}", new { name = "Test line", machines = new[] { "m-test-1", "m-test-2" } });
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
         var snapshot = await Gateway.GetJsonAsync($"/api/factories/demo/lines/{line}");
-        Assert.Equal("press-1", snapshot!.Value.GetProperty("machines")[0].GetProperty("id").GetString());
-        await Gateway.Http.PutAsJsonAsync($"/api/factories/demo/lines/{line}", new { name = "Test line", machines = Array.Empty<string>() });
+        Assert.Equal("m-test-1", snapshot!.Value.GetProperty("machines")[0].GetProperty("id").GetString());
+        Assert.Equal(line, (await Gateway.GetJsonAsync("/api/factories/demo/machines/m-test-2"))!.Value.GetProperty("line").GetString());
 
         var bin = "b-" + Guid.NewGuid().ToString("N")[..8];
         var put = await Gateway.Http.PutAsJsonAsync($"/api/factories/demo/bins/{bin}", new { sku = "nut-m8", reorderPoint = 10, reorderQuantity = 100, location = "Z-9" });

@@ -32,9 +32,19 @@ public class TwinGrainTests(ClusterFixture fixture)
         Assert.Null((await Grain<IMachineGrain>("b").GetSnapshotAsync()).Line);
         Assert.Equal(2, snapshot.Version);
 
+        // A machine belongs to one line: another line cannot take it until it is released.
+        var other = Grain<ILineGrain>("l2");
+        var taken = await Assert.ThrowsAsync<TwinRuleException>(() => other.DefineAsync(new LineDefinition("Line 2", ["a", "b"])));
+        Assert.Equal("line.machine-in-other-line", taken.Code);
+        Assert.Contains("'a' belongs to line 'l1'", taken.Message, StringComparison.Ordinal);
+        Assert.False(await other.ExistsAsync());
+        Assert.Equal("l1", (await Grain<IMachineGrain>("a").GetSnapshotAsync()).Line);
+        await other.DefineAsync(new LineDefinition("Line 2", ["b"]));
+        Assert.Equal("l2", (await Grain<IMachineGrain>("b").GetSnapshotAsync()).Line);
+
         await fixture.Cluster.DeactivateAsync(line);
         Assert.Equal(["a"], (await line.GetSnapshotAsync()).Machines.Select(m => m.Id));
-        Assert.Equal(["l1"], (await fixture.Client.GetGrain<IFactoryGrain>(_factory).ListAsync(TwinKind.Line)).ToArray());
+        Assert.Equal(["l1", "l2"], (await fixture.Client.GetGrain<IFactoryGrain>(_factory).ListAsync(TwinKind.Line)).ToArray());
 
         var ex = await Assert.ThrowsAsync<TwinRuleException>(() => line.DefineAsync(new LineDefinition(null, ["x", "x"])));
         Assert.Equal("line.invalid", ex.Code);
