@@ -41,6 +41,11 @@ public static class PayloadParser
             return ParseResult.Fail($"payload.too-large: {payload.Length} bytes, the limit is {limits.MaxPayloadBytes}");
         }
 
+        if (payload.IsEmpty)
+        {
+            return ParseResult.Fail("payload.empty: the payload is empty");
+        }
+
         try
         {
             var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = 8, CommentHandling = JsonCommentHandling.Disallow });
@@ -50,16 +55,30 @@ public static class PayloadParser
                 MachineTopicKind.Status => ParseStatus(ref reader, limits, now),
                 _ => ParseCounts(ref reader, limits, now),
             };
-            if (result.Ok && reader.Read())
-            {
-                return ParseResult.Fail("payload.trailing: there is more after the JSON object");
-            }
-
-            return result;
+            return result.Ok && HasTrailingContent(ref reader)
+                ? ParseResult.Fail("payload.trailing: there is more after the JSON object")
+                : result;
         }
         catch (JsonException ex)
         {
             return ParseResult.Fail($"payload.malformed: {ex.Message}");
+        }
+        catch (InvalidOperationException)
+        {
+            // Utf8JsonReader refuses to transcode text that is not UTF-8.
+            return ParseResult.Fail("payload.encoding: the payload is not valid UTF-8 JSON");
+        }
+    }
+
+    private static bool HasTrailingContent(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.Read();
+        }
+        catch (JsonException)
+        {
+            return true;
         }
     }
 

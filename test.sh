@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every test of Factory Twin. Installs what is missing first (Debian/Ubuntu: apt-get).
+# Usage: ./test.sh [extra arguments for dotnet test, e.g. --filter Category=...]
+set -euo pipefail
+cd "$(dirname "$0")"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v dotnet >/dev/null; then
+  echo "test.sh: the .NET 10 SDK is required (https://dot.net); 'dotnet' is not on PATH." >&2
+  exit 1
+fi
+
+# Real servers the integration tests start on 127.0.0.1: Mosquitto and its clients.
+missing=()
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
+command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Tests start their own brokers; a system broker left running would take port 1883 from the
+  # gateway's embedded broker.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
+    echo "test.sh: stopping the mosquitto service the package started (tests run their own)"
+    as_root systemctl disable --now mosquitto || true
+  fi
+fi
+
+dotnet build DigitalTwin.sln -c Release -nologo -v quiet
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+dotnet test DigitalTwin.sln -c Release --no-build -nologo --blame-hang-timeout 10m "$@" 2>&1 | tee "$log" || status=$?
+
+passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+echo "tests: ${passed} passed, ${failed} failed"
+if [ "$passed" -eq 0 ] && [ "$status" -eq 0 ]; then
+  echo "test.sh: no test ran" >&2
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,105 @@
+using System.Text;
+using Twin.Gateway.Ingestion;
+using Twin.Machines;
+
+namespace Twin.Gateway.Tests.Ingestion;
+
+public class PayloadParserTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 26, 8, 0, 0, TimeSpan.Zero);
+    private static readonly PayloadLimits Limits = new();
+
+    private static ParseResult Parse(MachineTopicKind kind, string json) => PayloadParser.Parse(kind, Encoding.UTF8.GetBytes(json), Limits, Now);
+
+    [Fact]
+    public void Parses_the_contract_telemetry_payload()
+    {
+        var result = Parse(MachineTopicKind.Telemetry, """{"seq": 42, "ts": "2026-11-26T08:00:00.000Z", "values": {"temperature": 71.3, "vibration": 2.1}, "units": {"temperature": "degC"}, "extra": [1, {"x": 2}]}""");
+        var message = Assert.IsType<TelemetryMessage>(result.Message);
+        Assert.Equal(42, message.Seq);
+        Assert.Equal(Now, message.Timestamp);
+        Assert.Equal(new SensorReading("temperature", 71.3, "degC"), message.Readings[0]);
+        Assert.Equal(new SensorReading("vibration", 2.1, null), message.Readings[1]);
+    }
+
+    [Fact]
+    public void Parses_status_and_counts()
+    {
+        var status = Assert.IsType<StatusMessage>(Parse(MachineTopicKind.Status, """{"seq": 43, "ts": "2026-11-26T09:00:00+01:00", "state": "Down"}""").Message);
+        Assert.Equal(MachineRunState.Down, status.State);
+        Assert.Equal(Now, status.Timestamp);
+
+        var counts = Assert.IsType<CountsMessage>(Parse(MachineTopicKind.Counts, """{"seq": 44, "ts": "2026-11-26T08:00:00Z", "good": 1, "scrap": 0, "workOrder": "WO-1001"}""").Message);
+        Assert.Equal((1, 0, "WO-1001"), (counts.Good, counts.Scrap, counts.WorkOrder));
+    }
+
+    [Theory]
+    [InlineData(MachineTopicKind.Telemetry, "", "payload.empty")]
+    [InlineData(MachineTopicKind.Telemetry, "{", "payload.malformed")]
+    [InlineData(MachineTopicKind.Telemetry, "[]", "payload.not-object")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"t":1}} {}""", "payload.trailing")]
+    [InlineData(MachineTopicKind.Telemetry, """{"ts":"2026-11-26T08:00:00Z","values":{"t":1}}""", "seq.missing")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":0,"ts":"2026-11-26T08:00:00Z","values":{"t":1}}""", "seq.invalid")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1.5,"ts":"2026-11-26T08:00:00Z","values":{"t":1}}""", "seq.invalid")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"values":{"t":1}}""", "ts.missing")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"soon","values":{"t":1}}""", "ts.invalid")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T09:00:00Z","values":{"t":1}}""", "ts.future")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z"}""", "values.missing")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{}}""", "values.missing")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"t":"hot"}}""", "values.not-number")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"t":1,"t":2}}""", "values.duplicate")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"a b":1}}""", "values.sensor")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"t":1},"units":{"x":"degC"}}""", "units.unknown-sensor")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"t":1},"units":{"t":5}}""", "units.invalid")]
+    [InlineData(MachineTopicKind.Status, """{"seq":1,"ts":"2026-11-26T08:00:00Z"}""", "state.missing")]
+    [InlineData(MachineTopicKind.Status, """{"seq":1,"ts":"2026-11-26T08:00:00Z","state":"on fire"}""", "state.invalid")]
+    [InlineData(MachineTopicKind.Counts, """{"seq":1,"ts":"2026-11-26T08:00:00Z"}""", "counts.missing")]
+    [InlineData(MachineTopicKind.Counts, """{"seq":1,"ts":"2026-11-26T08:00:00Z","good":-1}""", "good.invalid")]
+    [InlineData(MachineTopicKind.Counts, """{"seq":1,"ts":"2026-11-26T08:00:00Z","good":1,"workOrder":"a/b"}""", "workOrder.invalid")]
+    public void Rejects_with_a_reason_code(MachineTopicKind kind, string json, string code)
+    {
+        var result = Parse(kind, json);
+        Assert.False(result.Ok);
+        Assert.StartsWith(code + ":", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Rejects_oversized_payloads_and_too_many_values()
+    {
+        var small = new PayloadLimits { MaxPayloadBytes = 100, MaxValuesPerMessage = 2 };
+        var big = PayloadParser.Parse(MachineTopicKind.Telemetry, new byte[101], small, Now);
+        Assert.StartsWith("payload.too-large", big.Error, StringComparison.Ordinal);
+        var many = PayloadParser.Parse(MachineTopicKind.Telemetry, Encoding.UTF8.GetBytes("""{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"a":1,"b":2,"c":3}}"""), small, Now);
+        Assert.StartsWith("values.too-many", many.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Arbitrary_bytes_never_throw()
+    {
+        var random = new Random(42);
+        var seeds = new[] { """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"t":1.5}}""", """{"seq":2,"ts":"2026-11-26T08:00:00Z","state":"idle"}""" };
+        for (var i = 0; i < 20_000; i++)
+        {
+            byte[] bytes;
+            if (i % 2 == 0)
+            {
+                bytes = new byte[random.Next(0, 200)];
+                random.NextBytes(bytes);
+            }
+            else
+            {
+                bytes = Encoding.UTF8.GetBytes(seeds[i % seeds.Length]);
+                for (var flips = random.Next(1, 5); flips > 0; flips--)
+                {
+                    bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
+                }
+            }
+
+            foreach (var kind in Enum.GetValues<MachineTopicKind>())
+            {
+                var result = PayloadParser.Parse(kind, bytes, Limits, Now);
+                Assert.True(result.Ok ^ (result.Error is not null));
+            }
+        }
+    }
+}
