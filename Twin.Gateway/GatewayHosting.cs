@@ -28,6 +28,9 @@ public static class GatewayHosting
         services.AddSingleton<IValidateOptions<MqttOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
         services.AddSingleton<IValidateOptions<SimulatorOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
         services.AddSingleton(TimeProvider.System);
+        services.AddOptions<ProfilesOptions>().BindConfiguration(ProfilesOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ProfilesOptions>, ProfilesOptionsValidator>();
+        services.AddSingleton<ProfileProvider>();
 
         var gateway = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
         var broker = builder.Configuration.GetSection(BrokerOptions.Section).Get<BrokerOptions>() ?? new BrokerOptions();

@@ -21,6 +21,7 @@ internal sealed partial class MqttIngestService(
     IOptions<MqttOptions> options,
     IGrainFactory grains,
     IngestStatistics statistics,
+    ProfileProvider profiles,
     TimeProvider time,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
@@ -205,6 +206,10 @@ internal sealed partial class MqttIngestService(
                 var parsed = item.Length > limits.MaxPayloadBytes
                     ? ParseResult.Fail($"payload.too-large: {item.Length} bytes, the limit is {limits.MaxPayloadBytes}")
                     : PayloadParser.Parse(topic.Kind, item.Payload, limits, now);
+                if (parsed.Message is TelemetryMessage telemetry)
+                {
+                    parsed = profiles.For(topic.Factory).Normalise(telemetry);
+                }
                 if (!parsed.Ok)
                 {
                     (rejected ??= []).Add((topic.Factory, Letter(item, parsed.Error!, now), item));
