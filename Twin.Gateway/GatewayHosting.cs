@@ -87,6 +87,7 @@ public static class GatewayHosting
         app.MapOpenApi();
         app.MapGet("/", () => Results.Content(IndexPage.Html, "text/html; charset=utf-8")).ExcludeFromDescription();
         app.MapMachineApi();
+        app.MapTelemetryApi();
         app.MapLineApi();
         app.MapBinApi();
         app.MapWorkOrderApi();

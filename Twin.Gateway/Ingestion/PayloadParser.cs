@@ -85,6 +85,7 @@ public static class PayloadParser
     private static ParseResult ParseTelemetry(ref Utf8JsonReader reader, PayloadLimits limits, DateTimeOffset now)
     {
         long? seq = null;
+        string? source = null;
         DateTimeOffset? ts = null;
         List<(string Name, double Value)>? values = null;
         Dictionary<string, string>? units = null;
@@ -102,6 +103,9 @@ public static class PayloadParser
             {
                 case "seq":
                     error = ReadSeq(ref reader, out seq);
+                    break;
+                case "source":
+                    error = ReadSource(ref reader, out source);
                     break;
                 case "ts":
                     error = ReadTimestamp(ref reader, out ts);
@@ -152,12 +156,13 @@ public static class PayloadParser
             readings.Add(new SensorReading(name, value, unit));
         }
 
-        return new ParseResult(new TelemetryMessage(seq!.Value, ts!.Value, readings.MoveToImmutable()), null);
+        return new ParseResult(new TelemetryMessage(seq!.Value, ts!.Value, readings.MoveToImmutable()) { Source = source }, null);
     }
 
     private static ParseResult ParseStatus(ref Utf8JsonReader reader, PayloadLimits limits, DateTimeOffset now)
     {
         long? seq = null;
+        string? source = null;
         DateTimeOffset? ts = null;
         MachineRunState? state = null;
         if (StartObject(ref reader) is { } startError)
@@ -174,6 +179,9 @@ public static class PayloadParser
             {
                 case "seq":
                     error = ReadSeq(ref reader, out seq);
+                    break;
+                case "source":
+                    error = ReadSource(ref reader, out source);
                     break;
                 case "ts":
                     error = ReadTimestamp(ref reader, out ts);
@@ -216,12 +224,13 @@ public static class PayloadParser
 
         return state is null
             ? ParseResult.Fail("state.missing: a status payload needs 'state' (running, idle or down)")
-            : new ParseResult(new StatusMessage(seq!.Value, ts!.Value, state.Value), null);
+            : new ParseResult(new StatusMessage(seq!.Value, ts!.Value, state.Value) { Source = source }, null);
     }
 
     private static ParseResult ParseCounts(ref Utf8JsonReader reader, PayloadLimits limits, DateTimeOffset now)
     {
         long? seq = null;
+        string? source = null;
         DateTimeOffset? ts = null;
         long? good = null, scrap = null;
         string? workOrder = null;
@@ -239,6 +248,9 @@ public static class PayloadParser
             {
                 case "seq":
                     error = ReadSeq(ref reader, out seq);
+                    break;
+                case "source":
+                    error = ReadSource(ref reader, out source);
                     break;
                 case "ts":
                     error = ReadTimestamp(ref reader, out ts);
@@ -284,7 +296,7 @@ public static class PayloadParser
             return ParseResult.Fail("counts.missing: a counts payload needs 'good' and/or 'scrap'");
         }
 
-        return new ParseResult(new CountsMessage(seq!.Value, ts!.Value, good ?? 0, scrap ?? 0, workOrder), null);
+        return new ParseResult(new CountsMessage(seq!.Value, ts!.Value, good ?? 0, scrap ?? 0, workOrder) { Source = source }, null);
     }
 
     private static string? StartObject(ref Utf8JsonReader reader)
@@ -336,6 +348,23 @@ public static class PayloadParser
         }
 
         seq = value;
+        return null;
+    }
+
+    private static string? ReadSource(ref Utf8JsonReader reader, out string? source)
+    {
+        source = null;
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.String || !TwinKey.IsValidId(reader.GetString(), out _))
+        {
+            return "source.invalid: must be a name of letters, digits, '-', '_' and '.' (at most 64)";
+        }
+
+        source = reader.GetString();
         return null;
     }
 

@@ -33,9 +33,19 @@ public sealed class MachineTwinOptions
 public static class MachineRules
 {
     /// <summary>Applies one message; returns what was done with it.</summary>
+    /// <summary>Most sources (besides the device) one machine keeps a sequence window for.</summary>
+    public const int MaxSources = 32;
+
     public static SequenceVerdict Apply(MachineState state, MachineMessage message, MachineTwinOptions options)
     {
-        var verdict = state.Sequence.Check(message.Seq, message.Timestamp);
+        var window = WindowOf(state, message.Source);
+        if (window is null)
+        {
+            state.TooOld++;
+            return SequenceVerdict.TooOld;
+        }
+
+        var verdict = window.Check(message.Seq, message.Timestamp);
         switch (verdict)
         {
             case SequenceVerdict.Duplicate:
@@ -56,7 +66,7 @@ public static class MachineRules
                 break;
         }
 
-        state.Sequence.Mark(message.Seq, message.Timestamp, verdict);
+        window.Mark(message.Seq, message.Timestamp, verdict);
         state.Version++;
 
         switch (message)
@@ -75,6 +85,28 @@ public static class MachineRules
         }
 
         return verdict;
+    }
+
+    private static SequenceWindow? WindowOf(MachineState state, string? source)
+    {
+        if (source is null)
+        {
+            return state.Sequence;
+        }
+
+        state.Sources ??= new Dictionary<string, SequenceWindow>(StringComparer.Ordinal);
+        if (!state.Sources.TryGetValue(source, out var window))
+        {
+            if (state.Sources.Count >= MaxSources)
+            {
+                return null;
+            }
+
+            window = new SequenceWindow();
+            state.Sources[source] = window;
+        }
+
+        return window;
     }
 
     private static void ApplyTelemetry(MachineState state, TelemetryMessage message, MachineTwinOptions options)

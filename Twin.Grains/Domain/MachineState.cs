@@ -37,4 +37,7 @@ public sealed class MachineState
     [Id(17)] public long TooOld { get; set; }
     [Id(18)] public long SequenceRestarts { get; set; }
     [Id(19)] public bool Registered { get; set; }
+
+    /// <summary>Sequence windows of other sources than the device (backfills, extra PLCs).</summary>
+    [Id(20)] public Dictionary<string, SequenceWindow>? Sources { get; set; }
 }

@@ -68,7 +68,16 @@ public sealed record SensorReading(
 [GenerateSerializer, Immutable, Alias("twin.MachineMessage")]
 public abstract record MachineMessage(
     [property: Id(0)] long Seq,
-    [property: Id(1)] DateTimeOffset Timestamp);
+    [property: Id(1)] DateTimeOffset Timestamp)
+{
+    /// <summary>
+    /// Who numbered the message: null for the device itself, or a name such as
+    /// <c>csv-2026-11</c> for a backfill that numbers its rows on its own. Each source has its
+    /// own sequence window, so a backfill never collides with the live device's numbers.
+    /// </summary>
+    [Id(2)]
+    public string? Source { get; init; }
+}
 
 /// <summary>Sensor values observed at one instant.</summary>
 [GenerateSerializer, Immutable, Alias("twin.TelemetryMessage")]

@@ -28,6 +28,29 @@ public class MachineRulesTests
     }
 
     [Fact]
+    public void Each_source_has_its_own_sequence_window()
+    {
+        var state = new MachineState();
+        MachineRules.Apply(state, Temp(5000, 100, 25), _options);
+        for (var seq = 1; seq <= 3; seq++)
+        {
+            Assert.Equal(SequenceVerdict.New, MachineRules.Apply(state, Temp(seq, 95 + seq, 10) with { Source = "csv" }, _options));
+        }
+
+        Assert.Equal(SequenceVerdict.Duplicate, MachineRules.Apply(state, Temp(2, 97, 10) with { Source = "csv" }, _options));
+        Assert.Equal(25, state.Sensors["temperature"].Value);
+        Assert.Equal(5000, state.Sequence.Highest);
+        Assert.Equal(4, state.Sensors["temperature"].Statistics.Compute(_options.StatisticsBucketWidth).Count);
+
+        for (var i = 1; i < MachineRules.MaxSources; i++)
+        {
+            MachineRules.Apply(state, Temp(1, 1, 1) with { Source = $"s{i}" }, _options);
+        }
+
+        Assert.Equal(SequenceVerdict.TooOld, MachineRules.Apply(state, Temp(1, 1, 1) with { Source = "one-too-many" }, _options));
+    }
+
+    [Fact]
     public void A_duplicate_changes_nothing_but_its_counter()
     {
         var state = new MachineState();

@@ -1,0 +1,184 @@
+using System.Collections.Immutable;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Twin.DeadLetters;
+using Twin.Gateway.Ingestion;
+using Twin.Machines;
+
+namespace Twin.Gateway.Api;
+
+/// <summary>The result of posting telemetry: what the twin did, once durable.</summary>
+public sealed record TelemetryAccepted(int Received, int Applied, int Late, int Duplicates, int TooOld, long Version);
+
+internal static class TelemetryApi
+{
+    /// <summary>Most payloads in one request.</summary>
+    public const int MaxPayloadsPerRequest = 10_000;
+
+    /// <summary>Largest request body, in bytes.</summary>
+    public const int MaxBodyBytes = 8 * 1024 * 1024;
+
+    private const int ChunkSize = 1000;
+
+    public static RouteGroupBuilder MapTelemetryApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/factories/{factory}/machines/{machine}").WithTags("Machines");
+        group.MapPost("/telemetry", PostAsync)
+            .WithName("PostTelemetry")
+            .WithSummary("The MQTT telemetry payload, or an array of them, over HTTP: same validation, dedup and durability. For backfill and CSV import.")
+            .Accepts<JsonElement>("application/json")
+            .WithMetadata(new RequestSizeLimitAttribute(MaxBodyBytes));
+        return group;
+    }
+
+    private static async Task<Results<Ok<TelemetryAccepted>, ValidationProblem, ProblemHttpResult>> PostAsync(
+        string factory,
+        string machine,
+        HttpRequest request,
+        IGrainFactory grains,
+        ProfileProvider profiles,
+        IOptions<MqttOptions> mqtt,
+        TimeProvider time,
+        CancellationToken cancellationToken)
+    {
+        if (ApiSupport.ValidateIds(("factory", factory), ("machine", machine)) is { } idErrors)
+        {
+            return TypedResults.ValidationProblem(idErrors);
+        }
+
+        byte[] body;
+        try
+        {
+            body = await ReadBodyAsync(request, cancellationToken);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large", detail: $"A request may carry at most {MaxBodyBytes} bytes; split the backfill into several requests.");
+        }
+
+        var limits = new PayloadLimits { MaxPayloadBytes = mqtt.Value.MaxPayloadBytes, MaxValuesPerMessage = mqtt.Value.MaxValuesPerMessage, MaxClockSkew = mqtt.Value.MaxClockSkew };
+        var now = time.GetUtcNow();
+        var payloads = Split(body, out var splitError);
+        if (splitError is not null)
+        {
+            await DeadLetterAsync(grains, factory, machine, [(splitError, Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, DeadLetter.MaxPayloadChars)))], now);
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [splitError] });
+        }
+
+        if (payloads.Count > MaxPayloadsPerRequest)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Too many payloads", detail: $"A request may carry at most {MaxPayloadsPerRequest} payloads; it has {payloads.Count}.");
+        }
+
+        var normaliser = profiles.For(factory);
+        var messages = new List<MachineMessage>(payloads.Count);
+        var errors = new Dictionary<string, string[]>();
+        var rejected = new List<(string Reason, string Payload)>();
+        for (var i = 0; i < payloads.Count; i++)
+        {
+            var parsed = PayloadParser.Parse(MachineTopicKind.Telemetry, payloads[i].Span, limits, now);
+            if (parsed.Message is TelemetryMessage telemetry)
+            {
+                parsed = normaliser.Normalise(telemetry);
+            }
+
+            if (parsed.Ok)
+            {
+                messages.Add(parsed.Message!);
+            }
+            else
+            {
+                errors[payloads.Count == 1 && body.AsSpan().TrimStart(" \t\r\n"u8)[0] != (byte)'[' ? "body" : $"[{i}]"] = [parsed.Error!];
+                rejected.Add((parsed.Error!, Encoding.UTF8.GetString(payloads[i].Span[..Math.Min(payloads[i].Length, DeadLetter.MaxPayloadChars)])));
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            // All or nothing: fix the listed payloads and send the request again.
+            await DeadLetterAsync(grains, factory, machine, rejected, now);
+            return TypedResults.ValidationProblem(errors, title: $"{errors.Count} of {payloads.Count} payloads are invalid; nothing was applied");
+        }
+
+        var grain = grains.GetGrain<IMachineGrain>(TwinKey.Compose(factory, machine));
+        int applied = 0, late = 0, duplicates = 0, tooOld = 0;
+        long version = 0;
+        foreach (var chunk in messages.Chunk(ChunkSize))
+        {
+            var result = await grain.IngestAsync([.. chunk]);
+            (applied, late, duplicates, tooOld, version) = (applied + result.Applied, late + result.Late, duplicates + result.Duplicates, tooOld + result.TooOld, result.Version);
+        }
+
+        return TypedResults.Ok(new TelemetryAccepted(messages.Count, applied, late, duplicates, tooOld, version));
+    }
+
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > MaxBodyBytes)
+        {
+            throw new BadHttpRequestException("too large", StatusCodes.Status413PayloadTooLarge);
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[64 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > MaxBodyBytes)
+            {
+                throw new BadHttpRequestException("too large", StatusCodes.Status413PayloadTooLarge);
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>One payload, or the elements of a top-level array, as raw UTF-8 slices.</summary>
+    private static List<ReadOnlyMemory<byte>> Split(byte[] body, out string? error)
+    {
+        error = null;
+        var trimmed = body.AsSpan().TrimStart(" \t\r\n"u8);
+        if (trimmed.IsEmpty || trimmed[0] != (byte)'[')
+        {
+            return [body];
+        }
+
+        var list = new List<ReadOnlyMemory<byte>>();
+        try
+        {
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 8 });
+            reader.Read();
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                var start = (int)reader.TokenStartIndex;
+                reader.Skip();
+                var end = (int)reader.BytesConsumed;
+                list.Add(body.AsMemory(start, end - start));
+            }
+
+            if (reader.Read())
+            {
+                error = "payload.trailing: there is more after the JSON array";
+            }
+        }
+        catch (JsonException ex)
+        {
+            error = $"payload.malformed: {ex.Message}";
+        }
+        catch (InvalidOperationException)
+        {
+            error = "payload.encoding: the body is not valid UTF-8 JSON";
+        }
+
+        return list;
+    }
+
+    private static Task DeadLetterAsync(IGrainFactory grains, string factory, string machine, List<(string Reason, string Payload)> rejected, DateTimeOffset now) =>
+        grains.GetGrain<IDeadLetterGrain>(factory).RecordAsync(
+            [.. rejected.Take(100).Select(r => new DeadLetter(now, "http", $"/api/factories/{factory}/machines/{machine}/telemetry", r.Reason, r.Payload))]);
+}
