@@ -92,6 +92,7 @@ public static class GatewayHosting
         app.MapBinApi();
         app.MapWorkOrderApi();
         app.MapDeadLetterApi();
+        app.MapBusinessEventApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

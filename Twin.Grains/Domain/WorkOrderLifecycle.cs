@@ -14,6 +14,7 @@ public sealed class WorkOrderState
     [Id(5)] public long Scrap { get; set; }
     [Id(6)] public List<WorkOrderTransition> History { get; set; } = [];
     [Id(7)] public bool Registered { get; set; }
+    [Id(8)] public string? DispatchedLine { get; set; }
 }
 
 /// <summary>The work order state machine: created → released → in progress → completed, or cancelled before completion.</summary>
@@ -145,11 +146,40 @@ public static class WorkOrderLifecycle
         return true;
     }
 
+    /// <summary>Records the MES dispatch to a line; true when it changed.</summary>
+    public static bool Dispatch(WorkOrderState state, string line, DateTimeOffset now, string? by)
+    {
+        if (!state.Created)
+        {
+            throw new TwinRuleException("workorder.not-found", "The work order has not been created.");
+        }
+
+        if (!TwinKey.IsValidId(line, out var error))
+        {
+            throw new TwinRuleException("workorder.invalid", $"line: {error}");
+        }
+
+        if (state.Status is WorkOrderStatus.Completed or WorkOrderStatus.Cancelled)
+        {
+            throw new TwinRuleException("workorder.illegal-transition", $"A {state.Status} work order cannot be dispatched.");
+        }
+
+        if (state.DispatchedLine == line)
+        {
+            return false;
+        }
+
+        state.DispatchedLine = line;
+        state.History.Add(new WorkOrderTransition(state.Status, state.Status, now, by, $"dispatched to line {line}"));
+        state.Version++;
+        return true;
+    }
+
     public static WorkOrderSnapshot ToSnapshot(string factory, string id, WorkOrderState state)
     {
         var definition = state.Definition ?? new WorkOrderDefinition("", 0, null, []);
         var progress = definition.Quantity > 0 ? Math.Min(1.0, (double)state.Good / definition.Quantity) : 0;
-        return new WorkOrderSnapshot(factory, id, state.Version, state.Status, definition, state.Good, state.Scrap, progress, [.. state.History]);
+        return new WorkOrderSnapshot(factory, id, state.Version, state.Status, definition, state.Good, state.Scrap, progress, [.. state.History], state.DispatchedLine);
     }
 
     private static bool SameDefinition(WorkOrderDefinition a, WorkOrderDefinition b) =>

@@ -37,6 +37,16 @@ public sealed class WorkOrderGrain(
         return Snapshot();
     }
 
+    public async Task<WorkOrderSnapshot> DispatchAsync(string line, string? by = null)
+    {
+        if (WorkOrderLifecycle.Dispatch(state.State, line, clock.UtcNow, by))
+        {
+            await state.WriteStateAsync();
+        }
+
+        return Snapshot();
+    }
+
     public Task<WorkOrderSnapshot> GetSnapshotAsync()
     {
         if (!state.State.Created)

@@ -60,7 +60,8 @@ public sealed record WorkOrderSnapshot(
     [property: Id(5)] long Good,
     [property: Id(6)] long Scrap,
     [property: Id(7)] double Progress,
-    [property: Id(8)] ImmutableArray<WorkOrderTransition> History);
+    [property: Id(8)] ImmutableArray<WorkOrderTransition> History,
+    [property: Id(9)] string? DispatchedLine = null);
 
 /// <summary>The twin of a work order, keyed <c>"{factory}/{workOrder}"</c>.</summary>
 [Alias("twin.IWorkOrderGrain")]
@@ -76,6 +77,13 @@ public interface IWorkOrderGrain : IGrainWithStringKey
     /// <summary>Moves the order to <paramref name="target"/>; an illegal transition throws <see cref="TwinRuleException"/>.</summary>
     [Alias("Transition")]
     Task<WorkOrderSnapshot> TransitionAsync(WorkOrderStatus target, string? by = null, string? reason = null);
+
+    /// <summary>
+    /// Records that MES dispatched the order to <paramref name="line"/> (idempotent). Refused once
+    /// the order is completed or cancelled.
+    /// </summary>
+    [Alias("Dispatch")]
+    Task<WorkOrderSnapshot> DispatchAsync(string line, string? by = null);
 
     /// <summary>The order's state; throws <see cref="TwinRuleException"/> (not found) when never created.</summary>
     [Alias("GetSnapshot")]
