@@ -37,6 +37,7 @@ public static class TwinSiloHosting
             .Validate(o => o.OfflineAfter > TimeSpan.Zero, "Twin:Machine:OfflineAfter must be positive.")
             .Validate(o => o.StatisticsBuckets is > 0 and <= 1000 && o.StatisticsWindow > TimeSpan.Zero, "Twin:Machine:StatisticsWindow and StatisticsBuckets (1–1000) must be positive.")
             .Validate(o => o.ThroughputBuckets is > 0 and <= 1000 && o.ThroughputWindow > TimeSpan.Zero, "Twin:Machine:ThroughputWindow and ThroughputBuckets (1–1000) must be positive.")
+            .Validate(o => o.MaxSensors is > 0 and <= 100_000, "Twin:Machine:MaxSensors must be from 1 to 100000.")
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TwinStorageOptions>, TwinStorageOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TwinClusterOptions>, TwinClusterOptionsValidator>());

@@ -11,7 +11,7 @@ using Twin.Machines;
 namespace Twin.Gateway.Api;
 
 /// <summary>The result of posting telemetry: what the twin did, once durable.</summary>
-public sealed record TelemetryAccepted(int Received, int Applied, int Late, int Duplicates, int TooOld, long Version);
+public sealed record TelemetryAccepted(int Received, int Applied, int Late, int Duplicates, int TooOld, long Version, IReadOnlyList<RejectedMessage> Rejected);
 
 internal static class TelemetryApi
 {
@@ -106,13 +106,23 @@ internal static class TelemetryApi
         var grain = grains.GetGrain<IMachineGrain>(TwinKey.Compose(factory, machine));
         int applied = 0, late = 0, duplicates = 0, tooOld = 0;
         long version = 0;
+        var refused = new List<RejectedMessage>();
         foreach (var chunk in messages.Chunk(ChunkSize))
         {
             var result = await grain.IngestAsync([.. chunk]);
             (applied, late, duplicates, tooOld, version) = (applied + result.Applied, late + result.Late, duplicates + result.Duplicates, tooOld + result.TooOld, result.Version);
+            if (!result.Rejected.IsDefaultOrEmpty)
+            {
+                refused.AddRange(result.Rejected);
+            }
         }
 
-        return TypedResults.Ok(new TelemetryAccepted(messages.Count, applied, late, duplicates, tooOld, version));
+        if (refused.Count > 0)
+        {
+            await DeadLetterAsync(grains, factory, machine, [.. refused.Select(r => (r.Reason, $"seq {r.Seq}"))], now);
+        }
+
+        return TypedResults.Ok(new TelemetryAccepted(messages.Count, applied, late, duplicates, tooOld, version, refused));
     }
 
     private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)

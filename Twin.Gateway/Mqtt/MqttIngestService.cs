@@ -254,6 +254,27 @@ internal sealed partial class MqttIngestService(
             }
 
             statistics.Accepted(result.Applied + result.Late, result.Duplicates + result.TooOld);
+            if (!result.Rejected.IsDefaultOrEmpty)
+            {
+                // Refused by the twin (e.g. too many sensors): keep them as dead letters before acknowledging.
+                var now = time.GetUtcNow();
+                var letters = result.Rejected
+                    .Select(r => (Rejection: r, Index: messages.FindIndex(m => m.Seq == r.Seq && m.Source == r.Source)))
+                    .Where(r => r.Index >= 0)
+                    .Select(r => Letter(items[r.Index], r.Rejection.Reason, now))
+                    .ToImmutableArray();
+                foreach (var letter in letters)
+                {
+                    statistics.Rejected(letter.ReasonCode);
+                }
+
+                var factory = TwinKey.Split(key).Factory;
+                if (!await RetryAsync(async () => { await grains.GetGrain<IDeadLetterGrain>(factory).RecordAsync(letters); return true; }, factory, stoppingToken))
+                {
+                    return;
+                }
+            }
+
             await AcknowledgeAsync(items);
         }
         finally

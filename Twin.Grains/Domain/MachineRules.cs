@@ -21,6 +21,9 @@ public sealed class MachineTwinOptions
     /// <summary>Buckets the throughput window is kept in.</summary>
     public int ThroughputBuckets { get; set; } = 10;
 
+    /// <summary>Most distinct sensors one machine keeps; a message adding more is rejected.</summary>
+    public int MaxSensors { get; set; } = 500;
+
     public TimeSpan StatisticsBucketWidth => StatisticsWindow / StatisticsBuckets;
 
     public TimeSpan ThroughputBucketWidth => ThroughputWindow / ThroughputBuckets;
@@ -36,8 +39,31 @@ public static class MachineRules
     /// <summary>Most sources (besides the device) one machine keeps a sequence window for.</summary>
     public const int MaxSources = 32;
 
-    public static SequenceVerdict Apply(MachineState state, MachineMessage message, MachineTwinOptions options)
+    public static SequenceVerdict Apply(MachineState state, MachineMessage message, MachineTwinOptions options) =>
+        Apply(state, message, options, out _);
+
+    /// <summary>Applies one message; <paramref name="reason"/> says why when it is <see cref="SequenceVerdict.Rejected"/>.</summary>
+    public static SequenceVerdict Apply(MachineState state, MachineMessage message, MachineTwinOptions options, out string? reason)
     {
+        reason = null;
+        if (message is TelemetryMessage incoming)
+        {
+            var added = 0;
+            foreach (var reading in incoming.Readings)
+            {
+                if (!state.Sensors.ContainsKey(reading.Sensor))
+                {
+                    added++;
+                }
+            }
+
+            if (state.Sensors.Count + added > options.MaxSensors)
+            {
+                reason = $"sensors.too-many: the machine keeps at most {options.MaxSensors} sensors (Twin:Machine:MaxSensors); this message adds {added} to {state.Sensors.Count}";
+                return SequenceVerdict.Rejected;
+            }
+        }
+
         var window = WindowOf(state, message.Source);
         if (window is null)
         {

@@ -15,6 +15,9 @@ public enum SequenceVerdict
     /// <summary>Older than the window, so it cannot be told apart from a duplicate: ignore.</summary>
     TooOld,
 
+    /// <summary>Refused by a rule of the twin (see the reason); not applied, not remembered.</summary>
+    Rejected,
+
     /// <summary>
     /// A sequence number at or below the newest, but with an event time newer than anything seen:
     /// the device restarted its numbering. Apply and restart the window from it.

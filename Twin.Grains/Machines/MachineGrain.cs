@@ -52,10 +52,14 @@ public sealed partial class MachineGrain(
 
         var firstTime = !state.State.Registered;
         int applied = 0, late = 0, duplicates = 0, tooOld = 0;
+        ImmutableArray<RejectedMessage>.Builder? rejected = null;
         foreach (var message in messages)
         {
-            switch (MachineRules.Apply(state.State, message, _options))
+            switch (MachineRules.Apply(state.State, message, _options, out var reason))
             {
+                case SequenceVerdict.Rejected:
+                    (rejected ??= ImmutableArray.CreateBuilder<RejectedMessage>()).Add(new RejectedMessage(message.Seq, message.Source, reason!));
+                    break;
                 case SequenceVerdict.New:
                 case SequenceVerdict.Restart:
                     applied++;
@@ -90,7 +94,7 @@ public sealed partial class MachineGrain(
             await commit.WhenDurableAsync();
         }
 
-        return new IngestResult(applied, late, duplicates, tooOld, state.State.Version);
+        return new IngestResult(applied, late, duplicates, tooOld, state.State.Version, rejected?.ToImmutable() ?? []);
     }
 
     public Task<MachineSnapshot> GetSnapshotAsync() =>

@@ -108,10 +108,19 @@ public sealed record CountsMessage(
 /// <param name="Duplicates">Messages whose sequence number was already applied; ignored.</param>
 /// <param name="TooOld">Messages older than the dedup window; ignored.</param>
 /// <param name="Version">The twin's version after the batch.</param>
+/// <param name="Rejected">Messages the twin refused (e.g. a sensor beyond the machine's limit), with the reason; not applied.</param>
 [GenerateSerializer, Immutable, Alias("twin.IngestResult")]
 public sealed record IngestResult(
     [property: Id(0)] int Applied,
     [property: Id(1)] int Late,
     [property: Id(2)] int Duplicates,
     [property: Id(3)] int TooOld,
-    [property: Id(4)] long Version);
+    [property: Id(4)] long Version,
+    [property: Id(5)] ImmutableArray<RejectedMessage> Rejected = default);
+
+/// <summary>A message a twin refused, and why (<c>code: detail</c>).</summary>
+[GenerateSerializer, Immutable, Alias("twin.RejectedMessage")]
+public sealed record RejectedMessage(
+    [property: Id(0)] long Seq,
+    [property: Id(1)] string? Source,
+    [property: Id(2)] string Reason);

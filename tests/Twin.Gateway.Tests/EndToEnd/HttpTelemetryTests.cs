@@ -59,6 +59,22 @@ public class HttpTelemetryTests(EmbeddedGatewayFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Sensors_beyond_the_machine_limit_are_refused_with_the_reason()
+    {
+        var machine = "m-" + Guid.NewGuid().ToString("N")[..8];
+        var url = $"/api/factories/demo/machines/{machine}/telemetry";
+        string Payload(int seq, int from) =>
+            $"{{\"seq\":{seq},\"ts\":\"{TestDevice.Now(seq)}\",\"values\":{{{string.Join(",", Enumerable.Range(from, 250).Select(i => $"\"s{i}\":{i}"))}}}}}";
+        var first = await (await Gateway.Http.PostAsync(url, Json($"[{Payload(1, 0)},{Payload(2, 250)}]"))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(2, first.GetProperty("applied").GetInt32());
+        var third = await (await Gateway.Http.PostAsync(url, Json(Payload(3, 500)))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(0, third.GetProperty("applied").GetInt32());
+        Assert.StartsWith("sensors.too-many", third.GetProperty("rejected")[0].GetProperty("reason").GetString(), StringComparison.Ordinal);
+        var snapshot = (await Gateway.GetJsonAsync($"/api/factories/demo/machines/{machine}"))!.Value;
+        Assert.Equal(500, snapshot.GetProperty("sensors").GetArrayLength());
+    }
+
+    [Fact]
     public async Task An_oversized_body_is_refused_with_413()
     {
         var big = new string(' ', 9 * 1024 * 1024);

@@ -51,6 +51,20 @@ public class MachineRulesTests
     }
 
     [Fact]
+    public void A_message_that_would_exceed_the_sensor_limit_is_rejected_and_not_remembered()
+    {
+        var options = new MachineTwinOptions { MaxSensors = 2 };
+        var state = new MachineState();
+        MachineRules.Apply(state, new TelemetryMessage(1, T0, [new SensorReading("a", 1, null), new SensorReading("b", 1, null)]), options);
+        var verdict = MachineRules.Apply(state, new TelemetryMessage(2, T0.AddSeconds(1), [new SensorReading("a", 2, null), new SensorReading("c", 1, null)]), options, out var reason);
+        Assert.Equal(SequenceVerdict.Rejected, verdict);
+        Assert.StartsWith("sensors.too-many", reason, StringComparison.Ordinal);
+        Assert.Equal(1, state.Sensors["a"].Value);
+        Assert.Equal(1, state.Sequence.Highest);
+        Assert.Equal(SequenceVerdict.New, MachineRules.Apply(state, new TelemetryMessage(2, T0.AddSeconds(1), [new SensorReading("a", 2, null)]), options));
+    }
+
+    [Fact]
     public void A_duplicate_changes_nothing_but_its_counter()
     {
         var state = new MachineState();
