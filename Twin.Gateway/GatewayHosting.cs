@@ -93,6 +93,7 @@ public static class GatewayHosting
         app.MapWorkOrderApi();
         app.MapDeadLetterApi();
         app.MapBusinessEventApi();
+        app.MapProfileApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

@@ -73,7 +73,7 @@ internal static class TelemetryApi
             return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Too many payloads", detail: $"A request may carry at most {MaxPayloadsPerRequest} payloads; it has {payloads.Count}.");
         }
 
-        var normaliser = profiles.For(factory);
+        var normaliser = await profiles.ForAsync(factory);
         var messages = new List<MachineMessage>(payloads.Count);
         var errors = new Dictionary<string, string[]>();
         var rejected = new List<(string Reason, string Payload)>();

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
+using Twin.Governance;
 
 namespace Twin.Gateway.Ingestion;
 
@@ -25,28 +26,124 @@ internal sealed class ProfilesOptionsValidator : IValidateOptions<ProfilesOption
     }
 }
 
-/// <summary>Gives each factory's normaliser, rebuilt when the configuration changes.</summary>
-public sealed class ProfileProvider : IDisposable
-{
-    private readonly ConcurrentDictionary<string, Normaliser> _normalisers = new(StringComparer.Ordinal);
-    private readonly IDisposable? _subscription;
-    private ProfilesOptions _profiles;
+/// <summary>A factory's profile as in effect, and where it came from.</summary>
+public sealed record EffectiveProfile(string Origin, long Version, MappingProfile Profile, Normaliser Normaliser, DateTimeOffset FetchedAt);
 
-    public ProfileProvider(IOptionsMonitor<ProfilesOptions> options)
+/// <summary>
+/// Gives each factory's normaliser: the profile set over the API if there is one, else the
+/// configured one (<c>Twin:Profiles:{factory}</c>, then <c>Twin:Profiles:default</c>). Cached;
+/// refreshed in the background every <see cref="RefreshInterval"/>, so a profile set through
+/// another gateway applies here within that time.
+/// </summary>
+public sealed partial class ProfileProvider : IDisposable
+{
+    public static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(10);
+
+    private readonly ConcurrentDictionary<string, EffectiveProfile> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _refreshing = new(StringComparer.Ordinal);
+    private readonly IGrainFactory _grains;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ProfileProvider> _logger;
+    private readonly IDisposable? _subscription;
+    private ProfilesOptions _configured;
+
+    public ProfileProvider(IOptionsMonitor<ProfilesOptions> options, IGrainFactory grains, TimeProvider time, ILogger<ProfileProvider> logger)
     {
-        _profiles = options.CurrentValue;
+        _grains = grains;
+        _time = time;
+        _logger = logger;
+        _configured = options.CurrentValue;
         _subscription = options.OnChange(updated =>
         {
-            _profiles = updated;
-            _normalisers.Clear();
+            _configured = updated;
+            _cache.Clear();
         });
     }
 
-    public Normaliser For(string factory) =>
-        _normalisers.GetOrAdd(factory, f => new Normaliser(
-            _profiles.TryGetValue(f, out var profile) ? profile
-            : _profiles.TryGetValue(ProfilesOptions.DefaultKey, out var fallback) ? fallback
-            : MappingProfile.Empty));
+    public async ValueTask<Normaliser> ForAsync(string factory) => (await GetAsync(factory)).Normaliser;
+
+    public async ValueTask<EffectiveProfile> GetAsync(string factory)
+    {
+        if (_cache.TryGetValue(factory, out var cached))
+        {
+            if (_time.GetUtcNow() - cached.FetchedAt > RefreshInterval && _refreshing.TryAdd(factory, 0))
+            {
+                _ = RefreshAsync(factory);
+            }
+
+            return cached;
+        }
+
+        var loaded = await LoadAsync(factory);
+        _cache[factory] = loaded;
+        return loaded;
+    }
+
+    /// <summary>Forgets the cached profile, after a change made through this gateway.</summary>
+    public void Invalidate(string factory) => _cache.TryRemove(factory, out _);
+
+    public MappingProfile Configured(string factory) =>
+        _configured.TryGetValue(factory, out var profile) ? profile
+        : _configured.TryGetValue(ProfilesOptions.DefaultKey, out var fallback) ? fallback
+        : MappingProfile.Empty;
+
+    public static MappingProfile FromDefinition(MappingProfileDefinition definition)
+    {
+        var profile = new MappingProfile { AcceptUnknownSensors = definition.AcceptUnknownSensors };
+        foreach (var (name, rule) in definition.Sensors)
+        {
+            profile.Sensors[name] = new SensorProfile
+            {
+                Aliases = rule.Aliases.IsDefault ? [] : [.. rule.Aliases],
+                Unit = rule.Unit,
+                RequireUnit = rule.RequireUnit,
+                Min = rule.Min,
+                Max = rule.Max,
+            };
+        }
+
+        return profile;
+    }
 
     public void Dispose() => _subscription?.Dispose();
+
+    private async Task RefreshAsync(string factory)
+    {
+        try
+        {
+            _cache[factory] = await LoadAsync(factory);
+        }
+        finally
+        {
+            _refreshing.TryRemove(factory, out _);
+        }
+    }
+
+    private async Task<EffectiveProfile> LoadAsync(string factory)
+    {
+        var now = _time.GetUtcNow();
+        try
+        {
+            if (await _grains.GetGrain<IMappingProfileGrain>(factory).GetAsync() is { } definition)
+            {
+                var profile = FromDefinition(definition);
+                return new EffectiveProfile("api", definition.Version, profile, new Normaliser(profile), now);
+            }
+        }
+        catch (Exception ex)
+        {
+            // The cluster is unreachable: keep ingesting with the configured profile, retry on the next refresh.
+            LogLoadFailed(factory, ex.Message);
+            if (_cache.TryGetValue(factory, out var previous))
+            {
+                return previous with { FetchedAt = now };
+            }
+        }
+
+        var configured = Configured(factory);
+        return new EffectiveProfile("config", 0, configured, new Normaliser(configured), now);
+    }
+
+    [LoggerMessage(EventId = 3201, Level = LogLevel.Warning, Message = "Cannot load the mapping profile of {Factory}; using the configured one: {Error}")]
+    private partial void LogLoadFailed(string factory, string error);
 }

@@ -208,7 +208,7 @@ internal sealed partial class MqttIngestService(
                     : PayloadParser.Parse(topic.Kind, item.Payload, limits, now);
                 if (parsed.Message is TelemetryMessage telemetry)
                 {
-                    parsed = profiles.For(topic.Factory).Normalise(telemetry);
+                    parsed = (await profiles.ForAsync(topic.Factory)).Normalise(telemetry);
                 }
                 if (!parsed.Ok)
                 {

@@ -1,0 +1,33 @@
+using Twin.Governance;
+using Twin.Grains.Infrastructure;
+
+namespace Twin.Grains.Governance;
+
+[GenerateSerializer, Alias("twin.MappingProfileState")]
+public sealed class MappingProfileState
+{
+    [Id(0)] public MappingProfileDefinition? Profile { get; set; }
+    [Id(1)] public long Version { get; set; }
+}
+
+/// <summary>Keeps a factory's API-set mapping profile. Read by gateways when they refresh their cache, never per reading.</summary>
+public sealed class MappingProfileGrain(
+    [PersistentState("profile", TwinStorage.Name)] IPersistentState<MappingProfileState> state) : Grain, IMappingProfileGrain
+{
+    public Task<MappingProfileDefinition?> GetAsync() => Task.FromResult(state.State.Profile);
+
+    public async Task<MappingProfileDefinition> SetAsync(MappingProfileDefinition profile)
+    {
+        state.State.Version++;
+        state.State.Profile = profile with { Version = state.State.Version };
+        await state.WriteStateAsync();
+        return state.State.Profile;
+    }
+
+    public async Task ClearAsync()
+    {
+        state.State.Version++;
+        state.State.Profile = null;
+        await state.WriteStateAsync();
+    }
+}
