@@ -5,10 +5,29 @@ using Twin.Grains.Infrastructure;
 
 namespace Twin.Grains.Bins;
 
-/// <summary>The stock bin twin.</summary>
+/// <summary>
+/// The stock bin twin. Reentrant with group commit, like the machine twin: each movement is
+/// applied in one synchronous step and answered once durable; a transfer calls the target bin
+/// after its own commit, so two bins transferring to each other at once cannot deadlock.
+/// </summary>
+[Reentrant]
 public sealed class StockBinGrain(
     [PersistentState("bin", TwinStorage.Name)] IPersistentState<BinState> state) : Grain, IStockBinGrain
 {
+    private GroupCommit? _commit;
+    private string _factory = "";
+    private string _id = "";
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
+        _commit = new GroupCommit(state.WriteStateAsync, this.DeactivateOnIdle);
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.DrainAsync() ?? Task.CompletedTask;
+
     public async Task<BinSnapshot> DefineAsync(BinDefinition definition)
     {
         var errors = StockLedger.Validate(definition);
@@ -17,26 +36,28 @@ public sealed class StockBinGrain(
             throw new TwinRuleException("bin.invalid", string.Join("; ", errors));
         }
 
-        StockLedger.Define(state.State, definition);
         await RegisterOnceAsync();
-        await state.WriteStateAsync();
-        return await GetSnapshotAsync();
+        StockLedger.Define(state.State, definition);
+        await _commit!.CommitAsync();
+        return StockLedger.ToSnapshot(_factory, _id, state.State);
     }
 
     public async Task<MovementResult> ApplyMovementAsync(StockMovement movement)
     {
-        var (factory, id) = TwinKey.Split(this.GetPrimaryKeyString());
-        if (movement.Kind == MovementKind.Transfer && movement.TargetBin == id)
+        if (movement.Kind == MovementKind.Transfer && movement.TargetBin == _id)
         {
             return new MovementResult(movement.MovementId, MovementOutcome.Refused, "targetBin: a transfer needs another bin than its source", state.State.OnHand, state.State.Reserved, state.State.Version);
         }
 
+        await RegisterOnceAsync();
         if (StockLedger.FindApplied(state.State, movement.MovementId) is { } first)
         {
+            // Applied before, perhaps by a call still waiting for its write: answer once durable.
+            await _commit!.WhenDurableAsync();
             if (movement.Kind == MovementKind.Transfer)
             {
                 // The receiving side may not have heard of it if the first attempt failed half-way.
-                await SendTransferInAsync(factory, movement);
+                await SendTransferInAsync(movement);
             }
 
             return StockLedger.AsDuplicate(first);
@@ -48,11 +69,10 @@ public sealed class StockBinGrain(
             return result;
         }
 
-        await RegisterOnceAsync();
-        await state.WriteStateAsync();
+        await _commit!.CommitAsync();
         if (movement.Kind == MovementKind.Transfer)
         {
-            await SendTransferInAsync(factory, movement);
+            await SendTransferInAsync(movement);
         }
 
         return result;
@@ -60,13 +80,12 @@ public sealed class StockBinGrain(
 
     public Task<BinSnapshot> GetSnapshotAsync()
     {
-        var (factory, id) = TwinKey.Split(this.GetPrimaryKeyString());
         if (!state.State.Defined && state.State.Version == 0)
         {
-            throw new TwinRuleException("bin.not-found", $"Bin '{id}' of factory '{factory}' is not known.");
+            throw new TwinRuleException("bin.not-found", $"Bin '{_id}' of factory '{_factory}' is not known.");
         }
 
-        return Task.FromResult(StockLedger.ToSnapshot(factory, id, state.State));
+        return Task.FromResult(StockLedger.ToSnapshot(_factory, _id, state.State));
     }
 
     public Task<bool> ExistsAsync() => Task.FromResult(state.State.Defined || state.State.Version > 0);
@@ -75,21 +94,23 @@ public sealed class StockBinGrain(
     {
         if (!state.State.Registered)
         {
-            var (factory, id) = TwinKey.Split(this.GetPrimaryKeyString());
-            await GrainFactory.GetGrain<IFactoryGrain>(factory).RegisterAsync(TwinKind.StockBin, id);
+            await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.StockBin, _id);
             state.State.Registered = true;
         }
     }
 
-    private Task<MovementResult> SendTransferInAsync(string factory, StockMovement movement)
+    private async Task SendTransferInAsync(StockMovement movement)
     {
-        var (_, id) = TwinKey.Split(this.GetPrimaryKeyString());
-        var target = GrainFactory.GetGrain<IStockBinGrain>(TwinKey.Compose(factory, movement.TargetBin!));
-        return target.ApplyMovementAsync(movement with
+        var target = GrainFactory.GetGrain<IStockBinGrain>(TwinKey.Compose(_factory, movement.TargetBin!));
+        var received = await target.ApplyMovementAsync(movement with
         {
             Kind = MovementKind.TransferIn,
             TargetBin = null,
-            Reference = movement.Reference ?? $"transfer from {id}",
+            Reference = movement.Reference ?? $"transfer from {_id}",
         });
+        if (received.Outcome == MovementOutcome.Refused)
+        {
+            throw new TwinRuleException("stock.transfer-in-refused", $"Bin {movement.TargetBin} refused the transfer in: {received.Reason}");
+        }
     }
 }

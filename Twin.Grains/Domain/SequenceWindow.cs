@@ -50,7 +50,58 @@ public sealed class SequenceWindow
     [Id(2)]
     public DateTimeOffset LatestEventTime { get; set; }
 
+    /// <summary>Event time of the first message since the device last restarted its numbering.</summary>
+    [Id(3)]
+    public DateTimeOffset EpochStart { get; set; }
+
+    /// <summary>
+    /// The window from before the last restart: messages with an event time before
+    /// <see cref="EpochStart"/> (redeliveries from before the restart) are judged by it.
+    /// </summary>
+    [Id(4)]
+    public SequenceWindow? Previous { get; set; }
+
     public SequenceVerdict Check(long seq, DateTimeOffset eventTime)
+    {
+        if (Previous is { } previous && eventTime < EpochStart)
+        {
+            var verdict = previous.CheckWithinEpoch(seq, eventTime, allowRestart: false);
+            return verdict == SequenceVerdict.New ? SequenceVerdict.Late : verdict;
+        }
+
+        return CheckWithinEpoch(seq, eventTime, allowRestart: true);
+    }
+
+    /// <summary>Records <paramref name="seq"/> as applied, as judged by <see cref="Check"/>.</summary>
+    public void Mark(long seq, DateTimeOffset eventTime, SequenceVerdict verdict)
+    {
+        if (verdict == SequenceVerdict.Restart)
+        {
+            // Keep the old epoch to recognise its redeliveries; forget anything older.
+            Previous = new SequenceWindow { Highest = Highest, Bits = (ulong[])Bits.Clone(), LatestEventTime = LatestEventTime, EpochStart = EpochStart };
+            Array.Clear(Bits);
+            Highest = seq;
+            EpochStart = eventTime;
+            Set(seq);
+            LatestEventTime = eventTime;
+            return;
+        }
+
+        if (Previous is { } previous && eventTime < EpochStart)
+        {
+            previous.MarkWithinEpoch(seq, eventTime);
+            return;
+        }
+
+        if (Highest == 0)
+        {
+            EpochStart = eventTime;
+        }
+
+        MarkWithinEpoch(seq, eventTime);
+    }
+
+    private SequenceVerdict CheckWithinEpoch(long seq, DateTimeOffset eventTime, bool allowRestart)
     {
         if (Highest == 0 || seq > Highest)
         {
@@ -59,7 +110,7 @@ public sealed class SequenceWindow
 
         // A real duplicate carries its original event time, which cannot be newer than
         // everything applied; a newer one at or below the highest sequence means the device restarted.
-        if (eventTime > LatestEventTime)
+        if (allowRestart && eventTime > LatestEventTime)
         {
             return SequenceVerdict.Restart;
         }
@@ -72,10 +123,9 @@ public sealed class SequenceWindow
         return IsSet(seq) ? SequenceVerdict.Duplicate : SequenceVerdict.Late;
     }
 
-    /// <summary>Records <paramref name="seq"/> as applied, as judged by <see cref="Check"/>.</summary>
-    public void Mark(long seq, DateTimeOffset eventTime, SequenceVerdict verdict)
+    private void MarkWithinEpoch(long seq, DateTimeOffset eventTime)
     {
-        if (verdict == SequenceVerdict.Restart || Highest == 0 || seq - Highest >= Size)
+        if (Highest == 0 || seq - Highest >= Size)
         {
             Array.Clear(Bits);
             Highest = seq;

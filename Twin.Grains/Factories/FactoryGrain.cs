@@ -24,7 +24,7 @@ public sealed class FactoryGrain(
 
         if (ids.Add(id))
         {
-            await state.WriteStateAsync();
+            await this.WriteOrResetAsync(state);
         }
     }
 

@@ -20,7 +20,7 @@ public sealed class MappingProfileGrain(
     {
         state.State.Version++;
         state.State.Profile = profile with { Version = state.State.Version };
-        await state.WriteStateAsync();
+        await this.WriteOrResetAsync(state);
         return state.State.Profile;
     }
 
@@ -28,6 +28,6 @@ public sealed class MappingProfileGrain(
     {
         state.State.Version++;
         state.State.Profile = null;
-        await state.WriteStateAsync();
+        await this.WriteOrResetAsync(state);
     }
 }

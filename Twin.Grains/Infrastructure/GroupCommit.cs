@@ -11,7 +11,7 @@ namespace Twin.Grains.Infrastructure;
 /// failure and the instance refuses further commits: the in-memory state now holds changes that
 /// are not durable, so the grain must deactivate and reload from storage.
 /// </remarks>
-internal sealed class GroupCommit(Func<Task> write)
+internal sealed class GroupCommit(Func<Task> write, Action? onFault = null)
 {
     private TaskCompletionSource? _pending;
     private TaskCompletionSource? _inFlight;
@@ -71,6 +71,7 @@ internal sealed class GroupCommit(Func<Task> write)
             catch (Exception ex)
             {
                 _fault = ex;
+                onFault?.Invoke();
                 batch.TrySetException(ex);
                 _pending?.TrySetException(ex);
                 _pending = null;

@@ -54,7 +54,7 @@ public sealed class BusinessEventGrain(
 
         state.State.Fingerprint = businessEvent.Fingerprint;
         state.State.Outcome = outcome;
-        await state.WriteStateAsync();
+        await this.WriteOrResetAsync(state);
         return outcome;
     }
 

@@ -35,33 +35,47 @@ public sealed class LineGrain(
             || state.State.Name != definition.Name
             || !state.State.Machines.SequenceEqual(definition.Machines, StringComparer.Ordinal);
 
-        // A machine belongs to one line: move it by taking it out of its old line first.
-        var joining = after.Except(before).ToList();
-        var current = await Task.WhenAll(joining.Select(m => Machine(factory, m).GetSummaryAsync()));
-        var taken = current.Where(m => m.Line is not null && m.Line != id).Select(m => $"'{m.Id}' belongs to line '{m.Line}'").ToList();
+        // Machines join first (each refuses if it belongs to another line), so two lines defined
+        // at once cannot both take one machine; on a refusal the joins made are undone.
+        var joined = new List<string>();
+        var taken = new List<string>();
+        foreach (var machine in definition.Machines)
+        {
+            try
+            {
+                await Machine(factory, machine).JoinLineAsync(id);
+                if (!before.Contains(machine))
+                {
+                    joined.Add(machine);
+                }
+            }
+            catch (TwinRuleException rule) when (rule.Code == "line.machine-in-other-line")
+            {
+                taken.Add(rule.Message);
+            }
+        }
+
         if (taken.Count > 0)
         {
+            await Task.WhenAll(joined.Select(m => Machine(factory, m).LeaveLineAsync(id)));
             throw new TwinRuleException("line.machine-in-other-line", $"{string.Join("; ", taken)}; remove it from that line first.");
         }
 
         if (changed)
         {
-            state.State.Name = definition.Name;
-            state.State.Machines = [.. definition.Machines];
-            state.State.Version++;
             if (!state.State.Defined)
             {
                 await GrainFactory.GetGrain<IFactoryGrain>(factory).RegisterAsync(TwinKind.Line, id);
-                state.State.Defined = true;
             }
 
-            await state.WriteStateAsync();
+            state.State.Name = definition.Name;
+            state.State.Machines = [.. definition.Machines];
+            state.State.Version++;
+            state.State.Defined = true;
+            await this.WriteOrResetAsync(state);
         }
 
-        // Tell machines after the line is durable; repeating a PUT repairs a half-done assignment.
-        var assignments = after.Select(m => Machine(factory, m).JoinLineAsync(id))
-            .Concat(before.Except(after).Select(m => Machine(factory, m).LeaveLineAsync(id)));
-        await Task.WhenAll(assignments);
+        await Task.WhenAll(before.Except(after).Select(m => Machine(factory, m).LeaveLineAsync(id)));
         return await GetSnapshotAsync();
     }
 

@@ -28,7 +28,7 @@ public sealed partial class MachineGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
-        _commit = new GroupCommit(state.WriteStateAsync);
+        _commit = new GroupCommit(state.WriteStateAsync, this.DeactivateOnIdle);
         var period = _options.OfflineAfter / 2;
         this.RegisterGrainTimer(CheckHeartbeatAsync, period, period);
         return Task.CompletedTask;
@@ -50,7 +50,15 @@ public sealed partial class MachineGrain(
             await commit.WhenDurableAsync();
         }
 
-        var firstTime = !state.State.Registered;
+        if (!state.State.Registered && !messages.IsDefaultOrEmpty)
+        {
+            // Listed in the factory directory before anything is applied: if this call fails,
+            // nothing in memory has changed and the retry starts clean.
+            await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.Machine, _id);
+            state.State.Registered = true;
+        }
+
+        // From here to the commit every step is synchronous: no await can interleave a half-applied batch.
         int applied = 0, late = 0, duplicates = 0, tooOld = 0;
         ImmutableArray<RejectedMessage>.Builder? rejected = null;
         foreach (var message in messages)
@@ -77,13 +85,6 @@ public sealed partial class MachineGrain(
         }
 
         var cameBack = MachineRules.Heard(state.State, clock.UtcNow);
-        if (firstTime && applied + late > 0)
-        {
-            // Listed in the factory directory before the first reading is acknowledged.
-            await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.Machine, _id);
-            state.State.Registered = true;
-        }
-
         if (applied + late > 0 || cameBack)
         {
             await commit.CommitAsync();
@@ -105,7 +106,15 @@ public sealed partial class MachineGrain(
 
     public Task<bool> ExistsAsync() => Task.FromResult(state.RecordExists || state.State.Version > 0);
 
-    public Task JoinLineAsync(string line) => SetLineAsync(line);
+    public Task JoinLineAsync(string line)
+    {
+        if (state.State.Line is { } current && current != line)
+        {
+            throw new TwinRuleException("line.machine-in-other-line", $"'{_id}' belongs to line '{current}'");
+        }
+
+        return SetLineAsync(line);
+    }
 
     public Task LeaveLineAsync(string line) => state.State.Line == line ? SetLineAsync(null) : Task.CompletedTask;
 
@@ -116,14 +125,14 @@ public sealed partial class MachineGrain(
             return;
         }
 
-        state.State.Line = line;
-        state.State.Version++;
         if (!state.State.Registered)
         {
             await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.Machine, _id);
             state.State.Registered = true;
         }
 
+        state.State.Line = line;
+        state.State.Version++;
         await _commit!.CommitAsync();
     }
 

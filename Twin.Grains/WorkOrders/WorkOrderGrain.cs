@@ -21,7 +21,7 @@ public sealed class WorkOrderGrain(
                 state.State.Registered = true;
             }
 
-            await state.WriteStateAsync();
+            await this.WriteOrResetAsync(state);
         }
 
         return Snapshot();
@@ -31,7 +31,7 @@ public sealed class WorkOrderGrain(
     {
         if (WorkOrderLifecycle.Move(state.State, target, clock.UtcNow, by, reason))
         {
-            await state.WriteStateAsync();
+            await this.WriteOrResetAsync(state);
         }
 
         return Snapshot();
@@ -41,7 +41,7 @@ public sealed class WorkOrderGrain(
     {
         if (WorkOrderLifecycle.Dispatch(state.State, line, clock.UtcNow, by))
         {
-            await state.WriteStateAsync();
+            await this.WriteOrResetAsync(state);
         }
 
         return Snapshot();

@@ -28,11 +28,14 @@ public interface IMachineGrain : IGrainWithStringKey
     [Alias("Exists")]
     Task<bool> ExistsAsync();
 
-    /// <summary>Records that the machine belongs to <paramref name="line"/> (called by the line twin).</summary>
+    /// <summary>
+    /// Records that the machine belongs to <paramref name="line"/> (called by the line twin).
+    /// A machine belongs to one line: throws <see cref="TwinRuleException"/> when it is in another.
+    /// </summary>
     [Alias("JoinLine")]
     Task JoinLineAsync(string line);
 
-    /// <summary>Clears the machine's line if it is <paramref name="line"/>; a machine moved to another line keeps that one.</summary>
+    /// <summary>Clears the machine's line if it is <paramref name="line"/>.</summary>
     [Alias("LeaveLine")]
     Task LeaveLineAsync(string line);
 }

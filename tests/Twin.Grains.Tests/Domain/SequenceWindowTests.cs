@@ -84,6 +84,33 @@ public class SequenceWindowTests
     }
 
     [Fact]
+    public void Redeliveries_from_before_a_restart_are_judged_by_the_old_epoch()
+    {
+        var w = new SequenceWindow();
+        for (var seq = 1; seq <= 1000; seq++)
+        {
+            Offer(w, seq, seq);
+        }
+
+        Assert.Equal(SequenceVerdict.Restart, Offer(w, 1, 2000));
+        Assert.Equal(SequenceVerdict.New, Offer(w, 2, 2001));
+
+        // The old epoch's message 995 redelivered: a duplicate, and it does not disturb the new epoch.
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 995, 995));
+        Assert.Equal(2, w.Highest);
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 2, 2001));
+        Assert.Equal(SequenceVerdict.New, Offer(w, 3, 2002));
+
+        // A message of the old epoch that never arrived before is applied once, as late.
+        var gap = new SequenceWindow();
+        Offer(gap, 1, 1);
+        Offer(gap, 3, 3);
+        Offer(gap, 1, 10);
+        Assert.Equal(SequenceVerdict.Late, Offer(gap, 2, 2));
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(gap, 2, 2));
+    }
+
+    [Fact]
     public void Every_permutation_of_a_window_applies_each_sequence_exactly_once()
     {
         var random = new Random(7);
