@@ -23,6 +23,7 @@ internal sealed partial class MqttIngestService(
     IngestStatistics statistics,
     ProfileProvider profiles,
     TimeProvider time,
+    IHostApplicationLifetime lifetime,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
     private const int DrainBatch = 512;
@@ -35,6 +36,7 @@ internal sealed partial class MqttIngestService(
 
     private IMqttClient? _client;
     private volatile bool _stopping;
+    private int _connection;
 
     /// <summary>True while connected and subscribed.</summary>
     public bool IsConnected => _client?.IsConnected == true;
@@ -50,8 +52,23 @@ internal sealed partial class MqttIngestService(
             MaxValuesPerMessage = _options.MaxValuesPerMessage,
             MaxClockSkew = _options.MaxClockSkew,
         };
-        using var inflight = new SemaphoreSlim(_options.MaxConcurrentCalls, _options.MaxConcurrentCalls);
+        // Not disposed: calls still finishing after shutdown release it.
+        var inflight = new SemaphoreSlim(_options.MaxConcurrentCalls, _options.MaxConcurrentCalls);
         var dispatcher = Task.Run(() => DispatchAsync(limits, inflight, stoppingToken), CancellationToken.None);
+        _ = dispatcher.ContinueWith(
+            t =>
+            {
+                // Without its dispatcher the gateway would take messages and never acknowledge
+                // them: stop, so the orchestrator restarts it and the broker redelivers.
+                if (t.IsFaulted && !stoppingToken.IsCancellationRequested)
+                {
+                    LogDispatcherFailed(t.Exception!);
+                    lifetime.StopApplication();
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
 
         var backoff = TimeSpan.FromMilliseconds(250);
         while (!stoppingToken.IsCancellationRequested)
@@ -138,6 +155,10 @@ internal sealed partial class MqttIngestService(
             throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode} {result.ReasonString}");
         }
 
+        // Acknowledgements carry packet ids of the connection they arrived on; after a reconnect
+        // the broker redelivers what was not acknowledged, so late ones for the old connection are dropped.
+        Interlocked.Increment(ref _connection);
+
         var filter = string.IsNullOrEmpty(_options.SharedGroup)
             ? MachineTopic.Filter
             : $"$share/{_options.SharedGroup}/{MachineTopic.Filter}";
@@ -170,7 +191,7 @@ internal sealed partial class MqttIngestService(
         var payload = length > _options.MaxPayloadBytes
             ? message.Payload.Slice(0, DeadLetter.MaxPayloadChars).ToArray()
             : message.Payload.ToArray();
-        var inbound = new Inbound(e, message.Topic, payload, length, message.QualityOfServiceLevel);
+        var inbound = new Inbound(e, message.Topic, payload, length, message.QualityOfServiceLevel, Volatile.Read(ref _connection));
         try
         {
             await _channel.Writer.WriteAsync(inbound, stoppingToken);
@@ -203,12 +224,22 @@ internal sealed partial class MqttIngestService(
                     continue;
                 }
 
-                var parsed = item.Length > limits.MaxPayloadBytes
-                    ? ParseResult.Fail($"payload.too-large: {item.Length} bytes, the limit is {limits.MaxPayloadBytes}")
-                    : PayloadParser.Parse(topic.Kind, item.Payload, limits, now);
-                if (parsed.Message is TelemetryMessage telemetry)
+                ParseResult parsed;
+                try
                 {
-                    parsed = (await profiles.ForAsync(topic.Factory)).Normalise(telemetry);
+                    parsed = item.Length > limits.MaxPayloadBytes
+                        ? ParseResult.Fail($"payload.too-large: {item.Length} bytes, the limit is {limits.MaxPayloadBytes}")
+                        : PayloadParser.Parse(topic.Kind, item.Payload, limits, now);
+                    if (parsed.Message is TelemetryMessage telemetry)
+                    {
+                        parsed = (await profiles.ForAsync(topic.Factory)).Normalise(telemetry);
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // A bug must cost one message (kept as a dead letter), never the consumer.
+                    LogParseCrashed(ex, item.Topic);
+                    parsed = ParseResult.Fail($"internal.error: the gateway could not process this message ({ex.GetType().Name})");
                 }
                 if (!parsed.Ok)
                 {
@@ -345,7 +376,7 @@ internal sealed partial class MqttIngestService(
     {
         foreach (var item in items)
         {
-            if (item.QoS == MqttQualityOfServiceLevel.AtMostOnce)
+            if (item.QoS == MqttQualityOfServiceLevel.AtMostOnce || item.Connection != Volatile.Read(ref _connection))
             {
                 continue;
             }
@@ -389,8 +420,14 @@ internal sealed partial class MqttIngestService(
     [LoggerMessage(EventId = 3105, Level = LogLevel.Information, Message = "Rejected a message on {Topic}: {Reason}")]
     private partial void LogRejected(string? topic, string reason);
 
+    [LoggerMessage(EventId = 3108, Level = LogLevel.Critical, Message = "The MQTT dispatcher failed; stopping the gateway so it restarts")]
+    private partial void LogDispatcherFailed(Exception exception);
+
+    [LoggerMessage(EventId = 3107, Level = LogLevel.Error, Message = "Processing a message on {Topic} failed")]
+    private partial void LogParseCrashed(Exception exception, string topic);
+
     [LoggerMessage(EventId = 3106, Level = LogLevel.Warning, Message = "MQTT disconnect failed: {Error}")]
     private partial void LogDisconnectFailed(string error);
 
-    private sealed record Inbound(MqttApplicationMessageReceivedEventArgs Args, string Topic, byte[] Payload, long Length, MqttQualityOfServiceLevel QoS);
+    private sealed record Inbound(MqttApplicationMessageReceivedEventArgs Args, string Topic, byte[] Payload, long Length, MqttQualityOfServiceLevel QoS, int Connection);
 }

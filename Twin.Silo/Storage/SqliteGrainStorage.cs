@@ -20,7 +20,8 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     private readonly Serializer _serializer;
     private readonly ILogger<SqliteGrainStorage> _logger;
     private readonly Channel<WriteOperation> _writes = Channel.CreateUnbounded<WriteOperation>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Lazy<Task> _initialized;
+    private readonly SemaphoreSlim _initializing = new(1, 1);
+    private volatile bool _initialized;
     private readonly CancellationTokenSource _stopping = new();
     private readonly string _synchronous;
     private Task? _writer;
@@ -44,12 +45,11 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
         _synchronous = fullSync ? "FULL" : "NORMAL";
         _serializer = serializer;
         _logger = logger;
-        _initialized = new Lazy<Task>(InitializeAsync);
     }
 
     public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        await _initialized.Value;
+        await EnsureInitializedAsync();
         await using var connection = await OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT etag, payload FROM grain_state WHERE state_name = $name AND grain_id = $id";
@@ -104,17 +104,41 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
         _writes.Writer.TryComplete();
         _stopping.Cancel();
         _stopping.Dispose();
+        _initializing.Dispose();
     }
 
     private async Task<string?> EnqueueAsync(WriteOperation operation)
     {
-        await _initialized.Value;
+        await EnsureInitializedAsync();
         if (!_writes.Writer.TryWrite(operation))
         {
             throw new InvalidOperationException("Grain storage is shutting down.");
         }
 
         return await operation.Completion.Task;
+    }
+
+    /// <summary>Creates the table and starts the writer; a failure is not cached, the next call tries again.</summary>
+    private async Task EnsureInitializedAsync()
+    {
+        if (_initialized)
+        {
+            return;
+        }
+
+        await _initializing.WaitAsync();
+        try
+        {
+            if (!_initialized)
+            {
+                await InitializeAsync();
+                _initialized = true;
+            }
+        }
+        finally
+        {
+            _initializing.Release();
+        }
     }
 
     private async Task InitializeAsync()
@@ -152,51 +176,83 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     private async Task WriterLoopAsync()
     {
         var batch = new List<WriteOperation>(MaxBatch);
-        await using var connection = await OpenAsync();
-        while (await _writes.Reader.WaitToReadAsync())
+        SqliteConnection? connection = null;
+        try
         {
-            batch.Clear();
-            while (batch.Count < MaxBatch && _writes.Reader.TryRead(out var op))
+            while (await _writes.Reader.WaitToReadAsync())
             {
-                batch.Add(op);
+                batch.Clear();
+                while (batch.Count < MaxBatch && _writes.Reader.TryRead(out var op))
+                {
+                    batch.Add(op);
+                }
+
+                try
+                {
+                    connection ??= await OpenAsync();
+                    await CommitBatchAsync(connection, batch);
+                }
+                catch (Exception ex)
+                {
+                    // The batch fails as a whole (its callers retry through their grains); the
+                    // connection is reopened for the next batch, so one bad moment does not stop the writer.
+                    LogWriteFailed(ex, batch.Count);
+                    foreach (var op in batch)
+                    {
+                        op.Completion.TrySetException(ex);
+                    }
+
+                    if (connection is not null)
+                    {
+                        await connection.DisposeAsync();
+                        connection = null;
+                    }
+
+                    await Task.Delay(TimeSpan.FromMilliseconds(100));
+                }
+            }
+        }
+        finally
+        {
+            if (connection is not null)
+            {
+                await connection.DisposeAsync();
             }
 
+            // Whatever is still queued when the writer ends must not wait forever.
+            while (_writes.Reader.TryRead(out var op))
+            {
+                op.Completion.TrySetException(new InvalidOperationException("Grain storage is shutting down."));
+            }
+        }
+    }
+
+    private static async Task CommitBatchAsync(SqliteConnection connection, List<WriteOperation> batch)
+    {
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
+        var results = new List<(WriteOperation Op, long? Etag, Exception? Error)>(batch.Count);
+        foreach (var op in batch)
+        {
             try
             {
-                await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
-                var results = new List<(WriteOperation Op, long? Etag, Exception? Error)>(batch.Count);
-                foreach (var op in batch)
-                {
-                    try
-                    {
-                        results.Add((op, await ApplyAsync(connection, transaction, op), null));
-                    }
-                    catch (InconsistentStateException ex)
-                    {
-                        results.Add((op, null, ex));
-                    }
-                }
-
-                await transaction.CommitAsync();
-                foreach (var (op, etag, error) in results)
-                {
-                    if (error is not null)
-                    {
-                        op.Completion.TrySetException(error);
-                    }
-                    else
-                    {
-                        op.Completion.TrySetResult(etag?.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    }
-                }
+                results.Add((op, await ApplyAsync(connection, transaction, op), null));
             }
-            catch (Exception ex)
+            catch (InconsistentStateException ex)
             {
-                LogWriteFailed(ex, batch.Count);
-                foreach (var op in batch)
-                {
-                    op.Completion.TrySetException(ex);
-                }
+                results.Add((op, null, ex));
+            }
+        }
+
+        await transaction.CommitAsync();
+        foreach (var (op, etag, error) in results)
+        {
+            if (error is not null)
+            {
+                op.Completion.TrySetException(error);
+            }
+            else
+            {
+                op.Completion.TrySetResult(etag?.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
         }
     }
