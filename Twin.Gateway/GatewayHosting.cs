@@ -22,6 +22,9 @@ public static class GatewayHosting
         services.AddOptions<BrokerOptions>().BindConfiguration(BrokerOptions.Section).ValidateOnStart();
         services.AddOptions<MqttOptions>().BindConfiguration(MqttOptions.Section).ValidateOnStart();
         services.AddOptions<SimulatorOptions>().BindConfiguration(SimulatorOptions.Section).ValidateOnStart();
+        services.AddOptions<HttpLimitsOptions>().BindConfiguration(HttpLimitsOptions.Section)
+            .Validate(o => o.MaxTelemetryBodyBytes >= 1024 && o.MaxPayloadsPerRequest >= 1 && o.MaxEventBodyBytes >= 1024, "Twin:Http limits must be at least 1024 bytes and 1 payload.")
+            .ValidateOnStart();
         services.AddSingleton<GatewayOptionsValidator>();
         services.AddSingleton<IValidateOptions<GatewayOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
         services.AddSingleton<IValidateOptions<BrokerOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
@@ -86,6 +89,12 @@ public static class GatewayHosting
         app.UseStatusCodePages();
         app.MapOpenApi();
         app.MapGet("/", () => Results.Content(IndexPage.Html, "text/html; charset=utf-8")).ExcludeFromDescription();
+        app.MapGet("/api/gateway/ingest", (IngestStatistics stats) => TypedResults.Ok(new
+        {
+            acceptedMessages = stats.AcceptedMessages,
+            ignoredMessages = stats.IgnoredMessages,
+            rejectedByReason = stats.RejectedByReason,
+        })).WithTags("Gateway").WithName("GetIngestStatistics").WithSummary("What this gateway process ingested since it started.");
         app.MapMachineApi();
         app.MapTelemetryApi();
         app.MapLineApi();

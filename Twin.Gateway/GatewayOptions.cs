@@ -101,6 +101,21 @@ public sealed class SimulatorOptions
     public string? Password { get; set; }
 }
 
+/// <summary>Limits of the HTTP ingestion endpoints (<c>Twin:Http</c>).</summary>
+public sealed class HttpLimitsOptions
+{
+    public const string Section = "Twin:Http";
+
+    /// <summary>Largest body of a telemetry POST (one payload or a batch), in bytes; larger answers 413.</summary>
+    public int MaxTelemetryBodyBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>Most payloads in one telemetry POST; more answers 413.</summary>
+    public int MaxPayloadsPerRequest { get; set; } = 10_000;
+
+    /// <summary>Largest body of a business event, in bytes; larger answers 413.</summary>
+    public int MaxEventBodyBytes { get; set; } = 1024 * 1024;
+}
+
 internal sealed class GatewayOptionsValidator :
     IValidateOptions<GatewayOptions>, IValidateOptions<BrokerOptions>, IValidateOptions<MqttOptions>, IValidateOptions<SimulatorOptions>
 {

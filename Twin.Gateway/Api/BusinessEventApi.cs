@@ -33,12 +33,13 @@ public sealed record DispatchEventRequest(string? EventId, string? WorkOrder, st
 /// </summary>
 internal static class BusinessEventApi
 {
-    private const int MaxBodyBytes = 1024 * 1024;
     private const int MaxEventIdLength = 128;
 
     public static RouteGroupBuilder MapBusinessEventApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}").WithTags("Business events");
+        var limits = app.ServiceProvider.GetRequiredService<IOptions<HttpLimitsOptions>>().Value;
+        var group = app.MapGroup("/api/factories/{factory}").WithTags("Business events")
+            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(limits.MaxEventBodyBytes));
         group.MapPost("/erp/work-orders", PostWorkOrderAsync).WithName("PostErpWorkOrder").WithSummary("ERP: create, release or cancel a work order (idempotent by eventId).").Accepts<WorkOrderEventRequest>("application/json");
         group.MapPost("/wms/movements", PostMovementAsync).WithName("PostWmsMovement").WithSummary("WMS: a stock movement (idempotent by eventId, which is the movement id).").Accepts<MovementEventRequest>("application/json");
         group.MapPost("/mes/dispatch", PostDispatchAsync).WithName("PostMesDispatch").WithSummary("MES: dispatch a work order to a line (idempotent by eventId).").Accepts<DispatchEventRequest>("application/json");
@@ -241,20 +242,28 @@ internal static class BusinessEventApi
     private static async Task<(T? Request, string Raw, IResult? Problem)> ReadAsync<T>(string factory, HttpRequest http, IGrainFactory grains, JsonOptions json, TimeProvider time)
         where T : class
     {
-        if (http.ContentLength > MaxBodyBytes)
+        var maxBodyBytes = http.HttpContext.RequestServices.GetRequiredService<IOptions<HttpLimitsOptions>>().Value.MaxEventBodyBytes;
+        var tooLarge = TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large", detail: $"An event may be at most {maxBodyBytes} bytes (Twin:Http:MaxEventBodyBytes).");
+        if (http.ContentLength > maxBodyBytes)
         {
-            return (null, "", TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large", detail: $"An event may be at most {MaxBodyBytes} bytes."));
+            return (null, "", tooLarge);
         }
 
         using var reader = new StreamReader(http.Body, Encoding.UTF8);
-        var buffer = new char[MaxBodyBytes + 1];
-        var length = await reader.ReadBlockAsync(buffer.AsMemory());
-        if (length > MaxBodyBytes)
+        var buffer = new char[Math.Min(maxBodyBytes, 64 * 1024) + 1];
+        var text = new StringBuilder();
+        int read;
+        while ((read = await reader.ReadAsync(buffer.AsMemory())) > 0)
         {
-            return (null, "", TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large", detail: $"An event may be at most {MaxBodyBytes} bytes."));
+            text.Append(buffer, 0, read);
+            if (text.Length > maxBodyBytes)
+            {
+                return (null, "", tooLarge);
+            }
         }
 
-        var raw = new string(buffer, 0, length);
+
+        var raw = text.ToString();
         try
         {
             var request = JsonSerializer.Deserialize<T>(raw, json.SerializerOptions);

@@ -15,22 +15,17 @@ public sealed record TelemetryAccepted(int Received, int Applied, int Late, int 
 
 internal static class TelemetryApi
 {
-    /// <summary>Most payloads in one request.</summary>
-    public const int MaxPayloadsPerRequest = 10_000;
-
-    /// <summary>Largest request body, in bytes.</summary>
-    public const int MaxBodyBytes = 8 * 1024 * 1024;
-
     private const int ChunkSize = 1000;
 
     public static RouteGroupBuilder MapTelemetryApi(this IEndpointRouteBuilder app)
     {
+        var limits = app.ServiceProvider.GetRequiredService<IOptions<HttpLimitsOptions>>().Value;
         var group = app.MapGroup("/api/factories/{factory}/machines/{machine}").WithTags("Machines");
         group.MapPost("/telemetry", PostAsync)
             .WithName("PostTelemetry")
             .WithSummary("The MQTT telemetry payload, or an array of them, over HTTP: same validation, dedup and durability. For backfill and CSV import.")
             .Accepts<JsonElement>("application/json")
-            .WithMetadata(new RequestSizeLimitAttribute(MaxBodyBytes));
+            .WithMetadata(new RequestSizeLimitAttribute(limits.MaxTelemetryBodyBytes));
         return group;
     }
 
@@ -41,6 +36,7 @@ internal static class TelemetryApi
         IGrainFactory grains,
         ProfileProvider profiles,
         IOptions<MqttOptions> mqtt,
+        IOptions<HttpLimitsOptions> httpLimits,
         TimeProvider time,
         CancellationToken cancellationToken)
     {
@@ -52,11 +48,11 @@ internal static class TelemetryApi
         byte[] body;
         try
         {
-            body = await ReadBodyAsync(request, cancellationToken);
+            body = await ReadBodyAsync(request, httpLimits.Value.MaxTelemetryBodyBytes, cancellationToken);
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large", detail: $"A request may carry at most {MaxBodyBytes} bytes; split the backfill into several requests.");
+            return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large", detail: $"A request may carry at most {httpLimits.Value.MaxTelemetryBodyBytes} bytes (Twin:Http:MaxTelemetryBodyBytes); split the backfill into several requests.");
         }
 
         var limits = new PayloadLimits { MaxPayloadBytes = mqtt.Value.MaxPayloadBytes, MaxValuesPerMessage = mqtt.Value.MaxValuesPerMessage, MaxClockSkew = mqtt.Value.MaxClockSkew };
@@ -68,9 +64,9 @@ internal static class TelemetryApi
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [splitError] });
         }
 
-        if (payloads.Count > MaxPayloadsPerRequest)
+        if (payloads.Count > httpLimits.Value.MaxPayloadsPerRequest)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Too many payloads", detail: $"A request may carry at most {MaxPayloadsPerRequest} payloads; it has {payloads.Count}.");
+            return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Too many payloads", detail: $"A request may carry at most {httpLimits.Value.MaxPayloadsPerRequest} payloads (Twin:Http:MaxPayloadsPerRequest); it has {payloads.Count}.");
         }
 
         var normaliser = await profiles.ForAsync(factory);
@@ -125,9 +121,9 @@ internal static class TelemetryApi
         return TypedResults.Ok(new TelemetryAccepted(messages.Count, applied, late, duplicates, tooOld, version, refused));
     }
 
-    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, int maxBodyBytes, CancellationToken cancellationToken)
     {
-        if (request.ContentLength > MaxBodyBytes)
+        if (request.ContentLength > maxBodyBytes)
         {
             throw new BadHttpRequestException("too large", StatusCodes.Status413PayloadTooLarge);
         }
@@ -137,7 +133,7 @@ internal static class TelemetryApi
         int read;
         while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
         {
-            if (buffer.Length + read > MaxBodyBytes)
+            if (buffer.Length + read > maxBodyBytes)
             {
                 throw new BadHttpRequestException("too large", StatusCodes.Status413PayloadTooLarge);
             }

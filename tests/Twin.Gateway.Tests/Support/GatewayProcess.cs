@@ -19,6 +19,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         DataDirectory = dataDirectory;
         HttpPort = Ports.Free();
         MqttPort = Ports.Free();
+        OrleansGatewayPort = Ports.Free();
         _settings = new Dictionary<string, string>
         {
             ["urls"] = $"http://127.0.0.1:{HttpPort}",
@@ -27,7 +28,7 @@ public sealed class GatewayProcess : IAsyncDisposable
             ["Twin:Mqtt:Port"] = MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Twin:Mqtt:ClientId"] = "gateway-" + Guid.NewGuid().ToString("N")[..8],
             ["Twin:Cluster:SiloPort"] = Ports.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Twin:Cluster:GatewayPort"] = Ports.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Twin:Cluster:GatewayPort"] = OrleansGatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Twin:Simulator:Enabled"] = "false",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:Twin"] = "Information",
@@ -46,6 +47,9 @@ public sealed class GatewayProcess : IAsyncDisposable
 
     /// <summary>The embedded broker's port (when enabled).</summary>
     public int MqttPort { get; }
+
+    /// <summary>The Orleans gateway port of the co-hosted silo (embedded mode), for client-mode gateways.</summary>
+    public int OrleansGatewayPort { get; }
 
     public HttpClient Http { get; }
 
