@@ -49,12 +49,7 @@ public static class PayloadParser
         try
         {
             var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = 8, CommentHandling = JsonCommentHandling.Disallow });
-            var result = kind switch
-            {
-                MachineTopicKind.Telemetry => ParseTelemetry(ref reader, limits, now),
-                MachineTopicKind.Status => ParseStatus(ref reader, limits, now),
-                _ => ParseCounts(ref reader, limits, now),
-            };
+            var result = ParseMessage(kind, ref reader, limits, now);
             return result.Ok && HasTrailingContent(ref reader)
                 ? ParseResult.Fail("payload.trailing: there is more after the JSON object")
                 : result;
@@ -82,11 +77,13 @@ public static class PayloadParser
         }
     }
 
-    private static ParseResult ParseTelemetry(ref Utf8JsonReader reader, PayloadLimits limits, DateTimeOffset now)
+    /// <summary>One pass over the object: the common fields for every kind, the kind's own fields, the rest skipped.</summary>
+    private static ParseResult ParseMessage(MachineTopicKind kind, ref Utf8JsonReader reader, PayloadLimits limits, DateTimeOffset now)
     {
-        long? seq = null;
-        string? source = null;
+        long? seq = null, good = null, scrap = null;
+        string? source = null, workOrder = null;
         DateTimeOffset? ts = null;
+        MachineRunState? state = null;
         List<(string Name, double Value)>? values = null;
         Dictionary<string, string>? units = null;
         if (StartObject(ref reader) is { } startError)
@@ -98,29 +95,19 @@ public static class PayloadParser
         {
             var property = reader.GetString()!;
             Next(ref reader);
-            string? error = null;
-            switch (property)
+            var error = (kind, property) switch
             {
-                case "seq":
-                    error = ReadSeq(ref reader, out seq);
-                    break;
-                case "source":
-                    error = ReadSource(ref reader, out source);
-                    break;
-                case "ts":
-                    error = ReadTimestamp(ref reader, out ts);
-                    break;
-                case "values":
-                    error = ReadValues(ref reader, limits, out values);
-                    break;
-                case "units":
-                    error = ReadUnits(ref reader, limits, out units);
-                    break;
-                default:
-                    reader.Skip();
-                    break;
-            }
-
+                (_, "seq") => ReadSeq(ref reader, out seq),
+                (_, "ts") => ReadTimestamp(ref reader, out ts),
+                (_, "source") => ReadSource(ref reader, out source),
+                (MachineTopicKind.Telemetry, "values") => ReadValues(ref reader, limits, out values),
+                (MachineTopicKind.Telemetry, "units") => ReadUnits(ref reader, limits, out units),
+                (MachineTopicKind.Status, "state") => ReadState(ref reader, out state),
+                (MachineTopicKind.Counts, "good") => ReadCount(ref reader, "good", out good),
+                (MachineTopicKind.Counts, "scrap") => ReadCount(ref reader, "scrap", out scrap),
+                (MachineTopicKind.Counts, "workOrder") => ReadWorkOrder(ref reader, out workOrder),
+                _ => Skip(ref reader),
+            };
             if (error is not null)
             {
                 return ParseResult.Fail(error);
@@ -132,19 +119,30 @@ public static class PayloadParser
             return ParseResult.Fail(commonError);
         }
 
+        return kind switch
+        {
+            MachineTopicKind.Telemetry => Telemetry(seq!.Value, ts!.Value, source, values, units),
+            MachineTopicKind.Status => state is null
+                ? ParseResult.Fail("state.missing: a status payload needs 'state' (running, idle or down)")
+                : new ParseResult(new StatusMessage(seq!.Value, ts!.Value, state.Value) { Source = source }, null),
+            _ => good is null && scrap is null
+                ? ParseResult.Fail("counts.missing: a counts payload needs 'good' and/or 'scrap'")
+                : new ParseResult(new CountsMessage(seq!.Value, ts!.Value, good ?? 0, scrap ?? 0, workOrder) { Source = source }, null),
+        };
+    }
+
+    private static ParseResult Telemetry(long seq, DateTimeOffset ts, string? source, List<(string Name, double Value)>? values, Dictionary<string, string>? units)
+    {
         if (values is null || values.Count == 0)
         {
             return ParseResult.Fail("values.missing: a telemetry payload needs a non-empty 'values' object");
         }
 
-        if (units is not null)
+        foreach (var unitFor in units?.Keys ?? Enumerable.Empty<string>())
         {
-            foreach (var unitFor in units.Keys)
+            if (!values.Exists(v => v.Name == unitFor))
             {
-                if (!values.Exists(v => v.Name == unitFor))
-                {
-                    return ParseResult.Fail($"units.unknown-sensor: a unit is given for '{unitFor}', which has no value");
-                }
+                return ParseResult.Fail($"units.unknown-sensor: a unit is given for '{unitFor}', which has no value");
             }
         }
 
@@ -156,147 +154,49 @@ public static class PayloadParser
             readings.Add(new SensorReading(name, value, unit));
         }
 
-        return new ParseResult(new TelemetryMessage(seq!.Value, ts!.Value, readings.MoveToImmutable()) { Source = source }, null);
+        return new ParseResult(new TelemetryMessage(seq, ts, readings.MoveToImmutable()) { Source = source }, null);
     }
 
-    private static ParseResult ParseStatus(ref Utf8JsonReader reader, PayloadLimits limits, DateTimeOffset now)
+    private static string? Skip(ref Utf8JsonReader reader)
     {
-        long? seq = null;
-        string? source = null;
-        DateTimeOffset? ts = null;
-        MachineRunState? state = null;
-        if (StartObject(ref reader) is { } startError)
-        {
-            return ParseResult.Fail(startError);
-        }
-
-        while (Next(ref reader) == JsonTokenType.PropertyName)
-        {
-            var property = reader.GetString()!;
-            Next(ref reader);
-            string? error = null;
-            switch (property)
-            {
-                case "seq":
-                    error = ReadSeq(ref reader, out seq);
-                    break;
-                case "source":
-                    error = ReadSource(ref reader, out source);
-                    break;
-                case "ts":
-                    error = ReadTimestamp(ref reader, out ts);
-                    break;
-                case "state":
-                    if (reader.TokenType != JsonTokenType.String)
-                    {
-                        error = "state.invalid: must be one of running, idle, down";
-                        break;
-                    }
-
-                    state = reader.GetString()!.ToUpperInvariant() switch
-                    {
-                        "RUNNING" => MachineRunState.Running,
-                        "IDLE" => MachineRunState.Idle,
-                        "DOWN" => MachineRunState.Down,
-                        _ => null,
-                    };
-                    if (state is null)
-                    {
-                        error = $"state.invalid: '{Truncate(reader.GetString()!)}' is not one of running, idle, down";
-                    }
-
-                    break;
-                default:
-                    reader.Skip();
-                    break;
-            }
-
-            if (error is not null)
-            {
-                return ParseResult.Fail(error);
-            }
-        }
-
-        if (Common(seq, ts, limits, now) is { } commonError)
-        {
-            return ParseResult.Fail(commonError);
-        }
-
-        return state is null
-            ? ParseResult.Fail("state.missing: a status payload needs 'state' (running, idle or down)")
-            : new ParseResult(new StatusMessage(seq!.Value, ts!.Value, state.Value) { Source = source }, null);
+        reader.Skip();
+        return null;
     }
 
-    private static ParseResult ParseCounts(ref Utf8JsonReader reader, PayloadLimits limits, DateTimeOffset now)
+    private static string? ReadState(ref Utf8JsonReader reader, out MachineRunState? state)
     {
-        long? seq = null;
-        string? source = null;
-        DateTimeOffset? ts = null;
-        long? good = null, scrap = null;
-        string? workOrder = null;
-        if (StartObject(ref reader) is { } startError)
+        state = null;
+        if (reader.TokenType != JsonTokenType.String)
         {
-            return ParseResult.Fail(startError);
+            return "state.invalid: must be one of running, idle, down";
         }
 
-        while (Next(ref reader) == JsonTokenType.PropertyName)
+        var text = reader.GetString()!;
+        state = text.ToUpperInvariant() switch
         {
-            var property = reader.GetString()!;
-            Next(ref reader);
-            string? error = null;
-            switch (property)
-            {
-                case "seq":
-                    error = ReadSeq(ref reader, out seq);
-                    break;
-                case "source":
-                    error = ReadSource(ref reader, out source);
-                    break;
-                case "ts":
-                    error = ReadTimestamp(ref reader, out ts);
-                    break;
-                case "good":
-                    error = ReadCount(ref reader, "good", out good);
-                    break;
-                case "scrap":
-                    error = ReadCount(ref reader, "scrap", out scrap);
-                    break;
-                case "workOrder":
-                    if (reader.TokenType == JsonTokenType.Null)
-                    {
-                        break;
-                    }
+            "RUNNING" => MachineRunState.Running,
+            "IDLE" => MachineRunState.Idle,
+            "DOWN" => MachineRunState.Down,
+            _ => null,
+        };
+        return state is null ? $"state.invalid: '{Truncate(text)}' is not one of running, idle, down" : null;
+    }
 
-                    if (reader.TokenType != JsonTokenType.String || !TwinKey.IsValidId(reader.GetString(), out var idError))
-                    {
-                        error = "workOrder.invalid: must be a work order id (letters, digits, '-', '_', '.')";
-                        break;
-                    }
-
-                    workOrder = reader.GetString();
-                    break;
-                default:
-                    reader.Skip();
-                    break;
-            }
-
-            if (error is not null)
-            {
-                return ParseResult.Fail(error);
-            }
+    private static string? ReadWorkOrder(ref Utf8JsonReader reader, out string? workOrder)
+    {
+        workOrder = null;
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
         }
 
-        if (Common(seq, ts, limits, now) is { } commonError)
+        if (reader.TokenType != JsonTokenType.String || !TwinKey.IsValidId(reader.GetString(), out _))
         {
-            return ParseResult.Fail(commonError);
+            return "workOrder.invalid: must be a work order id (letters, digits, '-', '_', '.')";
         }
 
-        if (good is null && scrap is null)
-        {
-            return ParseResult.Fail("counts.missing: a counts payload needs 'good' and/or 'scrap'");
-        }
-
-        return new ParseResult(new CountsMessage(seq!.Value, ts!.Value, good ?? 0, scrap ?? 0, workOrder) { Source = source }, null);
+        workOrder = reader.GetString();
+        return null;
     }
 
     private static string? StartObject(ref Utf8JsonReader reader)
