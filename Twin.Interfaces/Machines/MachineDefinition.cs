@@ -1,0 +1,63 @@
+using System.Collections.Immutable;
+
+namespace Twin.Machines;
+
+/// <summary>What can be wrong with a sensor's signal.</summary>
+public enum FaultKind
+{
+    /// <summary>Above its high limit for at least the minimum duration.</summary>
+    LimitHigh = 0,
+
+    /// <summary>Below its low limit for at least the minimum duration.</summary>
+    LimitLow = 1,
+
+    /// <summary>A single reading far outside the learned normal behaviour.</summary>
+    Spike = 2,
+
+    /// <summary>A sudden sustained change of level.</summary>
+    LevelShift = 3,
+
+    /// <summary>A slow sustained departure from the learned level.</summary>
+    Drift = 4,
+
+    /// <summary>Changing faster than its maximum rate.</summary>
+    RateOfChange = 5,
+
+    /// <summary>A sensor that normally varies repeats the same value (stuck).</summary>
+    Flatline = 6,
+
+    /// <summary>No reading for several times the sensor's usual interval.</summary>
+    MissingSignal = 7,
+}
+
+/// <summary>Master data of one sensor: limits and detector settings. Values in the sensor's canonical unit.</summary>
+/// <param name="High">Alarm above this value (after <paramref name="MinDuration"/>).</param>
+/// <param name="Low">Alarm below this value (after <paramref name="MinDuration"/>).</param>
+/// <param name="Hysteresis">The alarm clears only once the value is this far back inside the limit.</param>
+/// <param name="MinDuration">How long a limit must be breached before it alarms (event time).</param>
+/// <param name="MaxRatePerSecond">Alarm when the value changes faster than this per second.</param>
+/// <param name="FlatlineAfter">Alarm when an otherwise varying value stays exactly the same this long.</param>
+/// <param name="ExpectedInterval">The sensor's reporting interval; missing signal after 5 of them (learned when null).</param>
+[GenerateSerializer, Immutable, Alias("twin.SensorLimit")]
+public sealed record SensorLimit(
+    [property: Id(0)] double? High = null,
+    [property: Id(1)] double? Low = null,
+    [property: Id(2)] double Hysteresis = 0,
+    [property: Id(3)] TimeSpan MinDuration = default,
+    [property: Id(4)] double? MaxRatePerSecond = null,
+    [property: Id(5)] TimeSpan? FlatlineAfter = null,
+    [property: Id(6)] TimeSpan? ExpectedInterval = null);
+
+/// <summary>Master data of a machine.</summary>
+[GenerateSerializer, Immutable, Alias("twin.MachineDefinition")]
+public sealed record MachineDefinition(
+    [property: Id(0)] string? Name,
+    [property: Id(1)] ImmutableDictionary<string, SensorLimit> Sensors);
+
+/// <summary>A fault that is active on a machine now.</summary>
+[GenerateSerializer, Immutable, Alias("twin.ActiveFault")]
+public sealed record ActiveFault(
+    [property: Id(0)] string Sensor,
+    [property: Id(1)] FaultKind Kind,
+    [property: Id(2)] DateTimeOffset Since,
+    [property: Id(3)] double Value);
