@@ -103,6 +103,7 @@ public static class GatewayHosting
         app.MapDeadLetterApi();
         app.MapBusinessEventApi();
         app.MapProfileApi();
+        app.MapTicketApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

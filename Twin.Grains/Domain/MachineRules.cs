@@ -24,6 +24,15 @@ public sealed class MachineTwinOptions
     /// <summary>Most distinct sensors one machine keeps; a message adding more is rejected.</summary>
     public int MaxSensors { get; set; } = 500;
 
+    /// <summary>The anomaly detectors' settings (<c>Twin:Machine:Analytics</c>).</summary>
+    public Twin.Grains.Analytics.DetectorOptions Analytics { get; set; } = new();
+
+    /// <summary>While a fault stays active, anomalous readings are sent as evidence at most this often (event time).</summary>
+    public TimeSpan EvidenceInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Most fault reports kept waiting for their ticket desk.</summary>
+    public int MaxOutbox { get; set; } = 500;
+
     public TimeSpan StatisticsBucketWidth => StatisticsWindow / StatisticsBuckets;
 
     public TimeSpan ThroughputBucketWidth => ThroughputWindow / ThroughputBuckets;
@@ -145,9 +154,15 @@ public static class MachineRules
                 state.Sensors.Add(reading.Sensor, sensor);
             }
 
+            var score = 0.0;
             if (reading.Quality != ReadingQuality.Bad && double.IsFinite(reading.Value))
             {
                 sensor.Statistics.Add(message.Timestamp, reading.Value, options.StatisticsBucketWidth, options.StatisticsBuckets);
+                SensorLimit? limit = null;
+                state.Definition?.Sensors.TryGetValue(reading.Sensor, out limit);
+                var detection = Twin.Grains.Analytics.SensorDetector.Observe(sensor.Detector, message.Timestamp, reading.Value, limit, options.Analytics);
+                score = detection.Score;
+                Report(state, message, reading, detection, options);
             }
 
             // Event time decides: an older reading never overwrites a newer one.
@@ -157,9 +172,77 @@ public static class MachineRules
                 sensor.Unit = reading.Unit;
                 sensor.Timestamp = message.Timestamp;
                 sensor.Quality = reading.Quality;
+                sensor.Score = score;
             }
         }
     }
+
+    /// <summary>Queues fault reports: every raised fault, and paced evidence while one stays active.</summary>
+    private static void Report(MachineState state, MachineMessage message, SensorReading reading, Twin.Grains.Analytics.Detection detection, MachineTwinOptions options)
+    {
+        var evidence = new Twin.Maintenance.FaultEvidence(message.Timestamp, reading.Sensor, reading.Value, detection.Score);
+        foreach (var kind in detection.Raised)
+        {
+            Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{kind}:{message.Source}:{message.Seq}", "", kind, evidence), options);
+            (state.LastEvidence ??= new(StringComparer.Ordinal))[$"{reading.Sensor}.{kind}"] = message.Timestamp;
+        }
+
+        if (detection.Score < 0.5 || state.Sensors[reading.Sensor].Detector.Active == 0)
+        {
+            return;
+        }
+
+        foreach (var kind in Enum.GetValues<FaultKind>())
+        {
+            var key = $"{reading.Sensor}.{kind}";
+            if (!state.Sensors[reading.Sensor].Detector.IsActive(kind) || detection.Raised.Contains(kind))
+            {
+                continue;
+            }
+
+            state.LastEvidence ??= new(StringComparer.Ordinal);
+            if (!state.LastEvidence.TryGetValue(key, out var last) || message.Timestamp - last >= options.EvidenceInterval)
+            {
+                state.LastEvidence[key] = message.Timestamp;
+                Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{kind}:{message.Source}:{message.Seq}", "", kind, evidence), options);
+            }
+        }
+    }
+
+    private static void Enqueue(MachineState state, Twin.Maintenance.FaultReport report, MachineTwinOptions options)
+    {
+        state.Outbox.Add(report);
+        if (state.Outbox.Count > options.MaxOutbox)
+        {
+            state.Outbox.RemoveAt(0);
+        }
+    }
+
+    /// <summary>Checks every sensor for a lost signal (timer); true when any report was queued.</summary>
+    public static bool CheckMissingSignals(MachineState state, DateTimeOffset now, MachineTwinOptions options)
+    {
+        var queued = false;
+        foreach (var (name, sensor) in state.Sensors)
+        {
+            SensorLimit? limit = null;
+            state.Definition?.Sensors.TryGetValue(name, out limit);
+            if (Twin.Grains.Analytics.SensorDetector.CheckMissing(sensor.Detector, now, limit, options.Analytics))
+            {
+                var evidence = new Twin.Maintenance.FaultEvidence(now, name, sensor.Value, 1);
+                Enqueue(state, new Twin.Maintenance.FaultReport($"{name}:{FaultKind.MissingSignal}:{now.UtcTicks}", "", FaultKind.MissingSignal, evidence), options);
+                state.Version++;
+                queued = true;
+            }
+        }
+
+        return queued;
+    }
+
+    public static ImmutableArray<ActiveFault> ActiveFaults(MachineState state) =>
+        [.. state.Sensors
+            .SelectMany(s => Enum.GetValues<FaultKind>().Where(k => s.Value.Detector.IsActive(k)).Select(k => (s.Key, s.Value, k)))
+            .OrderBy(f => f.Key, StringComparer.Ordinal)
+            .Select(f => new ActiveFault(f.Key, f.k, state.LastEvidence?.GetValueOrDefault($"{f.Key}.{f.k}") ?? f.Value.Timestamp, f.Value.Value))];
 
     private static void ApplyStatus(MachineState state, StatusMessage message)
     {
@@ -258,7 +341,8 @@ public static class MachineRules
                 sensor.Unit,
                 sensor.Timestamp,
                 sensor.Quality,
-                new SensorStatistics(s.Count, Finite(s.Mean), Finite(s.Min), Finite(s.Max), Finite(s.StdDev), options.StatisticsWindow)));
+                new SensorStatistics(s.Count, Finite(s.Mean), Finite(s.Min), Finite(s.Max), Finite(s.StdDev), options.StatisticsWindow),
+                sensor.Score));
         }
 
         return new MachineSnapshot(
@@ -273,7 +357,9 @@ public static class MachineRules
             new PartCounts(state.Good, state.Scrap, GoodPerMinute(state, options)),
             state.CurrentWorkOrder,
             state.Line,
-            new IngestCounters(state.Applied, state.Late, state.Duplicates, state.TooOld, state.SequenceRestarts));
+            new IngestCounters(state.Applied, state.Late, state.Duplicates, state.TooOld, state.SequenceRestarts),
+            ActiveFaults(state),
+            state.Definition?.Name);
     }
 
     public static MachineSummary ToSummary(string id, MachineState state, DateTimeOffset now, MachineTwinOptions options) =>

@@ -11,6 +11,8 @@ public sealed class SensorState
     [Id(2)] public DateTimeOffset Timestamp { get; set; }
     [Id(3)] public ReadingQuality Quality { get; set; }
     [Id(4)] public RollingStatistics Statistics { get; set; } = new();
+    [Id(5)] public Twin.Grains.Analytics.SensorDetectorState Detector { get; set; } = new();
+    [Id(6)] public double Score { get; set; }
 }
 
 /// <summary>The persisted state of a machine twin.</summary>
@@ -40,4 +42,12 @@ public sealed class MachineState
 
     /// <summary>Sequence windows of other sources than the device (backfills, extra PLCs).</summary>
     [Id(20)] public Dictionary<string, SequenceWindow>? Sources { get; set; }
+
+    [Id(21)] public MachineDefinition? Definition { get; set; }
+
+    /// <summary>Fault reports not yet taken by their ticket desk (a persisted outbox).</summary>
+    [Id(22)] public List<Twin.Maintenance.FaultReport> Outbox { get; set; } = [];
+
+    /// <summary>Event time of the last evidence sent per "sensor.kind", to pace repeats.</summary>
+    [Id(23)] public Dictionary<string, DateTimeOffset>? LastEvidence { get; set; }
 }

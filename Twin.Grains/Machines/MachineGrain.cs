@@ -5,6 +5,7 @@ using Twin.Factories;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
 using Twin.Machines;
+using Twin.Maintenance;
 
 namespace Twin.Grains.Machines;
 
@@ -22,6 +23,7 @@ public sealed partial class MachineGrain(
 {
     private readonly MachineTwinOptions _options = options.Value;
     private GroupCommit? _commit;
+    private bool _flushing;
     private string _factory = "";
     private string _id = "";
 
@@ -88,6 +90,10 @@ public sealed partial class MachineGrain(
         if (applied + late > 0 || cameBack)
         {
             await commit.CommitAsync();
+            if (state.State.Outbox.Count > 0)
+            {
+                _ = FlushOutboxAsync();
+            }
         }
         else
         {
@@ -96,6 +102,20 @@ public sealed partial class MachineGrain(
         }
 
         return new IngestResult(applied, late, duplicates, tooOld, state.State.Version, rejected?.ToImmutable() ?? []);
+    }
+
+    public async Task<MachineSnapshot> DefineAsync(MachineDefinition definition)
+    {
+        if (!state.State.Registered)
+        {
+            await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.Machine, _id);
+            state.State.Registered = true;
+        }
+
+        state.State.Definition = definition;
+        state.State.Version++;
+        await _commit!.CommitAsync();
+        return MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options);
     }
 
     public Task<MachineSnapshot> GetSnapshotAsync() =>
@@ -138,12 +158,70 @@ public sealed partial class MachineGrain(
 
     private async Task CheckHeartbeatAsync(CancellationToken cancellationToken)
     {
-        if (MachineRules.CheckHeartbeat(state.State, clock.UtcNow, _options))
+        var now = clock.UtcNow;
+        var changed = false;
+        if (MachineRules.CheckHeartbeat(state.State, now, _options))
         {
             LogOffline(_factory, _id, state.State.LastSeen);
+            changed = true;
+        }
+        else if (MachineRules.EffectiveStatus(state.State, now, _options) != MachineStatus.Offline)
+        {
+            // A single sensor gone quiet while the machine still talks is its own fault.
+            changed = MachineRules.CheckMissingSignals(state.State, now, _options);
+        }
+
+        if (changed)
+        {
             await _commit!.CommitAsync();
         }
+
+        if (state.State.Outbox.Count > 0)
+        {
+            await FlushOutboxAsync();
+        }
     }
+
+    /// <summary>
+    /// Delivers queued fault reports to their ticket desks, oldest first. A report leaves the
+    /// outbox only once its desk has taken it; the desk ignores a report id it has seen, so
+    /// sending again after a crash is harmless. Failures stay queued for the next tick.
+    /// </summary>
+    private async Task FlushOutboxAsync()
+    {
+        if (_flushing)
+        {
+            return;
+        }
+
+        _flushing = true;
+        try
+        {
+            while (state.State.Outbox.Count > 0)
+            {
+                var report = state.State.Outbox[0];
+                var desk = GrainFactory.GetGrain<IMaintenanceTicketGrain>($"{_factory}/{_id}.{report.Kind}");
+                await desk.ReportAsync(report with { Machine = _id });
+                if (state.State.Outbox.Count > 0 && state.State.Outbox[0].ReportId == report.ReportId)
+                {
+                    state.State.Outbox.RemoveAt(0);
+                }
+            }
+
+            await _commit!.CommitAsync();
+        }
+        catch (Exception ex)
+        {
+            LogOutboxFailed(_factory, _id, state.State.Outbox.Count, ex.Message);
+        }
+        finally
+        {
+            _flushing = false;
+        }
+    }
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine} could not deliver {Count} fault reports yet: {Error}")]
+    private partial void LogOutboxFailed(string factory, string machine, int count, string error);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Machine {Factory}/{Machine} is offline: nothing heard since {LastSeen}")]
     private partial void LogOffline(string factory, string machine, DateTimeOffset? lastSeen);

@@ -16,6 +16,9 @@ public enum TwinKind
 
     /// <summary>A stock bin twin.</summary>
     StockBin = 3,
+
+    /// <summary>The maintenance tickets of one machine and fault kind (<c>{machine}.{kind}</c>).</summary>
+    TicketDesk = 4,
 }
 
 /// <summary>

@@ -16,6 +16,10 @@ public interface IMachineGrain : IGrainWithStringKey
     [Alias("Ingest")]
     Task<IngestResult> IngestAsync(ImmutableArray<MachineMessage> messages);
 
+    /// <summary>Sets the machine's master data: name, sensor limits and detector settings.</summary>
+    [Alias("Define")]
+    Task<MachineSnapshot> DefineAsync(MachineDefinition definition);
+
     /// <summary>The full state of the twin.</summary>
     [Alias("GetSnapshot")]
     Task<MachineSnapshot> GetSnapshotAsync();

@@ -20,7 +20,8 @@ public sealed record SensorSnapshot(
     [property: Id(2)] string? Unit,
     [property: Id(3)] DateTimeOffset Timestamp,
     [property: Id(4)] ReadingQuality Quality,
-    [property: Id(5)] SensorStatistics Statistics);
+    [property: Id(5)] SensorStatistics Statistics,
+    [property: Id(6)] double AnomalyScore = 0);
 
 /// <summary>How the twin treated the messages it received, since it was created.</summary>
 [GenerateSerializer, Immutable, Alias("twin.IngestCounters")]
@@ -55,7 +56,9 @@ public sealed record MachineSnapshot(
     [property: Id(8)] PartCounts Counts,
     [property: Id(9)] string? CurrentWorkOrder,
     [property: Id(10)] string? Line,
-    [property: Id(11)] IngestCounters Ingest);
+    [property: Id(11)] IngestCounters Ingest,
+    [property: Id(12)] ImmutableArray<ActiveFault> ActiveFaults = default,
+    [property: Id(13)] string? Name = null);
 
 /// <summary>A one-line view of a machine, for lists and line roll-ups.</summary>
 [GenerateSerializer, Immutable, Alias("twin.MachineSummary")]

@@ -1,0 +1,87 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Twin.Factories;
+using Twin.Machines;
+using Twin.Maintenance;
+
+namespace Twin.Gateway.Api;
+
+/// <summary>Who takes a ticket step, and a note.</summary>
+public sealed record TicketActionRequest(string? By, string? Note);
+
+internal static class TicketApi
+{
+    public static RouteGroupBuilder MapTicketApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/factories/{factory}/tickets").WithTags("Maintenance");
+        group.MapGet("/", ListAsync).WithName("ListTickets").WithSummary("Maintenance tickets, newest first; filter with ?status=open&machine=press-1.");
+        foreach (var (action, status) in new[] { ("acknowledge", TicketStatus.Acknowledged), ("start", TicketStatus.InProgress), ("resolve", TicketStatus.Resolved), ("close", TicketStatus.Closed) })
+        {
+            group.MapPost($"/{{ticket}}/{action}", (string factory, string ticket, TicketActionRequest? request, IGrainFactory grains) => MoveAsync(factory, ticket, status, request, grains))
+                .WithName($"Ticket{char.ToUpperInvariant(action[0])}{action[1..]}")
+                .WithSummary($"Moves a ticket to {status}.");
+        }
+
+        return group;
+    }
+
+    private static async Task<Results<Ok<TwinList<Ticket>>, ValidationProblem>> ListAsync(
+        string factory, string? status, string? machine, int? offset, int? limit, IGrainFactory grains)
+    {
+        var paging = ApiSupport.Paging(offset, limit);
+        var errors = ApiSupport.ValidateIds(("factory", factory)) ?? paging.Errors ?? [];
+        TicketStatus? wanted = null;
+        var openOnly = false;
+        if (status is not null)
+        {
+            if (string.Equals(status, "open-any", StringComparison.OrdinalIgnoreCase))
+            {
+                openOnly = true;
+            }
+            else if (Enum.TryParse<TicketStatus>(status.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var parsed) && Enum.IsDefined(parsed))
+            {
+                wanted = parsed;
+            }
+            else
+            {
+                errors["status"] = ["one of open, acknowledged, inProgress, resolved, closed, open-any"];
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var desks = await grains.GetGrain<IFactoryGrain>(factory).ListAsync(TwinKind.TicketDesk);
+        var lists = await Task.WhenAll(desks
+            .Where(d => machine is null || d.StartsWith(machine + ".", StringComparison.Ordinal))
+            .Select(d => grains.GetGrain<IMaintenanceTicketGrain>($"{factory}/{d}").ListAsync()));
+        var tickets = lists.SelectMany(l => l)
+            .Where(t => (wanted is null || t.Status == wanted) && (!openOnly || t.Status is TicketStatus.Open or TicketStatus.Acknowledged or TicketStatus.InProgress))
+            .OrderByDescending(t => t.OpenedAt)
+            .ToList();
+        return TypedResults.Ok(new TwinList<Ticket>(factory, tickets.Count, paging.Offset, [.. tickets.Skip(paging.Offset).Take(paging.Limit)]));
+    }
+
+    private static async Task<Results<Ok<Ticket>, ValidationProblem>> MoveAsync(string factory, string ticket, TicketStatus target, TicketActionRequest? request, IGrainFactory grains)
+    {
+        var errors = ApiSupport.ValidateIds(("factory", factory)) ?? [];
+        var parts = ticket.Split('.');
+        if (parts.Length < 3 || !int.TryParse(parts[^1], out var number) || !Enum.TryParse<FaultKind>(parts[^2], out var kind) || !Enum.IsDefined(kind))
+        {
+            errors["ticket"] = ["a ticket id: {machine}.{kind}.{number}, as listed"];
+        }
+        else if (request?.By is { Length: > 100 } || request?.Note is { Length: > 2000 })
+        {
+            errors["by"] = ["by: at most 100 characters; note: at most 2000"];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var desk = string.Join('.', parts[..^1]);
+        return TypedResults.Ok(await grains.GetGrain<IMaintenanceTicketGrain>($"{factory}/{desk}").MoveAsync(int.Parse(parts[^1], System.Globalization.CultureInfo.InvariantCulture), target, request?.By, request?.Note));
+    }
+}

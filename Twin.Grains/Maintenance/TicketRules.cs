@@ -1,0 +1,118 @@
+using System.Collections.Immutable;
+using Twin.Machines;
+using Twin.Maintenance;
+
+namespace Twin.Grains.Maintenance;
+
+[GenerateSerializer, Alias("twin.TicketState")]
+public sealed class TicketState
+{
+    [Id(0)] public int Number { get; set; }
+    [Id(1)] public TicketStatus Status { get; set; }
+    [Id(2)] public DateTimeOffset OpenedAt { get; set; }
+    [Id(3)] public long EvidenceCount { get; set; }
+    [Id(4)] public List<FaultEvidence> Evidence { get; set; } = [];
+    [Id(5)] public List<TicketStep> History { get; set; } = [];
+    [Id(6)] public long Version { get; set; }
+}
+
+[GenerateSerializer, Alias("twin.TicketDeskState")]
+public sealed class TicketDeskState
+{
+    [Id(0)] public List<TicketState> Tickets { get; set; } = [];
+    [Id(1)] public List<string> SeenReports { get; set; } = [];
+    [Id(2)] public bool Registered { get; set; }
+}
+
+/// <summary>The rules of a machine's maintenance tickets for one fault kind. Pure.</summary>
+public static class TicketRules
+{
+    public const int FirstEvidenceKept = 10;
+    public const int LatestEvidenceKept = 40;
+    public const int ReportsRemembered = 500;
+    public const int TicketsKept = 50;
+
+    private static readonly Dictionary<TicketStatus, TicketStatus[]> Allowed = new()
+    {
+        [TicketStatus.Open] = [TicketStatus.Acknowledged, TicketStatus.InProgress, TicketStatus.Resolved],
+        [TicketStatus.Acknowledged] = [TicketStatus.InProgress, TicketStatus.Resolved],
+        [TicketStatus.InProgress] = [TicketStatus.Resolved],
+        [TicketStatus.Resolved] = [TicketStatus.Closed, TicketStatus.InProgress],
+        [TicketStatus.Closed] = [],
+    };
+
+    public static bool IsOpen(TicketStatus status) => status is TicketStatus.Open or TicketStatus.Acknowledged or TicketStatus.InProgress;
+
+    /// <summary>Applies a report: a new ticket, or evidence on the open one. False when the report was seen before.</summary>
+    public static bool Report(TicketDeskState desk, FaultReport report, DateTimeOffset now)
+    {
+        if (desk.SeenReports.Contains(report.ReportId))
+        {
+            return false;
+        }
+
+        desk.SeenReports.Add(report.ReportId);
+        if (desk.SeenReports.Count > ReportsRemembered)
+        {
+            desk.SeenReports.RemoveRange(0, desk.SeenReports.Count - ReportsRemembered);
+        }
+
+        var open = desk.Tickets.LastOrDefault(t => IsOpen(t.Status));
+        if (open is null)
+        {
+            open = new TicketState
+            {
+                Number = desk.Tickets.Count == 0 ? 1 : desk.Tickets[^1].Number + 1,
+                Status = TicketStatus.Open,
+                OpenedAt = now,
+                History = [new TicketStep(TicketStatus.Open, now, "detector", $"{report.Kind} on {report.Evidence.Sensor}")],
+            };
+            desk.Tickets.Add(open);
+            if (desk.Tickets.Count > TicketsKept)
+            {
+                desk.Tickets.RemoveAt(0);
+            }
+        }
+
+        open.EvidenceCount++;
+        open.Evidence.Add(report.Evidence);
+        if (open.Evidence.Count > FirstEvidenceKept + LatestEvidenceKept)
+        {
+            open.Evidence.RemoveAt(FirstEvidenceKept);
+        }
+
+        open.Version++;
+        return true;
+    }
+
+    public static void Move(TicketDeskState desk, int number, TicketStatus target, DateTimeOffset now, string? by, string? note)
+    {
+        var ticket = desk.Tickets.FirstOrDefault(t => t.Number == number)
+            ?? throw new TwinRuleException("ticket.not-found", $"Ticket {number} does not exist.");
+        if (ticket.Status == target)
+        {
+            return;
+        }
+
+        if (!Allowed[ticket.Status].Contains(target))
+        {
+            var options = Allowed[ticket.Status];
+            throw new TwinRuleException(
+                "ticket.illegal-transition",
+                $"A ticket cannot go from {ticket.Status} to {target}; allowed: {(options.Length == 0 ? "none, it is closed" : string.Join(", ", options))}.");
+        }
+
+        if (target == TicketStatus.InProgress && ticket.Status == TicketStatus.Resolved
+            && desk.Tickets.Any(t => t.Number != number && IsOpen(t.Status)))
+        {
+            throw new TwinRuleException("ticket.illegal-transition", "Another ticket for this machine and fault is open; reopen that one instead.");
+        }
+
+        ticket.Status = target;
+        ticket.History.Add(new TicketStep(target, now, by, note));
+        ticket.Version++;
+    }
+
+    public static Ticket ToTicket(string factory, string machine, FaultKind kind, TicketState t) =>
+        new(factory, $"{machine}.{kind}.{t.Number}", machine, kind, t.Status, t.OpenedAt, t.EvidenceCount, [.. t.Evidence], [.. t.History], t.Version);
+}
