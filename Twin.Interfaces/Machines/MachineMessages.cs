@@ -116,7 +116,7 @@ public sealed record IngestResult(
     [property: Id(2)] int Duplicates,
     [property: Id(3)] int TooOld,
     [property: Id(4)] long Version,
-    [property: Id(5)] ImmutableArray<RejectedMessage> Rejected = default);
+    [property: Id(5)] ImmutableArray<RejectedMessage> Rejected);
 
 /// <summary>A message a twin refused, and why (<c>code: detail</c>).</summary>
 [GenerateSerializer, Immutable, Alias("twin.RejectedMessage")]

@@ -57,8 +57,8 @@ public sealed record MachineSnapshot(
     [property: Id(9)] string? CurrentWorkOrder,
     [property: Id(10)] string? Line,
     [property: Id(11)] IngestCounters Ingest,
-    [property: Id(12)] ImmutableArray<ActiveFault> ActiveFaults = default,
-    [property: Id(13)] string? Name = null);
+    [property: Id(12)] ImmutableArray<ActiveFault> ActiveFaults,
+    [property: Id(13)] string? Name);
 
 /// <summary>A one-line view of a machine, for lists and line roll-ups.</summary>
 [GenerateSerializer, Immutable, Alias("twin.MachineSummary")]
