@@ -104,6 +104,7 @@ public static class GatewayHosting
         app.MapBusinessEventApi();
         app.MapProfileApi();
         app.MapTicketApi();
+        app.MapPurchaseRequestApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

@@ -144,8 +144,9 @@ internal sealed partial class DemoFactorySimulator(
         foreach (var (id, definition, initial) in DemoFactory.Bins)
         {
             var bin = grains.GetGrain<IStockBinGrain>(TwinKey.Compose(factory, id));
-            await bin.DefineAsync(definition);
+            // Opening stock before master data, so the bins do not start below their reorder points.
             await bin.ApplyMovementAsync(new StockMovement($"demo-initial-{id}", MovementKind.Receipt, initial, time.GetUtcNow(), Reference: "demo opening stock"));
+            await bin.DefineAsync(definition);
         }
 
         foreach (var (id, definition, target) in DemoFactory.WorkOrders)

@@ -1,7 +1,9 @@
 using Twin.Bins;
 using Twin.Factories;
 using Twin.Grains.Domain;
+using Microsoft.Extensions.Logging;
 using Twin.Grains.Infrastructure;
+using Twin.Purchasing;
 
 namespace Twin.Grains.Bins;
 
@@ -11,10 +13,13 @@ namespace Twin.Grains.Bins;
 /// after its own commit, so two bins transferring to each other at once cannot deadlock.
 /// </summary>
 [Reentrant]
-public sealed class StockBinGrain(
-    [PersistentState("bin", TwinStorage.Name)] IPersistentState<BinState> state) : Grain, IStockBinGrain
+public sealed partial class StockBinGrain(
+    [PersistentState("bin", TwinStorage.Name)] IPersistentState<BinState> state,
+    TwinClock clock,
+    ILogger<StockBinGrain> logger) : Grain, IStockBinGrain
 {
     private GroupCommit? _commit;
+    private bool _flushing;
     private string _factory = "";
     private string _id = "";
 
@@ -22,6 +27,7 @@ public sealed class StockBinGrain(
     {
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
         _commit = new GroupCommit(state.WriteStateAsync, this.DeactivateOnIdle);
+        this.RegisterGrainTimer(_ => FlushOutboxAsync(), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(15));
         return Task.CompletedTask;
     }
 
@@ -38,7 +44,9 @@ public sealed class StockBinGrain(
 
         await RegisterOnceAsync();
         StockLedger.Define(state.State, definition);
+        StockLedger.CheckReorderPoint(state.State, $"define-{state.State.Version}", stockCameIn: false, clock.UtcNow);
         await _commit!.CommitAsync();
+        _ = FlushOutboxAsync();
         return StockLedger.ToSnapshot(_factory, _id, state.State);
     }
 
@@ -69,7 +77,17 @@ public sealed class StockBinGrain(
             return result;
         }
 
+        StockLedger.CheckReorderPoint(
+            state.State,
+            movement.MovementId,
+            movement.Kind is MovementKind.Receipt or MovementKind.TransferIn or MovementKind.CountAdjustment or MovementKind.Unreserve,
+            movement.Timestamp);
         await _commit!.CommitAsync();
+        if (state.State.Outbox.Count > 0)
+        {
+            _ = FlushOutboxAsync();
+        }
+
         if (movement.Kind == MovementKind.Transfer)
         {
             await SendTransferInAsync(movement);
@@ -89,6 +107,43 @@ public sealed class StockBinGrain(
     }
 
     public Task<bool> ExistsAsync() => Task.FromResult(state.State.Defined || state.State.Version > 0);
+
+    /// <summary>Delivers queued notices to purchasing, oldest first; what fails stays for the next tick.</summary>
+    private async Task FlushOutboxAsync()
+    {
+        if (_flushing || state.State.Outbox.Count == 0)
+        {
+            return;
+        }
+
+        _flushing = true;
+        try
+        {
+            var desk = GrainFactory.GetGrain<IPurchaseRequestGrain>(TwinKey.Compose(_factory, _id));
+            while (state.State.Outbox.Count > 0)
+            {
+                var notice = state.State.Outbox[0];
+                await desk.NoticeAsync(notice);
+                if (state.State.Outbox.Count > 0 && state.State.Outbox[0].NoticeId == notice.NoticeId)
+                {
+                    state.State.Outbox.RemoveAt(0);
+                }
+            }
+
+            await _commit!.CommitAsync();
+        }
+        catch (Exception ex)
+        {
+            LogOutboxFailed(_factory, _id, ex.Message);
+        }
+        finally
+        {
+            _flushing = false;
+        }
+    }
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "Bin {Factory}/{Bin} could not notify purchasing yet: {Error}")]
+    private partial void LogOutboxFailed(string factory, string bin, string error);
 
     private async Task RegisterOnceAsync()
     {

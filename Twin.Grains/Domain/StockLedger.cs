@@ -20,6 +20,12 @@ public sealed class BinState
 
     [Id(9)] public List<MovementRecord> Recent { get; set; } = [];
     [Id(10)] public bool Registered { get; set; }
+
+    /// <summary>The last notice sent to purchasing said "below the reorder point".</summary>
+    [Id(11)] public bool BelowNotified { get; set; }
+
+    /// <summary>Notices not yet taken by the purchasing desk (a persisted outbox).</summary>
+    [Id(12)] public List<Twin.Purchasing.StockNotice> Outbox { get; set; } = [];
 }
 
 /// <summary>
@@ -170,6 +176,30 @@ public static class StockLedger
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// After a change: queues a notice when available stock fell below the reorder point, or when
+    /// stock coming in brought it back. One notice per crossing, not per movement.
+    /// </summary>
+    public static void CheckReorderPoint(BinState state, string cause, bool stockCameIn, DateTimeOffset at)
+    {
+        if (!state.Defined || state.Sku is null)
+        {
+            return;
+        }
+
+        var available = state.OnHand - state.Reserved;
+        if (!state.BelowNotified && available < state.ReorderPoint)
+        {
+            state.BelowNotified = true;
+            state.Outbox.Add(new Twin.Purchasing.StockNotice($"below:{cause}", true, state.Sku, available, state.ReorderPoint, state.ReorderQuantity, at));
+        }
+        else if (state.BelowNotified && stockCameIn && available >= state.ReorderPoint)
+        {
+            state.BelowNotified = false;
+            state.Outbox.Add(new Twin.Purchasing.StockNotice($"refill:{cause}", false, state.Sku, available, state.ReorderPoint, state.ReorderQuantity, at));
+        }
     }
 
     public static MovementResult AsDuplicate(MovementResult first) => first with { Outcome = MovementOutcome.Duplicate };

@@ -19,6 +19,9 @@ public enum TwinKind
 
     /// <summary>The maintenance tickets of one machine and fault kind (<c>{machine}.{kind}</c>).</summary>
     TicketDesk = 4,
+
+    /// <summary>The purchase requests of one stock bin.</summary>
+    PurchaseDesk = 5,
 }
 
 /// <summary>
