@@ -54,8 +54,10 @@ internal sealed partial class DemoFactorySimulator(
                     await PublishAsync(client, $"{topic}/telemetry", machine.Telemetry(++seq, ts, tick), stoppingToken);
                     if (machine.PartsDue(now, out var good, out var scrap))
                     {
+                        // The line's last machine finishes the parts, so its counts advance the work order.
                         var workOrder = machine.Spec.Line == "assembly" ? "WO-1001" : "WO-1002";
-                        await PublishAsync(client, $"{topic}/counts", $"{{\"seq\":{++seq},\"ts\":\"{ts}\",\"good\":{good},\"scrap\":{scrap},\"workOrder\":\"{workOrder}\"}}", stoppingToken);
+                        var names = machine.Spec.Id is "paint-1" or "inspect-1" ? $",\"workOrder\":\"{workOrder}\"" : "";
+                        await PublishAsync(client, $"{topic}/counts", $"{{\"seq\":{++seq},\"ts\":\"{ts}\",\"good\":{good},\"scrap\":{scrap}{names}}}", stoppingToken);
                     }
                 }
             }

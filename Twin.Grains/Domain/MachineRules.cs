@@ -271,6 +271,15 @@ public static class MachineRules
             state.CurrentWorkOrder = message.WorkOrder;
             state.CurrentWorkOrderTimestamp = message.Timestamp;
         }
+
+        // Only counts that name their work order advance it: the machine whose parts finish an
+        // order (usually the line's last) names it; the others may leave it out.
+        if (message.WorkOrder is { } order && message.Good + message.Scrap > 0
+            && state.ProductionOutbox.Count < options.MaxOutbox)
+        {
+            state.ProductionOutbox.Add(new Twin.WorkOrders.ProductionReport($"{message.Source}:{message.Seq}", "", message.Good, message.Scrap, message.Timestamp));
+            state.ProductionOutboxOrders.Add(order);
+        }
     }
 
     /// <summary>Records that the device was heard from now (processing time).</summary>

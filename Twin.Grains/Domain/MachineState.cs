@@ -50,4 +50,10 @@ public sealed class MachineState
 
     /// <summary>Event time of the last evidence sent per "sensor.kind", to pace repeats.</summary>
     [Id(23)] public Dictionary<string, DateTimeOffset>? LastEvidence { get; set; }
+
+    /// <summary>Part counts not yet taken by their work order (a persisted outbox).</summary>
+    [Id(24)] public List<Twin.WorkOrders.ProductionReport> ProductionOutbox { get; set; } = [];
+
+    /// <summary>The work order of each queued production report, in the same order.</summary>
+    [Id(25)] public List<string> ProductionOutboxOrders { get; set; } = [];
 }

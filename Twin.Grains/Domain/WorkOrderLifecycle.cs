@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Twin.Bins;
 using Twin.WorkOrders;
 
 namespace Twin.Grains.Domain;
@@ -15,6 +16,9 @@ public sealed class WorkOrderState
     [Id(6)] public List<WorkOrderTransition> History { get; set; } = [];
     [Id(7)] public bool Registered { get; set; }
     [Id(8)] public string? DispatchedLine { get; set; }
+    [Id(9)] public List<string> SeenReports { get; set; } = [];
+    [Id(10)] public List<(string Bin, StockMovement Movement)> Backflush { get; set; } = [];
+    [Id(11)] public List<BackflushShortfall> Shortfalls { get; set; } = [];
 }
 
 /// <summary>The work order state machine: created → released → in progress → completed, or cancelled before completion.</summary>
@@ -175,11 +179,70 @@ public static class WorkOrderLifecycle
         return true;
     }
 
+    public const int ReportsRemembered = 1000;
+
+    /// <summary>
+    /// Counts a production report once: an order still released starts, the good parts queue
+    /// BOM issues from their source bins, and reaching the target completes the order.
+    /// Parts reported for a completed or cancelled order are counted but change nothing else.
+    /// </summary>
+    /// <returns>False when the report was seen before.</returns>
+    public static bool RecordProduction(WorkOrderState state, ProductionReport report, DateTimeOffset now)
+    {
+        if (!state.Created)
+        {
+            throw new TwinRuleException("workorder.not-found", "The work order has not been created.");
+        }
+
+        if (state.SeenReports.Contains(report.ReportId))
+        {
+            return false;
+        }
+
+        state.SeenReports.Add(report.ReportId);
+        if (state.SeenReports.Count > ReportsRemembered)
+        {
+            state.SeenReports.RemoveRange(0, state.SeenReports.Count - ReportsRemembered);
+        }
+
+        state.Good += report.Good;
+        state.Scrap += report.Scrap;
+        state.Version++;
+        if (state.Status is WorkOrderStatus.Completed or WorkOrderStatus.Cancelled)
+        {
+            return true;
+        }
+
+        if (state.Status == WorkOrderStatus.Released)
+        {
+            Move(state, WorkOrderStatus.InProgress, now, report.Machine, "first parts reported");
+        }
+
+        if (state.Status == WorkOrderStatus.InProgress)
+        {
+            foreach (var line in state.Definition!.Bom)
+            {
+                var quantity = line.QuantityPerUnit * report.Good;
+                if (quantity > 0)
+                {
+                    state.Backflush.Add((line.SourceBin, new StockMovement($"bf:{report.ReportId}:{line.Sku}", MovementKind.Issue, quantity, report.At, Reference: $"backflush {line.Sku} for {report.Good} good parts")));
+                }
+            }
+
+            if (state.Good >= state.Definition.Quantity)
+            {
+                Move(state, WorkOrderStatus.Completed, now, "production", $"{state.Good} good parts reached the target of {state.Definition.Quantity}");
+            }
+        }
+
+        return true;
+    }
+
     public static WorkOrderSnapshot ToSnapshot(string factory, string id, WorkOrderState state)
     {
         var definition = state.Definition ?? new WorkOrderDefinition("", 0, null, []);
         var progress = definition.Quantity > 0 ? Math.Min(1.0, (double)state.Good / definition.Quantity) : 0;
-        return new WorkOrderSnapshot(factory, id, state.Version, state.Status, definition, state.Good, state.Scrap, progress, [.. state.History], state.DispatchedLine);
+        return new WorkOrderSnapshot(factory, id, state.Version, state.Status, definition, state.Good, state.Scrap, progress, [.. state.History], state.DispatchedLine, [.. state.Shortfalls]);
     }
 
     private static bool SameDefinition(WorkOrderDefinition a, WorkOrderDefinition b) =>

@@ -6,6 +6,7 @@ using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
 using Twin.Machines;
 using Twin.Maintenance;
+using Twin.WorkOrders;
 
 namespace Twin.Grains.Machines;
 
@@ -90,7 +91,7 @@ public sealed partial class MachineGrain(
         if (applied + late > 0 || cameBack)
         {
             await commit.CommitAsync();
-            if (state.State.Outbox.Count > 0)
+            if (state.State.Outbox.Count > 0 || state.State.ProductionOutbox.Count > 0)
             {
                 _ = FlushOutboxAsync();
             }
@@ -176,7 +177,7 @@ public sealed partial class MachineGrain(
             await _commit!.CommitAsync();
         }
 
-        if (state.State.Outbox.Count > 0)
+        if (state.State.Outbox.Count > 0 || state.State.ProductionOutbox.Count > 0)
         {
             await FlushOutboxAsync();
         }
@@ -197,6 +198,27 @@ public sealed partial class MachineGrain(
         _flushing = true;
         try
         {
+            while (state.State.ProductionOutbox.Count > 0)
+            {
+                var production = state.State.ProductionOutbox[0];
+                var order = GrainFactory.GetGrain<IWorkOrderGrain>(TwinKey.Compose(_factory, state.State.ProductionOutboxOrders[0]));
+                try
+                {
+                    await order.RecordProductionAsync(production with { ReportId = $"{_id}:{production.ReportId}", Machine = _id });
+                }
+                catch (TwinRuleException rule) when (rule.IsNotFound)
+                {
+                    // Parts for an order nobody created: counted on the machine, not sent again.
+                    LogUnknownOrder(_factory, _id, state.State.ProductionOutboxOrders[0]);
+                }
+
+                if (state.State.ProductionOutbox.Count > 0 && state.State.ProductionOutbox[0].ReportId == production.ReportId)
+                {
+                    state.State.ProductionOutbox.RemoveAt(0);
+                    state.State.ProductionOutboxOrders.RemoveAt(0);
+                }
+            }
+
             while (state.State.Outbox.Count > 0)
             {
                 var report = state.State.Outbox[0];
@@ -219,6 +241,9 @@ public sealed partial class MachineGrain(
             _flushing = false;
         }
     }
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine} counted parts for work order {WorkOrder}, which does not exist")]
+    private partial void LogUnknownOrder(string factory, string machine, string workOrder);
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine} could not deliver {Count} fault reports yet: {Error}")]
     private partial void LogOutboxFailed(string factory, string machine, int count, string error);

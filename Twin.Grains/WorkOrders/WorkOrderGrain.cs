@@ -1,3 +1,4 @@
+using Twin.Bins;
 using Twin.Factories;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
@@ -45,6 +46,54 @@ public sealed class WorkOrderGrain(
         }
 
         return Snapshot();
+    }
+
+    public async Task<WorkOrderSnapshot> RecordProductionAsync(ProductionReport report)
+    {
+        if (WorkOrderLifecycle.RecordProduction(state.State, report, clock.UtcNow))
+        {
+            await this.WriteOrResetAsync(state);
+        }
+
+        await BackflushAsync();
+        return Snapshot();
+    }
+
+    /// <summary>
+    /// Issues the queued BOM material from the source bins (idempotent by movement id). A bin that
+    /// refuses (too little stock) is recorded as a shortfall on the order instead of retried;
+    /// a bin that does not answer is retried with the next report.
+    /// </summary>
+    private async Task BackflushAsync()
+    {
+        var (factory, _) = TwinKey.Split(this.GetPrimaryKeyString());
+        var changed = false;
+        try
+        {
+            while (state.State.Backflush.Count > 0)
+            {
+                var (bin, movement) = state.State.Backflush[0];
+                var result = await GrainFactory.GetGrain<IStockBinGrain>(TwinKey.Compose(factory, bin)).ApplyMovementAsync(movement);
+                if (result.Outcome == MovementOutcome.Refused)
+                {
+                    state.State.Shortfalls.Add(new BackflushShortfall(bin, movement.MovementId.Split(':')[^1], movement.Quantity, result.Reason ?? "refused", clock.UtcNow));
+                    if (state.State.Shortfalls.Count > 100)
+                    {
+                        state.State.Shortfalls.RemoveAt(0);
+                    }
+                }
+
+                state.State.Backflush.RemoveAt(0);
+                changed = true;
+            }
+        }
+        finally
+        {
+            if (changed)
+            {
+                await this.WriteOrResetAsync(state);
+            }
+        }
     }
 
     public Task<WorkOrderSnapshot> GetSnapshotAsync()

@@ -49,6 +49,24 @@ public sealed record WorkOrderTransition(
     [property: Id(3)] string? By,
     [property: Id(4)] string? Reason);
 
+/// <summary>Parts a machine reported for the order, sent once per id.</summary>
+[GenerateSerializer, Immutable, Alias("twin.ProductionReport")]
+public sealed record ProductionReport(
+    [property: Id(0)] string ReportId,
+    [property: Id(1)] string Machine,
+    [property: Id(2)] long Good,
+    [property: Id(3)] long Scrap,
+    [property: Id(4)] DateTimeOffset At);
+
+/// <summary>Material that could not be backflushed (e.g. the bin had too little).</summary>
+[GenerateSerializer, Immutable, Alias("twin.BackflushShortfall")]
+public sealed record BackflushShortfall(
+    [property: Id(0)] string Bin,
+    [property: Id(1)] string Sku,
+    [property: Id(2)] decimal Quantity,
+    [property: Id(3)] string Reason,
+    [property: Id(4)] DateTimeOffset At);
+
 /// <summary>The state of a work order.</summary>
 [GenerateSerializer, Immutable, Alias("twin.WorkOrderSnapshot")]
 public sealed record WorkOrderSnapshot(
@@ -61,7 +79,8 @@ public sealed record WorkOrderSnapshot(
     [property: Id(6)] long Scrap,
     [property: Id(7)] double Progress,
     [property: Id(8)] ImmutableArray<WorkOrderTransition> History,
-    [property: Id(9)] string? DispatchedLine = null);
+    [property: Id(9)] string? DispatchedLine,
+    [property: Id(10)] ImmutableArray<BackflushShortfall> Shortfalls);
 
 /// <summary>The twin of a work order, keyed <c>"{factory}/{workOrder}"</c>.</summary>
 [Alias("twin.IWorkOrderGrain")]
@@ -84,6 +103,14 @@ public interface IWorkOrderGrain : IGrainWithStringKey
     /// </summary>
     [Alias("Dispatch")]
     Task<WorkOrderSnapshot> DispatchAsync(string line, string? by = null);
+
+    /// <summary>
+    /// Counts parts made for the order (idempotent by report id): starts a released order,
+    /// backflushes its BOM from the source bins for the good parts, and completes the order when
+    /// the good quantity reaches its target.
+    /// </summary>
+    [Alias("RecordProduction")]
+    Task<WorkOrderSnapshot> RecordProductionAsync(ProductionReport report);
 
     /// <summary>The order's state; throws <see cref="TwinRuleException"/> (not found) when never created.</summary>
     [Alias("GetSnapshot")]
