@@ -39,6 +39,9 @@ public static class TwinSiloHosting
             .Validate(o => o.ThroughputBuckets is > 0 and <= 1000 && o.ThroughputWindow > TimeSpan.Zero, "Twin:Machine:ThroughputWindow and ThroughputBuckets (1–1000) must be positive.")
             .Validate(o => o.MaxSensors is > 0 and <= 100_000, "Twin:Machine:MaxSensors must be from 1 to 100000.")
             .ValidateOnStart();
+        services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>().BindConfiguration("Twin:Maintenance")
+            .Validate(o => o.EscalateAfter >= TimeSpan.FromMinutes(1), "Twin:Maintenance:EscalateAfter must be at least one minute (reminders tick at most once a minute).")
+            .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TwinStorageOptions>, TwinStorageOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TwinClusterOptions>, TwinClusterOptionsValidator>());
         return services;
@@ -57,9 +60,27 @@ public static class TwinSiloHosting
 
         silo.Services.TryAddSingleton<TwinClock>();
         silo.Services.AddOptions<MachineTwinOptions>();
+        silo.Services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>();
         silo.Services.AddGrainStorage(TwinStorage.Name, CreateStorage);
+        if (string.Equals(silo.Configuration[$"{TwinStorageOptions.Section}:Provider"], "Memory", StringComparison.OrdinalIgnoreCase))
+        {
+            silo.UseInMemoryReminderService();
+        }
+        else
+        {
+            silo.AddReminders();
+            silo.Services.AddSingleton<IReminderTable>(sp => new SqliteReminderTable(SqlitePath(sp, sp.GetRequiredService<IOptions<TwinStorageOptions>>().Value)));
+        }
         silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
         return silo;
+    }
+
+    private static string SqlitePath(IServiceProvider services, TwinStorageOptions options)
+    {
+        var environment = services.GetService<IHostEnvironment>();
+        return Path.IsPathRooted(options.SqlitePath) || environment is null
+            ? options.SqlitePath
+            : Path.Combine(environment.ContentRootPath, options.SqlitePath);
     }
 
     private static IGrainStorage CreateStorage(IServiceProvider services, string name)
@@ -70,10 +91,7 @@ public static class TwinSiloHosting
             return ActivatorUtilities.CreateInstance<MemoryGrainStorage>(services, name, new MemoryGrainStorageOptions());
         }
 
-        var environment = services.GetService<IHostEnvironment>();
-        var path = Path.IsPathRooted(options.SqlitePath) || environment is null
-            ? options.SqlitePath
-            : Path.Combine(environment.ContentRootPath, options.SqlitePath);
+        var path = SqlitePath(services, options);
         return new SqliteGrainStorage(
             path,
             options.FullSync,

@@ -14,6 +14,15 @@ public sealed class TicketState
     [Id(4)] public List<FaultEvidence> Evidence { get; set; } = [];
     [Id(5)] public List<TicketStep> History { get; set; } = [];
     [Id(6)] public long Version { get; set; }
+    [Id(7)] public int Escalations { get; set; }
+    [Id(8)] public DateTimeOffset? LastEscalatedAt { get; set; }
+}
+
+/// <summary>Settings of maintenance tickets (<c>Twin:Maintenance</c>).</summary>
+public sealed class MaintenanceOptions
+{
+    /// <summary>A ticket nobody acknowledged for this long is escalated, and again after each further period.</summary>
+    public TimeSpan EscalateAfter { get; set; } = TimeSpan.FromMinutes(30);
 }
 
 [GenerateSerializer, Alias("twin.TicketDeskState")]
@@ -113,6 +122,25 @@ public static class TicketRules
         ticket.Version++;
     }
 
+    /// <summary>Escalates tickets still unacknowledged after <paramref name="after"/>; returns how many.</summary>
+    public static int Escalate(TicketDeskState desk, DateTimeOffset now, TimeSpan after)
+    {
+        var escalated = 0;
+        foreach (var ticket in desk.Tickets.Where(t => t.Status == TicketStatus.Open))
+        {
+            if (now - (ticket.LastEscalatedAt ?? ticket.OpenedAt) >= after)
+            {
+                ticket.Escalations++;
+                ticket.LastEscalatedAt = now;
+                ticket.History.Add(new TicketStep(TicketStatus.Open, now, "escalation", $"unacknowledged for {(now - ticket.OpenedAt).TotalMinutes:F0} min (escalation {ticket.Escalations})"));
+                ticket.Version++;
+                escalated++;
+            }
+        }
+
+        return escalated;
+    }
+
     public static Ticket ToTicket(string factory, string machine, FaultKind kind, TicketState t) =>
-        new(factory, $"{machine}.{kind}.{t.Number}", machine, kind, t.Status, t.OpenedAt, t.EvidenceCount, [.. t.Evidence], [.. t.History], t.Version);
+        new(factory, $"{machine}.{kind}.{t.Number}", machine, kind, t.Status, t.OpenedAt, t.EvidenceCount, [.. t.Evidence], [.. t.History], t.Version, t.Escalations);
 }

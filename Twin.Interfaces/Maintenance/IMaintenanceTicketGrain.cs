@@ -61,7 +61,8 @@ public sealed record Ticket(
     [property: Id(6)] long EvidenceCount,
     [property: Id(7)] ImmutableArray<FaultEvidence> Evidence,
     [property: Id(8)] ImmutableArray<TicketStep> History,
-    [property: Id(9)] long Version);
+    [property: Id(9)] long Version,
+    [property: Id(10)] int Escalations);
 
 /// <summary>
 /// The maintenance desk of one machine and fault kind, keyed <c>"{factory}/{machine}.{kind}"</c>:

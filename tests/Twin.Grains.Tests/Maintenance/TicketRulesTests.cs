@@ -48,4 +48,20 @@ public class TicketRulesTests
         Assert.True(Assert.Throws<TwinRuleException>(() => TicketRules.Move(desk, 9, TicketStatus.Closed, T0, null, null)).IsNotFound);
         Assert.Equal(["detector", "anna", "anna", "anna", "lead"], desk.Tickets[0].History.Select(h => h.By));
     }
+
+    [Fact]
+    public void Unacknowledged_tickets_escalate_once_per_period_and_acknowledged_ones_do_not()
+    {
+        var desk = new TicketDeskState();
+        TicketRules.Report(desk, Report("a", 0), T0);
+        var after = TimeSpan.FromMinutes(30);
+        Assert.Equal(0, TicketRules.Escalate(desk, T0.AddMinutes(29), after));
+        Assert.Equal(1, TicketRules.Escalate(desk, T0.AddMinutes(30), after));
+        Assert.Equal(0, TicketRules.Escalate(desk, T0.AddMinutes(45), after));
+        Assert.Equal(1, TicketRules.Escalate(desk, T0.AddMinutes(61), after));
+        Assert.Equal(2, desk.Tickets[0].Escalations);
+        TicketRules.Move(desk, 1, TicketStatus.Acknowledged, T0.AddMinutes(62), "anna", null);
+        Assert.Equal(0, TicketRules.Escalate(desk, T0.AddHours(5), after));
+        Assert.Equal("escalation", desk.Tickets[0].History[1].By);
+    }
 }
