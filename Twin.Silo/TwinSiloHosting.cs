@@ -61,6 +61,11 @@ public static class TwinSiloHosting
         silo.Services.TryAddSingleton<TwinClock>();
         silo.Services.AddOptions<MachineTwinOptions>();
         silo.Services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>();
+        silo.Services.AddOptions<Twin.Silo.Integration.OutboundOptions>().BindConfiguration(Twin.Silo.Integration.OutboundOptions.Section)
+            .Validate(o => o.Webhooks.TrueForAll(w => Uri.TryCreate(w.Url, UriKind.Absolute, out var u) && (u.Scheme == "http" || u.Scheme == "https")), "Twin:Outbound:Webhooks: every Url must be an absolute http(s) URL.")
+            .ValidateOnStart();
+        silo.Services.AddHttpClient("twin-outbound");
+        silo.Services.TryAddSingleton<Twin.Grains.Integration.IOutboundDelivery, Twin.Silo.Integration.WebhookDelivery>();
         silo.Services.AddGrainStorage(TwinStorage.Name, CreateStorage);
         if (string.Equals(silo.Configuration[$"{TwinStorageOptions.Section}:Provider"], "Memory", StringComparison.OrdinalIgnoreCase))
         {

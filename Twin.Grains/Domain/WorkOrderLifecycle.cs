@@ -19,6 +19,7 @@ public sealed class WorkOrderState
     [Id(9)] public List<string> SeenReports { get; set; } = [];
     [Id(10)] public List<(string Bin, StockMovement Movement)> Backflush { get; set; } = [];
     [Id(11)] public List<BackflushShortfall> Shortfalls { get; set; } = [];
+    [Id(12)] public List<Twin.Grains.Integration.PendingEvent> Outbound { get; set; } = [];
 }
 
 /// <summary>The work order state machine: created → released → in progress → completed, or cancelled before completion.</summary>

@@ -2,6 +2,8 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.Options;
 using Twin.Factories;
 using Twin.Grains.Infrastructure;
+using Twin.Grains.Integration;
+using Twin.Integration;
 using Twin.Machines;
 using Twin.Maintenance;
 
@@ -11,6 +13,7 @@ namespace Twin.Grains.Maintenance;
 public sealed class MaintenanceTicketGrain(
     [PersistentState("tickets", TwinStorage.Name)] IPersistentState<TicketDeskState> state,
     IOptions<MaintenanceOptions> options,
+    IOutboundDelivery delivery,
     TwinClock clock) : Grain, IMaintenanceTicketGrain, IRemindable
 {
     private const string EscalationReminder = "escalate";
@@ -39,11 +42,18 @@ public sealed class MaintenanceTicketGrain(
         var hadOpen = state.State.Tickets.Any(t => TicketRules.IsOpen(t.Status));
         if (TicketRules.Report(state.State, report, clock.UtcNow))
         {
+            var opened = !hadOpen ? state.State.Tickets[^1] : null;
+            if (opened is not null)
+            {
+                Emit(opened, "opened", $"{_kind} on {_machine} ({report.Evidence.Sensor} = {report.Evidence.Value})");
+            }
+
             await this.WriteOrResetAsync(state);
-            if (!hadOpen)
+            if (opened is not null)
             {
                 var period = Period();
                 await this.RegisterOrUpdateReminder(EscalationReminder, period, period);
+                await DeliverAsync();
             }
         }
 
@@ -53,21 +63,42 @@ public sealed class MaintenanceTicketGrain(
 
     public async Task<Ticket> MoveAsync(int number, TicketStatus target, string? by, string? note)
     {
+        var before = state.State.Tickets.FirstOrDefault(t => t.Number == number)?.Status;
         TicketRules.Move(state.State, number, target, clock.UtcNow, by, note);
+        var moved = state.State.Tickets.First(t => t.Number == number);
+        if (target == TicketStatus.Resolved && before != TicketStatus.Resolved)
+        {
+            Emit(moved, "resolved", $"{_kind} on {_machine} resolved by {by ?? "someone"}{(note is null ? "" : $": {note}")}");
+        }
+
         await this.WriteOrResetAsync(state);
+        await DeliverAsync();
         return TicketRules.ToTicket(_factory, _machine, _kind, state.State.Tickets.First(t => t.Number == number));
     }
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
+        if (reminderName == Outbox.Reminder)
+        {
+            await DeliverAsync();
+            return;
+        }
+
         if (reminderName != EscalationReminder)
         {
             return;
         }
 
-        if (TicketRules.Escalate(state.State, clock.UtcNow, options.Value.EscalateAfter) > 0)
+        var now = clock.UtcNow;
+        if (TicketRules.Escalate(state.State, now, options.Value.EscalateAfter) > 0)
         {
+            foreach (var ticket in state.State.Tickets.Where(t => t.LastEscalatedAt == now))
+            {
+                Emit(ticket, $"escalated.{ticket.Escalations}", $"{_kind} on {_machine} unacknowledged (escalation {ticket.Escalations})", "ticket.escalated");
+            }
+
             await this.WriteOrResetAsync(state);
+            await DeliverAsync();
         }
 
         if (!state.State.Tickets.Any(t => t.Status == TicketStatus.Open))
@@ -79,6 +110,14 @@ public sealed class MaintenanceTicketGrain(
             }
         }
     }
+
+    private void Emit(TicketState ticket, string what, string summary, string? type = null)
+    {
+        var id = $"{_machine}.{_kind}.{ticket.Number}";
+        Outbox.Add(state.State.Outbound, new OutboundEvent($"ticket:{id}:{what}", type ?? $"ticket.{what}", _factory, $"ticket/{id}", clock.UtcNow, summary));
+    }
+
+    private Task DeliverAsync() => this.DeliverOutboxAsync(state.State.Outbound, delivery, clock.UtcNow, () => this.WriteOrResetAsync(state));
 
     // Orleans reminders tick at most once a minute.
     private TimeSpan Period() => options.Value.EscalateAfter < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : options.Value.EscalateAfter;

@@ -31,6 +31,7 @@ public sealed class TicketDeskState
     [Id(0)] public List<TicketState> Tickets { get; set; } = [];
     [Id(1)] public List<string> SeenReports { get; set; } = [];
     [Id(2)] public bool Registered { get; set; }
+    [Id(3)] public List<Twin.Grains.Integration.PendingEvent> Outbound { get; set; } = [];
 }
 
 /// <summary>The rules of a machine's maintenance tickets for one fault kind. Pure.</summary>

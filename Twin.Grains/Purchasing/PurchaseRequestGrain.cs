@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 using Twin.Factories;
 using Twin.Grains.Infrastructure;
+using Twin.Grains.Integration;
+using Twin.Integration;
 using Twin.Purchasing;
 
 namespace Twin.Grains.Purchasing;
@@ -8,7 +10,8 @@ namespace Twin.Grains.Purchasing;
 /// <summary>One bin's purchase requests.</summary>
 public sealed class PurchaseRequestGrain(
     [PersistentState("purchasing", TwinStorage.Name)] IPersistentState<PurchaseDeskState> state,
-    TwinClock clock) : Grain, IPurchaseRequestGrain
+    IOutboundDelivery delivery,
+    TwinClock clock) : Grain, IPurchaseRequestGrain, IRemindable
 {
     public async Task NoticeAsync(StockNotice notice)
     {
@@ -19,9 +22,23 @@ public sealed class PurchaseRequestGrain(
             state.State.Registered = true;
         }
 
+        var before = state.State.Requests.Count;
         if (PurchaseRules.Notice(state.State, notice))
         {
+            var opened = state.State.Requests.Count > before || (before == PurchaseRules.RequestsKept && notice.Below && state.State.Requests[^1].Cause == notice.NoticeId);
+            if (opened)
+            {
+                var request = state.State.Requests[^1];
+                Outbox.Add(state.State.Outbound, new OutboundEvent(
+                    $"purchase-request:{bin}.{request.Number}:opened", "purchase-request.opened", factory, $"purchase-request/{bin}.{request.Number}", clock.UtcNow,
+                    $"Order {request.Quantity} of {request.Sku} for bin {bin}: available {notice.Available} below reorder point {notice.ReorderPoint}"));
+            }
+
             await this.WriteOrResetAsync(state);
+            if (opened)
+            {
+                await DeliverAsync();
+            }
         }
     }
 
@@ -32,6 +49,11 @@ public sealed class PurchaseRequestGrain(
         await this.WriteOrResetAsync(state);
         return PurchaseRules.ToRequest(factory, bin, state.State.Requests.First(r => r.Number == number));
     }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == Outbox.Reminder ? DeliverAsync() : Task.CompletedTask;
+
+    private Task DeliverAsync() => this.DeliverOutboxAsync(state.State.Outbound, delivery, clock.UtcNow, () => this.WriteOrResetAsync(state));
 
     public Task<ImmutableArray<PurchaseRequest>> ListAsync()
     {

@@ -21,6 +21,7 @@ public sealed class PurchaseDeskState
     [Id(0)] public List<PurchaseRequestState> Requests { get; set; } = [];
     [Id(1)] public List<string> SeenNotices { get; set; } = [];
     [Id(2)] public bool Registered { get; set; }
+    [Id(3)] public List<Twin.Grains.Integration.PendingEvent> Outbound { get; set; } = [];
 }
 
 /// <summary>The rules of a bin's purchase requests. Pure.</summary>

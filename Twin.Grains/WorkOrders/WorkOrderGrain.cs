@@ -2,6 +2,8 @@ using Twin.Bins;
 using Twin.Factories;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
+using Twin.Grains.Integration;
+using Twin.Integration;
 using Twin.WorkOrders;
 
 namespace Twin.Grains.WorkOrders;
@@ -9,7 +11,8 @@ namespace Twin.Grains.WorkOrders;
 /// <summary>The work order twin.</summary>
 public sealed class WorkOrderGrain(
     [PersistentState("workorder", TwinStorage.Name)] IPersistentState<WorkOrderState> state,
-    TwinClock clock) : Grain, IWorkOrderGrain
+    IOutboundDelivery delivery,
+    TwinClock clock) : Grain, IWorkOrderGrain, IRemindable
 {
     public async Task<WorkOrderSnapshot> CreateAsync(WorkOrderDefinition definition)
     {
@@ -50,9 +53,23 @@ public sealed class WorkOrderGrain(
 
     public async Task<WorkOrderSnapshot> RecordProductionAsync(ProductionReport report)
     {
+        var wasCompleted = state.State.Status == WorkOrderStatus.Completed;
         if (WorkOrderLifecycle.RecordProduction(state.State, report, clock.UtcNow))
         {
+            var completed = !wasCompleted && state.State.Status == WorkOrderStatus.Completed;
+            if (completed)
+            {
+                var (factory, id) = TwinKey.Split(this.GetPrimaryKeyString());
+                Outbox.Add(state.State.Outbound, new OutboundEvent(
+                    $"work-order:{id}:completed", "work-order.completed", factory, $"work-order/{id}", clock.UtcNow,
+                    $"Work order {id} completed: {state.State.Good} good, {state.State.Scrap} scrap"));
+            }
+
             await this.WriteOrResetAsync(state);
+            if (completed)
+            {
+                await DeliverAsync();
+            }
         }
 
         await BackflushAsync();
@@ -95,6 +112,11 @@ public sealed class WorkOrderGrain(
             }
         }
     }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == Outbox.Reminder ? DeliverAsync() : Task.CompletedTask;
+
+    private Task DeliverAsync() => this.DeliverOutboxAsync(state.State.Outbound, delivery, clock.UtcNow, () => this.WriteOrResetAsync(state));
 
     public Task<WorkOrderSnapshot> GetSnapshotAsync()
     {

@@ -1,0 +1,57 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Twin.Gateway.Tests.Support;
+
+namespace Twin.Gateway.Tests.EndToEnd;
+
+/// <summary>Sustained abnormal temperature → exactly one ticket, delivered once to a webhook, across a process kill.</summary>
+public class OutboundTests
+{
+    [Fact]
+    public async Task One_ticket_and_one_distinct_webhook_event_over_hundreds_of_anomalous_readings_and_a_restart()
+    {
+        using var temp = new TempDirectory();
+        using var receiver = new WebhookReceiver();
+        var settings = new Dictionary<string, string> { ["Twin:Outbound:Webhooks:0:Url"] = receiver.Url };
+        var start = DateTimeOffset.UtcNow.AddMinutes(-30);
+
+        async Task PostAsync(GatewayProcess gateway, int first, int count, double value)
+        {
+            var payloads = Enumerable.Range(first, count).Select(i => string.Create(CultureInfo.InvariantCulture, $"{{\"seq\":{i},\"ts\":\"{start.AddSeconds(i):O}\",\"values\":{{\"temperature\":{value + (i % 7 * 0.1)}}}}}"));
+            using var response = await gateway.Http.PostAsync("/api/factories/ob/machines/kiln/telemetry", new StringContent("[" + string.Join(",", payloads) + "]", Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await using (var gateway = new GatewayProcess(temp.Sub("data"), settings))
+        {
+            await gateway.StartAsync();
+            await gateway.Http.PutAsJsonAsync("/api/factories/ob/machines/kiln", new { sensors = new { temperature = new { high = 90, minDuration = "00:00:10" } } });
+            await PostAsync(gateway, 1, 30, 70);
+            await PostAsync(gateway, 31, 200, 120);
+            await Wait.UntilAsync(() => Task.FromResult(receiver.Received.Any(e => e.GetProperty("type").GetString() == "ticket.opened")), TimeSpan.FromSeconds(20), "the webhook got ticket.opened");
+            await gateway.Process.KillAsync();
+        }
+
+        await using (var gateway = new GatewayProcess(temp.Sub("data"), settings))
+        {
+            await gateway.StartAsync();
+            await PostAsync(gateway, 231, 200, 121);
+            var tickets = await Wait.ForAsync(
+                async () => await gateway.GetJsonAsync("/api/factories/ob/tickets") is { } t && t.GetProperty("items")[0].GetProperty("evidenceCount").GetInt64() >= 35 ? t : (JsonElement?)null,
+                TimeSpan.FromSeconds(30),
+                "evidence from after the restart on the same ticket");
+            Assert.Equal(1, tickets.GetProperty("total").GetInt32());
+            var id = tickets.GetProperty("items")[0].GetProperty("id").GetString();
+
+            Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostAsJsonAsync($"/api/factories/ob/tickets/{id}/resolve", new { by = "tech" })).StatusCode);
+            await Wait.UntilAsync(() => Task.FromResult(receiver.Received.Any(e => e.GetProperty("type").GetString() == "ticket.resolved")), TimeSpan.FromSeconds(20), "ticket.resolved delivered");
+        }
+
+        var opened = receiver.Received.Where(e => e.GetProperty("type").GetString() == "ticket.opened").Select(e => e.GetProperty("id").GetString()).Distinct().ToList();
+        Assert.Equal(["ticket:kiln.LimitHigh.1:opened"], opened);
+        Assert.All(receiver.Received, e => Assert.Equal("ob", e.GetProperty("factory").GetString()));
+    }
+}
