@@ -105,6 +105,7 @@ public static class GatewayHosting
         app.MapProfileApi();
         app.MapTicketApi();
         app.MapPurchaseRequestApi();
+        app.MapReliabilityApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

@@ -1,4 +1,6 @@
+using System.Collections.Immutable;
 using Twin.Bins;
+using Twin.Machines;
 using Twin.Lines;
 using Twin.WorkOrders;
 
@@ -46,6 +48,18 @@ internal static class DemoFactory
         new("inspect-1", "machining", CncSensors, 15),
     ];
 
+    /// <summary>The machine whose temperature drifts up until its limit alarms (the loop closing).</summary>
+    public const string DriftingMachine = "cnc-3";
+
+    /// <summary>Limits per sensor for every demo machine.</summary>
+    public static MachineDefinition Definition(MachineSpec spec) => new(
+        spec.Id,
+        spec.Sensors.ToImmutableDictionary(
+            s => s.Name,
+            s => s.Name == "temperature"
+                ? new SensorLimit(High: s.Baseline + 12, Hysteresis: 2, MinDuration: TimeSpan.FromSeconds(30))
+                : new SensorLimit()));
+
     public static readonly (string Id, LineDefinition Definition)[] Lines =
     [
         ("assembly", new LineDefinition("Body assembly", ["press-1", "press-2", "weld-1", "paint-1"])),
@@ -55,7 +69,7 @@ internal static class DemoFactory
     public static readonly (string Id, BinDefinition Definition, decimal InitialStock)[] Bins =
     [
         ("bin-steel", new BinDefinition("steel-sheet-2mm", 200, 1000, "A-01"), 1500),
-        ("bin-bolts", new BinDefinition("bolt-m8", 2000, 10000, "A-02"), 12000),
+        ("bin-bolts", new BinDefinition("bolt-m8", 2000, 10000, "A-02"), 2600),
         ("bin-paint", new BinDefinition("paint-red-20l", 10, 40, "B-01"), 60),
         ("bin-bar", new BinDefinition("alu-bar-40mm", 100, 500, "C-01"), 800),
         ("bin-coolant", new BinDefinition("coolant-5l", 5, 20, "C-02"), 30),
@@ -65,7 +79,7 @@ internal static class DemoFactory
     public static readonly (string Id, WorkOrderDefinition Definition, WorkOrderStatus Status)[] WorkOrders =
     [
         ("WO-1001", new WorkOrderDefinition("body-panel-L", 5000, null, [new("steel-sheet-2mm", 1, "bin-steel"), new("bolt-m8", 8, "bin-bolts")], "assembly"), WorkOrderStatus.InProgress),
-        ("WO-1002", new WorkOrderDefinition("shaft-40", 2000, null, [new("alu-bar-40mm", 1, "bin-bar")], "machining"), WorkOrderStatus.InProgress),
+        ("WO-1002", new WorkOrderDefinition("shaft-40", 300, null, [new("alu-bar-40mm", 1, "bin-bar")], "machining"), WorkOrderStatus.InProgress),
         ("WO-1003", new WorkOrderDefinition("body-panel-R", 5000, null, [new("steel-sheet-2mm", 1, "bin-steel"), new("bolt-m8", 8, "bin-bolts")], "assembly"), WorkOrderStatus.Released),
         ("WO-1004", new WorkOrderDefinition("shaft-50", 1500, null, [new("alu-bar-40mm", 1.2m, "bin-bar")], "machining"), WorkOrderStatus.Created),
     ];

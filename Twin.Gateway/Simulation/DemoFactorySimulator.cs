@@ -5,6 +5,7 @@ using MQTTnet;
 using MQTTnet.Protocol;
 using Twin.Bins;
 using Twin.Lines;
+using Twin.Machines;
 using Twin.WorkOrders;
 
 namespace Twin.Gateway.Simulation;
@@ -138,6 +139,11 @@ internal sealed partial class DemoFactorySimulator(
 
     private async Task SeedAsync(string factory)
     {
+        foreach (var machine in DemoFactory.Machines)
+        {
+            await grains.GetGrain<IMachineGrain>(TwinKey.Compose(factory, machine.Id)).DefineAsync(DemoFactory.Definition(machine));
+        }
+
         foreach (var (id, definition) in DemoFactory.Lines)
         {
             await grains.GetGrain<ILineGrain>(TwinKey.Compose(factory, id)).DefineAsync(definition);
@@ -231,6 +237,13 @@ internal sealed partial class DemoFactorySimulator(
                 var s = spec.Sensors[i];
                 var swing = s.Swing * Math.Sin((tick / 120.0) + i);
                 var value = (s.Baseline * (s.Name == "temperature" ? 1 : load)) + swing + (s.Noise * Gaussian());
+                if (s.Name == "temperature" && spec.Id == DemoFactory.DriftingMachine)
+                {
+                    // A cooling fault: the temperature creeps up about 1 °C a minute until it
+                    // crosses its limit (baseline + 12 °C) and a maintenance ticket opens.
+                    value += Math.Min(tick / 60.0, 20);
+                }
+
                 sb.Append(CultureInfo.InvariantCulture, $"{(i > 0 ? "," : "")}\"{s.Name}\":{Math.Round(value, 3)}");
             }
 

@@ -67,6 +67,12 @@ public class MaintenanceTests(EmbeddedGatewayFixture fixture) : IClassFixture<Em
             async () => (await Gateway.GetJsonAsync($"/api/factories/{_factory}/tickets?status=open"))!.Value.GetProperty("total").GetInt32() == 1,
             TimeSpan.FromSeconds(40),
             "a second ticket");
+        var reliability = (await Gateway.GetJsonAsync($"/api/factories/{_factory}/machines/oven-1/reliability"))!.Value;
+        Assert.Equal(2, reliability.GetProperty("tickets").GetInt32());
+        Assert.Equal(1, reliability.GetProperty("resolved").GetInt32());
+        Assert.True(reliability.GetProperty("mttrMinutes").GetDouble() >= 0);
+        Assert.True(reliability.GetProperty("mtbfHours").GetDouble() >= 0);
+
         var all = (await Gateway.GetJsonAsync($"/api/factories/{_factory}/tickets?machine=oven-1"))!.Value;
         Assert.Equal(["oven-1.LimitHigh.2", "oven-1.LimitHigh.1"], all.GetProperty("items").EnumerateArray().Select(t => t.GetProperty("id").GetString()!).ToArray());
     }
