@@ -1,4 +1,7 @@
 using System.Net.Http.Json;
+using System.Text.Json;
+using MQTTnet;
+using MQTTnet.Protocol;
 using Microsoft.Extensions.Options;
 using Twin.Grains.Integration;
 using Twin.Integration;
@@ -18,6 +21,19 @@ public sealed class WebhookTarget
     public string? Authorization { get; set; }
 }
 
+/// <summary>An MQTT target (<c>Twin:Outbound:Mqtt</c>): events go to <c>factory/{factory}/events/{type}</c>.</summary>
+public sealed class MqttTarget
+{
+    /// <summary>Broker host; unset means no MQTT delivery.</summary>
+    public string? Host { get; set; }
+
+    public int Port { get; set; } = 1883;
+
+    public string? Username { get; set; }
+
+    public string? Password { get; set; }
+}
+
 /// <summary>Outbound delivery settings (<c>Twin:Outbound</c>).</summary>
 public sealed class OutboundOptions
 {
@@ -25,16 +41,35 @@ public sealed class OutboundOptions
 
     public List<WebhookTarget> Webhooks { get; set; } = [];
 
+    public MqttTarget Mqtt { get; set; } = new();
+
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
 }
 
-/// <summary>Posts events to the configured webhooks; an event counts as delivered when every matching target answered 2xx.</summary>
-public sealed class WebhookDelivery(IHttpClientFactory clients, IOptions<OutboundOptions> options) : IOutboundDelivery
+/// <summary>
+/// Posts events to the configured webhooks and publishes them (QoS 1) to the MQTT target; an
+/// event counts as delivered when every matching target took it (2xx, PUBACK).
+/// </summary>
+public sealed class WebhookDelivery(IHttpClientFactory clients, IOptions<OutboundOptions> options) : IOutboundDelivery, IDisposable
 {
-    public bool HasTargets => options.Value.Webhooks.Count > 0;
+    private readonly SemaphoreSlim _mqttLock = new(1, 1);
+    private IMqttClient? _mqtt;
+
+    public bool HasTargets => options.Value.Webhooks.Count > 0 || !string.IsNullOrEmpty(options.Value.Mqtt.Host);
+
+    public void Dispose()
+    {
+        _mqtt?.Dispose();
+        _mqttLock.Dispose();
+    }
 
     public async Task DeliverAsync(OutboundEvent outboundEvent, CancellationToken cancellationToken)
     {
+        if (!string.IsNullOrEmpty(options.Value.Mqtt.Host))
+        {
+            await PublishAsync(outboundEvent, options.Value.Mqtt, cancellationToken);
+        }
+
         foreach (var target in options.Value.Webhooks.Where(t => t.Events.Count == 0 || t.Events.Exists(e => outboundEvent.Type.StartsWith(e, StringComparison.Ordinal))))
         {
             using var client = clients.CreateClient("twin-outbound");
@@ -53,4 +88,43 @@ public sealed class WebhookDelivery(IHttpClientFactory clients, IOptions<Outboun
             }
         }
     }
+
+    private async Task PublishAsync(OutboundEvent outboundEvent, MqttTarget target, CancellationToken cancellationToken)
+    {
+        await _mqttLock.WaitAsync(cancellationToken);
+        try
+        {
+            _mqtt ??= new MqttClientFactory().CreateMqttClient();
+            if (!_mqtt.IsConnected)
+            {
+                var builder = new MqttClientOptionsBuilder()
+                    .WithTcpServer(target.Host, target.Port)
+                    .WithClientId($"twin-outbound-{Environment.MachineName}-{Environment.ProcessId}")
+                    .WithTimeout(options.Value.Timeout);
+                if (!string.IsNullOrEmpty(target.Username))
+                {
+                    builder = builder.WithCredentials(target.Username, target.Password ?? "");
+                }
+
+                await _mqtt.ConnectAsync(builder.Build(), cancellationToken);
+            }
+
+            var message = new MqttApplicationMessageBuilder()
+                .WithTopic($"factory/{outboundEvent.Factory}/events/{outboundEvent.Type}")
+                .WithPayload(JsonSerializer.SerializeToUtf8Bytes(outboundEvent, Json))
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                .Build();
+            var result = await _mqtt.PublishAsync(message, cancellationToken);
+            if (!result.IsSuccess)
+            {
+                throw new InvalidOperationException($"the broker refused the event: {result.ReasonCode}");
+            }
+        }
+        finally
+        {
+            _mqttLock.Release();
+        }
+    }
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 }

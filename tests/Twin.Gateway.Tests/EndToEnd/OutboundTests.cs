@@ -54,4 +54,30 @@ public class OutboundTests
         Assert.Equal(["ticket:kiln.LimitHigh.1:opened"], opened);
         Assert.All(receiver.Received, e => Assert.Equal("ob", e.GetProperty("factory").GetString()));
     }
+
+    [Fact]
+    public async Task Workflow_events_are_published_to_the_mqtt_events_topic()
+    {
+        using var temp = new TempDirectory();
+        var mqttPort = Ports.Free();
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string>
+        {
+            ["Twin:Broker:Port"] = mqttPort.ToString(CultureInfo.InvariantCulture),
+            ["Twin:Mqtt:Port"] = mqttPort.ToString(CultureInfo.InvariantCulture),
+            ["Twin:Outbound:Mqtt:Host"] = "127.0.0.1",
+            ["Twin:Outbound:Mqtt:Port"] = mqttPort.ToString(CultureInfo.InvariantCulture),
+        });
+        await gateway.StartAsync();
+        await using var subscriber = await TestSubscriber.ConnectAsync(mqttPort, "factory/+/events/#");
+
+        await gateway.Http.PostAsJsonAsync("/api/factories/ev/wms/movements", new { eventId = "in", bin = "b", kind = "receipt", quantity = 20 });
+        await gateway.Http.PutAsJsonAsync("/api/factories/ev/bins/b", new { sku = "nut", reorderPoint = 10, reorderQuantity = 100 });
+        await gateway.Http.PostAsJsonAsync("/api/factories/ev/wms/movements", new { eventId = "out", bin = "b", kind = "issue", quantity = 15 });
+
+        await Wait.UntilAsync(() => Task.FromResult(!subscriber.Received.IsEmpty), TimeSpan.FromSeconds(20), "an event on MQTT");
+        var (topic, payload) = subscriber.Received.First();
+        Assert.Equal("factory/ev/events/purchase-request.opened", topic);
+        using var json = JsonDocument.Parse(payload);
+        Assert.Equal("purchase-request:b.1:opened", json.RootElement.GetProperty("id").GetString());
+    }
 }

@@ -18,14 +18,15 @@ public sealed class GatewayProcess : IAsyncDisposable
     {
         DataDirectory = dataDirectory;
         HttpPort = Ports.Free();
-        MqttPort = Ports.Free();
+
         OrleansGatewayPort = Ports.Free();
+        var brokerPort = Ports.Free().ToString(System.Globalization.CultureInfo.InvariantCulture);
         _settings = new Dictionary<string, string>
         {
             ["urls"] = $"http://127.0.0.1:{HttpPort}",
             ["Twin:Storage:SqlitePath"] = Path.Combine(dataDirectory, "twin.db"),
-            ["Twin:Broker:Port"] = MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Twin:Mqtt:Port"] = MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Twin:Broker:Port"] = brokerPort,
+            ["Twin:Mqtt:Port"] = brokerPort,
             ["Twin:Mqtt:ClientId"] = "gateway-" + Guid.NewGuid().ToString("N")[..8],
             ["Twin:Cluster:SiloPort"] = Ports.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Twin:Cluster:GatewayPort"] = OrleansGatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -46,7 +47,7 @@ public sealed class GatewayProcess : IAsyncDisposable
     public int HttpPort { get; }
 
     /// <summary>The embedded broker's port (when enabled).</summary>
-    public int MqttPort { get; }
+    public int MqttPort => int.Parse(_settings["Twin:Broker:Port"], System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The Orleans gateway port of the co-hosted silo (embedded mode), for client-mode gateways.</summary>
     public int OrleansGatewayPort { get; }

@@ -62,3 +62,34 @@ public sealed class TestDevice : IAsyncDisposable
         _client.Dispose();
     }
 }
+
+/// <summary>A subscriber that records what arrives on a topic filter.</summary>
+public sealed class TestSubscriber : IAsyncDisposable
+{
+    private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
+
+    public System.Collections.Concurrent.ConcurrentQueue<(string Topic, string Payload)> Received { get; } = new();
+
+    public static async Task<TestSubscriber> ConnectAsync(int port, string filter)
+    {
+        var subscriber = new TestSubscriber();
+        subscriber._client.ApplicationMessageReceivedAsync += e =>
+        {
+            subscriber.Received.Enqueue((e.ApplicationMessage.Topic, Encoding.UTF8.GetString(e.ApplicationMessage.Payload)));
+            return Task.CompletedTask;
+        };
+        await subscriber._client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("sub-" + Guid.NewGuid().ToString("N")[..8]).Build());
+        await subscriber._client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(filter).WithAtLeastOnceQoS()).Build());
+        return subscriber;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client.IsConnected)
+        {
+            await _client.DisconnectAsync();
+        }
+
+        _client.Dispose();
+    }
+}
