@@ -27,6 +27,25 @@ internal static class ApiSupport
         return errors;
     }
 
+    /// <summary>Parses an optional enum filter (case and dashes ignored); on a bad value adds a field error listing the choices.</summary>
+    public static TEnum? Filter<TEnum>(string? value, string field, Dictionary<string, string[]> errors)
+        where TEnum : struct, Enum
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (Enum.TryParse<TEnum>(value.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var parsed) && Enum.IsDefined(parsed))
+        {
+            return parsed;
+        }
+
+        var names = Enum.GetNames<TEnum>().Select(n => char.ToLowerInvariant(n[0]) + n[1..]);
+        errors[field] = [$"one of {string.Join(", ", names)}"];
+        return null;
+    }
+
     public static (int Offset, int Limit, Dictionary<string, string[]>? Errors) Paging(int? offset, int? limit)
     {
         Dictionary<string, string[]>? errors = null;

@@ -25,19 +25,7 @@ internal static class PurchaseRequestApi
     {
         var paging = ApiSupport.Paging(offset, limit);
         var errors = ApiSupport.ValidateIds(("factory", factory)) ?? paging.Errors ?? [];
-        PurchaseRequestStatus? wanted = null;
-        if (status is not null)
-        {
-            if (Enum.TryParse<PurchaseRequestStatus>(status, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed))
-            {
-                wanted = parsed;
-            }
-            else
-            {
-                errors["status"] = ["one of open, ordered, received, closed"];
-            }
-        }
-
+        var wanted = ApiSupport.Filter<PurchaseRequestStatus>(status, "status", errors);
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);

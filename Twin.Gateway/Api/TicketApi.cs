@@ -29,24 +29,8 @@ internal static class TicketApi
     {
         var paging = ApiSupport.Paging(offset, limit);
         var errors = ApiSupport.ValidateIds(("factory", factory)) ?? paging.Errors ?? [];
-        TicketStatus? wanted = null;
-        var openOnly = false;
-        if (status is not null)
-        {
-            if (string.Equals(status, "open-any", StringComparison.OrdinalIgnoreCase))
-            {
-                openOnly = true;
-            }
-            else if (Enum.TryParse<TicketStatus>(status.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var parsed) && Enum.IsDefined(parsed))
-            {
-                wanted = parsed;
-            }
-            else
-            {
-                errors["status"] = ["one of open, acknowledged, inProgress, resolved, closed, open-any"];
-            }
-        }
-
+        var openOnly = string.Equals(status, "open-any", StringComparison.OrdinalIgnoreCase);
+        var wanted = openOnly ? null : ApiSupport.Filter<TicketStatus>(status, "status", errors);
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);

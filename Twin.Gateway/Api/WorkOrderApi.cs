@@ -19,19 +19,7 @@ internal static class WorkOrderApi
     {
         var paging = ApiSupport.Paging(offset, limit);
         var errors = ApiSupport.ValidateIds(("factory", factory)) ?? paging.Errors ?? [];
-        WorkOrderStatus? wanted = null;
-        if (status is not null)
-        {
-            if (Enum.TryParse<WorkOrderStatus>(status.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var parsed) && Enum.IsDefined(parsed))
-            {
-                wanted = parsed;
-            }
-            else
-            {
-                errors["status"] = ["one of created, released, inProgress, completed, cancelled"];
-            }
-        }
-
+        var wanted = ApiSupport.Filter<WorkOrderStatus>(status, "status", errors);
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);

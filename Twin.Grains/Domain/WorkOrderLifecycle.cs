@@ -195,15 +195,9 @@ public static class WorkOrderLifecycle
             throw new TwinRuleException("workorder.not-found", "The work order has not been created.");
         }
 
-        if (state.SeenReports.Contains(report.ReportId))
+        if (!Twin.Grains.Infrastructure.SeenIds.Remember(state.SeenReports, report.ReportId, ReportsRemembered))
         {
             return false;
-        }
-
-        state.SeenReports.Add(report.ReportId);
-        if (state.SeenReports.Count > ReportsRemembered)
-        {
-            state.SeenReports.RemoveRange(0, state.SeenReports.Count - ReportsRemembered);
         }
 
         state.Good += report.Good;

@@ -56,15 +56,9 @@ public static class TicketRules
     /// <summary>Applies a report: a new ticket, or evidence on the open one. False when the report was seen before.</summary>
     public static bool Report(TicketDeskState desk, FaultReport report, DateTimeOffset now)
     {
-        if (desk.SeenReports.Contains(report.ReportId))
+        if (!Twin.Grains.Infrastructure.SeenIds.Remember(desk.SeenReports, report.ReportId, ReportsRemembered))
         {
             return false;
-        }
-
-        desk.SeenReports.Add(report.ReportId);
-        if (desk.SeenReports.Count > ReportsRemembered)
-        {
-            desk.SeenReports.RemoveRange(0, desk.SeenReports.Count - ReportsRemembered);
         }
 
         var open = desk.Tickets.LastOrDefault(t => IsOpen(t.Status));

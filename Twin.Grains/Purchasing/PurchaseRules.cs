@@ -43,15 +43,9 @@ public static class PurchaseRules
     /// <summary>Applies a notice; false when it was seen before or changed nothing.</summary>
     public static bool Notice(PurchaseDeskState desk, StockNotice notice)
     {
-        if (desk.SeenNotices.Contains(notice.NoticeId))
+        if (!Twin.Grains.Infrastructure.SeenIds.Remember(desk.SeenNotices, notice.NoticeId, NoticesRemembered))
         {
             return false;
-        }
-
-        desk.SeenNotices.Add(notice.NoticeId);
-        if (desk.SeenNotices.Count > NoticesRemembered)
-        {
-            desk.SeenNotices.RemoveRange(0, desk.SeenNotices.Count - NoticesRemembered);
         }
 
         var open = desk.Requests.LastOrDefault(r => IsOpen(r.Status));
