@@ -68,6 +68,13 @@ public static class GatewayHosting
         }
 
         services.AddHostedService<StartupBanner>();
+        services.AddOptions<Twin.Gateway.Live.LiveOptions>().BindConfiguration(Twin.Gateway.Live.LiveOptions.Section)
+            .Validate(o => o.MaxUpdatesPerSecond is > 0 and <= 100, "Twin:Live:MaxUpdatesPerSecond must be from 0.1 to 100.")
+            .ValidateOnStart();
+        services.AddSignalR(o => o.MaximumReceiveMessageSize = 32 * 1024)
+            .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase)));
+        services.AddSingleton<Twin.Gateway.Live.LiveFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<Twin.Gateway.Live.LiveFeed>());
 
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -95,6 +102,7 @@ public static class GatewayHosting
             ignoredMessages = stats.IgnoredMessages,
             rejectedByReason = stats.RejectedByReason,
         })).WithTags("Gateway").WithName("GetIngestStatistics").WithSummary("What this gateway process ingested since it started.");
+        app.MapHub<Twin.Gateway.Live.TwinHub>("/hubs/twins");
         app.MapMachineApi();
         app.MapTelemetryApi();
         app.MapLineApi();

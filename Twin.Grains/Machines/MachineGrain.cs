@@ -5,6 +5,8 @@ using Twin.Factories;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
 using Twin.Machines;
+using Orleans.Utilities;
+using Twin.Live;
 using Twin.Maintenance;
 using Twin.WorkOrders;
 
@@ -25,6 +27,9 @@ public sealed partial class MachineGrain(
     private readonly MachineTwinOptions _options = options.Value;
     private GroupCommit? _commit;
     private bool _flushing;
+    private ObserverManager<ITwinObserver>? _observers;
+    private IGrainTimer? _notifyTimer;
+    private long _notifiedVersion;
     private string _factory = "";
     private string _id = "";
 
@@ -32,6 +37,7 @@ public sealed partial class MachineGrain(
     {
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
         _commit = new GroupCommit(state.WriteStateAsync, this.DeactivateOnIdle);
+        _observers = new ObserverManager<ITwinObserver>(TimeSpan.FromMinutes(1), logger);
         var period = _options.OfflineAfter / 2;
         this.RegisterGrainTimer(CheckHeartbeatAsync, period, period);
         return Task.CompletedTask;
@@ -91,6 +97,7 @@ public sealed partial class MachineGrain(
         if (applied + late > 0 || cameBack)
         {
             await commit.CommitAsync();
+            ScheduleNotify();
             if (state.State.Outbox.Count > 0 || state.State.ProductionOutbox.Count > 0)
             {
                 _ = FlushOutboxAsync();
@@ -105,6 +112,48 @@ public sealed partial class MachineGrain(
         return new IngestResult(applied, late, duplicates, tooOld, state.State.Version, rejected?.ToImmutable() ?? []);
     }
 
+    public Task SubscribeAsync(ITwinObserver observer)
+    {
+        _observers!.Subscribe(observer, observer);
+        return Task.CompletedTask;
+    }
+
+    public Task UnsubscribeAsync(ITwinObserver observer)
+    {
+        _observers!.Unsubscribe(observer);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Pushes the new state to observers, at most every <see cref="NotifyInterval"/>: a hot twin
+    /// sends its latest state ten times a second, not once per reading. Only durable state is pushed.
+    /// </summary>
+    private void ScheduleNotify()
+    {
+        if (_observers is not { Count: > 0 } || _notifyTimer is not null)
+        {
+            return;
+        }
+
+        _notifyTimer = this.RegisterGrainTimer(NotifyAsync, NotifyInterval, Timeout.InfiniteTimeSpan);
+    }
+
+    private static readonly TimeSpan NotifyInterval = TimeSpan.FromMilliseconds(100);
+
+    private Task NotifyAsync(CancellationToken cancellationToken)
+    {
+        _notifyTimer?.Dispose();
+        _notifyTimer = null;
+        if (state.State.Version != _notifiedVersion && _observers is { Count: > 0 })
+        {
+            _notifiedVersion = state.State.Version;
+            var change = new TwinChange($"machine:{_factory}/{_id}", state.State.Version, MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options));
+            _observers.Notify(o => o.OnChangedAsync(change));
+        }
+
+        return Task.CompletedTask;
+    }
+
     public async Task<MachineSnapshot> DefineAsync(MachineDefinition definition)
     {
         if (!state.State.Registered)
@@ -116,6 +165,7 @@ public sealed partial class MachineGrain(
         state.State.Definition = definition;
         state.State.Version++;
         await _commit!.CommitAsync();
+        ScheduleNotify();
         return MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options);
     }
 
@@ -155,6 +205,7 @@ public sealed partial class MachineGrain(
         state.State.Line = line;
         state.State.Version++;
         await _commit!.CommitAsync();
+        ScheduleNotify();
     }
 
     private async Task CheckHeartbeatAsync(CancellationToken cancellationToken)
@@ -175,6 +226,7 @@ public sealed partial class MachineGrain(
         if (changed)
         {
             await _commit!.CommitAsync();
+            ScheduleNotify();
         }
 
         if (state.State.Outbox.Count > 0 || state.State.ProductionOutbox.Count > 0)

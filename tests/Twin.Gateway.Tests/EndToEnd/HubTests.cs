@@ -1,0 +1,107 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Client;
+using Twin.Gateway.Tests.Support;
+
+namespace Twin.Gateway.Tests.EndToEnd;
+
+public class HubTests(EmbeddedGatewayFixture fixture) : IClassFixture<EmbeddedGatewayFixture>
+{
+    private readonly string _factory = "hub-" + Guid.NewGuid().ToString("N")[..8];
+    private GatewayProcess Gateway => fixture.Gateway;
+
+    private HubConnection Connect() => new HubConnectionBuilder().WithUrl(new Uri(Gateway.Http.BaseAddress!, "/hubs/twins")).Build();
+
+    private static long Version(JsonElement change) => change.GetProperty("version").GetInt64();
+
+    private async Task PublishAsync(TestDevice device, string machine, int seq, double value) =>
+        await device.PublishAsync($"factory/{_factory}/machine/{machine}/telemetry", string.Create(CultureInfo.InvariantCulture, $"{{\"seq\":{seq},\"ts\":\"{TestDevice.Now(seq)}\",\"values\":{{\"temperature\":{value}}}}}"));
+
+    [Fact]
+    public async Task A_subscriber_gets_a_snapshot_then_changes_in_version_order_and_resyncs_after_a_gap()
+    {
+        await using var device = await TestDevice.ConnectAsync(Gateway.MqttPort);
+        await PublishAsync(device, "m1", 1, 20);
+        await Wait.UntilAsync(async () => await Gateway.GetJsonAsync($"/api/factories/{_factory}/machines/m1") is not null, TimeSpan.FromSeconds(10), "m1 exists");
+
+        var changes = new ConcurrentQueue<JsonElement>();
+        await using var connection = Connect();
+        connection.On<JsonElement>("twinChanged", c => changes.Enqueue(c));
+        await connection.StartAsync();
+        var snapshot = await connection.InvokeAsync<JsonElement>("Subscribe", $"machine:{_factory}/m1");
+        Assert.Equal(1, Version(snapshot));
+        Assert.Equal(20, snapshot.GetProperty("machine").GetProperty("sensors")[0].GetProperty("value").GetDouble());
+
+        for (var seq = 2; seq <= 30; seq++)
+        {
+            await PublishAsync(device, "m1", seq, 20 + seq);
+        }
+
+        await Wait.UntilAsync(() => Task.FromResult(changes.Any(c => Version(c) == 30)), TimeSpan.FromSeconds(10), "version 30 pushed");
+        var versions = changes.Select(Version).ToList();
+        Assert.Equal(versions.Order(), versions);
+        Assert.Equal(versions.Distinct().Count(), versions.Count);
+        Assert.All(changes, c => Assert.Equal($"machine:{_factory}/m1", c.GetProperty("topic").GetString()));
+        Assert.Equal(50, changes.Last().GetProperty("machine").GetProperty("sensors")[0].GetProperty("value").GetDouble());
+
+        // Missed versions while away: subscribing again is the resync.
+        await connection.StopAsync();
+        for (var seq = 31; seq <= 40; seq++)
+        {
+            await PublishAsync(device, "m1", seq, 100 + seq);
+        }
+
+        await Wait.UntilAsync(async () => (await Gateway.GetJsonAsync($"/api/factories/{_factory}/machines/m1"))!.Value.GetProperty("version").GetInt64() == 40, TimeSpan.FromSeconds(10), "version 40 stored");
+        await connection.StartAsync();
+        var resynced = await connection.InvokeAsync<JsonElement>("Subscribe", $"machine:{_factory}/m1");
+        Assert.Equal(40, Version(resynced));
+
+        await Assert.ThrowsAsync<HubException>(() => connection.InvokeAsync<JsonElement>("Subscribe", "line:nope"));
+    }
+
+    [Fact]
+    public async Task Two_hundred_clients_each_receive_only_the_twins_they_subscribed_to()
+    {
+        const int machines = 20, clients = 200;
+        await using var device = await TestDevice.ConnectAsync(Gateway.MqttPort);
+        for (var m = 0; m < machines; m++)
+        {
+            await PublishAsync(device, $"m{m}", 1, m);
+        }
+
+        var received = new ConcurrentDictionary<int, ConcurrentBag<string>>();
+        var connections = new List<HubConnection>();
+        try
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, clients), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (c, token) =>
+            {
+                var connection = Connect();
+                var bag = received.GetOrAdd(c, _ => []);
+                connection.On<JsonElement>("twinChanged", change => bag.Add(change.GetProperty("topic").GetString()!));
+                await connection.StartAsync(token);
+                await connection.InvokeAsync<JsonElement>("Subscribe", $"machine:{_factory}/m{c % machines}", token);
+                lock (connections)
+                {
+                    connections.Add(connection);
+                }
+            });
+
+            for (var m = 0; m < machines; m++)
+            {
+                await PublishAsync(device, $"m{m}", 2, 100 + m);
+            }
+
+            await Wait.UntilAsync(() => Task.FromResult(received.Values.All(b => !b.IsEmpty)), TimeSpan.FromSeconds(20), "every client got its change");
+            foreach (var (client, topics) in received)
+            {
+                Assert.All(topics, t => Assert.Equal($"machine:{_factory}/m{client % machines}", t));
+            }
+        }
+        finally
+        {
+            await Task.WhenAll(connections.Select(c => c.DisposeAsync().AsTask()));
+        }
+    }
+}
