@@ -11,10 +11,13 @@ if ! command -v dotnet >/dev/null; then
   exit 1
 fi
 
-# Real servers the integration tests start on 127.0.0.1: Mosquitto and its clients.
+# Real servers and tools the tests use: Mosquitto and its clients, Debian's chromium for the
+# browser test, Node.js/npm to bundle the dashboard.
 missing=()
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
 command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   as_root apt-get update -qq
@@ -26,6 +29,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root systemctl disable --now mosquitto || true
   fi
 fi
+
+# The dashboard bundle (wwwroot) is rebuilt from its sources, so the browser test tests them.
+(cd Twin.Gateway/dashboard && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
 
 dotnet build DigitalTwin.sln -c Release -nologo -v quiet
 

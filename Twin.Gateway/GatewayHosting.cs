@@ -95,7 +95,15 @@ public static class GatewayHosting
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.MapOpenApi();
-        app.MapGet("/", () => Results.Content(IndexPage.Html, "text/html; charset=utf-8")).ExcludeFromDescription();
+        // The dashboard, served from the wwwroot beside the program (works offline, no CDN).
+        var webRoot = Path.Combine(AppContext.BaseDirectory, "wwwroot");
+        if (Directory.Exists(webRoot))
+        {
+            var files = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(webRoot);
+            app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
+            app.UseStaticFiles(new StaticFileOptions { FileProvider = files });
+        }
+
         app.MapGet("/api/gateway/ingest", (IngestStatistics stats) => TypedResults.Ok(new
         {
             acceptedMessages = stats.AcceptedMessages,
@@ -182,21 +190,4 @@ internal static class HealthResponse
         };
         return context.Response.WriteAsJsonAsync(body);
     }
-}
-
-internal static class IndexPage
-{
-    public const string Html = """
-        <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><title>Factory Twin</title>
-        <style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:48rem}code{background:#eee;padding:0 .2rem}</style></head>
-        <body><h1>Factory Twin</h1>
-        <p>The live model of the plant. The demo factory is <code>demo</code>.</p>
-        <ul>
-        <li><a href="/api/factories/demo/machines">Machines</a> · <a href="/api/factories/demo/lines">Lines</a> ·
-            <a href="/api/factories/demo/bins">Stock bins</a> · <a href="/api/factories/demo/work-orders">Work orders</a> ·
-            <a href="/api/factories/demo/dead-letters">Dead letters</a></li>
-        <li><a href="/openapi/v1.json">OpenAPI document</a> · <a href="/health/ready">Readiness</a></li>
-        </ul></body></html>
-        """;
 }

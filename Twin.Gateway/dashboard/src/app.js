@@ -1,0 +1,143 @@
+// The plant dashboard: lines and machine tiles live over SignalR (/hubs/twins), a machine page
+// with live sensor charts, open tickets and purchase requests with their actions.
+import * as signalR from "@microsoft/signalr";
+import uPlot from "uplot";
+
+const $ = (id) => document.getElementById(id);
+const api = (path, init) => fetch(`/api/factories/${encodeURIComponent(factory())}${path}`, init).then((r) => (r.ok ? r.json() : Promise.reject(r)));
+const factory = () => $("factory").value.trim() || "demo";
+const keyValues = ["temperature", "vibration", "pressure", "spindle_speed", "power"];
+const tiles = new Map(); // topic → { el, version }
+let selected = null; // { topic, chart, data, sensors }
+
+const connection = new signalR.HubConnectionBuilder().withUrl("/hubs/twins").withAutomaticReconnect().build();
+connection.on("twinChanged", (change) => apply(change));
+connection.onreconnected(() => resubscribe());
+connection.onreconnecting(() => setConnection(false));
+
+function setConnection(live) {
+  $("connection").textContent = live ? "live" : "reconnecting…";
+  $("connection").classList.toggle("live", live);
+}
+
+function fmt(v) {
+  return Math.abs(v) >= 1000 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function apply(change) {
+  const tile = tiles.get(change.topic);
+  if (!tile || change.version <= tile.version) return; // older or repeated: keep the newer
+  tile.version = change.version;
+  render(tile.el, change.machine);
+  if (selected && selected.topic === change.topic) renderDetail(change.machine);
+}
+
+function render(el, m) {
+  const faults = m.activeFaults ?? [];
+  el.className = `tile ${m.status}${faults.length ? " alarm" : ""}`;
+  el.dataset.status = m.status;
+  el.dataset.version = m.version;
+  const values = m.sensors
+    .filter((s) => keyValues.includes(s.sensor) || m.sensors.length <= 4)
+    .slice(0, 4)
+    .map((s) => `${s.sensor} <b>${fmt(s.value)}</b> ${s.unit ?? ""}`)
+    .join("<br>");
+  el.innerHTML = `<h3><span>${m.id}</span>${faults.length ? `<span class="badge" title="${faults.map((f) => `${f.kind} on ${f.sensor}`).join(", ")}">${faults.length}</span>` : ""}</h3>
+    <div class="values">${m.status} · ${m.counts.good} good<br>${values}</div>`;
+}
+
+async function loadOverview() {
+  for (const topic of tiles.keys()) await connection.invoke("Unsubscribe", topic).catch(() => {});
+  tiles.clear();
+  const overview = $("overview");
+  overview.innerHTML = "";
+  const [lines, machines] = await Promise.all([api("/lines"), api("/machines?limit=1000")]);
+  const grouped = new Map(lines.items.map((l) => [l.id, { name: l.name ?? l.id, ids: l.machines.map((m) => m.id) }]));
+  const assigned = new Set([...grouped.values()].flatMap((g) => g.ids));
+  const others = machines.items.map((m) => m.id).filter((id) => !assigned.has(id));
+  if (others.length) grouped.set("", { name: "Not on a line", ids: others });
+  for (const [lineId, group] of grouped) {
+    const section = document.createElement("div");
+    section.className = "line";
+    section.innerHTML = `<h2>${group.name}${lineId ? ` <small>(${lineId})</small>` : ""}</h2><div class="tiles"></div>`;
+    overview.append(section);
+    for (const id of group.ids) {
+      const el = document.createElement("div");
+      el.className = "tile unknown";
+      el.id = `tile-${id}`;
+      el.onclick = () => select(id);
+      section.querySelector(".tiles").append(el);
+      const topic = `machine:${factory()}/${id}`;
+      tiles.set(topic, { el, version: -1 });
+      const snapshot = await connection.invoke("Subscribe", topic);
+      apply(snapshot);
+    }
+  }
+}
+
+async function resubscribe() {
+  setConnection(true);
+  // Versions missed while away: subscribing again returns the current snapshot.
+  for (const [topic, tile] of tiles) {
+    tile.version = -1;
+    apply(await connection.invoke("Subscribe", topic));
+  }
+}
+
+function select(id) {
+  const topic = `machine:${factory()}/${id}`;
+  selected?.chart?.destroy();
+  selected = { topic, chart: null, data: null, sensors: [] };
+  $("detail").hidden = false;
+  $("detail-title").textContent = id;
+  connection.invoke("Subscribe", topic).then((s) => renderDetail(s.machine));
+}
+
+function renderDetail(m) {
+  $("detail-faults").innerHTML = (m.activeFaults ?? []).map((f) => `<span class="badge">${f.kind} · ${f.sensor}</span>`).join(" ");
+  $("detail-sensors").innerHTML = "<tr><th>sensor</th><th>value</th><th>mean</th><th>min</th><th>max</th><th>anomaly</th></tr>" +
+    m.sensors.map((s) => `<tr><td>${s.sensor}</td><td>${fmt(s.value)} ${s.unit ?? ""}</td><td>${fmt(s.statistics.mean)}</td><td>${fmt(s.statistics.min)}</td><td>${fmt(s.statistics.max)}</td><td>${s.anomalyScore.toFixed(2)}</td></tr>`).join("");
+  if (!selected.chart) {
+    selected.sensors = m.sensors.map((s) => s.sensor);
+    selected.data = [[], ...selected.sensors.map(() => [])];
+    selected.chart = new uPlot(
+      { width: Math.min(900, window.innerWidth - 80), height: 240, series: [{}, ...selected.sensors.map((s, i) => ({ label: s, stroke: `hsl(${i * 70},70%,45%)`, scale: `s${i}` }))], axes: [{}, { scale: "s0" }] },
+      selected.data,
+      $("chart"),
+    );
+  }
+  const t = Date.parse(m.sensors[0]?.timestamp ?? new Date().toISOString()) / 1000;
+  if (selected.data[0].length && t <= selected.data[0][selected.data[0].length - 1]) return;
+  selected.data[0].push(t);
+  selected.sensors.forEach((name, i) => selected.data[i + 1].push(m.sensors.find((s) => s.sensor === name)?.value ?? null));
+  if (selected.data[0].length > 600) selected.data.forEach((a) => a.shift());
+  selected.chart.setData(selected.data);
+}
+
+async function loadLists() {
+  const [tickets, purchases] = await Promise.all([api("/tickets?status=open-any"), api("/purchase-requests")]);
+  $("tickets").innerHTML = "<tr><th>ticket</th><th>status</th><th>evidence</th><th></th></tr>" +
+    tickets.items.map((t) => `<tr><td>${t.id}</td><td>${t.status}</td><td>${t.evidenceCount}</td><td>
+      <button data-ticket="${t.id}" data-action="acknowledge">acknowledge</button>
+      <button data-ticket="${t.id}" data-action="resolve">resolve</button></td></tr>`).join("");
+  $("purchases").innerHTML = "<tr><th>request</th><th>sku</th><th>qty</th><th>status</th><th></th></tr>" +
+    purchases.items.slice(0, 20).map((p) => `<tr><td>${p.id}</td><td>${p.sku}</td><td>${p.quantity}</td><td>${p.status}</td><td>
+      ${p.status === "open" ? `<button data-request="${p.id}" data-action="order">order</button>` : ""}</td></tr>`).join("");
+}
+
+document.addEventListener("click", async (e) => {
+  const b = e.target.closest("button");
+  if (!b) return;
+  const path = b.dataset.ticket ? `/tickets/${b.dataset.ticket}/${b.dataset.action}` : `/purchase-requests/${b.dataset.request}/${b.dataset.action}`;
+  await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: "dashboard" }) }).catch(() => {});
+  loadLists();
+});
+$("factory").addEventListener("change", () => loadOverview().then(loadLists));
+
+(async () => {
+  await connection.start();
+  setConnection(true);
+  await loadOverview();
+  await loadLists();
+  setInterval(() => loadLists().catch(() => {}), 5000);
+})();
