@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
+using System.Collections.Immutable;
+using Twin.Factories;
+using Twin.Lines;
 using Twin.Live;
 using Twin.Machines;
 
@@ -31,6 +34,12 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
     private readonly ConcurrentDictionary<string, TwinChange> _latest = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _sent = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<string, int> _lineWatchers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, List<string>> _lineMachines = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _dirtyLines = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _factoryWatchers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, List<string>> _factoryLines = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _dirtyFactories = new(StringComparer.Ordinal);
     private ITwinObserver? _reference;
     private Task? _loop;
 
@@ -61,7 +70,95 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
     {
         // Keep only the newest per twin; the loop sends at most one per interval.
         _latest.AddOrUpdate(change.Topic, change, (_, old) => change.Version > old.Version ? change : old);
+        if (change.Machine?.Line is { } line)
+        {
+            var lineKey = $"{change.Machine.Factory}/{line}";
+            if (_lineWatchers.ContainsKey(lineKey))
+            {
+                _dirtyLines[lineKey] = 0;
+            }
+
+            if (_factoryWatchers.ContainsKey(change.Machine.Factory))
+            {
+                _dirtyFactories[change.Machine.Factory] = 0;
+            }
+        }
+
         return Task.CompletedTask;
+    }
+
+    /// <summary>A client watches a line: its machines are watched so their changes refresh it.</summary>
+    public async Task<LineSnapshot> WatchLineAsync(string lineKey)
+    {
+        var snapshot = await _grains.GetGrain<ILineGrain>(lineKey).GetSnapshotAsync();
+        if (_lineWatchers.AddOrUpdate(lineKey, 1, (_, n) => n + 1) == 1)
+        {
+            var machines = snapshot.Machines.Select(m => TwinKey.Compose(snapshot.Factory, m.Id)).ToList();
+            _lineMachines[lineKey] = machines;
+            foreach (var machine in machines)
+            {
+                await WatchAsync(machine);
+            }
+        }
+
+        return snapshot;
+    }
+
+    public async Task UnwatchLineAsync(string lineKey)
+    {
+        if (_lineWatchers.AddOrUpdate(lineKey, 0, (_, n) => Math.Max(0, n - 1)) == 0)
+        {
+            _lineWatchers.TryRemove(new KeyValuePair<string, int>(lineKey, 0));
+            if (_lineMachines.TryRemove(lineKey, out var machines))
+            {
+                foreach (var machine in machines)
+                {
+                    await UnwatchAsync(machine);
+                }
+            }
+        }
+    }
+
+    /// <summary>A client watches a whole factory: every line of it is watched.</summary>
+    public async Task<FactoryView> WatchFactoryAsync(string factory)
+    {
+        if (_factoryWatchers.AddOrUpdate(factory, 1, (_, n) => n + 1) == 1)
+        {
+            var lines = await _grains.GetGrain<IFactoryGrain>(factory).ListAsync(TwinKind.Line);
+            _factoryLines[factory] = [.. lines.Select(l => TwinKey.Compose(factory, l))];
+            foreach (var line in _factoryLines[factory])
+            {
+                await WatchLineAsync(line);
+            }
+        }
+
+        return await FactoryViewAsync(factory);
+    }
+
+    public async Task UnwatchFactoryAsync(string factory)
+    {
+        if (_factoryWatchers.AddOrUpdate(factory, 0, (_, n) => Math.Max(0, n - 1)) == 0)
+        {
+            _factoryWatchers.TryRemove(new KeyValuePair<string, int>(factory, 0));
+            if (_factoryLines.TryRemove(factory, out var lines))
+            {
+                foreach (var line in lines)
+                {
+                    await UnwatchLineAsync(line);
+                }
+            }
+        }
+    }
+
+    /// <summary>A line's version for clients: its own plus its machines', so it rises with any of them.</summary>
+    public static long VersionOf(LineSnapshot line) => line.Version + line.Machines.Sum(m => m.Version);
+
+    public async Task<FactoryView> FactoryViewAsync(string factory)
+    {
+        var ids = await _grains.GetGrain<IFactoryGrain>(factory).ListAsync(TwinKind.Line);
+        var lines = await Task.WhenAll(ids.Select(l => _grains.GetGrain<ILineGrain>(TwinKey.Compose(factory, l)).GetSnapshotAsync()));
+        var byStatus = lines.SelectMany(l => l.Machines).GroupBy(m => m.Status).ToImmutableDictionary(g => g.Key, g => g.Count());
+        return new FactoryView(factory, [.. lines], byStatus);
     }
 
     /// <summary>A client started watching a twin: subscribe to it if this gateway did not yet.</summary>
@@ -78,7 +175,7 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
         if (_watchers.AddOrUpdate(machineKey, 0, (_, n) => Math.Max(0, n - 1)) == 0)
         {
             _watchers.TryRemove(new KeyValuePair<string, int>(machineKey, 0));
-            _sent.TryRemove(machineKey, out _);
+            _sent.TryRemove("machine:" + machineKey, out _);
             await _grains.GetGrain<IMachineGrain>(machineKey).UnsubscribeAsync(Reference);
         }
     }
@@ -136,6 +233,26 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
                 }
             }
 
+            foreach (var lineKey in _dirtyLines.Keys)
+            {
+                _dirtyLines.TryRemove(lineKey, out _);
+                await SendAsync(async () =>
+                {
+                    var line = await _grains.GetGrain<ILineGrain>(lineKey).GetSnapshotAsync();
+                    return new TwinChange($"line:{lineKey}", VersionOf(line), null, line);
+                }, stoppingToken);
+            }
+
+            foreach (var factory in _dirtyFactories.Keys)
+            {
+                _dirtyFactories.TryRemove(factory, out _);
+                await SendAsync(async () =>
+                {
+                    var view = await FactoryViewAsync(factory);
+                    return new TwinChange($"factory:{factory}", view.Lines.Sum(VersionOf), null, null, view);
+                }, stoppingToken);
+            }
+
             // Observer subscriptions lapse unless renewed, so a gateway that died leaves nothing behind.
             if (DateTime.UtcNow - lastRenew > renewEvery)
             {
@@ -152,6 +269,25 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
                     }
                 }
             }
+        }
+    }
+
+    private async Task SendAsync(Func<Task<TwinChange>> build, CancellationToken stoppingToken)
+    {
+        try
+        {
+            var change = await build();
+            if (_sent.TryGetValue(change.Topic, out var sent) && change.Version <= sent)
+            {
+                return;
+            }
+
+            Sent(change.Topic, change.Version);
+            await _hub.Clients.Group(Group(change.Topic)).SendAsync("twinChanged", change, stoppingToken);
+        }
+        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        {
+            LogSendFailed("line/factory", ex.Message);
         }
     }
 

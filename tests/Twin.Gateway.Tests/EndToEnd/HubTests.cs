@@ -104,4 +104,37 @@ public class HubTests(EmbeddedGatewayFixture fixture) : IClassFixture<EmbeddedGa
             await Task.WhenAll(connections.Select(c => c.DisposeAsync().AsTask()));
         }
     }
+
+    [Fact]
+    public async Task Line_and_factory_subscriptions_follow_their_machines()
+    {
+        await using var device = await TestDevice.ConnectAsync(Gateway.MqttPort);
+        await PublishAsync(device, "a", 1, 10);
+        await PublishAsync(device, "b", 1, 10);
+        await Wait.UntilAsync(async () => await Gateway.GetJsonAsync($"/api/factories/{_factory}/machines/b") is not null, TimeSpan.FromSeconds(10), "machines exist");
+        using (var put = await Gateway.Http.PutAsync($"/api/factories/{_factory}/lines/l1", new StringContent("{\"name\":\"L1\",\"machines\":[\"a\",\"b\"]}", System.Text.Encoding.UTF8, "application/json")))
+        {
+            put.EnsureSuccessStatusCode();
+        }
+
+        var changes = new ConcurrentQueue<JsonElement>();
+        await using var connection = Connect();
+        connection.On<JsonElement>("twinChanged", c => changes.Enqueue(c));
+        await connection.StartAsync();
+        var line = await connection.InvokeAsync<JsonElement>("Subscribe", $"line:{_factory}/l1");
+        var factory = await connection.InvokeAsync<JsonElement>("Subscribe", $"factory:{_factory}");
+        Assert.Equal(2, line.GetProperty("line").GetProperty("machines").GetArrayLength());
+        Assert.Equal("l1", factory.GetProperty("factory").GetProperty("lines")[0].GetProperty("id").GetString());
+
+        await PublishAsync(device, "b", 2, 99);
+        await Wait.UntilAsync(
+            () => Task.FromResult(changes.Any(c => c.GetProperty("topic").GetString() == $"line:{_factory}/l1" && Version(c) > Version(line))
+                && changes.Any(c => c.GetProperty("topic").GetString() == $"factory:{_factory}" && Version(c) > Version(factory))),
+            TimeSpan.FromSeconds(10),
+            "line and factory changes");
+        var latest = changes.Last(c => c.GetProperty("topic").GetString() == $"line:{_factory}/l1");
+        // a: reading + joining the line = 2; b: the same + the new reading = 3.
+        Assert.Equal(5, latest.GetProperty("line").GetProperty("machines").EnumerateArray().Sum(m => m.GetProperty("version").GetInt64()));
+        await Assert.ThrowsAsync<HubException>(() => connection.InvokeAsync<JsonElement>("Subscribe", $"line:{_factory}/nope"));
+    }
 }
