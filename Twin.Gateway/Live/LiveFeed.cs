@@ -225,7 +225,7 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
                 Sent(topic, change.Version);
                 try
                 {
-                    await _hub.Clients.Group(Group(topic)).SendAsync("twinChanged", change, stoppingToken);
+                    await SendToGroupAsync(topic, change, stoppingToken);
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
                 {
@@ -272,6 +272,22 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
         }
     }
 
+    /// <summary>
+    /// Sends without letting one slow client hold up the others: after a second the feed moves on
+    /// (the slow connection's send completes or fails on its own; its buffer is bounded by SignalR).
+    /// </summary>
+    private async Task SendToGroupAsync(string topic, TwinChange change, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await _hub.Clients.Group(Group(topic)).SendAsync("twinChanged", change, stoppingToken).WaitAsync(TimeSpan.FromSeconds(1), stoppingToken);
+        }
+        catch (TimeoutException)
+        {
+            LogSendFailed(topic, "a client was too slow; moving on");
+        }
+    }
+
     private async Task SendAsync(Func<Task<TwinChange>> build, CancellationToken stoppingToken)
     {
         try
@@ -283,7 +299,7 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
             }
 
             Sent(change.Topic, change.Version);
-            await _hub.Clients.Group(Group(change.Topic)).SendAsync("twinChanged", change, stoppingToken);
+            await SendToGroupAsync(change.Topic, change, stoppingToken);
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
         {

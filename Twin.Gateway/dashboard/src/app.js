@@ -8,6 +8,7 @@ const api = (path, init) => fetch(`/api/factories/${encodeURIComponent(factory()
 const factory = () => $("factory").value.trim() || "demo";
 const keyValues = ["temperature", "vibration", "pressure", "spindle_speed", "power"];
 const tiles = new Map(); // topic → { el, version }
+const lineHeaders = new Map(); // line topic → h2
 let selected = null; // { topic, chart, data, sensors }
 
 const connection = new signalR.HubConnectionBuilder().withUrl("/hubs/twins").withAutomaticReconnect().build();
@@ -25,6 +26,11 @@ function fmt(v) {
 }
 
 function apply(change) {
+  if (change.line) {
+    const header = lineHeaders.get(change.topic);
+    if (header) header.innerHTML = `${change.line.name ?? change.line.id} <small>(${change.line.id}) · ${change.line.status} · ${fmt(change.line.throughput)} parts/min · ${change.line.good} good</small>`;
+    return;
+  }
   const tile = tiles.get(change.topic);
   if (!tile || change.version <= tile.version) return; // older or repeated: keep the newer
   tile.version = change.version;
@@ -47,8 +53,9 @@ function render(el, m) {
 }
 
 async function loadOverview() {
-  for (const topic of tiles.keys()) await connection.invoke("Unsubscribe", topic).catch(() => {});
+  for (const topic of [...tiles.keys(), ...lineHeaders.keys()]) await connection.invoke("Unsubscribe", topic).catch(() => {});
   tiles.clear();
+  lineHeaders.clear();
   const overview = $("overview");
   overview.innerHTML = "";
   const [lines, machines] = await Promise.all([api("/lines"), api("/machines?limit=1000")]);
@@ -61,6 +68,11 @@ async function loadOverview() {
     section.className = "line";
     section.innerHTML = `<h2>${group.name}${lineId ? ` <small>(${lineId})</small>` : ""}</h2><div class="tiles"></div>`;
     overview.append(section);
+    if (lineId) {
+      const topic = `line:${factory()}/${lineId}`;
+      lineHeaders.set(topic, section.querySelector("h2"));
+      apply(await connection.invoke("Subscribe", topic));
+    }
     for (const id of group.ids) {
       const el = document.createElement("div");
       el.className = "tile unknown";
@@ -82,6 +94,7 @@ async function resubscribe() {
     tile.version = -1;
     apply(await connection.invoke("Subscribe", topic));
   }
+  for (const topic of lineHeaders.keys()) apply(await connection.invoke("Subscribe", topic));
 }
 
 function select(id) {
