@@ -16,15 +16,16 @@ public sealed class WorkOrderGrain(
 {
     public async Task<WorkOrderSnapshot> CreateAsync(WorkOrderDefinition definition)
     {
+        // Listed before anything changes in memory: a failed call leaves nothing half-applied.
+        if (!state.State.Registered)
+        {
+            var (factory, id) = TwinKey.Split(this.GetPrimaryKeyString());
+            await GrainFactory.GetGrain<IFactoryGrain>(factory).RegisterAsync(TwinKind.WorkOrder, id);
+            state.State.Registered = true;
+        }
+
         if (WorkOrderLifecycle.Create(state.State, definition, clock.UtcNow))
         {
-            if (!state.State.Registered)
-            {
-                var (factory, id) = TwinKey.Split(this.GetPrimaryKeyString());
-                await GrainFactory.GetGrain<IFactoryGrain>(factory).RegisterAsync(TwinKind.WorkOrder, id);
-                state.State.Registered = true;
-            }
-
             await this.WriteOrResetAsync(state);
         }
 
