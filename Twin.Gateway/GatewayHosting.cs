@@ -47,7 +47,7 @@ public static class GatewayHosting
         }
         else
         {
-            builder.AddTwinClient();
+            AddClusterClient(builder);
         }
 
         if (broker.Enabled)
@@ -88,6 +88,41 @@ public static class GatewayHosting
             .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"])
             .AddCheck<MqttHealthCheck>("mqtt", tags: ["ready"]);
         return builder;
+    }
+
+    /// <summary>
+    /// Client mode: with <c>Twin:Cluster:Membership=PostgreSql</c> the gateway finds the silos in the
+    /// same membership table they use; otherwise a silo on this machine (<c>Twin:Client</c>).
+    /// </summary>
+    private static void AddClusterClient(WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<IClientConnectionRetryFilter, ClusterConnectionRetry>();
+        var cluster = builder.Configuration.GetSection(TwinClusterOptions.Section).Get<TwinClusterOptions>() ?? new TwinClusterOptions();
+        if (!cluster.IsPostgreSql)
+        {
+            builder.AddTwinClient();
+            return;
+        }
+
+        var connectionString = builder.Configuration[$"{TwinStorageOptions.Section}:ConnectionString"];
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            throw new InvalidOperationException("Twin:Cluster:Membership is 'PostgreSql' but Twin:Storage:ConnectionString is not set: the gateway reads the silos from the cluster's membership table.");
+        }
+
+        builder.AddTwinClient(client =>
+        {
+            client.UseAdoNetClustering(o =>
+            {
+                o.Invariant = TwinSiloHosting.PostgresInvariant;
+                o.ConnectionString = connectionString;
+            });
+            client.Configure<Orleans.Configuration.ClusterOptions>(o =>
+            {
+                o.ClusterId = cluster.ClusterId;
+                o.ServiceId = cluster.ServiceId;
+            });
+        });
     }
 
     public static WebApplication MapTwinGateway(this WebApplication app)
@@ -138,6 +173,29 @@ public static class GatewayHosting
         });
         return app;
     }
+}
+
+/// <summary>A gateway may start before the silos (a fresh install, a full restart): keep trying for a while.</summary>
+internal sealed partial class ClusterConnectionRetry(ILogger<ClusterConnectionRetry> logger) : IClientConnectionRetryFilter
+{
+    private const int MaxAttempts = 60;
+    private int _attempts;
+
+    public async Task<bool> ShouldRetryConnectionAttempt(Exception exception, CancellationToken cancellationToken)
+    {
+        var attempt = Interlocked.Increment(ref _attempts);
+        if (attempt > MaxAttempts || cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        LogRetrying(attempt, MaxAttempts, exception.Message);
+        await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
+        return true;
+    }
+
+    [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "No silo reachable yet (attempt {Attempt} of {Max}); retrying in 2 s: {Error}")]
+    private partial void LogRetrying(int attempt, int max, string error);
 }
 
 /// <summary>Says on the console where to look once everything has started.</summary>

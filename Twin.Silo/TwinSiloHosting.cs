@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using System.Net;
 using Orleans.Configuration;
 using Orleans.Runtime.Hosting;
 using Orleans.Serialization;
@@ -19,11 +20,19 @@ namespace Twin.Silo;
 /// </summary>
 public static class TwinSiloHosting
 {
+    /// <summary>The ADO.NET invariant Orleans uses to load Npgsql.</summary>
+    public const string PostgresInvariant = "Npgsql";
+
+    private const string AdoNetStorageName = "twins-adonet";
+
     /// <summary>Adds a Factory Twin silo to the host, configured from <c>Twin:*</c>.</summary>
     public static IHostApplicationBuilder AddTwinSilo(this IHostApplicationBuilder builder)
     {
         builder.Services.AddTwinSiloOptions();
         var cluster = builder.Configuration.GetSection(TwinClusterOptions.Section).Get<TwinClusterOptions>() ?? new TwinClusterOptions();
+
+        // Before the silo: its providers need the schema to be there.
+        builder.Services.AddHostedService<PostgresSchemaGate>();
         builder.UseOrleans(silo => silo.UseTwinGrains(cluster));
         return builder;
     }
@@ -53,7 +62,36 @@ public static class TwinSiloHosting
     /// </summary>
     public static ISiloBuilder UseTwinGrains(this ISiloBuilder silo, TwinClusterOptions? cluster)
     {
-        if (cluster is not null)
+        var storage = silo.Configuration.GetSection(TwinStorageOptions.Section).Get<TwinStorageOptions>() ?? new TwinStorageOptions();
+        if (cluster is { IsPostgreSql: true })
+        {
+            silo.UseAdoNetClustering(o =>
+            {
+                o.Invariant = PostgresInvariant;
+                o.ConnectionString = storage.ConnectionString;
+            });
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = cluster.ClusterId;
+                o.ServiceId = cluster.ServiceId;
+            });
+            if (string.IsNullOrEmpty(cluster.AdvertisedAddress))
+            {
+                silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+            }
+            else
+            {
+                var address = IPAddress.Parse(cluster.AdvertisedAddress);
+                silo.ConfigureEndpoints(address, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(address));
+            }
+
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                o.ProbeTimeout = cluster.ProbeTimeout;
+                o.NumMissedProbesLimit = cluster.MissedProbesLimit;
+            });
+        }
+        else if (cluster is not null)
         {
             silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
         }
@@ -66,8 +104,28 @@ public static class TwinSiloHosting
             .ValidateOnStart();
         silo.Services.AddHttpClient("twin-outbound");
         silo.Services.TryAddSingleton<Twin.Grains.Integration.IOutboundDelivery, Twin.Silo.Integration.WebhookDelivery>();
+        if (storage.IsPostgreSql)
+        {
+            // Orleans' ADO.NET providers over the project's own schema (Schema/PostgreSql); state is
+            // serialized with the same Orleans serializer as in SQLite, so a twin's state moves as it is.
+            silo.AddAdoNetGrainStorage(AdoNetStorageName, o => o.Configure<Serializer>((options, serializer) =>
+            {
+                options.Invariant = PostgresInvariant;
+                options.ConnectionString = storage.ConnectionString;
+                options.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+            }));
+            silo.Services.AddGrainStorage(TwinStorage.Name, (services, _) => new WholeKeyGrainStorage(services.GetRequiredKeyedService<IGrainStorage>(AdoNetStorageName)));
+            silo.UseAdoNetReminderService(o =>
+            {
+                o.Invariant = PostgresInvariant;
+                o.ConnectionString = storage.ConnectionString;
+            });
+            silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
+            return silo;
+        }
+
         silo.Services.AddGrainStorage(TwinStorage.Name, CreateStorage);
-        if (string.Equals(silo.Configuration[$"{TwinStorageOptions.Section}:Provider"], "Memory", StringComparison.OrdinalIgnoreCase))
+        if (storage.IsMemory)
         {
             silo.UseInMemoryReminderService();
         }

@@ -7,8 +7,24 @@ public sealed class TwinStorageOptions
 {
     public const string Section = "Twin:Storage";
 
-    /// <summary><c>Sqlite</c> (default: a file that survives restarts) or <c>Memory</c> (lost on stop; tests, demos).</summary>
+    /// <summary>
+    /// <c>Sqlite</c> (default: a file that survives restarts), <c>PostgreSql</c> (cluster mode: state
+    /// and reminders shared by every silo) or <c>Memory</c> (lost on stop; tests, demos).
+    /// </summary>
     public string Provider { get; set; } = "Sqlite";
+
+    /// <summary>The Npgsql connection string when <see cref="Provider"/> is <c>PostgreSql</c>.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// Apply missing schema scripts when the silo starts (<c>PostgreSql</c> only). Off by default:
+    /// run <c>Twin.Silo migrate</c> once per release instead, so no silo needs DDL rights.
+    /// </summary>
+    public bool MigrateOnStart { get; set; }
+
+    public bool IsPostgreSql => string.Equals(Provider, "PostgreSql", StringComparison.OrdinalIgnoreCase);
+
+    public bool IsMemory => string.Equals(Provider, "Memory", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The SQLite file; relative paths are under the content root.</summary>
     public string SqlitePath { get; set; } = "data/twin.db";
@@ -36,6 +52,23 @@ public sealed class TwinClusterOptions
 
     /// <summary>Port Orleans clients (gateways in client mode, SDK users) connect to.</summary>
     public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>
+    /// How silos find each other: <c>Localhost</c> (default: one silo on this machine) or
+    /// <c>PostgreSql</c> (the membership table in <c>Twin:Storage:ConnectionString</c>; any number of silos).
+    /// </summary>
+    public string Membership { get; set; } = "Localhost";
+
+    /// <summary>The IP address other silos and clients reach this silo at (PostgreSql membership); default: this host's first non-loopback address.</summary>
+    public string? AdvertisedAddress { get; set; }
+
+    /// <summary>How long a silo waits for a probe answer before counting it missed.</summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Missed probes after which a silo suspects another one; with two suspicions it is declared dead.</summary>
+    public int MissedProbesLimit { get; set; } = 3;
+
+    public bool IsPostgreSql => string.Equals(Membership, "PostgreSql", StringComparison.OrdinalIgnoreCase);
 }
 
 internal sealed class TwinStorageOptionsValidator : IValidateOptions<TwinStorageOptions>
@@ -44,9 +77,9 @@ internal sealed class TwinStorageOptionsValidator : IValidateOptions<TwinStorage
     {
         var errors = new List<string>();
         if (!string.Equals(options.Provider, "Sqlite", StringComparison.OrdinalIgnoreCase)
-            && !string.Equals(options.Provider, "Memory", StringComparison.OrdinalIgnoreCase))
+            && !options.IsMemory && !options.IsPostgreSql)
         {
-            errors.Add($"Twin:Storage:Provider is '{options.Provider}'; use 'Sqlite' or 'Memory'.");
+            errors.Add($"Twin:Storage:Provider is '{options.Provider}'; use 'Sqlite', 'PostgreSql' or 'Memory'.");
         }
 
         if (string.IsNullOrWhiteSpace(options.SqlitePath))
@@ -54,15 +87,54 @@ internal sealed class TwinStorageOptionsValidator : IValidateOptions<TwinStorage
             errors.Add("Twin:Storage:SqlitePath must name a file.");
         }
 
+        if (options.IsPostgreSql)
+        {
+            if (string.IsNullOrWhiteSpace(options.ConnectionString))
+            {
+                errors.Add("Twin:Storage:ConnectionString is required when Twin:Storage:Provider is 'PostgreSql' (e.g. 'Host=db;Database=twin;Username=twin;Password=...').");
+            }
+            else
+            {
+                try
+                {
+                    _ = new Npgsql.NpgsqlConnectionStringBuilder(options.ConnectionString);
+                }
+                catch (ArgumentException ex)
+                {
+                    errors.Add($"Twin:Storage:ConnectionString is not a valid PostgreSQL connection string: {ex.Message}");
+                }
+            }
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
 
-internal sealed class TwinClusterOptionsValidator : IValidateOptions<TwinClusterOptions>
+internal sealed class TwinClusterOptionsValidator(IOptions<TwinStorageOptions> storage) : IValidateOptions<TwinClusterOptions>
 {
     public ValidateOptionsResult Validate(string? name, TwinClusterOptions options)
     {
         var errors = new List<string>();
+        if (!options.IsPostgreSql && !string.Equals(options.Membership, "Localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"Twin:Cluster:Membership is '{options.Membership}'; use 'Localhost' or 'PostgreSql'.");
+        }
+
+        if (options.IsPostgreSql && !storage.Value.IsPostgreSql)
+        {
+            errors.Add($"Twin:Cluster:Membership 'PostgreSql' needs Twin:Storage:Provider 'PostgreSql' (silos of one cluster must share their state); it is '{storage.Value.Provider}'.");
+        }
+
+        if (options.AdvertisedAddress is { Length: > 0 } address && !System.Net.IPAddress.TryParse(address, out _))
+        {
+            errors.Add($"Twin:Cluster:AdvertisedAddress '{address}' is not an IP address.");
+        }
+
+        if (options.ProbeTimeout <= TimeSpan.Zero || options.MissedProbesLimit < 1)
+        {
+            errors.Add("Twin:Cluster:ProbeTimeout must be positive and Twin:Cluster:MissedProbesLimit at least 1.");
+        }
+
         if (options.SiloPort is < 1 or > 65535)
         {
             errors.Add($"Twin:Cluster:SiloPort is {options.SiloPort}; use a port from 1 to 65535.");

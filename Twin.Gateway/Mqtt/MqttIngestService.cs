@@ -34,6 +34,8 @@ internal sealed partial class MqttIngestService(
         SingleReader = true,
     });
 
+    // Machines with a call in flight, and what arrived for them meanwhile.
+    private readonly Dictionary<string, (List<MachineMessage> Messages, List<Inbound> Items)> _running = new(StringComparer.Ordinal);
     private IMqttClient? _client;
     private volatile bool _stopping;
     private int _connection;
@@ -266,52 +268,109 @@ internal sealed partial class MqttIngestService(
 
             foreach (var (key, group) in groups)
             {
+                lock (_running)
+                {
+                    // One call per machine at a time, in arrival order: a call that is failing and
+                    // being retried must not be overtaken by later readings of the same machine
+                    // (they would push it out of the twin's sequence window).
+                    if (_running.TryGetValue(key, out var queued))
+                    {
+                        queued.Messages.AddRange(group.Messages);
+                        queued.Items.AddRange(group.Items);
+                        continue;
+                    }
+
+                    _running[key] = ([], []);
+                }
+
                 await inflight.WaitAsync(stoppingToken);
-                _ = IngestAsync(key, group.Messages, group.Items, inflight, stoppingToken);
+                _ = IngestInOrderAsync(key, group.Messages, group.Items, inflight, stoppingToken);
             }
         }
     }
 
-    private async Task IngestAsync(string key, List<MachineMessage> messages, List<Inbound> items, SemaphoreSlim inflight, CancellationToken stoppingToken)
+    /// <summary>Ingests a machine's messages, then whatever queued up for it meanwhile, until none is left.</summary>
+    private async Task IngestInOrderAsync(string key, List<MachineMessage> messages, List<Inbound> items, SemaphoreSlim inflight, CancellationToken stoppingToken)
     {
+        var done = false;
         try
         {
-            var grain = grains.GetGrain<IMachineGrain>(key);
-            var batch = messages.ToImmutableArray();
-            var result = await RetryAsync(() => grain.IngestAsync(batch), key, stoppingToken);
-            if (result is null)
+            while (true)
             {
-                return;
-            }
-
-            statistics.Accepted(result.Applied + result.Late, result.Duplicates + result.TooOld);
-            if (!result.Rejected.IsDefaultOrEmpty)
-            {
-                // Refused by the twin (e.g. too many sensors): keep them as dead letters before acknowledging.
-                var now = time.GetUtcNow();
-                var letters = result.Rejected
-                    .Select(r => (Rejection: r, Index: messages.FindIndex(m => m.Seq == r.Seq && m.Source == r.Source)))
-                    .Where(r => r.Index >= 0)
-                    .Select(r => Letter(items[r.Index], r.Rejection.Reason, now))
-                    .ToImmutableArray();
-                foreach (var letter in letters)
+                for (var start = 0; start < messages.Count; start += DrainBatch)
                 {
-                    statistics.Rejected(letter.ReasonCode);
+                    var count = Math.Min(DrainBatch, messages.Count - start);
+                    if (!await IngestAsync(key, messages.GetRange(start, count), items.GetRange(start, count), stoppingToken))
+                    {
+                        return; // stopping: what is left stays unacknowledged and comes again
+                    }
                 }
 
-                var factory = TwinKey.Split(key).Factory;
-                if (!await RetryAsync(async () => { await grains.GetGrain<IDeadLetterGrain>(factory).RecordAsync(letters); return true; }, factory, stoppingToken))
+                lock (_running)
                 {
-                    return;
+                    var queued = _running[key];
+                    if (queued.Messages.Count == 0)
+                    {
+                        _running.Remove(key);
+                        done = true;
+                        return;
+                    }
+
+                    (messages, items) = queued;
+                    _running[key] = ([], []);
                 }
             }
-
-            await AcknowledgeAsync(items);
         }
         finally
         {
+            if (!done)
+            {
+                // Stopping or failed: what is queued stays unacknowledged and the broker redelivers it.
+                lock (_running)
+                {
+                    _running.Remove(key);
+                }
+            }
+
             inflight.Release();
         }
+    }
+
+    /// <summary>One twin call with retries; false when the gateway is stopping.</summary>
+    private async Task<bool> IngestAsync(string key, List<MachineMessage> messages, List<Inbound> items, CancellationToken stoppingToken)
+    {
+        var grain = grains.GetGrain<IMachineGrain>(key);
+        var batch = messages.ToImmutableArray();
+        var result = await RetryAsync(() => grain.IngestAsync(batch), key, stoppingToken);
+        if (result is null)
+        {
+            return false;
+        }
+
+        statistics.Accepted(result.Applied + result.Late, result.Duplicates + result.TooOld);
+        if (!result.Rejected.IsDefaultOrEmpty)
+        {
+            // Refused by the twin (e.g. too many sensors): keep them as dead letters before acknowledging.
+            var now = time.GetUtcNow();
+            var letters = result.Rejected
+                .Select(r => (Rejection: r, Index: messages.FindIndex(m => m.Seq == r.Seq && m.Source == r.Source)))
+                .Where(r => r.Index >= 0)
+                .Select(r => Letter(items[r.Index], r.Rejection.Reason, now))
+                .ToImmutableArray();
+            foreach (var letter in letters)
+            {
+                statistics.Rejected(letter.ReasonCode);
+            }
+
+            var factory = TwinKey.Split(key).Factory;
+            if (!await RetryAsync(async () => { await grains.GetGrain<IDeadLetterGrain>(factory).RecordAsync(letters); return true; }, factory, stoppingToken))
+            {
+                return false;
+            }
+        }
+
+        await AcknowledgeAsync(items);
+        return true;
     }
 
     private async Task DeadLetterAsync(List<(string Factory, DeadLetter Letter, Inbound Item)> rejected, SemaphoreSlim inflight, CancellationToken stoppingToken)
@@ -368,7 +427,9 @@ internal sealed partial class MqttIngestService(
                 return default;
             }
 
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            // Capped low: while one gateway waits, others sharing the subscription move on with
+            // the same machines' later readings.
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
         }
     }
 

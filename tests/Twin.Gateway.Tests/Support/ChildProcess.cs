@@ -84,6 +84,22 @@ public sealed class ChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits for the process to exit on its own; returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"The process did not exit within {timeout.TotalSeconds} s.\n{Output}");
+        }
+
+        return _process.ExitCode;
+    }
+
     /// <summary>SIGKILL: the process dies at once, as in a crash.</summary>
     public async Task KillAsync()
     {
@@ -109,10 +125,13 @@ public sealed class ChildProcess : IAsyncDisposable
 
         lock (_output)
         {
-            if (_output.Length < 200_000)
+            // Keep the most recent output: that is where a failure shows.
+            if (_output.Length > 400_000)
             {
-                _output.AppendLine(line);
+                _output.Remove(0, 200_000);
             }
+
+            _output.AppendLine(line);
         }
     }
 }

@@ -32,6 +32,7 @@ public sealed class GatewayProcess : IAsyncDisposable
             ["Twin:Cluster:GatewayPort"] = OrleansGatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Twin:Simulator:Enabled"] = "false",
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:Console:TimestampFormat"] = "HH:mm:ss.fff ",
             ["Logging:LogLevel:Twin"] = "Information",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())

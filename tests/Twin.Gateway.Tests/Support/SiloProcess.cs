@@ -1,0 +1,101 @@
+namespace Twin.Gateway.Tests.Support;
+
+/// <summary>
+/// <c>dotnet Twin.Silo.dll</c> as a real process on free 127.0.0.1 ports, in cluster mode on the
+/// given PostgreSQL database. It can be stopped (SIGTERM), killed (SIGKILL) and started again on
+/// the same ports, as a new generation of the same silo.
+/// </summary>
+public sealed class SiloProcess : IAsyncDisposable
+{
+    private readonly Dictionary<string, string> _settings;
+    private ChildProcess? _process;
+
+    public SiloProcess(string connectionString, IDictionary<string, string>? settings = null)
+    {
+        HealthPort = Ports.Free();
+        SiloPort = Ports.Free();
+        GatewayPort = Ports.Free();
+        _settings = new Dictionary<string, string>
+        {
+            ["urls"] = $"http://127.0.0.1:{HealthPort}",
+            ["Twin:Storage:Provider"] = "PostgreSql",
+            ["Twin:Storage:ConnectionString"] = connectionString,
+            ["Twin:Cluster:Membership"] = "PostgreSql",
+            ["Twin:Cluster:AdvertisedAddress"] = "127.0.0.1",
+            ["Twin:Cluster:SiloPort"] = SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Twin:Cluster:GatewayPort"] = GatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:Console:TimestampFormat"] = "HH:mm:ss.fff ",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            _settings[key] = value;
+        }
+
+        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HealthPort}"), Timeout = TimeSpan.FromSeconds(10) };
+    }
+
+    public int HealthPort { get; }
+
+    public int SiloPort { get; }
+
+    public int GatewayPort { get; }
+
+    public HttpClient Http { get; }
+
+    public string Output => _process?.Output ?? "";
+
+    public bool HasExited => _process?.HasExited ?? true;
+
+    public ChildProcess Process => _process ?? throw new InvalidOperationException("not started");
+
+    /// <summary>The command line a person would type (used in docs/OPERATIONS.md).</summary>
+    public IReadOnlyList<string> Arguments => [Repository.ProgramDll("Twin.Silo"), .. _settings.Select(s => $"--{s.Key}={s.Value}")];
+
+    /// <summary>Starts the process and waits until /health/ready answers 200.</summary>
+    public async Task StartAsync(TimeSpan? readyWithin = null)
+    {
+        var dll = Repository.ProgramDll("Twin.Silo");
+        _process = ChildProcess.Start("dotnet", Arguments, Path.GetDirectoryName(dll));
+        await WaitReadyAsync(readyWithin ?? TimeSpan.FromSeconds(60));
+    }
+
+    public async Task WaitReadyAsync(TimeSpan within)
+    {
+        var process = Process;
+        try
+        {
+            await Wait.UntilAsync(
+                async () =>
+                {
+                    if (process.HasExited)
+                    {
+                        throw new InvalidOperationException("The silo exited:\n" + process.Output);
+                    }
+
+                    using var response = await Http.GetAsync("/health/ready");
+                    return response.IsSuccessStatusCode;
+                },
+                within,
+                $"silo on {SiloPort} ready");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException(ex.Message + "\n" + process.Output, ex);
+        }
+    }
+
+    public Task StopAsync() => _process?.StopAsync(TimeSpan.FromSeconds(60)) ?? Task.CompletedTask;
+
+    public Task KillAsync() => _process?.KillAsync() ?? Task.CompletedTask;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            await _process.DisposeAsync();
+        }
+
+        Http.Dispose();
+    }
+}
