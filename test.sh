@@ -11,9 +11,10 @@ if ! command -v dotnet >/dev/null; then
   exit 1
 fi
 
-# Real servers and tools the tests use: Mosquitto and its clients, Debian's chromium for the
-# browser test, Node.js/npm to bundle the dashboard.
+# Real servers and tools the tests use: Mosquitto and its clients, PostgreSQL for cluster mode,
+# Debian's chromium for the browser test, Node.js/npm to bundle the dashboard.
 missing=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
 command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
 [ -x /usr/bin/chromium ] || missing+=(chromium)

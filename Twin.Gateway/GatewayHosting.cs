@@ -203,6 +203,7 @@ internal sealed partial class StartupBanner(
     IHostApplicationLifetime lifetime,
     IServer server,
     IOptions<GatewayOptions> gateway,
+    IOptions<TwinStorageOptions> storage,
     IOptions<BrokerOptions> broker,
     IOptions<MqttOptions> mqtt,
     IOptions<SimulatorOptions> simulator,
@@ -220,7 +221,7 @@ internal sealed partial class StartupBanner(
             var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             var http = addresses.FirstOrDefault() ?? "(no HTTP address)";
             var factory = simulator.Value.Enabled ? simulator.Value.Factory : "{factory}";
-            var mode = gateway.Value.IsEmbedded ? "embedded (silo co-hosted, state in SQLite)" : "client (connected to separate silos)";
+            var mode = gateway.Value.IsEmbedded ? $"embedded (silo co-hosted, state in {storage.Value.Provider})" : "client (connected to separate silos)";
             var brokerText = broker.Value.Enabled ? $"embedded broker on {broker.Value.Host}:{broker.Value.Port}" : "no embedded broker";
             var consumerText = mqtt.Value.Enabled ? $"consuming {mqtt.Value.Host}:{mqtt.Value.Port}" : "consumer off";
             var simulatorText = simulator.Value.Enabled ? $"demo factory '{simulator.Value.Factory}' simulated" : "simulator off";

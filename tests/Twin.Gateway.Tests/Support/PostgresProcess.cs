@@ -64,6 +64,19 @@ public sealed class PostgresProcess : IAsyncDisposable
         return server;
     }
 
+    /// <summary>Creates an empty database; returns its connection string.</summary>
+    public async Task<string> CreateDatabaseAsync(string name)
+    {
+        await using (var connection = new NpgsqlConnection($"Host=127.0.0.1;Port={Port};Username=twin;Database=postgres"))
+        {
+            await connection.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        return $"Host=127.0.0.1;Port={Port};Username=twin;Database={name};Timeout=5";
+    }
+
     /// <summary>Starts the server (again) on the same data directory and port.</summary>
     public async Task StartAgainAsync()
     {
