@@ -75,7 +75,23 @@ public static class TwinSiloHosting
                 o.ClusterId = cluster.ClusterId;
                 o.ServiceId = cluster.ServiceId;
             });
-            if (string.IsNullOrEmpty(cluster.AdvertisedAddress))
+            if (cluster.Kubernetes)
+            {
+                silo.UseKubernetesHosting();
+            }
+
+            if (cluster.Kubernetes && string.IsNullOrEmpty(cluster.AdvertisedAddress))
+            {
+                // The pod's IP is advertised (POD_IP); listen on every interface of the pod.
+                silo.Configure<EndpointOptions>(o =>
+                {
+                    o.SiloPort = cluster.SiloPort;
+                    o.GatewayPort = cluster.GatewayPort;
+                    o.SiloListeningEndpoint = new IPEndPoint(IPAddress.Any, cluster.SiloPort);
+                    o.GatewayListeningEndpoint = new IPEndPoint(IPAddress.Any, cluster.GatewayPort);
+                });
+            }
+            else if (string.IsNullOrEmpty(cluster.AdvertisedAddress))
             {
                 silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
             }

@@ -62,6 +62,13 @@ public sealed class TwinClusterOptions
     /// <summary>The IP address other silos and clients reach this silo at (PostgreSql membership); default: this host's first non-loopback address.</summary>
     public string? AdvertisedAddress { get; set; }
 
+    /// <summary>
+    /// Run under Orleans' Kubernetes hosting: the silo takes its name, address and namespace from
+    /// the pod (<c>POD_NAME</c>, <c>POD_IP</c>, <c>POD_NAMESPACE</c>) and watches the pods of its
+    /// cluster, so a deleted pod leaves the membership at once.
+    /// </summary>
+    public bool Kubernetes { get; set; }
+
     /// <summary>How long a silo waits for a probe answer before counting it missed.</summary>
     public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
