@@ -55,6 +55,7 @@ public static class GatewayHosting
             services.AddHostedService<EmbeddedBroker>();
         }
 
+        builder.AddTwinTelemetry(gateway.IsEmbedded ? "twin-gateway-embedded" : "twin-gateway");
         services.AddSingleton<IngestStatistics>();
         services.AddSingleton<MqttIngestService>();
         if (mqtt.Enabled)
@@ -146,6 +147,7 @@ public static class GatewayHosting
             rejectedByReason = stats.RejectedByReason,
         })).WithTags("Gateway").WithName("GetIngestStatistics").WithSummary("What this gateway process ingested since it started.");
         app.MapHub<Twin.Gateway.Live.TwinHub>("/hubs/twins");
+        app.MapTwinMetrics();
         app.MapMachineApi();
         app.MapTelemetryApi();
         app.MapLineApi();

@@ -24,6 +24,8 @@ public static class TwinClientExtensions
 
         builder.UseOrleansClient(client =>
         {
+            // Traces continue from the caller into the grains (OpenTelemetry, if the host collects them).
+            client.AddActivityPropagation();
             if (configureClustering is null)
             {
                 client.UseLocalhostClustering(gatewayPort, serviceId, clusterId);

@@ -19,8 +19,10 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]))
 
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 builder.AddTwinSilo();
+builder.AddTwinTelemetry("twin-silo");
 builder.Services.AddTwinSiloHealthChecks();
 var app = builder.Build();
 app.MapTwinSiloHealth();
+app.MapTwinMetrics();
 await app.RunAsync();
 return 0;

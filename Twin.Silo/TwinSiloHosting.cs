@@ -112,7 +112,9 @@ public static class TwinSiloHosting
             silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
         }
 
+        silo.AddActivityPropagation();
         silo.Services.TryAddSingleton<TwinClock>();
+        silo.Services.TryAddSingleton<TwinMetrics>();
         silo.Services.AddOptions<MachineTwinOptions>();
         silo.Services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>();
         silo.Services.AddOptions<Twin.Silo.Integration.OutboundOptions>().BindConfiguration(Twin.Silo.Integration.OutboundOptions.Section)

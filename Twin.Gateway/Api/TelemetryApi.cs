@@ -38,8 +38,10 @@ internal static class TelemetryApi
         IOptions<MqttOptions> mqtt,
         IOptions<HttpLimitsOptions> httpLimits,
         TimeProvider time,
+        IngestStatistics statistics,
         CancellationToken cancellationToken)
     {
+        var receivedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         if (ApiSupport.ValidateIds(("factory", factory), ("machine", machine)) is { } idErrors)
         {
             return TypedResults.ValidationProblem(idErrors);
@@ -96,6 +98,11 @@ internal static class TelemetryApi
         {
             // All or nothing: fix the listed payloads and send the request again.
             await DeadLetterAsync(grains, factory, machine, rejected, now);
+            foreach (var (reason, _) in rejected)
+            {
+                statistics.Rejected(DeadLetter.ReasonCodeOf(reason), "http");
+            }
+
             return TypedResults.ValidationProblem(errors, title: $"{errors.Count} of {payloads.Count} payloads are invalid; nothing was applied");
         }
 
@@ -116,6 +123,16 @@ internal static class TelemetryApi
         if (refused.Count > 0)
         {
             await DeadLetterAsync(grains, factory, machine, [.. refused.Select(r => (r.Reason, $"seq {r.Seq}"))], now);
+            foreach (var refusal in refused)
+            {
+                statistics.Rejected(DeadLetter.ReasonCodeOf(refusal.Reason), "http");
+            }
+        }
+
+        statistics.Accepted(applied + late, duplicates + tooOld, "http");
+        for (var i = 0; i < applied + late; i++)
+        {
+            statistics.Durable(receivedAt, "http");
         }
 
         return TypedResults.Ok(new TelemetryAccepted(messages.Count, applied, late, duplicates, tooOld, version, refused));

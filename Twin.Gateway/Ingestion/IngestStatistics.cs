@@ -1,13 +1,38 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Twin.Grains.Infrastructure;
 
 namespace Twin.Gateway.Ingestion;
 
-/// <summary>Counts of what this gateway process ingested and rejected, since it started.</summary>
+/// <summary>
+/// Counts of what this gateway process ingested and rejected since it started, kept for
+/// <c>/api/gateway/ingest</c> and exported as metrics: <c>twin_readings_accepted_total</c>,
+/// <c>twin_readings_ignored_total</c>, <c>twin_readings_rejected_total{reason}</c> and the
+/// receive-to-durable latency <c>twin_ingest_durable_seconds</c>.
+/// </summary>
 public sealed class IngestStatistics
 {
     private readonly ConcurrentDictionary<string, long> _rejected = new(StringComparer.Ordinal);
+    private readonly Counter<long> _acceptedCounter;
+    private readonly Counter<long> _ignoredCounter;
+    private readonly Counter<long> _rejectedCounter;
+    private readonly Histogram<double> _durable;
     private long _accepted;
     private long _ignored;
+
+    public IngestStatistics(IMeterFactory meters)
+    {
+        var meter = meters.Create(TwinMetrics.MeterName);
+        _acceptedCounter = meter.CreateCounter<long>("twin.readings.accepted", description: "Messages a twin applied (new or late), by source.");
+        _ignoredCounter = meter.CreateCounter<long>("twin.readings.ignored", description: "Messages a twin had already applied (duplicates, too old), by source.");
+        _rejectedCounter = meter.CreateCounter<long>("twin.readings.rejected", description: "Messages refused, by reason; each is kept as a dead letter.");
+        _durable = meter.CreateHistogram(
+            "twin.ingest.durable",
+            unit: "s",
+            description: "From receiving a message to its twin having made it durable.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+    }
 
     public long AcceptedMessages => Interlocked.Read(ref _accepted);
 
@@ -15,11 +40,22 @@ public sealed class IngestStatistics
 
     public IReadOnlyDictionary<string, long> RejectedByReason => _rejected;
 
-    public void Accepted(int applied, int ignored)
+    public void Accepted(int applied, int ignored, string source = "mqtt")
     {
         Interlocked.Add(ref _accepted, applied);
         Interlocked.Add(ref _ignored, ignored);
+        var tag = new KeyValuePair<string, object?>("source", source);
+        _acceptedCounter.Add(applied, tag);
+        _ignoredCounter.Add(ignored, tag);
     }
 
-    public void Rejected(string reasonCode) => _rejected.AddOrUpdate(reasonCode, 1, (_, n) => n + 1);
+    public void Rejected(string reasonCode, string source = "mqtt")
+    {
+        _rejected.AddOrUpdate(reasonCode, 1, (_, n) => n + 1);
+        _rejectedCounter.Add(1, new KeyValuePair<string, object?>("reason", reasonCode), new KeyValuePair<string, object?>("source", source));
+    }
+
+    /// <summary>Records the latency of one message received at <paramref name="receivedAt"/> (a <see cref="Stopwatch"/> timestamp).</summary>
+    public void Durable(long receivedAt, string source = "mqtt") =>
+        _durable.Record(Stopwatch.GetElapsedTime(receivedAt).TotalSeconds, new KeyValuePair<string, object?>("source", source));
 }

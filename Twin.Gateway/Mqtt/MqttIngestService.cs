@@ -8,6 +8,7 @@ using MQTTnet.Protocol;
 using Twin.DeadLetters;
 using Twin.Gateway.Ingestion;
 using Twin.Machines;
+using Twin.Silo;
 
 namespace Twin.Gateway.Mqtt;
 
@@ -341,10 +342,18 @@ internal sealed partial class MqttIngestService(
     {
         var grain = grains.GetGrain<IMachineGrain>(key);
         var batch = messages.ToImmutableArray();
+        using var activity = TwinTelemetry.Source.StartActivity("twin.ingest");
+        activity?.SetTag("twin.key", key);
+        activity?.SetTag("twin.messages", batch.Length);
         var result = await RetryAsync(() => grain.IngestAsync(batch), key, stoppingToken);
         if (result is null)
         {
             return false;
+        }
+
+        foreach (var item in items)
+        {
+            statistics.Durable(item.ReceivedAt);
         }
 
         statistics.Accepted(result.Applied + result.Late, result.Duplicates + result.TooOld);
@@ -490,5 +499,9 @@ internal sealed partial class MqttIngestService(
     [LoggerMessage(EventId = 3106, Level = LogLevel.Warning, Message = "MQTT disconnect failed: {Error}")]
     private partial void LogDisconnectFailed(string error);
 
-    private sealed record Inbound(MqttApplicationMessageReceivedEventArgs Args, string Topic, byte[] Payload, long Length, MqttQualityOfServiceLevel QoS, int Connection);
+    private sealed record Inbound(MqttApplicationMessageReceivedEventArgs Args, string Topic, byte[] Payload, long Length, MqttQualityOfServiceLevel QoS, int Connection)
+    {
+        /// <summary>When the message was received (a <see cref="System.Diagnostics.Stopwatch"/> timestamp).</summary>
+        public long ReceivedAt { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+    }
 }

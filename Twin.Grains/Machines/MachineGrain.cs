@@ -22,6 +22,7 @@ public sealed partial class MachineGrain(
     [PersistentState("machine", TwinStorage.Name)] IPersistentState<MachineState> state,
     IOptions<MachineTwinOptions> options,
     TwinClock clock,
+    TwinMetrics metrics,
     ILogger<MachineGrain> logger) : Grain, IMachineGrain
 {
     private readonly MachineTwinOptions _options = options.Value;
@@ -40,11 +41,13 @@ public sealed partial class MachineGrain(
         _observers = new ObserverManager<ITwinObserver>(TimeSpan.FromMinutes(1), logger);
         var period = _options.OfflineAfter / 2;
         this.RegisterGrainTimer(CheckHeartbeatAsync, period, period);
+        metrics.Activated("machine");
         return Task.CompletedTask;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        metrics.Deactivated("machine");
         if (_commit is not null)
         {
             await _commit.DrainAsync();

@@ -14,6 +14,7 @@ public sealed class MaintenanceTicketGrain(
     [PersistentState("tickets", TwinStorage.Name)] IPersistentState<TicketDeskState> state,
     IOptions<MaintenanceOptions> options,
     IOutboundDelivery delivery,
+    TwinMetrics metrics,
     TwinClock clock) : Grain, IMaintenanceTicketGrain, IRemindable
 {
     private const string EscalationReminder = "escalate";
@@ -28,7 +29,22 @@ public sealed class MaintenanceTicketGrain(
         var dot = id.LastIndexOf('.');
         _machine = id[..dot];
         _kind = Enum.Parse<FaultKind>(id[(dot + 1)..]);
+        ReportOpen();
         return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        metrics.TicketsOpen(this.GetPrimaryKeyString(), 0);
+        return Task.CompletedTask;
+    }
+
+    private void ReportOpen() => metrics.TicketsOpen(this.GetPrimaryKeyString(), state.State.Tickets.Count(t => TicketRules.IsOpen(t.Status)));
+
+    private async Task SaveAsync()
+    {
+        await this.WriteOrResetAsync(state);
+        ReportOpen();
     }
 
     public async Task<Ticket> ReportAsync(FaultReport report)
@@ -48,7 +64,7 @@ public sealed class MaintenanceTicketGrain(
                 Emit(opened, "opened", $"{_kind} on {_machine} ({report.Evidence.Sensor} = {report.Evidence.Value})");
             }
 
-            await this.WriteOrResetAsync(state);
+            await SaveAsync();
             if (opened is not null)
             {
                 var period = Period();
@@ -71,7 +87,7 @@ public sealed class MaintenanceTicketGrain(
             Emit(moved, "resolved", $"{_kind} on {_machine} resolved by {by ?? "someone"}{(note is null ? "" : $": {note}")}");
         }
 
-        await this.WriteOrResetAsync(state);
+        await SaveAsync();
         await DeliverAsync();
         return TicketRules.ToTicket(_factory, _machine, _kind, state.State.Tickets.First(t => t.Number == number));
     }
@@ -97,7 +113,7 @@ public sealed class MaintenanceTicketGrain(
                 Emit(ticket, $"escalated.{ticket.Escalations}", $"{_kind} on {_machine} unacknowledged (escalation {ticket.Escalations})", "ticket.escalated");
             }
 
-            await this.WriteOrResetAsync(state);
+            await SaveAsync();
             await DeliverAsync();
         }
 
@@ -117,7 +133,7 @@ public sealed class MaintenanceTicketGrain(
         Outbox.Add(state.State.Outbound, new OutboundEvent($"ticket:{id}:{what}", type ?? $"ticket.{what}", _factory, $"ticket/{id}", clock.UtcNow, summary));
     }
 
-    private Task DeliverAsync() => this.DeliverOutboxAsync(state.State.Outbound, delivery, clock.UtcNow, () => this.WriteOrResetAsync(state));
+    private Task DeliverAsync() => this.DeliverOutboxAsync(state.State.Outbound, delivery, clock.UtcNow, SaveAsync);
 
     // Orleans reminders tick at most once a minute.
     private TimeSpan Period() => options.Value.EscalateAfter < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : options.Value.EscalateAfter;

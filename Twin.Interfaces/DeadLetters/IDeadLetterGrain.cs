@@ -20,7 +20,10 @@ public sealed record DeadLetter(
     public const int MaxPayloadChars = 1024;
 
     /// <summary>The reason's code: the text before the first colon.</summary>
-    public string ReasonCode => Reason.IndexOf(':', StringComparison.Ordinal) is var i and > 0 ? Reason[..i] : Reason;
+    public string ReasonCode => ReasonCodeOf(Reason);
+
+    /// <summary>The code part of a reason ("payload.malformed: …" → "payload.malformed").</summary>
+    public static string ReasonCodeOf(string reason) => reason.IndexOf(':', StringComparison.Ordinal) is var i and > 0 ? reason[..i] : reason;
 }
 
 /// <summary>A page of dead letters, newest first, with counts by reason code since the factory began.</summary>

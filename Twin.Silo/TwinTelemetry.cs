@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry;
+using OpenTelemetry.Logs;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Twin.Grains.Infrastructure;
+
+namespace Twin.Silo;
+
+/// <summary>Where telemetry goes (<c>Twin:Telemetry</c>).</summary>
+public sealed class TwinTelemetryOptions
+{
+    public const string Section = "Twin:Telemetry";
+
+    /// <summary>Serve metrics for Prometheus at <c>/metrics</c> (default on).</summary>
+    public bool Prometheus { get; set; } = true;
+
+    /// <summary>An OTLP collector (e.g. <c>http://otel-collector:4317</c>) for traces, metrics and logs; off when empty.</summary>
+    public string? OtlpEndpoint { get; set; }
+
+    /// <summary>Also write traces and metrics to the console (troubleshooting).</summary>
+    public bool Console { get; set; }
+}
+
+/// <summary>
+/// OpenTelemetry for both hosts: traces from MQTT receive through Orleans grain calls (activity
+/// propagation) to PostgreSQL and HTTP; the twins' metrics, Orleans' meters and runtime metrics;
+/// logs carrying trace and span ids. Exporters: Prometheus scrape endpoint, OTLP, console.
+/// </summary>
+public static class TwinTelemetry
+{
+    /// <summary>The activity source of the project's own spans.</summary>
+    public static readonly ActivitySource Source = new("FactoryTwin");
+
+    public static IHostApplicationBuilder AddTwinTelemetry(this IHostApplicationBuilder builder, string serviceName)
+    {
+        var options = builder.Configuration.GetSection(TwinTelemetryOptions.Section).Get<TwinTelemetryOptions>() ?? new TwinTelemetryOptions();
+        Uri? otlp = null;
+        if (!string.IsNullOrWhiteSpace(options.OtlpEndpoint) && !Uri.TryCreate(options.OtlpEndpoint, UriKind.Absolute, out otlp))
+        {
+            throw new InvalidOperationException($"Twin:Telemetry:OtlpEndpoint '{options.OtlpEndpoint}' is not an absolute URI (e.g. http://otel-collector:4317).");
+        }
+
+        // Console and OTLP log records carry the trace of the request they belong to.
+        builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
+        if (otlp is not null)
+        {
+            builder.Logging.AddOpenTelemetry(o =>
+            {
+                o.IncludeScopes = true;
+                o.AddOtlpExporter(e => e.Endpoint = otlp);
+            });
+        }
+
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(serviceName, serviceInstanceId: Environment.MachineName))
+            .WithTracing(tracing =>
+            {
+                tracing.AddSource(Source.Name, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "Npgsql", "Microsoft.AspNetCore.SignalR.Server")
+                    .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments("/health") && !context.Request.Path.StartsWithSegments("/metrics"))
+                    .AddHttpClientInstrumentation();
+                if (otlp is not null)
+                {
+                    tracing.AddOtlpExporter(e => e.Endpoint = otlp);
+                }
+
+                if (options.Console)
+                {
+                    tracing.AddConsoleExporter();
+                }
+            })
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(TwinMetrics.MeterName, "Microsoft.Orleans")
+                    .AddAspNetCoreInstrumentation()
+                    .AddRuntimeInstrumentation();
+                if (options.Prometheus)
+                {
+                    metrics.AddPrometheusExporter();
+                }
+
+                if (otlp is not null)
+                {
+                    metrics.AddOtlpExporter(e => e.Endpoint = otlp);
+                }
+
+                if (options.Console)
+                {
+                    metrics.AddConsoleExporter();
+                }
+            });
+        return builder;
+    }
+
+    /// <summary>Maps <c>/metrics</c> when the Prometheus exporter is on.</summary>
+    public static IEndpointRouteBuilder MapTwinMetrics(this IEndpointRouteBuilder endpoints)
+    {
+        var configuration = endpoints.ServiceProvider.GetRequiredService<IConfiguration>();
+        var options = configuration.GetSection(TwinTelemetryOptions.Section).Get<TwinTelemetryOptions>() ?? new TwinTelemetryOptions();
+        if (options.Prometheus)
+        {
+            endpoints.MapPrometheusScrapingEndpoint("/metrics");
+        }
+
+        return endpoints;
+    }
+}
