@@ -115,6 +115,7 @@ public static class TwinSiloHosting
         silo.AddActivityPropagation();
         silo.Services.TryAddSingleton<TwinClock>();
         silo.Services.TryAddSingleton<TwinMetrics>();
+        silo.Services.TryAddSingleton<IHistorySink, NullHistorySink>();
         silo.Services.AddOptions<MachineTwinOptions>();
         silo.Services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>();
         silo.Services.AddOptions<Twin.Silo.Integration.OutboundOptions>().BindConfiguration(Twin.Silo.Integration.OutboundOptions.Section)

@@ -52,7 +52,11 @@ public static class MachineRules
         Apply(state, message, options, out _);
 
     /// <summary>Applies one message; <paramref name="reason"/> says why when it is <see cref="SequenceVerdict.Rejected"/>.</summary>
-    public static SequenceVerdict Apply(MachineState state, MachineMessage message, MachineTwinOptions options, out string? reason)
+    public static SequenceVerdict Apply(MachineState state, MachineMessage message, MachineTwinOptions options, out string? reason) =>
+        Apply(state, message, options, null, out reason);
+
+    /// <summary>Applies a message; readings that were applied are added to <paramref name="history"/> (when given).</summary>
+    public static SequenceVerdict Apply(MachineState state, MachineMessage message, MachineTwinOptions options, List<Twin.Grains.Infrastructure.HistoryPoint>? history, out string? reason)
     {
         reason = null;
         if (message is TelemetryMessage incoming)
@@ -107,7 +111,7 @@ public static class MachineRules
         switch (message)
         {
             case TelemetryMessage telemetry:
-                ApplyTelemetry(state, telemetry, options);
+                ApplyTelemetry(state, telemetry, options, history);
                 break;
             case StatusMessage status:
                 ApplyStatus(state, status);
@@ -144,7 +148,7 @@ public static class MachineRules
         return window;
     }
 
-    private static void ApplyTelemetry(MachineState state, TelemetryMessage message, MachineTwinOptions options)
+    private static void ApplyTelemetry(MachineState state, TelemetryMessage message, MachineTwinOptions options, List<Twin.Grains.Infrastructure.HistoryPoint>? history)
     {
         foreach (var reading in message.Readings)
         {
@@ -164,6 +168,8 @@ public static class MachineRules
                 score = detection.Score;
                 Report(state, message, reading, detection, options);
             }
+
+            history?.Add(new Twin.Grains.Infrastructure.HistoryPoint(reading.Sensor, message.Timestamp, reading.Value, reading.Quality, score, message.Source, message.Seq));
 
             // Event time decides: an older reading never overwrites a newer one.
             if (message.Timestamp >= sensor.Timestamp)

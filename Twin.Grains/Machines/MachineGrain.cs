@@ -23,6 +23,7 @@ public sealed partial class MachineGrain(
     IOptions<MachineTwinOptions> options,
     TwinClock clock,
     TwinMetrics metrics,
+    IHistorySink history,
     ILogger<MachineGrain> logger) : Grain, IMachineGrain
 {
     private readonly MachineTwinOptions _options = options.Value;
@@ -73,9 +74,10 @@ public sealed partial class MachineGrain(
         // From here to the commit every step is synchronous: no await can interleave a half-applied batch.
         int applied = 0, late = 0, duplicates = 0, tooOld = 0;
         ImmutableArray<RejectedMessage>.Builder? rejected = null;
+        var points = new List<HistoryPoint>();
         foreach (var message in messages)
         {
-            switch (MachineRules.Apply(state.State, message, _options, out var reason))
+            switch (MachineRules.Apply(state.State, message, _options, points, out var reason))
             {
                 case SequenceVerdict.Rejected:
                     (rejected ??= ImmutableArray.CreateBuilder<RejectedMessage>()).Add(new RejectedMessage(message.Seq, message.Source, reason!));
@@ -100,6 +102,11 @@ public sealed partial class MachineGrain(
         if (applied + late > 0 || cameBack)
         {
             await commit.CommitAsync();
+            if (points.Count > 0)
+            {
+                history.Append(this.GetPrimaryKeyString(), points);
+            }
+
             ScheduleNotify();
             if (state.State.Outbox.Count > 0 || state.State.ProductionOutbox.Count > 0)
             {
