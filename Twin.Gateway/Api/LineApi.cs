@@ -14,6 +14,7 @@ internal static class LineApi
         var group = app.MapGroup("/api/factories/{factory}/lines").WithTags("Lines");
         group.MapGet("/", ListAsync).WithName("ListLines").WithSummary("The factory's lines with status and throughput.");
         group.MapGet("/{line}", GetAsync).WithName("GetLine").WithSummary("A line twin's snapshot with its machines.");
+        group.MapGet("/{line}/performance", GetPerformanceAsync).WithName("GetLinePerformance").WithSummary("The line's OEE windows, its bottleneck machine with the evidence, and each machine's utilisation.");
         group.MapPut("/{line}", PutAsync).WithName("PutLine").WithSummary("Sets a line's master data (name, machines in flow order).");
         return group;
     }
@@ -32,6 +33,16 @@ internal static class LineApi
         var page = ids.Skip(paging.Offset).Take(paging.Limit);
         var lines = await Task.WhenAll(page.Select(id => grains.GetGrain<ILineGrain>(TwinKey.Compose(factory, id)).GetSnapshotAsync()));
         return TypedResults.Ok(new TwinList<LineSnapshot>(factory, ids.Length, paging.Offset, lines));
+    }
+
+    private static async Task<Results<Ok<LinePerformance>, ValidationProblem>> GetPerformanceAsync(string factory, string line, IGrainFactory grains)
+    {
+        if (ApiSupport.ValidateIds(("factory", factory), ("line", line)) is { } errors)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        return TypedResults.Ok(await grains.GetGrain<ILineGrain>(TwinKey.Compose(factory, line)).GetPerformanceAsync());
     }
 
     private static async Task<Results<Ok<LineSnapshot>, ValidationProblem>> GetAsync(string factory, string line, IGrainFactory grains)

@@ -8,7 +8,14 @@ namespace Twin.Gateway.Api;
 public sealed record SensorLimitRequest(double? High, double? Low, double? Hysteresis, TimeSpan? MinDuration, double? MaxRatePerSecond, TimeSpan? FlatlineAfter, TimeSpan? ExpectedInterval);
 
 /// <summary>Master data of a machine.</summary>
-public sealed record MachineRequest(string? Name, Dictionary<string, SensorLimitRequest?>? Sensors);
+public sealed record MachineRequest(string? Name, Dictionary<string, SensorLimitRequest?>? Sensors, TimeSpan? IdealCycleTime = null, CalendarRequest? Calendar = null);
+
+/// <summary>A production calendar: shifts and daily planned stops ("HH:mm"), in local time <c>utcOffset</c> ahead of UTC.</summary>
+public sealed record CalendarRequest(List<ShiftRequest>? Shifts, List<StopRequest>? Stops, TimeSpan? UtcOffset);
+
+public sealed record ShiftRequest(string? Name, TimeOnly? Start, TimeOnly? End);
+
+public sealed record StopRequest(TimeOnly? Start, TimeOnly? End, string? Reason);
 
 internal static class MachineApi
 {
@@ -17,6 +24,7 @@ internal static class MachineApi
         var group = app.MapGroup("/api/factories/{factory}/machines").WithTags("Machines");
         group.MapGet("/", ListAsync).WithName("ListMachines").WithSummary("The factory's machines with a summary each.");
         group.MapGet("/{machine}", GetAsync).WithName("GetMachine").WithSummary("A machine twin's snapshot.");
+        group.MapGet("/{machine}/oee", GetOeeAsync).WithName("GetMachineOee").WithSummary("OEE (ISO 22400) over the current shift and the last 1, 8 and 24 hours.");
         group.MapPut("/{machine}", PutAsync).WithName("PutMachine").WithSummary("Sets a machine's master data: name, sensor limits and detector settings.");
         return group;
     }
@@ -82,13 +90,86 @@ internal static class MachineApi
             sensors[name] = new SensorLimit(limit.High, limit.Low, limit.Hysteresis ?? 0, limit.MinDuration ?? TimeSpan.Zero, limit.MaxRatePerSecond, limit.FlatlineAfter, limit.ExpectedInterval);
         }
 
+        if (request.IdealCycleTime is { } ideal && (ideal <= TimeSpan.Zero || ideal > TimeSpan.FromDays(1)))
+        {
+            errors["idealCycleTime"] = ["a positive duration of at most a day, e.g. \"00:00:12\""];
+        }
+
+        var calendar = Calendar(request.Calendar, errors);
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);
         }
 
         var grain = grains.GetGrain<IMachineGrain>(TwinKey.Compose(factory, machine));
-        return TypedResults.Ok(await grain.DefineAsync(new MachineDefinition(request.Name, sensors.ToImmutable())));
+        return TypedResults.Ok(await grain.DefineAsync(new MachineDefinition(request.Name, sensors.ToImmutable(), request.IdealCycleTime, calendar)));
+    }
+
+    private static ShiftCalendar? Calendar(CalendarRequest? request, Dictionary<string, string[]> errors)
+    {
+        if (request is null)
+        {
+            return null;
+        }
+
+        var shifts = new List<Shift>();
+        foreach (var (shift, i) in (request.Shifts ?? []).Select((s, i) => (s, i)))
+        {
+            if (shift?.Start is not { } start || shift.End is not { } end || start == end)
+            {
+                errors[$"calendar.shifts[{i}]"] = ["start and end (\"HH:mm\") are required and must differ"];
+                continue;
+            }
+
+            shifts.Add(new Shift(string.IsNullOrWhiteSpace(shift.Name) ? $"shift-{i + 1}" : shift.Name, start, end));
+        }
+
+        if (shifts.Count == 0)
+        {
+            errors["calendar.shifts"] = ["at least one shift; leave the calendar out for 24/7 production"];
+        }
+
+        var stops = new List<PlannedStop>();
+        foreach (var (stop, i) in (request.Stops ?? []).Select((s, i) => (s, i)))
+        {
+            if (stop?.Start is not { } start || stop.End is not { } end || start == end)
+            {
+                errors[$"calendar.stops[{i}]"] = ["start and end (\"HH:mm\") are required and must differ"];
+                continue;
+            }
+
+            stops.Add(new PlannedStop(start, end, stop.Reason));
+        }
+
+        var offset = request.UtcOffset ?? TimeSpan.Zero;
+        if (offset < TimeSpan.FromHours(-14) || offset > TimeSpan.FromHours(14))
+        {
+            errors["calendar.utcOffset"] = ["from -14:00 to 14:00"];
+        }
+
+        return new ShiftCalendar([.. shifts], [.. stops], offset);
+    }
+
+    private static async Task<Results<Ok<MachineOee>, NotFound<Microsoft.AspNetCore.Mvc.ProblemDetails>, ValidationProblem>> GetOeeAsync(
+        string factory, string machine, IGrainFactory grains)
+    {
+        if (ApiSupport.ValidateIds(("factory", factory), ("machine", machine)) is { } errors)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var grain = grains.GetGrain<IMachineGrain>(TwinKey.Compose(factory, machine));
+        if (!await grain.ExistsAsync())
+        {
+            return TypedResults.NotFound(new Microsoft.AspNetCore.Mvc.ProblemDetails
+            {
+                Status = StatusCodes.Status404NotFound,
+                Title = "Not found",
+                Detail = $"Machine '{machine}' of factory '{factory}' has sent nothing yet and has no master data.",
+            });
+        }
+
+        return TypedResults.Ok(await grain.GetOeeAsync());
     }
 
     private static async Task<Results<Ok<MachineSnapshot>, NotFound<Microsoft.AspNetCore.Mvc.ProblemDetails>, ValidationProblem>> GetAsync(

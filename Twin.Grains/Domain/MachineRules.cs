@@ -107,6 +107,7 @@ public static class MachineRules
 
         window.Mark(message.Seq, message.Timestamp, verdict);
         state.Version++;
+        state.Oee?.Heard(message.Timestamp, options.OfflineAfter);
 
         switch (message)
         {
@@ -257,6 +258,7 @@ public static class MachineRules
             return;
         }
 
+        (state.Oee ??= new OeeLedger()).Status(message.Timestamp, message.State);
         if (state.RunState != message.State)
         {
             state.StatusSince = message.Timestamp;
@@ -270,6 +272,7 @@ public static class MachineRules
     {
         state.Good += message.Good;
         state.Scrap += message.Scrap;
+        (state.Oee ??= new OeeLedger()).Parts(message.Timestamp, message.Good, message.Scrap);
         state.GoodRate.Add(message.Timestamp, message.Good, options.ThroughputBucketWidth, options.ThroughputBuckets);
         if (message.WorkOrder is not null
             && (state.CurrentWorkOrderTimestamp is null || message.Timestamp >= state.CurrentWorkOrderTimestamp))
@@ -376,6 +379,9 @@ public static class MachineRules
             ActiveFaults(state),
             state.Definition?.Name);
     }
+
+    public static MachineOee ToOee(string factory, string id, MachineState state, DateTimeOffset now, MachineTwinOptions options) =>
+        new(factory, id, state.Definition?.IdealCycleTime, OeeMath.Windows(state.Oee ?? new OeeLedger(), state.Definition?.Calendar, state.Definition?.IdealCycleTime, now, options.OfflineAfter));
 
     public static MachineSummary ToSummary(string id, MachineState state, DateTimeOffset now, MachineTwinOptions options) =>
         new(

@@ -56,4 +56,7 @@ public sealed class MachineState
 
     /// <summary>The work order of each queued production report, in the same order.</summary>
     [Id(25)] public List<string> ProductionOutboxOrders { get; set; } = [];
+
+    /// <summary>Time by run state and parts, for OEE; created by the first status or counts message.</summary>
+    [Id(26)] public OeeLedger? Oee { get; set; }
 }

@@ -101,6 +101,19 @@ public sealed class LineGrain(
             machines);
     }
 
+    public async Task<LinePerformance> GetPerformanceAsync()
+    {
+        var (factory, id) = TwinKey.Split(this.GetPrimaryKeyString());
+        if (!state.State.Defined)
+        {
+            throw new TwinRuleException("line.not-found", $"Line '{id}' of factory '{factory}' is not defined.");
+        }
+
+        var oee = Task.WhenAll(state.State.Machines.Select(m => Machine(factory, m).GetOeeAsync()));
+        var summaries = Task.WhenAll(state.State.Machines.Select(m => Machine(factory, m).GetSummaryAsync()));
+        return LinePerformanceMath.Compute(factory, id, [.. await oee], [.. await summaries]);
+    }
+
     public Task<bool> ExistsAsync() => Task.FromResult(state.State.Defined);
 
     private IMachineGrain Machine(string factory, string machine) =>

@@ -182,6 +182,9 @@ public sealed partial class MachineGrain(
     public Task<MachineSnapshot> GetSnapshotAsync() =>
         Task.FromResult(MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options));
 
+    public Task<MachineOee> GetOeeAsync() =>
+        Task.FromResult(MachineRules.ToOee(_factory, _id, state.State, clock.UtcNow, _options));
+
     public Task<MachineSummary> GetSummaryAsync() =>
         Task.FromResult(MachineRules.ToSummary(_id, state.State, clock.UtcNow, _options));
 

@@ -54,7 +54,42 @@ public interface ILineGrain : IGrainWithStringKey
     [Alias("GetSnapshot")]
     Task<LineSnapshot> GetSnapshotAsync();
 
+    /// <summary>The line's OEE windows, its bottleneck and each machine's utilisation.</summary>
+    [Alias("GetPerformance")]
+    Task<LinePerformance> GetPerformanceAsync();
+
     /// <summary>Whether the line has been defined.</summary>
     [Alias("Exists")]
     Task<bool> ExistsAsync();
 }
+
+/// <summary>How much of the observed time one machine of a line was active, over the last hour.</summary>
+/// <param name="Active">(run + down) / observed time: the share of time the machine itself was the limit, not waiting.</param>
+/// <param name="Utilisation">Run time / planned busy time.</param>
+[GenerateSerializer, Immutable, Alias("twin.MachineUtilisation")]
+public sealed record MachineUtilisation(
+    [property: Id(0)] string Machine,
+    [property: Id(1)] double Active,
+    [property: Id(2)] double Run,
+    [property: Id(3)] double Down,
+    [property: Id(4)] double Idle,
+    [property: Id(5)] double? Utilisation,
+    [property: Id(6)] double GoodPerMinute);
+
+/// <summary>The machine that constrains the line's throughput now (active-period method), with the evidence.</summary>
+[GenerateSerializer, Immutable, Alias("twin.Bottleneck")]
+public sealed record Bottleneck(
+    [property: Id(0)] string Machine,
+    [property: Id(1)] double Active,
+    [property: Id(2)] string Evidence);
+
+/// <summary>A line's OEE (from its output machine, with the line's ideal cycle time) and its bottleneck.</summary>
+[GenerateSerializer, Immutable, Alias("twin.LinePerformance")]
+public sealed record LinePerformance(
+    [property: Id(0)] string Factory,
+    [property: Id(1)] string Id,
+    [property: Id(2)] string? OutputMachine,
+    [property: Id(3)] TimeSpan? IdealCycleTime,
+    [property: Id(4)] ImmutableArray<OeeFigures> Windows,
+    [property: Id(5)] Bottleneck? Bottleneck,
+    [property: Id(6)] ImmutableArray<MachineUtilisation> Machines);

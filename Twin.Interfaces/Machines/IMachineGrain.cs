@@ -28,6 +28,10 @@ public interface IMachineGrain : IGrainWithStringKey, Twin.Live.ILiveTwin
     [Alias("GetSummary")]
     Task<MachineSummary> GetSummaryAsync();
 
+    /// <summary>OEE over the current shift and the last hour, 8 hours and 24 hours (event time).</summary>
+    [Alias("GetOee")]
+    Task<MachineOee> GetOeeAsync();
+
     /// <summary>Whether the twin holds any state yet.</summary>
     [Alias("Exists")]
     Task<bool> ExistsAsync();

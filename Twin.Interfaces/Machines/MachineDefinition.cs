@@ -28,6 +28,9 @@ public enum FaultKind
 
     /// <summary>No reading for several times the sensor's usual interval.</summary>
     MissingSignal = 7,
+
+    /// <summary>A degradation trend will reach a limit within the prediction horizon (predictive maintenance).</summary>
+    Predicted = 8,
 }
 
 /// <summary>Master data of one sensor: limits and detector settings. Values in the sensor's canonical unit.</summary>
@@ -49,10 +52,41 @@ public sealed record SensorLimit(
     [property: Id(6)] TimeSpan? ExpectedInterval = null);
 
 /// <summary>Master data of a machine.</summary>
+/// <param name="Name">Display name.</param>
+/// <param name="Sensors">Limits and detector settings per canonical sensor name.</param>
+/// <param name="IdealCycleTime">The fastest possible time per part (ISO 22400 planned unit process time); OEE performance needs it.</param>
+/// <param name="Calendar">When production is planned; without one every hour is planned (24/7).</param>
 [GenerateSerializer, Immutable, Alias("twin.MachineDefinition")]
 public sealed record MachineDefinition(
     [property: Id(0)] string? Name,
-    [property: Id(1)] ImmutableDictionary<string, SensorLimit> Sensors);
+    [property: Id(1)] ImmutableDictionary<string, SensorLimit> Sensors,
+    [property: Id(2)] TimeSpan? IdealCycleTime = null,
+    [property: Id(3)] ShiftCalendar? Calendar = null);
+
+/// <summary>A shift: planned production from <paramref name="Start"/> to <paramref name="End"/> every day (local time of the calendar; an end before the start crosses midnight).</summary>
+[GenerateSerializer, Immutable, Alias("twin.Shift")]
+public sealed record Shift(
+    [property: Id(0)] string Name,
+    [property: Id(1)] TimeOnly Start,
+    [property: Id(2)] TimeOnly End);
+
+/// <summary>A planned stop inside shifts every day (breaks, cleaning): planned downtime, not a loss.</summary>
+[GenerateSerializer, Immutable, Alias("twin.PlannedStop")]
+public sealed record PlannedStop(
+    [property: Id(0)] TimeOnly Start,
+    [property: Id(1)] TimeOnly End,
+    [property: Id(2)] string? Reason);
+
+/// <summary>
+/// The production calendar of a machine: shifts and daily planned stops, in local time
+/// <paramref name="UtcOffset"/> ahead of UTC. Time outside shifts and inside planned stops is
+/// planned downtime (ISO 22400): it counts against neither availability nor OEE.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("twin.ShiftCalendar")]
+public sealed record ShiftCalendar(
+    [property: Id(0)] ImmutableArray<Shift> Shifts,
+    [property: Id(1)] ImmutableArray<PlannedStop> Stops,
+    [property: Id(2)] TimeSpan UtcOffset);
 
 /// <summary>A fault that is active on a machine now.</summary>
 [GenerateSerializer, Immutable, Alias("twin.ActiveFault")]
