@@ -12,9 +12,10 @@ public static class LinePerformanceMath
     public static readonly TimeSpan MinObserved = TimeSpan.FromMinutes(1);
 
     /// <summary>
-    /// Line OEE per ISO 22400 for a line as a unit: the output machine's (the last in flow order)
-    /// run time and parts against its planned busy time, with the line's ideal cycle time — the
-    /// slowest member's, since no line can beat its slowest designed station.
+    /// Line OEE for a line as a unit: fully productive time over planned busy time, split as
+    /// availability and performance of the line's constraint (the member with the longest ideal
+    /// cycle time: no line can beat its slowest designed station) and quality of the line's output
+    /// (its last machine). So OEE = ideal cycle time × good output / planned busy time.
     /// </summary>
     public static LinePerformance Compute(string factory, string line, ImmutableArray<MachineOee> machines, ImmutableArray<MachineSummary> summaries)
     {
@@ -24,14 +25,22 @@ public static class LinePerformanceMath
         }
 
         var output = machines[^1];
-        var ideals = machines.Where(m => m.IdealCycleTime is not null).Select(m => m.IdealCycleTime!.Value).ToList();
-        TimeSpan? ideal = ideals.Count > 0 ? ideals.Max() : null;
-        var windows = output.Windows
-            .Select(w => OeeMath.Figures(w.Window, w.From, w.To, new LedgerTotals(w.RunSeconds, w.DownSeconds, w.IdleSeconds, w.Good, w.Scrap), w.PlannedSeconds, ideal))
+        var constraint = machines
+            .Select((m, i) => (m, i))
+            .Where(x => x.m.IdealCycleTime is not null)
+            .OrderByDescending(x => x.m.IdealCycleTime)
+            .ThenByDescending(x => x.i)
+            .Select(x => x.m)
+            .FirstOrDefault() ?? output;
+        var windows = constraint.Windows
+            .Select(w => output.Windows.FirstOrDefault(o => o.Window == w.Window) is { } o
+                ? OeeMath.Figures(w.Window, w.From, w.To, new LedgerTotals(w.RunSeconds, w.DownSeconds, w.IdleSeconds, o.Good, o.Scrap), w.PlannedSeconds, constraint.IdealCycleTime)
+                : null)
+            .OfType<OeeFigures>()
             .ToImmutableArray();
 
         var utilisation = machines.Select((m, i) => Utilisation(m, i < summaries.Length ? summaries[i].GoodPerMinute : 0)).ToImmutableArray();
-        return new LinePerformance(factory, line, output.Id, ideal, windows, FindBottleneck(utilisation, machines), utilisation);
+        return new LinePerformance(factory, line, output.Id, constraint.IdealCycleTime, windows, FindBottleneck(utilisation, machines), utilisation);
     }
 
     /// <summary>
