@@ -47,6 +47,8 @@ public static class TwinSiloHosting
             .Validate(o => o.StatisticsBuckets is > 0 and <= 1000 && o.StatisticsWindow > TimeSpan.Zero, "Twin:Machine:StatisticsWindow and StatisticsBuckets (1–1000) must be positive.")
             .Validate(o => o.ThroughputBuckets is > 0 and <= 1000 && o.ThroughputWindow > TimeSpan.Zero, "Twin:Machine:ThroughputWindow and ThroughputBuckets (1–1000) must be positive.")
             .Validate(o => o.MaxSensors is > 0 and <= 100_000, "Twin:Machine:MaxSensors must be from 1 to 100000.")
+            .Validate(o => o.Prediction.Interval >= TimeSpan.FromSeconds(1) && o.Prediction.Horizon > TimeSpan.Zero, "Twin:Machine:Prediction:Interval must be at least one second and Horizon positive.")
+            .Validate(o => o.Prediction.Points is >= 3 and <= 128 && o.Prediction.MinPoints >= 3 && o.Prediction.MinPoints <= o.Prediction.Points, "Twin:Machine:Prediction:Points must be from 3 to 128 and MinPoints from 3 to Points.")
             .ValidateOnStart();
         services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>().BindConfiguration("Twin:Maintenance")
             .Validate(o => o.EscalateAfter >= TimeSpan.FromMinutes(1), "Twin:Maintenance:EscalateAfter must be at least one minute (reminders tick at most once a minute).")

@@ -27,6 +27,9 @@ public sealed class MachineTwinOptions
     /// <summary>The anomaly detectors' settings (<c>Twin:Machine:Analytics</c>).</summary>
     public Twin.Grains.Analytics.DetectorOptions Analytics { get; set; } = new();
 
+    /// <summary>Predictive maintenance: degradation trends towards sensor limits (<c>Twin:Machine:Prediction</c>).</summary>
+    public Twin.Grains.Analytics.PredictionOptions Prediction { get; set; } = new();
+
     /// <summary>While a fault stays active, anomalous readings are sent as evidence at most this often (event time).</summary>
     public TimeSpan EvidenceInterval { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -168,6 +171,16 @@ public static class MachineRules
                 var detection = Twin.Grains.Analytics.SensorDetector.Observe(sensor.Detector, message.Timestamp, reading.Value, limit, options.Analytics);
                 score = detection.Score;
                 Report(state, message, reading, detection, options);
+                if (options.Prediction.Enabled && limit is { } bounds && (bounds.High is not null || bounds.Low is not null))
+                {
+                    sensor.Trend ??= new Twin.Grains.Analytics.TrendState();
+                    if (Twin.Grains.Analytics.DegradationTrend.Observe(sensor.Trend, message.Timestamp, reading.Value, bounds.High, bounds.Low, options.Prediction) is { } prediction)
+                    {
+                        var side = bounds.High is { } h && prediction.Limit == h ? "high" : "low";
+                        var evidence = new Twin.Maintenance.FaultEvidence(message.Timestamp, reading.Sensor, reading.Value, detection.Score, prediction.Describe(reading.Sensor, side));
+                        Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{FaultKind.Predicted}:{message.Source}:{message.Seq}", "", FaultKind.Predicted, evidence), options);
+                    }
+                }
             }
 
             history?.Add(new Twin.Grains.Infrastructure.HistoryPoint(reading.Sensor, message.Timestamp, reading.Value, reading.Quality, score, message.Source, message.Seq));

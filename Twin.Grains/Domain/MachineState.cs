@@ -13,6 +13,9 @@ public sealed class SensorState
     [Id(4)] public RollingStatistics Statistics { get; set; } = new();
     [Id(5)] public Twin.Grains.Analytics.SensorDetectorState Detector { get; set; } = new();
     [Id(6)] public double Score { get; set; }
+
+    /// <summary>Degradation trend for predictive maintenance (sensors with limits only).</summary>
+    [Id(7)] public Twin.Grains.Analytics.TrendState? Trend { get; set; }
 }
 
 /// <summary>The persisted state of a machine twin.</summary>

@@ -28,7 +28,8 @@ public sealed record FaultEvidence(
     [property: Id(0)] DateTimeOffset Time,
     [property: Id(1)] string Sensor,
     [property: Id(2)] double Value,
-    [property: Id(3)] double Score);
+    [property: Id(3)] double Score,
+    [property: Id(4)] string? Note = null);
 
 /// <summary>A machine's report of a fault, sent once per id (the machine retries until it is taken).</summary>
 /// <param name="ReportId">Stable id: the same report sent again changes nothing.</param>
