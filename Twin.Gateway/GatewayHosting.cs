@@ -9,6 +9,7 @@ using Twin.Gateway.Ingestion;
 using Twin.Gateway.Mqtt;
 using Twin.Gateway.Simulation;
 using Twin.Silo;
+using Twin.Silo.History;
 
 namespace Twin.Gateway;
 
@@ -48,6 +49,7 @@ public static class GatewayHosting
         else
         {
             AddClusterClient(builder);
+            services.AddTwinHistory(builder.Configuration, write: false);
         }
 
         if (broker.Enabled)
@@ -159,6 +161,7 @@ public static class GatewayHosting
         app.MapTicketApi();
         app.MapPurchaseRequestApi();
         app.MapReliabilityApi();
+        app.MapHistoryApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

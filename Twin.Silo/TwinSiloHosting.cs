@@ -11,6 +11,7 @@ using Orleans.Serialization;
 using Orleans.Storage;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
+using Twin.Silo.History;
 using Twin.Silo.Storage;
 
 namespace Twin.Silo;
@@ -33,6 +34,8 @@ public static class TwinSiloHosting
 
         // Before the silo: its providers need the schema to be there.
         builder.Services.AddHostedService<PostgresSchemaGate>();
+        // Before the silo too: the history writer starts first and stops last, after the twins have handed it their readings.
+        builder.Services.AddTwinHistory(builder.Configuration, write: true);
         builder.UseOrleans(silo => silo.UseTwinGrains(cluster));
         return builder;
     }

@@ -1,0 +1,142 @@
+using Twin.Grains.Infrastructure;
+using Twin.Machines;
+
+namespace Twin.Silo.History;
+
+/// <summary>One reading to store, with the machine it belongs to.</summary>
+public readonly record struct HistoryEntry(string Factory, string Machine, HistoryPoint Point);
+
+/// <summary>A stored reading as a query returns it.</summary>
+public sealed record HistoryRawPoint(DateTimeOffset Time, double Value, ReadingQuality Quality, double AnomalyScore);
+
+/// <summary>
+/// Readings of one step-long bucket that starts at <see cref="Time"/>: how many, their minimum,
+/// maximum and mean. Only readings whose quality is not <c>bad</c> are aggregated.
+/// </summary>
+public sealed record HistoryBucket(DateTimeOffset Time, long Count, double Min, double Max, double Avg);
+
+/// <summary>What one sensor's history query asks for: readings with <see cref="From"/> ≤ time &lt; <see cref="To"/>.</summary>
+public sealed record HistoryQuery(string Factory, string Machine, string Sensor, DateTimeOffset From, DateTimeOffset To, int Limit);
+
+/// <summary>Up to the query's limit of points; <see cref="Truncated"/> when there were more.</summary>
+public sealed record HistoryPage<T>(IReadOnlyList<T> Points, bool Truncated);
+
+/// <summary>What a cleanup removed.</summary>
+public readonly record struct HistoryPurge(long Raw, long Aggregates);
+
+/// <summary>Reads the stored history (the gateway's view).</summary>
+public interface IHistoryReader
+{
+    /// <summary>Null when history can be read here; otherwise why not (naming the setting).</summary>
+    string? UnavailableReason { get; }
+
+    /// <summary>Raw readings in time order.</summary>
+    Task<HistoryPage<HistoryRawPoint>> ReadRawAsync(HistoryQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Aggregates over buckets of <paramref name="step"/> (a whole number of minutes), aligned to
+    /// multiples of the step since 1970-01-01T00:00Z: every bucket from the one that contains
+    /// <see cref="HistoryQuery.From"/> up to <see cref="HistoryQuery.To"/>, built from the 1-minute aggregates.
+    /// </summary>
+    Task<HistoryPage<HistoryBucket>> ReadAggregatesAsync(HistoryQuery query, TimeSpan step, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Where the history lives: raw readings, unique per machine, sensor, event time, source and
+/// sequence number (so writing a reading twice stores it once), and 1-minute aggregates that are
+/// updated in the same transaction, from the readings that were new.
+/// </summary>
+public interface IHistoryStore : IHistoryReader
+{
+    /// <summary>Creates what the store needs (SQLite tables); PostgreSQL tables come from the schema scripts.</summary>
+    Task InitializeAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Writes the readings in one transaction; returns how many were new.</summary>
+    Task<int> WriteAsync(IReadOnlyList<HistoryEntry> entries, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes raw readings older than <paramref name="rawBefore"/> and minutes older than <paramref name="aggregatesBefore"/>, at most <paramref name="batchSize"/> rows per statement.</summary>
+    Task<HistoryPurge> PurgeAsync(DateTimeOffset rawBefore, DateTimeOffset aggregatesBefore, int batchSize, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Times as the stores keep them: microseconds and minutes since 1970-01-01T00:00Z.</summary>
+public static class HistoryTime
+{
+    public const long MicrosPerMinute = 60_000_000;
+
+    public static long ToMicros(DateTimeOffset time) => (time.UtcTicks - DateTimeOffset.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
+
+    public static DateTimeOffset FromMicros(long micros) => new(DateTimeOffset.UnixEpoch.Ticks + (micros * TimeSpan.TicksPerMicrosecond), TimeSpan.Zero);
+
+    public static DateTimeOffset FromMinutes(long minutes) => DateTimeOffset.UnixEpoch.AddMinutes(minutes);
+
+    /// <summary>Event time as stored: whole microseconds (PostgreSQL's resolution), UTC.</summary>
+    public static DateTimeOffset Truncate(DateTimeOffset time) => FromMicros(ToMicros(time));
+
+    /// <summary>The minute a reading's aggregate goes to.</summary>
+    public static long MinuteOf(long micros) => FloorDiv(micros, MicrosPerMinute);
+
+    /// <summary>The minutes an aggregate query reads: [first minute of the bucket holding from, minute of to) — a minute is in when it starts before to.</summary>
+    public static (long FirstMinute, long EndMinute) MinuteRange(DateTimeOffset from, DateTimeOffset to, long stepMinutes)
+    {
+        var first = FloorDiv(MinuteOf(ToMicros(from)), stepMinutes) * stepMinutes;
+        var toMicros = ToMicros(to);
+        var end = FloorDiv(toMicros, MicrosPerMinute) + (toMicros % MicrosPerMinute == 0 ? 0 : 1);
+        return (first, end);
+    }
+
+    public static long FloorDiv(long value, long divisor)
+    {
+        var quotient = value / divisor;
+        return (value % divisor != 0 && (value < 0) != (divisor < 0)) ? quotient - 1 : quotient;
+    }
+
+    public static long StepMinutes(TimeSpan step)
+    {
+        if (step < TimeSpan.FromMinutes(1) || step.Ticks % TimeSpan.TicksPerMinute != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(step), step, "The step must be a whole number of minutes, at least one.");
+        }
+
+        return step.Ticks / TimeSpan.TicksPerMinute;
+    }
+}
+
+/// <summary>Count, sum, minimum and maximum of the readings of one minute.</summary>
+internal struct MinuteAggregate
+{
+    public long Count;
+    public double Sum;
+    public double Min;
+    public double Max;
+
+    /// <summary>Aggregates take readings that are not bad and have a finite value, as the twin's statistics do.</summary>
+    public static bool Takes(in HistoryPoint point) => point.Quality != ReadingQuality.Bad && double.IsFinite(point.Value);
+
+    public void Add(double value)
+    {
+        if (Count == 0)
+        {
+            Min = Max = value;
+        }
+        else
+        {
+            Min = Math.Min(Min, value);
+            Max = Math.Max(Max, value);
+        }
+
+        Count++;
+        Sum += value;
+    }
+}
+
+/// <summary>The history cannot be read in this process (history off, or state kept in another process's memory).</summary>
+public sealed class UnavailableHistoryReader(string reason) : IHistoryReader
+{
+    public string? UnavailableReason { get; } = reason;
+
+    public Task<HistoryPage<HistoryRawPoint>> ReadRawAsync(HistoryQuery query, CancellationToken cancellationToken = default) =>
+        throw new InvalidOperationException(UnavailableReason);
+
+    public Task<HistoryPage<HistoryBucket>> ReadAggregatesAsync(HistoryQuery query, TimeSpan step, CancellationToken cancellationToken = default) =>
+        throw new InvalidOperationException(UnavailableReason);
+}
