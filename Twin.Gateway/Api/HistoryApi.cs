@@ -4,13 +4,22 @@ using Twin.Silo.History;
 
 namespace Twin.Gateway.Api;
 
-/// <summary>Stored readings of one sensor, oldest first.</summary>
-/// <param name="Truncated">True when the range held more than <c>limit</c> readings: narrow the range or use a step.</param>
-public sealed record RawHistory(string Factory, string Machine, string Sensor, DateTimeOffset From, DateTimeOffset To, bool Truncated, IReadOnlyList<HistoryRawPoint> Points);
-
-/// <summary>Aggregates of one sensor per <c>step</c>-long bucket, oldest first (only buckets that hold readings).</summary>
-/// <param name="Truncated">True when there were more than <c>limit</c> buckets.</param>
-public sealed record AggregatedHistory(string Factory, string Machine, string Sensor, DateTimeOffset From, DateTimeOffset To, TimeSpan Step, bool Truncated, IReadOnlyList<HistoryBucket> Points);
+/// <summary>
+/// The history of one sensor, oldest first: without a step its raw readings (<see cref="Points"/>),
+/// with a step one aggregate per bucket that holds readings (<see cref="Buckets"/>); the other list is null.
+/// </summary>
+/// <param name="Step">The bucket width; null for raw readings.</param>
+/// <param name="Truncated">True when there was more than <c>limit</c>: narrow the range or use a (wider) step.</param>
+public sealed record MachineHistory(
+    string Factory,
+    string Machine,
+    string Sensor,
+    DateTimeOffset From,
+    DateTimeOffset To,
+    TimeSpan? Step,
+    bool Truncated,
+    IReadOnlyList<HistoryRawPoint>? Points,
+    IReadOnlyList<HistoryBucket>? Buckets);
 
 internal static class HistoryApi
 {
@@ -26,7 +35,7 @@ internal static class HistoryApi
         return group;
     }
 
-    private static async Task<Results<Ok<RawHistory>, Ok<AggregatedHistory>, ValidationProblem, ProblemHttpResult>> GetAsync(
+    private static async Task<Results<Ok<MachineHistory>, ValidationProblem, ProblemHttpResult>> GetAsync(
         string factory, string machine, string? sensor, string? from, string? to, string? step, int? limit,
         IHistoryReader history, TimeProvider time, CancellationToken cancellationToken)
     {
@@ -79,11 +88,11 @@ internal static class HistoryApi
         if (bucket is { } width)
         {
             var buckets = await history.ReadAggregatesAsync(query, width, cancellationToken);
-            return TypedResults.Ok(new AggregatedHistory(factory, machine, sensor!, start, end, width, buckets.Truncated, buckets.Points));
+            return TypedResults.Ok(new MachineHistory(factory, machine, sensor!, start, end, width, buckets.Truncated, null, buckets.Points));
         }
 
         var points = await history.ReadRawAsync(query, cancellationToken);
-        return TypedResults.Ok(new RawHistory(factory, machine, sensor!, start, end, points.Truncated, points.Points));
+        return TypedResults.Ok(new MachineHistory(factory, machine, sensor!, start, end, null, points.Truncated, points.Points, null));
     }
 
     private static DateTimeOffset? ParseTime(string? text, string field, Dictionary<string, string[]> errors)

@@ -33,6 +33,7 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
     private long _dropped;
     private long _droppedBatches;
     private long _lastDropLog = long.MinValue;
+    private int _disposed;
     private Task? _writer;
     private Task? _cleaner;
 
@@ -123,6 +124,12 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
 
     public async ValueTask DisposeAsync()
     {
+        // The container disposes it once per registration it is reachable through (sink, hosted service, writer).
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _queue.Writer.TryComplete();
         await _completing.CancelAsync();
         await _abort.CancelAsync();

@@ -51,7 +51,7 @@ public sealed class ClusterHistoryTests(PostgresServerFixture postgres) : IClass
             "the backfilled readings in the history");
         Assert.Equal(Enumerable.Range(1, 120).Select(n => (double)n), raw.GetProperty("points").EnumerateArray().Select(p => p.GetProperty("value").GetDouble()));
 
-        var minutes = (await gateway.GetJsonAsync($"/api/factories/plant/machines/lathe-1/history?sensor=temperature&{range}&step=1m"))!.Value.GetProperty("points");
+        var minutes = (await gateway.GetJsonAsync($"/api/factories/plant/machines/lathe-1/history?sensor=temperature&{range}&step=1m"))!.Value.GetProperty("buckets");
         Assert.Equal([60L, 60L], minutes.EnumerateArray().Select(b => b.GetProperty("count").GetInt64()));
         Assert.Equal([30.5, 90.5], minutes.EnumerateArray().Select(b => b.GetProperty("avg").GetDouble()));
         Assert.Equal([1.0, 61.0], minutes.EnumerateArray().Select(b => b.GetProperty("min").GetDouble()));
@@ -66,7 +66,7 @@ public sealed class ClusterHistoryTests(PostgresServerFixture postgres) : IClass
             Assert.Equal(120, result.GetProperty("duplicates").GetInt32());
         }
 
-        var hour = (await gateway.GetJsonAsync($"/api/factories/plant/machines/lathe-1/history?sensor=vibration&{range}&step=1h"))!.Value.GetProperty("points");
+        var hour = (await gateway.GetJsonAsync($"/api/factories/plant/machines/lathe-1/history?sensor=vibration&{range}&step=1h"))!.Value.GetProperty("buckets");
         Assert.Equal(120, Assert.Single(hour.EnumerateArray()).GetProperty("count").GetInt64());
     }
 

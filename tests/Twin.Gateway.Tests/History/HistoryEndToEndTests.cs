@@ -53,6 +53,8 @@ public sealed class HistoryEndToEndTests(HistoryGatewayFixture fixture) : IClass
             var history = await HistoryAsync("press-1", sensor, scenario.Base);
             var points = history.GetProperty("points").EnumerateArray().ToList();
             Assert.False(history.GetProperty("truncated").GetBoolean());
+            Assert.Equal(JsonValueKind.Null, history.GetProperty("step").ValueKind);
+            Assert.Equal(JsonValueKind.Null, history.GetProperty("buckets").ValueKind);
             Assert.Equal(accepted, points.Count);
 
             // In event-time order, one per accepted message, with the published value and quality.
@@ -97,7 +99,8 @@ public sealed class HistoryEndToEndTests(HistoryGatewayFixture fixture) : IClass
         {
             var history = await Gateway.GetJsonAsync(Url("lathe-1", "temperature", scenario.Base) + "&step=" + step);
             Assert.Equal(TimeSpan.FromMinutes(minutes), TimeSpan.Parse(history!.Value.GetProperty("step").GetString()!, CultureInfo.InvariantCulture));
-            var buckets = history.Value.GetProperty("points").EnumerateArray().ToList();
+            Assert.Equal(JsonValueKind.Null, history.Value.GetProperty("points").ValueKind);
+            var buckets = history.Value.GetProperty("buckets").EnumerateArray().ToList();
 
             var expected = scenario.Where(r => !r.Bad)
                 .GroupBy(r => Floor(r.Time, minutes))
@@ -114,7 +117,7 @@ public sealed class HistoryEndToEndTests(HistoryGatewayFixture fixture) : IClass
         }
 
         // Per minute: four good readings in each of the first three minutes; the implausible one in the fourth is left out.
-        var perMinute = (await Gateway.GetJsonAsync(Url("lathe-1", "temperature", scenario.Base) + "&step=1m"))!.Value.GetProperty("points");
+        var perMinute = (await Gateway.GetJsonAsync(Url("lathe-1", "temperature", scenario.Base) + "&step=1m"))!.Value.GetProperty("buckets");
         Assert.Equal([4L, 4L, 4L], perMinute.EnumerateArray().Select(b => b.GetProperty("count").GetInt64()));
         Assert.Equal([22.5, 26.5, 30.5], perMinute.EnumerateArray().Select(b => b.GetProperty("avg").GetDouble()));
     }
@@ -140,7 +143,7 @@ public sealed class HistoryEndToEndTests(HistoryGatewayFixture fixture) : IClass
         var unknown = await Gateway.GetJsonAsync(Url("mill-1", "pressure", scenario.Base));
         Assert.Equal(0, unknown!.Value.GetProperty("points").GetArrayLength());
         var aggregated = await Gateway.GetJsonAsync(Url("mill-1", "pressure", scenario.Base) + "&step=5m");
-        Assert.Equal(0, aggregated!.Value.GetProperty("points").GetArrayLength());
+        Assert.Equal(0, aggregated!.Value.GetProperty("buckets").GetArrayLength());
 
         var limited = await Gateway.GetJsonAsync(Url("mill-1", "temperature", scenario.Base) + "&limit=5");
         Assert.True(limited!.Value.GetProperty("truncated").GetBoolean());

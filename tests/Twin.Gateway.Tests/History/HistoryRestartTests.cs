@@ -1,0 +1,44 @@
+using System.Globalization;
+using Twin.Gateway.Tests.Support;
+
+namespace Twin.Gateway.Tests.History;
+
+public sealed class HistoryRestartTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task A_stopping_gateway_writes_the_queued_history_before_it_exits_and_the_history_survives_the_restart()
+    {
+        using var temp = new TempDirectory();
+        // The writer would wait a minute before writing: only the stop can have written these readings.
+        var settings = new Dictionary<string, string> { ["Twin:History:FlushInterval"] = "00:01:00", ["Twin:Mqtt:ClientId"] = "gw-history-restart" };
+        var start = DateTimeOffset.UtcNow.AddMinutes(-10);
+        await using (var gateway = new GatewayProcess(temp.Sub("data"), settings))
+        {
+            await gateway.StartAsync();
+            await using var device = await TestDevice.ConnectAsync(gateway.MqttPort);
+            for (var seq = 1; seq <= 50; seq++)
+            {
+                await device.PublishAsync("factory/plant/machine/m-restart/telemetry", string.Create(CultureInfo.InvariantCulture,
+                    $"{{\"seq\":{seq},\"ts\":\"{start.AddSeconds(seq):O}\",\"values\":{{\"temperature\":{seq}}}}}"));
+            }
+
+            await Wait.UntilAsync(
+                async () => await gateway.GetJsonAsync("/api/factories/plant/machines/m-restart") is { } s && s.GetProperty("ingest").GetProperty("applied").GetInt64() == 50,
+                Deadline,
+                "fifty readings applied");
+            await gateway.StopAsync();
+            Assert.Equal(0, await gateway.Process.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+            Assert.DoesNotContain("Unhandled exception", gateway.Output, StringComparison.Ordinal);
+        }
+
+        await using (var gateway = new GatewayProcess(temp.Sub("data"), settings))
+        {
+            await gateway.StartAsync();
+            var range = $"from={Uri.EscapeDataString(start.ToString("O", CultureInfo.InvariantCulture))}&to={Uri.EscapeDataString(start.AddHours(1).ToString("O", CultureInfo.InvariantCulture))}";
+            var history = (await gateway.GetJsonAsync($"/api/factories/plant/machines/m-restart/history?sensor=temperature&{range}"))!.Value;
+            Assert.Equal(Enumerable.Range(1, 50).Select(n => (double)n), history.GetProperty("points").EnumerateArray().Select(p => p.GetProperty("value").GetDouble()));
+        }
+    }
+}
