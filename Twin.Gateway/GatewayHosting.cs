@@ -162,6 +162,7 @@ public static class GatewayHosting
         app.MapPurchaseRequestApi();
         app.MapReliabilityApi();
         app.MapHistoryApi();
+        app.MapKpiApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

@@ -45,7 +45,7 @@ internal static class DemoFactory
         new("cnc-1", "machining", CncSensors, 6),
         new("cnc-2", "machining", CncSensors, 6),
         new("cnc-3", "machining", CncSensors, 5),
-        new("inspect-1", "machining", CncSensors, 15),
+        new("inspect-1", "machining", CncSensors, 5), // inspects what cnc-3, the slowest, makes
     ];
 
     /// <summary>The machine whose temperature drifts up until its limit alarms (the loop closing).</summary>
@@ -58,7 +58,9 @@ internal static class DemoFactory
             s => s.Name,
             s => s.Name == "temperature"
                 ? new SensorLimit(High: s.Baseline + 12, Hysteresis: 2, MinDuration: TimeSpan.FromSeconds(30))
-                : new SensorLimit()));
+                : new SensorLimit()),
+        // Nominal pace with 15 % headroom: the fastest the machine could go.
+        TimeSpan.FromSeconds(Math.Round(60.0 / (spec.PartsPerMinute * 1.15), 2)));
 
     public static readonly (string Id, LineDefinition Definition)[] Lines =
     [

@@ -9,7 +9,7 @@ namespace Twin.Grains.Domain;
 public static class LinePerformanceMath
 {
     /// <summary>Observed time below which no bottleneck is named (too little evidence).</summary>
-    public static readonly TimeSpan MinObserved = TimeSpan.FromMinutes(1);
+    public static readonly TimeSpan MinObserved = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Line OEE for a line as a unit: fully productive time over planned busy time, split as

@@ -29,6 +29,9 @@ public sealed class OeeLedger
     /// <summary>Event time of the newest message: a gap longer than the offline timeout is not timed.</summary>
     [Id(8)] public DateTimeOffset? LastHeard { get; set; }
 
+    /// <summary>When timing began (the first status): windows start no earlier, since nothing is known before.</summary>
+    [Id(9)] public DateTimeOffset? FirstTimed { get; set; }
+
     public static long BucketOf(DateTimeOffset t) => t.UtcTicks / Width.Ticks;
 
     public static DateTimeOffset StartOf(long bucket) => new(bucket * Width.Ticks, TimeSpan.Zero);
@@ -66,6 +69,11 @@ public sealed class OeeLedger
 
         State = state;
         Since = t;
+        if (FirstTimed is null || t < FirstTimed)
+        {
+            FirstTimed = t;
+        }
+
         if (LastHeard is null || t > LastHeard)
         {
             LastHeard = t;
@@ -92,8 +100,22 @@ public sealed class OeeLedger
                 continue;
             }
 
+            // What a bucket holds happened between the first and the newest event it can contain:
+            // the current bucket is spread over its elapsed part only, the first over its timed part.
             var start = StartOf(Bucket[slot] - 1);
-            var share = Overlap(start, start + Width, from, to).TotalMilliseconds / Width.TotalMilliseconds;
+            var end = start + Width;
+            var dataFrom = FirstTimed is { } first && first > start ? first : start;
+            var dataTo = LastHeard is { } last && last < end ? last : end;
+            double share;
+            if (dataTo > dataFrom)
+            {
+                share = Overlap(dataFrom, dataTo, from, to).TotalMilliseconds / (dataTo - dataFrom).TotalMilliseconds;
+            }
+            else
+            {
+                share = Overlap(start, end, from, to) > TimeSpan.Zero || (from <= dataFrom && dataFrom <= to) ? 1 : 0;
+            }
+
             if (share <= 0)
             {
                 continue;
@@ -202,17 +224,21 @@ public static class OeeMath
         var result = ImmutableArray.CreateBuilder<OeeFigures>();
         if (CurrentShift(calendar, now) is { } shiftStart)
         {
-            result.Add(Figures("shift", shiftStart, now, ledger.Sum(shiftStart, now, offlineAfter), PlannedSeconds(calendar, shiftStart, now), idealCycleTime));
+            var from = Later(shiftStart, ledger.FirstTimed);
+            result.Add(Figures("shift", from, now, ledger.Sum(from, now, offlineAfter), PlannedSeconds(calendar, from, now), idealCycleTime));
         }
 
         foreach (var (name, length) in RollingWindows)
         {
-            var from = now - length;
+            // Nothing is known before timing began: that time is neither planned nor lost.
+            var from = Later(now - length, ledger.FirstTimed);
             result.Add(Figures(name, from, now, ledger.Sum(from, now, offlineAfter), PlannedSeconds(calendar, from, now), idealCycleTime));
         }
 
         return result.ToImmutable();
     }
+
+    private static DateTimeOffset Later(DateTimeOffset a, DateTimeOffset? b) => b is { } other && other > a ? other : a;
 
     /// <summary>Planned busy time in [from, to): inside shifts, outside planned stops. No calendar: all of it.</summary>
     public static double PlannedSeconds(ShiftCalendar? calendar, DateTimeOffset from, DateTimeOffset to)

@@ -49,6 +49,38 @@ public class EmbeddedGatewayTests(EmbeddedGatewayFixture fixture, ITestOutputHel
     }
 
     [Fact]
+    public async Task Factory_KPIs_show_line_OEE_with_a_bottleneck_and_stock_coverage()
+    {
+        var kpis = await Wait.ForAsync(
+            async () => await Gateway.GetJsonAsync("/api/factories/demo/kpis") is { } k
+                && k.GetProperty("lines").EnumerateArray().Count(l => l.GetProperty("line").GetString() is "assembly" or "machining" && l.GetProperty("oee").ValueKind == JsonValueKind.Number && l.GetProperty("bottleneck").ValueKind == JsonValueKind.String) == 2
+                ? k : (JsonElement?)null,
+            TimeSpan.FromSeconds(60),
+            "both demo lines with OEE and a bottleneck");
+        output.WriteLine(kpis.ToString());
+
+        foreach (var line in kpis.GetProperty("lines").EnumerateArray().Where(l => l.GetProperty("line").GetString() is "assembly" or "machining"))
+        {
+            // OEE = availability × performance × quality (the simulator's part counts are random,
+            // so performance may briefly exceed 1 early on).
+            var oee = line.GetProperty("oee").GetDouble();
+            Assert.True(oee > 0);
+            Assert.InRange(line.GetProperty("availability").GetDouble(), 0, 1);
+            Assert.Equal(line.GetProperty("availability").GetDouble() * line.GetProperty("performance").GetDouble() * line.GetProperty("quality").GetDouble(), oee, 9);
+        }
+
+        var coverage = kpis.GetProperty("stockCoverage").EnumerateArray().Select(c => c.GetProperty("bin").GetString()).ToList();
+        Assert.Contains("bin-steel", coverage);
+        Assert.Contains("bin-bolts", coverage);
+        Assert.Equal(JsonValueKind.Number, kpis.GetProperty("openTickets").ValueKind);
+        Assert.Equal(JsonValueKind.Array, kpis.GetProperty("lateWorkOrders").ValueKind);
+
+        var performance = await Gateway.GetJsonAsync("/api/factories/demo/lines/machining/performance");
+        Assert.Equal(4, performance!.Value.GetProperty("machines").GetArrayLength());
+        Assert.Contains("active", performance.Value.GetProperty("bottleneck").GetProperty("evidence").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_demo_factory_lists_eight_machines_whose_snapshots_change()
     {
         var first = await Wait.ForAsync(
