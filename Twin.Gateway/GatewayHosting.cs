@@ -101,6 +101,11 @@ public static class GatewayHosting
     {
         builder.Services.AddSingleton<IClientConnectionRetryFilter, ClusterConnectionRetry>();
         var cluster = builder.Configuration.GetSection(TwinClusterOptions.Section).Get<TwinClusterOptions>() ?? new TwinClusterOptions();
+        if (!cluster.IsPostgreSql && !string.Equals(cluster.Membership, "Localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"Twin:Cluster:Membership is '{cluster.Membership}'; use 'Localhost' or 'PostgreSql'.");
+        }
+
         if (!cluster.IsPostgreSql)
         {
             builder.AddTwinClient();

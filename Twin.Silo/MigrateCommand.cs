@@ -12,6 +12,7 @@ internal static class MigrateCommand
         var configuration = new ConfigurationBuilder()
             .SetBasePath(AppContext.BaseDirectory)
             .AddJsonFile("appsettings.json", optional: true)
+            .AddJsonFile($"appsettings.{Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT") ?? Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT") ?? "Production"}.json", optional: true)
             .AddEnvironmentVariables()
             .AddCommandLine(args)
             .Build();
@@ -32,7 +33,7 @@ internal static class MigrateCommand
                 : $"Applied schema version(s) {string.Join(", ", applied)}; now at version {PostgresSchema.RequiredVersion}.");
             return 0;
         }
-        catch (Exception ex) when (ex is Npgsql.NpgsqlException or ArgumentException or InvalidOperationException)
+        catch (Exception ex) when (ex is Npgsql.NpgsqlException or ArgumentException or InvalidOperationException or TimeoutException)
         {
             await Console.Error.WriteLineAsync($"Migration failed: {ex.Message}");
             return 1;

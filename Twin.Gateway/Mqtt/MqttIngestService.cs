@@ -152,6 +152,10 @@ internal sealed partial class MqttIngestService(
             builder = builder.WithCredentials(_options.Username, _options.Password ?? "");
         }
 
+        // A new connection number before connecting: with a session present the broker resends
+        // unacknowledged messages as soon as the connection is up, and they must carry this
+        // connection's number or their acknowledgements would be dropped as stale.
+        Interlocked.Increment(ref _connection);
         var result = await client.ConnectAsync(builder.Build(), cancellationToken);
         if (result.ResultCode != MqttClientConnectResultCode.Success)
         {
@@ -160,7 +164,6 @@ internal sealed partial class MqttIngestService(
 
         // Acknowledgements carry packet ids of the connection they arrived on; after a reconnect
         // the broker redelivers what was not acknowledged, so late ones for the old connection are dropped.
-        Interlocked.Increment(ref _connection);
 
         var filter = string.IsNullOrEmpty(_options.SharedGroup)
             ? MachineTopic.Filter

@@ -49,7 +49,7 @@ internal sealed partial class PostgresSchemaGate(IOptions<TwinStorageOptions> op
 
                 return;
             }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException && DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (ex is NpgsqlException { IsTransient: true } or TimeoutException && DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
             {
                 // The database may start after us (a fresh install, an orchestrator): wait a while.
                 LogWaiting(attempt, ex.Message);

@@ -45,11 +45,14 @@ INSERT INTO orleansquery (querykey, querytext) VALUES
         RETURNING 1)
     SELECT count(*)::integer FROM inserted
 $q$),
--- The silo row is written only together with the version bump it was read at, in one statement.
+-- The silo row is written only together with the version bump it was read at, in one statement;
+-- the version moves only when the row change will happen (as Orleans' own scripts roll back).
 ('InsertMembershipKey', $q$
     WITH bumped AS (
         UPDATE twin_membership_version SET version = version + 1, changed_at = now()
         WHERE deployment_id = @DeploymentId AND version = @Version
+          AND NOT EXISTS (SELECT 1 FROM twin_membership
+                          WHERE deployment_id = @DeploymentId AND address = @Address AND port = @Port AND generation = @Generation)
         RETURNING deployment_id),
     inserted AS (
         INSERT INTO twin_membership (deployment_id, address, port, generation, silo_name, host_name, status, proxy_port, start_time, i_am_alive_time)
@@ -63,6 +66,8 @@ $q$),
     WITH bumped AS (
         UPDATE twin_membership_version SET version = version + 1, changed_at = now()
         WHERE deployment_id = @DeploymentId AND version = @Version
+          AND EXISTS (SELECT 1 FROM twin_membership
+                      WHERE deployment_id = @DeploymentId AND address = @Address AND port = @Port AND generation = @Generation)
         RETURNING deployment_id),
     updated AS (
         UPDATE twin_membership m
