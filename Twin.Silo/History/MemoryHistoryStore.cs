@@ -2,10 +2,13 @@ namespace Twin.Silo.History;
 
 /// <summary>
 /// The history in memory, for <c>Twin:Storage:Provider=Memory</c> (tests, demos): the same rules
-/// as the database stores, lost on stop, bounded only by the retention.
+/// as the database stores, lost on stop. Besides the retention, it keeps at most
+/// <see cref="MaxRawPerSensor"/> raw readings per sensor (the newest), so a long demo cannot fill the memory.
 /// </summary>
 public sealed class MemoryHistoryStore : IHistoryStore
 {
+    public const int MaxRawPerSensor = 20_000;
+
     private readonly Lock _lock = new();
     private readonly Dictionary<(string Factory, string Machine, string Sensor), Series> _series = [];
 
@@ -34,6 +37,11 @@ public sealed class MemoryHistoryStore : IHistoryStore
                 }
 
                 inserted++;
+                if (series.Raw.Count > MaxRawPerSensor)
+                {
+                    series.Raw.Remove(series.Raw.Keys.First());
+                }
+
                 if (MinuteAggregate.Takes(point))
                 {
                     var minute = HistoryTime.MinuteOf(micros);

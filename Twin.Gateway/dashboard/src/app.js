@@ -1,5 +1,6 @@
 // The plant dashboard: lines and machine tiles live over SignalR (/hubs/twins), a machine page
-// with live sensor charts, open tickets and purchase requests with their actions.
+// with live sensor charts (longer ranges from the stored history), open tickets and purchase
+// requests with their actions.
 import * as signalR from "@microsoft/signalr";
 import uPlot from "uplot";
 
@@ -9,7 +10,14 @@ const factory = () => $("factory").value.trim() || "demo";
 const keyValues = ["temperature", "vibration", "pressure", "spindle_speed", "power"];
 const tiles = new Map(); // topic → { el, version }
 const lineHeaders = new Map(); // line topic → h2
-let selected = null; // { topic, chart, data, sensors }
+let selected = null; // { id, topic, chart, data, sensors, range }
+// Chart ranges of the machine page: live from the hub, or the stored history in buckets of `step`.
+const ranges = {
+  live: { label: "live" },
+  "1h": { label: "1 h", span: 3600, step: "1m" },
+  "24h": { label: "24 h", span: 86400, step: "15m" },
+  "7d": { label: "7 d", span: 7 * 86400, step: "1h" },
+};
 
 const connection = new signalR.HubConnectionBuilder().withUrl("/hubs/twins").withAutomaticReconnect().build();
 connection.on("twinChanged", (change) => apply(change));
@@ -100,24 +108,79 @@ async function resubscribe() {
 function select(id) {
   const topic = `machine:${factory()}/${id}`;
   selected?.chart?.destroy();
-  selected = { topic, chart: null, data: null, sensors: [] };
+  selected = { id, topic, chart: null, data: null, sensors: [], range: rangePicker().value };
   $("detail").hidden = false;
   $("detail-title").textContent = id;
   connection.invoke("Subscribe", topic).then((s) => renderDetail(s.machine));
+}
+
+/** The range selector above the chart (made once). */
+function rangePicker() {
+  let picker = $("range");
+  if (!picker) {
+    picker = document.createElement("select");
+    picker.id = "range";
+    picker.title = "chart range";
+    picker.innerHTML = Object.entries(ranges).map(([key, r]) => `<option value="${key}">${r.label}</option>`).join("");
+    picker.addEventListener("change", () => {
+      if (!selected) return;
+      selected.range = picker.value;
+      selected.chart?.destroy();
+      selected.chart = null;
+      if (selected.range !== "live") loadHistory(selected);
+      else connection.invoke("Subscribe", selected.topic).then((s) => renderDetail(s.machine));
+    });
+    $("chart").before(picker);
+  }
+  return picker;
+}
+
+function newChart(sensors, data) {
+  return new uPlot(
+    { width: Math.min(900, window.innerWidth - 80), height: 240, series: [{}, ...sensors.map((s, i) => ({ label: s, stroke: `hsl(${i * 70},70%,45%)`, scale: `s${i}` }))], axes: [{}, { scale: "s0" }] },
+    data,
+    $("chart"),
+  );
+}
+
+/** Charts the bucket averages of every sensor over the chosen range, from GET …/history?step=. */
+async function loadHistory(view) {
+  const key = view.range;
+  const range = ranges[key];
+  const to = new Date();
+  const from = new Date(to.getTime() - range.span * 1000);
+  const query = (sensor) => `/machines/${encodeURIComponent(view.id)}/history?sensor=${encodeURIComponent(sensor)}&from=${from.toISOString()}&to=${to.toISOString()}&step=${range.step}`;
+  const results = await Promise.all(view.sensors.map((sensor) => api(query(sensor)).catch(() => ({ buckets: [] }))));
+  if (selected !== view || view.range !== key) return; // another machine or range was chosen meanwhile
+  const times = [...new Set(results.flatMap((r) => r.buckets.map((b) => Date.parse(b.time) / 1000)))].sort((a, b) => a - b);
+  const data = [times, ...results.map((r) => {
+    const byTime = new Map(r.buckets.map((b) => [Date.parse(b.time) / 1000, b.avg]));
+    return times.map((t) => byTime.get(t) ?? null);
+  })];
+  view.chart?.destroy();
+  view.chart = newChart(view.sensors, data);
+  $("chart").dataset.range = key;
+  $("chart").dataset.points = String(times.length);
 }
 
 function renderDetail(m) {
   $("detail-faults").innerHTML = (m.activeFaults ?? []).map((f) => `<span class="badge">${f.kind} · ${f.sensor}</span>`).join(" ");
   $("detail-sensors").innerHTML = "<tr><th>sensor</th><th>value</th><th>mean</th><th>min</th><th>max</th><th>anomaly</th></tr>" +
     m.sensors.map((s) => `<tr><td>${s.sensor}</td><td>${fmt(s.value)} ${s.unit ?? ""}</td><td>${fmt(s.statistics.mean)}</td><td>${fmt(s.statistics.min)}</td><td>${fmt(s.statistics.max)}</td><td>${s.anomalyScore.toFixed(2)}</td></tr>`).join("");
+  if (!selected.sensors.length) selected.sensors = m.sensors.map((s) => s.sensor);
+  if (selected.range !== "live") {
+    // The history chart is loaded once per choice; live changes update only the table.
+    if (!selected.chart && !selected.loading) {
+      selected.loading = true;
+      loadHistory(selected).finally(() => (selected.loading = false));
+    }
+    return;
+  }
   if (!selected.chart) {
-    selected.sensors = m.sensors.map((s) => s.sensor);
     selected.data = [[], ...selected.sensors.map(() => [])];
-    selected.chart = new uPlot(
-      { width: Math.min(900, window.innerWidth - 80), height: 240, series: [{}, ...selected.sensors.map((s, i) => ({ label: s, stroke: `hsl(${i * 70},70%,45%)`, scale: `s${i}` }))], axes: [{}, { scale: "s0" }] },
-      selected.data,
-      $("chart"),
-    );
+    selected.chart = newChart(selected.sensors, selected.data);
+    $("chart").dataset.range = "live";
+    delete $("chart").dataset.points;
   }
   const t = Date.parse(m.sensors[0]?.timestamp ?? new Date().toISOString()) / 1000;
   if (selected.data[0].length && t <= selected.data[0][selected.data[0].length - 1]) return;
