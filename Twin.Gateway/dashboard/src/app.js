@@ -10,6 +10,7 @@ const factory = () => $("factory").value.trim() || "demo";
 const keyValues = ["temperature", "vibration", "pressure", "spindle_speed", "power"];
 const tiles = new Map(); // topic → { el, version }
 const lineHeaders = new Map(); // line topic → h2
+const linePanels = new Map(); // line id → element showing OEE and bottleneck
 let selected = null; // { id, topic, chart, data, sensors, range }
 // Chart ranges of the machine page: live from the hub, or the stored history in buckets of `step`.
 const ranges = {
@@ -64,6 +65,7 @@ async function loadOverview() {
   for (const topic of [...tiles.keys(), ...lineHeaders.keys()]) await connection.invoke("Unsubscribe", topic).catch(() => {});
   tiles.clear();
   lineHeaders.clear();
+  linePanels.clear();
   const overview = $("overview");
   overview.innerHTML = "";
   const [lines, machines] = await Promise.all([api("/lines"), api("/machines?limit=1000")]);
@@ -74,9 +76,10 @@ async function loadOverview() {
   for (const [lineId, group] of grouped) {
     const section = document.createElement("div");
     section.className = "line";
-    section.innerHTML = `<h2>${group.name}${lineId ? ` <small>(${lineId})</small>` : ""}</h2><div class="tiles"></div>`;
+    section.innerHTML = `<h2>${group.name}${lineId ? ` <small>(${lineId})</small>` : ""}</h2><div class="perf"></div><div class="tiles"></div>`;
     overview.append(section);
     if (lineId) {
+      linePanels.set(lineId, section.querySelector(".perf"));
       const topic = `line:${factory()}/${lineId}`;
       lineHeaders.set(topic, section.querySelector("h2"));
       apply(await connection.invoke("Subscribe", topic));
@@ -190,6 +193,36 @@ function renderDetail(m) {
   selected.chart.setData(selected.data);
 }
 
+const pct = (v) => (v == null ? "–" : `${Math.round(v * 100)} %`);
+
+// Line OEE and the bottleneck (it moves as machines speed up or stall), refreshed every few seconds.
+async function loadPerformance() {
+  for (const [lineId, el] of linePanels) {
+    const p = await api(`/lines/${encodeURIComponent(lineId)}/performance`).catch(() => null);
+    if (!p) continue;
+    const w = p.windows.find((x) => x.window === "shift") ?? p.windows.find((x) => x.window === "1h");
+    el.innerHTML = w
+      ? `OEE ${w.window}: <b>${pct(w.oee)}</b> (availability ${pct(w.availability)} · performance ${pct(w.performance)} · quality ${pct(w.quality)})` +
+        (p.bottleneck ? ` · bottleneck <b class="bn">${p.bottleneck.machine}</b> <small>${p.bottleneck.evidence}</small>` : "")
+      : "no OEE yet";
+    for (const m of p.machines) document.getElementById(`tile-${m.machine}`)?.classList.toggle("bottleneck", p.bottleneck?.machine === m.machine);
+  }
+}
+
+async function loadKpis() {
+  const k = await api("/kpis");
+  const a = k.openTicketsByAge;
+  const low = k.stockCoverage.filter((c) => c.days != null)[0];
+  const hours = (v) => (v == null ? "–" : `${v.toFixed(1)} h`);
+  $("kpis").innerHTML = [
+    ...k.lines.map((l) => `<div><small>OEE ${l.line} (${l.window})</small><b>${pct(l.oee)}</b></div>`),
+    `<div><small>open tickets (&lt;1 h · 1–8 h · 8–24 h · &gt;1 d)</small><b>${k.openTickets}</b> ${a.underOneHour} · ${a.oneToEightHours} · ${a.eightToTwentyFourHours} · ${a.overADay}</div>`,
+    `<div><small>MTTR · MTBF</small><b>${k.mttrMinutes == null ? "–" : `${k.mttrMinutes.toFixed(0)} min`}</b> · ${hours(k.mtbfHours)}</div>`,
+    `<div><small>lowest stock coverage</small><b>${low ? `${low.days.toFixed(1)} d` : "–"}</b> ${low ? low.bin : ""}</div>`,
+    `<div><small>late work orders</small><b>${k.lateWorkOrders.length}</b> ${k.lateWorkOrders.slice(0, 3).map((o) => o.id).join(", ")}</div>`,
+  ].join("");
+}
+
 async function loadLists() {
   const [tickets, purchases] = await Promise.all([api("/tickets?status=open-any"), api("/purchase-requests")]);
   $("tickets").innerHTML = "<tr><th>ticket</th><th>status</th><th>evidence</th><th></th></tr>" +
@@ -208,12 +241,16 @@ document.addEventListener("click", async (e) => {
   await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: "dashboard" }) }).catch(() => {});
   loadLists();
 });
-$("factory").addEventListener("change", () => loadOverview().then(loadLists));
+$("factory").addEventListener("change", () => loadOverview().then(loadLists).then(loadPerformance).then(loadKpis));
 
 (async () => {
   await connection.start();
   setConnection(true);
   await loadOverview();
   await loadLists();
+  await loadPerformance().catch(() => {});
+  await loadKpis().catch(() => {});
   setInterval(() => loadLists().catch(() => {}), 5000);
+  setInterval(() => loadPerformance().catch(() => {}), 5000);
+  setInterval(() => loadKpis().catch(() => {}), 10000);
 })();

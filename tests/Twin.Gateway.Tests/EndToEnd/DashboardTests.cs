@@ -44,6 +44,11 @@ public class DashboardTests(EmbeddedGatewayFixture fixture, ITestOutputHelper ou
         output.WriteLine($"tile in alarm {clock.ElapsedMilliseconds} ms after publishing");
         Assert.Contains("150", await page.Locator("#tile-m-alarm").TextContentAsync(), StringComparison.Ordinal);
 
+        // The KPI strip and each line's OEE with its bottleneck (outlined on its tile).
+        await page.WaitForSelectorAsync(".tile.bottleneck", new PageWaitForSelectorOptions { Timeout = 60_000 });
+        Assert.Contains("OEE", await page.Locator("#kpis").TextContentAsync(), StringComparison.Ordinal);
+        Assert.Contains("bottleneck", await page.Locator(".line .perf").First.TextContentAsync(), StringComparison.Ordinal);
+
         var screenshot = Path.Combine(Repository.Root, "artifacts", "dashboard.png");
         Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
