@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Twin.Gateway.Api;
 using Twin.Gateway.Ingestion;
 using Twin.Gateway.Mqtt;
+using Twin.Gateway.Security;
 using Twin.Gateway.Simulation;
 using Twin.Silo;
 using Twin.Silo.History;
@@ -19,6 +20,7 @@ public static class GatewayHosting
     public static WebApplicationBuilder AddTwinGateway(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
+        builder.AddTwinSecurity();
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateOnStart();
         services.AddOptions<BrokerOptions>().BindConfiguration(BrokerOptions.Section).ValidateOnStart();
         services.AddOptions<MqttOptions>().BindConfiguration(MqttOptions.Section).ValidateOnStart();
@@ -52,6 +54,7 @@ public static class GatewayHosting
             services.AddTwinHistory(builder.Configuration, write: false);
         }
 
+        services.AddSingleton<BrokerServiceAccount>();
         if (broker.Enabled)
         {
             services.AddHostedService<EmbeddedBroker>();
@@ -137,6 +140,7 @@ public static class GatewayHosting
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseTwinSecurity();
         app.MapOpenApi();
         // The dashboard, served from the wwwroot beside the program (works offline, no CDN).
         var webRoot = Path.Combine(AppContext.BaseDirectory, "wwwroot");

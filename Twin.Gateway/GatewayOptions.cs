@@ -31,6 +31,32 @@ public sealed class BrokerOptions
 
     /// <summary>Messages the broker queues for a slow or disconnected persistent session before it drops the oldest.</summary>
     public int MaxPendingMessagesPerClient { get; set; } = 250_000;
+
+    /// <summary>
+    /// Devices allowed to connect (username/password) and what each may publish: only under its own
+    /// machines' topics. When empty, anonymous clients are accepted — only while the broker listens
+    /// on loopback.
+    /// </summary>
+    public List<DeviceCredential> Devices { get; set; } = [];
+
+    /// <summary>The account the gateway itself (and outbound event publishing) uses; full access. A random password is generated when unset.</summary>
+    public string ServiceUsername { get; set; } = "twin-gateway";
+
+    public string? ServicePassword { get; set; }
+}
+
+/// <summary>One device account of the embedded broker.</summary>
+public sealed class DeviceCredential
+{
+    public string Username { get; set; } = "";
+
+    public string Password { get; set; } = "";
+
+    /// <summary>The factory the device belongs to.</summary>
+    public string Factory { get; set; } = "";
+
+    /// <summary>The machines it may publish for (<c>*</c>: every machine of its factory).</summary>
+    public List<string> Machines { get; set; } = [];
 }
 
 /// <summary>The gateway's MQTT consumer (<c>Twin:Mqtt</c>).</summary>
@@ -140,6 +166,20 @@ internal sealed class GatewayOptionsValidator :
         if (options.MaxPendingMessagesPerClient < 1)
         {
             errors.Add("Twin:Broker:MaxPendingMessagesPerClient must be positive.");
+        }
+
+        if (options.Enabled && options.Devices.Count == 0 && System.Net.IPAddress.TryParse(options.Host, out var host) && !System.Net.IPAddress.IsLoopback(host))
+        {
+            errors.Add($"Twin:Broker:Host is {options.Host}, not a loopback address, and Twin:Broker:Devices is empty: anyone could publish. Configure device accounts (docs/SECURITY.md) or listen on 127.0.0.1.");
+        }
+
+        for (var i = 0; i < options.Devices.Count; i++)
+        {
+            var device = options.Devices[i];
+            if (string.IsNullOrWhiteSpace(device.Username) || device.Password.Length < 8 || string.IsNullOrWhiteSpace(device.Factory) || device.Machines.Count == 0)
+            {
+                errors.Add($"Twin:Broker:Devices:{i} needs Username, a Password of at least 8 characters, Factory and Machines (or [\"*\"]).");
+            }
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -10,13 +10,20 @@ namespace Twin.Gateway.Live;
 /// and gets the twin's snapshot with its version, then <c>twinChanged</c> messages with rising
 /// versions. A client that sees a gap, or reconnects, subscribes again to resynchronise.
 /// </summary>
-public sealed class TwinHub(LiveFeed feed, IGrainFactory grains) : Hub
+public sealed class TwinHub(LiveFeed feed, IGrainFactory grains, Microsoft.Extensions.Options.IOptions<Twin.Gateway.Security.AuthOptions> auth) : Hub
 {
     private static readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> Subscriptions = new(StringComparer.Ordinal);
 
     public async Task<TwinChange> Subscribe(string topic)
     {
         var (kind, key) = Parse(topic);
+        var factory = key.Split('/')[0];
+        if (auth.Value.IsJwt && (Context.User is null || !Twin.Gateway.Security.TwinAccess.MayAccess(Context.User, factory)))
+        {
+            // Nothing is joined: a token for another factory receives no messages of this one.
+            throw new HubException($"forbidden: the token does not grant factory '{factory}'.");
+        }
+
         var mine = Subscriptions.GetOrAdd(Context.ConnectionId, _ => new ConcurrentDictionary<string, byte>(StringComparer.Ordinal));
         var first = mine.TryAdd(topic, 0);
         if (first)

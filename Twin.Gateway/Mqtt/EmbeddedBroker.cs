@@ -1,4 +1,8 @@
+using System.Collections.Concurrent;
 using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using MQTTnet.Protocol;
 using System.Runtime.CompilerServices;
 using MQTTnet.Packets;
 using Microsoft.Extensions.Options;
@@ -10,9 +14,10 @@ namespace Twin.Gateway.Mqtt;
 /// The MQTT broker built into the gateway for the one-command embedded mode. It keeps
 /// persistent sessions, so the gateway's consumer picks up what was queued while it reconnected.
 /// </summary>
-internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
+internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, BrokerServiceAccount service, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
 {
     private MqttServer? _server;
+    private readonly ConcurrentDictionary<string, DeviceCredential?> _sessions = new(StringComparer.Ordinal);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -44,6 +49,53 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IL
                 }
             }
 
+            // Who is connecting: the gateway's own account, a configured device, or (loopback and
+            // no devices configured) anyone.
+            if (Matches(e.UserName, e.Password, service.Username, service.Password))
+            {
+                _sessions[SessionId(e)] = null;
+            }
+            else if (o.Devices.Count == 0)
+            {
+                _sessions[SessionId(e)] = null;
+            }
+            else if (o.Devices.FirstOrDefault(d => Matches(e.UserName, e.Password, d.Username, d.Password)) is { } device)
+            {
+                _sessions[SessionId(e)] = device;
+            }
+            else
+            {
+                e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
+                LogRefused(e.UserName ?? "(none)", e.RemoteEndPoint?.ToString() ?? "");
+            }
+
+            return Task.CompletedTask;
+        };
+        _server.InterceptingPublishAsync += e =>
+        {
+            if (_sessions.TryGetValue(e.ClientId, out var device) && device is not null && !MayPublish(device, e.ApplicationMessage.Topic))
+            {
+                // Refused: a device publishes only under its own machines' topics.
+                e.ProcessPublish = false;
+                e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
+                LogPublishRefused(device.Username, e.ApplicationMessage.Topic);
+            }
+
+            return Task.CompletedTask;
+        };
+        _server.InterceptingSubscriptionAsync += e =>
+        {
+            if (_sessions.TryGetValue(e.ClientId, out var device) && device is not null && !MayPublish(device, e.TopicFilter.Topic))
+            {
+                e.ProcessSubscription = false;
+                e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+            }
+
+            return Task.CompletedTask;
+        };
+        _server.ClientDisconnectedAsync += e =>
+        {
+            _sessions.TryRemove(e.ClientId, out _);
             return Task.CompletedTask;
         };
         try
@@ -58,6 +110,23 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IL
         }
 
         LogStarted(o.Host, o.Port);
+    }
+
+    private static string SessionId(ValidatingConnectionEventArgs e) => string.IsNullOrEmpty(e.AssignedClientIdentifier) ? e.ClientId : e.AssignedClientIdentifier;
+
+    private static bool Matches(string? user, string? password, string expectedUser, string expectedPassword) =>
+        user is not null && password is not null
+        && string.Equals(user, expectedUser, StringComparison.Ordinal)
+        && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(password), Encoding.UTF8.GetBytes(expectedPassword));
+
+    /// <summary>A device's topics: <c>factory/{its factory}/machine/{one of its machines}/…</c>, no wildcards beyond its own machines.</summary>
+    internal static bool MayPublish(DeviceCredential device, string topic)
+    {
+        var parts = topic.Split('/');
+        return parts.Length >= 4
+            && parts[0] == "factory" && parts[1] == device.Factory && parts[2] == "machine"
+            && parts[3] is not ("+" or "#")
+            && (device.Machines.Contains("*") || device.Machines.Contains(parts[3]));
     }
 
     /// <summary>
@@ -76,6 +145,12 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IL
             LogCannotAssignId();
         }
     }
+
+    [LoggerMessage(EventId = 3201, Level = LogLevel.Warning, Message = "MQTT connection refused for user {User} from {Remote}: bad username or password")]
+    private partial void LogRefused(string user, string remote);
+
+    [LoggerMessage(EventId = 3202, Level = LogLevel.Warning, Message = "MQTT publish refused: device {User} may not publish to {Topic}")]
+    private partial void LogPublishRefused(string user, string topic);
 
     [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_connectPacket")]
     private static extern ref MqttConnectPacket ConnectPacket(ValidatingConnectionEventArgs args);

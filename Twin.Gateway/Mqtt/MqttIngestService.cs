@@ -25,6 +25,8 @@ internal sealed partial class MqttIngestService(
     ProfileProvider profiles,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
+    BrokerServiceAccount service,
+    IOptions<BrokerOptions> broker,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
     private const int DrainBatch = 512;
@@ -150,6 +152,11 @@ internal sealed partial class MqttIngestService(
         if (!string.IsNullOrEmpty(_options.Username))
         {
             builder = builder.WithCredentials(_options.Username, _options.Password ?? "");
+        }
+        else if (broker.Value.Enabled)
+        {
+            // The embedded broker in this process: its service account.
+            builder = builder.WithCredentials(service.Username, service.Password);
         }
 
         // A new connection number before connecting: with a session present the broker resends

@@ -1,0 +1,226 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Claims;
+using System.Text;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using MQTTnet;
+using MQTTnet.Protocol;
+using Twin.Gateway.Tests.Support;
+
+namespace Twin.Gateway.Tests.Security;
+
+/// <summary>A gateway with JWT authentication and device accounts on its broker, as a real process.</summary>
+public sealed class SecuredGatewayFixture : IAsyncLifetime
+{
+    public const string Key = "a-test-signing-key-of-more-than-32-characters";
+    public const string DevicePassword = "device-a-secret";
+    private readonly TempDirectory _temp = new();
+
+    public GatewayProcess Gateway { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Gateway = new GatewayProcess(_temp.Sub("data"), new Dictionary<string, string>
+        {
+            ["Twin:Auth:Mode"] = "Jwt",
+            ["Twin:Auth:SigningKey"] = Key,
+            ["Twin:Auth:Issuer"] = "twin-tests",
+            ["Twin:Auth:Audience"] = "factory-twin",
+            ["Twin:Auth:RequestsPerMinute"] = "100",
+            ["Twin:Broker:Devices:0:Username"] = "press-a",
+            ["Twin:Broker:Devices:0:Password"] = DevicePassword,
+            ["Twin:Broker:Devices:0:Factory"] = "plant-a",
+            ["Twin:Broker:Devices:0:Machines:0"] = "press-1",
+        });
+        await Gateway.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        _temp.Dispose();
+    }
+
+    public static string Token(string role, string factory, TimeSpan? lifetime = null, string? subject = null)
+    {
+        var now = DateTime.UtcNow;
+        var expires = now + (lifetime ?? TimeSpan.FromMinutes(10));
+        return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = "twin-tests",
+            Audience = "factory-twin",
+            IssuedAt = expires < now ? expires.AddMinutes(-5) : now,
+            NotBefore = expires < now ? expires.AddMinutes(-5) : now,
+            Expires = expires,
+            Subject = new ClaimsIdentity([new Claim("sub", subject ?? $"{role}-{factory}"), new Claim("role", role), new Claim("factory", factory)]),
+            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(Key)), SecurityAlgorithms.HmacSha256),
+        });
+    }
+}
+
+public sealed class SecurityTests(SecuredGatewayFixture fixture) : IClassFixture<SecuredGatewayFixture>
+{
+    private GatewayProcess Gateway => fixture.Gateway;
+
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? token, object? body = null)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body);
+        }
+
+        return await Gateway.Http.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task No_token_or_an_expired_one_is_401_and_health_stays_open()
+    {
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(HttpMethod.Get, "/api/factories/plant-a/machines", null)).StatusCode);
+        var expired = SecuredGatewayFixture.Token("viewer", "plant-a", TimeSpan.FromMinutes(-10));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(HttpMethod.Get, "/api/factories/plant-a/machines", expired)).StatusCode);
+        var forged = SecuredGatewayFixture.Token("admin", "*")[..^4] + "AAAA";
+        Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(HttpMethod.Get, "/api/factories/plant-a/machines", forged)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, "/health/live", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, "/api/factories/plant-a/machines", SecuredGatewayFixture.Token("viewer", "plant-a"))).StatusCode);
+    }
+
+    [Fact]
+    public async Task Each_role_may_do_its_part_only()
+    {
+        var telemetry = new { seq = 1, ts = DateTimeOffset.UtcNow, values = new { temperature = 20 } };
+        var viewer = SecuredGatewayFixture.Token("viewer", "plant-a");
+        var operatorToken = SecuredGatewayFixture.Token("operator", "plant-a");
+        var integrator = SecuredGatewayFixture.Token("integrator", "plant-a");
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Post, "/api/factories/plant-a/machines/roles-1/telemetry", viewer, telemetry)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Post, "/api/factories/plant-a/machines/roles-1/telemetry", operatorToken, telemetry)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/api/factories/plant-a/machines/roles-1/telemetry", integrator, telemetry)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Put, "/api/factories/plant-a/machines/roles-1", viewer, new { name = "x" })).StatusCode);
+
+        // Ticket actions are for operators (the ticket does not exist: past authorization, the API answers 404).
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Post, "/api/factories/plant-a/tickets/none.LimitHigh.1/acknowledge", integrator, new { by = "x" })).StatusCode);
+        Assert.NotEqual(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Post, "/api/factories/plant-a/tickets/none.LimitHigh.1/acknowledge", operatorToken, new { by = "x" })).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_token_for_factory_A_can_neither_read_nor_subscribe_to_factory_B()
+    {
+        var admin = SecuredGatewayFixture.Token("admin", "*");
+        var readerA = SecuredGatewayFixture.Token("viewer", "plant-a");
+        var telemetry = (int seq) => new { seq, ts = DateTimeOffset.UtcNow, values = new { temperature = 20 + seq } };
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/api/factories/plant-b/machines/secret-1/telemetry", admin, telemetry(1))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/api/factories/plant-a/machines/open-1/telemetry", admin, telemetry(1))).StatusCode);
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Get, "/api/factories/plant-b/machines/secret-1", readerA)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(HttpMethod.Get, "/api/factories/plant-b/machines", readerA)).StatusCode);
+
+        await using var hub = new HubConnectionBuilder()
+            .WithUrl(new Uri(Gateway.Http.BaseAddress!, "/hubs/twins"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(readerA))
+            .Build();
+        var received = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        hub.On<System.Text.Json.JsonElement>("twinChanged", change => received.Enqueue(change.GetProperty("topic").GetString()!));
+        await hub.StartAsync();
+
+        var refused = await Assert.ThrowsAsync<HubException>(() => hub.InvokeAsync<System.Text.Json.JsonElement>("Subscribe", "machine:plant-b/secret-1"));
+        Assert.Contains("forbidden", refused.Message, StringComparison.Ordinal);
+        await hub.InvokeAsync<System.Text.Json.JsonElement>("Subscribe", "machine:plant-a/open-1");
+
+        // A change in B, then one in A: the A change arrives, the B one never does.
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/api/factories/plant-b/machines/secret-1/telemetry", admin, telemetry(2))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/api/factories/plant-a/machines/open-1/telemetry", admin, telemetry(2))).StatusCode);
+        await Wait.UntilAsync(() => Task.FromResult(received.Contains("machine:plant-a/open-1")), TimeSpan.FromSeconds(10), "the change in plant-a delivered");
+        Assert.DoesNotContain(received, t => t.Contains("plant-b", StringComparison.Ordinal));
+
+        // Without a token the hub refuses the connection.
+        await using var anonymous = new HubConnectionBuilder().WithUrl(new Uri(Gateway.Http.BaseAddress!, "/hubs/twins")).Build();
+        await Assert.ThrowsAsync<HttpRequestException>(() => anonymous.StartAsync());
+    }
+
+    [Fact]
+    public async Task A_device_publishes_only_under_its_own_machine_and_bad_credentials_are_refused()
+    {
+        using var client = new MqttClientFactory().CreateMqttClient();
+        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", Gateway.MqttPort).WithClientId("press-a-1")
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+            .WithCredentials("press-a", SecuredGatewayFixture.DevicePassword).Build();
+        await client.ConnectAsync(options);
+
+        var ts = DateTimeOffset.UtcNow.ToString("O");
+        var own = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("factory/plant-a/machine/press-1/telemetry")
+            .WithPayload($"{{\"seq\":1,\"ts\":\"{ts}\",\"values\":{{\"temperature\":21}}}}").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        Assert.True(own.IsSuccess);
+        var other = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("factory/plant-a/machine/press-2/telemetry")
+            .WithPayload($"{{\"seq\":1,\"ts\":\"{ts}\",\"values\":{{\"temperature\":99}}}}").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, other.ReasonCode);
+
+        var admin = SecuredGatewayFixture.Token("admin", "*");
+        await Wait.UntilAsync(
+            async () => (await SendAsync(HttpMethod.Get, "/api/factories/plant-a/machines/press-1", admin)).StatusCode == HttpStatusCode.OK,
+            TimeSpan.FromSeconds(10),
+            "the device's own reading applied");
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(HttpMethod.Get, "/api/factories/plant-a/machines/press-2", admin)).StatusCode);
+
+        using var intruder = new MqttClientFactory().CreateMqttClient();
+        var bad = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", Gateway.MqttPort).WithClientId("intruder")
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithCredentials("press-a", "wrong-password").Build();
+        Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, await ConnectResultAsync(intruder, bad));
+        using var anonymous = new MqttClientFactory().CreateMqttClient();
+        var anonymousOptions = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", Gateway.MqttPort).WithClientId("anon")
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).Build();
+        Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, await ConnectResultAsync(anonymous, anonymousOptions));
+        Assert.False(intruder.IsConnected || anonymous.IsConnected);
+    }
+
+    private static async Task<MqttClientConnectResultCode> ConnectResultAsync(IMqttClient client, MqttClientOptions options)
+    {
+        try
+        {
+            return (await client.ConnectAsync(options)).ResultCode;
+        }
+        catch (MQTTnet.Exceptions.MqttCommunicationException ex) when (ex.GetType().GetProperty("ResultCode")?.GetValue(ex) is MqttClientConnectResultCode code)
+        {
+            return code;
+        }
+    }
+
+    [Fact]
+    public async Task A_caller_over_its_request_budget_gets_429()
+    {
+        var token = SecuredGatewayFixture.Token("viewer", "plant-a", subject: "busy-client");
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 110; i++)
+        {
+            statuses.Add((await SendAsync(HttpMethod.Get, "/api/factories/plant-a/machines", token)).StatusCode);
+        }
+
+        Assert.Equal(100, statuses.Count(s => s == HttpStatusCode.OK));
+        Assert.Equal(10, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
+        // Other callers are not affected.
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, "/api/factories/plant-a/machines", SecuredGatewayFixture.Token("viewer", "plant-a", subject: "calm-client"))).StatusCode);
+    }
+}
+
+/// <summary>Starting without authentication on a non-loopback address is refused, naming the setting.</summary>
+public sealed class OpenBindingTests
+{
+    [Fact]
+    public async Task A_non_loopback_binding_without_authentication_refuses_to_start()
+    {
+        using var temp = new TempDirectory();
+        var dll = Repository.ProgramDll("Twin.Gateway");
+        await using var process = ChildProcess.Start("dotnet", [dll, $"--urls=http://0.0.0.0:{Ports.Free()}", "--Twin:Simulator:Enabled=false", $"--Twin:Broker:Port={Ports.Free()}", $"--Twin:Storage:SqlitePath={temp.Sub("db")}/twin.db"], Path.GetDirectoryName(dll));
+        var exit = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, exit);
+        Assert.Contains("Twin:Auth:Mode", process.Output, StringComparison.Ordinal);
+    }
+}
