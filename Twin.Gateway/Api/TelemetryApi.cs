@@ -89,7 +89,7 @@ internal static class TelemetryApi
             }
             else
             {
-                errors[payloads.Count == 1 && body.AsSpan().TrimStart(" \t\r\n"u8)[0] != (byte)'[' ? "body" : $"[{i}]"] = [parsed.Error!];
+                errors[payloads.Count == 1 && !body.AsSpan().TrimStart(" \t\r\n"u8).StartsWith("["u8) ? "body" : $"[{i}]"] = [parsed.Error!];
                 rejected.Add((parsed.Error!, Encoding.UTF8.GetString(payloads[i].Span[..Math.Min(payloads[i].Length, DeadLetter.MaxPayloadChars)])));
             }
         }
