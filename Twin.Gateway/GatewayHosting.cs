@@ -222,6 +222,7 @@ internal sealed partial class StartupBanner(
     IOptions<BrokerOptions> broker,
     IOptions<MqttOptions> mqtt,
     IOptions<SimulatorOptions> simulator,
+    IOptions<AuthOptions> auth,
     ILogger<StartupBanner> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
@@ -241,7 +242,14 @@ internal sealed partial class StartupBanner(
             var consumerText = mqtt.Value.Enabled ? $"consuming {mqtt.Value.Host}:{mqtt.Value.Port}" : "consumer off";
             var simulatorText = simulator.Value.Enabled ? $"demo factory '{simulator.Value.Factory}' simulated" : "simulator off";
             var example = $"{http}/api/factories/{factory}/machines";
+            var authText = auth.Value.IsJwt
+                ? "Authentication: JWT bearer tokens"
+                : "Authentication: none (listening on loopback only; set Twin:Auth:Mode=Jwt to listen beyond it)";
+            var devicesText = broker.Value.Enabled
+                ? broker.Value.Devices.Count > 0 ? $"{broker.Value.Devices.Count} device account(s)" : "anonymous devices (loopback only)"
+                : "external broker";
             LogReady(mode, http, brokerText, consumerText, simulatorText, example);
+            LogSecurity(authText, devicesText);
         });
         return Task.CompletedTask;
     }
@@ -250,6 +258,9 @@ internal sealed partial class StartupBanner(
 
     [LoggerMessage(EventId = 6001, Level = LogLevel.Information, Message = "Factory Twin is ready. Mode: {Mode}. HTTP: {Http}. MQTT: {Broker}, {Consumer}. {Simulator}. Try: {Example}")]
     private partial void LogReady(string mode, string http, string broker, string consumer, string simulator, string example);
+
+    [LoggerMessage(EventId = 6003, Level = LogLevel.Information, Message = "{Authentication}. MQTT devices: {Devices}.")]
+    private partial void LogSecurity(string authentication, string devices);
 }
 
 internal static class HealthResponse

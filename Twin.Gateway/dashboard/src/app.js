@@ -5,7 +5,14 @@ import * as signalR from "@microsoft/signalr";
 import uPlot from "uplot";
 
 const $ = (id) => document.getElementById(id);
-const api = (path, init) => fetch(`/api/factories/${encodeURIComponent(factory())}${path}`, init).then((r) => (r.ok ? r.json() : Promise.reject(r)));
+// With authentication on, a bearer token given once as ?token=… (or #token=…) is kept for this tab.
+const token = (() => {
+  const given = new URLSearchParams(location.search).get("token") ?? new URLSearchParams(location.hash.slice(1)).get("token");
+  if (given) sessionStorage.setItem("twin-token", given);
+  return sessionStorage.getItem("twin-token");
+})();
+const withToken = (init = {}) => (token ? { ...init, headers: { ...(init.headers ?? {}), Authorization: `Bearer ${token}` } } : init);
+const api = (path, init) => fetch(`/api/factories/${encodeURIComponent(factory())}${path}`, withToken(init)).then((r) => (r.ok ? r.json() : Promise.reject(r)));
 const factory = () => $("factory").value.trim() || "demo";
 const keyValues = ["temperature", "vibration", "pressure", "spindle_speed", "power"];
 const tiles = new Map(); // topic → { el, version }
@@ -20,7 +27,10 @@ const ranges = {
   "7d": { label: "7 d", span: 7 * 86400, step: "1h" },
 };
 
-const connection = new signalR.HubConnectionBuilder().withUrl("/hubs/twins").withAutomaticReconnect().build();
+const connection = new signalR.HubConnectionBuilder()
+  .withUrl("/hubs/twins", token ? { accessTokenFactory: () => token } : {})
+  .withAutomaticReconnect()
+  .build();
 connection.on("twinChanged", (change) => apply(change));
 connection.onreconnected(() => resubscribe());
 connection.onreconnecting(() => setConnection(false));
