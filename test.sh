@@ -40,6 +40,7 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
 dotnet test DigitalTwin.sln -c Release --no-build -nologo --blame-hang-timeout 10m "$@" 2>&1 | tee "$log" || status=$?
+dotnet run -c Release --no-build --project tools/Twin.Bench -- quick || status=$?  # end-to-end smoke run: fails on any lost message
 
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')

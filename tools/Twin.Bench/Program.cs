@@ -5,6 +5,13 @@ using Twin.Bench;
 var commands = new Dictionary<string, (string Usage, Func<BenchArguments, Task<int>> Run)>(StringComparer.Ordinal)
 {
     ["history"] = (HistoryBenchmark.Usage, HistoryBenchmark.RunAsync),
+    ["ingest"] = (IngestBenchmark.Usage, IngestBenchmark.RunAsync),
+    ["hot"] = (TwinBenchmarks.HotUsage, TwinBenchmarks.HotAsync),
+    ["coldstart"] = (TwinBenchmarks.ColdUsage, TwinBenchmarks.ColdStartAsync),
+    ["latency"] = (LatencyBenchmark.Usage, LatencyBenchmark.RunAsync),
+    ["memory"] = (MemoryBenchmark.Usage, MemoryBenchmark.RunAsync),
+    ["micro"] = (MicroBenchmarks.Usage, MicroBenchmarks.RunAsync),
+    ["quick"] = (QuickCheck.Usage, QuickCheck.RunAsync),
 };
 
 if (args.Length == 0 || !commands.TryGetValue(args[0], out var command))

@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace Twin.Bench;
+
+/// <summary>What an end-to-end ingest run measured.</summary>
+public sealed record IngestResult(
+    int Machines,
+    long Messages,
+    double PublishSeconds,
+    double DurableSeconds,
+    long Applied,
+    long Late,
+    long Duplicates,
+    long Missing,
+    double GatewayCpuPercentOfOneCore)
+{
+    public double MessagesPerSecond => Messages / DurableSeconds;
+
+    public bool ZeroLoss => Missing == 0;
+}
+
+/// <summary>
+/// End to end: simulated machines → broker → gateway (MQTT consumer, mapping profile) → machine
+/// twins → SQLite, acknowledged to the broker once durable; then every twin is read back over
+/// HTTP and its sequence checked. Also the raw broker rate through the same broker.
+/// </summary>
+public static class IngestBenchmark
+{
+    public const string Usage = "[--machines 100] [--messages 300000] [--connections 4] [--broker-inflight 20] [--embedded-broker] [--quick]";
+
+    public static async Task<int> RunAsync(BenchArguments arguments)
+    {
+        var quick = arguments.Flag("quick");
+        var machines = arguments.Number("machines", quick ? 20 : 100, 1, 100_000);
+        var messages = arguments.Number("messages", quick ? 4_000 : 300_000, machines, 10_000_000);
+        var connections = arguments.Number("connections", 4, 1, 64);
+        var embedded = arguments.Flag("embedded-broker");
+        var inflightText = arguments.Text("broker-inflight");
+        int? inflight = inflightText is null ? null : arguments.Number("broker-inflight", 20, 1, 65535);
+        arguments.RejectUnknown();
+
+        Console.WriteLine($"# End-to-end ingest\n\n{BenchEnvironment.Describe()}\n");
+        using var folder = new TempFolder("twin-bench-ingest");
+        var ok = true;
+        if (Mosquitto.Executable is not null)
+        {
+            await using var broker = await Mosquitto.StartAsync(folder.Sub("mosquitto"), inflight);
+            var raw = await RawBrokerAsync(broker.Port, machines, messages / machines, connections);
+            Console.WriteLine($"Raw broker (Mosquitto, publisher → subscriber, QoS 1, no processing): {raw.Received:N0} of {raw.Sent:N0} messages in {raw.Seconds:F2} s = **{raw.Received / raw.Seconds:N0} messages/s**\n");
+            ok &= raw.Received == raw.Sent;
+
+            await using var gateway = new Gateway(folder.Sub("gateway-mosquitto"), broker.Port);
+            await gateway.StartAndWaitAsync();
+            var result = await EndToEndAsync(gateway, broker.Port, "bench", machines, messages / machines, connections, quick ? TimeSpan.FromSeconds(40) : TimeSpan.FromMinutes(5));
+            Print(inflight is null ? "Mosquitto (default max_inflight_messages, 20)" : $"Mosquitto (max_inflight_messages {inflight})", result);
+            ok &= result.ZeroLoss;
+        }
+        else
+        {
+            Console.WriteLine("Mosquitto is not installed: the external-broker figure is left out.\n");
+            embedded = true;
+        }
+
+        if (embedded)
+        {
+            await using var gateway = new Gateway(folder.Sub("gateway-embedded"), brokerPort: null);
+            await gateway.StartAndWaitAsync();
+            var result = await EndToEndAsync(gateway, gateway.MqttPort, "bench", machines, messages / machines, connections, quick ? TimeSpan.FromSeconds(40) : TimeSpan.FromMinutes(5));
+            Print("embedded broker", result);
+            ok &= result.ZeroLoss;
+        }
+
+        Console.WriteLine(ok ? "Zero loss: every message of every machine is in its twin." : "LOSS: some messages are missing (see above).");
+        return ok ? 0 : 1;
+    }
+
+    public static void Print(string broker, IngestResult r)
+    {
+        Console.WriteLine($"""
+            End to end through {broker}: {r.Machines:N0} machines × {r.Messages / r.Machines:N0} messages (3 values each), QoS 1
+            | | |
+            |---|---:|
+            | messages published (broker acknowledged) in | {r.PublishSeconds:F2} s |
+            | all messages durable in the twins after | {r.DurableSeconds:F2} s |
+            | sustained accepted messages/s | **{r.MessagesPerSecond:N0}** |
+            | sustained readings/s | **{r.MessagesPerSecond * 3:N0}** |
+            | applied / late / duplicates / missing | {r.Applied:N0} / {r.Late:N0} / {r.Duplicates:N0} / {r.Missing:N0} |
+            | gateway CPU (of one core; 2 cores = 200 %) | {r.GatewayCpuPercentOfOneCore:F0} % |
+
+            """);
+    }
+
+    /// <summary>Publishes and waits until every twin has every message durable (or the deadline passes), then checks sequences.</summary>
+    public static async Task<IngestResult> EndToEndAsync(Gateway gateway, int brokerPort, string factory, int machines, int perMachine, int connections, TimeSpan deadline, long firstSeq = 1)
+    {
+        await using var devices = await Devices.ConnectAsync(brokerPort, connections);
+        var cpuBefore = gateway.Process.CpuTime();
+        var clock = Stopwatch.StartNew();
+        var acknowledged = await devices.PublishAsync(m => Devices.Topic(factory, Devices.Machine(m)), machines, firstSeq, perMachine, rate: null, deadline);
+        var published = clock.Elapsed;
+        var lastSeq = firstSeq + perMachine - 1;
+
+        // Durable when every twin's last sequence number is the last one published (and everything before it applied).
+        var done = new bool[machines];
+        var counters = new (long Applied, long Late, long Duplicates)[machines];
+        var finished = TimeSpan.Zero;
+        while (clock.Elapsed < deadline + published)
+        {
+            var pending = Enumerable.Range(0, machines).Where(m => !done[m]).ToList();
+            if (pending.Count == 0)
+            {
+                break;
+            }
+
+            var now = clock.Elapsed;
+            await Parallel.ForEachAsync(pending, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (m, _) =>
+            {
+                if (await gateway.MachineAsync(factory, Devices.Machine(m)) is not { } twin)
+                {
+                    return;
+                }
+
+                var ingest = twin.GetProperty("ingest");
+                counters[m] = (ingest.GetProperty("applied").GetInt64(), ingest.GetProperty("late").GetInt64(), ingest.GetProperty("duplicates").GetInt64());
+                if (twin.GetProperty("lastSeq").GetInt64() == lastSeq && counters[m].Applied + counters[m].Late >= perMachine)
+                {
+                    done[m] = true;
+                }
+            });
+            finished = now;
+            if (done.All(d => d))
+            {
+                break;
+            }
+
+            await Task.Delay(200);
+        }
+
+        var cpu = gateway.Process.CpuTime() - cpuBefore;
+        var applied = counters.Sum(c => c.Applied);
+        var late = counters.Sum(c => c.Late);
+        var total = (long)machines * perMachine;
+        if (acknowledged != total)
+        {
+            Console.WriteLine($"note: the broker acknowledged {acknowledged:N0} of {total:N0} publishes before the deadline");
+        }
+
+        return new IngestResult(
+            machines,
+            total,
+            published.TotalSeconds,
+            finished.TotalSeconds,
+            applied,
+            late,
+            counters.Sum(c => c.Duplicates),
+            Math.Max(0, total - applied - late),
+            100 * cpu.TotalSeconds / finished.TotalSeconds);
+    }
+
+    /// <summary>Publisher → subscriber through the broker, QoS 1 both ways, nothing else.</summary>
+    public static async Task<(long Sent, long Received, double Seconds)> RawBrokerAsync(int port, int machines, int perMachine, int connections)
+    {
+        var total = (long)machines * perMachine;
+        var received = 0L;
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subscriber = new MqttClientFactory().CreateMqttClient();
+        subscriber.ApplicationMessageReceivedAsync += _ =>
+        {
+            if (Interlocked.Increment(ref received) == total)
+            {
+                all.TrySetResult();
+            }
+
+            return Task.CompletedTask;
+        };
+        await subscriber.ConnectAsync(new MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", port)
+            .WithClientId("bench-raw-" + Guid.NewGuid().ToString("N")[..8])
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+            .WithReceiveMaximum(2000)
+            .WithCleanStart(true)
+            .Build());
+        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic("bench-raw/#").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)).Build());
+        await using var devices = await Devices.ConnectAsync(port, connections);
+        var clock = Stopwatch.StartNew();
+        var sent = await devices.PublishAsync(m => $"bench-raw/{Devices.Machine(m)}", machines, 1, perMachine, rate: null, TimeSpan.FromMinutes(2));
+        await Task.WhenAny(all.Task, Task.Delay(TimeSpan.FromSeconds(30)));
+        var seconds = clock.Elapsed.TotalSeconds;
+        await subscriber.DisconnectAsync();
+        return (sent, Interlocked.Read(ref received), seconds);
+    }
+
+}

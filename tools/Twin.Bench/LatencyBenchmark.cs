@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.SignalR.Client;
+
+namespace Twin.Bench;
+
+/// <summary>
+/// Publish → SignalR client receipt. Every machine's <c>pressure</c> carries the message's
+/// sequence number, so a client that receives a twin change knows which reading it shows and
+/// when that reading was published (same process, same clock).
+/// </summary>
+public static class LatencyBenchmark
+{
+    public const string Usage = "--max-rate <messages/s> [--machines 1000] [--clients 1000] [--seconds 15] [--live-rate 10]";
+
+    public static async Task<int> RunAsync(BenchArguments arguments)
+    {
+        var maxRate = arguments.Number("max-rate", 10_000, 100, 1_000_000);
+        var machines = arguments.Number("machines", 1000, 1, 100_000);
+        var clients = arguments.Number("clients", 1000, 1, 5000);
+        var seconds = arguments.Number("seconds", 15, 1, 600);
+        var liveRate = arguments.Number("live-rate", 10, 1, 1000);
+        arguments.RejectUnknown();
+        Console.WriteLine($"# Publish → SignalR latency\n\n{BenchEnvironment.Describe()}\n");
+        Console.WriteLine(await MeasureAsync(maxRate, machines, clients, TimeSpan.FromSeconds(seconds), liveRate));
+        return 0;
+    }
+
+    public static async Task<string> MeasureAsync(int maxRate, int machines, int clients, TimeSpan duration, int liveRate)
+    {
+        const string factory = "live";
+        using var folder = new TempFolder("twin-bench-latency");
+        await using var broker = await Mosquitto.StartAsync(folder.Sub("mosquitto"));
+        await using var gateway = new Gateway(folder.Sub("gateway"), broker.Port, new Dictionary<string, string>
+        {
+            ["Twin:Live:MaxUpdatesPerSecond"] = liveRate.ToString(CultureInfo.InvariantCulture),
+        });
+        await gateway.StartAndWaitAsync();
+
+        // Every machine exists before the clients subscribe.
+        var created = await IngestBenchmark.EndToEndAsync(gateway, broker.Port, factory, machines, 1, 4, TimeSpan.FromSeconds(60));
+        if (!created.ZeroLoss)
+        {
+            throw new InvalidOperationException("the machines were not all created");
+        }
+
+        var phases = new[] { 0.5, 0.8 };
+        var perMachine = phases.Select(p => (int)Math.Ceiling(maxRate * p * duration.TotalSeconds / machines)).ToArray();
+        var published = new long[machines, 2 + perMachine.Sum()];
+        var latencies = new List<double>[phases.Length];
+        var phase = -1;
+        var received = 0L;
+        for (var p = 0; p < phases.Length; p++)
+        {
+            latencies[p] = new List<double>(1 << 20);
+        }
+
+        var connections = new List<HubConnection>();
+        try
+        {
+            var url = new Uri(gateway.Http.BaseAddress!, "/hubs/twins");
+            var connectClock = Stopwatch.StartNew();
+            await Parallel.ForEachAsync(Enumerable.Range(0, clients), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (c, token) =>
+            {
+                var connection = new HubConnectionBuilder()
+                    .WithUrl(url, HttpTransportType.WebSockets, o => o.SkipNegotiation = true)
+                    .Build();
+                var m = c % machines;
+                connection.On<JsonElement>("twinChanged", change =>
+                {
+                    var now = Stopwatch.GetTimestamp();
+                    var current = Volatile.Read(ref phase);
+                    if (current < 0 || !change.TryGetProperty("machine", out var machine) || machine.ValueKind != JsonValueKind.Object)
+                    {
+                        return;
+                    }
+
+                    foreach (var sensor in machine.GetProperty("sensors").EnumerateArray())
+                    {
+                        if (sensor.GetProperty("sensor").ValueEquals("pressure"))
+                        {
+                            var seq = (long)Math.Round(sensor.GetProperty("value").GetDouble() * 1000);
+                            var sent = seq < published.GetLength(1) ? Volatile.Read(ref published[m, seq]) : 0;
+                            if (sent != 0)
+                            {
+                                lock (latencies[current])
+                                {
+                                    latencies[current].Add(Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds);
+                                }
+                            }
+
+                            Interlocked.Increment(ref received);
+                            break;
+                        }
+                    }
+                });
+                await connection.StartAsync(token);
+                await connection.InvokeAsync<JsonElement>("Subscribe", $"machine:{factory}/{Devices.Machine(m)}", token);
+                lock (connections)
+                {
+                    connections.Add(connection);
+                }
+            });
+            var connectSeconds = connectClock.Elapsed.TotalSeconds;
+
+            var rows = new List<string>();
+            var firstSeq = 2L;
+            for (var p = 0; p < phases.Length; p++)
+            {
+                var rate = maxRate * phases[p];
+                Volatile.Write(ref phase, p);
+                await using var devices = await Devices.ConnectAsync(broker.Port, 4);
+                var clock = Stopwatch.StartNew();
+                var sent = await devices.PublishAsync(
+                    m => Devices.Topic(factory, Devices.Machine(m)),
+                    machines,
+                    firstSeq,
+                    perMachine[p],
+                    rate,
+                    duration + TimeSpan.FromSeconds(30),
+                    (m, seq) => Volatile.Write(ref published[m, seq], Stopwatch.GetTimestamp()));
+                var publishSeconds = clock.Elapsed.TotalSeconds;
+
+                // The last changes arrive within a second or two; wait for them before the next phase.
+                await Task.Delay(TimeSpan.FromSeconds(3));
+                Volatile.Write(ref phase, -1);
+                firstSeq += perMachine[p];
+                List<double> samples;
+                lock (latencies[p])
+                {
+                    samples = [.. latencies[p].Order()];
+                }
+
+                double At(double q) => samples.Count == 0 ? double.NaN : samples[Math.Min(samples.Count - 1, (int)(q * samples.Count))];
+                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {phases[p] * 100:F0} % | {sent / publishSeconds:N0} msg/s ({sent / publishSeconds / machines:F1} per machine) | {samples.Count:N0} | {At(0.5):F1} ms | {At(0.95):F1} ms | **{At(0.99):F1} ms** | {samples.LastOrDefault():F1} ms |"));
+            }
+
+            return string.Create(CultureInfo.InvariantCulture, $"""
+                Publish → SignalR client receipt through Mosquitto: {machines:N0} machines, {clients:N0} SignalR clients (WebSockets, connected in {connectSeconds:F1} s), each subscribed to one machine; {duration.TotalSeconds:F0} s per load; live feed at most {liveRate} updates per twin per second
+                | load (of {maxRate:N0} msg/s) | offered | readings seen by clients | p50 | p95 | p99 | max |
+                |---|---:|---:|---:|---:|---:|---:|
+                {string.Join("\n", rows)}
+
+                """);
+        }
+        finally
+        {
+            await Task.WhenAll(connections.Select(c => c.DisposeAsync().AsTask()));
+        }
+    }
+}

@@ -1,0 +1,346 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Twin.Bench;
+
+/// <summary>Free 127.0.0.1 ports.</summary>
+public static class Ports
+{
+    public static int Free()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public static async Task<bool> IsOpenAsync(int port)
+    {
+        using var client = new TcpClient();
+        try
+        {
+            await client.ConnectAsync(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Polls a condition until it holds or the deadline passes.</summary>
+    public static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan within, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (clock.Elapsed > within)
+            {
+                throw new TimeoutException($"{what}: not within {within.TotalSeconds:F0} s");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+}
+
+/// <summary>A server process the benchmark started; killed (with its children) on dispose.</summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private ServerProcess(Process process) => _process = process;
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>The last lines it wrote (for failure messages).</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static ServerProcess Start(string fileName, IEnumerable<string> arguments, string workingDirectory)
+    {
+        var info = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory,
+        };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var process = new Process { StartInfo = info };
+        var server = new ServerProcess(process);
+        process.OutputDataReceived += (_, e) => server.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return server;
+    }
+
+    /// <summary>CPU time (user + system) the process has used so far, from /proc.</summary>
+    public TimeSpan CpuTime()
+    {
+        // /proc/{pid}/stat: fields 14 and 15 (utime, stime) in clock ticks, after the parenthesised name.
+        var stat = File.ReadAllText($"/proc/{Id}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ is 100 on Linux
+    }
+
+    /// <summary>Resident set size in bytes, from /proc.</summary>
+    public long ResidentBytes()
+    {
+        var line = File.ReadLines($"/proc/{Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await _process.WaitForExitAsync(timeout.Token);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or OperationCanceledException)
+        {
+        }
+
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            if (_output.Length > 64 * 1024)
+            {
+                _output.Remove(0, 32 * 1024);
+            }
+
+            _output.AppendLine(line);
+        }
+    }
+}
+
+/// <summary>A throwaway Mosquitto on a free 127.0.0.1 port with its own configuration and folder.</summary>
+public sealed class Mosquitto : IAsyncDisposable
+{
+    private readonly ServerProcess _process;
+
+    private Mosquitto(ServerProcess process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    private static readonly string[] Candidates = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"];
+
+    public static string? Executable => Candidates.FirstOrDefault(File.Exists);
+
+    public static async Task<Mosquitto> StartAsync(string directory, int? maxInflight = null)
+    {
+        var executable = Executable ?? throw new FileNotFoundException("mosquitto is not installed (apt-get install mosquitto)");
+        Directory.CreateDirectory(directory);
+        var port = Ports.Free();
+        var config = Path.Combine(directory, "mosquitto.conf");
+        // As docs/OPERATIONS.md configures it, with a queue deep enough that a publisher running
+        // ahead of the gateway is queued rather than dropped.
+        await File.WriteAllTextAsync(config, $"""
+            listener {port} 127.0.0.1
+            allow_anonymous true
+            persistence true
+            persistence_location {directory}/
+            max_queued_messages 1000000
+            log_dest none
+            {(maxInflight is { } n ? $"max_inflight_messages {n}" : "")}
+            """);
+        var process = ServerProcess.Start(executable, ["-c", config], directory);
+        var broker = new Mosquitto(process, port);
+        try
+        {
+            await Ports.UntilAsync(
+                async () => process.HasExited ? throw new InvalidOperationException("mosquitto exited:\n" + process.Output) : await Ports.IsOpenAsync(port),
+                TimeSpan.FromSeconds(15),
+                "mosquitto listening");
+        }
+        catch
+        {
+            await broker.DisposeAsync();
+            throw;
+        }
+
+        return broker;
+    }
+
+    public ValueTask DisposeAsync() => _process.DisposeAsync();
+}
+
+/// <summary>
+/// The real gateway program (embedded mode: co-hosted silo, SQLite state) on free 127.0.0.1 ports,
+/// its state in a throwaway folder, as the gateway's own tests start it.
+/// </summary>
+public sealed class Gateway : IAsyncDisposable
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly List<string> _arguments;
+    private ServerProcess? _process;
+
+    /// <param name="brokerPort">An external broker's port; null: the gateway's embedded broker.</param>
+    public Gateway(string directory, int? brokerPort, IDictionary<string, string>? settings = null)
+    {
+        Directory.CreateDirectory(directory);
+        HttpPort = Ports.Free();
+        MqttPort = brokerPort ?? Ports.Free();
+        var values = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["urls"] = $"http://127.0.0.1:{HttpPort}",
+            ["Twin:Storage:SqlitePath"] = Path.Combine(directory, "twin.db"),
+            ["Twin:Broker:Enabled"] = brokerPort is null ? "true" : "false",
+            ["Twin:Broker:Port"] = MqttPort.ToString(CultureInfo.InvariantCulture),
+            ["Twin:Mqtt:Port"] = MqttPort.ToString(CultureInfo.InvariantCulture),
+            ["Twin:Mqtt:ClientId"] = "bench-gateway-" + Guid.NewGuid().ToString("N")[..8],
+            ["Twin:Cluster:SiloPort"] = Ports.Free().ToString(CultureInfo.InvariantCulture),
+            ["Twin:Cluster:GatewayPort"] = Ports.Free().ToString(CultureInfo.InvariantCulture),
+            ["Twin:Simulator:Enabled"] = "false",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            values[key] = value;
+        }
+
+        _arguments = [Dll, .. values.Select(v => $"--{v.Key}={v.Value}")];
+        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}"), Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public int HttpPort { get; }
+
+    public int MqttPort { get; }
+
+    public HttpClient Http { get; }
+
+    public ServerProcess Process => _process ?? throw new InvalidOperationException("not started");
+
+    /// <summary>The gateway built in Release beside this checkout's benchmark.</summary>
+    public static string Dll
+    {
+        get
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            {
+                var path = Path.Combine(dir.FullName, "Twin.Gateway", "bin", "Release", "net10.0", "Twin.Gateway.dll");
+                if (File.Exists(Path.Combine(dir.FullName, "DigitalTwin.sln")))
+                {
+                    return File.Exists(path) ? path : throw new FileNotFoundException("the gateway is not built: dotnet build Twin.Gateway -c Release", path);
+                }
+            }
+
+            throw new FileNotFoundException("DigitalTwin.sln not found above the benchmark");
+        }
+    }
+
+    /// <summary>Starts the process (no waiting).</summary>
+    public void Start() => _process = ServerProcess.Start("dotnet", _arguments, Path.GetDirectoryName(Dll)!);
+
+    /// <summary>Starts the process and waits until /health/ready answers 200.</summary>
+    public async Task StartAndWaitAsync()
+    {
+        Start();
+        await Ports.UntilAsync(
+            async () =>
+            {
+                if (Process.HasExited)
+                {
+                    throw new InvalidOperationException("the gateway exited:\n" + Process.Output);
+                }
+
+                try
+                {
+                    using var response = await Http.GetAsync("/health/ready");
+                    return response.IsSuccessStatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            },
+            TimeSpan.FromSeconds(60),
+            "gateway ready");
+    }
+
+    /// <summary>A machine twin's snapshot, or null when it does not exist (yet).</summary>
+    public async Task<JsonElement?> MachineAsync(string factory, string machine)
+    {
+        using var response = await Http.GetAsync($"/api/factories/{factory}/machines/{machine}");
+        return response.IsSuccessStatusCode ? await response.Content.ReadFromJsonAsync<JsonElement>(Json) : null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            await _process.DisposeAsync();
+        }
+
+        Http.Dispose();
+    }
+}
+
+/// <summary>A folder under the system's temporary directory, deleted on dispose.</summary>
+public sealed class TempFolder : IDisposable
+{
+    public TempFolder(string prefix)
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public string Sub(string name) => System.IO.Path.Combine(Path, name);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
