@@ -287,8 +287,10 @@ public sealed class Gateway : IAsyncDisposable
 
                 try
                 {
+                    // Ready, and its MQTT consumer subscribed: what is published from now on is consumed.
                     using var response = await Http.GetAsync("/health/ready");
-                    return response.IsSuccessStatusCode;
+                    return response.IsSuccessStatusCode
+                        && (await response.Content.ReadAsStringAsync()).Contains("\"mqtt\":{\"status\":\"Healthy\"", StringComparison.Ordinal);
                 }
                 catch (HttpRequestException)
                 {
@@ -296,7 +298,7 @@ public sealed class Gateway : IAsyncDisposable
                 }
             },
             TimeSpan.FromSeconds(60),
-            "gateway ready");
+            "gateway ready and consuming");
     }
 
     /// <summary>A machine twin's snapshot, or null when it does not exist (yet).</summary>
