@@ -233,6 +233,8 @@ public sealed class Gateway : IAsyncDisposable
             ["Twin:Cluster:SiloPort"] = Ports.Free().ToString(CultureInfo.InvariantCulture),
             ["Twin:Cluster:GatewayPort"] = Ports.Free().ToString(CultureInfo.InvariantCulture),
             ["Twin:Simulator:Enabled"] = "false",
+            // The harness polls every twin over HTTP: above the per-caller API rate limit.
+            ["Twin:Auth:RequestsPerMinute"] = "10000000",
             ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
