@@ -77,8 +77,10 @@ internal static partial class TwinSecurity
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            // Without authentication only this machine can call (loopback): nothing to shield
+            // from other callers, so local scripts and the dashboard are not limited.
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
-                context.Request.Path.StartsWithSegments("/api")
+                context.Request.Path.StartsWithSegments("/api") && auth.IsJwt
                     ? RateLimitPartition.GetFixedWindowLimiter(
                         context.User.Identity?.IsAuthenticated == true ? "user:" + context.User.FindFirst("sub")?.Value : "ip:" + context.Connection.RemoteIpAddress,
                         _ => new FixedWindowRateLimiterOptions { PermitLimit = auth.RequestsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 })
