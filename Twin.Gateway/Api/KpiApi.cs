@@ -64,16 +64,18 @@ internal static class KpiApi
         var orders = await Task.WhenAll(orderIds.Select(id => grains.GetGrain<IWorkOrderGrain>(TwinKey.Compose(factory, id)).GetSnapshotAsync()));
 
         var tickets = desks.SelectMany(d => d).ToList();
-        var open = tickets.Where(t => t.Status is TicketStatus.Open or TicketStatus.Acknowledged or TicketStatus.InProgress).Select(t => now - t.OpenedAt).ToList();
+        var open = tickets.Where(t => Twin.Grains.Maintenance.TicketRules.IsOpen(t.Status)).Select(t => now - t.OpenedAt).ToList();
         var ages = new TicketAges(
             open.Count(a => a < TimeSpan.FromHours(1)),
             open.Count(a => a >= TimeSpan.FromHours(1) && a < TimeSpan.FromHours(8)),
             open.Count(a => a >= TimeSpan.FromHours(8) && a < TimeSpan.FromHours(24)),
             open.Count(a => a >= TimeSpan.FromHours(24)));
-        var perMachine = tickets.GroupBy(t => t.Machine, StringComparer.Ordinal).Select(g => ReliabilityApi.Compute(factory, g.Key, [.. g])).ToList();
-        var repairs = tickets.Select(t => (t.OpenedAt, Resolved: t.History.FirstOrDefault(h => h.Status == TicketStatus.Resolved)?.At))
-            .Where(t => t.Resolved is not null).Select(t => (t.Resolved!.Value - t.OpenedAt).TotalMinutes).ToList();
-        var mtbf = perMachine.Where(r => r.MtbfHours is not null).Select(r => r.MtbfHours!.Value).ToList();
+        // MTTR over every resolved ticket; MTBF per machine (between its own openings), averaged.
+        var all = ReliabilityApi.Compute(factory, "*", tickets);
+        var mtbf = tickets.GroupBy(t => t.Machine, StringComparer.Ordinal)
+            .Select(g => ReliabilityApi.Compute(factory, g.Key, [.. g]).MtbfHours)
+            .OfType<double>()
+            .ToList();
 
         return TypedResults.Ok(new FactoryKpis(
             factory,
@@ -81,7 +83,7 @@ internal static class KpiApi
             [.. lines.Select(Line)],
             open.Count,
             ages,
-            repairs.Count > 0 ? repairs.Average() : null,
+            all.MttrMinutes,
             mtbf.Count > 0 ? mtbf.Average() : null,
             [.. bins.Select(b => Coverage(b, now)).OrderBy(c => c.Days ?? double.MaxValue)],
             [.. orders

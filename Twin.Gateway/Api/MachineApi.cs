@@ -161,12 +161,7 @@ internal static class MachineApi
         var grain = grains.GetGrain<IMachineGrain>(TwinKey.Compose(factory, machine));
         if (!await grain.ExistsAsync())
         {
-            return TypedResults.NotFound(new Microsoft.AspNetCore.Mvc.ProblemDetails
-            {
-                Status = StatusCodes.Status404NotFound,
-                Title = "Not found",
-                Detail = $"Machine '{machine}' of factory '{factory}' has sent nothing yet and has no master data.",
-            });
+            return NotFound(factory, machine);
         }
 
         return TypedResults.Ok(await grain.GetOeeAsync());
@@ -183,14 +178,17 @@ internal static class MachineApi
         var grain = grains.GetGrain<IMachineGrain>(TwinKey.Compose(factory, machine));
         if (!await grain.ExistsAsync())
         {
-            return TypedResults.NotFound(new Microsoft.AspNetCore.Mvc.ProblemDetails
-            {
-                Status = StatusCodes.Status404NotFound,
-                Title = "Not found",
-                Detail = $"Machine '{machine}' of factory '{factory}' has sent nothing yet and has no master data.",
-            });
+            return NotFound(factory, machine);
         }
 
         return TypedResults.Ok(await grain.GetSnapshotAsync());
     }
+
+    private static NotFound<Microsoft.AspNetCore.Mvc.ProblemDetails> NotFound(string factory, string machine) =>
+        TypedResults.NotFound(new Microsoft.AspNetCore.Mvc.ProblemDetails
+        {
+            Status = StatusCodes.Status404NotFound,
+            Title = "Not found",
+            Detail = $"Machine '{machine}' of factory '{factory}' has sent nothing yet and has no master data.",
+        });
 }

@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using System.Text;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -160,6 +159,4 @@ internal static partial class TwinSecurity
         return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
             || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip));
     }
-
-    internal static string? Subject(ClaimsPrincipal user) => user.FindFirst("sub")?.Value;
 }

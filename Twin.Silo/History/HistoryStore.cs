@@ -140,3 +140,31 @@ public sealed class UnavailableHistoryReader(string reason) : IHistoryReader
     public Task<HistoryPage<HistoryBucket>> ReadAggregatesAsync(HistoryQuery query, TimeSpan step, CancellationToken cancellationToken = default) =>
         throw new InvalidOperationException(UnavailableReason);
 }
+
+/// <summary>Reading query results into pages, the same for every store.</summary>
+internal static class HistoryPages
+{
+    /// <summary>Reads up to <paramref name="limit"/> rows; the query asks for one more, which marks the page truncated.</summary>
+    public static async Task<HistoryPage<T>> ReadAsync<T>(System.Data.Common.DbDataReader reader, int limit, Func<System.Data.Common.DbDataReader, T> row, CancellationToken cancellationToken)
+    {
+        var items = new List<T>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            if (items.Count == limit)
+            {
+                return new HistoryPage<T>(items, true);
+            }
+
+            items.Add(row(reader));
+        }
+
+        return new HistoryPage<T>(items, false);
+    }
+
+    /// <summary>A bucket row: minute number, count, min, max, sum.</summary>
+    public static HistoryBucket Bucket(System.Data.Common.DbDataReader reader)
+    {
+        var count = reader.GetInt64(1);
+        return new HistoryBucket(HistoryTime.FromMinutes(reader.GetInt64(0)), count, reader.GetDouble(2), reader.GetDouble(3), reader.GetDouble(4) / count);
+    }
+}

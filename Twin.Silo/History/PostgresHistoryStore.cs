@@ -129,19 +129,8 @@ public sealed class PostgresHistoryStore : IHistoryStore, IAsyncDisposable
         command.Parameters.AddWithValue("from", NpgsqlDbType.TimestampTz, query.From.UtcDateTime);
         command.Parameters.AddWithValue("to", NpgsqlDbType.TimestampTz, query.To.UtcDateTime);
         command.Parameters.AddWithValue("limit", query.Limit + 1L);
-        var points = new List<HistoryRawPoint>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            if (points.Count == query.Limit)
-            {
-                return new HistoryPage<HistoryRawPoint>(points, true);
-            }
-
-            points.Add(new HistoryRawPoint(new DateTimeOffset(reader.GetDateTime(0)), reader.GetDouble(1), (ReadingQuality)reader.GetInt16(2), reader.GetDouble(3)));
-        }
-
-        return new HistoryPage<HistoryRawPoint>(points, false);
+        return await HistoryPages.ReadAsync(reader, query.Limit, r => new HistoryRawPoint(new DateTimeOffset(r.GetDateTime(0)), r.GetDouble(1), (ReadingQuality)r.GetInt16(2), r.GetDouble(3)), cancellationToken);
     }
 
     public async Task<HistoryPage<HistoryBucket>> ReadAggregatesAsync(HistoryQuery query, TimeSpan step, CancellationToken cancellationToken = default)
@@ -164,20 +153,8 @@ public sealed class PostgresHistoryStore : IHistoryStore, IAsyncDisposable
         command.Parameters.AddWithValue("first_time", NpgsqlDbType.TimestampTz, HistoryTime.FromMinutes(first).UtcDateTime);
         command.Parameters.AddWithValue("end_time", NpgsqlDbType.TimestampTz, HistoryTime.FromMinutes(end).UtcDateTime);
         command.Parameters.AddWithValue("limit", query.Limit + 1L);
-        var buckets = new List<HistoryBucket>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            if (buckets.Count == query.Limit)
-            {
-                return new HistoryPage<HistoryBucket>(buckets, true);
-            }
-
-            var count = reader.GetInt64(1);
-            buckets.Add(new HistoryBucket(HistoryTime.FromMinutes(reader.GetInt64(0)), count, reader.GetDouble(2), reader.GetDouble(3), reader.GetDouble(4) / count));
-        }
-
-        return new HistoryPage<HistoryBucket>(buckets, false);
+        return await HistoryPages.ReadAsync(reader, query.Limit, HistoryPages.Bucket, cancellationToken);
     }
 
     public async Task<HistoryPurge> PurgeAsync(DateTimeOffset rawBefore, DateTimeOffset aggregatesBefore, int batchSize, CancellationToken cancellationToken = default)

@@ -231,19 +231,8 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
         command.Parameters.AddWithValue("$from", HistoryTime.ToMicros(query.From));
         command.Parameters.AddWithValue("$to", HistoryTime.ToMicros(query.To));
         command.Parameters.AddWithValue("$limit", query.Limit + 1L);
-        var points = new List<HistoryRawPoint>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            if (points.Count == query.Limit)
-            {
-                return new HistoryPage<HistoryRawPoint>(points, true);
-            }
-
-            points.Add(new HistoryRawPoint(HistoryTime.FromMicros(reader.GetInt64(0)), reader.GetDouble(1), (ReadingQuality)reader.GetInt32(2), reader.GetDouble(3)));
-        }
-
-        return new HistoryPage<HistoryRawPoint>(points, false);
+        return await HistoryPages.ReadAsync(reader, query.Limit, r => new HistoryRawPoint(HistoryTime.FromMicros(r.GetInt64(0)), r.GetDouble(1), (ReadingQuality)r.GetInt32(2), r.GetDouble(3)), cancellationToken);
     }
 
     public async Task<HistoryPage<HistoryBucket>> ReadAggregatesAsync(HistoryQuery query, TimeSpan step, CancellationToken cancellationToken = default)
@@ -267,20 +256,8 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
         command.Parameters.AddWithValue("$end", end);
         command.Parameters.AddWithValue("$step", stepMinutes);
         command.Parameters.AddWithValue("$limit", query.Limit + 1L);
-        var buckets = new List<HistoryBucket>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            if (buckets.Count == query.Limit)
-            {
-                return new HistoryPage<HistoryBucket>(buckets, true);
-            }
-
-            var count = reader.GetInt64(1);
-            buckets.Add(new HistoryBucket(HistoryTime.FromMinutes(reader.GetInt64(0)), count, reader.GetDouble(2), reader.GetDouble(3), reader.GetDouble(4) / count));
-        }
-
-        return new HistoryPage<HistoryBucket>(buckets, false);
+        return await HistoryPages.ReadAsync(reader, query.Limit, HistoryPages.Bucket, cancellationToken);
     }
 
     public async Task<HistoryPurge> PurgeAsync(DateTimeOffset rawBefore, DateTimeOffset aggregatesBefore, int batchSize, CancellationToken cancellationToken = default)
