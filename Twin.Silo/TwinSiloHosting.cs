@@ -144,17 +144,15 @@ public static class TwinSiloHosting
                 o.Invariant = PostgresInvariant;
                 o.ConnectionString = storage.ConnectionString;
             });
-            silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
-            return silo;
         }
-
-        silo.Services.AddGrainStorage(TwinStorage.Name, CreateStorage);
-        if (storage.IsMemory)
+        else if (storage.IsMemory)
         {
+            silo.Services.AddGrainStorage(TwinStorage.Name, CreateStorage);
             silo.UseInMemoryReminderService();
         }
         else
         {
+            silo.Services.AddGrainStorage(TwinStorage.Name, CreateStorage);
             silo.AddReminders();
             silo.Services.AddSingleton<IReminderTable>(sp => new SqliteReminderTable(SqlitePath(sp, sp.GetRequiredService<IOptions<TwinStorageOptions>>().Value)));
         }
