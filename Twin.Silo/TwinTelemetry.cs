@@ -59,9 +59,14 @@ public static class TwinTelemetry
             });
         }
 
-        builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(serviceName, serviceInstanceId: Environment.MachineName))
-            .WithTracing(tracing =>
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(serviceName, serviceInstanceId: Environment.MachineName));
+
+        // Spans are recorded only when something receives them: with no exporter, every grain
+        // call, MQTT message and SignalR send would build an activity just to drop it.
+        if (otlp is not null || options.Console)
+        {
+            telemetry.WithTracing(tracing =>
             {
                 tracing.AddSource(Source.Name, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "Npgsql", "Microsoft.AspNetCore.SignalR.Server")
                     .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments("/health") && !context.Request.Path.StartsWithSegments("/metrics"))
@@ -75,7 +80,10 @@ public static class TwinTelemetry
                 {
                     tracing.AddConsoleExporter();
                 }
-            })
+            });
+        }
+
+        telemetry
             .WithMetrics(metrics =>
             {
                 metrics.AddMeter(TwinMetrics.MeterName, "Microsoft.Orleans")

@@ -30,8 +30,9 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
     private readonly IHubContext<TwinHub> _hub;
     private readonly ILogger<LiveFeed> _logger;
     private readonly TimeSpan _interval;
+    private readonly long _intervalMs;
     private readonly ConcurrentDictionary<string, int> _watchers = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, TwinChange> _latest = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Outlet> _outlets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _sent = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<string, int> _lineWatchers = new(StringComparer.Ordinal);
@@ -49,6 +50,7 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
         _hub = hub;
         _logger = logger;
         _interval = TimeSpan.FromSeconds(1 / Math.Max(0.1, options.Value.MaxUpdatesPerSecond));
+        _intervalMs = Math.Max(1, (long)_interval.TotalMilliseconds);
     }
 
     public static string Group(string topic) => "twin:" + topic;
@@ -68,8 +70,29 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
 
     public Task OnChangedAsync(TwinChange change)
     {
-        // Keep only the newest per twin; the loop sends at most one per interval.
-        _latest.AddOrUpdate(change.Topic, change, (_, old) => change.Version > old.Version ? change : old);
+        // A machine change goes out at once unless its twin sent one within the interval; then
+        // the newest waits for the interval's end (latest wins) and older ones are dropped.
+        if (change.Topic.StartsWith("machine:", StringComparison.Ordinal) && _watchers.ContainsKey(change.Topic["machine:".Length..]))
+        {
+            var outlet = _outlets.GetOrAdd(change.Topic, static _ => new Outlet());
+            bool start;
+            lock (outlet)
+            {
+                if (outlet.Pending is null || change.Version > outlet.Pending.Version)
+                {
+                    outlet.Pending = change;
+                }
+
+                start = !outlet.Pumping;
+                outlet.Pumping = true;
+            }
+
+            if (start)
+            {
+                _ = PumpAsync(change.Topic, outlet);
+            }
+        }
+
         if (change.Machine?.Line is { } line)
         {
             var lineKey = $"{change.Machine.Factory}/{line}";
@@ -176,6 +199,17 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
         {
             _watchers.TryRemove(new KeyValuePair<string, int>(machineKey, 0));
             _sent.TryRemove("machine:" + machineKey, out _);
+            if (_outlets.TryGetValue("machine:" + machineKey, out var outlet))
+            {
+                lock (outlet)
+                {
+                    if (!outlet.Pumping)
+                    {
+                        _outlets.TryRemove("machine:" + machineKey, out _);
+                    }
+                }
+            }
+
             await _grains.GetGrain<IMachineGrain>(machineKey).UnsubscribeAsync(Reference);
         }
     }
@@ -209,30 +243,6 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
         using var timer = new PeriodicTimer(_interval);
         while (await WaitAsync(timer, stoppingToken))
         {
-            foreach (var topic in _latest.Keys)
-            {
-                if (!_latest.TryRemove(topic, out var change))
-                {
-                    continue;
-                }
-
-                var key = topic["machine:".Length..];
-                if (!_watchers.ContainsKey(key) || (_sent.TryGetValue(topic, out var sent) && change.Version <= sent))
-                {
-                    continue;
-                }
-
-                Sent(topic, change.Version);
-                try
-                {
-                    await SendToGroupAsync(topic, change, stoppingToken);
-                }
-                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-                {
-                    LogSendFailed(topic, ex.Message);
-                }
-            }
-
             foreach (var lineKey in _dirtyLines.Keys)
             {
                 _dirtyLines.TryRemove(lineKey, out _);
@@ -270,6 +280,69 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Sends one machine topic's changes in version order, one at a time, at most one per
+    /// interval; ends when nothing is pending. Topics pump independently, so a busy twin or a
+    /// slow group never delays another twin's change.
+    /// </summary>
+    private async Task PumpAsync(string topic, Outlet outlet)
+    {
+        var stoppingToken = _stopping.Token;
+        try
+        {
+            while (true)
+            {
+                var wait = outlet.LastSentAt + _intervalMs - Environment.TickCount64;
+                if (wait > 0)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(wait), stoppingToken);
+                }
+
+                TwinChange? change;
+                lock (outlet)
+                {
+                    change = outlet.Pending;
+                    outlet.Pending = null;
+                    if (change is null)
+                    {
+                        outlet.Pumping = false;
+                        return;
+                    }
+                }
+
+                if (!_watchers.ContainsKey(topic["machine:".Length..]) || (_sent.TryGetValue(topic, out var sent) && change.Version <= sent))
+                {
+                    continue;
+                }
+
+                Sent(topic, change.Version);
+                outlet.LastSentAt = Environment.TickCount64;
+                try
+                {
+                    await SendToGroupAsync(topic, change, stoppingToken);
+                }
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                {
+                    LogSendFailed(topic, ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // The gateway is stopping.
+        }
+    }
+
+    /// <summary>One machine topic's newest unsent change and when its last change went out.</summary>
+    private sealed class Outlet
+    {
+        public TwinChange? Pending { get; set; }
+
+        public bool Pumping { get; set; }
+
+        public long LastSentAt { get; set; } = long.MinValue / 2;
     }
 
     /// <summary>

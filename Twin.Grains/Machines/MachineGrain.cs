@@ -32,6 +32,7 @@ public sealed partial class MachineGrain(
     private ObserverManager<ITwinObserver>? _observers;
     private IGrainTimer? _notifyTimer;
     private long _notifiedVersion;
+    private long _notifiedAt = long.MinValue / 2;
     private string _factory = "";
     private string _id = "";
 
@@ -135,8 +136,9 @@ public sealed partial class MachineGrain(
     }
 
     /// <summary>
-    /// Pushes the new state to observers, at most every <see cref="NotifyInterval"/>: a hot twin
-    /// sends its latest state ten times a second, not once per reading. Only durable state is pushed.
+    /// Pushes the new state to observers as soon as it is durable, but at most once per
+    /// <see cref="NotifyInterval"/>: a change after a quiet spell goes out at once, while a hot
+    /// twin sends its latest state ten times a second, not once per reading. Only durable state is pushed.
     /// </summary>
     private void ScheduleNotify()
     {
@@ -145,7 +147,14 @@ public sealed partial class MachineGrain(
             return;
         }
 
-        _notifyTimer = this.RegisterGrainTimer(NotifyAsync, NotifyInterval, Timeout.InfiniteTimeSpan);
+        var wait = _notifiedAt + (long)NotifyInterval.TotalMilliseconds - Environment.TickCount64;
+        if (wait <= 0)
+        {
+            Notify();
+            return;
+        }
+
+        _notifyTimer = this.RegisterGrainTimer(NotifyAsync, TimeSpan.FromMilliseconds(wait), Timeout.InfiniteTimeSpan);
     }
 
     private static readonly TimeSpan NotifyInterval = TimeSpan.FromMilliseconds(100);
@@ -154,14 +163,19 @@ public sealed partial class MachineGrain(
     {
         _notifyTimer?.Dispose();
         _notifyTimer = null;
+        Notify();
+        return Task.CompletedTask;
+    }
+
+    private void Notify()
+    {
         if (state.State.Version != _notifiedVersion && _observers is { Count: > 0 })
         {
             _notifiedVersion = state.State.Version;
+            _notifiedAt = Environment.TickCount64;
             var change = new TwinChange($"machine:{_factory}/{_id}", state.State.Version, MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options));
             _observers.Notify(o => o.OnChangedAsync(change));
         }
-
-        return Task.CompletedTask;
     }
 
     public async Task<MachineSnapshot> DefineAsync(MachineDefinition definition)

@@ -13,7 +13,7 @@ namespace Twin.Bench;
 /// </summary>
 public static class LatencyBenchmark
 {
-    public const string Usage = "--max-rate <messages/s> [--machines 1000] [--clients 1000] [--seconds 15] [--live-rate 10]";
+    public const string Usage = "--max-rate <messages/s> [--machines 1000] [--clients 1000] [--seconds 15] [--warmup 10] [--live-rate 10]";
 
     public static async Task<int> RunAsync(BenchArguments arguments)
     {
@@ -22,13 +22,14 @@ public static class LatencyBenchmark
         var clients = arguments.Number("clients", 1000, 1, 5000);
         var seconds = arguments.Number("seconds", 15, 1, 600);
         var liveRate = arguments.Number("live-rate", 10, 1, 1000);
+        var warmup = arguments.Number("warmup", 10, 0, 600);
         arguments.RejectUnknown();
         Console.WriteLine($"# Publish → SignalR latency\n\n{BenchEnvironment.Describe()}\n");
-        Console.WriteLine(await MeasureAsync(maxRate, machines, clients, TimeSpan.FromSeconds(seconds), liveRate));
+        Console.WriteLine(await MeasureAsync(maxRate, machines, clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), liveRate));
         return 0;
     }
 
-    public static async Task<string> MeasureAsync(int maxRate, int machines, int clients, TimeSpan duration, int liveRate)
+    public static async Task<string> MeasureAsync(int maxRate, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate)
     {
         const string factory = "live";
         using var folder = new TempFolder("twin-bench-latency");
@@ -46,8 +47,10 @@ public static class LatencyBenchmark
             throw new InvalidOperationException("the machines were not all created");
         }
 
-        var phases = new[] { 0.5, 0.8 };
-        var perMachine = phases.Select(p => (int)Math.Ceiling(maxRate * p * duration.TotalSeconds / machines)).ToArray();
+        // A warm-up at 50 % first (JIT, first activations and connections), reported but not a result.
+        var phases = new[] { 0.5, 0.5, 0.8 };
+        var lengths = new[] { warmup, duration, duration };
+        var perMachine = phases.Select((p, i) => (int)Math.Ceiling(maxRate * p * lengths[i].TotalSeconds / machines)).ToArray();
         var published = new long[machines, 2 + perMachine.Sum()];
         var latencies = new List<double>[phases.Length];
         var phase = -1;
@@ -109,6 +112,11 @@ public static class LatencyBenchmark
             var firstSeq = 2L;
             for (var p = 0; p < phases.Length; p++)
             {
+                if (perMachine[p] == 0)
+                {
+                    continue;
+                }
+
                 var rate = maxRate * phases[p];
                 Volatile.Write(ref phase, p);
                 await using var devices = await Devices.ConnectAsync(broker.Port, 4);
@@ -119,7 +127,7 @@ public static class LatencyBenchmark
                     firstSeq,
                     perMachine[p],
                     rate,
-                    duration + TimeSpan.FromSeconds(30),
+                    lengths[p] + TimeSpan.FromSeconds(30),
                     (m, seq) => Volatile.Write(ref published[m, seq], Stopwatch.GetTimestamp()));
                 var publishSeconds = clock.Elapsed.TotalSeconds;
 
@@ -134,7 +142,7 @@ public static class LatencyBenchmark
                 }
 
                 double At(double q) => samples.Count == 0 ? double.NaN : samples[Math.Min(samples.Count - 1, (int)(q * samples.Count))];
-                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {phases[p] * 100:F0} % | {sent / publishSeconds:N0} msg/s ({sent / publishSeconds / machines:F1} per machine) | {samples.Count:N0} | {At(0.5):F1} ms | {At(0.95):F1} ms | **{At(0.99):F1} ms** | {samples.LastOrDefault():F1} ms |"));
+                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {phases[p] * 100:F0} %{(p == 0 ? $" (warm-up, {warmup.TotalSeconds:F0} s)" : "")} | {sent / publishSeconds:N0} msg/s ({sent / publishSeconds / machines:F1} per machine) | {samples.Count:N0} | {At(0.5):F1} ms | {At(0.95):F1} ms | **{At(0.99):F1} ms** | {samples.LastOrDefault():F1} ms |"));
             }
 
             return string.Create(CultureInfo.InvariantCulture, $"""

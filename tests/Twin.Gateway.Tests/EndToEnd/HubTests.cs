@@ -62,6 +62,35 @@ public class HubTests(EmbeddedGatewayFixture fixture) : IClassFixture<EmbeddedGa
     }
 
     [Fact]
+    public async Task A_hot_twin_is_coalesced_to_the_live_rate_and_its_latest_state_arrives()
+    {
+        await using var device = await TestDevice.ConnectAsync(Gateway.MqttPort);
+        await PublishAsync(device, "hot", 1, 0);
+        await Wait.UntilAsync(async () => await Gateway.GetJsonAsync($"/api/factories/{_factory}/machines/hot") is not null, TimeSpan.FromSeconds(10), "hot exists");
+
+        var changes = new ConcurrentQueue<JsonElement>();
+        await using var connection = Connect();
+        connection.On<JsonElement>("twinChanged", c => changes.Enqueue(c));
+        await connection.StartAsync();
+        await connection.InvokeAsync<JsonElement>("Subscribe", $"machine:{_factory}/hot");
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var seq = 2; seq <= 400; seq++)
+        {
+            await PublishAsync(device, "hot", seq, seq);
+        }
+
+        await Wait.UntilAsync(() => Task.FromResult(changes.Any(c => Version(c) == 400)), TimeSpan.FromSeconds(20), "version 400 pushed");
+        var elapsed = clock.Elapsed;
+
+        // At most one change per 100 ms (the default 10 per second), plus the first one at once.
+        var versions = changes.Select(Version).ToList();
+        Assert.True(versions.Count <= (elapsed.TotalMilliseconds / 100) + 2, $"{versions.Count} changes in {elapsed.TotalMilliseconds:F0} ms");
+        Assert.Equal(versions.Order(), versions);
+        Assert.Equal(400, changes.Last().GetProperty("machine").GetProperty("sensors")[0].GetProperty("value").GetDouble());
+    }
+
+    [Fact]
     public async Task Two_hundred_clients_each_receive_only_the_twins_they_subscribed_to()
     {
         const int machines = 20, clients = 200;
