@@ -296,12 +296,33 @@ public static class MachineRules
 
         // Only counts that name their work order advance it: the machine whose parts finish an
         // order (usually the line's last) names it; the others may leave it out.
-        if (message.WorkOrder is { } order && message.Good + message.Scrap > 0
-            && state.ProductionOutbox.Count < options.MaxOutbox)
+        if (message.WorkOrder is { } order && message.Good + message.Scrap > 0)
         {
-            state.ProductionOutbox.Add(new Twin.WorkOrders.ProductionReport($"{message.Source}:{message.Seq}", "", message.Good, message.Scrap, message.Timestamp));
-            state.ProductionOutboxOrders.Add(order);
+            QueueProduction(state, order, new Twin.WorkOrders.ProductionReport($"{message.Source}:{message.Seq}", "", message.Good, message.Scrap, message.Timestamp), options);
         }
+    }
+
+    /// <summary>
+    /// Queues parts for their work order. A full outbox (the order unreachable for a long time)
+    /// adds the parts to the newest queued report of the same order instead of dropping them, so
+    /// the order's count and backflush stay whole. The report at the head may be in flight and is
+    /// never changed; an order with no other queued report gets one past the limit.
+    /// </summary>
+    private static void QueueProduction(MachineState state, string order, Twin.WorkOrders.ProductionReport report, MachineTwinOptions options)
+    {
+        if (state.ProductionOutbox.Count >= options.MaxOutbox)
+        {
+            var last = state.ProductionOutboxOrders.LastIndexOf(order);
+            if (last >= 1)
+            {
+                var queued = state.ProductionOutbox[last];
+                state.ProductionOutbox[last] = queued with { Good = queued.Good + report.Good, Scrap = queued.Scrap + report.Scrap, At = report.At > queued.At ? report.At : queued.At };
+                return;
+            }
+        }
+
+        state.ProductionOutbox.Add(report);
+        state.ProductionOutboxOrders.Add(order);
     }
 
     /// <summary>Records that the device was heard from now (processing time).</summary>

@@ -115,6 +115,29 @@ public class MachineRulesTests
     }
 
     [Fact]
+    public void A_full_production_outbox_adds_parts_to_a_queued_report_instead_of_dropping_them()
+    {
+        var options = new MachineTwinOptions { MaxOutbox = 3 };
+        var state = new MachineState();
+        for (var seq = 1; seq <= 10; seq++)
+        {
+            MachineRules.Apply(state, new CountsMessage(seq, T0.AddSeconds(seq), 2, seq % 2, seq <= 2 ? "WO-1" : "WO-2"), options);
+        }
+
+        // Three reports (the limit); the head, which may be in flight, keeps what it had.
+        Assert.Equal(["WO-1", "WO-1", "WO-2"], state.ProductionOutboxOrders);
+        Assert.Equal(2, state.ProductionOutbox[0].Good);
+        Assert.Equal(20, state.ProductionOutbox.Sum(r => r.Good));
+        Assert.Equal(5, state.ProductionOutbox.Sum(r => r.Scrap));
+        Assert.Equal(T0.AddSeconds(10), state.ProductionOutbox[2].At);
+
+        // An order with nothing else queued still gets its report, past the limit.
+        MachineRules.Apply(state, new CountsMessage(11, T0.AddSeconds(11), 1, 0, "WO-3"), options);
+        Assert.Equal("WO-3", state.ProductionOutboxOrders[^1]);
+        Assert.Equal(21, state.ProductionOutbox.Sum(r => r.Good));
+    }
+
+    [Fact]
     public void Heartbeat_loss_makes_the_machine_offline_until_it_is_heard_again()
     {
         var state = new MachineState();
