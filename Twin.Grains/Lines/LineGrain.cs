@@ -68,9 +68,13 @@ public sealed class LineGrain(
                 await GrainFactory.GetGrain<IFactoryGrain>(factory).RegisterAsync(TwinKind.Line, id);
             }
 
+            // Live views version a line as its own version plus its machines'; a machine that
+            // leaves takes its versions with it, so the line absorbs them to keep that sum rising.
+            var leaving = before.Except(after).ToList();
+            var absorbed = leaving.Count == 0 ? 0 : (await Task.WhenAll(leaving.Select(m => Machine(factory, m).GetSummaryAsync()))).Sum(m => m.Version);
             state.State.Name = definition.Name;
             state.State.Machines = [.. definition.Machines];
-            state.State.Version++;
+            state.State.Version += 1 + absorbed;
             state.State.Defined = true;
             await this.WriteOrResetAsync(state);
         }
