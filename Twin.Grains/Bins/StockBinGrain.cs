@@ -9,8 +9,10 @@ namespace Twin.Grains.Bins;
 
 /// <summary>
 /// The stock bin twin. Reentrant with group commit, like the machine twin: each movement is
-/// applied in one synchronous step and answered once durable; a transfer calls the target bin
-/// after its own commit, so two bins transferring to each other at once cannot deadlock.
+/// applied in one synchronous step and answered once durable. A transfer is queued for the
+/// target bin in the same write that takes the stock out, then delivered after that commit (so
+/// two bins transferring to each other at once cannot deadlock) and retried by the timer until
+/// the target has taken it: the stock is never out of one bin without arriving in the other.
 /// </summary>
 [Reentrant]
 public sealed partial class StockBinGrain(
@@ -66,6 +68,7 @@ public sealed partial class StockBinGrain(
             {
                 // The receiving side may not have heard of it if the first attempt failed half-way.
                 await SendTransferInAsync(movement);
+                await DeliveredAsync(movement.MovementId);
             }
 
             return StockLedger.AsDuplicate(first);
@@ -82,6 +85,11 @@ public sealed partial class StockBinGrain(
             movement.MovementId,
             movement.Kind is MovementKind.Receipt or MovementKind.TransferIn or MovementKind.CountAdjustment or MovementKind.Unreserve,
             movement.Timestamp);
+        if (movement.Kind == MovementKind.Transfer)
+        {
+            state.State.TransfersOut.Add(movement);
+        }
+
         await _commit!.CommitAsync();
         if (state.State.Outbox.Count > 0)
         {
@@ -90,7 +98,9 @@ public sealed partial class StockBinGrain(
 
         if (movement.Kind == MovementKind.Transfer)
         {
+            // The caller learns whether the target took it; if not, the timer keeps trying.
             await SendTransferInAsync(movement);
+            await DeliveredAsync(movement.MovementId);
         }
 
         return result;
@@ -108,10 +118,13 @@ public sealed partial class StockBinGrain(
 
     public Task<bool> ExistsAsync() => Task.FromResult(state.State.Defined || state.State.Version > 0);
 
-    /// <summary>Delivers queued notices to purchasing, oldest first; what fails stays for the next tick.</summary>
+    /// <summary>
+    /// Delivers queued transfers to their target bins and notices to purchasing, oldest first;
+    /// what fails stays for the next tick.
+    /// </summary>
     private async Task FlushOutboxAsync()
     {
-        if (_flushing || state.State.Outbox.Count == 0)
+        if (_flushing || (state.State.Outbox.Count == 0 && state.State.TransfersOut.Count == 0))
         {
             return;
         }
@@ -119,6 +132,21 @@ public sealed partial class StockBinGrain(
         _flushing = true;
         try
         {
+            foreach (var transfer in state.State.TransfersOut.ToList())
+            {
+                try
+                {
+                    await SendTransferInAsync(transfer);
+                }
+                catch (TwinRuleException refused) when (refused.Code == "stock.transfer-in-refused")
+                {
+                    // Refused for good (it passed the same checks here): retrying cannot help.
+                    LogTransferRefused(_factory, _id, transfer.MovementId, refused.Message);
+                }
+
+                await DeliveredAsync(transfer.MovementId);
+            }
+
             var desk = GrainFactory.GetGrain<IPurchaseRequestGrain>(TwinKey.Compose(_factory, _id));
             while (state.State.Outbox.Count > 0)
             {
@@ -142,7 +170,10 @@ public sealed partial class StockBinGrain(
         }
     }
 
-    [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "Bin {Factory}/{Bin} could not notify purchasing yet: {Error}")]
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Error, Message = "Bin {Factory}/{Bin}: transfer {Movement} was refused by its target and is not retried: {Error}")]
+    private partial void LogTransferRefused(string factory, string bin, string movement, string error);
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "Bin {Factory}/{Bin} could not deliver to purchasing or a target bin yet: {Error}")]
     private partial void LogOutboxFailed(string factory, string bin, string error);
 
     private async Task RegisterOnceAsync()
@@ -151,6 +182,15 @@ public sealed partial class StockBinGrain(
         {
             await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.StockBin, _id);
             state.State.Registered = true;
+        }
+    }
+
+    /// <summary>Takes a transfer the target bin has taken in out of the outbox, durably.</summary>
+    private async Task DeliveredAsync(string movementId)
+    {
+        if (state.State.TransfersOut.RemoveAll(t => t.MovementId == movementId) > 0)
+        {
+            await _commit!.CommitAsync();
         }
     }
 

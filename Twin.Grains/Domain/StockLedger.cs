@@ -26,6 +26,9 @@ public sealed class BinState
 
     /// <summary>Notices not yet taken by the purchasing desk (a persisted outbox).</summary>
     [Id(12)] public List<Twin.Purchasing.StockNotice> Outbox { get; set; } = [];
+
+    /// <summary>Transfers taken out of this bin that the target bin has not yet taken in (a persisted outbox).</summary>
+    [Id(13)] public List<StockMovement> TransfersOut { get; set; } = [];
 }
 
 /// <summary>
