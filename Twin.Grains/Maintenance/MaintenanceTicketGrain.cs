@@ -22,6 +22,7 @@ public sealed class MaintenanceTicketGrain(
     private string _factory = "";
     private string _machine = "";
     private FaultKind _kind;
+    private bool _remindersChecked;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -70,7 +71,13 @@ public sealed class MaintenanceTicketGrain(
                 var period = Period();
                 await this.RegisterOrUpdateReminder(EscalationReminder, period, period);
                 await DeliverAsync();
+                _remindersChecked = true;
             }
+        }
+
+        if (!_remindersChecked)
+        {
+            await EnsureRemindersAsync();
         }
 
         var open = state.State.Tickets.LastOrDefault(t => TicketRules.IsOpen(t.Status)) ?? state.State.Tickets[^1];
@@ -131,6 +138,27 @@ public sealed class MaintenanceTicketGrain(
     {
         var id = $"{_machine}.{_kind}.{ticket.Number}";
         Outbox.Add(state.State.Outbound, new OutboundEvent($"ticket:{id}:{what}", type ?? $"ticket.{what}", _factory, $"ticket/{id}", clock.UtcNow, summary));
+    }
+
+    /// <summary>
+    /// A report that was saved but whose call failed before its reminders were set comes again
+    /// with the same id and changes nothing, so once per activation the reminders are checked
+    /// against the state: escalation while a ticket is open, delivery while events wait.
+    /// </summary>
+    private async Task EnsureRemindersAsync()
+    {
+        if (state.State.Tickets.Any(t => t.Status == TicketStatus.Open) && await this.GetReminder(EscalationReminder) is null)
+        {
+            var period = Period();
+            await this.RegisterOrUpdateReminder(EscalationReminder, period, period);
+        }
+
+        if (state.State.Outbound.Count > 0)
+        {
+            await DeliverAsync();
+        }
+
+        _remindersChecked = true;
     }
 
     private Task DeliverAsync() => this.DeliverOutboxAsync(state.State.Outbound, delivery, clock.UtcNow, SaveAsync);

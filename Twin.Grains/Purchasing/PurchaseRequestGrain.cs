@@ -13,6 +13,8 @@ public sealed class PurchaseRequestGrain(
     IOutboundDelivery delivery,
     TwinClock clock) : Grain, IPurchaseRequestGrain, IRemindable
 {
+    private bool _deliveryChecked;
+
     public async Task NoticeAsync(StockNotice notice)
     {
         var (factory, bin) = TwinKey.Split(this.GetPrimaryKeyString());
@@ -38,7 +40,20 @@ public sealed class PurchaseRequestGrain(
             if (opened)
             {
                 await DeliverAsync();
+                _deliveryChecked = true;
             }
+        }
+
+        // A notice saved by a call that then failed comes again and changes nothing: once per
+        // activation, make sure waiting events have their delivery (and its retry reminder).
+        if (!_deliveryChecked)
+        {
+            if (state.State.Outbound.Count > 0)
+            {
+                await DeliverAsync();
+            }
+
+            _deliveryChecked = true;
         }
     }
 

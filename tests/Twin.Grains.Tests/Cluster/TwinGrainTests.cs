@@ -1,6 +1,8 @@
+using Microsoft.Extensions.DependencyInjection;
 using Twin.Bins;
 using Twin.Factories;
 using Twin.Lines;
+using Twin.Maintenance;
 using Twin.Machines;
 using Twin.WorkOrders;
 
@@ -73,6 +75,26 @@ public class TwinGrainTests(ClusterFixture fixture)
         Assert.Equal(120, snapshot.OnHand);
         Assert.False(snapshot.BelowReorderPoint);
         Assert.Equal(MovementOutcome.Duplicate, (await bin.ApplyMovementAsync(receipt)).Outcome);
+    }
+
+    [Fact]
+    public async Task A_ticket_desk_sets_its_escalation_reminder_again_when_a_saved_report_comes_again()
+    {
+        var desk = Grain<IMaintenanceTicketGrain>("m1.LimitHigh");
+        var report = new FaultReport("t:LimitHigh:mqtt:1", "m1", FaultKind.LimitHigh, new FaultEvidence(T0, "t", 99, 1));
+        await desk.ReportAsync(report);
+        var table = fixture.Cluster.Silos[0].ServiceProvider.GetRequiredService<IReminderTable>();
+        var row = await table.ReadRow(desk.GetGrainId(), "escalate");
+        Assert.NotNull(row);
+
+        // As if the first call had saved the ticket and then failed before its reminder was set:
+        // the machine sends the same report again, to a new activation.
+        Assert.True(await table.RemoveRow(desk.GetGrainId(), "escalate", row.ETag!));
+        await fixture.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        await desk.ReportAsync(report);
+
+        Assert.NotNull(await table.ReadRow(desk.GetGrainId(), "escalate"));
+        Assert.Single(await desk.ListAsync());
     }
 
     [Fact]
