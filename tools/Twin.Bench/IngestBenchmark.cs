@@ -16,12 +16,16 @@ public sealed record IngestResult(
     long Late,
     long Duplicates,
     long Missing,
-    double GatewayCpuPercentOfOneCore)
+    double GatewayCpuPercentOfOneCore,
+    IReadOnlyList<ProcessCpu>? Processes = null)
 {
     public double MessagesPerSecond => Messages / DurableSeconds;
 
     public bool ZeroLoss => Missing == 0;
 }
+
+/// <summary>CPU a process used over a measured interval (100 % = one core).</summary>
+public sealed record ProcessCpu(string Name, double PercentOfOneCore);
 
 /// <summary>
 /// End to end: simulated machines → broker → gateway (MQTT consumer, mapping profile) → machine
@@ -30,10 +34,16 @@ public sealed record IngestResult(
 /// </summary>
 public static class IngestBenchmark
 {
-    public const string Usage = "[--machines 100] [--messages 300000] [--connections 4] [--rate <messages/s, default: as fast as the broker takes them>] [--broker-inflight 20] [--embedded-broker] [--quick]";
+    public const string Usage = "[--machines 100] [--messages 300000] [--connections 4] [--rate <messages/s, default: as fast as the broker takes them>] [--broker-inflight 20] [--embedded-broker] [--quick]\n"
+        + "         --cluster [--silos 2] [--machines 100] [--messages 300000] [--connections 4] [--rate <messages/s>] [--broker-inflight 20] [--quick]";
 
     public static async Task<int> RunAsync(BenchArguments arguments)
     {
+        if (arguments.Flag("cluster"))
+        {
+            return await ClusterIngestBenchmark.RunAsync(arguments);
+        }
+
         var quick = arguments.Flag("quick");
         var machines = arguments.Number("machines", quick ? 20 : 100, 1, 100_000);
         var messages = arguments.Number("messages", quick ? 4_000 : 300_000, machines, 10_000_000);
@@ -99,11 +109,17 @@ public static class IngestBenchmark
             """);
     }
 
-    /// <summary>Publishes and waits until every twin has every message durable (or the deadline passes), then checks sequences.</summary>
-    public static async Task<IngestResult> EndToEndAsync(Gateway gateway, int brokerPort, string factory, int machines, int perMachine, int connections, TimeSpan deadline, long firstSeq = 1, double? rate = null)
+    /// <summary>
+    /// Publishes and waits until every twin has every message durable (or the deadline passes), then
+    /// checks sequences. <paramref name="processes"/>: further processes whose CPU time to read over
+    /// the same interval.
+    /// </summary>
+    public static async Task<IngestResult> EndToEndAsync(Gateway gateway, int brokerPort, string factory, int machines, int perMachine, int connections, TimeSpan deadline, long firstSeq = 1, double? rate = null, IReadOnlyList<(string Name, Func<TimeSpan> Cpu)>? processes = null)
     {
         await using var devices = await Devices.ConnectAsync(brokerPort, connections);
+        processes ??= [];
         var cpuBefore = gateway.Process.CpuTime();
+        var othersBefore = processes.Select(p => p.Cpu()).ToArray();
         var clock = Stopwatch.StartNew();
         var acknowledged = await devices.PublishAsync(m => Devices.Topic(factory, Devices.Machine(m)), machines, firstSeq, perMachine, rate, deadline);
         var published = clock.Elapsed;
@@ -146,6 +162,7 @@ public static class IngestBenchmark
         }
 
         var cpu = gateway.Process.CpuTime() - cpuBefore;
+        var others = processes.Select((p, i) => new ProcessCpu(p.Name, 100 * (p.Cpu() - othersBefore[i]).TotalSeconds / finished.TotalSeconds)).ToList();
         var applied = counters.Sum(c => c.Applied);
         var late = counters.Sum(c => c.Late);
         var total = (long)machines * perMachine;
@@ -163,7 +180,8 @@ public static class IngestBenchmark
             late,
             counters.Sum(c => c.Duplicates),
             Math.Max(0, total - applied - late),
-            100 * cpu.TotalSeconds / finished.TotalSeconds);
+            100 * cpu.TotalSeconds / finished.TotalSeconds,
+            others);
     }
 
     /// <summary>Publisher → subscriber through the broker, QoS 1 both ways, nothing else.</summary>

@@ -53,6 +53,7 @@ public sealed class ServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private IDisposable? _onInterrupt;
 
     private ServerProcess(Process process) => _process = process;
 
@@ -91,19 +92,63 @@ public sealed class ServerProcess : IAsyncDisposable
         process.OutputDataReceived += (_, e) => server.Append(e.Data);
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.Start();
+        server._onInterrupt = Interrupt.OnCancel(server.Kill);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return server;
     }
 
-    /// <summary>CPU time (user + system) the process has used so far, from /proc.</summary>
-    public TimeSpan CpuTime()
+    /// <summary>Sends a signal (e.g. <c>INT</c>) through kill(1); true when it was delivered.</summary>
+    public async Task<bool> SignalAsync(string signal)
     {
-        // /proc/{pid}/stat: fields 14 and 15 (utime, stime) in clock ticks, after the parenthesised name.
-        var stat = File.ReadAllText($"/proc/{Id}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-        return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ is 100 on Linux
+        if (HasExited)
+        {
+            return false;
+        }
+
+        using var kill = System.Diagnostics.Process.Start("kill", ["-" + signal, Id.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        return kill.ExitCode == 0;
+    }
+
+    /// <summary>Waits for the process to exit on its own; false when it is still running at the deadline.</summary>
+    public async Task<bool> WaitForExitAsync(TimeSpan within)
+    {
+        using var timeout = new CancellationTokenSource(within);
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>CPU time (user + system) the process has used so far, from /proc.</summary>
+    public TimeSpan CpuTime() => ProcessStat.Read(Id)?.Cpu ?? TimeSpan.Zero;
+
+    /// <summary>
+    /// CPU time of the process and its children: its own, what its exited children used (reaped),
+    /// and what its running children have used so far (a PostgreSQL server and its backends).
+    /// </summary>
+    public TimeSpan CpuTimeWithChildren()
+    {
+        if (ProcessStat.Read(Id) is not { } self)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var total = self.Cpu + self.ReapedChildrenCpu;
+        foreach (var child in ProcessStat.All().Where(p => p.ParentId == Id))
+        {
+            total += child.Cpu;
+        }
+
+        return total;
     }
 
     /// <summary>Resident set size in bytes, from /proc.</summary>
@@ -128,7 +173,23 @@ public sealed class ServerProcess : IAsyncDisposable
         {
         }
 
+        _onInterrupt?.Dispose();
         _process.Dispose();
+    }
+
+    private void Kill()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(TimeSpan.FromSeconds(10));
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+        }
     }
 
     private void Append(string? line)
@@ -162,6 +223,8 @@ public sealed class Mosquitto : IAsyncDisposable
     }
 
     public int Port { get; }
+
+    public ServerProcess Process => _process;
 
     private static readonly string[] Candidates = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"];
 
@@ -206,8 +269,9 @@ public sealed class Mosquitto : IAsyncDisposable
 }
 
 /// <summary>
-/// The real gateway program (embedded mode: co-hosted silo, SQLite state) on free 127.0.0.1 ports,
-/// its state in a throwaway folder, as the gateway's own tests start it.
+/// The real gateway program on free 127.0.0.1 ports, as the gateway's own tests start it: embedded
+/// mode (co-hosted silo, SQLite state in a throwaway folder) unless <see cref="ClientSettings"/>
+/// make it a client of separately started silos.
 /// </summary>
 public sealed class Gateway : IAsyncDisposable
 {
@@ -255,22 +319,21 @@ public sealed class Gateway : IAsyncDisposable
     public ServerProcess Process => _process ?? throw new InvalidOperationException("not started");
 
     /// <summary>The gateway built in Release beside this checkout's benchmark.</summary>
-    public static string Dll
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                var path = Path.Combine(dir.FullName, "Twin.Gateway", "bin", "Release", "net10.0", "Twin.Gateway.dll");
-                if (File.Exists(Path.Combine(dir.FullName, "DigitalTwin.sln")))
-                {
-                    return File.Exists(path) ? path : throw new FileNotFoundException("the gateway is not built: dotnet build Twin.Gateway -c Release", path);
-                }
-            }
+    public static string Dll => Programs.Dll("Twin.Gateway");
 
-            throw new FileNotFoundException("DigitalTwin.sln not found above the benchmark");
-        }
-    }
+    /// <summary>
+    /// Settings of a gateway in client mode (cluster mode): no co-hosted silo and no embedded broker;
+    /// it finds the silos through the PostgreSQL membership table, as docs/OPERATIONS.md starts it.
+    /// </summary>
+    public static Dictionary<string, string> ClientSettings(string connectionString, string clusterId) => new(StringComparer.Ordinal)
+    {
+        ["Twin:Gateway:Mode"] = "Client",
+        ["Twin:Cluster:Membership"] = "PostgreSql",
+        ["Twin:Cluster:ClusterId"] = clusterId,
+        ["Twin:Cluster:ServiceId"] = clusterId,
+        ["Twin:Storage:ConnectionString"] = connectionString,
+        ["Twin:Mqtt:SharedGroup"] = "twins",
+    };
 
     /// <summary>Starts the process (no waiting).</summary>
     public void Start() => _process = ServerProcess.Start("dotnet", _arguments, Path.GetDirectoryName(Dll)!);
@@ -321,13 +384,17 @@ public sealed class Gateway : IAsyncDisposable
     }
 }
 
-/// <summary>A folder under the system's temporary directory, deleted on dispose.</summary>
+/// <summary>A folder under the system's temporary directory, deleted on dispose (and on Ctrl-C).</summary>
 public sealed class TempFolder : IDisposable
 {
+    private readonly IDisposable _onInterrupt;
+    private readonly Lock _deleting = new();
+
     public TempFolder(string prefix)
     {
         Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(Path);
+        _onInterrupt = Interrupt.OnCancel(Delete);
     }
 
     public string Path { get; }
@@ -336,15 +403,25 @@ public sealed class TempFolder : IDisposable
 
     public void Dispose()
     {
-        try
+        _onInterrupt.Dispose();
+        Delete();
+    }
+
+    // Serialised: on Ctrl-C the interrupted run unwinds and disposes the folder while the signal handler deletes it.
+    private void Delete()
+    {
+        lock (_deleting)
         {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
+            try
+            {
+                Directory.Delete(Path, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
         }
     }
 }
