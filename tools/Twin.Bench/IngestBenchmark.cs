@@ -34,7 +34,7 @@ public sealed record ProcessCpu(string Name, double PercentOfOneCore);
 /// </summary>
 public static class IngestBenchmark
 {
-    public const string Usage = "[--machines 100] [--messages 300000] [--connections 4] [--rate <messages/s, default: as fast as the broker takes them>] [--broker-inflight 20] [--embedded-broker] [--quick]\n"
+    public const string Usage = "[--machines 100] [--messages 300000] [--connections 4] [--rate <messages/s, default: as fast as the broker takes them>] [--broker-inflight 20] [--gateway-inflight 2000] [--embedded-broker] [--quick]\n"
         + "         --cluster [--silos 2] [--machines 100] [--messages 300000] [--connections 4] [--rate <messages/s>] [--broker-inflight 20] [--quick]";
 
     public static async Task<int> RunAsync(BenchArguments arguments)
@@ -53,6 +53,7 @@ public static class IngestBenchmark
         double? rate = rateText is null ? null : arguments.Number("rate", 10_000, 100, 1_000_000);
         var inflightText = arguments.Text("broker-inflight");
         int? inflight = inflightText is null ? null : arguments.Number("broker-inflight", 20, 1, 65535);
+        var gatewayInflight = arguments.Number("gateway-inflight", 2000, 1, 65535);
         arguments.RejectUnknown();
 
         Console.WriteLine($"# End-to-end ingest\n\n{BenchEnvironment.Describe()}\n");
@@ -68,10 +69,13 @@ public static class IngestBenchmark
                 Console.WriteLine($"note: the raw subscriber had {raw.Received:N0} of {raw.Sent:N0} within its wait (a benchmark figure, not the product's delivery)\n");
             }
 
-            await using var gateway = new Gateway(folder.Sub("gateway-mosquitto"), broker.Port);
+            await using var gateway = new Gateway(folder.Sub("gateway-mosquitto"), broker.Port, new Dictionary<string, string>
+            {
+                ["Twin:Mqtt:MaxInFlight"] = gatewayInflight.ToString(CultureInfo.InvariantCulture),
+            });
             await gateway.StartAndWaitAsync();
             var result = await EndToEndAsync(gateway, broker.Port, "bench", machines, messages / machines, connections, quick ? TimeSpan.FromSeconds(40) : TimeSpan.FromMinutes(5), rate: rate);
-            Print(inflight is null ? "Mosquitto (default max_inflight_messages, 20)" : $"Mosquitto (max_inflight_messages {inflight})", result, rate);
+            Print((inflight is null ? "Mosquitto (default max_inflight_messages, 20)" : $"Mosquitto (max_inflight_messages {inflight})") + $", gateway receive maximum {gatewayInflight}", result, rate);
             ok &= result.ZeroLoss;
         }
         else
