@@ -55,9 +55,21 @@ public sealed class DetectorOptions
 public readonly record struct Detection(double Score, IReadOnlyList<FaultKind> Raised, IReadOnlyList<FaultKind> Cleared);
 
 /// <summary>The learned model and alarm state of one sensor. Persisted with the machine twin.</summary>
+/// <remarks>
+/// Every sensor of every active twin holds one, so the instants are kept as UTC ticks (8 bytes)
+/// rather than <see cref="DateTimeOffset"/> (16): the detector only compares and subtracts them,
+/// which the offset does not change. They are still persisted as <see cref="DateTimeOffset"/>.
+/// </remarks>
 [GenerateSerializer, Alias("twin.SensorDetectorState")]
 public sealed class SensorDetectorState
 {
+    private const long NoTime = -1;
+
+    [NonSerialized] private long _lastTime;
+    [NonSerialized] private long _breachSince = NoTime;
+    [NonSerialized] private long _sameSince;
+    [NonSerialized] private long _firstTime;
+
     [Id(0)] public long Count { get; set; }
     [Id(1)] public double Level { get; set; }
     [Id(2)] public double Variance { get; set; }
@@ -66,18 +78,46 @@ public sealed class SensorDetectorState
     [Id(5)] public double CusumLow { get; set; }
     [Id(6)] public int CusumRun { get; set; }
     [Id(7)] public double LastValue { get; set; }
-    [Id(8)] public DateTimeOffset LastTime { get; set; }
-    [Id(9)] public DateTimeOffset? BreachSince { get; set; }
+
+    [Id(8)]
+    public DateTimeOffset LastTime
+    {
+        get => FromTicks(_lastTime);
+        set => _lastTime = value.UtcTicks;
+    }
+
+    [Id(9)]
+    public DateTimeOffset? BreachSince
+    {
+        get => _breachSince == NoTime ? null : FromTicks(_breachSince);
+        set => _breachSince = value is { } t ? t.UtcTicks : NoTime;
+    }
+
     [Id(10)] public int Active { get; set; }
     [Id(11)] public int SameCount { get; set; }
-    [Id(12)] public DateTimeOffset SameSince { get; set; }
+
+    [Id(12)]
+    public DateTimeOffset SameSince
+    {
+        get => FromTicks(_sameSince);
+        set => _sameSince = value.UtcTicks;
+    }
+
     [Id(13)] public double MeanInterval { get; set; }
     [Id(14)] public bool HasVaried { get; set; }
-    [Id(15)] public DateTimeOffset FirstTime { get; set; }
+
+    [Id(15)]
+    public DateTimeOffset FirstTime
+    {
+        get => FromTicks(_firstTime);
+        set => _firstTime = value.UtcTicks;
+    }
 
     public bool IsActive(FaultKind kind) => (Active & (1 << (int)kind)) != 0;
 
     public void Set(FaultKind kind, bool on) => Active = on ? Active | (1 << (int)kind) : Active & ~(1 << (int)kind);
+
+    private static DateTimeOffset FromTicks(long utcTicks) => new(utcTicks, TimeSpan.Zero);
 }
 
 /// <summary>

@@ -154,6 +154,13 @@ public static class MachineRules
 
     private static void ApplyTelemetry(MachineState state, TelemetryMessage message, MachineTwinOptions options, List<Twin.Grains.Infrastructure.HistoryPoint>? history)
     {
+        if (state.Sensors.Count == 0)
+        {
+            // A device usually sends all its sensors every time: size the table for them once
+            // instead of growing it 3 → 7 → 17 and keeping the slack.
+            state.Sensors.EnsureCapacity(message.Readings.Length);
+        }
+
         foreach (var reading in message.Readings)
         {
             if (!state.Sensors.TryGetValue(reading.Sensor, out var sensor))

@@ -38,11 +38,30 @@ public readonly record struct WindowStatistics(long Count, double Sum, double Me
 /// number of buckets (Welford moments per bucket, merged with Chan's formula), so memory is
 /// constant and late readings land in the bucket of their own time.
 /// </summary>
+/// <remarks>
+/// Every sensor of every active twin holds one, so the buckets live in an array of exactly the
+/// buckets in use (a sensor heard once holds one), not in a list with spare capacity.
+/// </remarks>
 [GenerateSerializer, Alias("twin.RollingStatistics")]
 public sealed class RollingStatistics
 {
+    /// <summary>The buckets as state saved before they were kept in an array has them: read, never written.</summary>
     [Id(0)]
-    public List<StatBucket> Buckets { get; set; } = [];
+    public List<StatBucket>? LegacyBuckets
+    {
+        get => null;
+        set
+        {
+            if (value is { Count: > 0 })
+            {
+                Buckets = [.. value];
+            }
+        }
+    }
+
+    /// <summary>The buckets holding values, oldest first, no two with the same start.</summary>
+    [Id(1)]
+    public StatBucket[] Buckets { get; set; } = [];
 
     /// <summary>
     /// Adds a value observed at <paramref name="eventTime"/>. A value older than the window
@@ -54,43 +73,43 @@ public sealed class RollingStatistics
         var width = bucketWidth.Ticks;
         var ticks = eventTime.UtcTicks;
         var start = ticks - (((ticks % width) + width) % width);
+        var buckets = Buckets;
 
-        var index = Buckets.Count - 1;
-        while (index >= 0 && Buckets[index].StartTicks > start)
+        var index = buckets.Length - 1;
+        while (index >= 0 && buckets[index].StartTicks > start)
         {
             index--;
         }
 
-        if (index >= 0 && Buckets[index].StartTicks == start)
+        if (index >= 0 && buckets[index].StartTicks == start)
         {
-            var bucket = Buckets[index];
-            bucket.Add(value);
-            Buckets[index] = bucket;
+            buckets[index].Add(value);
             return true;
         }
 
-        var newestStart = Buckets.Count == 0 ? start : Math.Max(start, Buckets[^1].StartTicks);
+        var newestStart = buckets.Length == 0 ? start : Math.Max(start, buckets[^1].StartTicks);
         var oldestAllowed = newestStart - ((bucketCount - 1) * width);
         if (start < oldestAllowed)
         {
             return false;
         }
 
-        var created = new StatBucket { StartTicks = start };
-        created.Add(value);
-        Buckets.Insert(index + 1, created);
-
         var expired = 0;
-        while (expired < Buckets.Count && Buckets[expired].StartTicks < oldestAllowed)
+        while (expired < buckets.Length && buckets[expired].StartTicks < oldestAllowed)
         {
             expired++;
         }
 
-        if (expired > 0)
-        {
-            Buckets.RemoveRange(0, expired);
-        }
-
+        // Buckets [expired, index] stay before the new one, (index, end) after it. Once the window
+        // is full a new bucket replaces an expired one in place; only growing or shrinking reallocates.
+        var kept = buckets.Length - expired;
+        var target = kept + 1 == buckets.Length ? buckets : new StatBucket[kept + 1];
+        var position = index + 1 - expired;
+        Array.Copy(buckets, expired, target, 0, position);
+        Array.Copy(buckets, index + 1, target, position + 1, buckets.Length - index - 1);
+        target[position] = new StatBucket { StartTicks = start };
+        target[position].Add(value);
+        Buckets = target;
         return true;
     }
 

@@ -173,4 +173,44 @@ public class DetectorTests(ITestOutputHelper output)
         Assert.Equal(1, detection.Score);
         Assert.Equal(level, state.Level);
     }
+
+    [Fact]
+    public void The_state_keeps_each_instant_whatever_its_offset()
+    {
+        var local = new DateTimeOffset(2026, 11, 26, 9, 30, 15, TimeSpan.FromHours(2)).AddTicks(7);
+        var state = new SensorDetectorState { LastTime = local, SameSince = local.AddHours(-1), FirstTime = local.AddDays(-2) };
+
+        Assert.Null(state.BreachSince);
+        Assert.Equal(local, state.LastTime); // the same instant
+        Assert.Equal(local.UtcTicks, state.LastTime.UtcTicks);
+        Assert.Equal(local.AddHours(-1), state.SameSince);
+        Assert.Equal(local.AddDays(-2), state.FirstTime);
+
+        state.BreachSince = DateTimeOffset.MinValue;
+        Assert.Equal(DateTimeOffset.MinValue, state.BreachSince);
+        state.BreachSince = null;
+        Assert.Null(state.BreachSince);
+    }
+
+    [Fact]
+    public void Readings_with_any_offset_are_judged_as_the_same_instants_in_utc()
+    {
+        var limit = new SensorLimit(High: 30, MinDuration: TimeSpan.FromSeconds(5), MaxRatePerSecond: 4);
+        var utc = new SensorDetectorState();
+        var local = new SensorDetectorState();
+        for (var i = 0; i < 600; i++)
+        {
+            var at = T0.AddSeconds(i);
+            var value = i is > 400 and < 420 ? 40 : 20 + Math.Sin(i / 7.0) + (i % 5 * 0.1);
+            var a = SensorDetector.Observe(utc, at, value, limit, _short);
+            var b = SensorDetector.Observe(local, at.ToOffset(TimeSpan.FromHours(-5)), value, limit, _short);
+            Assert.Equal(a.Score, b.Score);
+            Assert.Equal(a.Raised, b.Raised);
+            Assert.Equal(a.Cleared, b.Cleared);
+        }
+
+        Assert.Equal(utc.Active, local.Active);
+        Assert.NotEqual(0, utc.Count);
+        Assert.Equal(utc.LastTime, local.LastTime);
+    }
 }

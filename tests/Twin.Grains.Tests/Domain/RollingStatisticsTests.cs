@@ -36,7 +36,7 @@ public class RollingStatisticsTests
         Assert.Equal(inWindow.Min(), result.Min);
         Assert.Equal(inWindow.Max(), result.Max);
         Assert.Equal(TimeSpan.FromMinutes(1), result.Span);
-        Assert.Equal(Buckets, stats.Buckets.Count);
+        Assert.Equal(Buckets, stats.Buckets.Length);
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public class RollingStatisticsTests
         var stats = new RollingStatistics();
         stats.Add(T0.AddSeconds(55), 5, Width, Buckets);
         Assert.True(stats.Add(T0.AddSeconds(1), 1, Width, Buckets));
-        Assert.Equal(2, stats.Buckets.Count);
+        Assert.Equal(2, stats.Buckets.Length);
         Assert.True(stats.Buckets[0].StartTicks < stats.Buckets[1].StartTicks);
 
         Assert.False(stats.Add(T0.AddSeconds(-30), 100, Width, Buckets));
@@ -60,5 +60,81 @@ public class RollingStatisticsTests
         var result = new RollingStatistics().Compute(Width);
         Assert.Equal(0, result.Count);
         Assert.True(double.IsNaN(result.Mean));
+    }
+
+    [Fact]
+    public void Holds_exactly_the_buckets_in_use()
+    {
+        var stats = new RollingStatistics();
+        stats.Add(T0, 1, Width, Buckets);
+        Assert.Single(stats.Buckets);
+
+        for (var i = 1; i < 200; i++)
+        {
+            stats.Add(T0.AddSeconds(i), i, Width, Buckets);
+            Assert.Equal(Math.Min((i / 10) + 1, Buckets), stats.Buckets.Length);
+        }
+
+        // Silent for a while: the window moves on and the expired buckets go.
+        stats.Add(T0.AddSeconds(245), 1, Width, Buckets);
+        Assert.Equal(2, stats.Buckets.Length);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Keeps_the_same_buckets_as_a_plain_list_for_any_order_of_arrival(int seed)
+    {
+        var random = new Random(seed);
+        var stats = new RollingStatistics();
+        var reference = new List<StatBucket>();
+        var newest = 0.0;
+        for (var i = 0; i < 2000; i++)
+        {
+            // Mostly forward in time, sometimes late (within the window or beyond it), sometimes a jump.
+            newest += random.NextDouble() * 3;
+            var offset = random.Next(10) switch
+            {
+                0 => -random.NextDouble() * 50,
+                1 => -random.NextDouble() * 120,
+                2 when random.Next(20) == 0 => 90,
+                _ => 0,
+            };
+            newest += offset == 90 ? 90 : 0;
+            var at = T0.AddSeconds(newest + (offset == 90 ? 0 : offset));
+            var value = random.NextDouble() * 100;
+
+            Assert.Equal(ReferenceAdd(reference, at, value), stats.Add(at, value, Width, Buckets));
+            Assert.Equal(reference, stats.Buckets);
+        }
+    }
+
+    /// <summary>The window as a list that inserts, then drops the expired buckets.</summary>
+    private static bool ReferenceAdd(List<StatBucket> buckets, DateTimeOffset eventTime, double value)
+    {
+        var width = Width.Ticks;
+        var start = eventTime.UtcTicks - (((eventTime.UtcTicks % width) + width) % width);
+        var index = buckets.FindLastIndex(b => b.StartTicks <= start);
+        if (index >= 0 && buckets[index].StartTicks == start)
+        {
+            var bucket = buckets[index];
+            bucket.Add(value);
+            buckets[index] = bucket;
+            return true;
+        }
+
+        var newestStart = buckets.Count == 0 ? start : Math.Max(start, buckets[^1].StartTicks);
+        var oldestAllowed = newestStart - ((Buckets - 1) * width);
+        if (start < oldestAllowed)
+        {
+            return false;
+        }
+
+        var created = new StatBucket { StartTicks = start };
+        created.Add(value);
+        buckets.Insert(index + 1, created);
+        buckets.RemoveAll(b => b.StartTicks < oldestAllowed);
+        return true;
     }
 }

@@ -1,0 +1,67 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+using Twin.Grains.Domain;
+
+namespace Twin.Grains.Tests.Domain;
+
+/// <summary>
+/// Machine state saved by earlier code must load and carry on exactly as it would have. The files
+/// in <c>SavedState/</c> were written by the machine twin as it was before its in-memory layout
+/// was compacted (statistics buckets in a list, detector instants as <see cref="DateTimeOffset"/>):
+/// the state after <see cref="StateScenario.Before"/>, what that state showed, and what it showed
+/// after <see cref="StateScenario.After"/>. They are a record of that format: never regenerate them.
+/// </summary>
+public class SavedStateTests
+{
+    private static readonly Serializer Serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
+    private readonly MachineTwinOptions _options = new();
+
+    [Fact]
+    public void State_saved_by_the_earlier_layout_loads_with_everything_it_held()
+    {
+        var state = Load(Convert.FromBase64String(Resource("machine-state.b64")));
+
+        Assert.Equal(Resource("machine-state.loaded.txt"), Normalise(StateScenario.Describe(state, _options)));
+    }
+
+    [Fact]
+    public void State_saved_by_the_earlier_layout_carries_on_as_it_did()
+    {
+        var state = Load(Convert.FromBase64String(Resource("machine-state.b64")));
+        StateScenario.Run(StateScenario.After(), _options, state);
+
+        Assert.Equal(Resource("machine-state.continued.txt"), Normalise(StateScenario.Describe(state, _options)));
+    }
+
+    [Fact]
+    public void The_same_history_ends_in_the_same_state_as_with_the_earlier_layout()
+    {
+        var state = StateScenario.Run(StateScenario.After(), _options, StateScenario.Run(StateScenario.Before(), _options));
+
+        Assert.Equal(Resource("machine-state.continued.txt"), Normalise(StateScenario.Describe(state, _options)));
+    }
+
+    [Fact]
+    public void State_saved_now_loads_and_carries_on_the_same()
+    {
+        var saved = Serializer.SerializeToArray(StateScenario.Run(StateScenario.Before(), _options));
+        var state = Load(saved);
+        Assert.Equal(Resource("machine-state.loaded.txt"), Normalise(StateScenario.Describe(state, _options)));
+
+        StateScenario.Run(StateScenario.After(), _options, state);
+        Assert.Equal(Resource("machine-state.continued.txt"), Normalise(StateScenario.Describe(state, _options)));
+    }
+
+    private static MachineState Load(byte[] saved) =>
+        Serializer.Deserialize<MachineState>(saved) ?? throw new InvalidOperationException("The saved state is empty.");
+
+    private static string Resource(string name)
+    {
+        using var stream = typeof(SavedStateTests).Assembly.GetManifestResourceStream($"SavedState.{name}")
+            ?? throw new InvalidOperationException($"No embedded resource SavedState.{name}");
+        using var reader = new StreamReader(stream);
+        return Normalise(reader.ReadToEnd().Trim());
+    }
+
+    private static string Normalise(string text) => text.Replace("\r\n", "\n", StringComparison.Ordinal).Trim();
+}
