@@ -172,7 +172,7 @@ public static class MachineRules
             var score = 0.0;
             if (reading.Quality != ReadingQuality.Bad && double.IsFinite(reading.Value))
             {
-                sensor.Statistics.Add(message.Timestamp, reading.Value, options.StatisticsBucketWidth, options.StatisticsBuckets);
+                sensor.AddToStatistics(message.Timestamp, reading.Value, options.StatisticsBucketWidth, options.StatisticsBuckets);
                 SensorLimit? limit = null;
                 state.Definition?.Sensors.TryGetValue(reading.Sensor, out limit);
                 var detection = Twin.Grains.Analytics.SensorDetector.Observe(sensor.Detector, message.Timestamp, reading.Value, limit, options.Analytics);
@@ -293,7 +293,7 @@ public static class MachineRules
         state.Good += message.Good;
         state.Scrap += message.Scrap;
         (state.Oee ??= new OeeLedger()).Parts(message.Timestamp, message.Good, message.Scrap);
-        state.GoodRate.Add(message.Timestamp, message.Good, options.ThroughputBucketWidth, options.ThroughputBuckets);
+        (state.GoodRate ??= new()).Add(message.Timestamp, message.Good, options.ThroughputBucketWidth, options.ThroughputBuckets);
         if (message.WorkOrder is not null
             && (state.CurrentWorkOrderTimestamp is null || message.Timestamp >= state.CurrentWorkOrderTimestamp))
         {
@@ -384,7 +384,12 @@ public static class MachineRules
 
     public static double GoodPerMinute(MachineState state, MachineTwinOptions options)
     {
-        var stats = state.GoodRate.Compute(options.ThroughputBucketWidth);
+        if (state.GoodRate is not { } goodRate)
+        {
+            return 0;
+        }
+
+        var stats = goodRate.Compute(options.ThroughputBucketWidth);
         return stats.Count == 0 ? 0 : stats.Sum / stats.Span.TotalMinutes;
     }
 
@@ -393,7 +398,7 @@ public static class MachineRules
         var sensors = ImmutableArray.CreateBuilder<SensorSnapshot>(state.Sensors.Count);
         foreach (var (name, sensor) in state.Sensors.OrderBy(s => s.Key, StringComparer.Ordinal))
         {
-            var s = sensor.Statistics.Compute(options.StatisticsBucketWidth);
+            var s = sensor.ComputeStatistics(options.StatisticsBucketWidth);
             sensors.Add(new SensorSnapshot(
                 name,
                 sensor.Value,

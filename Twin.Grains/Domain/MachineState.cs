@@ -3,19 +3,68 @@ using Twin.Machines;
 namespace Twin.Grains.Domain;
 
 /// <summary>Latest value and rolling statistics of one sensor.</summary>
+/// <remarks>
+/// Every sensor of every active twin holds one, so it is kept lean: the statistics buckets sit
+/// here directly (no <see cref="RollingStatistics"/> object per sensor) and the timestamp as local
+/// ticks and offset (10 bytes, not a padded 16), still persisted as a <see cref="DateTimeOffset"/>.
+/// </remarks>
 [GenerateSerializer, Alias("twin.SensorState")]
 public sealed class SensorState
 {
+    [NonSerialized] private long _timestampTicks;
+    [NonSerialized] private short _timestampOffsetMinutes;
+    [NonSerialized] private StatBucket[] _statistics = [];
+
     [Id(0)] public double Value { get; set; }
     [Id(1)] public string? Unit { get; set; }
-    [Id(2)] public DateTimeOffset Timestamp { get; set; }
+
+    [Id(2)]
+    public DateTimeOffset Timestamp
+    {
+        get => new(_timestampTicks, TimeSpan.FromMinutes(_timestampOffsetMinutes));
+        set
+        {
+            _timestampTicks = value.Ticks;
+            _timestampOffsetMinutes = (short)value.TotalOffsetMinutes;
+        }
+    }
+
     [Id(3)] public ReadingQuality Quality { get; set; }
-    [Id(4)] public RollingStatistics Statistics { get; set; } = new();
+
+    /// <summary>The statistics as state saved before <see cref="StatisticsBuckets"/> has them: read, never written.</summary>
+    [Id(4)]
+    public RollingStatistics? LegacyStatistics
+    {
+        get => null;
+        set
+        {
+            if (value is not null)
+            {
+                _statistics = value.Buckets;
+            }
+        }
+    }
+
     [Id(5)] public Twin.Grains.Analytics.SensorDetectorState Detector { get; set; } = new();
     [Id(6)] public double Score { get; set; }
 
     /// <summary>Degradation trend for predictive maintenance (sensors with limits only).</summary>
     [Id(7)] public Twin.Grains.Analytics.TrendState? Trend { get; set; }
+
+    /// <summary>The rolling statistics' buckets, oldest first (see <see cref="RollingStatistics"/>).</summary>
+    [Id(8)]
+    public StatBucket[] StatisticsBuckets
+    {
+        get => _statistics;
+        set => _statistics = value;
+    }
+
+    /// <summary>Counts a value in the rolling statistics; false when it is older than the window.</summary>
+    public bool AddToStatistics(DateTimeOffset eventTime, double value, TimeSpan bucketWidth, int bucketCount) =>
+        RollingStatistics.Add(ref _statistics, eventTime, value, bucketWidth, bucketCount);
+
+    /// <summary>The rolling statistics over the window.</summary>
+    public WindowStatistics ComputeStatistics(TimeSpan bucketWidth) => RollingStatistics.Compute(_statistics, bucketWidth);
 }
 
 /// <summary>The persisted state of a machine twin.</summary>
@@ -30,7 +79,8 @@ public sealed class MachineState
     [Id(5)] public DateTimeOffset? StatusSince { get; set; }
     [Id(6)] public long Good { get; set; }
     [Id(7)] public long Scrap { get; set; }
-    [Id(8)] public RollingStatistics GoodRate { get; set; } = new();
+    /// <summary>Good parts over the throughput window; created by the first counts message.</summary>
+    [Id(8)] public RollingStatistics? GoodRate { get; set; }
     [Id(9)] public string? CurrentWorkOrder { get; set; }
     [Id(10)] public DateTimeOffset? CurrentWorkOrderTimestamp { get; set; }
     [Id(11)] public string? Line { get; set; }

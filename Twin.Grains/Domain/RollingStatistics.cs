@@ -70,10 +70,24 @@ public sealed class RollingStatistics
     /// <returns>False when the value was too old for the window.</returns>
     public bool Add(DateTimeOffset eventTime, double value, TimeSpan bucketWidth, int bucketCount)
     {
+        var buckets = Buckets;
+        var added = Add(ref buckets, eventTime, value, bucketWidth, bucketCount);
+        Buckets = buckets;
+        return added;
+    }
+
+    /// <summary>Merges the buckets; <see cref="WindowStatistics.Span"/> runs from the oldest bucket's start to the end of the newest.</summary>
+    public WindowStatistics Compute(TimeSpan bucketWidth) => Compute(Buckets, bucketWidth);
+
+    /// <summary>
+    /// <see cref="Add(DateTimeOffset, double, TimeSpan, int)"/> on a bare bucket array (oldest
+    /// first), for holders that keep the array themselves rather than a <see cref="RollingStatistics"/>.
+    /// </summary>
+    public static bool Add(ref StatBucket[] buckets, DateTimeOffset eventTime, double value, TimeSpan bucketWidth, int bucketCount)
+    {
         var width = bucketWidth.Ticks;
         var ticks = eventTime.UtcTicks;
         var start = ticks - (((ticks % width) + width) % width);
-        var buckets = Buckets;
 
         var index = buckets.Length - 1;
         while (index >= 0 && buckets[index].StartTicks > start)
@@ -109,16 +123,16 @@ public sealed class RollingStatistics
         Array.Copy(buckets, index + 1, target, position + 1, buckets.Length - index - 1);
         target[position] = new StatBucket { StartTicks = start };
         target[position].Add(value);
-        Buckets = target;
+        buckets = target;
         return true;
     }
 
-    /// <summary>Merges the buckets; <see cref="WindowStatistics.Span"/> runs from the oldest bucket's start to the end of the newest.</summary>
-    public WindowStatistics Compute(TimeSpan bucketWidth)
+    /// <summary><see cref="Compute(TimeSpan)"/> over a bare bucket array (oldest first).</summary>
+    public static WindowStatistics Compute(StatBucket[] buckets, TimeSpan bucketWidth)
     {
         long count = 0;
         double mean = 0, m2 = 0, min = double.NaN, max = double.NaN;
-        foreach (var b in Buckets)
+        foreach (var b in buckets)
         {
             if (b.Count == 0)
             {
@@ -139,7 +153,7 @@ public sealed class RollingStatistics
             return new WindowStatistics(0, 0, double.NaN, double.NaN, double.NaN, double.NaN, TimeSpan.Zero);
         }
 
-        var span = TimeSpan.FromTicks(Buckets[^1].StartTicks - Buckets[0].StartTicks) + bucketWidth;
+        var span = TimeSpan.FromTicks(buckets[^1].StartTicks - buckets[0].StartTicks) + bucketWidth;
         var stdDev = count > 1 ? Math.Sqrt(m2 / (count - 1)) : 0;
         return new WindowStatistics(count, mean * count, mean, min, max, stdDev, span);
     }

@@ -21,7 +21,7 @@ public class MachineRulesTests
         var sensor = state.Sensors["temperature"];
         Assert.Equal(75, sensor.Value);
         Assert.Equal(T0.AddSeconds(20), sensor.Timestamp);
-        Assert.Equal(2, sensor.Statistics.Compute(_options.StatisticsBucketWidth).Count);
+        Assert.Equal(2, sensor.ComputeStatistics(_options.StatisticsBucketWidth).Count);
         Assert.Equal(1, state.Late);
         Assert.Equal(1, state.Applied);
         Assert.Equal(2, state.Version);
@@ -40,7 +40,7 @@ public class MachineRulesTests
         Assert.Equal(SequenceVerdict.Duplicate, MachineRules.Apply(state, Temp(2, 97, 10) with { Source = "csv" }, _options));
         Assert.Equal(25, state.Sensors["temperature"].Value);
         Assert.Equal(5000, state.Sequence.Highest);
-        Assert.Equal(4, state.Sensors["temperature"].Statistics.Compute(_options.StatisticsBucketWidth).Count);
+        Assert.Equal(4, state.Sensors["temperature"].ComputeStatistics(_options.StatisticsBucketWidth).Count);
 
         for (var i = 1; i < MachineRules.MaxSources; i++)
         {
@@ -85,7 +85,7 @@ public class MachineRulesTests
         var sensor = state.Sensors["temperature"];
         Assert.Equal(9999, sensor.Value);
         Assert.Equal(ReadingQuality.Bad, sensor.Quality);
-        Assert.Equal(60, sensor.Statistics.Compute(_options.StatisticsBucketWidth).Max);
+        Assert.Equal(60, sensor.ComputeStatistics(_options.StatisticsBucketWidth).Max);
     }
 
     [Fact]
@@ -165,5 +165,21 @@ public class MachineRulesTests
         Assert.Equal(0, snapshot.Sensors[0].Statistics.Count);
         Assert.Equal(0, snapshot.Sensors[0].Statistics.Mean);
         Assert.Equal(1, snapshot.LastSeq);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(120)]
+    [InlineData(-330)]
+    [InlineData(840)]
+    public void A_sensor_keeps_its_timestamp_with_its_offset(int offsetMinutes)
+    {
+        var at = new DateTimeOffset(2026, 11, 26, 8, 0, 0, TimeSpan.FromMinutes(offsetMinutes)).AddTicks(1234567);
+        var sensor = new SensorState { Timestamp = at };
+        Assert.Equal(at, sensor.Timestamp);
+        Assert.Equal(at.Offset, sensor.Timestamp.Offset);
+        Assert.Equal(DateTimeOffset.MinValue, new SensorState().Timestamp);
+        sensor.Timestamp = DateTimeOffset.MaxValue;
+        Assert.Equal(DateTimeOffset.MaxValue, sensor.Timestamp);
     }
 }

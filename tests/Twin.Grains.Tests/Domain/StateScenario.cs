@@ -107,7 +107,7 @@ public static class StateScenario
             }
         }
 
-        var rate = state.GoodRate.Compute(options.ThroughputBucketWidth);
+        var rate = (state.GoodRate ?? new RollingStatistics()).Compute(options.ThroughputBucketWidth);
         text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"good rate: {rate}"));
         text.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"sequence: {state.Sequence.Highest} {state.Sequence.LatestEventTime:O} {state.Sequence.EpochStart:O}; sources: {string.Join(",", state.Sources?.Keys.Order(StringComparer.Ordinal) ?? Enumerable.Empty<string>())}"));
