@@ -28,7 +28,7 @@ public sealed partial class StockBinGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
-        _commit = new GroupCommit(state.WriteStateAsync, this.DeactivateOnIdle);
+        _commit = new GroupCommit(state, this);
         this.RegisterGrainTimer(_ => FlushOutboxAsync(), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(15));
         return Task.CompletedTask;
     }

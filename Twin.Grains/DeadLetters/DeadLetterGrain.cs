@@ -24,7 +24,7 @@ public sealed class DeadLetterGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _commit = new GroupCommit(state.WriteStateAsync, this.DeactivateOnIdle);
+        _commit = new GroupCommit(state, this);
         return Task.CompletedTask;
     }
 

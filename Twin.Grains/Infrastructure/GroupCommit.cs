@@ -1,3 +1,5 @@
+using Orleans.Core;
+
 namespace Twin.Grains.Infrastructure;
 
 /// <summary>
@@ -9,9 +11,11 @@ namespace Twin.Grains.Infrastructure;
 /// <remarks>
 /// Single-threaded use only (a grain's turns). When a write fails every waiting caller sees the
 /// failure and the instance refuses further commits: the in-memory state now holds changes that
-/// are not durable, so the grain must deactivate and reload from storage.
+/// are not durable, so the grain must deactivate and reload from storage: <paramref name="owner"/>
+/// (when given) is deactivated. Takes the storage and the grain rather than delegates, since every
+/// active twin holds one of these and two bound delegates would double its size.
 /// </remarks>
-internal sealed class GroupCommit(Func<Task> write, Action? onFault = null)
+internal sealed class GroupCommit(IStorage storage, IGrainBase? owner = null)
 {
     private TaskCompletionSource? _pending;
     private TaskCompletionSource? _inFlight;
@@ -58,29 +62,37 @@ internal sealed class GroupCommit(Func<Task> write, Action? onFault = null)
 
     private async Task RunAsync()
     {
-        while (_pending is { } batch)
+        try
         {
-            _pending = null;
-            _inFlight = batch;
-            try
+            while (_pending is { } batch)
             {
-                await write();
-                Writes++;
-                batch.TrySetResult();
-            }
-            catch (Exception ex)
-            {
-                _fault = ex;
-                onFault?.Invoke();
-                batch.TrySetException(ex);
-                _pending?.TrySetException(ex);
                 _pending = null;
-                return;
+                _inFlight = batch;
+                try
+                {
+                    await storage.WriteStateAsync();
+                    Writes++;
+                    batch.TrySetResult();
+                }
+                catch (Exception ex)
+                {
+                    _fault = ex;
+                    owner?.DeactivateOnIdle();
+                    batch.TrySetException(ex);
+                    _pending?.TrySetException(ex);
+                    _pending = null;
+                    return;
+                }
+                finally
+                {
+                    _inFlight = null;
+                }
             }
-            finally
-            {
-                _inFlight = null;
-            }
+        }
+        finally
+        {
+            // Let go of the finished loop: an idle twin would otherwise keep its task alive.
+            _loop = Task.CompletedTask;
         }
     }
 }

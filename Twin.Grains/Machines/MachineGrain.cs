@@ -39,8 +39,7 @@ public sealed partial class MachineGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
-        _commit = new GroupCommit(state.WriteStateAsync, this.DeactivateOnIdle);
-        _observers = new ObserverManager<ITwinObserver>(TimeSpan.FromMinutes(1), logger);
+        _commit = new GroupCommit(state, this);
         var period = _options.OfflineAfter / 2;
         this.RegisterGrainTimer(CheckHeartbeatAsync, period, period);
         metrics.Activated("machine");
@@ -125,13 +124,15 @@ public sealed partial class MachineGrain(
 
     public Task SubscribeAsync(ITwinObserver observer)
     {
-        _observers!.Subscribe(observer, observer);
+        // Created on the first subscriber: most twins are never watched.
+        _observers ??= new ObserverManager<ITwinObserver>(TimeSpan.FromMinutes(1), logger);
+        _observers.Subscribe(observer, observer);
         return Task.CompletedTask;
     }
 
     public Task UnsubscribeAsync(ITwinObserver observer)
     {
-        _observers!.Unsubscribe(observer);
+        _observers?.Unsubscribe(observer);
         return Task.CompletedTask;
     }
 

@@ -1,3 +1,4 @@
+using Orleans.Core;
 using Twin.Grains.Infrastructure;
 
 namespace Twin.Grains.Tests.Domain;
@@ -10,12 +11,12 @@ public class GroupCommitTests
     public async Task Commits_arriving_during_a_write_share_the_next_write()
     {
         var writes = new List<TaskCompletionSource>();
-        var commit = new GroupCommit(() =>
+        var commit = new GroupCommit(new Storage(() =>
         {
             var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             writes.Add(tcs);
             return tcs.Task;
-        });
+        }));
 
         var first = commit.CommitAsync();
         Assert.Single(writes);
@@ -37,7 +38,7 @@ public class GroupCommitTests
     public async Task WhenDurable_waits_for_pending_changes_and_is_immediate_when_clean()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var commit = new GroupCommit(() => gate.Task);
+        var commit = new GroupCommit(new Storage(() => gate.Task));
         Assert.True(commit.WhenDurableAsync().IsCompleted);
         var pending = commit.CommitAsync();
         var durable = commit.WhenDurableAsync();
@@ -50,7 +51,7 @@ public class GroupCommitTests
     public async Task A_failed_write_fails_every_waiter_and_poisons_the_instance()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var commit = new GroupCommit(() => gate.Task);
+        var commit = new GroupCommit(new Storage(() => gate.Task));
         var first = commit.CommitAsync();
         var second = commit.CommitAsync();
         gate.SetException(new IOException("disk full"));
@@ -68,5 +69,46 @@ public class GroupCommitTests
             Assert.True(DateTime.UtcNow < deadline, "condition not met before the deadline");
             await Task.Delay(5);
         }
+    }
+
+    [Fact]
+    public async Task Once_idle_it_drains_at_once_and_the_next_change_starts_a_new_write()
+    {
+        var gates = new List<TaskCompletionSource>();
+        var commit = new GroupCommit(new Storage(() =>
+        {
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            gates.Add(gate);
+            return gate.Task;
+        }));
+
+        var first = commit.CommitAsync();
+        var draining = commit.DrainAsync();
+        Assert.False(draining.IsCompleted);
+        gates[0].SetResult();
+        await Task.WhenAll(first, draining).WaitAsync(Deadline);
+        Assert.True(commit.DrainAsync().IsCompleted);
+
+        var second = commit.CommitAsync();
+        Assert.Equal(2, gates.Count);
+        Assert.False(commit.DrainAsync().IsCompleted);
+        gates[1].SetResult();
+        await second.WaitAsync(Deadline);
+        await commit.DrainAsync().WaitAsync(Deadline);
+        Assert.Equal(2, commit.Writes);
+    }
+
+    /// <summary>Grain storage whose writes the test controls.</summary>
+    private sealed class Storage(Func<Task> write) : IStorage
+    {
+        public string? Etag => null;
+
+        public bool RecordExists => false;
+
+        public Task ClearStateAsync() => throw new NotSupportedException();
+
+        public Task WriteStateAsync() => write();
+
+        public Task ReadStateAsync() => throw new NotSupportedException();
     }
 }
