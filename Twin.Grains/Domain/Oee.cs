@@ -3,24 +3,46 @@ using Twin.Machines;
 
 namespace Twin.Grains.Domain;
 
+/// <summary>One 15-minute bucket of an <see cref="OeeLedger"/>: milliseconds by run state and parts.</summary>
+[GenerateSerializer, Alias("twin.OeeSlot")]
+public struct OeeSlot
+{
+    /// <summary>The absolute bucket number (<see cref="OeeLedger.BucketOf"/>; any instant's fits an int).</summary>
+    [Id(0)] public int Bucket { get; set; }
+    [Id(1)] public int RunMs { get; set; }
+    [Id(2)] public int DownMs { get; set; }
+    [Id(3)] public int IdleMs { get; set; }
+    [Id(4)] public int Good { get; set; }
+    [Id(5)] public int Scrap { get; set; }
+}
+
 /// <summary>
 /// Where a machine's time and parts went, in 15-minute buckets over the last 24 hours of event
-/// time: milliseconds running, down and idle, good and scrap parts. Small and fixed in size, so
-/// OEE over any window of the last day is a sum, not a replay.
+/// time: milliseconds running, down and idle, good and scrap parts. Bounded in size (at most
+/// <see cref="Slots"/> buckets), so OEE over any window of the last day is a sum, not a replay.
 /// </summary>
+/// <remarks>
+/// The day is a ring of <see cref="Slots"/> positions (bucket number modulo 96), but only the
+/// positions in use are held, in position order: a machine timed for an hour holds four or five
+/// buckets, not six columns of 96.
+/// </remarks>
 [GenerateSerializer, Alias("twin.OeeLedger")]
 public sealed class OeeLedger
 {
     public const int Slots = 96;
     public static readonly TimeSpan Width = TimeSpan.FromMinutes(15);
 
-    /// <summary>Per slot: the absolute bucket number it holds, plus one (0 = empty).</summary>
-    [Id(0)] public long[] Bucket { get; set; } = new long[Slots];
-    [Id(1)] public int[] RunMs { get; set; } = new int[Slots];
-    [Id(2)] public int[] DownMs { get; set; } = new int[Slots];
-    [Id(3)] public int[] IdleMs { get; set; } = new int[Slots];
-    [Id(4)] public int[] Good { get; set; } = new int[Slots];
-    [Id(5)] public int[] Scrap { get; set; } = new int[Slots];
+    [NonSerialized] private OeeSlot[] _slots = [];
+    [NonSerialized] private LegacyColumns? _legacy;
+
+    // State saved before the buckets were kept compactly had six columns of 96 (ids 0-5; the
+    // bucket column holds the bucket number plus one, 0 = empty). Read, converted on first use, never written.
+    [Id(0)] public long[]? LegacyBucket { get => null; set => (_legacy ??= new()).Bucket = value; }
+    [Id(1)] public int[]? LegacyRunMs { get => null; set => (_legacy ??= new()).RunMs = value; }
+    [Id(2)] public int[]? LegacyDownMs { get => null; set => (_legacy ??= new()).DownMs = value; }
+    [Id(3)] public int[]? LegacyIdleMs { get => null; set => (_legacy ??= new()).IdleMs = value; }
+    [Id(4)] public int[]? LegacyGood { get => null; set => (_legacy ??= new()).Good = value; }
+    [Id(5)] public int[]? LegacyScrap { get => null; set => (_legacy ??= new()).Scrap = value; }
 
     /// <summary>The run state being timed, since <see cref="Since"/>.</summary>
     [Id(6)] public MachineRunState? State { get; set; }
@@ -31,6 +53,32 @@ public sealed class OeeLedger
 
     /// <summary>When timing began (the first status): windows start no earlier, since nothing is known before.</summary>
     [Id(9)] public DateTimeOffset? FirstTimed { get; set; }
+
+    /// <summary>The buckets in use, in ring position order (<c>Bucket % Slots</c>), at most one per position.</summary>
+    [Id(10)]
+    public OeeSlot[] Buckets
+    {
+        get => Current;
+        set
+        {
+            _slots = value;
+            _legacy = null;
+        }
+    }
+
+    private OeeSlot[] Current
+    {
+        get
+        {
+            if (_legacy is { } legacy)
+            {
+                _legacy = null;
+                _slots = legacy.ToSlots();
+            }
+
+            return _slots;
+        }
+    }
 
     public static long BucketOf(DateTimeOffset t) => t.UtcTicks / Width.Ticks;
 
@@ -82,10 +130,11 @@ public sealed class OeeLedger
 
     public void Parts(DateTimeOffset t, long good, long scrap)
     {
-        if (SlotOf(BucketOf(t)) is { } slot)
+        if (SlotOf(BucketOf(t)) is { } index)
         {
-            Good[slot] = (int)Math.Min(int.MaxValue, Good[slot] + good);
-            Scrap[slot] = (int)Math.Min(int.MaxValue, Scrap[slot] + scrap);
+            ref var slot = ref _slots[index];
+            slot.Good = (int)Math.Min(int.MaxValue, slot.Good + good);
+            slot.Scrap = (int)Math.Min(int.MaxValue, slot.Scrap + scrap);
         }
     }
 
@@ -93,16 +142,11 @@ public sealed class OeeLedger
     public LedgerTotals Sum(DateTimeOffset from, DateTimeOffset to, TimeSpan offlineAfter)
     {
         double run = 0, down = 0, idle = 0, good = 0, scrap = 0;
-        for (var slot = 0; slot < Slots; slot++)
+        foreach (var slot in Current)
         {
-            if (Bucket[slot] == 0)
-            {
-                continue;
-            }
-
             // What a bucket holds happened between the first and the newest event it can contain:
             // the current bucket is spread over its elapsed part only, the first over its timed part.
-            var start = StartOf(Bucket[slot] - 1);
+            var start = StartOf(slot.Bucket);
             var end = start + Width;
             var dataFrom = FirstTimed is { } first && first > start ? first : start;
             var dataTo = LastHeard is { } last && last < end ? last : end;
@@ -121,11 +165,11 @@ public sealed class OeeLedger
                 continue;
             }
 
-            run += RunMs[slot] * share;
-            down += DownMs[slot] * share;
-            idle += IdleMs[slot] * share;
-            good += Good[slot] * share;
-            scrap += Scrap[slot] * share;
+            run += slot.RunMs * share;
+            down += slot.DownMs * share;
+            idle += slot.IdleMs * share;
+            good += slot.Good * share;
+            scrap += slot.Scrap * share;
         }
 
         if (State is { } state && Since is { } since && LastHeard is { } heard)
@@ -152,38 +196,92 @@ public sealed class OeeLedger
         {
             var end = StartOf(bucket + 1) < to ? StartOf(bucket + 1) : to;
             var ms = (int)(end - from).TotalMilliseconds;
-            if (SlotOf(bucket) is { } slot)
+            if (SlotOf(bucket) is { } index)
             {
-                var column = state switch
+                ref var slot = ref _slots[index];
+                var full = (int)Width.TotalMilliseconds;
+                switch (state)
                 {
-                    MachineRunState.Running => RunMs,
-                    MachineRunState.Down => DownMs,
-                    _ => IdleMs,
-                };
-                column[slot] = Math.Min((int)Width.TotalMilliseconds, column[slot] + ms);
+                    case MachineRunState.Running: slot.RunMs = Math.Min(full, slot.RunMs + ms); break;
+                    case MachineRunState.Down: slot.DownMs = Math.Min(full, slot.DownMs + ms); break;
+                    default: slot.IdleMs = Math.Min(full, slot.IdleMs + ms); break;
+                }
             }
 
             from = end;
         }
     }
 
-    /// <summary>The slot holding <paramref name="bucket"/>, claiming it if it holds an older one; null when the bucket is older than the slot's.</summary>
+    /// <summary>
+    /// The index in <see cref="_slots"/> of the bucket, claiming its ring position if that holds an
+    /// older bucket (or nothing); null when the bucket is older than the one its position holds.
+    /// </summary>
     private int? SlotOf(long bucket)
     {
-        var slot = (int)(bucket % Slots);
-        if (Bucket[slot] == bucket + 1)
+        var slots = Current;
+        var position = (int)(bucket % Slots);
+        var index = 0;
+        while (index < slots.Length && slots[index].Bucket % Slots < position)
         {
-            return slot;
+            index++;
         }
 
-        if (Bucket[slot] > bucket + 1)
+        if (index < slots.Length && slots[index].Bucket % Slots == position)
         {
-            return null; // more than a day older than what the slot holds
+            if (slots[index].Bucket == bucket)
+            {
+                return index;
+            }
+
+            if (slots[index].Bucket > bucket)
+            {
+                return null; // more than a day older than what the position holds
+            }
+
+            slots[index] = new OeeSlot { Bucket = (int)bucket };
+            return index;
         }
 
-        Bucket[slot] = bucket + 1;
-        RunMs[slot] = DownMs[slot] = IdleMs[slot] = Good[slot] = Scrap[slot] = 0;
-        return slot;
+        var grown = new OeeSlot[slots.Length + 1];
+        Array.Copy(slots, grown, index);
+        Array.Copy(slots, index, grown, index + 1, slots.Length - index);
+        grown[index] = new OeeSlot { Bucket = (int)bucket };
+        _slots = grown;
+        return index;
+    }
+
+    private sealed class LegacyColumns
+    {
+        public long[]? Bucket { get; set; }
+        public int[]? RunMs { get; set; }
+        public int[]? DownMs { get; set; }
+        public int[]? IdleMs { get; set; }
+        public int[]? Good { get; set; }
+        public int[]? Scrap { get; set; }
+
+        public OeeSlot[] ToSlots()
+        {
+            var slots = new List<OeeSlot>();
+            for (var i = 0; Bucket is not null && i < Bucket.Length; i++)
+            {
+                if (Bucket[i] != 0)
+                {
+                    slots.Add(new OeeSlot
+                    {
+                        Bucket = (int)(Bucket[i] - 1),
+                        RunMs = At(RunMs, i),
+                        DownMs = At(DownMs, i),
+                        IdleMs = At(IdleMs, i),
+                        Good = At(Good, i),
+                        Scrap = At(Scrap, i),
+                    });
+                }
+            }
+
+            return [.. slots];
+        }
+
+        private static int At(int[]? column, int i) => column is not null && i < column.Length ? column[i] : 0;
     }
 
     internal static TimeSpan Overlap(DateTimeOffset aFrom, DateTimeOffset aTo, DateTimeOffset bFrom, DateTimeOffset bTo)
