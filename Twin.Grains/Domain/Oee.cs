@@ -37,12 +37,12 @@ public sealed class OeeLedger
 
     // State saved before the buckets were kept compactly had six columns of 96 (ids 0-5; the
     // bucket column holds the bucket number plus one, 0 = empty). Read, converted on first use, never written.
-    [Id(0)] public long[]? LegacyBucket { get => null; set => (_legacy ??= new()).Bucket = value; }
-    [Id(1)] public int[]? LegacyRunMs { get => null; set => (_legacy ??= new()).RunMs = value; }
-    [Id(2)] public int[]? LegacyDownMs { get => null; set => (_legacy ??= new()).DownMs = value; }
-    [Id(3)] public int[]? LegacyIdleMs { get => null; set => (_legacy ??= new()).IdleMs = value; }
-    [Id(4)] public int[]? LegacyGood { get => null; set => (_legacy ??= new()).Good = value; }
-    [Id(5)] public int[]? LegacyScrap { get => null; set => (_legacy ??= new()).Scrap = value; }
+    [Id(0)] public long[]? LegacyBucket { get => null; set { if (value is not null) { Legacy.Bucket = value; } } }
+    [Id(1)] public int[]? LegacyRunMs { get => null; set { if (value is not null) { Legacy.RunMs = value; } } }
+    [Id(2)] public int[]? LegacyDownMs { get => null; set { if (value is not null) { Legacy.DownMs = value; } } }
+    [Id(3)] public int[]? LegacyIdleMs { get => null; set { if (value is not null) { Legacy.IdleMs = value; } } }
+    [Id(4)] public int[]? LegacyGood { get => null; set { if (value is not null) { Legacy.Good = value; } } }
+    [Id(5)] public int[]? LegacyScrap { get => null; set { if (value is not null) { Legacy.Scrap = value; } } }
 
     /// <summary>The run state being timed, since <see cref="Since"/>.</summary>
     [Id(6)] public MachineRunState? State { get; set; }
@@ -65,6 +65,9 @@ public sealed class OeeLedger
             _legacy = null;
         }
     }
+
+    // Only a saved column starts a conversion: the compact form carries nulls in these ids.
+    private LegacyColumns Legacy => _legacy ??= new();
 
     private OeeSlot[] Current
     {

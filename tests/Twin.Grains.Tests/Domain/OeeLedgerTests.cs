@@ -69,6 +69,11 @@ public class OeeLedgerTests
                     break;
             }
 
+            var held = Enumerable.Range(0, OeeLedger.Slots)
+                .Where(p => reference.Bucket[p] != 0)
+                .Select(p => new OeeSlot { Bucket = (int)(reference.Bucket[p] - 1), RunMs = reference.RunMs[p], DownMs = reference.DownMs[p], IdleMs = reference.IdleMs[p], Good = reference.Good[p], Scrap = reference.Scrap[p] });
+            Assert.Equal(held, ledger.Buckets);
+
             if (i % 50 == 0)
             {
                 foreach (var hours in new[] { 0.25, 1, 8, 24, 30 })

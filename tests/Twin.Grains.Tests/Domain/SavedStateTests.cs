@@ -13,7 +13,8 @@ namespace Twin.Grains.Tests.Domain;
 /// </summary>
 public class SavedStateTests
 {
-    private static readonly Serializer Serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
+    private static readonly IServiceProvider Services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+    private static readonly Serializer Serializer = Services.GetRequiredService<Serializer>();
     private readonly MachineTwinOptions _options = new();
 
     [Fact]
@@ -50,6 +51,16 @@ public class SavedStateTests
 
         StateScenario.Run(StateScenario.After(), _options, state);
         Assert.Equal(Resource("machine-state.continued.txt"), Normalise(StateScenario.Describe(state, _options)));
+    }
+
+    [Fact]
+    public void A_deep_copy_holds_the_same_and_carries_on_the_same()
+    {
+        var copy = Services.GetRequiredService<DeepCopier<MachineState>>().Copy(StateScenario.Run(StateScenario.Before(), _options));
+        Assert.Equal(Resource("machine-state.loaded.txt"), Normalise(StateScenario.Describe(copy, _options)));
+
+        StateScenario.Run(StateScenario.After(), _options, copy);
+        Assert.Equal(Resource("machine-state.continued.txt"), Normalise(StateScenario.Describe(copy, _options)));
     }
 
     private static MachineState Load(byte[] saved) =>
