@@ -29,6 +29,23 @@ public static class LatencyBenchmark
         return 0;
     }
 
+    /// <summary>The gateway's total GC pause time so far, from its Prometheus endpoint.</summary>
+    private static async Task<TimeSpan> GatewayGcPauseAsync(Gateway gateway)
+    {
+        const string metric = "dotnet_gc_pause_time_seconds_total";
+        var text = await gateway.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith(metric, StringComparison.Ordinal)
+                && double.TryParse(line[(line.LastIndexOf(' ') + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
+            {
+                return TimeSpan.FromSeconds(seconds);
+            }
+        }
+
+        return TimeSpan.Zero;
+    }
+
     public static async Task<string> MeasureAsync(int maxRate, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate)
     {
         const string factory = "live";
@@ -120,6 +137,8 @@ public static class LatencyBenchmark
                 var rate = maxRate * phases[p];
                 Volatile.Write(ref phase, p);
                 await using var devices = await Devices.ConnectAsync(broker.Port, 4);
+                var benchPause = GC.GetTotalPauseDuration();
+                var gatewayPause = await GatewayGcPauseAsync(gateway);
                 var clock = Stopwatch.StartNew();
                 var sent = await devices.PublishAsync(
                     m => Devices.Topic(factory, Devices.Machine(m)),
@@ -142,13 +161,15 @@ public static class LatencyBenchmark
                 }
 
                 double At(double q) => samples.Count == 0 ? double.NaN : samples[Math.Min(samples.Count - 1, (int)(q * samples.Count))];
-                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {phases[p] * 100:F0} %{(p == 0 ? $" (warm-up, {warmup.TotalSeconds:F0} s)" : "")} | {sent / publishSeconds:N0} msg/s ({sent / publishSeconds / machines:F1} per machine) | {samples.Count:N0} | {At(0.5):F1} ms | {At(0.95):F1} ms | **{At(0.99):F1} ms** | {samples.LastOrDefault():F1} ms |"));
+                var gatewayPaused = await GatewayGcPauseAsync(gateway) - gatewayPause;
+                var benchPaused = GC.GetTotalPauseDuration() - benchPause;
+                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {phases[p] * 100:F0} %{(p == 0 ? $" (warm-up, {warmup.TotalSeconds:F0} s)" : "")} | {sent / publishSeconds:N0} msg/s ({sent / publishSeconds / machines:F1} per machine) | {samples.Count:N0} | {At(0.5):F1} ms | {At(0.95):F1} ms | **{At(0.99):F1} ms** | {samples.LastOrDefault():F1} ms | {gatewayPaused.TotalMilliseconds:N0} / {benchPaused.TotalMilliseconds:N0} ms |"));
             }
 
             return string.Create(CultureInfo.InvariantCulture, $"""
                 Publish → SignalR client receipt through Mosquitto: {machines:N0} machines, {clients:N0} SignalR clients (WebSockets, connected in {connectSeconds:F1} s), each subscribed to one machine; {duration.TotalSeconds:F0} s per load; live feed at most {liveRate} updates per twin per second
-                | load (of {maxRate:N0} msg/s) | offered | readings seen by clients | p50 | p95 | p99 | max |
-                |---|---:|---:|---:|---:|---:|---:|
+                | load (of {maxRate:N0} msg/s) | offered | readings seen by clients | p50 | p95 | p99 | max | GC pauses: gateway / clients |
+                |---|---:|---:|---:|---:|---:|---:|---:|
                 {string.Join("\n", rows)}
 
                 """);
