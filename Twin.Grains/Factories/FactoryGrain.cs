@@ -10,11 +10,27 @@ public sealed class FactoryState
     [Id(0)] public Dictionary<TwinKind, SortedSet<string>> Twins { get; set; } = [];
 }
 
-/// <summary>The directory of a factory's twins. Called once per twin, never per reading.</summary>
+/// <summary>
+/// The directory of a factory's twins. Called once per twin, never per reading. Reentrant with
+/// group commit: when many twins start at once (a restart, a new plant), their registrations
+/// share writes instead of each rewriting the whole directory in turn.
+/// </summary>
+[Reentrant]
 public sealed class FactoryGrain(
     [PersistentState("factory", TwinStorage.Name)] IPersistentState<FactoryState> state) : Grain, IFactoryGrain
 {
-    public async Task RegisterAsync(TwinKind kind, string id)
+    private GroupCommit? _commit;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _commit = new GroupCommit(state, this);
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.DrainAsync() ?? Task.CompletedTask;
+
+    public Task RegisterAsync(TwinKind kind, string id)
     {
         if (!state.State.Twins.TryGetValue(kind, out var ids))
         {
@@ -22,10 +38,8 @@ public sealed class FactoryGrain(
             state.State.Twins[kind] = ids;
         }
 
-        if (ids.Add(id))
-        {
-            await this.WriteOrResetAsync(state);
-        }
+        // Listed already: answer once that listing is durable (it may be in a write still running).
+        return ids.Add(id) ? _commit!.CommitAsync() : _commit!.WhenDurableAsync();
     }
 
     public Task<ImmutableArray<string>> ListAsync(TwinKind kind) =>

@@ -78,6 +78,16 @@ public class TwinGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Twins_starting_together_register_in_shared_writes_and_all_are_listed()
+    {
+        var ids = Enumerable.Range(0, 300).Select(i => $"m{i:D3}").ToList();
+        await Task.WhenAll(ids.Select(id => Grain<IMachineGrain>(id).IngestAsync([new StatusMessage(1, T0, MachineRunState.Running)])));
+
+        Assert.Equal(ids, (await fixture.Client.GetGrain<IFactoryGrain>(_factory).ListAsync(TwinKind.Machine)).ToList());
+        Assert.InRange(fixture.Writes.For("factory/" + _factory), 1, 150);
+    }
+
+    [Fact]
     public async Task A_ticket_desk_sets_its_escalation_reminder_again_when_a_saved_report_comes_again()
     {
         var desk = Grain<IMaintenanceTicketGrain>("m1.LimitHigh");
