@@ -45,8 +45,8 @@ public class DashboardTests(EmbeddedGatewayFixture fixture, ITestOutputHelper ou
         Assert.Contains("150", await page.Locator("#tile-m-alarm").TextContentAsync(), StringComparison.Ordinal);
 
         // The KPI strip and each line's OEE with its bottleneck (outlined on its tile). A bottleneck
-        // needs 30 s of observed running and one machine clearly ahead; with the simulator's random
-        // stops that can take a while after start, more so on a loaded machine.
+        // needs 30 s of observed status time on a machine, counted in the simulator's event time,
+        // and the page polls every 5 s: on a loaded machine that has taken over a minute.
         await page.WaitForSelectorAsync(".tile.bottleneck", new PageWaitForSelectorOptions { Timeout = 150_000 });
         Assert.Contains("OEE", await page.Locator("#kpis").TextContentAsync(), StringComparison.Ordinal);
         Assert.Contains("bottleneck", await page.Locator(".line .perf").First.TextContentAsync(), StringComparison.Ordinal);
