@@ -98,25 +98,16 @@ public static class ClusterIngestBenchmark
 
     private static void Print(int silos, int? inflight, IngestResult r, double? rate, long transactions, long walBytes)
     {
-        var cpu = string.Join("\n", new[] { new ProcessCpu("gateway (client mode)", r.GatewayCpuPercentOfOneCore) }
+        var path = $"Mosquitto ({(inflight is null ? "default max_inflight_messages, 20" : $"max_inflight_messages {inflight}")}) → 1 gateway (client mode) → {silos} silo(s) → PostgreSQL";
+        var rows = new[]
+        {
+            $"| PostgreSQL write transactions (grain writes, history batches, heartbeats) | {transactions:N0} ({transactions / r.DurableSeconds:N0}/s, {(double)r.Messages / Math.Max(1, transactions):F1} messages each) |",
+            $"| PostgreSQL WAL written | {walBytes / 1048576.0:N0} MiB ({walBytes / 1048576.0 / r.DurableSeconds:N1} MiB/s) |",
+        }.Concat(new[] { new ProcessCpu("gateway (client mode)", r.GatewayCpuPercentOfOneCore) }
             .Concat(r.Processes ?? [])
             .Select(p => $"| CPU: {p.Name} | {p.PercentOfOneCore:F0} % |"));
-        Console.WriteLine($"""
-            End to end through Mosquitto ({(inflight is null ? "default max_inflight_messages, 20" : $"max_inflight_messages {inflight}")}) → 1 gateway (client mode) → {silos} silo(s) → PostgreSQL: {r.Machines:N0} machines × {r.Messages / r.Machines:N0} messages (3 values each), QoS 1, {(rate is null ? "published as fast as the broker acknowledges" : $"published at {rate:N0} messages/s")}
-            | | |
-            |---|---:|
-            | messages published (broker acknowledged) in | {r.PublishSeconds:F2} s |
-            | all messages durable in the twins after | {r.DurableSeconds:F2} s |
-            | sustained accepted messages/s | **{r.MessagesPerSecond:N0}** |
-            | sustained readings/s | **{r.MessagesPerSecond * 3:N0}** |
-            | applied / late / duplicates / missing | {r.Applied:N0} / {r.Late:N0} / {r.Duplicates:N0} / {r.Missing:N0} |
-            | PostgreSQL write transactions (grain writes, history batches, heartbeats) | {transactions:N0} ({transactions / r.DurableSeconds:N0}/s, {(double)r.Messages / Math.Max(1, transactions):F1} messages each) |
-            | PostgreSQL WAL written | {walBytes / 1048576.0:N0} MiB ({walBytes / 1048576.0 / r.DurableSeconds:N1} MiB/s) |
-            {cpu}
-
-            CPU: 100 % = one core, 2 cores = 200 %; read from /proc over the interval from the first publish to all durable.
-
-            """);
+        Console.WriteLine(IngestBenchmark.Table(path, r, rate, rows));
+        Console.WriteLine("CPU: 100 % = one core, 2 cores = 200 %; read from /proc over the interval from the first publish to all durable.\n");
     }
 
     private static string Tail(string text) => text.Length <= 4000 ? text : text[^4000..];

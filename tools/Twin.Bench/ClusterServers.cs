@@ -201,27 +201,7 @@ public sealed class Silo : IAsyncDisposable
     public async Task StartAndWaitAsync()
     {
         _process = ServerProcess.Start("dotnet", _arguments, Path.GetDirectoryName(Dll)!);
-        var process = _process;
-        await Ports.UntilAsync(
-            async () =>
-            {
-                if (process.HasExited)
-                {
-                    throw new InvalidOperationException("a silo exited:\n" + process.Output);
-                }
-
-                try
-                {
-                    using var response = await Http.GetAsync("/health/ready");
-                    return response.IsSuccessStatusCode;
-                }
-                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-                {
-                    return false;
-                }
-            },
-            TimeSpan.FromSeconds(90),
-            "silo ready");
+        await Ports.UntilReadyAsync(_process, Http, "silo", TimeSpan.FromSeconds(90));
     }
 
     public async ValueTask DisposeAsync()

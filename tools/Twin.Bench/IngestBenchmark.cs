@@ -97,21 +97,22 @@ public static class IngestBenchmark
         return ok ? 0 : 1;
     }
 
-    public static void Print(string broker, IngestResult r, double? rate = null)
-    {
-        Console.WriteLine($"""
-            End to end through {broker}: {r.Machines:N0} machines × {r.Messages / r.Machines:N0} messages (3 values each), QoS 1, {(rate is null ? "published as fast as the broker acknowledges" : $"published at {rate:N0} messages/s")}
-            | | |
-            |---|---:|
-            | messages published (broker acknowledged) in | {r.PublishSeconds:F2} s |
-            | all messages durable in the twins after | {r.DurableSeconds:F2} s |
-            | sustained accepted messages/s | **{r.MessagesPerSecond:N0}** |
-            | sustained readings/s | **{r.MessagesPerSecond * 3:N0}** |
-            | applied / late / duplicates / missing | {r.Applied:N0} / {r.Late:N0} / {r.Duplicates:N0} / {r.Missing:N0} |
-            | gateway CPU (of one core; 2 cores = 200 %) | {r.GatewayCpuPercentOfOneCore:F0} % |
+    public static void Print(string broker, IngestResult r, double? rate = null) =>
+        Console.WriteLine(Table(broker, r, rate, [$"| gateway CPU (of one core; 2 cores = 200 %) | {r.GatewayCpuPercentOfOneCore:F0} % |"]));
 
-            """);
-    }
+    /// <summary>The result of an end-to-end run as a Markdown table, with rows of the mode's own after the common ones.</summary>
+    public static string Table(string path, IngestResult r, double? rate, IEnumerable<string> rows) => $"""
+        End to end through {path}: {r.Machines:N0} machines × {r.Messages / r.Machines:N0} messages (3 values each), QoS 1, {(rate is null ? "published as fast as the broker acknowledges" : $"published at {rate:N0} messages/s")}
+        | | |
+        |---|---:|
+        | messages published (broker acknowledged) in | {r.PublishSeconds:F2} s |
+        | all messages durable in the twins after | {r.DurableSeconds:F2} s |
+        | sustained accepted messages/s | **{r.MessagesPerSecond:N0}** |
+        | sustained readings/s | **{r.MessagesPerSecond * 3:N0}** |
+        | applied / late / duplicates / missing | {r.Applied:N0} / {r.Late:N0} / {r.Duplicates:N0} / {r.Missing:N0} |
+        {string.Join("\n", rows)}
+
+        """;
 
     /// <summary>
     /// Publishes and waits until every twin has every message durable (or the deadline passes), then

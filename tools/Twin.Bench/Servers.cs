@@ -46,6 +46,32 @@ public static class Ports
             await Task.Delay(20);
         }
     }
+
+    /// <summary>
+    /// Waits until <paramref name="process"/> answers <c>/health/ready</c> with 200 and, when given,
+    /// a body that <paramref name="ready"/> accepts; fails at once if the process exits.
+    /// </summary>
+    public static Task UntilReadyAsync(ServerProcess process, HttpClient http, string name, TimeSpan within, Func<string, bool>? ready = null) =>
+        UntilAsync(
+            async () =>
+            {
+                if (process.HasExited)
+                {
+                    throw new InvalidOperationException($"the {name} exited:\n" + process.Output);
+                }
+
+                try
+                {
+                    using var response = await http.GetAsync("/health/ready");
+                    return response.IsSuccessStatusCode && (ready is null || ready(await response.Content.ReadAsStringAsync()));
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                {
+                    return false;
+                }
+            },
+            within,
+            $"{name} ready");
 }
 
 /// <summary>A server process the benchmark started; killed (with its children) on dispose.</summary>
@@ -342,28 +368,9 @@ public sealed class Gateway : IAsyncDisposable
     public async Task StartAndWaitAsync()
     {
         Start();
-        await Ports.UntilAsync(
-            async () =>
-            {
-                if (Process.HasExited)
-                {
-                    throw new InvalidOperationException("the gateway exited:\n" + Process.Output);
-                }
 
-                try
-                {
-                    // Ready, and its MQTT consumer subscribed: what is published from now on is consumed.
-                    using var response = await Http.GetAsync("/health/ready");
-                    return response.IsSuccessStatusCode
-                        && (await response.Content.ReadAsStringAsync()).Contains("\"mqtt\":{\"status\":\"Healthy\"", StringComparison.Ordinal);
-                }
-                catch (HttpRequestException)
-                {
-                    return false;
-                }
-            },
-            TimeSpan.FromSeconds(60),
-            "gateway ready and consuming");
+        // Ready, and its MQTT consumer subscribed: what is published from now on is consumed.
+        await Ports.UntilReadyAsync(Process, Http, "gateway", TimeSpan.FromSeconds(60), body => body.Contains("\"mqtt\":{\"status\":\"Healthy\"", StringComparison.Ordinal));
     }
 
     /// <summary>A machine twin's snapshot, or null when it does not exist (yet).</summary>
