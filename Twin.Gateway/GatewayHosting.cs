@@ -76,6 +76,7 @@ public static class GatewayHosting
         services.AddHostedService<StartupBanner>();
         services.AddOptions<Twin.Gateway.Live.LiveOptions>().BindConfiguration(Twin.Gateway.Live.LiveOptions.Section)
             .Validate(o => o.MaxUpdatesPerSecond is > 0 and <= 100, "Twin:Live:MaxUpdatesPerSecond must be from 0.1 to 100.")
+            .Validate(o => o.MaxSubscriptionsPerConnection >= 1 && o.SubscribesPerSecond >= 1 && o.SubscribeBurst >= 1, "Twin:Live:MaxSubscriptionsPerConnection, SubscribesPerSecond and SubscribeBurst must be at least 1.")
             .ValidateOnStart();
         services.AddSignalR(o => o.MaximumReceiveMessageSize = 32 * 1024)
             .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase)));
@@ -140,9 +141,9 @@ public static class GatewayHosting
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseTwinSecurity();
-        app.MapOpenApi();
+        app.UseSecurityHeaders();
         // The dashboard, served from the wwwroot beside the program (works offline, no CDN).
+        // Static files are public and come before routing and authorization.
         var webRoot = Path.Combine(AppContext.BaseDirectory, "wwwroot");
         if (Directory.Exists(webRoot))
         {
@@ -151,13 +152,13 @@ public static class GatewayHosting
             app.UseStaticFiles(new StaticFileOptions { FileProvider = files });
         }
 
-        app.MapGet("/api/gateway/ingest", (IngestStatistics stats) => TypedResults.Ok(new
-        {
-            acceptedMessages = stats.AcceptedMessages,
-            ignoredMessages = stats.IgnoredMessages,
-            rejectedByReason = stats.RejectedByReason,
-        })).WithTags("Gateway").WithName("GetIngestStatistics").WithSummary("What this gateway process ingested since it started.");
-        app.MapHub<Twin.Gateway.Live.TwinHub>("/hubs/twins");
+        app.UseTwinSecurity();
+        app.MapOpenApi().AllowAnonymous();
+        app.MapGet("/api/gateway/ingest", IngestStatisticsApi.Get)
+            .RequireAuthorization(TwinPolicies.Viewer).WithMetadata(new TwinPolicies.CrossFactory())
+            .WithTags("Gateway").WithName("GetIngestStatistics").WithSummary("What this gateway process ingested since it started, for the caller's factories.");
+        app.MapHub<Twin.Gateway.Live.TwinHub>("/hubs/twins", o => o.CloseOnAuthenticationExpiration = true)
+            .RequireAuthorization(TwinPolicies.Viewer).WithMetadata(new TwinPolicies.CrossFactory());
         app.MapTwinMetrics();
         app.MapMachineApi();
         app.MapTelemetryApi();
@@ -174,7 +175,7 @@ public static class GatewayHosting
         app.MapKpiApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
         app.MapHealthChecks("/health/ready", new HealthCheckOptions
         {
             Predicate = c => c.Tags.Contains("ready"),
@@ -185,7 +186,7 @@ public static class GatewayHosting
                 [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
             },
             ResponseWriter = HealthResponse.WriteAsync,
-        });
+        }).AllowAnonymous();
         return app;
     }
 }

@@ -180,6 +180,15 @@ internal sealed class GatewayOptionsValidator :
             {
                 errors.Add($"Twin:Broker:Devices:{i} needs Username, a Password of at least 8 characters, Factory and Machines (or [\"*\"]).");
             }
+
+            if (string.Equals(device.Username, options.ServiceUsername, StringComparison.Ordinal))
+            {
+                errors.Add($"Twin:Broker:Devices:{i}:Username is '{device.Username}', the gateway's own account (Twin:Broker:ServiceUsername); give the device another name.");
+            }
+            else if (options.Devices.FindIndex(d => string.Equals(d.Username, device.Username, StringComparison.Ordinal)) is var first and >= 0 && first < i)
+            {
+                errors.Add($"Twin:Broker:Devices:{i}:Username '{device.Username}' is already the username of Twin:Broker:Devices:{first}; each device needs its own account.");
+            }
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

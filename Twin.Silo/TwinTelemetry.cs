@@ -114,7 +114,7 @@ public static class TwinTelemetry
         var options = configuration.GetSection(TwinTelemetryOptions.Section).Get<TwinTelemetryOptions>() ?? new TwinTelemetryOptions();
         if (options.Prometheus)
         {
-            endpoints.MapPrometheusScrapingEndpoint("/metrics");
+            endpoints.MapPrometheusScrapingEndpoint("/metrics").AllowAnonymous();
         }
 
         return endpoints;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
+using Twin.Gateway.Security;
 
 namespace Twin.Gateway.Api;
 
@@ -11,6 +12,13 @@ internal static class ApiSupport
 {
     public const int DefaultLimit = 100;
     public const int MaxLimit = 1000;
+
+    /// <summary>
+    /// A route group under <c>/api/factories/{factory}</c>: readable by viewers of that factory;
+    /// endpoints that change something add the stronger policy they need.
+    /// </summary>
+    public static RouteGroupBuilder MapFactoryGroup(this IEndpointRouteBuilder app, string path) =>
+        app.MapGroup("/api/factories/{" + TwinPolicies.FactoryRouteValue + "}" + path).RequireAuthorization(TwinPolicies.Viewer);
 
     /// <summary>Checks path ids; null when valid, else the field errors for a 400.</summary>
     public static Dictionary<string, string[]>? ValidateIds(params (string Field, string? Value)[] ids)

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Twin.Bins;
 using Twin.Factories;
+using Twin.Gateway.Security;
 
 namespace Twin.Gateway.Api;
 
@@ -11,10 +12,10 @@ internal static class BinApi
 {
     public static RouteGroupBuilder MapBinApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}/bins").WithTags("Stock bins");
+        var group = app.MapFactoryGroup("/bins").WithTags("Stock bins");
         group.MapGet("/", ListAsync).WithName("ListBins").WithSummary("The factory's stock bins.");
         group.MapGet("/{bin}", GetAsync).WithName("GetBin").WithSummary("A stock bin twin's snapshot.");
-        group.MapPut("/{bin}", PutAsync).WithName("PutBin").WithSummary("Sets a bin's master data (SKU, reorder point and quantity); stock is kept.");
+        group.MapPut("/{bin}", PutAsync).RequireAuthorization(TwinPolicies.Integrator).WithName("PutBin").WithSummary("Sets a bin's master data (SKU, reorder point and quantity); stock is kept.");
         return group;
     }
 

@@ -9,6 +9,7 @@ using Twin.Bins;
 using Twin.DeadLetters;
 using Twin.Integration;
 using Twin.WorkOrders;
+using Twin.Gateway.Security;
 
 namespace Twin.Gateway.Api;
 
@@ -38,7 +39,8 @@ internal static class BusinessEventApi
     public static RouteGroupBuilder MapBusinessEventApi(this IEndpointRouteBuilder app)
     {
         var limits = app.ServiceProvider.GetRequiredService<IOptions<HttpLimitsOptions>>().Value;
-        var group = app.MapGroup("/api/factories/{factory}").WithTags("Business events")
+        var group = app.MapFactoryGroup("").WithTags("Business events")
+            .RequireAuthorization(TwinPolicies.Integrator)
             .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(limits.MaxEventBodyBytes));
         group.MapPost("/erp/work-orders", PostWorkOrderAsync).WithName("PostErpWorkOrder").WithSummary("ERP: create, release or cancel a work order (idempotent by eventId).").Accepts<WorkOrderEventRequest>("application/json");
         group.MapPost("/wms/movements", PostMovementAsync).WithName("PostWmsMovement").WithSummary("WMS: a stock movement (idempotent by eventId, which is the movement id).").Accepts<MovementEventRequest>("application/json");

@@ -7,7 +7,7 @@ internal static class DeadLetterApi
 {
     public static RouteGroupBuilder MapDeadLetterApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}/dead-letters").WithTags("Dead letters");
+        var group = app.MapFactoryGroup("/dead-letters").WithTags("Dead letters");
         group.MapGet("/", ListAsync).WithName("ListDeadLetters").WithSummary("Rejected messages, newest first; filter with ?reason=payload.malformed.");
         return group;
     }

@@ -29,7 +29,7 @@ internal static class HistoryApi
 
     public static RouteGroupBuilder MapHistoryApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}/machines/{machine}").WithTags("History");
+        var group = app.MapFactoryGroup("/machines/{machine}").WithTags("History");
         group.MapGet("/history", GetAsync).WithName("GetMachineHistory")
             .WithSummary("Stored readings of one sensor (time, value, quality, anomaly score); with step, their count, min, max and avg per bucket.");
         return group;

@@ -38,7 +38,7 @@ internal static class KpiApi
 {
     public static RouteGroupBuilder MapKpiApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}").WithTags("KPIs");
+        var group = app.MapFactoryGroup("").WithTags("KPIs");
         group.MapGet("/kpis", GetAsync).WithName("GetFactoryKpis")
             .WithSummary("OEE by line, open tickets by age, MTTR/MTBF, stock coverage days and late work orders.");
         return group;

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Twin.Factories;
 using Twin.Lines;
+using Twin.Gateway.Security;
 
 namespace Twin.Gateway.Api;
 
@@ -11,11 +12,11 @@ internal static class LineApi
 {
     public static RouteGroupBuilder MapLineApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}/lines").WithTags("Lines");
+        var group = app.MapFactoryGroup("/lines").WithTags("Lines");
         group.MapGet("/", ListAsync).WithName("ListLines").WithSummary("The factory's lines with status and throughput.");
         group.MapGet("/{line}", GetAsync).WithName("GetLine").WithSummary("A line twin's snapshot with its machines.");
         group.MapGet("/{line}/performance", GetPerformanceAsync).WithName("GetLinePerformance").WithSummary("The line's OEE windows, its bottleneck machine with the evidence, and each machine's utilisation.");
-        group.MapPut("/{line}", PutAsync).WithName("PutLine").WithSummary("Sets a line's master data (name, machines in flow order).");
+        group.MapPut("/{line}", PutAsync).RequireAuthorization(TwinPolicies.Integrator).WithName("PutLine").WithSummary("Sets a line's master data (name, machines in flow order).");
         return group;
     }
 

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Twin.Factories;
 using Twin.Machines;
+using Twin.Gateway.Security;
 
 namespace Twin.Gateway.Api;
 
@@ -21,11 +22,11 @@ internal static class MachineApi
 {
     public static RouteGroupBuilder MapMachineApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}/machines").WithTags("Machines");
+        var group = app.MapFactoryGroup("/machines").WithTags("Machines");
         group.MapGet("/", ListAsync).WithName("ListMachines").WithSummary("The factory's machines with a summary each.");
         group.MapGet("/{machine}", GetAsync).WithName("GetMachine").WithSummary("A machine twin's snapshot.");
         group.MapGet("/{machine}/oee", GetOeeAsync).WithName("GetMachineOee").WithSummary("OEE (ISO 22400) over the current shift and the last 1, 8 and 24 hours.");
-        group.MapPut("/{machine}", PutAsync).WithName("PutMachine").WithSummary("Sets a machine's master data: name, sensor limits and detector settings.");
+        group.MapPut("/{machine}", PutAsync).RequireAuthorization(TwinPolicies.Integrator).WithName("PutMachine").WithSummary("Sets a machine's master data: name, sensor limits and detector settings.");
         return group;
     }
 

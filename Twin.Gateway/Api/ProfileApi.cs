@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Twin.Gateway.Ingestion;
 using Twin.Governance;
+using Twin.Gateway.Security;
 
 namespace Twin.Gateway.Api;
 
@@ -18,10 +19,10 @@ internal static class ProfileApi
 {
     public static RouteGroupBuilder MapProfileApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}/mapping-profile").WithTags("Governance");
+        var group = app.MapFactoryGroup("/mapping-profile").WithTags("Governance");
         group.MapGet("/", GetAsync).WithName("GetMappingProfile").WithSummary("The factory's mapping profile in effect (set over the API, else configured).");
-        group.MapPut("/", PutAsync).WithName("PutMappingProfile").WithSummary("Sets the factory's mapping profile: canonical sensors, aliases, units, plausible ranges.");
-        group.MapDelete("/", DeleteAsync).WithName("DeleteMappingProfile").WithSummary("Removes the API profile; the configured one applies again.");
+        group.MapPut("/", PutAsync).RequireAuthorization(TwinPolicies.Integrator).WithName("PutMappingProfile").WithSummary("Sets the factory's mapping profile: canonical sensors, aliases, units, plausible ranges.");
+        group.MapDelete("/", DeleteAsync).RequireAuthorization(TwinPolicies.Integrator).WithName("DeleteMappingProfile").WithSummary("Removes the API profile; the configured one applies again.");
         return group;
     }
 

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Twin.Factories;
 using Twin.Purchasing;
+using Twin.Gateway.Security;
 
 namespace Twin.Gateway.Api;
 
@@ -8,11 +9,12 @@ internal static class PurchaseRequestApi
 {
     public static RouteGroupBuilder MapPurchaseRequestApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}/purchase-requests").WithTags("Purchasing");
+        var group = app.MapFactoryGroup("/purchase-requests").WithTags("Purchasing");
         group.MapGet("/", ListAsync).WithName("ListPurchaseRequests").WithSummary("Purchase requests, newest first; filter with ?status=open&bin=bin-steel.");
         foreach (var (action, status) in new[] { ("order", PurchaseRequestStatus.Ordered), ("receive", PurchaseRequestStatus.Received), ("close", PurchaseRequestStatus.Closed) })
         {
             group.MapPost($"/{{request}}/{action}", (string factory, string request, TicketActionRequest? body, IGrainFactory grains) => MoveAsync(factory, request, status, body, grains))
+                .RequireAuthorization(TwinPolicies.Operator)
                 .WithName($"PurchaseRequest{char.ToUpperInvariant(action[0])}{action[1..]}")
                 .WithSummary($"Moves a purchase request to {status}.");
         }

@@ -13,7 +13,7 @@ internal static class ReliabilityApi
 {
     public static RouteGroupBuilder MapReliabilityApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}/machines/{machine}").WithTags("Maintenance");
+        var group = app.MapFactoryGroup("/machines/{machine}").WithTags("Maintenance");
         group.MapGet("/reliability", GetAsync).WithName("GetReliability").WithSummary("MTTR and MTBF of a machine, from its maintenance tickets.");
         return group;
     }

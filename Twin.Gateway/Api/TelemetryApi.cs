@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Twin.DeadLetters;
 using Twin.Gateway.Ingestion;
 using Twin.Machines;
+using Twin.Gateway.Security;
 
 namespace Twin.Gateway.Api;
 
@@ -20,8 +21,9 @@ internal static class TelemetryApi
     public static RouteGroupBuilder MapTelemetryApi(this IEndpointRouteBuilder app)
     {
         var limits = app.ServiceProvider.GetRequiredService<IOptions<HttpLimitsOptions>>().Value;
-        var group = app.MapGroup("/api/factories/{factory}/machines/{machine}").WithTags("Machines");
+        var group = app.MapFactoryGroup("/machines/{machine}").WithTags("Machines");
         group.MapPost("/telemetry", PostAsync)
+            .RequireAuthorization(TwinPolicies.Integrator)
             .WithName("PostTelemetry")
             .WithSummary("The MQTT telemetry payload, or an array of them, over HTTP: same validation, dedup and durability. For backfill and CSV import.")
             .Accepts<JsonElement>("application/json")
@@ -100,7 +102,7 @@ internal static class TelemetryApi
             await DeadLetterAsync(grains, factory, machine, rejected, now);
             foreach (var (reason, _) in rejected)
             {
-                statistics.Rejected(DeadLetter.ReasonCodeOf(reason), "http");
+                statistics.Rejected(factory, DeadLetter.ReasonCodeOf(reason), "http");
             }
 
             return TypedResults.ValidationProblem(errors, title: $"{errors.Count} of {payloads.Count} payloads are invalid; nothing was applied");
@@ -125,11 +127,11 @@ internal static class TelemetryApi
             await DeadLetterAsync(grains, factory, machine, [.. refused.Select(r => (r.Reason, $"seq {r.Seq}"))], now);
             foreach (var refusal in refused)
             {
-                statistics.Rejected(DeadLetter.ReasonCodeOf(refusal.Reason), "http");
+                statistics.Rejected(factory, DeadLetter.ReasonCodeOf(refusal.Reason), "http");
             }
         }
 
-        statistics.Accepted(applied + late, duplicates + tooOld, "http");
+        statistics.Accepted(factory, applied + late, duplicates + tooOld, "http");
         for (var i = 0; i < applied + late; i++)
         {
             statistics.Durable(receivedAt, "http");

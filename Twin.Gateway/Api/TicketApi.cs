@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Twin.Factories;
 using Twin.Machines;
 using Twin.Maintenance;
+using Twin.Gateway.Security;
 
 namespace Twin.Gateway.Api;
 
@@ -12,11 +13,12 @@ internal static class TicketApi
 {
     public static RouteGroupBuilder MapTicketApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}/tickets").WithTags("Maintenance");
+        var group = app.MapFactoryGroup("/tickets").WithTags("Maintenance");
         group.MapGet("/", ListAsync).WithName("ListTickets").WithSummary("Maintenance tickets, newest first; filter with ?status=open&machine=press-1.");
         foreach (var (action, status) in new[] { ("acknowledge", TicketStatus.Acknowledged), ("start", TicketStatus.InProgress), ("resolve", TicketStatus.Resolved), ("close", TicketStatus.Closed) })
         {
             group.MapPost($"/{{ticket}}/{action}", (string factory, string ticket, TicketActionRequest? request, IGrainFactory grains) => MoveAsync(factory, ticket, status, request, grains))
+                .RequireAuthorization(TwinPolicies.Operator)
                 .WithName($"Ticket{char.ToUpperInvariant(action[0])}{action[1..]}")
                 .WithSummary($"Moves a ticket to {status}.");
         }

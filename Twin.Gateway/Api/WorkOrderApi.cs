@@ -8,7 +8,7 @@ internal static class WorkOrderApi
 {
     public static RouteGroupBuilder MapWorkOrderApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/factories/{factory}/work-orders").WithTags("Work orders");
+        var group = app.MapFactoryGroup("/work-orders").WithTags("Work orders");
         group.MapGet("/", ListAsync).WithName("ListWorkOrders").WithSummary("The factory's work orders; filter with ?status=released.");
         group.MapGet("/{workOrder}", GetAsync).WithName("GetWorkOrder").WithSummary("A work order twin's snapshot.");
         return group;

@@ -13,6 +13,13 @@ namespace Twin.Gateway.Ingestion;
 /// </summary>
 public sealed class IngestStatistics
 {
+    /// <summary>Factories counted one by one; messages of further ones count under <see cref="OtherFactories"/>.</summary>
+    public const int MaxFactories = 1000;
+
+    /// <summary>Where messages go whose factory is unknown (an unparsable topic) or past <see cref="MaxFactories"/>.</summary>
+    public const string OtherFactories = "";
+
+    private readonly ConcurrentDictionary<string, FactoryCounts> _factories = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _rejected = new(StringComparer.Ordinal);
     private readonly Counter<long> _acceptedCounter;
     private readonly Counter<long> _ignoredCounter;
@@ -40,22 +47,52 @@ public sealed class IngestStatistics
 
     public IReadOnlyDictionary<string, long> RejectedByReason => _rejected;
 
-    public void Accepted(int applied, int ignored, string source = "mqtt")
+    /// <summary>The counts per factory (<see cref="OtherFactories"/> for messages without a known one).</summary>
+    public IReadOnlyDictionary<string, FactoryCounts> Factories => _factories;
+
+    public void Accepted(string factory, int applied, int ignored, string source = "mqtt")
     {
         Interlocked.Add(ref _accepted, applied);
         Interlocked.Add(ref _ignored, ignored);
+        var counts = For(factory);
+        Interlocked.Add(ref counts.Accepted, applied);
+        Interlocked.Add(ref counts.Ignored, ignored);
         var tag = new KeyValuePair<string, object?>("source", source);
         _acceptedCounter.Add(applied, tag);
         _ignoredCounter.Add(ignored, tag);
     }
 
-    public void Rejected(string reasonCode, string source = "mqtt")
+    public void Rejected(string? factory, string reasonCode, string source = "mqtt")
     {
         _rejected.AddOrUpdate(reasonCode, 1, (_, n) => n + 1);
+        For(factory).Rejected.AddOrUpdate(reasonCode, 1, (_, n) => n + 1);
         _rejectedCounter.Add(1, new KeyValuePair<string, object?>("reason", reasonCode), new KeyValuePair<string, object?>("source", source));
     }
 
     /// <summary>Records the latency of one message received at <paramref name="receivedAt"/> (a <see cref="Stopwatch"/> timestamp).</summary>
     public void Durable(long receivedAt, string source = "mqtt") =>
         _durable.Record(Stopwatch.GetElapsedTime(receivedAt).TotalSeconds, new KeyValuePair<string, object?>("source", source));
+
+    private FactoryCounts For(string? factory)
+    {
+        if (factory is null || (!_factories.ContainsKey(factory) && _factories.Count >= MaxFactories))
+        {
+            factory = OtherFactories;
+        }
+
+        return _factories.GetOrAdd(factory, _ => new FactoryCounts());
+    }
+
+    /// <summary>What one factory's messages came to on this gateway.</summary>
+    public sealed class FactoryCounts
+    {
+        internal long Accepted;
+        internal long Ignored;
+
+        public long AcceptedMessages => Interlocked.Read(ref Accepted);
+
+        public long IgnoredMessages => Interlocked.Read(ref Ignored);
+
+        public ConcurrentDictionary<string, long> Rejected { get; } = new(StringComparer.Ordinal);
+    }
 }

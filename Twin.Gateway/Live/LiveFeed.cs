@@ -16,6 +16,15 @@ public sealed class LiveOptions
 
     /// <summary>Most updates per second one twin sends to clients; in between, the latest state wins.</summary>
     public double MaxUpdatesPerSecond { get; set; } = 10;
+
+    /// <summary>Most twins one hub connection may watch at once.</summary>
+    public int MaxSubscriptionsPerConnection { get; set; } = 2000;
+
+    /// <summary>Subscribe calls per second one connection may make, after a first burst of <see cref="SubscribeBurst"/>.</summary>
+    public int SubscribesPerSecond { get; set; } = 100;
+
+    /// <summary>Subscribe calls one connection may make at once (a dashboard opening a whole factory).</summary>
+    public int SubscribeBurst { get; set; } = 2000;
 }
 
 /// <summary>

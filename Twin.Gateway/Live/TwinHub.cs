@@ -1,5 +1,11 @@
 using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Claims;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Options;
+using Twin.Gateway.Security;
 using Twin.Live;
 using Twin.Machines;
 
@@ -9,22 +15,46 @@ namespace Twin.Gateway.Live;
 /// SignalR hub <c>/hubs/twins</c>. A client calls <c>Subscribe("machine:{factory}/{machine}")</c>
 /// and gets the twin's snapshot with its version, then <c>twinChanged</c> messages with rising
 /// versions. A client that sees a gap, or reconnects, subscribes again to resynchronise.
+/// Every subscription is authorized for its factory; a connection has a bounded number of them and
+/// a subscribe rate, and closes when its token expires.
 /// </summary>
-public sealed class TwinHub(LiveFeed feed, IGrainFactory grains, Microsoft.Extensions.Options.IOptions<Twin.Gateway.Security.AuthOptions> auth) : Hub
+public sealed class TwinHub(
+    LiveFeed feed,
+    IGrainFactory grains,
+    IAuthorizationService authorization,
+    IOptions<LiveOptions> options,
+    TimeProvider time) : Hub
 {
-    private static readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> Subscriptions = new(StringComparer.Ordinal);
-
     public async Task<TwinChange> Subscribe(string topic)
     {
         var (kind, key) = Parse(topic);
         var factory = key.Split('/')[0];
-        if (auth.Value.IsJwt && (Context.User is null || !Twin.Gateway.Security.TwinAccess.MayAccess(Context.User, factory)))
+        var connection = Connection();
+        if (Context.User is not { } user || !(await authorization.AuthorizeAsync(user, new FactoryResource(factory), TwinPolicies.Viewer)).Succeeded)
         {
             // Nothing is joined: a token for another factory receives no messages of this one.
             throw new HubException($"forbidden: the token does not grant factory '{factory}'.");
         }
 
-        var mine = Subscriptions.GetOrAdd(Context.ConnectionId, _ => new ConcurrentDictionary<string, byte>(StringComparer.Ordinal));
+        if (Expired(user))
+        {
+            // The connection closes on expiry anyway; no new subscription meanwhile.
+            Context.Abort();
+            throw new HubException("unauthorized: the token has expired; reconnect with a fresh one.");
+        }
+
+        using var lease = connection.Rate.AttemptAcquire();
+        if (!lease.IsAcquired)
+        {
+            throw new HubException($"too many subscribe calls: at most {options.Value.SubscribesPerSecond} a second per connection (Twin:Live:SubscribesPerSecond).");
+        }
+
+        var mine = connection.Topics;
+        if (!mine.ContainsKey(topic) && mine.Count >= options.Value.MaxSubscriptionsPerConnection)
+        {
+            throw new HubException($"too many subscriptions: at most {options.Value.MaxSubscriptionsPerConnection} per connection (Twin:Live:MaxSubscriptionsPerConnection); unsubscribe first.");
+        }
+
         var first = mine.TryAdd(topic, 0);
         if (first)
         {
@@ -62,7 +92,7 @@ public sealed class TwinHub(LiveFeed feed, IGrainFactory grains, Microsoft.Exten
     public async Task Unsubscribe(string topic)
     {
         Parse(topic);
-        if (Subscriptions.TryGetValue(Context.ConnectionId, out var mine) && mine.TryRemove(topic, out _))
+        if (Connection().Topics.TryRemove(topic, out _))
         {
             await Groups.RemoveFromGroupAsync(Context.ConnectionId, LiveFeed.Group(topic));
             await UnwatchAsync(topic);
@@ -71,12 +101,14 @@ public sealed class TwinHub(LiveFeed feed, IGrainFactory grains, Microsoft.Exten
 
     public override async Task OnDisconnectedAsync(Exception? exception)
     {
-        if (Subscriptions.TryRemove(Context.ConnectionId, out var mine))
+        if (Context.Items.TryGetValue(typeof(ConnectionState), out var state) && state is ConnectionState connection)
         {
-            foreach (var topic in mine.Keys)
+            foreach (var topic in connection.Topics.Keys)
             {
                 await UnwatchAsync(topic);
             }
+
+            connection.Rate.Dispose();
         }
 
         await base.OnDisconnectedAsync(exception);
@@ -91,6 +123,36 @@ public sealed class TwinHub(LiveFeed feed, IGrainFactory grains, Microsoft.Exten
             "line" => feed.UnwatchLineAsync(key),
             _ => feed.UnwatchFactoryAsync(key),
         };
+    }
+
+    private ConnectionState Connection()
+    {
+        if (!Context.Items.TryGetValue(typeof(ConnectionState), out var state) || state is not ConnectionState connection)
+        {
+            var o = options.Value;
+            connection = new ConnectionState(new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+            {
+                TokenLimit = Math.Max(1, o.SubscribeBurst),
+                TokensPerPeriod = Math.Max(1, o.SubscribesPerSecond),
+                ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                QueueLimit = 0,
+                AutoReplenishment = true,
+            }));
+            Context.Items[typeof(ConnectionState)] = connection;
+        }
+
+        return connection;
+    }
+
+    private bool Expired(ClaimsPrincipal user) =>
+        user.FindFirst("exp")?.Value is { } exp
+        && long.TryParse(exp, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
+        && DateTimeOffset.FromUnixTimeSeconds(seconds) <= time.GetUtcNow();
+
+    /// <summary>One connection's subscriptions and its subscribe rate (in the connection's items; gone with it).</summary>
+    private sealed record ConnectionState(TokenBucketRateLimiter Rate)
+    {
+        public ConcurrentDictionary<string, byte> Topics { get; } = new(StringComparer.Ordinal);
     }
 
     /// <summary><c>machine:{f}/{m}</c>, <c>line:{f}/{l}</c> or <c>factory:{f}</c>.</summary>

@@ -17,7 +17,10 @@ namespace Twin.Gateway.Mqtt;
 internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, BrokerServiceAccount service, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
 {
     private MqttServer? _server;
-    private readonly ConcurrentDictionary<string, DeviceCredential?> _sessions = new(StringComparer.Ordinal);
+
+    // Client id → the account that opened its session. A client id belongs to that account until the
+    // session ends, so another account can neither take it over nor inherit its subscriptions.
+    private readonly ConcurrentDictionary<string, string> _owners = new(StringComparer.Ordinal);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -51,51 +54,73 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
 
             // Who is connecting: the gateway's own account, a configured device, or (loopback and
             // no devices configured) anyone.
-            if (Matches(e.UserName, e.Password, service.Username, service.Password))
-            {
-                _sessions[SessionId(e)] = null;
-            }
-            else if (o.Devices.Count == 0)
-            {
-                _sessions[SessionId(e)] = null;
-            }
-            else if (o.Devices.FirstOrDefault(d => Matches(e.UserName, e.Password, d.Username, d.Password)) is { } device)
-            {
-                _sessions[SessionId(e)] = device;
-            }
-            else
+            var user = e.UserName ?? "";
+            var known = Matches(e.UserName, e.Password, service.Username, service.Password)
+                || o.Devices.Count == 0
+                || o.Devices.Any(d => Matches(e.UserName, e.Password, d.Username, d.Password));
+            if (!known)
             {
                 e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
                 LogRefused(e.UserName ?? "(none)", e.RemoteEndPoint?.ToString() ?? "");
+                return Task.CompletedTask;
+            }
+
+            var clientId = SessionId(e);
+            var owner = _owners.GetOrAdd(clientId, user);
+            if (!string.Equals(owner, user, StringComparison.Ordinal))
+            {
+                e.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
+                LogClientIdTaken(clientId, e.UserName ?? "(none)");
             }
 
             return Task.CompletedTask;
         };
+        _server.SessionDeletedAsync += e =>
+        {
+            _owners.TryRemove(e.Id, out _);
+            return Task.CompletedTask;
+        };
+        _server.ClientConnectedAsync += e =>
+        {
+            // A clean start deletes the earlier session (and its owner entry) after validation: the
+            // connection that now holds the id owns it.
+            _owners[e.ClientId] = e.UserName ?? "";
+            return Task.CompletedTask;
+        };
+        // Every check below reads the account of the connection itself (or of the session's owner),
+        // never a table keyed by client id that a second connection could change: what a device may
+        // do cannot come loose across takeover, reconnect or clean start. Unknown means refused.
         _server.InterceptingPublishAsync += e =>
         {
-            if (_sessions.TryGetValue(e.ClientId, out var device) && device is not null && !MayPublish(device, e.ApplicationMessage.Topic))
+            if (!MayUse(e.UserName, e.ApplicationMessage.Topic, o))
             {
                 // Refused: a device publishes only under its own machines' topics.
                 e.ProcessPublish = false;
                 e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
-                LogPublishRefused(device.Username, e.ApplicationMessage.Topic);
+                LogPublishRefused(e.UserName ?? "(none)", e.ApplicationMessage.Topic);
             }
 
             return Task.CompletedTask;
         };
         _server.InterceptingSubscriptionAsync += e =>
         {
-            if (_sessions.TryGetValue(e.ClientId, out var device) && device is not null && !MayPublish(device, e.TopicFilter.Topic))
+            if (!MayUse(e.UserName, e.TopicFilter.Topic, o))
             {
                 e.ProcessSubscription = false;
                 e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+                LogSubscribeRefused(e.UserName ?? "(none)", e.TopicFilter.Topic);
             }
 
             return Task.CompletedTask;
         };
-        _server.ClientDisconnectedAsync += e =>
+        _server.InterceptingClientEnqueueAsync += e =>
         {
-            _sessions.TryRemove(e.ClientId, out _);
+            // Delivery is checked too: a session only ever receives what its owner may read.
+            if (o.Devices.Count > 0 && (!_owners.TryGetValue(e.ReceiverClientId, out var owner) || !MayUse(owner, e.ApplicationMessage.Topic, o)))
+            {
+                e.AcceptEnqueue = false;
+            }
+
             return Task.CompletedTask;
         };
         try
@@ -118,6 +143,18 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
         user is not null && password is not null
         && string.Equals(user, expectedUser, StringComparison.Ordinal)
         && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(password), Encoding.UTF8.GetBytes(expectedPassword));
+
+    /// <summary>Whether the account <paramref name="user"/> may publish to, subscribe to or receive <paramref name="topic"/>.</summary>
+    private bool MayUse(string? user, string topic, BrokerOptions o)
+    {
+        if (o.Devices.Count == 0 || string.Equals(user, service.Username, StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        var device = o.Devices.FirstOrDefault(d => string.Equals(d.Username, user, StringComparison.Ordinal));
+        return device is not null && MayPublish(device, topic);
+    }
 
     /// <summary>A device's topics: <c>factory/{its factory}/machine/{one of its machines}/…</c>, no wildcards beyond its own machines.</summary>
     internal static bool MayPublish(DeviceCredential device, string topic)
@@ -151,6 +188,12 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
 
     [LoggerMessage(EventId = 3202, Level = LogLevel.Warning, Message = "MQTT publish refused: device {User} may not publish to {Topic}")]
     private partial void LogPublishRefused(string user, string topic);
+
+    [LoggerMessage(EventId = 3203, Level = LogLevel.Warning, Message = "MQTT subscription refused: device {User} may not subscribe to {Topic}")]
+    private partial void LogSubscribeRefused(string user, string topic);
+
+    [LoggerMessage(EventId = 3204, Level = LogLevel.Warning, Message = "MQTT connection refused: client id {ClientId} belongs to another account's session, not to {User}")]
+    private partial void LogClientIdTaken(string clientId, string user);
 
     [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_connectPacket")]
     private static extern ref MqttConnectPacket ConnectPacket(ValidatingConnectionEventArgs args);

@@ -366,7 +366,8 @@ internal sealed partial class MqttIngestService(
             statistics.Durable(item.ReceivedAt);
         }
 
-        statistics.Accepted(result.Applied + result.Late, result.Duplicates + result.TooOld);
+        var factory = TwinKey.Split(key).Factory;
+        statistics.Accepted(factory, result.Applied + result.Late, result.Duplicates + result.TooOld);
         if (!result.Rejected.IsDefaultOrEmpty)
         {
             // Refused by the twin (e.g. too many sensors): keep them as dead letters before acknowledging.
@@ -378,10 +379,9 @@ internal sealed partial class MqttIngestService(
                 .ToImmutableArray();
             foreach (var letter in letters)
             {
-                statistics.Rejected(letter.ReasonCode);
+                statistics.Rejected(factory, letter.ReasonCode);
             }
 
-            var factory = TwinKey.Split(key).Factory;
             if (!await RetryAsync(async () => { await grains.GetGrain<IDeadLetterGrain>(factory).RecordAsync(letters); return true; }, factory, stoppingToken))
             {
                 return false;
@@ -401,7 +401,7 @@ internal sealed partial class MqttIngestService(
                 var letters = byFactory.Select(r => r.Letter).ToImmutableArray();
                 foreach (var letter in letters)
                 {
-                    statistics.Rejected(letter.ReasonCode);
+                    statistics.Rejected(byFactory.Key, letter.ReasonCode);
                     LogRejected(letter.Topic, letter.Reason);
                 }
 

@@ -19,7 +19,7 @@ public sealed class AuthOptions
     /// <summary>Expected <c>iss</c>; checked when set.</summary>
     public string? Issuer { get; set; }
 
-    /// <summary>Expected <c>aud</c>; checked when set.</summary>
+    /// <summary>Expected <c>aud</c>; checked when set, and required with <see cref="Authority"/>.</summary>
     public string? Audience { get; set; }
 
     /// <summary>Symmetric HMAC-SHA256 key (at least 32 characters) for small installs without an identity provider. Keep it in a secret.</summary>
@@ -44,6 +44,12 @@ internal sealed class AuthOptionsValidator : IValidateOptions<AuthOptions>
         if (options.IsJwt && string.IsNullOrWhiteSpace(options.Authority) && (options.SigningKey is null || options.SigningKey.Length < 32))
         {
             errors.Add("Twin:Auth:Mode 'Jwt' needs Twin:Auth:Authority (an identity provider) or Twin:Auth:SigningKey (at least 32 characters).");
+        }
+
+        if (options.IsJwt && !string.IsNullOrWhiteSpace(options.Authority) && string.IsNullOrWhiteSpace(options.Audience))
+        {
+            // Without it, a token the identity provider minted for any other client would be accepted.
+            errors.Add("Twin:Auth:Audience is required with Twin:Auth:Authority: set it to the audience your identity provider puts in this API's tokens (e.g. factory-twin).");
         }
 
         if (options.RequestsPerMinute < 1)

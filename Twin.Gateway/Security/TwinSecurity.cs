@@ -1,13 +1,15 @@
 using System.Text;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Twin.Gateway.Security;
 
 /// <summary>
-/// Authentication (JWT bearer), the role and factory rules of <see cref="TwinAccess"/>, and per-caller
+/// Authentication (JWT bearer), the endpoint policies of <see cref="TwinPolicies"/>, and per-caller
 /// rate limiting. Without authentication the gateway refuses to listen on anything but loopback.
 /// </summary>
 internal static partial class TwinSecurity
@@ -46,6 +48,8 @@ internal static partial class TwinSecurity
                     ValidateAudience = !string.IsNullOrWhiteSpace(auth.Audience),
                     ValidAudience = auth.Audience,
                     ValidateLifetime = true,
+                    RequireExpirationTime = true,
+                    RequireSignedTokens = true,
                     ClockSkew = TimeSpan.FromSeconds(30),
                     RoleClaimType = "role",
                     NameClaimType = "sub",
@@ -53,14 +57,16 @@ internal static partial class TwinSecurity
                 if (string.IsNullOrWhiteSpace(auth.Authority) && auth.SigningKey is { } key)
                 {
                     o.TokenValidationParameters.IssuerSigningKey = new SymmetricSecurityKey(Encoding.UTF8.GetBytes(key));
+                    o.TokenValidationParameters.ValidAlgorithms = [SecurityAlgorithms.HmacSha256, SecurityAlgorithms.HmacSha384, SecurityAlgorithms.HmacSha512];
                 }
 
                 o.Events = new JwtBearerEvents
                 {
-                    // Browsers cannot set headers on WebSockets: the hub (only) takes the token from the query.
+                    // Browsers cannot set headers on WebSockets: hub endpoints (only) take the token
+                    // from the query. Decided by the matched endpoint, not by the path.
                     OnMessageReceived = context =>
                     {
-                        if (context.HttpContext.Request.Path.StartsWithSegments("/hubs")
+                        if (context.HttpContext.GetEndpoint()?.Metadata.GetMetadata<HubMetadata>() is not null
                             && context.Request.Query["access_token"] is { Count: > 0 } token)
                         {
                             context.Token = token[0];
@@ -70,18 +76,23 @@ internal static partial class TwinSecurity
                     },
                 };
             });
-            services.AddAuthorization();
         }
+
+        services.AddAuthorization(TwinPolicies.Add);
+        services.AddSingleton<IAuthorizationHandler, TwinAccessHandler>();
+        services.AddSingleton<IAuthorizationMiddlewareResultHandler, TwinAuthorizationResultHandler>();
 
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             // Without authentication only this machine can call (loopback): nothing to shield
-            // from other callers, so local scripts and the dashboard are not limited.
+            // from other callers, so local scripts and the dashboard are not limited. With it,
+            // every endpoint that needs a policy is limited per caller; open ones (health,
+            // metrics, OpenAPI) are not.
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
-                context.Request.Path.StartsWithSegments("/api") && auth.IsJwt
+                auth.IsJwt && NeedsPolicy(context.GetEndpoint())
                     ? RateLimitPartition.GetFixedWindowLimiter(
-                        context.User.Identity?.IsAuthenticated == true ? "user:" + context.User.FindFirst("sub")?.Value : "ip:" + context.Connection.RemoteIpAddress,
+                        context.User.Identity?.IsAuthenticated == true && context.User.FindFirst("sub")?.Value is { } subject ? "user:" + subject : "ip:" + context.Connection.RemoteIpAddress,
                         _ => new FixedWindowRateLimiterOptions { PermitLimit = auth.RequestsPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 })
                     : RateLimitPartition.GetNoLimiter("open"));
             o.OnRejected = async (context, cancellationToken) =>
@@ -94,47 +105,52 @@ internal static partial class TwinSecurity
         return builder;
     }
 
+    /// <summary>
+    /// Security headers on every answer, then routing, authentication, the per-caller rate limit and
+    /// authorization by endpoint policy. Call before mapping endpoints; static files come before it.
+    /// </summary>
     public static WebApplication UseTwinSecurity(this WebApplication app)
     {
         var auth = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value;
+        app.UseRouting();
         if (auth.IsJwt)
         {
             app.UseAuthentication();
-            app.Use(async (context, next) =>
-            {
-                if (TwinAccess.Required(context.Request.Method, context.Request.Path.Value ?? "/") is not { } required)
-                {
-                    await next(context);
-                    return;
-                }
-
-                var user = context.User;
-                if (user.Identity?.IsAuthenticated != true)
-                {
-                    context.Response.Headers.WWWAuthenticate = "Bearer";
-                    await Results.Problem(statusCode: 401, title: "Unauthorized", detail: "A valid bearer token is required.").ExecuteAsync(context);
-                    return;
-                }
-
-                if (!TwinAccess.HasRole(user, required))
-                {
-                    await Results.Problem(statusCode: 403, title: "Forbidden", detail: $"This needs the role '{required.ToString().ToLowerInvariant()}'.").ExecuteAsync(context);
-                    return;
-                }
-
-                if (TwinAccess.FactoryOf(context.Request.Path.Value ?? "/") is { } factory && !TwinAccess.MayAccess(user, factory))
-                {
-                    await Results.Problem(statusCode: 403, title: "Forbidden", detail: $"The token does not grant factory '{factory}'.").ExecuteAsync(context);
-                    return;
-                }
-
-                await next(context);
-            });
         }
 
         app.UseRateLimiter();
+        app.UseAuthorization();
         return app;
     }
+
+    /// <summary>
+    /// The dashboard renders twin data as text only; this policy makes sure nothing else runs even if
+    /// that rule is broken: scripts and styles from this origin only, no inline script, no eval, no
+    /// framing, no plugins.
+    /// </summary>
+    public const string ContentSecurityPolicy =
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+        "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+    public static WebApplication UseSecurityHeaders(this WebApplication app)
+    {
+        app.Use((context, next) =>
+        {
+            var headers = context.Response.Headers;
+            headers.ContentSecurityPolicy = ContentSecurityPolicy;
+            headers.XContentTypeOptions = "nosniff";
+            headers.XFrameOptions = "DENY";
+            headers["Referrer-Policy"] = "no-referrer";
+            headers["Cross-Origin-Opener-Policy"] = "same-origin";
+            return next(context);
+        });
+        return app;
+    }
+
+    private static bool NeedsPolicy(Endpoint? endpoint) =>
+        endpoint is not null
+        && endpoint.Metadata.GetMetadata<IAllowAnonymous>() is null
+        && endpoint.Metadata.GetMetadata<IAuthorizeData>() is not null;
 
     /// <summary>Whether an ASP.NET Core URL (<c>http://127.0.0.1:5080</c>, <c>http://+:80</c>) listens on loopback only.</summary>
     internal static bool IsLoopback(string url)

@@ -1,14 +1,45 @@
 // The plant dashboard: lines and machine tiles live over SignalR (/hubs/twins), a machine page
-// with live sensor charts (longer ranges from the stored history), open tickets and purchase
-// requests with their actions.
+// with live sensor charts (longer ranges from the stored history), open tickets, purchase
+// requests with their actions, and the latest dead letters.
+//
+// Twin data is shown as text only: every element is built with createElement and filled through
+// textContent (the `h` helper), never by parsing markup. The gateway's Content-Security-Policy
+// refuses inline script on top of that.
 import * as signalR from "@microsoft/signalr";
 import uPlot from "uplot";
 
 const $ = (id) => document.getElementById(id);
-// With authentication on, a bearer token given once as ?token=… (or #token=…) is kept for this tab.
+
+/** An element: h("td", { className: "x", dataset: { id } }, "text", child, …); strings become text nodes. */
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value == null) continue;
+    if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key === "className" || key === "id" || key === "title" || key === "value" || key === "hidden") el[key] = value;
+    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else throw new Error(`h: unsupported property ${key}`);
+  }
+  el.append(...children.flat().filter((c) => c != null && c !== false).map((c) => (c instanceof Node ? c : String(c))));
+  return el;
+}
+
+/** Replaces an element's children (text or elements). */
+const fill = (el, ...children) => el.replaceChildren(...children.flat().filter((c) => c != null && c !== false).map((c) => (c instanceof Node ? c : String(c))));
+
+// With authentication on, a bearer token given once as ?token=… (or #token=…) is kept for this tab
+// and removed from the address bar at once, so it does not stay in history, bookmarks or screenshots.
 const token = (() => {
-  const given = new URLSearchParams(location.search).get("token") ?? new URLSearchParams(location.hash.slice(1)).get("token");
-  if (given) sessionStorage.setItem("twin-token", given);
+  const search = new URLSearchParams(location.search);
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const given = search.get("token") ?? hash.get("token");
+  if (given) {
+    sessionStorage.setItem("twin-token", given);
+    search.delete("token");
+    hash.delete("token");
+    const rest = `${search.size ? `?${search}` : ""}${hash.size ? `#${hash}` : ""}`;
+    history.replaceState(null, "", location.pathname + rest);
+  }
   return sessionStorage.getItem("twin-token");
 })();
 const withToken = (init = {}) => (token ? { ...init, headers: { ...(init.headers ?? {}), Authorization: `Bearer ${token}` } } : init);
@@ -47,7 +78,8 @@ function fmt(v) {
 function apply(change) {
   if (change.line) {
     const header = lineHeaders.get(change.topic);
-    if (header) header.innerHTML = `${change.line.name ?? change.line.id} <small>(${change.line.id}) · ${change.line.status} · ${fmt(change.line.throughput)} parts/min · ${change.line.good} good</small>`;
+    const l = change.line;
+    if (header) fill(header, l.name ?? l.id, " ", h("small", {}, `(${l.id}) · ${l.status} · ${fmt(l.throughput)} parts/min · ${l.good} good`));
     return;
   }
   const tile = tiles.get(change.topic);
@@ -65,10 +97,13 @@ function render(el, m) {
   const values = m.sensors
     .filter((s) => keyValues.includes(s.sensor) || m.sensors.length <= 4)
     .slice(0, 4)
-    .map((s) => `${s.sensor} <b>${fmt(s.value)}</b> ${s.unit ?? ""}`)
-    .join("<br>");
-  el.innerHTML = `<h3><span>${m.id}</span>${faults.length ? `<span class="badge" title="${faults.map((f) => `${f.kind} on ${f.sensor}`).join(", ")}">${faults.length}</span>` : ""}</h3>
-    <div class="values">${m.status} · ${m.counts.good} good<br>${values}</div>`;
+    .flatMap((s) => [h("br"), `${s.sensor} `, h("b", {}, fmt(s.value)), ` ${s.unit ?? ""}`]);
+  fill(
+    el,
+    h("h3", {}, h("span", { title: m.name ?? null }, m.name ? `${m.name} (${m.id})` : m.id),
+      faults.length ? h("span", { className: "badge", title: faults.map((f) => `${f.kind} on ${f.sensor}`).join(", ") }, String(faults.length)) : null),
+    h("div", { className: "values" }, `${m.status} · ${m.counts.good} good`, values),
+  );
 }
 
 async function loadOverview() {
@@ -77,29 +112,27 @@ async function loadOverview() {
   lineHeaders.clear();
   linePanels.clear();
   const overview = $("overview");
-  overview.innerHTML = "";
+  overview.replaceChildren();
   const [lines, machines] = await Promise.all([api("/lines"), api("/machines?limit=1000")]);
   const grouped = new Map(lines.items.map((l) => [l.id, { name: l.name ?? l.id, ids: l.machines.map((m) => m.id) }]));
   const assigned = new Set([...grouped.values()].flatMap((g) => g.ids));
   const others = machines.items.map((m) => m.id).filter((id) => !assigned.has(id));
   if (others.length) grouped.set("", { name: "Not on a line", ids: others });
   for (const [lineId, group] of grouped) {
-    const section = document.createElement("div");
-    section.className = "line";
-    section.innerHTML = `<h2>${group.name}${lineId ? ` <small>(${lineId})</small>` : ""}</h2><div class="perf"></div><div class="tiles"></div>`;
+    const header = h("h2", {}, group.name, lineId ? [" ", h("small", {}, `(${lineId})`)] : null);
+    const perf = h("div", { className: "perf" });
+    const tilesEl = h("div", { className: "tiles" });
+    const section = h("div", { className: "line" }, header, perf, tilesEl);
     overview.append(section);
     if (lineId) {
-      linePanels.set(lineId, section.querySelector(".perf"));
+      linePanels.set(lineId, perf);
       const topic = `line:${factory()}/${lineId}`;
-      lineHeaders.set(topic, section.querySelector("h2"));
+      lineHeaders.set(topic, header);
       apply(await connection.invoke("Subscribe", topic));
     }
     for (const id of group.ids) {
-      const el = document.createElement("div");
-      el.className = "tile unknown";
-      el.id = `tile-${id}`;
-      el.onclick = () => select(id);
-      section.querySelector(".tiles").append(el);
+      const el = h("div", { className: "tile unknown", id: `tile-${id}`, onclick: () => select(id) });
+      tilesEl.append(el);
       const topic = `machine:${factory()}/${id}`;
       tiles.set(topic, { el, version: -1 });
       const snapshot = await connection.invoke("Subscribe", topic);
@@ -131,10 +164,7 @@ function select(id) {
 function rangePicker() {
   let picker = $("range");
   if (!picker) {
-    picker = document.createElement("select");
-    picker.id = "range";
-    picker.title = "chart range";
-    picker.innerHTML = Object.entries(ranges).map(([key, r]) => `<option value="${key}">${r.label}</option>`).join("");
+    picker = h("select", { id: "range", title: "chart range" }, Object.entries(ranges).map(([key, r]) => h("option", { value: key }, r.label)));
     picker.addEventListener("change", () => {
       if (!selected) return;
       selected.range = picker.value;
@@ -177,9 +207,12 @@ async function loadHistory(view) {
 }
 
 function renderDetail(m) {
-  $("detail-faults").innerHTML = (m.activeFaults ?? []).map((f) => `<span class="badge">${f.kind} · ${f.sensor}</span>`).join(" ");
-  $("detail-sensors").innerHTML = "<tr><th>sensor</th><th>value</th><th>mean</th><th>min</th><th>max</th><th>anomaly</th></tr>" +
-    m.sensors.map((s) => `<tr><td>${s.sensor}</td><td>${fmt(s.value)} ${s.unit ?? ""}</td><td>${fmt(s.statistics.mean)}</td><td>${fmt(s.statistics.min)}</td><td>${fmt(s.statistics.max)}</td><td>${s.anomalyScore.toFixed(2)}</td></tr>`).join("");
+  fill($("detail-faults"), (m.activeFaults ?? []).flatMap((f) => [h("span", { className: "badge" }, `${f.kind} · ${f.sensor}`), " "]));
+  fill(
+    $("detail-sensors"),
+    row("th", "sensor", "value", "mean", "min", "max", "anomaly"),
+    m.sensors.map((s) => row("td", s.sensor, `${fmt(s.value)} ${s.unit ?? ""}`, fmt(s.statistics.mean), fmt(s.statistics.min), fmt(s.statistics.max), s.anomalyScore.toFixed(2))),
+  );
   if (!selected.sensors.length) selected.sensors = m.sensors.map((s) => s.sensor);
   if (selected.range !== "live") {
     // The history chart is loaded once per choice; live changes update only the table.
@@ -203,6 +236,9 @@ function renderDetail(m) {
   selected.chart.setData(selected.data);
 }
 
+/** A table row of header or data cells; each cell is text or an element. */
+const row = (cell, ...cells) => h("tr", {}, cells.map((c) => h(cell, {}, c)));
+
 const pct = (v) => (v == null ? "–" : `${Math.round(v * 100)} %`);
 
 // Line OEE and the bottleneck (it moves as machines speed up or stall), refreshed every few seconds.
@@ -211,10 +247,12 @@ async function loadPerformance() {
     const p = await api(`/lines/${encodeURIComponent(lineId)}/performance`).catch(() => null);
     if (!p) continue;
     const w = p.windows.find((x) => x.window === "shift") ?? p.windows.find((x) => x.window === "1h");
-    el.innerHTML = w
-      ? `OEE ${w.window}: <b>${pct(w.oee)}</b> (availability ${pct(w.availability)} · performance ${pct(w.performance)} · quality ${pct(w.quality)})` +
-        (p.bottleneck ? ` · bottleneck <b class="bn">${p.bottleneck.machine}</b> <small>${p.bottleneck.evidence}</small>` : "")
-      : "no OEE yet";
+    if (w) {
+      fill(el, `OEE ${w.window}: `, h("b", {}, pct(w.oee)), ` (availability ${pct(w.availability)} · performance ${pct(w.performance)} · quality ${pct(w.quality)})`,
+        p.bottleneck ? [" · bottleneck ", h("b", { className: "bn" }, p.bottleneck.machine), " ", h("small", {}, p.bottleneck.evidence)] : null);
+    } else {
+      fill(el, "no OEE yet");
+    }
     for (const m of p.machines) document.getElementById(`tile-${m.machine}`)?.classList.toggle("bottleneck", p.bottleneck?.machine === m.machine);
   }
 }
@@ -224,30 +262,49 @@ async function loadKpis() {
   const a = k.openTicketsByAge;
   const low = k.stockCoverage.filter((c) => c.days != null)[0];
   const hours = (v) => (v == null ? "–" : `${v.toFixed(1)} h`);
-  $("kpis").innerHTML = [
-    ...k.lines.map((l) => `<div><small>OEE ${l.line} (${l.window})</small><b>${pct(l.oee)}</b></div>`),
-    `<div><small>open tickets (&lt;1 h · 1–8 h · 8–24 h · &gt;1 d)</small><b>${k.openTickets}</b> ${a.underOneHour} · ${a.oneToEightHours} · ${a.eightToTwentyFourHours} · ${a.overADay}</div>`,
-    `<div><small>MTTR · MTBF</small><b>${k.mttrMinutes == null ? "–" : `${k.mttrMinutes.toFixed(0)} min`}</b> · ${hours(k.mtbfHours)}</div>`,
-    `<div><small>lowest stock coverage</small><b>${low ? `${low.days.toFixed(1)} d` : "–"}</b> ${low ? low.bin : ""}</div>`,
-    `<div><small>late work orders</small><b>${k.lateWorkOrders.length}</b> ${k.lateWorkOrders.slice(0, 3).map((o) => o.id).join(", ")}</div>`,
-  ].join("");
+  const kpi = (label, value, ...rest) => h("div", {}, h("small", {}, label), h("b", {}, value), ...rest);
+  fill(
+    $("kpis"),
+    k.lines.map((l) => kpi(`OEE ${l.line} (${l.window})`, pct(l.oee))),
+    kpi("open tickets (<1 h · 1–8 h · 8–24 h · >1 d)", String(k.openTickets), ` ${a.underOneHour} · ${a.oneToEightHours} · ${a.eightToTwentyFourHours} · ${a.overADay}`),
+    kpi("MTTR · MTBF", k.mttrMinutes == null ? "–" : `${k.mttrMinutes.toFixed(0)} min`, ` · ${hours(k.mtbfHours)}`),
+    kpi("lowest stock coverage", low ? `${low.days.toFixed(1)} d` : "–", low ? ` ${low.bin}` : ""),
+    h("div", { id: "late-orders" }, h("small", {}, "late work orders"), h("b", {}, String(k.lateWorkOrders.length)), ` ${k.lateWorkOrders.slice(0, 3).map((o) => o.id).join(", ")}`),
+  );
 }
 
 async function loadLists() {
-  const [tickets, purchases] = await Promise.all([api("/tickets?status=open-any"), api("/purchase-requests")]);
-  $("tickets").innerHTML = "<tr><th>ticket</th><th>status</th><th>evidence</th><th></th></tr>" +
-    tickets.items.map((t) => `<tr><td>${t.id}</td><td>${t.status}</td><td>${t.evidenceCount}</td><td>
-      <button data-ticket="${t.id}" data-action="acknowledge">acknowledge</button>
-      <button data-ticket="${t.id}" data-action="resolve">resolve</button></td></tr>`).join("");
-  $("purchases").innerHTML = "<tr><th>request</th><th>sku</th><th>qty</th><th>status</th><th></th></tr>" +
-    purchases.items.slice(0, 20).map((p) => `<tr><td>${p.id}</td><td>${p.sku}</td><td>${p.quantity}</td><td>${p.status}</td><td>
-      ${p.status === "open" ? `<button data-request="${p.id}" data-action="order">order</button>` : ""}</td></tr>`).join("");
+  const [tickets, purchases, letters] = await Promise.all([
+    api("/tickets?status=open-any"),
+    api("/purchase-requests"),
+    api("/dead-letters?limit=10").catch(() => ({ items: [] })),
+  ]);
+  const note = (t) => [...(t.history ?? [])].reverse().find((s) => s.note)?.note ?? [...(t.evidence ?? [])].reverse().find((e) => e.note)?.note ?? "";
+  const button = (data, label) => h("button", { dataset: data }, label);
+  fill(
+    $("tickets"),
+    row("th", "ticket", "status", "evidence", "note", ""),
+    tickets.items.map((t) => row("td", t.id, t.status, String(t.evidenceCount), note(t),
+      h("span", {}, button({ ticket: t.id, action: "acknowledge" }, "acknowledge"), " ", button({ ticket: t.id, action: "resolve" }, "resolve")))),
+  );
+  fill(
+    $("purchases"),
+    row("th", "request", "sku", "qty", "status", ""),
+    purchases.items.slice(0, 20).map((p) => row("td", p.id, p.sku, String(p.quantity), p.status, p.status === "open" ? button({ request: p.id, action: "order" }, "order") : "")),
+  );
+  fill(
+    $("dead-letters"),
+    row("th", "at", "source", "topic", "reason", "payload"),
+    letters.items.map((d) => row("td", d.at, d.source, d.topic ?? "", d.reason, d.payload.length > 160 ? `${d.payload.slice(0, 160)}…` : d.payload)),
+  );
 }
 
 document.addEventListener("click", async (e) => {
   const b = e.target.closest("button");
   if (!b) return;
-  const path = b.dataset.ticket ? `/tickets/${b.dataset.ticket}/${b.dataset.action}` : `/purchase-requests/${b.dataset.request}/${b.dataset.action}`;
+  const path = b.dataset.ticket
+    ? `/tickets/${encodeURIComponent(b.dataset.ticket)}/${encodeURIComponent(b.dataset.action)}`
+    : `/purchase-requests/${encodeURIComponent(b.dataset.request)}/${encodeURIComponent(b.dataset.action)}`;
   await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: "dashboard" }) }).catch(() => {});
   loadLists();
 });

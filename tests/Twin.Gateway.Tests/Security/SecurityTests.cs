@@ -35,6 +35,13 @@ public sealed class SecuredGatewayFixture : IAsyncLifetime
             ["Twin:Broker:Devices:0:Password"] = DevicePassword,
             ["Twin:Broker:Devices:0:Factory"] = "plant-a",
             ["Twin:Broker:Devices:0:Machines:0"] = "press-1",
+            ["Twin:Broker:Devices:1:Username"] = "press-b",
+            ["Twin:Broker:Devices:1:Password"] = DevicePassword,
+            ["Twin:Broker:Devices:1:Factory"] = "plant-b",
+            ["Twin:Broker:Devices:1:Machines:0"] = "press-9",
+            ["Twin:Live:MaxSubscriptionsPerConnection"] = "5",
+            ["Twin:Live:SubscribesPerSecond"] = "2",
+            ["Twin:Live:SubscribeBurst"] = "20",
         });
         await Gateway.StartAsync();
     }
@@ -45,19 +52,38 @@ public sealed class SecuredGatewayFixture : IAsyncLifetime
         _temp.Dispose();
     }
 
-    public static string Token(string role, string factory, TimeSpan? lifetime = null, string? subject = null)
+    public static string Token(string role, string factory, TimeSpan? lifetime = null, string? subject = null) =>
+        Mint(role, factory, lifetime, subject);
+
+    /// <summary>A token with every part settable, to forge the wrong ones; <paramref name="role"/> null leaves the claim out.</summary>
+    public static string Mint(
+        string? role,
+        string factory,
+        TimeSpan? lifetime = null,
+        string? subject = null,
+        string issuer = "twin-tests",
+        string audience = "factory-twin",
+        string key = Key,
+        DateTime? notBefore = null)
     {
         var now = DateTime.UtcNow;
         var expires = now + (lifetime ?? TimeSpan.FromMinutes(10));
+        var claims = new List<Claim> { new("sub", subject ?? $"{role}-{factory}-{Guid.NewGuid():N}"), new("factory", factory) };
+        if (role is not null)
+        {
+            claims.Add(new Claim("role", role));
+        }
+
+        var start = notBefore ?? (expires < now ? expires.AddMinutes(-5) : now);
         return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
         {
-            Issuer = "twin-tests",
-            Audience = "factory-twin",
-            IssuedAt = expires < now ? expires.AddMinutes(-5) : now,
-            NotBefore = expires < now ? expires.AddMinutes(-5) : now,
+            Issuer = issuer,
+            Audience = audience,
+            IssuedAt = start,
+            NotBefore = start,
             Expires = expires,
-            Subject = new ClaimsIdentity([new Claim("sub", subject ?? $"{role}-{factory}"), new Claim("role", role), new Claim("factory", factory)]),
-            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(Key)), SecurityAlgorithms.HmacSha256),
+            Subject = new ClaimsIdentity(claims),
+            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(key)), SecurityAlgorithms.HmacSha256),
         });
     }
 }
