@@ -207,7 +207,7 @@ public sealed class SecurityTests(SecuredGatewayFixture fixture) : IClassFixture
         Assert.False(intruder.IsConnected || anonymous.IsConnected);
     }
 
-    private static async Task<MqttClientConnectResultCode> ConnectResultAsync(IMqttClient client, MqttClientOptions options)
+    internal static async Task<MqttClientConnectResultCode> ConnectResultAsync(IMqttClient client, MqttClientOptions options)
     {
         try
         {
@@ -248,5 +248,24 @@ public sealed class OpenBindingTests
         var exit = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.NotEqual(0, exit);
         Assert.Contains("Twin:Auth:Mode", process.Output, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Settings that would open a hole refuse the start, naming the setting.</summary>
+public sealed class AuthOptionsTests
+{
+    [Fact]
+    public async Task An_authority_without_an_audience_refuses_to_start()
+    {
+        using var temp = new TempDirectory();
+        var dll = Repository.ProgramDll("Twin.Gateway");
+        await using var process = ChildProcess.Start(
+            "dotnet",
+            [dll, $"--urls=http://127.0.0.1:{Ports.Free()}", "--Twin:Simulator:Enabled=false", $"--Twin:Broker:Port={Ports.Free()}", $"--Twin:Storage:SqlitePath={temp.Sub("db")}/twin.db",
+                "--Twin:Auth:Mode=Jwt", "--Twin:Auth:Authority=https://login.example.invalid/realms/plant"],
+            Path.GetDirectoryName(dll));
+        var exit = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, exit);
+        Assert.Contains("Twin:Auth:Audience", process.Output, StringComparison.Ordinal);
     }
 }
