@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Twin.Gateway.Api;
-using Twin.Gateway.Ingestion;
+using Twin.Ingestion;
 using Twin.Gateway.Mqtt;
 using Twin.Gateway.Security;
 using Twin.Gateway.Simulation;
@@ -34,9 +34,7 @@ public static class GatewayHosting
         services.AddSingleton<IValidateOptions<MqttOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
         services.AddSingleton<IValidateOptions<SimulatorOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
         services.AddSingleton(TimeProvider.System);
-        services.AddOptions<ProfilesOptions>().BindConfiguration(ProfilesOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ProfilesOptions>, ProfilesOptionsValidator>();
-        services.AddSingleton<ProfileProvider>();
+        services.AddTwinIngestion(builder.Configuration);
 
         var gateway = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
         var broker = builder.Configuration.GetSection(BrokerOptions.Section).Get<BrokerOptions>() ?? new BrokerOptions();
@@ -61,7 +59,6 @@ public static class GatewayHosting
         }
 
         builder.AddTwinTelemetry(gateway.IsEmbedded ? "twin-gateway-embedded" : "twin-gateway");
-        services.AddSingleton<IngestStatistics>();
         services.AddSingleton<MqttIngestService>();
         if (mqtt.Enabled)
         {

@@ -88,17 +88,7 @@ public sealed class MqttOptions
     /// <summary>QoS 1 messages the broker may have in flight to the gateway (MQTT receive maximum): the backpressure window.</summary>
     public int MaxInFlight { get; set; } = 2000;
 
-    /// <summary>Concurrent twin calls the dispatcher keeps going.</summary>
-    public int MaxConcurrentCalls { get; set; } = 256;
-
-    /// <summary>Largest payload accepted, in bytes.</summary>
-    public int MaxPayloadBytes { get; set; } = 64 * 1024;
-
-    /// <summary>Most sensor values in one telemetry message.</summary>
-    public int MaxValuesPerMessage { get; set; } = 256;
-
-    /// <summary>Readings may be at most this far ahead of the gateway's clock.</summary>
-    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+    // Payload limits and concurrency are the ingest pipeline's, the same for every source: Twin:Ingest.
 
     public string EffectiveClientId => string.IsNullOrWhiteSpace(ClientId) ? $"twin-gateway-{Environment.MachineName}" : ClientId;
 }
@@ -212,19 +202,9 @@ internal sealed class GatewayOptionsValidator :
             errors.Add($"Twin:Mqtt:MaxInFlight is {options.MaxInFlight}; use 1 to 65535.");
         }
 
-        if (options.MaxConcurrentCalls < 1)
-        {
-            errors.Add("Twin:Mqtt:MaxConcurrentCalls must be positive.");
-        }
-
         if (options.SessionExpiry < TimeSpan.FromSeconds(1))
         {
             errors.Add("Twin:Mqtt:SessionExpiry must be at least one second: the session must outlive a restart.");
-        }
-
-        if (options.MaxPayloadBytes < 64 || options.MaxValuesPerMessage < 1)
-        {
-            errors.Add("Twin:Mqtt:MaxPayloadBytes (≥ 64) and MaxValuesPerMessage (≥ 1) must be set.");
         }
 
         if (options.SharedGroup is { } group && (group.Length == 0 || group.Contains('/', StringComparison.Ordinal) || group.Contains('+', StringComparison.Ordinal) || group.Contains('#', StringComparison.Ordinal)))

@@ -1,6 +1,6 @@
 using System.Security.Claims;
 using Microsoft.Extensions.Options;
-using Twin.Gateway.Ingestion;
+using Twin.Ingestion;
 using Twin.Gateway.Security;
 
 namespace Twin.Gateway.Api;

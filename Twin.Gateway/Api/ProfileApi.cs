@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Twin.Gateway.Ingestion;
+using Twin.Ingestion;
 using Twin.Governance;
 using Twin.Gateway.Security;
 

@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using Twin.DeadLetters;
-using Twin.Gateway.Ingestion;
+using Twin.Ingestion;
 using Twin.Machines;
 using Twin.Gateway.Security;
 
@@ -16,7 +16,9 @@ public sealed record TelemetryAccepted(int Received, int Applied, int Late, int 
 
 internal static class TelemetryApi
 {
+    private const string Source = "http";
     private const int ChunkSize = 1000;
+    private const int MaxDeadLettersPerRequest = 100;
 
     public static RouteGroupBuilder MapTelemetryApi(this IEndpointRouteBuilder app)
     {
@@ -35,12 +37,9 @@ internal static class TelemetryApi
         string factory,
         string machine,
         HttpRequest request,
-        IGrainFactory grains,
-        ProfileProvider profiles,
-        IOptions<MqttOptions> mqtt,
+        IngestPipeline pipeline,
         IOptions<HttpLimitsOptions> httpLimits,
         TimeProvider time,
-        IngestStatistics statistics,
         CancellationToken cancellationToken)
     {
         var receivedAt = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -59,12 +58,12 @@ internal static class TelemetryApi
             return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Payload too large", detail: $"A request may carry at most {httpLimits.Value.MaxTelemetryBodyBytes} bytes (Twin:Http:MaxTelemetryBodyBytes); split the backfill into several requests.");
         }
 
-        var limits = new PayloadLimits { MaxPayloadBytes = mqtt.Value.MaxPayloadBytes, MaxValuesPerMessage = mqtt.Value.MaxValuesPerMessage, MaxClockSkew = mqtt.Value.MaxClockSkew };
         var now = time.GetUtcNow();
+        var path = $"/api/factories/{factory}/machines/{machine}/telemetry";
         var payloads = Split(body, out var splitError);
         if (splitError is not null)
         {
-            await DeadLetterAsync(grains, factory, machine, [(splitError, Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, DeadLetter.MaxPayloadChars)))], now);
+            await pipeline.DeadLetterAsync(Source, factory, [IngestPipeline.Letter(Source, new Origin(path, body, body.Length, receivedAt), splitError, now)], retry: false, cancellationToken);
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = [splitError] });
         }
 
@@ -73,68 +72,49 @@ internal static class TelemetryApi
             return TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Too many payloads", detail: $"A request may carry at most {httpLimits.Value.MaxPayloadsPerRequest} payloads (Twin:Http:MaxPayloadsPerRequest); it has {payloads.Count}.");
         }
 
-        var normaliser = await profiles.ForAsync(factory);
+        var target = new MachineTopic(factory, machine, MachineTopicKind.Telemetry);
         var messages = new List<MachineMessage>(payloads.Count);
+        var origins = new List<Origin>(payloads.Count);
         var errors = new Dictionary<string, string[]>();
-        var rejected = new List<(string Reason, string Payload)>();
+        var rejected = new List<DeadLetter>();
         for (var i = 0; i < payloads.Count; i++)
         {
-            var parsed = PayloadParser.Parse(MachineTopicKind.Telemetry, payloads[i].Span, limits, now);
-            if (parsed.Message is TelemetryMessage telemetry)
-            {
-                parsed = normaliser.Normalise(telemetry);
-            }
-
+            var origin = new Origin(path, payloads[i], payloads[i].Length, receivedAt);
+            var parsed = await pipeline.PrepareAsync(target, origin, now);
             if (parsed.Ok)
             {
                 messages.Add(parsed.Message!);
+                origins.Add(origin);
             }
             else
             {
                 errors[payloads.Count == 1 && !body.AsSpan().TrimStart(" \t\r\n"u8).StartsWith("["u8) ? "body" : $"[{i}]"] = [parsed.Error!];
-                rejected.Add((parsed.Error!, Encoding.UTF8.GetString(payloads[i].Span[..Math.Min(payloads[i].Length, DeadLetter.MaxPayloadChars)])));
+                rejected.Add(IngestPipeline.Letter(Source, origin, parsed.Error!, now));
             }
         }
 
         if (errors.Count > 0)
         {
             // All or nothing: fix the listed payloads and send the request again.
-            await DeadLetterAsync(grains, factory, machine, rejected, now);
-            foreach (var (reason, _) in rejected)
-            {
-                statistics.Rejected(factory, DeadLetter.ReasonCodeOf(reason), "http");
-            }
-
+            await pipeline.DeadLetterAsync(Source, factory, [.. rejected.Take(MaxDeadLettersPerRequest)], retry: false, cancellationToken);
             return TypedResults.ValidationProblem(errors, title: $"{errors.Count} of {payloads.Count} payloads are invalid; nothing was applied");
         }
 
-        var grain = grains.GetGrain<IMachineGrain>(TwinKey.Compose(factory, machine));
+        var key = TwinKey.Compose(factory, machine);
         int applied = 0, late = 0, duplicates = 0, tooOld = 0;
         long version = 0;
         var refused = new List<RejectedMessage>();
-        foreach (var chunk in messages.Chunk(ChunkSize))
+        for (var start = 0; start < messages.Count; start += ChunkSize)
         {
-            var result = await grain.IngestAsync([.. chunk]);
+            var count = Math.Min(ChunkSize, messages.Count - start);
+            // Not retried here: the caller gets 503 on a failed call and sends again (the twin dedups).
+            var outcome = (await pipeline.ApplyAsync(Source, key, messages.GetRange(start, count), origins.GetRange(start, count), retry: false, cancellationToken))!;
+            var result = outcome.Result;
             (applied, late, duplicates, tooOld, version) = (applied + result.Applied, late + result.Late, duplicates + result.Duplicates, tooOld + result.TooOld, result.Version);
             if (!result.Rejected.IsDefaultOrEmpty)
             {
                 refused.AddRange(result.Rejected);
             }
-        }
-
-        if (refused.Count > 0)
-        {
-            await DeadLetterAsync(grains, factory, machine, [.. refused.Select(r => (r.Reason, $"seq {r.Seq}"))], now);
-            foreach (var refusal in refused)
-            {
-                statistics.Rejected(factory, DeadLetter.ReasonCodeOf(refusal.Reason), "http");
-            }
-        }
-
-        statistics.Accepted(factory, applied + late, duplicates + tooOld, "http");
-        for (var i = 0; i < applied + late; i++)
-        {
-            statistics.Durable(receivedAt, "http");
         }
 
         return TypedResults.Ok(new TelemetryAccepted(messages.Count, applied, late, duplicates, tooOld, version, refused));
@@ -202,8 +182,4 @@ internal static class TelemetryApi
 
         return list;
     }
-
-    private static Task DeadLetterAsync(IGrainFactory grains, string factory, string machine, List<(string Reason, string Payload)> rejected, DateTimeOffset now) =>
-        grains.GetGrain<IDeadLetterGrain>(factory).RecordAsync(
-            [.. rejected.Take(100).Select(r => new DeadLetter(now, "http", $"/api/factories/{factory}/machines/{machine}/telemetry", r.Reason, r.Payload))]);
 }

@@ -10,7 +10,7 @@ namespace Twin.Grains.Infrastructure;
 public sealed class TwinMetrics
 {
     /// <summary>The meter every Factory Twin instrument belongs to.</summary>
-    public const string MeterName = "FactoryTwin";
+    public const string MeterName = TwinMeters.Name;
 
     private readonly ConcurrentDictionary<string, int> _openTickets = new(StringComparer.Ordinal);
     private readonly UpDownCounter<long> _active;

@@ -19,6 +19,12 @@ public sealed record DeadLetter(
     /// <summary>Longest payload text kept.</summary>
     public const int MaxPayloadChars = 1024;
 
+    /// <summary>Longest topic (or path) kept.</summary>
+    public const int MaxTopicChars = 512;
+
+    /// <summary>Longest reason kept.</summary>
+    public const int MaxReasonChars = 1024;
+
     /// <summary>The reason's code: the text before the first colon.</summary>
     public string ReasonCode => ReasonCodeOf(Reason);
 

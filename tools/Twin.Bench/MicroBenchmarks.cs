@@ -6,7 +6,7 @@ using BenchmarkDotNet.Diagnosers;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
-using Twin.Gateway.Ingestion;
+using Twin.Ingestion;
 using Twin.Grains.Analytics;
 using Twin.Grains.Domain;
 using Twin.Machines;

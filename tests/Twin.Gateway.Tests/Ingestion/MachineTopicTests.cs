@@ -1,4 +1,4 @@
-using Twin.Gateway.Ingestion;
+using Twin.Ingestion;
 
 namespace Twin.Gateway.Tests.Ingestion;
 

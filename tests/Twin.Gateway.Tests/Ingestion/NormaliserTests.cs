@@ -2,7 +2,7 @@ using System.Text;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using Twin.Gateway.Ingestion;
+using Twin.Ingestion;
 using Twin.Machines;
 
 namespace Twin.Gateway.Tests.Ingestion;

@@ -1,5 +1,5 @@
 using System.Text;
-using Twin.Gateway.Ingestion;
+using Twin.Ingestion;
 using Twin.Machines;
 
 namespace Twin.Gateway.Tests.Ingestion;

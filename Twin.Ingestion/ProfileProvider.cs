@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using Twin.Governance;
 
-namespace Twin.Gateway.Ingestion;
+namespace Twin.Ingestion;
 
 /// <summary>The mapping profiles of all factories (<c>Twin:Profiles</c>), keyed by factory id; <c>default</c> applies to the rest.</summary>
 public sealed class ProfilesOptions : Dictionary<string, MappingProfile>

@@ -1,6 +1,6 @@
 using System.Collections.Frozen;
 
-namespace Twin.Gateway.Ingestion;
+namespace Twin.Ingestion;
 
 /// <summary>A unit a reading may arrive in, and how to turn it into its quantity's canonical unit.</summary>
 /// <param name="Symbol">The canonical spelling of this unit.</param>

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Twin.Machines;
 
-namespace Twin.Gateway.Ingestion;
+namespace Twin.Ingestion;
 
 /// <summary>Limits applied to every payload, whatever the transport.</summary>
 public sealed class PayloadLimits

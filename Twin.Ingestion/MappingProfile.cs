@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using Twin.Machines;
 
-namespace Twin.Gateway.Ingestion;
+namespace Twin.Ingestion;
 
 /// <summary>How one canonical sensor is recognised and checked.</summary>
 public sealed class SensorProfile

@@ -1,4 +1,4 @@
-namespace Twin.Gateway.Ingestion;
+namespace Twin.Ingestion;
 
 /// <summary>The three message kinds of the MQTT contract.</summary>
 public enum MachineTopicKind

@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Twin.Grains.Infrastructure;
+using Twin;
 
-namespace Twin.Gateway.Ingestion;
+namespace Twin.Ingestion;
 
 /// <summary>
 /// Counts of what this gateway process ingested and rejected since it started, kept for
@@ -30,7 +30,7 @@ public sealed class IngestStatistics
 
     public IngestStatistics(IMeterFactory meters)
     {
-        var meter = meters.Create(TwinMetrics.MeterName);
+        var meter = meters.Create(TwinMeters.Name);
         _acceptedCounter = meter.CreateCounter<long>("twin.readings.accepted", description: "Messages a twin applied (new or late), by source.");
         _ignoredCounter = meter.CreateCounter<long>("twin.readings.ignored", description: "Messages a twin had already applied (duplicates, too old), by source.");
         _rejectedCounter = meter.CreateCounter<long>("twin.readings.rejected", description: "Messages refused, by reason; each is kept as a dead letter.");

@@ -1,0 +1,201 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Text;
+using Polly;
+using Polly.Registry;
+using Twin.DeadLetters;
+using Twin.Machines;
+
+namespace Twin.Ingestion;
+
+/// <summary>Where one message came from: its topic (or HTTP path), its bytes as received, and when it arrived.</summary>
+/// <param name="ReceivedAt">A <see cref="Stopwatch"/> timestamp.</param>
+public readonly record struct Origin(string Topic, ReadOnlyMemory<byte> Payload, long Length, long ReceivedAt);
+
+/// <summary>What the twin made of a batch, and the dead letters kept for what it refused.</summary>
+public sealed record IngestOutcome(IngestResult Result, ImmutableArray<DeadLetter> Refused);
+
+/// <summary>
+/// The one ingest pipeline every source uses (MQTT, HTTP, and the next ones):
+/// limits → parse → normalise (the factory's mapping profile) → route → twin → dead letter → statistics.
+/// A source only receives bytes and acknowledges; everything between is here, once.
+/// </summary>
+public sealed partial class IngestPipeline(
+    IGrainFactory grains,
+    ProfileProvider profiles,
+    IngestStatistics statistics,
+    IOptions<IngestOptions> options,
+    ResiliencePipelineProvider<string> resilience,
+    ILogger<IngestPipeline> logger)
+{
+    /// <summary>The resilience pipeline (Polly) that retries twin calls until they succeed or the caller stops.</summary>
+    public const string RetryPipeline = "twin-ingest";
+
+    /// <summary>Where messages go whose topic names no factory.</summary>
+    public const string UnroutedFactory = "_unrouted";
+
+    private readonly PayloadLimits _limits = options.Value.Limits;
+
+    public PayloadLimits Limits => _limits;
+
+    /// <summary>Stages 1–3: limits, parse and normalise one payload for a routed target.</summary>
+    public async ValueTask<ParseResult> PrepareAsync(MachineTopic target, Origin origin, DateTimeOffset now)
+    {
+        try
+        {
+            var parsed = origin.Length > _limits.MaxPayloadBytes
+                ? ParseResult.Fail($"payload.too-large: {origin.Length} bytes, the limit is {_limits.MaxPayloadBytes}")
+                : PayloadParser.Parse(target.Kind, origin.Payload.Span, _limits, now);
+            if (parsed.Message is TelemetryMessage telemetry)
+            {
+                parsed = (await profiles.ForAsync(target.Factory)).Normalise(telemetry);
+            }
+
+            return parsed;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A bug must cost one message (kept as a dead letter), never the source.
+            LogPrepareCrashed(ex, origin.Topic);
+            return ParseResult.Fail($"internal.error: the gateway could not process this message ({ex.GetType().Name})");
+        }
+    }
+
+    /// <summary>The dead letter for a message refused with <paramref name="reason"/>: topic, reason and payload truncated to bounded sizes.</summary>
+    public static DeadLetter Letter(string source, Origin origin, string reason, DateTimeOffset now) =>
+        new(now, source, Truncate(origin.Topic, DeadLetter.MaxTopicChars), Truncate(reason, DeadLetter.MaxReasonChars), Text(origin.Payload));
+
+    /// <summary>A payload as dead-letter text: UTF-8, at most <see cref="DeadLetter.MaxPayloadChars"/> bytes of it.</summary>
+    public static string Text(ReadOnlyMemory<byte> payload) =>
+        Encoding.UTF8.GetString(payload.Span[..Math.Min(payload.Length, DeadLetter.MaxPayloadChars)]);
+
+    /// <summary>The factory a topic names, for its dead letter; <see cref="UnroutedFactory"/> when none.</summary>
+    public static string FactoryOf(string topic)
+    {
+        var parts = topic.Split('/', 3);
+        return parts.Length > 1 && parts[0] == "factory" && TwinKey.IsValidId(parts[1], out _) ? parts[1] : UnroutedFactory;
+    }
+
+    /// <summary>
+    /// Stages 4–7 for one machine: the twin applies the batch (once durable it answers), what it
+    /// refused is kept as dead letters, and the statistics count both. With <paramref name="retry"/>
+    /// a failed call is retried (the twin dedups by sequence number) until it succeeds or
+    /// <paramref name="cancellationToken"/> stops it; null then, and nothing may be acknowledged.
+    /// </summary>
+    public async Task<IngestOutcome?> ApplyAsync(string source, string key, IReadOnlyList<MachineMessage> messages, IReadOnlyList<Origin> origins, bool retry, CancellationToken cancellationToken)
+    {
+        var grain = grains.GetGrain<IMachineGrain>(key);
+        var batch = messages.ToImmutableArray();
+        IngestResult result;
+        if (retry)
+        {
+            var attempted = await TryAsync(() => grain.IngestAsync(batch), key, cancellationToken);
+            if (attempted is null)
+            {
+                return null;
+            }
+
+            result = attempted;
+        }
+        else
+        {
+            result = await grain.IngestAsync(batch);
+        }
+
+        var factory = TwinKey.Split(key).Factory;
+        foreach (var origin in origins)
+        {
+            statistics.Durable(origin.ReceivedAt, source);
+        }
+
+        statistics.Accepted(factory, result.Applied + result.Late, result.Duplicates + result.TooOld, source);
+        var refused = ImmutableArray<DeadLetter>.Empty;
+        if (!result.Rejected.IsDefaultOrEmpty)
+        {
+            // Refused by the twin (e.g. too many sensors): kept as dead letters before the source acknowledges.
+            var now = DateTimeOffset.UtcNow;
+            refused = [.. result.Rejected
+                .Select(r => (Rejection: r, Index: IndexOf(messages, r)))
+                .Select(r => Letter(source, r.Index >= 0 ? origins[r.Index] : new Origin(origins.Count > 0 ? origins[0].Topic : key, Encoding.UTF8.GetBytes($"seq {r.Rejection.Seq}"), 0, 0), r.Rejection.Reason, now))];
+            if (!await DeadLetterAsync(source, factory, refused, retry, cancellationToken))
+            {
+                return null;
+            }
+        }
+
+        return new IngestOutcome(result, refused);
+    }
+
+    /// <summary>Keeps rejected messages of one factory as dead letters (and counts them); false when stopped first.</summary>
+    public async Task<bool> DeadLetterAsync(string source, string factory, ImmutableArray<DeadLetter> letters, bool retry, CancellationToken cancellationToken)
+    {
+        if (letters.IsDefaultOrEmpty)
+        {
+            return true;
+        }
+
+        var grain = grains.GetGrain<IDeadLetterGrain>(factory);
+        if (retry)
+        {
+            if (await TryAsync<object>(async () => { await grain.RecordAsync(letters); return letters; }, factory, cancellationToken) is null)
+            {
+                return false;
+            }
+        }
+        else
+        {
+            await grain.RecordAsync(letters);
+        }
+
+        foreach (var letter in letters)
+        {
+            statistics.Rejected(factory == UnroutedFactory ? null : factory, letter.ReasonCode, source);
+            LogRejected(source, letter.Topic, letter.Reason);
+        }
+
+        return true;
+    }
+
+    private async Task<T?> TryAsync<T>(Func<Task<T>> call, string key, CancellationToken cancellationToken)
+        where T : class
+    {
+        var pipeline = resilience.GetPipeline(RetryPipeline);
+        try
+        {
+            var context = ResilienceContextPool.Shared.Get(key, cancellationToken);
+            try
+            {
+                return await pipeline.ExecuteAsync(static async (_, call) => await call(), context, call);
+            }
+            finally
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    private static int IndexOf(IReadOnlyList<MachineMessage> messages, RejectedMessage rejection)
+    {
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (messages[i].Seq == rejection.Seq && messages[i].Source == rejection.Source)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static string Truncate(string? text, int max) => text is null ? "" : text.Length <= max ? text : string.Concat(text.AsSpan(0, max - 1), "…");
+
+    [LoggerMessage(EventId = 3105, Level = LogLevel.Information, Message = "Rejected a {Source} message on {Topic}: {Reason}")]
+    private partial void LogRejected(string source, string? topic, string reason);
+
+    [LoggerMessage(EventId = 3107, Level = LogLevel.Error, Message = "Processing a message on {Topic} failed")]
+    private partial void LogPrepareCrashed(Exception exception, string topic);
+}
