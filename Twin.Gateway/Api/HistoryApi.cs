@@ -31,7 +31,7 @@ internal static class HistoryApi
     {
         var group = app.MapFactoryGroup("/machines/{machine}").WithTags("History");
         group.MapGet("/history", GetAsync).WithName("GetMachineHistory")
-            .WithSummary("Stored readings of one sensor (time, value, quality, anomaly score); with step, their count, min, max and avg per bucket.");
+            .WithSummary("Stored readings of one sensor (time, value, quality, anomaly score), or with sensor=_machine the machine-level anomaly score per message; with step, their count, min, max and avg per bucket.");
         return group;
     }
 

@@ -2,63 +2,84 @@ using Twin.Machines;
 
 namespace Twin.Grains.Analytics;
 
-/// <summary>Settings of the adaptive detector, shared by all sensors.</summary>
+/// <summary>Settings of the adaptive detector, shared by all sensors (<c>Twin:Machine:Analytics</c>).</summary>
 public sealed class DetectorOptions
 {
-    /// <summary>Readings learned before the adaptive detector may alarm.</summary>
-    public int WarmUp { get; set; } = 60;
+    /// <summary>Readings learned before the adaptive detector scores or alarms (limits, rate, flatline and missing signal work from the first).</summary>
+    public int WarmUp { get; set; } = 30;
 
     /// <summary>
-    /// Event time the adaptive detector learns (level, noise, daily pattern) before it alarms on
-    /// spikes, level shifts and drifts. Static limits, rate of change, flatline and missing signal
-    /// work from the first reading.
+    /// Memory of the learned normal in readings: level and scales follow the signal with this
+    /// time constant while it behaves (outliers only clipped), so slow wander is normal and a
+    /// fault that builds up faster than this stands out.
     /// </summary>
-    public TimeSpan LearningPeriod { get; set; } = TimeSpan.FromHours(48);
+    public int BaselineReadings { get; set; } = 1000;
 
-    /// <summary>Weight of a new reading in the learned noise (per reading).</summary>
-    public double Alpha { get; set; } = 0.02;
+    /// <summary>Readings in the short-term mean whose departure from the learned level catches small sustained shifts and drifts.</summary>
+    public int FastReadings { get; set; } = 10;
+
+    /// <summary>Departure (robust standard deviations) below which the score is 0.</summary>
+    public double ScoreLowZ { get; set; } = 3;
+
+    /// <summary>Departure (robust standard deviations) from which the score is 1; halfway between the two it is 0.5.</summary>
+    public double ScoreHighZ { get; set; } = 6;
+
+    /// <summary>A departure fault (level shift or drift) is raised after this many readings in a row score at least <see cref="RaiseScore"/>.</summary>
+    public int ConfirmReadings { get; set; } = 3;
+
+    /// <summary>Score at which readings count towards raising a departure fault.</summary>
+    public double RaiseScore { get; set; } = 0.9;
+
+    /// <summary>A departure fault clears after this many readings in a row score below <see cref="ClearScore"/>.</summary>
+    public int ClearReadings { get; set; } = 5;
+
+    /// <summary>Score below which readings count towards clearing a departure fault.</summary>
+    public double ClearScore { get; set; } = 0.3;
 
     /// <summary>
-    /// Time constant of the learned level after warm-up (event time). Slow on purpose: a drift
-    /// must not be followed as fast as it builds up; daily and shift patterns go to the
-    /// hour-of-day profile instead.
+    /// The bound on an alarm: a departure that is still abnormal after this many readings (fault
+    /// active, or score above 0.5 without one) is learned as the new normal and its fault clears.
+    /// While a fault is active the model already moves towards the new behaviour, a quarter of
+    /// this as time constant, so the score decays before the bound in most cases.
     /// </summary>
-    public TimeSpan LevelTimeConstant { get; set; } = TimeSpan.FromHours(24);
+    public int RelearnReadings { get; set; } = 60;
+
+    /// <summary>A single reading this many robust standard deviations away that is followed by a normal one is a spike.</summary>
+    public double SpikeZ { get; set; } = 8;
+
+    /// <summary>
+    /// The hour-of-day profile (daily and shift patterns) is learned from the first warm reading
+    /// and used in the expected value once it has seen this much event time.
+    /// </summary>
+    public TimeSpan SeasonalAfter { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
     /// How much one day of readings moves the learned hour-of-day profile (spread over that
-    /// hour's readings): 2 learns 86% of a daily pattern in one day and cannot absorb a
-    /// fault that develops within hours.
+    /// hour's readings): 2 learns 86% of a daily pattern in one day.
     /// </summary>
     public double SeasonalBeta { get; set; } = 2.0;
-
-    /// <summary>A reading this many standard deviations from the expected value is a spike.</summary>
-    public double SpikeZ { get; set; } = 6;
-
-    /// <summary>CUSUM slack, in standard deviations.</summary>
-    public double CusumK { get; set; } = 1.0;
-
-    /// <summary>CUSUM alarm threshold, in standard deviations.</summary>
-    public double CusumH { get; set; } = 20;
 
     /// <summary>Identical readings in a row that make a varying sensor "stuck" when no FlatlineAfter is set.</summary>
     public int FlatlineReadings { get; set; } = 120;
 
-    /// <summary>Missing signal after this many expected intervals without a reading.</summary>
+    /// <summary>Missing signal after this many expected intervals without a reading while the machine's other readings go on (event time).</summary>
     public double MissingIntervals { get; set; } = 5;
 }
 
 /// <summary>What the detectors make of one reading.</summary>
-/// <param name="Score">Anomaly score in [0, 1]: 0 normal, 1 certainly abnormal.</param>
+/// <param name="Score">Anomaly score in [0, 1]: how far this reading departs from what was normal (0 normal, 1 certainly abnormal).</param>
 /// <param name="Raised">Faults that became active with this reading.</param>
 /// <param name="Cleared">Faults that ended with this reading.</param>
-public readonly record struct Detection(double Score, IReadOnlyList<FaultKind> Raised, IReadOnlyList<FaultKind> Cleared);
+/// <param name="Departure">The reading's departure from the expected value in robust standard deviations (signed, after tail calibration).</param>
+public readonly record struct Detection(double Score, IReadOnlyList<FaultKind> Raised, IReadOnlyList<FaultKind> Cleared, double Departure = 0);
 
 /// <summary>The learned model and alarm state of one sensor. Persisted with the machine twin.</summary>
 /// <remarks>
 /// Every sensor of every active twin holds one, so the instants are kept as UTC ticks (8 bytes)
 /// rather than <see cref="DateTimeOffset"/> (16): the detector only compares and subtracts them,
 /// which the offset does not change. They are still persisted as <see cref="DateTimeOffset"/>.
+/// Ids 2 and 4–6 held the model before the robust detector (successive-difference variance,
+/// CUSUM); they are still read, and <see cref="Variance"/> seeds <see cref="Scale"/> once.
 /// </remarks>
 [GenerateSerializer, Alias("twin.SensorDetectorState")]
 public sealed class SensorDetectorState
@@ -69,10 +90,14 @@ public sealed class SensorDetectorState
     [NonSerialized] private long _breachSince = NoTime;
     [NonSerialized] private long _sameSince;
     [NonSerialized] private long _firstTime;
+    [NonSerialized] private long _faultSince = NoTime;
 
     [Id(0)] public long Count { get; set; }
     [Id(1)] public double Level { get; set; }
+
+    /// <summary>The earlier model's noise variance (successive differences): read to seed <see cref="Scale"/>, no longer kept.</summary>
     [Id(2)] public double Variance { get; set; }
+
     [Id(3)] public float[]? Seasonal { get; set; }
     [Id(4)] public double CusumHigh { get; set; }
     [Id(5)] public double CusumLow { get; set; }
@@ -113,32 +138,89 @@ public sealed class SensorDetectorState
         set => _firstTime = value.UtcTicks;
     }
 
+    /// <summary>Robust scale of a reading's residual (mean absolute residual × √(π/2), outliers clipped).</summary>
+    [Id(16)] public double Scale { get; set; }
+
+    /// <summary>Short-term (exponential) mean of the residuals.</summary>
+    [Id(17)] public double Fast { get; set; }
+
+    /// <summary>Robust scale of the short-term mean while the signal behaves (learned, so autocorrelation is accounted for).</summary>
+    [Id(18)] public double FastScale { get; set; }
+
+    /// <summary>Smallest non-zero change seen: a quantised sensor's resolution, the floor of its scale.</summary>
+    [Id(19)] public double Quantum { get; set; }
+
+    /// <summary>Learned 99th percentile of the point departure (heavy tails raise it and so calibrate the score).</summary>
+    [Id(20)] public double TailPoint { get; set; }
+
+    /// <summary>Learned 99th percentile of the short-term departure.</summary>
+    [Id(21)] public double TailFast { get; set; }
+
+    /// <summary>Readings in a row scoring at least <see cref="DetectorOptions.RaiseScore"/> (raising) or below <see cref="DetectorOptions.ClearScore"/> (clearing).</summary>
+    [Id(22)] public int Run { get; set; }
+
+    /// <summary>Readings the current abnormal stretch has lasted (score ≥ 0.5 or departure fault active): bounded by <see cref="DetectorOptions.RelearnReadings"/>.</summary>
+    [Id(23)] public int Abnormal { get; set; }
+
+    /// <summary>Point departure of the previous reading (signed robust standard deviations), for deciding a spike on the next one.</summary>
+    [Id(24)] public double LastDeparture { get; set; }
+
+    /// <summary>Counter detection during warm-up: non-decreasing steps, increasing steps; -1 once decided it is not a counter, -2 once it is.</summary>
+    [Id(25)] public int Rising { get; set; }
+
+    /// <summary>True when the sensor is a counter (never decreased, mostly increased during warm-up): its rate per second is analysed, not its value.</summary>
+    [Id(26)] public bool Counter { get; set; }
+
+    /// <summary>Event time the active departure fault was raised.</summary>
+    [Id(27)]
+    public DateTimeOffset? FaultSince
+    {
+        get => _faultSince == NoTime ? null : FromTicks(_faultSince);
+        set => _faultSince = value is { } t ? t.UtcTicks : NoTime;
+    }
+
+    /// <summary>The highest score of the active departure fault.</summary>
+    [Id(28)] public double FaultPeak { get; set; }
+
     public bool IsActive(FaultKind kind) => (Active & (1 << (int)kind)) != 0;
 
     public void Set(FaultKind kind, bool on) => Active = on ? Active | (1 << (int)kind) : Active & ~(1 << (int)kind);
+
+    internal bool Departed => (Active & DepartureMask) != 0;
+
+    internal const int DepartureMask = (1 << (int)FaultKind.LevelShift) | (1 << (int)FaultKind.Drift);
 
     private static DateTimeOffset FromTicks(long utcTicks) => new(utcTicks, TimeSpan.Zero);
 }
 
 /// <summary>
-/// Streaming anomaly detection for one sensor, on event time, in constant memory:
+/// Streaming anomaly detection for one sensor, on event time, in constant memory and without
+/// look-ahead:
 /// <list type="bullet">
 /// <item>static limits from master data, with hysteresis and a minimum duration;</item>
-/// <item>an adaptive model — exponentially weighted level and noise, plus an hour-of-day profile
-/// for daily and shift patterns — that flags spikes (a large standardised residual) and, through a
-/// two-sided CUSUM on the residuals, level shifts (fast) and drifts (slow);</item>
-/// <item>rate of change, stuck sensor (flatline) and missing signal (checked by the twin's timer).</item>
+/// <item>a robust adaptive model — level with clipped updates, a robust scale (mean absolute
+/// residual, floored by the sensor's resolution), a short-term mean, learned tail percentiles and,
+/// once a day is seen, an hour-of-day profile — whose departure gives the score;</item>
+/// <item>departure faults (level shift, drift) with their own raise and clear rules, bounded by
+/// re-learning; spikes; rate of change, stuck sensor (flatline) and missing signal.</item>
 /// </list>
-/// Outliers update the model only clipped to ±3σ, so one spike does not teach it a new normal.
 /// </summary>
 public static class SensorDetector
 {
-    private const double MinSigma = 1e-9;
+    private const double MinScale = 1e-9;
+
+    // Mean absolute deviation × √(π/2) is the standard deviation of a normal distribution.
+    private const double MadToSigma = 1.2533141373155;
+
+    // The 99th percentile of |z| for a normal distribution: tails at or below it change nothing.
+    private const double NormalTail = 2.5758;
+
+    private static readonly FaultKind[] NoFaults = [];
 
     public static Detection Observe(SensorDetectorState s, DateTimeOffset time, double value, SensorLimit? limit, DetectorOptions o)
     {
-        var raised = new List<FaultKind>(2);
-        var cleared = new List<FaultKind>(2);
+        List<FaultKind>? raised = null;
+        List<FaultKind>? cleared = null;
         double score = 0;
 
         // An older reading (out of order) is scored against the model but does not teach it.
@@ -146,20 +228,21 @@ public static class SensorDetector
 
         if (limit is not null)
         {
-            score = Math.Max(score, Limits(s, time, value, limit, raised, cleared));
+            score = Math.Max(score, Limits(s, time, value, limit, ref raised, ref cleared));
             if (inOrder && s.Count > 0 && limit.MaxRatePerSecond is { } maxRate)
             {
                 var seconds = (time - s.LastTime).TotalSeconds;
                 var rate = seconds > 0 ? Math.Abs(value - s.LastValue) / seconds : 0;
-                score = Math.Max(score, Toggle(s, FaultKind.RateOfChange, rate > maxRate, rate <= maxRate, raised, cleared) ? 1 : Math.Clamp(rate / maxRate - 0.5, 0, 0.99));
+                score = Math.Max(score, Toggle(s, FaultKind.RateOfChange, rate > maxRate, rate <= maxRate, ref raised, ref cleared) ? 1 : Math.Clamp(rate / maxRate - 0.5, 0, 0.99));
             }
         }
 
-        score = Math.Max(score, Adaptive(s, time, value, o, learn: inOrder, raised, cleared));
+        var (adaptive, departure) = Adaptive(s, time, value, o, inOrder, ref raised, ref cleared);
+        score = Math.Max(score, adaptive);
 
         if (inOrder)
         {
-            score = Math.Max(score, Flatline(s, time, value, limit, o, raised, cleared));
+            score = Math.Max(score, Flatline(s, time, value, limit, o, ref raised, ref cleared));
             if (s.Count > 1)
             {
                 var interval = (time - s.LastTime).TotalSeconds;
@@ -169,18 +252,23 @@ public static class SensorDetector
             if (s.IsActive(FaultKind.MissingSignal))
             {
                 s.Set(FaultKind.MissingSignal, false);
-                cleared.Add(FaultKind.MissingSignal);
+                (cleared ??= new(1)).Add(FaultKind.MissingSignal);
             }
 
             s.LastValue = value;
             s.LastTime = time;
         }
 
-        return new Detection(Math.Clamp(score, 0, 1), raised, cleared);
+        return new Detection(Math.Clamp(score, 0, 1), (IReadOnlyList<FaultKind>?)raised ?? NoFaults, (IReadOnlyList<FaultKind>?)cleared ?? NoFaults, departure);
     }
 
-    /// <summary>Checked by the twin's timer: true when the sensor's signal just went missing.</summary>
-    public static bool CheckMissing(SensorDetectorState s, DateTimeOffset now, SensorLimit? limit, DetectorOptions o)
+    /// <summary>
+    /// Checked by the twin's timer against the machine's own event-time progress
+    /// (<paramref name="eventTime"/>: the newest event time of any of its readings): true when this
+    /// sensor's signal just went missing. A replay that stops is not a missing signal: its event
+    /// time stops with it.
+    /// </summary>
+    public static bool CheckMissing(SensorDetectorState s, DateTimeOffset eventTime, SensorLimit? limit, DetectorOptions o)
     {
         if (s.Count < 3 || s.IsActive(FaultKind.MissingSignal))
         {
@@ -188,7 +276,7 @@ public static class SensorDetector
         }
 
         var interval = limit?.ExpectedInterval?.TotalSeconds ?? s.MeanInterval;
-        if (interval <= 0 || (now - s.LastTime).TotalSeconds <= Math.Max(o.MissingIntervals * interval, 5))
+        if (interval <= 0 || (eventTime - s.LastTime).TotalSeconds <= Math.Max(o.MissingIntervals * interval, 5))
         {
             return false;
         }
@@ -197,50 +285,24 @@ public static class SensorDetector
         return true;
     }
 
-    private static double Limits(SensorDetectorState s, DateTimeOffset time, double value, SensorLimit limit, List<FaultKind> raised, List<FaultKind> cleared)
+    /// <summary>Why a fault of this sensor is (still) active, for the ticket's evidence.</summary>
+    public static string Explain(SensorDetectorState s, FaultKind kind, DetectorOptions o) => kind switch
     {
-        double score = 0;
-        foreach (var (kind, breached, back) in new[]
-        {
-            (FaultKind.LimitHigh, limit.High is { } h && value > h, limit.High is not { } h2 || value < h2 - limit.Hysteresis),
-            (FaultKind.LimitLow, limit.Low is { } l && value < l, limit.Low is not { } l2 || value > l2 + limit.Hysteresis),
-        })
-        {
-            if (s.IsActive(kind))
-            {
-                if (back)
-                {
-                    s.Set(kind, false);
-                    cleared.Add(kind);
-                }
-                else
-                {
-                    score = 1;
-                }
+        FaultKind.LevelShift or FaultKind.Drift => string.Create(
+            System.Globalization.CultureInfo.InvariantCulture,
+            $"{kind}: {s.LastDeparture:+0.0;-0.0} robust SD from the learned level {s.Level:G6} (scale {s.Scale:G3}); abnormal for {s.Abnormal} readings since {s.FaultSince:O}, peak score {s.FaultPeak:0.00}; clears after {o.ClearReadings} readings below score {o.ClearScore}, or re-learns the new behaviour as normal after {o.RelearnReadings} readings ({Math.Max(0, o.RelearnReadings - s.Abnormal)} to go)"),
+        FaultKind.Spike => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Spike: one reading {s.LastDeparture:+0.0;-0.0} robust SD from the learned level {s.Level:G6}, the next one normal again"),
+        FaultKind.Flatline => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Flatline: the same value {s.LastValue:G6} {s.SameCount} times in a row since {s.SameSince:O}; clears with the next different value"),
+        FaultKind.MissingSignal => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"MissingSignal: no reading since {s.LastTime:O} while the machine's other readings went on; clears with the next reading"),
+        FaultKind.LimitHigh or FaultKind.LimitLow => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{kind}: {s.LastValue:G6} beyond the limit; clears once back inside by the hysteresis"),
+        FaultKind.RateOfChange => "RateOfChange: changing faster than the maximum rate; clears once the rate is back within it",
+        _ => kind.ToString(),
+    };
 
-                continue;
-            }
-
-            if (!breached)
-            {
-                continue;
-            }
-
-            s.BreachSince ??= time;
-            var held = time - s.BreachSince.Value;
-            if (held >= limit.MinDuration)
-            {
-                s.Set(kind, true);
-                raised.Add(kind);
-                s.BreachSince = null;
-                score = 1;
-            }
-            else
-            {
-                score = Math.Max(score, 0.5 + (0.49 * held.TotalSeconds / Math.Max(limit.MinDuration.TotalSeconds, 1e-9)));
-            }
-        }
-
+    private static double Limits(SensorDetectorState s, DateTimeOffset time, double value, SensorLimit limit, ref List<FaultKind>? raised, ref List<FaultKind>? cleared)
+    {
+        var score = Limit(s, FaultKind.LimitHigh, time, limit, limit.High is { } h && value > h, limit.High is not { } h2 || value < h2 - limit.Hysteresis, ref raised, ref cleared);
+        score = Math.Max(score, Limit(s, FaultKind.LimitLow, time, limit, limit.Low is { } l && value < l, limit.Low is not { } l2 || value > l2 + limit.Hysteresis, ref raised, ref cleared));
         if (!(limit.High is { } hi && value > hi) && !(limit.Low is { } lo && value < lo))
         {
             s.BreachSince = null;
@@ -249,15 +311,79 @@ public static class SensorDetector
         return score;
     }
 
-    private static double Adaptive(SensorDetectorState s, DateTimeOffset time, double value, DetectorOptions o, bool learn, List<FaultKind> raised, List<FaultKind> cleared)
+    private static double Limit(SensorDetectorState s, FaultKind kind, DateTimeOffset time, SensorLimit limit, bool breached, bool back, ref List<FaultKind>? raised, ref List<FaultKind>? cleared)
+    {
+        if (s.IsActive(kind))
+        {
+            if (back)
+            {
+                s.Set(kind, false);
+                (cleared ??= new(2)).Add(kind);
+                return 0;
+            }
+
+            return 1;
+        }
+
+        if (!breached)
+        {
+            return 0;
+        }
+
+        s.BreachSince ??= time;
+        var held = time - s.BreachSince.Value;
+        if (held >= limit.MinDuration)
+        {
+            s.Set(kind, true);
+            (raised ??= new(2)).Add(kind);
+            s.BreachSince = null;
+            return 1;
+        }
+
+        return 0.5 + (0.49 * held.TotalSeconds / Math.Max(limit.MinDuration.TotalSeconds, 1e-9));
+    }
+
+    /// <summary>Maps a departure in robust standard deviations to a score: 0 below <c>ScoreLowZ</c>, 1 from <c>ScoreHighZ</c>, smooth between.</summary>
+    public static double ScoreOf(double z, DetectorOptions o)
+    {
+        var t = Math.Clamp((Math.Abs(z) - o.ScoreLowZ) / Math.Max(o.ScoreHighZ - o.ScoreLowZ, 1e-9), 0, 1);
+        return t * t * (3 - (2 * t));
+    }
+
+    private static (double Score, double Departure) Adaptive(SensorDetectorState s, DateTimeOffset time, double raw, DetectorOptions o, bool learn, ref List<FaultKind>? raised, ref List<FaultKind>? cleared)
     {
         if (s.Count == 0)
         {
-            s.Level = value;
-            s.Variance = 0;
+            s.Level = raw;
             s.Count = 1;
             s.FirstTime = time;
-            return 0;
+            return (0, 0);
+        }
+
+        if (s.Scale == 0 && s.Variance > 0)
+        {
+            // State saved by the earlier model: its noise estimate is a fair first scale.
+            s.Scale = Math.Sqrt(s.Variance);
+            s.Variance = 0;
+        }
+
+        var step = raw - s.LastValue;
+        if (learn && step != 0 && (s.Quantum == 0 || Math.Abs(step) < s.Quantum))
+        {
+            s.Quantum = Math.Abs(step);
+        }
+
+        // A counter is judged by its rate; a reset (a decrease) is only noted.
+        var value = raw;
+        if (s.Counter)
+        {
+            var seconds = (time - s.LastTime).TotalSeconds;
+            if (!learn || step < 0 || seconds <= 0)
+            {
+                return (0, 0);
+            }
+
+            value = step / seconds;
         }
 
         // The hour-of-day profile: each bucket is the middle of its hour, interpolated between
@@ -266,90 +392,207 @@ public static class SensorDetector
         var hour = (int)hours;
         var next = (hour + 1) % 24;
         var fraction = hours - hour;
-        var seasonal = s.Seasonal is { } profile ? ((1 - fraction) * profile[hour]) + (fraction * profile[next]) : 0;
+        var seasonalReady = s.Seasonal is not null && time - s.FirstTime >= o.SeasonalAfter;
+        var seasonal = seasonalReady ? ((1 - fraction) * s.Seasonal![hour]) + (fraction * s.Seasonal[next]) : 0;
         var residual = value - (s.Level + seasonal);
-        var sigma = Math.Sqrt(Math.Max(s.Variance, MinSigma * MinSigma));
-        var z = residual / sigma;
-        double score = 0;
 
-        var warm = s.Count >= o.WarmUp && s.Variance > MinSigma * MinSigma;
-        var learned = warm && time - s.FirstTime >= o.LearningPeriod;
-        if (learned)
+        if (s.Counter && s.Count == 1)
         {
-            // Spike: one reading far from what the model expects.
-            var spike = Math.Abs(z) >= o.SpikeZ;
-            score = Toggle(s, FaultKind.Spike, spike, !spike, raised, cleared) ? 1 : Math.Clamp((Math.Abs(z) - 3) / (o.SpikeZ - 3), 0, 0.99);
+            s.Level = value;
+            s.Count = 2;
+            return (0, 0);
         }
 
-        if (learned && learn)
-        {
-            // CUSUM on clipped residuals: sustained small departures add up.
-            var zc = Math.Clamp(z, -4, 4);
-            var wasZero = s.CusumHigh == 0 && s.CusumLow == 0;
-            s.CusumHigh = Math.Max(0, s.CusumHigh + zc - o.CusumK);
-            s.CusumLow = Math.Max(0, s.CusumLow - zc - o.CusumK);
-            s.CusumRun = s.CusumHigh == 0 && s.CusumLow == 0 ? 0 : wasZero ? 1 : s.CusumRun + 1;
-            var cusum = Math.Max(s.CusumHigh, s.CusumLow);
-            var shifting = s.IsActive(FaultKind.LevelShift) || s.IsActive(FaultKind.Drift);
-            if (!shifting && cusum > o.CusumH)
-            {
-                // A fast rise (large mean residual per reading) is a level shift, a slow one a drift.
-                var perReading = (cusum / Math.Max(s.CusumRun, 1)) + o.CusumK;
-                var kind = perReading >= 1.5 ? FaultKind.LevelShift : FaultKind.Drift;
-                s.Set(kind, true);
-                raised.Add(kind);
-            }
-            else if (shifting && cusum < o.CusumH / 4)
-            {
-                foreach (var kind in new[] { FaultKind.LevelShift, FaultKind.Drift })
-                {
-                    if (s.IsActive(kind))
-                    {
-                        s.Set(kind, false);
-                        cleared.Add(kind);
-                    }
-                }
-            }
+        var warm = s.Count >= o.WarmUp;
+        var scale = Math.Max(Math.Max(s.Scale, s.Quantum), MinScale * Math.Max(1, Math.Abs(s.Level)));
+        var fastAlpha = 1.0 / Math.Max(1, o.FastReadings);
+        var fast = s.Fast + (fastAlpha * (residual - s.Fast));
 
-            score = Math.Max(score, s.IsActive(FaultKind.LevelShift) || s.IsActive(FaultKind.Drift) ? 1 : Math.Clamp(cusum / o.CusumH, 0, 0.99) * 0.9);
-        }
+        // The short-term mean of pure noise has sd √(α/(2−α)) of the reading's: its learned scale is never below that.
+        var fastFloor = scale * Math.Sqrt(fastAlpha / (2 - fastAlpha));
+        var fastScale = Math.Max(s.FastScale, fastFloor);
+        var zPoint = residual / scale;
+        var zFast = fast / fastScale;
+
+        // Learned tails: a heavy-tailed signal's departures are scaled down to what a normal one's would be.
+        var zp = zPoint * NormalTail / Math.Clamp(s.TailPoint, NormalTail, 4 * NormalTail);
+        var zf = zFast * NormalTail / Math.Clamp(s.TailFast, NormalTail, 4 * NormalTail);
+        var departure = Math.Abs(zp) >= Math.Abs(zf) ? zp : zf;
+        var score = warm ? ScoreOf(departure, o) : 0;
 
         if (!learn)
         {
-            return score;
+            return warm ? (score, departure) : (0, 0);
         }
 
-        // Noise from successive differences: blind to level shifts and drifts, which must not
-        // widen the idea of normal noise. Level and profile learn from clipped residuals, and hold
-        // still while a departure builds up, so a drift cannot hide by being followed.
-        var step = Math.Clamp(value - s.LastValue, -3 * Math.Sqrt(2) * sigma, 3 * Math.Sqrt(2) * sigma);
-        var warmingUp = s.Count < o.WarmUp;
-        var noiseAlpha = warmingUp ? 1.0 / s.Count : o.Alpha;
-        var stepVariance = warmingUp ? (value - s.LastValue) * (value - s.LastValue) / 2 : step * step / 2;
-        s.Variance = ((1 - noiseAlpha) * s.Variance) + (noiseAlpha * stepVariance);
-
-        var clipped = warmingUp ? residual : Math.Clamp(residual, -3 * sigma, 3 * sigma);
-        var interval = s.MeanInterval > 0 ? s.MeanInterval : 1;
-        var levelAlpha = warmingUp ? 1.0 / (s.Count + 1) : Math.Min(0.5, interval / o.LevelTimeConstant.TotalSeconds);
-        var suspicious = learned && Math.Max(s.CusumHigh, s.CusumLow) > o.CusumH / 3 && !(s.IsActive(FaultKind.LevelShift) || s.IsActive(FaultKind.Drift));
-        if (!suspicious)
+        if (!warm)
         {
-            s.Level += levelAlpha * clipped;
-            if (warm)
+            WarmUp(s, value, raw, residual, fast, o);
+            return (0, 0);
+        }
+
+        var departed = s.Departed;
+        var abnormal = departed || score >= 0.5;
+        s.Abnormal = abnormal ? s.Abnormal + 1 : 0;
+
+        // A spike: the previous reading was far off and this one is back.
+        if (!departed && Math.Abs(s.LastDeparture) >= o.SpikeZ && Math.Abs(zp) < o.ScoreLowZ)
+        {
+            (raised ??= new(2)).Add(FaultKind.Spike);
+            (cleared ??= new(2)).Add(FaultKind.Spike);
+        }
+
+        if (!departed)
+        {
+            s.Run = score >= o.RaiseScore ? s.Run + 1 : 0;
+            if (s.Run >= o.ConfirmReadings)
             {
-                s.Seasonal ??= new float[24];
-                var readingsPerHour = s.MeanInterval > 0 ? Math.Max(1, 3600 / s.MeanInterval) : 60;
-                var share = o.SeasonalBeta / readingsPerHour * clipped;
-                s.Seasonal[hour] += (float)((1 - fraction) * share);
-                s.Seasonal[next] += (float)(fraction * share);
+                // Fast to abnormal is a level shift; a slow build-up is a drift.
+                var kind = s.Abnormal <= o.ConfirmReadings + 2 ? FaultKind.LevelShift : FaultKind.Drift;
+                s.Set(kind, true);
+                (raised ??= new(2)).Add(kind);
+                s.FaultSince = time;
+                s.FaultPeak = score;
+                s.Run = 0;
+                departed = true;
+            }
+        }
+        else
+        {
+            s.FaultPeak = Math.Max(s.FaultPeak, score);
+            s.Run = score < o.ClearScore ? s.Run + 1 : 0;
+            if (s.Run >= o.ClearReadings)
+            {
+                ClearDeparture(s, ref cleared);
+                departed = false;
             }
         }
 
+        if (s.Abnormal >= o.RelearnReadings && !departed)
+        {
+            // Abnormal all along without ever scoring high enough to confirm: a drift. Its fault
+            // opens now and is bounded like any other from here.
+            s.Set(FaultKind.Drift, true);
+            (raised ??= new(2)).Add(FaultKind.Drift);
+            s.FaultSince = time;
+            s.FaultPeak = score;
+            s.Abnormal = 0;
+            s.Run = 0;
+            departed = true;
+        }
+        else if (s.Abnormal >= o.RelearnReadings)
+        {
+            // The bound: what has stayed abnormal this long is the new normal.
+            s.Level += fast;
+            residual -= fast;
+            fast = 0;
+            s.Scale = Math.Max(s.Scale, Math.Abs(residual) * MadToSigma);
+            s.Abnormal = 0;
+            s.Run = 0;
+            if (departed)
+            {
+                ClearDeparture(s, ref cleared);
+                departed = false;
+            }
+
+            zp = 0;
+        }
+
+        s.LastDeparture = zp;
+        s.Fast = fast;
+        var baseAlpha = 1.0 / Math.Max(2, o.BaselineReadings);
+        if (departed)
+        {
+            // While the fault is open the model moves to the new behaviour, so the score decays
+            // as it becomes normal; scales and tails hold still so the fault does not teach them.
+            s.Level += residual * 4.0 / Math.Max(4, o.RelearnReadings);
+        }
+        else
+        {
+            var clip = 3 * scale;
+            var clipped = Math.Clamp(residual, -clip, clip);
+            s.Level += baseAlpha * clipped;
+            if (score < 0.5)
+            {
+                // Scales learn from normal readings only, so a departure never widens them.
+                s.Scale += baseAlpha * ((Math.Min(Math.Abs(residual), 4 * scale) * MadToSigma) - s.Scale);
+                s.FastScale += baseAlpha * ((Math.Min(Math.Abs(fast), 4 * fastScale) * MadToSigma) - s.FastScale);
+            }
+
+            if (s.Abnormal < o.ConfirmReadings)
+            {
+                // Tails learn from isolated outliers too (that is what heavy tails are), but not
+                // from a sustained departure, which must not calibrate itself away.
+                // Stochastic-approximation percentiles: up by 0.99 of a step (0.03) when exceeded, down by 0.01 of it otherwise.
+                s.TailPoint += Math.Abs(zPoint) > s.TailPoint ? 0.0297 : -0.0003;
+                s.TailFast += Math.Abs(zFast) > s.TailFast ? 0.0297 : -0.0003;
+                s.TailPoint = Math.Clamp(s.TailPoint, NormalTail, 4 * NormalTail);
+                s.TailFast = Math.Clamp(s.TailFast, NormalTail, 4 * NormalTail);
+            }
+
+            s.Seasonal ??= new float[24];
+            var readingsPerHour = s.MeanInterval > 0 ? Math.Max(1, 3600 / s.MeanInterval) : 60;
+            var share = o.SeasonalBeta / readingsPerHour * clipped;
+            s.Seasonal[hour] += (float)((1 - fraction) * share);
+            s.Seasonal[next] += (float)(fraction * share);
+        }
+
         s.Count++;
-        return score;
+        return (score, departure);
     }
 
-    private static double Flatline(SensorDetectorState s, DateTimeOffset time, double value, SensorLimit? limit, DetectorOptions o, List<FaultKind> raised, List<FaultKind> cleared)
+    /// <summary>Warm-up: plain running mean and mean absolute deviation; decides whether the sensor is a counter.</summary>
+    private static void WarmUp(SensorDetectorState s, double value, double raw, double residual, double fast, DetectorOptions o)
+    {
+        var n = s.Count;
+        s.Level += residual / (n + 1);
+        s.Scale += ((Math.Abs(residual) * MadToSigma) - s.Scale) / n;
+        s.Fast = fast;
+        s.FastScale += ((Math.Abs(fast) * MadToSigma) - s.FastScale) / n;
+        s.TailPoint = NormalTail;
+        s.TailFast = NormalTail;
+        s.LastDeparture = 0;
+        s.Count++;
+
+        if (s.Rising >= 0 && !s.Counter)
+        {
+            var step = raw - s.LastValue;
+            s.Rising = step < 0 ? -1 : s.Rising + (step > 0 ? 1 : 0);
+            if (s.Rising >= 0 && s.Count >= o.WarmUp)
+            {
+                // Never decreased and rose most of the time: a counter. Learn its rate from here.
+                if (s.Rising >= 0.8 * (s.Count - 1))
+                {
+                    s.Counter = true;
+                    s.Count = 1;
+                    s.Level = 0;
+                    s.Scale = 0;
+                    s.Fast = 0;
+                    s.FastScale = 0;
+                    s.Seasonal = null;
+                }
+
+                s.Rising = -1;
+            }
+        }
+    }
+
+    private static void ClearDeparture(SensorDetectorState s, ref List<FaultKind>? cleared)
+    {
+        foreach (var kind in (ReadOnlySpan<FaultKind>)[FaultKind.LevelShift, FaultKind.Drift])
+        {
+            if (s.IsActive(kind))
+            {
+                s.Set(kind, false);
+                (cleared ??= new(2)).Add(kind);
+            }
+        }
+
+        s.FaultSince = null;
+        s.Run = 0;
+    }
+
+    private static double Flatline(SensorDetectorState s, DateTimeOffset time, double value, SensorLimit? limit, DetectorOptions o, ref List<FaultKind>? raised, ref List<FaultKind>? cleared)
     {
         if (s.Count <= 1 || value != s.LastValue)
         {
@@ -360,27 +603,27 @@ public static class SensorDetector
 
             s.SameCount = 0;
             s.SameSince = time;
-            Toggle(s, FaultKind.Flatline, false, true, raised, cleared);
+            Toggle(s, FaultKind.Flatline, false, true, ref raised, ref cleared);
             return 0;
         }
 
         s.SameCount++;
         var stuck = s.HasVaried && (limit?.FlatlineAfter is { } after ? time - s.SameSince >= after : s.SameCount >= o.FlatlineReadings);
-        return Toggle(s, FaultKind.Flatline, stuck, false, raised, cleared) ? 1 : 0;
+        return Toggle(s, FaultKind.Flatline, stuck, false, ref raised, ref cleared) ? 1 : 0;
     }
 
     /// <summary>Raises or clears one fault; returns whether it is active now.</summary>
-    private static bool Toggle(SensorDetectorState s, FaultKind kind, bool on, bool off, List<FaultKind> raised, List<FaultKind> cleared)
+    private static bool Toggle(SensorDetectorState s, FaultKind kind, bool on, bool off, ref List<FaultKind>? raised, ref List<FaultKind>? cleared)
     {
         if (!s.IsActive(kind) && on)
         {
             s.Set(kind, true);
-            raised.Add(kind);
+            (raised ??= new(2)).Add(kind);
         }
         else if (s.IsActive(kind) && off)
         {
             s.Set(kind, false);
-            cleared.Add(kind);
+            (cleared ??= new(2)).Add(kind);
         }
 
         return s.IsActive(kind);

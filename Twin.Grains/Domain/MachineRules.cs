@@ -33,6 +33,12 @@ public sealed class MachineTwinOptions
     /// <summary>While a fault stays active, anomalous readings are sent as evidence at most this often (event time).</summary>
     public TimeSpan EvidenceInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// When a fault kind has cleared on every sensor, tell its ticket desk: an open ticket nobody
+    /// has acknowledged is then resolved by the detector, with the clearing as its last evidence.
+    /// </summary>
+    public bool ResolveTicketsOnClear { get; set; } = true;
+
     /// <summary>Most fault reports kept waiting for their ticket desk.</summary>
     public int MaxOutbox { get; set; } = 500;
 
@@ -161,6 +167,7 @@ public static class MachineRules
             state.Sensors.EnsureCapacity(message.Readings.Length);
         }
 
+        var machineScore = new MachineScore();
         foreach (var reading in message.Readings)
         {
             if (!state.Sensors.TryGetValue(reading.Sensor, out var sensor))
@@ -177,6 +184,7 @@ public static class MachineRules
                 state.Definition?.Sensors.TryGetValue(reading.Sensor, out limit);
                 var detection = Twin.Grains.Analytics.SensorDetector.Observe(sensor.Detector, message.Timestamp, reading.Value, limit, options.Analytics);
                 score = detection.Score;
+                machineScore.Add(detection);
                 Report(state, message, reading, detection, options);
                 if (options.Prediction.Enabled && limit is { } bounds && (bounds.High is not null || bounds.Low is not null))
                 {
@@ -202,19 +210,94 @@ public static class MachineRules
                 sensor.Score = score;
             }
         }
+
+        if (history is not null && machineScore.Sensors > 0)
+        {
+            var combined = machineScore.Combine(options.Analytics);
+            history.Add(new Twin.Grains.Infrastructure.HistoryPoint(MachineScoreSeries, message.Timestamp, combined, ReadingQuality.Good, combined, message.Source, message.Seq));
+        }
     }
 
-    /// <summary>Queues fault reports: every raised fault, and paced evidence while one stays active.</summary>
+    /// <summary>
+    /// The history series of the machine-level score (one point per telemetry message, at its
+    /// event time): served by the history API like a sensor, <c>?sensor=_machine</c>. The leading
+    /// underscore keeps it apart from real sensors' names.
+    /// </summary>
+    public const string MachineScoreSeries = "_machine";
+
+    /// <summary>
+    /// Combines the sensors of one message into the machine's score: the strongest departure,
+    /// reinforced when a second sensor departs with it (root of the sum of the two largest squared
+    /// departures beyond the score's lower bound), so a fault several sensors see scores higher
+    /// than noise on one of many sensors. Limit, rate and flatline scores count as they are.
+    /// </summary>
+    private struct MachineScore
+    {
+        private double _first;
+        private double _second;
+        private double _other;
+
+        public int Sensors { get; private set; }
+
+        public void Add(Twin.Grains.Analytics.Detection detection)
+        {
+            Sensors++;
+            var z = Math.Abs(detection.Departure);
+            if (z > _first)
+            {
+                _second = _first;
+                _first = z;
+            }
+            else if (z > _second)
+            {
+                _second = z;
+            }
+
+            _other = Math.Max(_other, detection.Score);
+        }
+
+        public readonly double Combine(Twin.Grains.Analytics.DetectorOptions o)
+        {
+            var low = o.ScoreLowZ;
+            var a = Math.Max(0, _first - low);
+            var b = Math.Max(0, _second - low);
+            var z = low + Math.Sqrt((a * a) + (b * b));
+            return Math.Max(_other, Twin.Grains.Analytics.SensorDetector.ScoreOf(z, o));
+        }
+    }
+
+    /// <summary>
+    /// Queues fault reports: every raised fault; paced evidence, saying why it is still open, while
+    /// one stays active; and a clearing once a fault kind is over on every sensor of the machine.
+    /// </summary>
     private static void Report(MachineState state, MachineMessage message, SensorReading reading, Twin.Grains.Analytics.Detection detection, MachineTwinOptions options)
     {
-        var evidence = new Twin.Maintenance.FaultEvidence(message.Timestamp, reading.Sensor, reading.Value, detection.Score);
+        var detector = state.Sensors[reading.Sensor].Detector;
         foreach (var kind in detection.Raised)
         {
+            var evidence = new Twin.Maintenance.FaultEvidence(message.Timestamp, reading.Sensor, reading.Value, detection.Score, Twin.Grains.Analytics.SensorDetector.Explain(detector, kind, options.Analytics));
             Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{kind}:{message.Source}:{message.Seq}", "", kind, evidence), options);
             (state.LastEvidence ??= new(StringComparer.Ordinal))[$"{reading.Sensor}.{kind}"] = message.Timestamp;
         }
 
-        if (detection.Score < 0.5 || state.Sensors[reading.Sensor].Detector.Active == 0)
+        foreach (var kind in detection.Cleared)
+        {
+            if (state.Sensors.Any(s => s.Value.Detector.IsActive(kind)))
+            {
+                continue;
+            }
+
+            if (!options.ResolveTicketsOnClear)
+            {
+                continue;
+            }
+
+            var note = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{kind} on {reading.Sensor} is over (score {detection.Score:0.00}, departure {detection.Departure:+0.0;-0.0} robust SD)");
+            var evidence = new Twin.Maintenance.FaultEvidence(message.Timestamp, reading.Sensor, reading.Value, detection.Score, note);
+            Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{kind}:cleared:{message.Source}:{message.Seq}", "", kind, evidence, Cleared: true), options);
+        }
+
+        if (detection.Score < 0.5 || detector.Active == 0)
         {
             return;
         }
@@ -222,7 +305,7 @@ public static class MachineRules
         foreach (var kind in Enum.GetValues<FaultKind>())
         {
             var key = $"{reading.Sensor}.{kind}";
-            if (!state.Sensors[reading.Sensor].Detector.IsActive(kind) || detection.Raised.Contains(kind))
+            if (!detector.IsActive(kind) || detection.Raised.Contains(kind))
             {
                 continue;
             }
@@ -231,6 +314,7 @@ public static class MachineRules
             if (!state.LastEvidence.TryGetValue(key, out var last) || message.Timestamp - last >= options.EvidenceInterval)
             {
                 state.LastEvidence[key] = message.Timestamp;
+                var evidence = new Twin.Maintenance.FaultEvidence(message.Timestamp, reading.Sensor, reading.Value, detection.Score, Twin.Grains.Analytics.SensorDetector.Explain(detector, kind, options.Analytics));
                 Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{kind}:{message.Source}:{message.Seq}", "", kind, evidence), options);
             }
         }
@@ -245,18 +329,32 @@ public static class MachineRules
         }
     }
 
-    /// <summary>Checks every sensor for a lost signal (timer); true when any report was queued.</summary>
+    /// <summary>
+    /// Checks every sensor for a lost signal (timer); true when any report was queued. Judged on
+    /// event time: a sensor is missing when the machine's newest event time (any reading or
+    /// message) has moved on without it, so a replay of history that ends is not a lost signal.
+    /// </summary>
     public static bool CheckMissingSignals(MachineState state, DateTimeOffset now, MachineTwinOptions options)
     {
+        _ = now;
+        var eventTime = state.Sequence.LatestEventTime;
+        foreach (var sensor in state.Sensors.Values)
+        {
+            if (sensor.Detector.Count > 0 && sensor.Detector.LastTime > eventTime)
+            {
+                eventTime = sensor.Detector.LastTime;
+            }
+        }
+
         var queued = false;
         foreach (var (name, sensor) in state.Sensors)
         {
             SensorLimit? limit = null;
             state.Definition?.Sensors.TryGetValue(name, out limit);
-            if (Twin.Grains.Analytics.SensorDetector.CheckMissing(sensor.Detector, now, limit, options.Analytics))
+            if (Twin.Grains.Analytics.SensorDetector.CheckMissing(sensor.Detector, eventTime, limit, options.Analytics))
             {
-                var evidence = new Twin.Maintenance.FaultEvidence(now, name, sensor.Value, 1);
-                Enqueue(state, new Twin.Maintenance.FaultReport($"{name}:{FaultKind.MissingSignal}:{now.UtcTicks}", "", FaultKind.MissingSignal, evidence), options);
+                var evidence = new Twin.Maintenance.FaultEvidence(eventTime, name, sensor.Value, 1, Twin.Grains.Analytics.SensorDetector.Explain(sensor.Detector, FaultKind.MissingSignal, options.Analytics));
+                Enqueue(state, new Twin.Maintenance.FaultReport($"{name}:{FaultKind.MissingSignal}:{eventTime.UtcTicks}", "", FaultKind.MissingSignal, evidence), options);
                 state.Version++;
                 queued = true;
             }

@@ -56,13 +56,17 @@ public sealed class MaintenanceTicketGrain(
             state.State.Registered = true;
         }
 
-        var hadOpen = state.State.Tickets.Any(t => TicketRules.IsOpen(t.Status));
+        var wasOpen = state.State.Tickets.LastOrDefault(t => TicketRules.IsOpen(t.Status));
         if (TicketRules.Report(state.State, report, clock.UtcNow))
         {
-            var opened = !hadOpen ? state.State.Tickets[^1] : null;
+            var opened = wasOpen is null && !report.Cleared ? state.State.Tickets[^1] : null;
             if (opened is not null)
             {
                 Emit(opened, "opened", $"{_kind} on {_machine} ({report.Evidence.Sensor} = {report.Evidence.Value})");
+            }
+            else if (report.Cleared && wasOpen is { Status: TicketStatus.Resolved })
+            {
+                Emit(wasOpen, "resolved", $"{_kind} on {_machine} resolved by the detector: the fault cleared");
             }
 
             await SaveAsync();
@@ -80,7 +84,8 @@ public sealed class MaintenanceTicketGrain(
             await EnsureRemindersAsync();
         }
 
-        var open = state.State.Tickets.LastOrDefault(t => TicketRules.IsOpen(t.Status)) ?? state.State.Tickets[^1];
+        // A clearing that found no ticket (its raise was never delivered) answers with an empty one.
+        var open = state.State.Tickets.LastOrDefault(t => TicketRules.IsOpen(t.Status)) ?? state.State.Tickets.LastOrDefault() ?? new TicketState { Status = TicketStatus.Closed };
         return TicketRules.ToTicket(_factory, _machine, _kind, open);
     }
 

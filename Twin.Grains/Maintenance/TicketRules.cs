@@ -62,6 +62,31 @@ public static class TicketRules
         }
 
         var open = desk.Tickets.LastOrDefault(t => IsOpen(t.Status));
+        if (report.Cleared)
+        {
+            // The fault is over. A ticket nobody has taken yet resolves itself; one a person
+            // acknowledged stays theirs to resolve, with the clearing on record.
+            if (open is null)
+            {
+                return true;
+            }
+
+            AddEvidence(open, report.Evidence);
+            var note = $"fault cleared at {report.Evidence.Time:O} (event time): {report.Evidence.Note}";
+            if (open.Status == TicketStatus.Open)
+            {
+                open.Status = TicketStatus.Resolved;
+                open.History.Add(new TicketStep(TicketStatus.Resolved, now, "detector", note));
+            }
+            else
+            {
+                open.History.Add(new TicketStep(open.Status, now, "detector", note));
+            }
+
+            open.Version++;
+            return true;
+        }
+
         if (open is null)
         {
             open = new TicketState
@@ -69,7 +94,7 @@ public static class TicketRules
                 Number = desk.Tickets.Count == 0 ? 1 : desk.Tickets[^1].Number + 1,
                 Status = TicketStatus.Open,
                 OpenedAt = now,
-                History = [new TicketStep(TicketStatus.Open, now, "detector", $"{report.Kind} on {report.Evidence.Sensor}")],
+                History = [new TicketStep(TicketStatus.Open, now, "detector", $"{report.Kind} on {report.Evidence.Sensor} at {report.Evidence.Time:O} (event time)")],
             };
             desk.Tickets.Add(open);
             if (desk.Tickets.Count > TicketsKept)
@@ -78,15 +103,19 @@ public static class TicketRules
             }
         }
 
-        open.EvidenceCount++;
-        open.Evidence.Add(report.Evidence);
-        if (open.Evidence.Count > FirstEvidenceKept + LatestEvidenceKept)
-        {
-            open.Evidence.RemoveAt(FirstEvidenceKept);
-        }
-
+        AddEvidence(open, report.Evidence);
         open.Version++;
         return true;
+    }
+
+    private static void AddEvidence(TicketState ticket, FaultEvidence evidence)
+    {
+        ticket.EvidenceCount++;
+        ticket.Evidence.Add(evidence);
+        if (ticket.Evidence.Count > FirstEvidenceKept + LatestEvidenceKept)
+        {
+            ticket.Evidence.RemoveAt(FirstEvidenceKept);
+        }
     }
 
     public static void Move(TicketDeskState desk, int number, TicketStatus target, DateTimeOffset now, string? by, string? note)

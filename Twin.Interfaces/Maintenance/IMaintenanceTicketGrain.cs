@@ -33,12 +33,17 @@ public sealed record FaultEvidence(
 
 /// <summary>A machine's report of a fault, sent once per id (the machine retries until it is taken).</summary>
 /// <param name="ReportId">Stable id: the same report sent again changes nothing.</param>
+/// <param name="Cleared">
+/// True when the fault has cleared on every sensor of the machine: the evidence says why, and an
+/// open ticket nobody has acknowledged yet is resolved by the detector.
+/// </param>
 [GenerateSerializer, Immutable, Alias("twin.FaultReport")]
 public sealed record FaultReport(
     [property: Id(0)] string ReportId,
     [property: Id(1)] string Machine,
     [property: Id(2)] FaultKind Kind,
-    [property: Id(3)] FaultEvidence Evidence);
+    [property: Id(3)] FaultEvidence Evidence,
+    [property: Id(4)] bool Cleared = false);
 
 /// <summary>A lifecycle step with who and when.</summary>
 [GenerateSerializer, Immutable, Alias("twin.TicketStep")]

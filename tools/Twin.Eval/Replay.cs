@@ -1,0 +1,340 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Twin.Eval;
+
+/// <summary>A ticket as the evaluation sees it: when its evidence says it opened and, once resolved, cleared (event time).</summary>
+public sealed record TicketTrace(string Id, string Kind, DateTimeOffset Opened, DateTimeOffset? Cleared);
+
+/// <summary>What the product made of one series: the machine-level score per row and the tickets.</summary>
+public sealed record ReplayResult(double[] Scores, IReadOnlyList<TicketTrace> Tickets);
+
+/// <summary>
+/// Replays series through the product's public HTTP API: a gateway process of this checkout
+/// (embedded silo, SQLite in a temporary folder, simulator off, free 127.0.0.1 ports), telemetry
+/// posted with the original event times, scores read back from the history API and tickets from
+/// the tickets API. Stopped, and its folder removed, on dispose and on Ctrl-C.
+/// </summary>
+public sealed class GatewayReplay : IAsyncDisposable
+{
+    public const string Factory = "eval";
+    private const int BatchSize = 500;
+
+    private readonly string _folder;
+    private readonly Process _process;
+    private readonly HttpClient _http;
+    private readonly StringBuilder _output = new();
+    private readonly PosixSignalRegistration[] _signals;
+    private int _stopped;
+
+    private GatewayReplay(string folder, Process process, HttpClient http)
+    {
+        _folder = folder;
+        _process = process;
+        _http = http;
+        _signals =
+        [
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
+        ];
+    }
+
+    public static async Task<GatewayReplay> StartAsync(TextWriter log, IReadOnlyDictionary<string, string> settings)
+    {
+        var dll = GatewayDll();
+        var folder = Path.Combine(Path.GetTempPath(), "twin-eval-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(folder);
+        var port = FreePort();
+        var broker = FreePort().ToString(CultureInfo.InvariantCulture);
+        var all = new Dictionary<string, string>
+        {
+            ["Urls"] = $"http://127.0.0.1:{port}",
+            ["Twin:Storage:SqlitePath"] = Path.Combine(folder, "twin.db"),
+            ["Twin:Broker:Port"] = broker,
+            ["Twin:Mqtt:Port"] = broker,
+            ["Twin:Cluster:SiloPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
+            ["Twin:Cluster:GatewayPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
+            ["Twin:Simulator:Enabled"] = "false",
+            // Labelled data sets are years old: keep their readings, and let the tool ask as often as it needs.
+            ["Twin:History:RawRetention"] = "36500.00:00:00",
+            ["Twin:History:AggregateRetention"] = "36500.00:00:00",
+            ["Twin:Auth:RequestsPerMinute"] = "1000000",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        foreach (var (key, value) in settings)
+        {
+            all[key] = value;
+        }
+
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (var (key, value) in all)
+        {
+            start.ArgumentList.Add($"--{key}={value}");
+        }
+
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the gateway");
+        var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(2) };
+        var replay = new GatewayReplay(folder, process, http);
+        process.OutputDataReceived += (_, e) => replay.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => replay.Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await log.WriteLineAsync($"gateway {dll} on http://127.0.0.1:{port}, data in {folder}");
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            if (process.HasExited)
+            {
+                await replay.DisposeAsync();
+                throw new InvalidOperationException("the gateway exited:\n" + replay.Output);
+            }
+
+            try
+            {
+                using var ready = await http.GetAsync("/health/ready");
+                if (ready.IsSuccessStatusCode)
+                {
+                    return replay;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            if (deadline.Elapsed > TimeSpan.FromSeconds(90))
+            {
+                await replay.DisposeAsync();
+                throw new TimeoutException("the gateway was not ready within 90 s:\n" + replay.Output);
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Posts every row as one telemetry message (sequence = row number), then reads back the machine score and the tickets.</summary>
+    public async Task<ReplayResult> ReplayAsync(LabelledSeries series, string machine, CancellationToken cancellationToken)
+    {
+        var path = $"/api/factories/{Factory}/machines/{machine}";
+        for (var first = 0; first < series.Times.Count; first += BatchSize)
+        {
+            var batch = new JsonArray();
+            for (var i = first; i < Math.Min(series.Times.Count, first + BatchSize); i++)
+            {
+                var values = new JsonObject();
+                for (var c = 0; c < series.Sensors.Count; c++)
+                {
+                    if (double.IsFinite(series.Rows[i][c]))
+                    {
+                        values[series.Sensors[c]] = series.Rows[i][c];
+                    }
+                }
+
+                batch.Add(new JsonObject { ["seq"] = i + 1, ["ts"] = series.Times[i].ToString("O", CultureInfo.InvariantCulture), ["values"] = values });
+            }
+
+            using var content = new StringContent(batch.ToJsonString(), Encoding.UTF8, "application/json");
+            using var response = await _http.PostAsync(path + "/telemetry", content, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new HttpRequestException($"POST {path}/telemetry: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(cancellationToken)}");
+            }
+        }
+
+        var scores = await ReadScoresAsync(series, path, cancellationToken);
+        var tickets = await ReadTicketsAsync(machine, cancellationToken);
+        return new ReplayResult(scores, tickets);
+    }
+
+    private async Task<double[]> ReadScoresAsync(LabelledSeries series, string path, CancellationToken cancellationToken)
+    {
+        var from = series.Times[0].ToString("O", CultureInfo.InvariantCulture);
+        var to = series.Times[^1].AddSeconds(1).ToString("O", CultureInfo.InvariantCulture);
+        var index = new Dictionary<DateTimeOffset, int>();
+        for (var i = 0; i < series.Times.Count; i++)
+        {
+            index.TryAdd(series.Times[i], i);
+        }
+
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            // The history is written off the hot path: wait until every row's machine score is there.
+            var history = await _http.GetFromJsonAsync<JsonElement>($"{path}/history?sensor=_machine&from={Uri.EscapeDataString(from)}&to={Uri.EscapeDataString(to)}&limit=100000", cancellationToken);
+            var points = history.GetProperty("points");
+            if (points.GetArrayLength() >= index.Count || waited.Elapsed > TimeSpan.FromSeconds(60))
+            {
+                var scores = new double[series.Times.Count];
+                foreach (var point in points.EnumerateArray())
+                {
+                    if (index.TryGetValue(point.GetProperty("time").GetDateTimeOffset(), out var i))
+                    {
+                        scores[i] = point.GetProperty("anomalyScore").GetDouble();
+                    }
+                }
+
+                if (points.GetArrayLength() < index.Count)
+                {
+                    Console.Error.WriteLine($"{path}: only {points.GetArrayLength()} of {index.Count} machine scores in the history after 60 s");
+                }
+
+                return scores;
+            }
+
+            await Task.Delay(100, cancellationToken);
+        }
+    }
+
+    private async Task<IReadOnlyList<TicketTrace>> ReadTicketsAsync(string machine, CancellationToken cancellationToken)
+    {
+        // Fault reports reach their tickets through the twin's outbox, just after the telemetry is
+        // durable: read until two reads a second apart agree.
+        string? previous = null;
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            var text = await _http.GetStringAsync($"/api/factories/{Factory}/tickets?machine={machine}&limit=1000", cancellationToken);
+            if (text == previous || waited.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                return Tickets(JsonDocument.Parse(text).RootElement);
+            }
+
+            previous = text;
+            await Task.Delay(1000, cancellationToken);
+        }
+    }
+
+    public static IReadOnlyList<TicketTrace> Tickets(JsonElement list)
+    {
+        var tickets = new List<TicketTrace>();
+        foreach (var ticket in list.GetProperty("items").EnumerateArray())
+        {
+            var evidence = ticket.GetProperty("evidence").EnumerateArray().Select(e => e.GetProperty("time").GetDateTimeOffset()).ToList();
+            if (evidence.Count == 0)
+            {
+                continue;
+            }
+
+            var status = ticket.GetProperty("status").GetString();
+            var resolved = status is "resolved" or "closed";
+            tickets.Add(new TicketTrace(ticket.GetProperty("id").GetString()!, ticket.GetProperty("kind").GetString()!, evidence.Min(), resolved ? evidence.Max() : null));
+        }
+
+        return tickets;
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            if (_output.Length > 200_000)
+            {
+                _output.Remove(0, 100_000);
+            }
+
+            _output.AppendLine(line);
+        }
+    }
+
+    private void OnSignal(PosixSignalContext context)
+    {
+        context.Cancel = true;
+        Console.Error.WriteLine($"{context.Signal}: stopping the gateway and removing {_folder}");
+        Stop();
+        Environment.Exit(130);
+    }
+
+    private void Stop()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        try
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+        catch (IOException ex)
+        {
+            Console.Error.WriteLine($"could not remove {_folder}: {ex.Message}");
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Stop();
+        foreach (var signal in _signals)
+        {
+            signal.Dispose();
+        }
+
+        _process.Dispose();
+        _http.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The gateway built beside this tool (same configuration), found from the repository root.</summary>
+    private static string GatewayDll()
+    {
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent?.Name ?? "Debug";
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "DigitalTwin.sln")))
+            {
+                var path = Path.Combine(dir.FullName, "Twin.Gateway", "bin", configuration, "net10.0", "Twin.Gateway.dll");
+                return File.Exists(path) ? path : throw new FileNotFoundException($"Twin.Gateway is not built ({configuration}): dotnet build tools/Twin.Eval", path);
+            }
+        }
+
+        throw new FileNotFoundException("DigitalTwin.sln not found above the tool");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
