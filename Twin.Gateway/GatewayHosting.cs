@@ -73,11 +73,12 @@ public static class GatewayHosting
         services.AddHostedService<StartupBanner>();
         services.AddOptions<Twin.Gateway.Live.LiveOptions>().BindConfiguration(Twin.Gateway.Live.LiveOptions.Section)
             .Validate(o => o.MaxUpdatesPerSecond is > 0 and <= 100, "Twin:Live:MaxUpdatesPerSecond must be from 0.1 to 100.")
-            .Validate(o => o.MaxSubscriptionsPerConnection >= 1 && o.SubscribesPerSecond >= 1 && o.SubscribeBurst >= 1, "Twin:Live:MaxSubscriptionsPerConnection, SubscribesPerSecond and SubscribeBurst must be at least 1.")
+            .Validate(o => o.MaxSubscriptionsPerConnection >= 1 && o.SubscribesPerSecond >= 1 && o.SubscribeBurst >= 1 && o.MaxConnectionsPerIdentity >= 1, "Twin:Live:MaxSubscriptionsPerConnection, SubscribesPerSecond, SubscribeBurst and MaxConnectionsPerIdentity must be at least 1.")
             .ValidateOnStart();
         services.AddSignalR(o => o.MaximumReceiveMessageSize = 32 * 1024)
             .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase)));
         services.AddSingleton<Twin.Gateway.Live.LiveFeed>();
+        services.AddSingleton<Twin.Gateway.Live.HubIdentities>();
         services.AddHostedService(sp => sp.GetRequiredService<Twin.Gateway.Live.LiveFeed>());
 
         services.ConfigureHttpJsonOptions(o =>

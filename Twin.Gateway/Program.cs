@@ -1,6 +1,13 @@
 using Twin.Gateway;
 
-var builder = WebApplication.CreateBuilder(args);
+// Settings and relative paths (appsettings.json, data/) belong to the program, not to whatever
+// folder it was started from: the current folder when it has the settings (`dotnet run`), else
+// the program's own.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+{
+    Args = args,
+    ContentRootPath = File.Exists(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json")) ? Directory.GetCurrentDirectory() : AppContext.BaseDirectory,
+});
 builder.AddTwinGateway();
 
 var app = builder.Build();

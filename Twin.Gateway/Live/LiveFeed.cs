@@ -25,6 +25,9 @@ public sealed class LiveOptions
 
     /// <summary>Subscribe calls one connection may make at once (a dashboard opening a whole factory).</summary>
     public int SubscribeBurst { get; set; } = 2000;
+
+    /// <summary>Hub connections one identity (the token's <c>sub</c>) may hold at once on this gateway; with authentication only.</summary>
+    public int MaxConnectionsPerIdentity { get; set; } = 20;
 }
 
 /// <summary>

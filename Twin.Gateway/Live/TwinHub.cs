@@ -23,13 +23,34 @@ public sealed class TwinHub(
     IGrainFactory grains,
     IAuthorizationService authorization,
     IOptions<LiveOptions> options,
+    IOptions<AuthOptions> auth,
+    HubIdentities identities,
     TimeProvider time) : Hub
 {
+    public override async Task OnConnectedAsync()
+    {
+        if (auth.Value.IsJwt && Identity() is { } identity && !identities.TryAdd(identity, options.Value.MaxConnectionsPerIdentity))
+        {
+            Context.Items[typeof(HubIdentities)] = false;
+            Context.Abort();
+            throw new HubException($"too many connections: at most {options.Value.MaxConnectionsPerIdentity} per identity (Twin:Live:MaxConnectionsPerIdentity).");
+        }
+
+        await base.OnConnectedAsync();
+    }
+
     public async Task<TwinChange> Subscribe(string topic)
     {
+        // Counted before anything else, so refused attempts use up the rate too.
+        var connection = Connection();
+        using var lease = connection.Rate.AttemptAcquire();
+        if (!lease.IsAcquired)
+        {
+            throw new HubException($"too many subscribe calls: at most {options.Value.SubscribesPerSecond} a second per connection (Twin:Live:SubscribesPerSecond).");
+        }
+
         var (kind, key) = Parse(topic);
         var factory = key.Split('/')[0];
-        var connection = Connection();
         if (Context.User is not { } user || !(await authorization.AuthorizeAsync(user, new FactoryResource(factory), TwinPolicies.Viewer)).Succeeded)
         {
             // Nothing is joined: a token for another factory receives no messages of this one.
@@ -41,12 +62,6 @@ public sealed class TwinHub(
             // The connection closes on expiry anyway; no new subscription meanwhile.
             Context.Abort();
             throw new HubException("unauthorized: the token has expired; reconnect with a fresh one.");
-        }
-
-        using var lease = connection.Rate.AttemptAcquire();
-        if (!lease.IsAcquired)
-        {
-            throw new HubException($"too many subscribe calls: at most {options.Value.SubscribesPerSecond} a second per connection (Twin:Live:SubscribesPerSecond).");
         }
 
         var mine = connection.Topics;
@@ -89,9 +104,10 @@ public sealed class TwinHub(
         }
     }
 
-    public async Task Unsubscribe(string topic)
+    public async Task Unsubscribe(string? topic)
     {
         Parse(topic);
+        topic ??= "";
         if (Connection().Topics.TryRemove(topic, out _))
         {
             await Groups.RemoveFromGroupAsync(Context.ConnectionId, LiveFeed.Group(topic));
@@ -101,6 +117,11 @@ public sealed class TwinHub(
 
     public override async Task OnDisconnectedAsync(Exception? exception)
     {
+        if (auth.Value.IsJwt && Identity() is { } identity && !Context.Items.ContainsKey(typeof(HubIdentities)))
+        {
+            identities.Remove(identity);
+        }
+
         if (Context.Items.TryGetValue(typeof(ConnectionState), out var state) && state is ConnectionState connection)
         {
             foreach (var topic in connection.Topics.Keys)
@@ -144,6 +165,8 @@ public sealed class TwinHub(
         return connection;
     }
 
+    private string? Identity() => Context.User?.FindFirst("sub")?.Value ?? Context.UserIdentifier;
+
     private bool Expired(ClaimsPrincipal user) =>
         user.FindFirst("exp")?.Value is { } exp
         && long.TryParse(exp, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
@@ -156,8 +179,9 @@ public sealed class TwinHub(
     }
 
     /// <summary><c>machine:{f}/{m}</c>, <c>line:{f}/{l}</c> or <c>factory:{f}</c>.</summary>
-    private static (string Kind, string Key) Parse(string topic)
+    private static (string Kind, string Key) Parse(string? topic)
     {
+        topic ??= "";
         var colon = topic.IndexOf(':', StringComparison.Ordinal);
         var kind = colon > 0 ? topic[..colon] : "";
         var key = colon > 0 ? topic[(colon + 1)..] : "";
@@ -169,5 +193,44 @@ public sealed class TwinHub(
             _ => false,
         };
         return valid ? (kind, key) : throw new HubException($"'{topic}' is not a twin topic; use machine:{{factory}}/{{machine}}, line:{{factory}}/{{line}} or factory:{{factory}}.");
+    }
+}
+
+/// <summary>How many hub connections each identity holds on this gateway.</summary>
+public sealed class HubIdentities
+{
+    private readonly Dictionary<string, int> _connections = new(StringComparer.Ordinal);
+
+    public bool TryAdd(string identity, int max)
+    {
+        lock (_connections)
+        {
+            var count = _connections.GetValueOrDefault(identity);
+            if (count >= max)
+            {
+                return false;
+            }
+
+            _connections[identity] = count + 1;
+            return true;
+        }
+    }
+
+    public void Remove(string identity)
+    {
+        lock (_connections)
+        {
+            if (_connections.TryGetValue(identity, out var count))
+            {
+                if (count <= 1)
+                {
+                    _connections.Remove(identity);
+                }
+                else
+                {
+                    _connections[identity] = count - 1;
+                }
+            }
+        }
     }
 }

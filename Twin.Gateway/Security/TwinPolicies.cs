@@ -70,7 +70,7 @@ internal sealed class TwinAccessHandler(IOptions<AuthOptions> auth) : IAuthoriza
                     Decide(context, access);
                     break;
                 case UnmarkedEndpointRequirement unmarked:
-                    if (context.Resource is HttpContext http && http.GetEndpoint() is null)
+                    if (context.Resource is HttpContext http && (http.GetEndpoint() is not { } endpoint || IsRoutingRefusal(endpoint)))
                     {
                         context.Succeed(unmarked);
                     }
@@ -85,6 +85,15 @@ internal sealed class TwinAccessHandler(IOptions<AuthOptions> auth) : IAuthoriza
 
         return Task.CompletedTask;
     }
+
+    /// <summary>
+    /// The endpoints routing makes up to answer 405 (no endpoint for this method) or 415 (not this
+    /// content type): they only set that status, so they need no policy and must not turn into 403.
+    /// </summary>
+    private static bool IsRoutingRefusal(Endpoint endpoint) =>
+        endpoint is not RouteEndpoint
+        && endpoint.DisplayName is { } name
+        && (name.StartsWith("405 ", StringComparison.Ordinal) || name.StartsWith("415 ", StringComparison.Ordinal));
 
     private void Decide(AuthorizationHandlerContext context, TwinAccessRequirement requirement)
     {

@@ -22,14 +22,16 @@ internal static partial class TwinSecurity
         var auth = builder.Configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
         if (!auth.IsJwt)
         {
-            var urls = builder.Configuration["urls"] ?? "http://127.0.0.1:5080";
-            var open = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault(u => !IsLoopback(u));
-            if (open is not null)
+            if (OpenAddress(builder.Configuration) is { } open)
             {
                 throw new InvalidOperationException(
-                    $"The gateway would listen on {open}, which is not a loopback address, while Twin:Auth:Mode is 'None'. " +
+                    $"The gateway would listen on {open}, which is not a loopback address, while Twin:Auth:Mode is '{auth.Mode}'. " +
                     "Set Twin:Auth:Mode=Jwt with Twin:Auth:Authority or Twin:Auth:SigningKey (see docs/SECURITY.md), or listen on 127.0.0.1 only.");
             }
+
+            // Whatever the configuration said, what Kestrel really bound is checked once it has
+            // started, and every request arriving on a non-loopback address is refused.
+            services.AddHostedService<LoopbackGuard>();
         }
         else
         {
@@ -78,6 +80,10 @@ internal static partial class TwinSecurity
             });
         }
 
+        // The request-start and -finish lines carry the full URL, and with it a hub's access_token or
+        // the dashboard's ?token=: never written, whatever level the configuration asks for.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
+
         services.AddAuthorization(TwinPolicies.Add);
         services.AddSingleton<IAuthorizationHandler, TwinAccessHandler>();
         services.AddSingleton<IAuthorizationMiddlewareResultHandler, TwinAuthorizationResultHandler>();
@@ -112,6 +118,21 @@ internal static partial class TwinSecurity
     public static WebApplication UseTwinSecurity(this WebApplication app)
     {
         var auth = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value;
+        if (!auth.IsJwt)
+        {
+            // Without authentication only this machine may call, however Kestrel was configured.
+            app.Use(async (context, next) =>
+            {
+                if (context.Connection.LocalIpAddress is { } local && !System.Net.IPAddress.IsLoopback(local))
+                {
+                    await Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "Without authentication (Twin:Auth:Mode=None) the gateway answers on loopback addresses only.").ExecuteAsync(context);
+                    return;
+                }
+
+                await next(context);
+            });
+        }
+
         app.UseRouting();
         if (auth.IsJwt)
         {
@@ -152,6 +173,31 @@ internal static partial class TwinSecurity
         && endpoint.Metadata.GetMetadata<IAllowAnonymous>() is null
         && endpoint.Metadata.GetMetadata<IAuthorizeData>() is not null;
 
+    /// <summary>
+    /// The first address beyond loopback that the configuration asks to listen on: <c>urls</c>,
+    /// <c>Kestrel:Endpoints:*:Url</c>, or <c>http_ports</c>/<c>https_ports</c> (which bind every interface).
+    /// </summary>
+    internal static string? OpenAddress(IConfiguration configuration)
+    {
+        var urls = (configuration["urls"] ?? "")
+            .Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Concat(configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>());
+        if (urls.FirstOrDefault(u => !IsLoopback(u)) is { } open)
+        {
+            return open;
+        }
+
+        foreach (var key in new[] { "http_ports", "https_ports" })
+        {
+            if (!string.IsNullOrWhiteSpace(configuration[key]) && string.IsNullOrWhiteSpace(configuration["urls"]))
+            {
+                return $"every interface ({key.ToUpperInvariant()}={configuration[key]})";
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Whether an ASP.NET Core URL (<c>http://127.0.0.1:5080</c>, <c>http://+:80</c>) listens on loopback only.</summary>
     internal static bool IsLoopback(string url)
     {
@@ -174,5 +220,32 @@ internal static partial class TwinSecurity
 
         return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
             || (System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip));
+    }
+
+    /// <summary>Stops the gateway when Kestrel bound an address beyond loopback without authentication.</summary>
+    private sealed partial class LoopbackGuard(
+        Microsoft.AspNetCore.Hosting.Server.IServer server,
+        IHostApplicationLifetime lifetime,
+        ILogger<LoopbackGuard> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            lifetime.ApplicationStarted.Register(() =>
+            {
+                var addresses = server.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses ?? [];
+                if (addresses.FirstOrDefault(a => !IsLoopback(a)) is { } open)
+                {
+                    LogOpen(open);
+                    Environment.ExitCode = 1;
+                    lifetime.StopApplication();
+                }
+            });
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        [LoggerMessage(EventId = 6004, Level = LogLevel.Critical, Message = "The gateway listens on {Address}, which is not a loopback address, while Twin:Auth:Mode is 'None': stopping. Set Twin:Auth:Mode=Jwt (see docs/SECURITY.md), or listen on 127.0.0.1 only.")]
+        private partial void LogOpen(string address);
     }
 }

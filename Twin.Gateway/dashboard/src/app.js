@@ -106,14 +106,22 @@ function render(el, m) {
   );
 }
 
+// Each overview load has a number; one that a later load (another factory chosen meanwhile)
+// overtook stops at its next step instead of mixing two factories on the page.
+let overviewLoad = 0;
+
 async function loadOverview() {
+  const load = ++overviewLoad;
+  const current = () => load === overviewLoad;
   for (const topic of [...tiles.keys(), ...lineHeaders.keys()]) await connection.invoke("Unsubscribe", topic).catch(() => {});
+  if (!current()) return;
   tiles.clear();
   lineHeaders.clear();
   linePanels.clear();
   const overview = $("overview");
   overview.replaceChildren();
   const [lines, machines] = await Promise.all([api("/lines"), api("/machines?limit=1000")]);
+  if (!current()) return;
   const grouped = new Map(lines.items.map((l) => [l.id, { name: l.name ?? l.id, ids: l.machines.map((m) => m.id) }]));
   const assigned = new Set([...grouped.values()].flatMap((g) => g.ids));
   const others = machines.items.map((m) => m.id).filter((id) => !assigned.has(id));
@@ -128,7 +136,9 @@ async function loadOverview() {
       linePanels.set(lineId, perf);
       const topic = `line:${factory()}/${lineId}`;
       lineHeaders.set(topic, header);
-      apply(await connection.invoke("Subscribe", topic));
+      const snapshot = await connection.invoke("Subscribe", topic);
+      if (!current()) return;
+      apply(snapshot);
     }
     for (const id of group.ids) {
       const el = h("div", { className: "tile unknown", id: `tile-${id}`, onclick: () => select(id) });
@@ -136,6 +146,7 @@ async function loadOverview() {
       const topic = `machine:${factory()}/${id}`;
       tiles.set(topic, { el, version: -1 });
       const snapshot = await connection.invoke("Subscribe", topic);
+      if (!current()) return;
       apply(snapshot);
     }
   }
@@ -258,7 +269,9 @@ async function loadPerformance() {
 }
 
 async function loadKpis() {
+  const asked = factory();
   const k = await api("/kpis");
+  if (asked !== factory()) return;
   const a = k.openTicketsByAge;
   const low = k.stockCoverage.filter((c) => c.days != null)[0];
   const hours = (v) => (v == null ? "–" : `${v.toFixed(1)} h`);
@@ -274,11 +287,13 @@ async function loadKpis() {
 }
 
 async function loadLists() {
+  const asked = factory();
   const [tickets, purchases, letters] = await Promise.all([
     api("/tickets?status=open-any"),
     api("/purchase-requests"),
     api("/dead-letters?limit=10").catch(() => ({ items: [] })),
   ]);
+  if (asked !== factory()) return;
   const note = (t) => [...(t.history ?? [])].reverse().find((s) => s.note)?.note ?? [...(t.evidence ?? [])].reverse().find((e) => e.note)?.note ?? "";
   const button = (data, label) => h("button", { dataset: data }, label);
   fill(

@@ -252,9 +252,9 @@ public sealed class BypassTests(SecuredGatewayFixture fixture, ITestOutputHelper
         await second.InvokeAsync<JsonElement>("Subscribe", "machine:plant-a/limit-1");
         await third.InvokeAsync<JsonElement>("Subscribe", "machine:plant-a/limit-1");
 
-        // Subscribe calls beyond the burst (20) at 2 a second are refused, naming the setting.
+        // Subscribe calls beyond the burst (40) at 2 a second are refused, naming the setting.
         HubException? limited = null;
-        for (var i = 0; i < 40 && limited is null; i++)
+        for (var i = 0; i < 80 && limited is null; i++)
         {
             try
             {
@@ -268,6 +268,70 @@ public sealed class BypassTests(SecuredGatewayFixture fixture, ITestOutputHelper
 
         Assert.NotNull(limited);
         Assert.Contains("SubscribesPerSecond", limited.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task One_identity_holds_a_bounded_number_of_hub_connections()
+    {
+        var connections = new List<HubConnection>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                connections.Add(await ConnectAsync(SecuredGatewayFixture.Token("viewer", "plant-a", subject: "crowd")));
+                await connections[^1].InvokeAsync<JsonElement>("Subscribe", "machine:plant-a/crowd-1");
+            }
+
+            // The fourth connection of the same identity is closed at once; another identity still connects.
+            var fourth = new HubConnectionBuilder()
+                .WithUrl(new Uri(Gateway.Http.BaseAddress!, "/hubs/twins"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(SecuredGatewayFixture.Token("viewer", "plant-a", subject: "crowd")))
+                .Build();
+            connections.Add(fourth);
+            await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                await fourth.StartAsync();
+                await fourth.InvokeAsync<JsonElement>("Subscribe", "machine:plant-a/crowd-1");
+            });
+            connections.Add(await ConnectAsync(SecuredGatewayFixture.Token("viewer", "plant-a", subject: "someone-else")));
+
+            // One leaves: the identity may connect again.
+            await connections[0].DisposeAsync();
+            await Wait.UntilAsync(
+                async () =>
+                {
+                    try
+                    {
+                        connections.Add(await ConnectAsync(SecuredGatewayFixture.Token("viewer", "plant-a", subject: "crowd")));
+                        await connections[^1].InvokeAsync<JsonElement>("Subscribe", "machine:plant-a/crowd-1");
+                        return true;
+                    }
+                    catch (Exception ex) when (ex is HubException or InvalidOperationException or IOException or TaskCanceledException)
+                    {
+                        return false;
+                    }
+                },
+                TimeSpan.FromSeconds(10),
+                "a connection of the identity after one left");
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_wrong_method_or_content_type_is_405_or_415_not_a_policy_refusal()
+    {
+        var admin = SecuredGatewayFixture.Token("admin", "*");
+        Assert.Equal(405, (await RawHttp.SendAsync(Gateway.HttpPort, "DELETE", "/api/factories/plant-a/machines", admin)).Status);
+        Assert.Equal(405, (await RawHttp.SendAsync(Gateway.HttpPort, "PATCH", "/api/factories/plant-a/machines/x1", admin, "{}")).Status);
+        // And such a request without a token is still only a 405 that shows nothing.
+        var anonymous = await RawHttp.SendAsync(Gateway.HttpPort, "DELETE", "/api/factories/plant-b/machines", null);
+        Assert.True(anonymous.Status is 405 or 401, $"{anonymous.Status}");
+        Assert.DoesNotContain(Secret, anonymous.Body, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -129,19 +129,21 @@ public sealed class DashboardInjectionTests(ITestOutputHelper output) : IAsyncLi
         await page.WaitForSelectorAsync("#connection.live", new PageWaitForSelectorOptions { Timeout = 15_000 });
         Assert.DoesNotContain("secret-token-value", page.Url, StringComparison.Ordinal);
 
+        // Leaving the field fires its one change event (a click elsewhere later would fire another).
         await page.FillAsync("#factory", Factory);
-        await page.DispatchEventAsync("#factory", "change");
+        await page.Locator("#factory").BlurAsync();
         await page.WaitForSelectorAsync("#tile-m-x[data-version]", new PageWaitForSelectorOptions { Timeout = 15_000 });
         await page.ClickAsync("#tile-m-x");
         await page.WaitForFunctionAsync(
-            "() => document.querySelectorAll('#tickets tr').length > 1 && document.querySelectorAll('#dead-letters tr').length > 2 && document.querySelectorAll('#purchases tr').length > 1 && document.querySelectorAll('#detail-sensors tr').length > 1 && document.querySelector('#late-orders')",
+            // (Clicking the tile blurs the factory field, which may load the overview once more: wait for the tile again.)
+            "() => document.querySelector('#tile-m-x[data-version]')?.textContent.includes('<b>machine</b>') && document.querySelectorAll('#tickets tr').length > 1 && document.querySelectorAll('#dead-letters tr').length > 2 && document.querySelectorAll('#purchases tr').length > 1 && document.querySelectorAll('#detail-sensors tr').length > 1 && document.querySelector('#late-orders')",
             null,
             new PageWaitForFunctionOptions { Timeout = 30_000 });
 
         var text = await page.InnerTextAsync("body");
         foreach (var field in new[] { "machine", "line", "sku", "note", "payload", "mqtt-payload" })
         {
-            Assert.Contains($"<b>{field}</b>", text, StringComparison.Ordinal);
+            Assert.True(text.Contains($"<b>{field}</b>", StringComparison.Ordinal), $"'<b>{field}</b>' not shown as text in:\n{text}");
         }
 
         Assert.Contains("onerror=", text, StringComparison.Ordinal);

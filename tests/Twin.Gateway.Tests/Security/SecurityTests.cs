@@ -41,7 +41,8 @@ public sealed class SecuredGatewayFixture : IAsyncLifetime
             ["Twin:Broker:Devices:1:Machines:0"] = "press-9",
             ["Twin:Live:MaxSubscriptionsPerConnection"] = "5",
             ["Twin:Live:SubscribesPerSecond"] = "2",
-            ["Twin:Live:SubscribeBurst"] = "20",
+            ["Twin:Live:SubscribeBurst"] = "40",
+            ["Twin:Live:MaxConnectionsPerIdentity"] = "3",
         });
         await Gateway.StartAsync();
     }
@@ -236,18 +237,82 @@ public sealed class SecurityTests(SecuredGatewayFixture fixture) : IClassFixture
     }
 }
 
-/// <summary>Starting without authentication on a non-loopback address is refused, naming the setting.</summary>
+/// <summary>Starting without authentication on a non-loopback address is refused, naming the setting, however the address is given.</summary>
 public sealed class OpenBindingTests
 {
-    [Fact]
-    public async Task A_non_loopback_binding_without_authentication_refuses_to_start()
+    public static TheoryData<string, string> Bindings() => new()
+    {
+        { "--urls", "http://0.0.0.0:{port}" },
+        { "--urls", "http://127.0.0.1:{port2};http://[::]:{port}" },
+        { "--Kestrel:Endpoints:Public:Url", "http://0.0.0.0:{port}" },
+        // ASPNETCORE_URLS and ASPNETCORE_HTTP_PORTS are overridden by the program's own Urls
+        // (appsettings.json, loaded wherever it is started from), so they bind loopback.
+    };
+
+    [Theory]
+    [MemberData(nameof(Bindings))]
+    public async Task A_non_loopback_binding_without_authentication_refuses_to_start(string setting, string value)
     {
         using var temp = new TempDirectory();
         var dll = Repository.ProgramDll("Twin.Gateway");
-        await using var process = ChildProcess.Start("dotnet", [dll, $"--urls=http://0.0.0.0:{Ports.Free()}", "--Twin:Simulator:Enabled=false", $"--Twin:Broker:Port={Ports.Free()}", $"--Twin:Storage:SqlitePath={temp.Sub("db")}/twin.db"], Path.GetDirectoryName(dll));
+        value = value.Replace("{port}", Ports.Free().ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            .Replace("{port2}", Ports.Free().ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        string[] arguments = [dll, "--Twin:Simulator:Enabled=false", $"--Twin:Broker:Port={Ports.Free()}", $"--Twin:Storage:SqlitePath={temp.Sub("db")}/twin.db"];
+        var environment = new Dictionary<string, string>();
+        if (setting.StartsWith("--", StringComparison.Ordinal))
+        {
+            arguments = [.. arguments, $"{setting}={value}"];
+        }
+        else
+        {
+            environment[setting] = value;
+        }
+
+        // Started from another folder, as a service manager would: the program's own settings still apply.
+        var elsewhere = Directory.CreateDirectory(temp.Sub("elsewhere")).FullName;
+        await using var process = ChildProcess.Start("dotnet", arguments, elsewhere, environment);
         var exit = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.NotEqual(0, exit);
         Assert.Contains("Twin:Auth:Mode", process.Output, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Tokens in URLs (the hub's access_token, the dashboard's ?token=) never reach the log, whatever its level.</summary>
+public sealed class TokenLoggingTests
+{
+    [Fact]
+    public async Task Tokens_in_urls_are_not_logged_even_at_information_level()
+    {
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string>
+        {
+            ["Twin:Auth:Mode"] = "Jwt",
+            ["Twin:Auth:SigningKey"] = SecuredGatewayFixture.Key,
+            ["Twin:Auth:Issuer"] = "twin-tests",
+            ["Twin:Auth:Audience"] = "factory-twin",
+            ["Logging:LogLevel:Default"] = "Information",
+            ["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug",
+        });
+        await gateway.StartAsync();
+        var token = SecuredGatewayFixture.Token("viewer", "plant-a");
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await gateway.Http.GetAsync("/?token=" + token)).StatusCode);
+        await gateway.Http.GetAsync("/api/factories/plant-a/machines?access_token=" + token);
+        await using (var hub = new HubConnectionBuilder()
+            .WithUrl(new Uri(gateway.Http.BaseAddress!, "/hubs/twins"), o =>
+            {
+                o.AccessTokenProvider = () => Task.FromResult<string?>(token);
+                o.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
+                o.SkipNegotiation = true;
+            })
+            .Build())
+        {
+            await hub.StartAsync();
+        }
+
+        // A request after them, and its log line, so everything before is written.
+        await gateway.Http.GetAsync("/api/factories/plant-a/machines/none");
+        Assert.DoesNotContain(token[^20..], gateway.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("access_token=ey", gateway.Output, StringComparison.Ordinal);
     }
 }
 
