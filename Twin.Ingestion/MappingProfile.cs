@@ -166,6 +166,10 @@ public sealed class Normaliser
 
             value = target.FromCanonical(source.ToCanonical(reading.Value));
             unit = target.Symbol;
+            if (!double.IsFinite(value) || Math.Abs(value) > PayloadParser.MaxMagnitude)
+            {
+                return (null, $"values.out-of-range: '{name}' is {reading.Value:G3} {reading.Unit}, beyond ±1e15 in {unit}");
+            }
         }
 
         var quality = reading.Quality;

@@ -34,6 +34,9 @@ public static class PayloadParser
 {
     private const int MaxNameLength = 64;
 
+    /// <summary>The largest magnitude a reading may have (before and after unit conversion).</summary>
+    public const double MaxMagnitude = 1e15;
+
     public static ParseResult Parse(MachineTopicKind kind, ReadOnlySpan<byte> payload, PayloadLimits limits, DateTimeOffset now)
     {
         if (payload.Length > limits.MaxPayloadBytes)
@@ -319,6 +322,12 @@ public static class PayloadParser
             if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out var value) || !double.IsFinite(value))
             {
                 return $"values.not-number: '{name}' must be a finite number";
+            }
+
+            if (Math.Abs(value) > MaxMagnitude)
+            {
+                // Squares and sums of such values overflow the statistics: no sensor measures them.
+                return $"values.out-of-range: '{name}' is {value:G3}; values beyond ±1e15 are refused";
             }
 
             if (list.Exists(v => v.Item1 == name))

@@ -62,6 +62,19 @@ public sealed class DetectorOptions
     /// <summary>Identical readings in a row that make a varying sensor "stuck" when no FlatlineAfter is set.</summary>
     public int FlatlineReadings { get; set; } = 120;
 
+    /// <summary>
+    /// How often a sensor's value must have changed from one reading to the next (before the run
+    /// of identical values) for the run to count as stuck: a status channel that is mostly constant
+    /// is never "stuck".
+    /// </summary>
+    public double FlatlineMinChangeRate { get; set; } = 0.5;
+
+    /// <summary>
+    /// Identical readings after a flatline was raised before the constant value is taken as the
+    /// new normal and the fault clears (the sensor must vary again before another one).
+    /// </summary>
+    public int FlatlineRelearnReadings { get; set; } = 240;
+
     /// <summary>Missing signal after this many expected intervals without a reading while the machine's other readings go on (event time).</summary>
     public double MissingIntervals { get; set; } = 5;
 }
@@ -182,6 +195,15 @@ public sealed class SensorDetectorState
     /// <summary>The highest score of the active departure fault.</summary>
     [Id(28)] public double FaultPeak { get; set; }
 
+    /// <summary>How often the value changes from one reading to the next (moving average over about 100 readings).</summary>
+    [Id(29)] public float ChangeRate { get; set; }
+
+    /// <summary><see cref="ChangeRate"/> when the current run of identical values began: a stuck sensor is one that used to change.</summary>
+    [Id(30)] public float RunStartChangeRate { get; set; }
+
+    /// <summary>Identical readings since the active flatline was raised.</summary>
+    [Id(31)] public int FlatlineFor { get; set; }
+
     public bool IsActive(FaultKind kind) => (Active & (1 << (int)kind)) != 0;
 
     public void Set(FaultKind kind, bool on) => Active = on ? Active | (1 << (int)kind) : Active & ~(1 << (int)kind);
@@ -292,7 +314,7 @@ public static class SensorDetector
             System.Globalization.CultureInfo.InvariantCulture,
             $"{kind}: {s.LastDeparture:+0.0;-0.0} robust SD from the learned level {s.Level:G6} (scale {s.Scale:G3}); abnormal for {s.Abnormal} readings since {s.FaultSince:O}, peak score {s.FaultPeak:0.00}; clears after {o.ClearReadings} readings below score {o.ClearScore}, or re-learns the new behaviour as normal after {o.RelearnReadings} readings ({Math.Max(0, o.RelearnReadings - s.Abnormal)} to go)"),
         FaultKind.Spike => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Spike: one reading {s.LastDeparture:+0.0;-0.0} robust SD from the learned level {s.Level:G6}, the next one normal again"),
-        FaultKind.Flatline => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Flatline: the same value {s.LastValue:G6} {s.SameCount} times in a row since {s.SameSince:O}; clears with the next different value"),
+        FaultKind.Flatline => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Flatline: the same value {s.LastValue:G6} {s.SameCount} times in a row since {s.SameSince:O}; clears with the next different value, or takes the constant as normal after {o.FlatlineRelearnReadings} more readings"),
         FaultKind.MissingSignal => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"MissingSignal: no reading since {s.LastTime:O} while the machine's other readings went on; clears with the next reading"),
         FaultKind.LimitHigh or FaultKind.LimitLow => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{kind}: {s.LastValue:G6} beyond the limit; clears once back inside by the hysteresis"),
         FaultKind.RateOfChange => "RateOfChange: changing faster than the maximum rate; clears once the rate is back within it",
@@ -406,7 +428,10 @@ public static class SensorDetector
         var warm = s.Count >= o.WarmUp;
         var scale = Math.Max(Math.Max(s.Scale, s.Quantum), MinScale * Math.Max(1, Math.Abs(s.Level)));
         var fastAlpha = 1.0 / Math.Max(1, o.FastReadings);
-        var fast = s.Fast + (fastAlpha * (residual - s.Fast));
+        // A single glitch must not read as a level shift: what one reading adds to the short-term
+        // mean is clipped at the spike threshold (a real step shows in the point departure anyway).
+        var bounded = Math.Clamp(residual, -o.SpikeZ * scale, o.SpikeZ * scale);
+        var fast = s.Fast + (fastAlpha * (bounded - s.Fast));
 
         // The short-term mean of pure noise has sd √(α/(2−α)) of the reading's: its learned scale is never below that.
         var fastFloor = scale * Math.Sqrt(fastAlpha / (2 - fastAlpha));
@@ -594,11 +619,13 @@ public static class SensorDetector
 
     private static double Flatline(SensorDetectorState s, DateTimeOffset time, double value, SensorLimit? limit, DetectorOptions o, ref List<FaultKind>? raised, ref List<FaultKind>? cleared)
     {
+        const float ChangeAlpha = 0.01f;
         if (s.Count <= 1 || value != s.LastValue)
         {
             if (s.Count > 1 && value != s.LastValue)
             {
                 s.HasVaried = true;
+                s.ChangeRate += ChangeAlpha * (1 - s.ChangeRate);
             }
 
             s.SameCount = 0;
@@ -607,9 +634,40 @@ public static class SensorDetector
             return 0;
         }
 
+        if (s.SameCount == 0)
+        {
+            s.RunStartChangeRate = s.ChangeRate;
+        }
+
         s.SameCount++;
-        var stuck = s.HasVaried && (limit?.FlatlineAfter is { } after ? time - s.SameSince >= after : s.SameCount >= o.FlatlineReadings);
-        return Toggle(s, FaultKind.Flatline, stuck, false, ref raised, ref cleared) ? 1 : 0;
+        s.ChangeRate -= ChangeAlpha * s.ChangeRate;
+        var threshold = limit?.FlatlineAfter is null ? o.FlatlineReadings : (int?)null;
+        var stuck = s.HasVaried
+            && (limit?.FlatlineAfter is { } after ? time - s.SameSince >= after : s.SameCount >= o.FlatlineReadings)
+            && (limit?.FlatlineAfter is not null || s.RunStartChangeRate >= o.FlatlineMinChangeRate);
+        if (s.IsActive(FaultKind.Flatline))
+        {
+            s.FlatlineFor++;
+            if (s.FlatlineFor >= o.FlatlineRelearnReadings)
+            {
+                // Bounded: the constant value is the new normal; the sensor must vary again first.
+                Toggle(s, FaultKind.Flatline, false, true, ref raised, ref cleared);
+                s.HasVaried = false;
+                s.FlatlineFor = 0;
+                return 0;
+            }
+
+            // Not a departure of the value: the score marks the moment it froze and decays.
+            return Math.Max(0, 0.9 * (1 - ((double)s.FlatlineFor / Math.Max(1, Math.Min(o.FlatlineRelearnReadings, threshold ?? o.FlatlineRelearnReadings)))));
+        }
+
+        if (Toggle(s, FaultKind.Flatline, stuck, false, ref raised, ref cleared))
+        {
+            s.FlatlineFor = 0;
+            return 0.9;
+        }
+
+        return 0;
     }
 
     /// <summary>Raises or clears one fault; returns whether it is active now.</summary>

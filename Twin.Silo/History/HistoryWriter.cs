@@ -70,6 +70,23 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
             return;
         }
 
+        // A value the store cannot hold (not finite) would fail its whole batch again and again and
+        // hold up every machine's history: it is left out, counted; a score that is not finite is 1.
+        if (points.Any(p => !double.IsFinite(p.Value) || !double.IsFinite(p.AnomalyScore)))
+        {
+            var finite = points.Where(p => double.IsFinite(p.Value)).Select(p => double.IsFinite(p.AnomalyScore) ? p : p with { AnomalyScore = 1 }).ToList();
+            if (finite.Count < points.Count)
+            {
+                Drop(points.Count - finite.Count, "a value is not a finite number");
+            }
+
+            points = finite;
+            if (points.Count == 0)
+            {
+                return;
+            }
+        }
+
         Interlocked.Add(ref _queued, points.Count);
         if (_queue.Writer.TryWrite(new Item(machineKey, points, null)))
         {

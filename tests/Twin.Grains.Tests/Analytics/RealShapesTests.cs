@@ -290,4 +290,59 @@ public class RealShapesTests(ITestOutputHelper output)
 
         return (delay, ticketDelay);
     }
+    [Fact]
+    public void A_mostly_constant_status_channel_with_one_blip_never_counts_as_stuck()
+    {
+        // As on real spacecraft and PLC status channels: constant, one blip, constant for long.
+        var machine = new Machine(_options);
+        for (var i = 0; i < 2000; i++)
+        {
+            machine.Send(T0.AddMinutes(i), ("valve", i == 700 ? 1 : 0));
+        }
+
+        Assert.False(machine.Desks.ContainsKey(FaultKind.Flatline), "a status channel is not a stuck sensor");
+        Assert.False(machine.Scores.Skip(710).Any(x => x >= 0.5), "the score goes back to 0 after the blip");
+    }
+
+    [Fact]
+    public void A_varying_sensor_that_freezes_raises_a_flatline_that_clears_within_its_bound()
+    {
+        var machine = new Machine(_options);
+        var noise = Gaussian(7, 0.5);
+        for (var i = 0; i < 300; i++)
+        {
+            machine.Send(T0.AddSeconds(i), ("temperature", 40 + noise()));
+        }
+
+        for (var i = 300; i < 1200; i++)
+        {
+            machine.Send(T0.AddSeconds(i), ("temperature", 41.25));
+        }
+
+        var flatline = machine.Desks[FaultKind.Flatline].Tickets.Single();
+        Assert.False(TicketRules.IsOpen(flatline.Status), "the stuck value is learned as normal within FlatlineRelearnReadings");
+        var frozen = machine.Scores.Skip(300).ToList();
+        Assert.True(frozen.Count(x => x >= 0.5) <= _options.Analytics.FlatlineRelearnReadings, "the score marks the freeze and decays, it is no fault flag");
+        Assert.True(frozen.Skip(_options.Analytics.FlatlineReadings + _options.Analytics.FlatlineRelearnReadings + 1).All(x => x < 0.5));
+        Assert.Equal(0, machine.Open);
+    }
+
+    [Theory]
+    [InlineData(100)]
+    [InlineData(10_000)]
+    [InlineData(1_000_000)]
+    public void A_single_huge_glitch_is_a_spike_and_not_a_level_shift(double sigmas)
+    {
+        var machine = new Machine(_options);
+        var noise = Gaussian(3, 0.5);
+        for (var i = 0; i < 400; i++)
+        {
+            machine.Send(T0.AddSeconds(i), ("pressure", 5 + (i == 300 ? sigmas * 0.5 : noise())));
+        }
+
+        Assert.False(machine.Desks.ContainsKey(FaultKind.LevelShift), "one glitch must not open a level-shift ticket");
+        Assert.False(machine.Desks.ContainsKey(FaultKind.Drift));
+        Assert.True(machine.Desks.ContainsKey(FaultKind.Spike), "the glitch is a spike");
+        Assert.True(machine.Scores.Skip(300).Count(x => x >= 0.5) <= 3, $"score ≥ 0.5 on {machine.Scores.Skip(300).Count(x => x >= 0.5)} readings after the glitch");
+    }
 }
