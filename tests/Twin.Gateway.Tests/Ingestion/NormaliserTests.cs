@@ -25,6 +25,17 @@ public class NormaliserTests
         new Normaliser(Profile).Normalise(new TelemetryMessage(1, T0, [.. readings]));
 
     [Fact]
+    public void A_conversion_that_leaves_the_range_is_refused_not_stored_as_infinity()
+    {
+        // 9e13 MPa is 9e14 bar: kept. 9e14 MPa would be 9e15 bar: refused, never stored.
+        var kept = Normalise(new SensorReading("pressure", 9e13, "MPa"));
+        Assert.True(kept.Ok, kept.Error);
+        var refused = Normalise(new SensorReading("pressure", 9e14, "MPa"));
+        Assert.False(refused.Ok);
+        Assert.StartsWith("values.out-of-range", refused.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Aliases_map_to_canonical_names_and_units_convert()
     {
         var result = Normalise(new SensorReading("TEMP", 212, "°F"), new SensorReading("pressure", 145.0377, "psi"), new SensorReading("vibration", 0.1, "in/s"));

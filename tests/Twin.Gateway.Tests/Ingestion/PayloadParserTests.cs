@@ -47,6 +47,8 @@ public class PayloadParserTests
     [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z"}""", "values.missing")]
     [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{}}""", "values.missing")]
     [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"t":"hot"}}""", "values.not-number")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"t":1e300}}""", "values.out-of-range")]
+    [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"t":-1.7e308}}""", "values.out-of-range")]
     [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"t":1,"t":2}}""", "values.duplicate")]
     [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"a b":1}}""", "values.sensor")]
     [InlineData(MachineTopicKind.Telemetry, """{"seq":1,"ts":"2026-11-26T08:00:00Z","values":{"t":1},"units":{"x":"degC"}}""", "units.unknown-sensor")]
