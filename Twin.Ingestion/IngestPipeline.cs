@@ -38,20 +38,22 @@ public sealed partial class IngestPipeline(
 
     public PayloadLimits Limits => _limits;
 
+    /// <summary>The factory's normaliser (its mapping profile), to prepare a batch of that factory's payloads with.</summary>
+    public ValueTask<Normaliser> NormaliserAsync(string factory) => profiles.ForAsync(factory);
+
     /// <summary>Stages 1–3: limits, parse and normalise one payload for a routed target.</summary>
-    public async ValueTask<ParseResult> PrepareAsync(MachineTopic target, Origin origin, DateTimeOffset now)
+    public async ValueTask<ParseResult> PrepareAsync(MachineTopic target, Origin origin, DateTimeOffset now) =>
+        Prepare(target, origin, now, await profiles.ForAsync(target.Factory));
+
+    /// <summary>Stages 1–3 with the factory's normaliser at hand (see <see cref="NormaliserAsync"/>).</summary>
+    public ParseResult Prepare(MachineTopic target, Origin origin, DateTimeOffset now, Normaliser normaliser)
     {
         try
         {
             var parsed = origin.Length > _limits.MaxPayloadBytes
                 ? ParseResult.Fail($"payload.too-large: {origin.Length} bytes, the limit is {_limits.MaxPayloadBytes}")
                 : PayloadParser.Parse(target.Kind, origin.Payload.Span, _limits, now);
-            if (parsed.Message is TelemetryMessage telemetry)
-            {
-                parsed = (await profiles.ForAsync(target.Factory)).Normalise(telemetry);
-            }
-
-            return parsed;
+            return parsed.Message is TelemetryMessage telemetry ? normaliser.Normalise(telemetry) : parsed;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

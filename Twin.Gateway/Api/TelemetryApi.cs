@@ -73,6 +73,7 @@ internal static class TelemetryApi
         }
 
         var target = new MachineTopic(factory, machine, MachineTopicKind.Telemetry);
+        var normaliser = await pipeline.NormaliserAsync(factory);
         var messages = new List<MachineMessage>(payloads.Count);
         var origins = new List<Origin>(payloads.Count);
         var errors = new Dictionary<string, string[]>();
@@ -80,7 +81,7 @@ internal static class TelemetryApi
         for (var i = 0; i < payloads.Count; i++)
         {
             var origin = new Origin(path, payloads[i], payloads[i].Length, receivedAt);
-            var parsed = await pipeline.PrepareAsync(target, origin, now);
+            var parsed = pipeline.Prepare(target, origin, now, normaliser);
             if (parsed.Ok)
             {
                 messages.Add(parsed.Message!);

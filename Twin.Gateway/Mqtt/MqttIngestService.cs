@@ -140,10 +140,11 @@ internal sealed partial class MqttIngestService(
             var messages = new List<MachineMessage>(items.Count);
             var rejected = new List<DeadLetter>();
             var refusedItems = new List<MqttInbound>();
+            var normaliser = await pipeline.NormaliserAsync(TwinKey.Split(key).Factory);
             foreach (var item in items)
             {
                 _ = MachineTopic.TryParse(item.Topic, out var topic, out _); // grouped by it: always parses
-                var parsed = await pipeline.PrepareAsync(topic, item.Origin, now);
+                var parsed = pipeline.Prepare(topic, item.Origin, now, normaliser);
                 if (parsed.Ok)
                 {
                     accepted.Add(item);

@@ -213,15 +213,28 @@ public static class MachineRules
 
         if (history is not null && machineScore.Sensors > 0)
         {
+            // Stored with a deadband, as plant historians do: every abnormal score, a change of
+            // 0.05 or more, and otherwise a point a minute — so a quiet machine adds one row a
+            // minute, not one per message. Between points the score is the previous point's.
             var combined = machineScore.Combine(options.Analytics);
-            history.Add(new Twin.Grains.Infrastructure.HistoryPoint(MachineScoreSeries, message.Timestamp, combined, ReadingQuality.Good, combined, message.Source, message.Seq));
+            var ticks = message.Timestamp.UtcTicks;
+            if (combined >= 0.5
+                || Math.Abs(combined - state.LastMachineScore) >= 0.05
+                || ticks - state.LastMachineScoreTicks >= TimeSpan.TicksPerMinute
+                || ticks < state.LastMachineScoreTicks)
+            {
+                state.LastMachineScore = (float)combined;
+                state.LastMachineScoreTicks = ticks;
+                history.Add(new Twin.Grains.Infrastructure.HistoryPoint(MachineScoreSeries, message.Timestamp, combined, ReadingQuality.Good, combined, message.Source, message.Seq));
+            }
         }
     }
 
     /// <summary>
-    /// The history series of the machine-level score (one point per telemetry message, at its
-    /// event time): served by the history API like a sensor, <c>?sensor=_machine</c>. The leading
-    /// underscore keeps it apart from real sensors' names.
+    /// The history series of the machine-level score (at the telemetry messages' event times,
+    /// with a deadband: every score ≥ 0.5, every change of 0.05, else one a minute): served by the
+    /// history API like a sensor, <c>?sensor=_machine</c>. The leading underscore keeps it apart
+    /// from real sensors' names.
     /// </summary>
     public const string MachineScoreSeries = "_machine";
 

@@ -71,6 +71,10 @@ public sealed class SensorState
 [GenerateSerializer, Alias("twin.MachineState")]
 public sealed class MachineState
 {
+    /// <summary>The machine score last written to the history and its event time (ticks): the series' deadband. Not persisted: after a reactivation the next score is written.</summary>
+    [NonSerialized] internal float LastMachineScore = -1;
+    [NonSerialized] internal long LastMachineScoreTicks;
+
     [Id(0)] public long Version { get; set; }
     [Id(1)] public SequenceWindow Sequence { get; set; } = new();
     [Id(2)] public Dictionary<string, SensorState> Sensors { get; set; } = new(StringComparer.Ordinal);

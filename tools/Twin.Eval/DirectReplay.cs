@@ -32,7 +32,9 @@ public static class DirectReplay
 
             points.Clear();
             MachineRules.Apply(state, new TelemetryMessage(i + 1, series.Times[i], readings.ToImmutable()), options, points, out _);
-            scores[i] = points.Where(p => p.Sensor == MachineRules.MachineScoreSeries).Select(p => p.AnomalyScore).FirstOrDefault();
+            // The machine score series has a deadband: a row without a point scored what the last point said.
+            var stored = points.Where(p => p.Sensor == MachineRules.MachineScoreSeries).Select(p => (double?)p.AnomalyScore).FirstOrDefault();
+            scores[i] = stored ?? (i > 0 ? scores[i - 1] : 0);
             foreach (var report in state.Outbox)
             {
                 if (!desks.TryGetValue(report.Kind, out var desk))

@@ -181,25 +181,35 @@ public sealed class GatewayReplay : IAsyncDisposable
         }
 
         var waited = Stopwatch.StartNew();
+        var sensor = Uri.EscapeDataString(series.Sensors[0]);
         while (true)
         {
-            // The history is written off the hot path: wait until every row's machine score is there.
-            var history = await _http.GetFromJsonAsync<JsonElement>($"{path}/history?sensor=_machine&from={Uri.EscapeDataString(from)}&to={Uri.EscapeDataString(to)}&limit=100000", cancellationToken);
-            var points = history.GetProperty("points");
-            if (points.GetArrayLength() >= index.Count || waited.Elapsed > TimeSpan.FromSeconds(60))
+            // The history is written off the hot path: wait until the first sensor's rows are all
+            // there (the machine score is written in the same batches), then read the machine score.
+            var rows = await _http.GetFromJsonAsync<JsonElement>($"{path}/history?sensor={sensor}&from={Uri.EscapeDataString(from)}&to={Uri.EscapeDataString(to)}&limit=100000", cancellationToken);
+            var expected = series.Rows.Count(r => double.IsFinite(r[0]));
+            if (rows.GetProperty("points").GetArrayLength() >= expected || waited.Elapsed > TimeSpan.FromSeconds(60))
             {
-                var scores = new double[series.Times.Count];
-                foreach (var point in points.EnumerateArray())
+                if (rows.GetProperty("points").GetArrayLength() < expected)
+                {
+                    Console.Error.WriteLine($"{path}: only {rows.GetProperty("points").GetArrayLength()} of {expected} readings in the history after 60 s");
+                }
+
+                var history = await _http.GetFromJsonAsync<JsonElement>($"{path}/history?sensor=_machine&from={Uri.EscapeDataString(from)}&to={Uri.EscapeDataString(to)}&limit=100000", cancellationToken);
+                var stored = new double?[series.Times.Count];
+                foreach (var point in history.GetProperty("points").EnumerateArray())
                 {
                     if (index.TryGetValue(point.GetProperty("time").GetDateTimeOffset(), out var i))
                     {
-                        scores[i] = point.GetProperty("anomalyScore").GetDouble();
+                        stored[i] = point.GetProperty("anomalyScore").GetDouble();
                     }
                 }
 
-                if (points.GetArrayLength() < index.Count)
+                // The machine score series has a deadband: a row without a point scored what the last point said.
+                var scores = new double[series.Times.Count];
+                for (var i = 0; i < scores.Length; i++)
                 {
-                    Console.Error.WriteLine($"{path}: only {points.GetArrayLength()} of {index.Count} machine scores in the history after 60 s");
+                    scores[i] = stored[i] ?? (i > 0 ? scores[i - 1] : 0);
                 }
 
                 return scores;

@@ -38,7 +38,9 @@ public class RealShapesTests(ITestOutputHelper output)
             var points = new List<HistoryPoint>();
             MachineRules.Apply(State, new TelemetryMessage(++_seq, time, [.. values.Select(v => new SensorReading(v.Sensor, v.Value, null))]), options, points, out _);
             Scores.Add(points.Where(p => p.Sensor != MachineRules.MachineScoreSeries).Max(p => p.AnomalyScore));
-            MachineScores.Add(points.Single(p => p.Sensor == MachineRules.MachineScoreSeries).AnomalyScore);
+            // The machine score series has a deadband: no point means the last point's score.
+            var stored = points.Where(p => p.Sensor == MachineRules.MachineScoreSeries).Select(p => (double?)p.AnomalyScore).SingleOrDefault();
+            MachineScores.Add(stored ?? (MachineScores.Count > 0 ? MachineScores[^1] : 0));
             Deliver(time);
         }
 
