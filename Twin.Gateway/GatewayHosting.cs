@@ -10,7 +10,7 @@ using Twin.Gateway.Mqtt;
 using Twin.Gateway.Security;
 using Twin.Gateway.Simulation;
 using Twin.Silo;
-using Twin.Silo.History;
+using Twin.History;
 
 namespace Twin.Gateway;
 
@@ -49,7 +49,6 @@ public static class GatewayHosting
         else
         {
             AddClusterClient(builder);
-            services.AddTwinHistory(builder.Configuration, write: false);
         }
 
         services.AddSingleton<BrokerServiceAccount>();

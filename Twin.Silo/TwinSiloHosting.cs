@@ -11,6 +11,7 @@ using Orleans.Serialization;
 using Orleans.Storage;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
+using Twin.History;
 using Twin.Silo.History;
 using Twin.Silo.Storage;
 

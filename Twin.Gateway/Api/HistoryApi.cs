@@ -1,6 +1,6 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Twin.Silo.History;
+using Twin.History;
 
 namespace Twin.Gateway.Api;
 
@@ -37,7 +37,7 @@ internal static class HistoryApi
 
     private static async Task<Results<Ok<MachineHistory>, ValidationProblem, ProblemHttpResult>> GetAsync(
         string factory, string machine, string? sensor, string? from, string? to, string? step, int? limit,
-        IHistoryReader history, TimeProvider time, CancellationToken cancellationToken)
+        IGrainFactory grains, TimeProvider time)
     {
         var errors = ApiSupport.ValidateIds(("factory", factory), ("machine", machine)) ?? [];
         if (string.IsNullOrEmpty(sensor))
@@ -79,7 +79,9 @@ internal static class HistoryApi
             return TypedResults.ValidationProblem(errors);
         }
 
-        if (history.UnavailableReason is { } reason)
+        // The silos own the history store: any of them answers.
+        var history = grains.GetGrain<IHistoryGrain>(0);
+        if (await history.GetUnavailableReasonAsync() is { } reason)
         {
             return TypedResults.Problem(title: "The history is not available here", detail: reason, statusCode: StatusCodes.Status503ServiceUnavailable);
         }
@@ -87,11 +89,11 @@ internal static class HistoryApi
         var query = new HistoryQuery(factory, machine, sensor!, start, end, limit ?? DefaultLimit);
         if (bucket is { } width)
         {
-            var buckets = await history.ReadAggregatesAsync(query, width, cancellationToken);
+            var buckets = await history.ReadAggregatesAsync(query, width);
             return TypedResults.Ok(new MachineHistory(factory, machine, sensor!, start, end, width, buckets.Truncated, null, buckets.Points));
         }
 
-        var points = await history.ReadRawAsync(query, cancellationToken);
+        var points = await history.ReadRawAsync(query);
         return TypedResults.Ok(new MachineHistory(factory, machine, sensor!, start, end, null, points.Truncated, points.Points, null));
     }
 

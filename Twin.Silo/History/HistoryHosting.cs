@@ -7,6 +7,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Twin.Grains.Infrastructure;
 
+using Twin.History;
+
 namespace Twin.Silo.History;
 
 /// <summary>Registers the reading history: the writer in silos, the reader in client-mode gateways.</summary>

@@ -1,4 +1,5 @@
 using Twin.Grains.Infrastructure;
+using Twin.History;
 using Twin.Machines;
 
 namespace Twin.Silo.History;
@@ -6,40 +7,8 @@ namespace Twin.Silo.History;
 /// <summary>One reading to store, with the machine it belongs to.</summary>
 public readonly record struct HistoryEntry(string Factory, string Machine, HistoryPoint Point);
 
-/// <summary>A stored reading as a query returns it.</summary>
-public sealed record HistoryRawPoint(DateTimeOffset Time, double Value, ReadingQuality Quality, double AnomalyScore);
-
-/// <summary>
-/// Readings of one step-long bucket that starts at <see cref="Time"/>: how many, their minimum,
-/// maximum and mean. Only readings whose quality is not <c>bad</c> are aggregated.
-/// </summary>
-public sealed record HistoryBucket(DateTimeOffset Time, long Count, double Min, double Max, double Avg);
-
-/// <summary>What one sensor's history query asks for: readings with <see cref="From"/> ≤ time &lt; <see cref="To"/>.</summary>
-public sealed record HistoryQuery(string Factory, string Machine, string Sensor, DateTimeOffset From, DateTimeOffset To, int Limit);
-
-/// <summary>Up to the query's limit of points; <see cref="Truncated"/> when there were more.</summary>
-public sealed record HistoryPage<T>(IReadOnlyList<T> Points, bool Truncated);
-
 /// <summary>What a cleanup removed.</summary>
 public readonly record struct HistoryPurge(long Raw, long Aggregates);
-
-/// <summary>Reads the stored history (the gateway's view).</summary>
-public interface IHistoryReader
-{
-    /// <summary>Null when history can be read here; otherwise why not (naming the setting).</summary>
-    string? UnavailableReason { get; }
-
-    /// <summary>Raw readings in time order.</summary>
-    Task<HistoryPage<HistoryRawPoint>> ReadRawAsync(HistoryQuery query, CancellationToken cancellationToken = default);
-
-    /// <summary>
-    /// Aggregates over buckets of <paramref name="step"/> (a whole number of minutes), aligned to
-    /// multiples of the step since 1970-01-01T00:00Z: every bucket from the one that contains
-    /// <see cref="HistoryQuery.From"/> up to <see cref="HistoryQuery.To"/>, built from the 1-minute aggregates.
-    /// </summary>
-    Task<HistoryPage<HistoryBucket>> ReadAggregatesAsync(HistoryQuery query, TimeSpan step, CancellationToken cancellationToken = default);
-}
 
 /// <summary>
 /// Where the history lives: raw readings, unique per machine, sensor, event time, source and
@@ -152,13 +121,13 @@ internal static class HistoryPages
         {
             if (items.Count == limit)
             {
-                return new HistoryPage<T>(items, true);
+                return new HistoryPage<T>([.. items], true);
             }
 
             items.Add(row(reader));
         }
 
-        return new HistoryPage<T>(items, false);
+        return new HistoryPage<T>([.. items], false);
     }
 
     /// <summary>A bucket row: minute number, count, min, max, sum.</summary>

@@ -1,3 +1,5 @@
+using Twin.History;
+
 namespace Twin.Silo.History;
 
 /// <summary>
@@ -68,7 +70,7 @@ public sealed class MemoryHistoryStore : IHistoryStore
 
             var points = series.Raw.Where(r => r.Key.Micros >= from && r.Key.Micros < to).Select(r => r.Value).Take(query.Limit + 1).ToList();
             var truncated = points.Count > query.Limit;
-            return Task.FromResult(new HistoryPage<HistoryRawPoint>(truncated ? points[..query.Limit] : points, truncated));
+            return Task.FromResult(new HistoryPage<HistoryRawPoint>([.. truncated ? points[..query.Limit] : points], truncated));
         }
     }
 
@@ -94,7 +96,7 @@ public sealed class MemoryHistoryStore : IHistoryStore
                 .Take(query.Limit + 1)
                 .ToList();
             var truncated = buckets.Count > query.Limit;
-            return Task.FromResult(new HistoryPage<HistoryBucket>(truncated ? buckets[..query.Limit] : buckets, truncated));
+            return Task.FromResult(new HistoryPage<HistoryBucket>([.. truncated ? buckets[..query.Limit] : buckets], truncated));
         }
     }
 

@@ -3,6 +3,8 @@ using Npgsql;
 using NpgsqlTypes;
 using Twin.Machines;
 
+using Twin.History;
+
 namespace Twin.Silo.History;
 
 /// <summary>

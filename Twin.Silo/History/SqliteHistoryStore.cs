@@ -1,6 +1,8 @@
 using Microsoft.Data.Sqlite;
 using Twin.Machines;
 
+using Twin.History;
+
 namespace Twin.Silo.History;
 
 /// <summary>

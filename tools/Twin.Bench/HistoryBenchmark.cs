@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Twin.Grains.Infrastructure;
 using Twin.Machines;
+using Twin.History;
 using Twin.Silo.History;
 using Twin.Silo.Storage;
 
@@ -229,7 +230,7 @@ public static class HistoryBenchmark
             foreach (var (machine, sensor) in series)
             {
                 var page = await store.ReadAggregatesAsync(Query(machine, sensor, start), step);
-                buckets += page.Points.Count;
+                buckets += page.Points.Length;
                 readings += page.Points.Sum(b => b.Count);
             }
 
@@ -239,7 +240,7 @@ public static class HistoryBenchmark
         async Task<string> Raw(DateTimeOffset from, int limit)
         {
             var page = await store.ReadRawAsync(Query(0, 0, from, limit));
-            return $"{page.Points.Count:N0} readings{(page.Truncated ? " (limit)" : "")}";
+            return $"{page.Points.Length:N0} readings{(page.Truncated ? " (limit)" : "")}";
         }
 
         var oneSensor = new[] { (0, 0) };

@@ -45,10 +45,18 @@ public sealed class ClusterHistoryTests(PostgresServerFixture postgres) : IClass
         }
 
         var range = $"from={Uri.EscapeDataString(start.ToString("O", CultureInfo.InvariantCulture))}&to={Uri.EscapeDataString(start.AddHours(1).ToString("O", CultureInfo.InvariantCulture))}";
-        var raw = await Wait.ForAsync(
-            async () => await gateway.GetJsonAsync($"/api/factories/plant/machines/lathe-1/history?sensor=temperature&{range}") is { } h && h.GetProperty("points").GetArrayLength() == 120 ? h : (System.Text.Json.JsonElement?)null,
-            TimeSpan.FromSeconds(20),
-            "the backfilled readings in the history");
+        System.Text.Json.JsonElement raw;
+        try
+        {
+            raw = await Wait.ForAsync(
+                async () => await gateway.GetJsonAsync($"/api/factories/plant/machines/lathe-1/history?sensor=temperature&{range}") is { } h && h.GetProperty("points").GetArrayLength() == 120 ? h : (System.Text.Json.JsonElement?)null,
+                TimeSpan.FromSeconds(20),
+                "the backfilled readings in the history");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException(ex.Message + "\ngateway:\n" + gateway.Output[^Math.Min(6000, gateway.Output.Length)..] + "\nsilo:\n" + silo.Output[^Math.Min(6000, silo.Output.Length)..], ex);
+        }
         Assert.Equal(Enumerable.Range(1, 120).Select(n => (double)n), raw.GetProperty("points").EnumerateArray().Select(p => p.GetProperty("value").GetDouble()));
 
         var minutes = (await gateway.GetJsonAsync($"/api/factories/plant/machines/lathe-1/history?sensor=temperature&{range}&step=1m"))!.Value.GetProperty("buckets");

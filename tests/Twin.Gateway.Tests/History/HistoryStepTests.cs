@@ -1,4 +1,5 @@
 using Twin.Gateway.Api;
+using Twin.History;
 using Twin.Silo.History;
 
 namespace Twin.Gateway.Tests.History;

@@ -1,5 +1,6 @@
 using Twin.Grains.Infrastructure;
 using Twin.Machines;
+using Twin.History;
 using Twin.Silo.History;
 
 namespace Twin.Gateway.Tests.History;
@@ -49,7 +50,7 @@ public abstract class HistoryStoreContract
 
         var limited = await store.ReadRawAsync(Query("f1", "m1", "temperature") with { Limit = 5 });
         Assert.True(limited.Truncated);
-        Assert.Equal(5, limited.Points.Count);
+        Assert.Equal(5, limited.Points.Length);
         Assert.Equal(Start, limited.Points[0].Time);
     }
 
@@ -64,7 +65,7 @@ public abstract class HistoryStoreContract
         await store.WriteAsync(entries);
 
         var raw = await store.ReadRawAsync(Query("f1", "m1", "temperature"));
-        Assert.Equal(14, raw.Points.Count);
+        Assert.Equal(14, raw.Points.Length);
         Assert.Equal(ReadingQuality.Bad, raw.Points.Single(p => p.Value == 9999).Quality);
 
         var minutes = await store.ReadAggregatesAsync(Query("f1", "m1", "temperature"), TimeSpan.FromMinutes(1));
@@ -89,7 +90,7 @@ public abstract class HistoryStoreContract
         Assert.Equal([Start, Start.AddMinutes(1)], early.Points.Select(b => b.Time));
         var limited = await store.ReadAggregatesAsync(Query("f1", "m1", "temperature") with { Limit = 2 }, TimeSpan.FromMinutes(1));
         Assert.True(limited.Truncated);
-        Assert.Equal(2, limited.Points.Count);
+        Assert.Equal(2, limited.Points.Length);
     }
 
     [Fact]
@@ -129,11 +130,11 @@ public abstract class HistoryStoreContract
 
         Assert.Equal(new HistoryPurge(56, 6), purged);
         var raw = await store.ReadRawAsync(Query("f1", "m1", "temperature"));
-        Assert.Equal(12, raw.Points.Count);
+        Assert.Equal(12, raw.Points.Length);
         Assert.Equal(Start.AddMinutes(7), raw.Points[0].Time);
         var minutes = await store.ReadAggregatesAsync(Query("f1", "m2", "vibration"), TimeSpan.FromMinutes(1));
         Assert.Equal(Start.AddMinutes(3), minutes.Points[0].Time);
-        Assert.Equal(7, minutes.Points.Count);
+        Assert.Equal(7, minutes.Points.Length);
         Assert.Equal(default, await store.PurgeAsync(Start.AddMinutes(7), Start.AddMinutes(3), batchSize: 5));
     }
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Twin.Gateway.Tests.Cluster;
 using Twin.Gateway.Tests.Support;
+using Twin.History;
 using Twin.Silo.History;
 using Twin.Silo.Storage;
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Twin.Gateway.Tests.Support;
 using Twin.Grains.Infrastructure;
 using Twin.Machines;
+using Twin.History;
 using Twin.Silo.History;
 
 namespace Twin.Gateway.Tests.History;
@@ -61,7 +62,7 @@ public sealed class HistoryWriterTests : IDisposable
         Assert.Equal(0, writer.Dropped);
         Assert.All(store.BatchSizes, size => Assert.InRange(size, 1, 100));
         var raw = await sqlite.ReadRawAsync(new HistoryQuery("f1", "m3", "temperature", Start.AddHours(-1), Start.AddHours(1), 1000));
-        Assert.Equal(100, raw.Points.Count);
+        Assert.Equal(100, raw.Points.Length);
         sqlite.Dispose();
     }
 
