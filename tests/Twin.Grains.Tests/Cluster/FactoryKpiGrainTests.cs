@@ -1,4 +1,11 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
 using Twin.Bins;
+using Twin.Factories;
+using Twin.Grains.Domain;
+using Twin.Grains.Factories;
+using Twin.Grains.Infrastructure;
+using Twin.Grains.Maintenance;
 using Twin.Kpis;
 using Twin.Machines;
 using Twin.Maintenance;
@@ -122,5 +129,54 @@ public class FactoryKpiGrainTests(ClusterFixture fixture)
         Assert.Equal("steel", coverage.Sku);
         Assert.Equal(20, coverage.DailyConsumption!.Value, 3);
         Assert.Equal(4, coverage.Days!.Value, 3);
+    }
+
+    [Fact]
+    public async Task Twins_saved_before_the_kpi_grain_existed_are_rebuilt_once()
+    {
+        // An installation from before: twin state in storage, no KPI state, nothing ever reported.
+        var storage = fixture.Cluster.Silos[0].ServiceProvider.GetRequiredKeyedService<IGrainStorage>(TwinStorage.Name);
+        var now = fixture.Clock.GetUtcNow();
+        var directory = new FactoryState();
+        directory.Twins[TwinKind.WorkOrder] = new SortedSet<string>(["wo-old"], StringComparer.Ordinal);
+        directory.Twins[TwinKind.TicketDesk] = new SortedSet<string>(["oven-1.LimitHigh"], StringComparer.Ordinal);
+        await storage.WriteStateAsync("factory", GrainId.Create("factory", _factory), new GrainState<FactoryState>(directory));
+        var order = new WorkOrderState
+        {
+            Version = 3,
+            Created = true,
+            Registered = true,
+            Status = WorkOrderStatus.InProgress,
+            Definition = new WorkOrderDefinition("panel", 10, now.AddHours(-1), []),
+            Good = 4,
+        };
+        await storage.WriteStateAsync("workorder", GrainId.Create("workorder", TwinKey.Compose(_factory, "wo-old")), new GrainState<WorkOrderState>(order));
+        var desk = new TicketDeskState
+        {
+            Registered = true,
+            Tickets =
+            [
+                new TicketState { Number = 1, Status = TicketStatus.Resolved, OpenedAt = now.AddHours(-5), History = [new(TicketStatus.Open, now.AddHours(-5), null, null), new(TicketStatus.Resolved, now.AddHours(-4), "x", null)] },
+                new TicketState { Number = 2, Status = TicketStatus.Open, OpenedAt = now.AddHours(-2), History = [new(TicketStatus.Open, now.AddHours(-2), null, null)] },
+            ],
+        };
+        await storage.WriteStateAsync("tickets", GrainId.Create("maintenanceticket", TwinKey.Compose(_factory, "oven-1.LimitHigh")), new GrainState<TicketDeskState>(desk));
+
+        var kpis = await Kpis.GetAsync();
+        Assert.Equal(["wo-old"], kpis.LateWorkOrders.Select(o => o.Id));
+        Assert.Equal(0.4, kpis.LateWorkOrders[0].Progress, 6);
+        Assert.Equal(1, kpis.OpenTickets);
+        Assert.Equal(1, kpis.OpenTicketsByAge.OneToEightHours);
+        Assert.Equal(60, kpis.MttrMinutes!.Value, 6);
+        Assert.Equal(3, (await Kpis.GetReliabilityAsync("oven-1")).MtbfHours!.Value, 6);
+
+        // Once: later reads ask nothing of the twins.
+        var before = TwinCalls();
+        await Kpis.GetAsync();
+        Assert.Equal(before, TwinCalls());
+
+        // The desk's next change (version 1) replaces what the rebuild read (version 0).
+        await Grain<IMaintenanceTicketGrain>("oven-1.LimitHigh").MoveAsync(2, TicketStatus.Resolved, "anna", null);
+        Assert.Equal(0, (await Kpis.GetAsync()).OpenTickets);
     }
 }
