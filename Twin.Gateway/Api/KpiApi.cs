@@ -1,9 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
-using Twin.Bins;
-using Twin.Factories;
-using Twin.Lines;
-using Twin.Machines;
-using Twin.Maintenance;
+using Twin.Kpis;
 using Twin.WorkOrders;
 
 namespace Twin.Gateway.Api;
@@ -44,72 +40,24 @@ internal static class KpiApi
         return group;
     }
 
-    private static async Task<Results<Ok<FactoryKpis>, ValidationProblem>> GetAsync(string factory, IGrainFactory grains, TimeProvider time)
+    /// <summary>One call to the factory's KPI grain, which keeps the figures from the twins' reports: no fan-out.</summary>
+    private static async Task<Results<Ok<FactoryKpis>, ValidationProblem>> GetAsync(string factory, IGrainFactory grains)
     {
         if (ApiSupport.ValidateIds(("factory", factory)) is { } errors)
         {
             return TypedResults.ValidationProblem(errors);
         }
 
-        var now = time.GetUtcNow();
-        var directory = grains.GetGrain<IFactoryGrain>(factory);
-        var lineIds = await directory.ListAsync(TwinKind.Line);
-        var deskIds = await directory.ListAsync(TwinKind.TicketDesk);
-        var binIds = await directory.ListAsync(TwinKind.StockBin);
-        var orderIds = await directory.ListAsync(TwinKind.WorkOrder);
-
-        var lines = await Task.WhenAll(lineIds.Select(id => grains.GetGrain<ILineGrain>(TwinKey.Compose(factory, id)).GetPerformanceAsync()));
-        var desks = await Task.WhenAll(deskIds.Select(id => grains.GetGrain<IMaintenanceTicketGrain>(TwinKey.Compose(factory, id)).ListAsync()));
-        var bins = await Task.WhenAll(binIds.Select(id => grains.GetGrain<IStockBinGrain>(TwinKey.Compose(factory, id)).GetSnapshotAsync()));
-        var orders = await Task.WhenAll(orderIds.Select(id => grains.GetGrain<IWorkOrderGrain>(TwinKey.Compose(factory, id)).GetSnapshotAsync()));
-
-        var tickets = desks.SelectMany(d => d).ToList();
-        var open = tickets.Where(t => Twin.Grains.Maintenance.TicketRules.IsOpen(t.Status)).Select(t => now - t.OpenedAt).ToList();
-        var ages = new TicketAges(
-            open.Count(a => a < TimeSpan.FromHours(1)),
-            open.Count(a => a >= TimeSpan.FromHours(1) && a < TimeSpan.FromHours(8)),
-            open.Count(a => a >= TimeSpan.FromHours(8) && a < TimeSpan.FromHours(24)),
-            open.Count(a => a >= TimeSpan.FromHours(24)));
-        // MTTR over every resolved ticket; MTBF per machine (between its own openings), averaged.
-        var all = ReliabilityApi.Compute(factory, "*", tickets);
-        var mtbf = tickets.GroupBy(t => t.Machine, StringComparer.Ordinal)
-            .Select(g => ReliabilityApi.Compute(factory, g.Key, [.. g]).MtbfHours)
-            .OfType<double>()
-            .ToList();
-
+        var k = await grains.GetGrain<IFactoryKpiGrain>(factory).GetAsync();
         return TypedResults.Ok(new FactoryKpis(
-            factory,
-            now,
-            [.. lines.Select(Line)],
-            open.Count,
-            ages,
-            all.MttrMinutes,
-            mtbf.Count > 0 ? mtbf.Average() : null,
-            [.. bins.Select(b => Coverage(b, now)).OrderBy(c => c.Days ?? double.MaxValue)],
-            [.. orders
-                .Where(o => o.Definition.Due is { } due && due < now && o.Status is not (WorkOrderStatus.Completed or WorkOrderStatus.Cancelled))
-                .Select(o => new LateWorkOrder(o.Id, o.Definition.Product, o.Definition.Due!.Value, o.Progress, o.Status))
-                .OrderBy(o => o.Due)]));
-    }
-
-    private static LineKpi Line(LinePerformance line)
-    {
-        var window = line.Windows.FirstOrDefault(w => w.Window == "shift") ?? line.Windows.FirstOrDefault(w => w.Window == "8h");
-        return new LineKpi(line.Id, window?.Window ?? "8h", window?.Oee, window?.Availability, window?.Performance, window?.Quality, line.Bottleneck?.Machine);
-    }
-
-    /// <summary>Consumption is the issues among the bin's recent movements, per day over the span they cover (at least an hour).</summary>
-    internal static StockCoverage Coverage(BinSnapshot bin, DateTimeOffset now)
-    {
-        var issues = bin.RecentMovements.Where(m => m.Kind == MovementKind.Issue).ToList();
-        if (issues.Count == 0)
-        {
-            return new StockCoverage(bin.Id, bin.Sku, bin.Available, null, null);
-        }
-
-        var span = now - issues.Min(m => m.Timestamp);
-        var days = Math.Max(span.TotalDays, 1.0 / 24);
-        var daily = (double)issues.Sum(m => Math.Abs(m.Quantity)) / days;
-        return new StockCoverage(bin.Id, bin.Sku, bin.Available, daily, daily > 0 ? (double)bin.Available / daily : null);
+            k.Factory,
+            k.At,
+            [.. k.Lines.Select(l => new LineKpi(l.Line, l.Window, l.Oee, l.Availability, l.Performance, l.Quality, l.Bottleneck))],
+            k.OpenTickets,
+            new TicketAges(k.OpenTicketsByAge.UnderOneHour, k.OpenTicketsByAge.OneToEightHours, k.OpenTicketsByAge.EightToTwentyFourHours, k.OpenTicketsByAge.OverADay),
+            k.MttrMinutes,
+            k.MtbfHours,
+            [.. k.StockCoverage.Select(c => new StockCoverage(c.Bin, c.Sku, c.Available, c.DailyConsumption, c.Days))],
+            [.. k.LateWorkOrders.Select(o => new LateWorkOrder(o.Id, o.Product, o.Due!.Value, o.Progress, o.Status))]));
     }
 }

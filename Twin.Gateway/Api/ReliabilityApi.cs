@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
-using Twin.Factories;
-using Twin.Maintenance;
+using Twin.Kpis;
 
 namespace Twin.Gateway.Api;
 
@@ -18,18 +17,6 @@ internal static class ReliabilityApi
         return group;
     }
 
-    public static Reliability Compute(string factory, string machine, IReadOnlyCollection<Ticket> tickets)
-    {
-        var repairs = tickets
-            .Select(t => (t.OpenedAt, Resolved: t.History.FirstOrDefault(h => h.Status == TicketStatus.Resolved)?.At))
-            .Where(t => t.Resolved is not null)
-            .Select(t => (t.Resolved!.Value - t.OpenedAt).TotalMinutes)
-            .ToList();
-        var openings = tickets.Select(t => t.OpenedAt).Order().ToList();
-        var gaps = openings.Zip(openings.Skip(1), (a, b) => (b - a).TotalHours).ToList();
-        return new Reliability(factory, machine, tickets.Count, repairs.Count, repairs.Count > 0 ? repairs.Average() : null, gaps.Count > 0 ? gaps.Average() : null);
-    }
-
     private static async Task<Results<Ok<Reliability>, ValidationProblem>> GetAsync(string factory, string machine, IGrainFactory grains)
     {
         if (ApiSupport.ValidateIds(("factory", factory), ("machine", machine)) is { } errors)
@@ -37,9 +24,7 @@ internal static class ReliabilityApi
             return TypedResults.ValidationProblem(errors);
         }
 
-        var desks = await grains.GetGrain<IFactoryGrain>(factory).ListAsync(TwinKind.TicketDesk);
-        var lists = await Task.WhenAll(desks.Where(d => d.StartsWith(machine + ".", StringComparison.Ordinal) && d.LastIndexOf('.') == machine.Length)
-            .Select(d => grains.GetGrain<IMaintenanceTicketGrain>($"{factory}/{d}").ListAsync()));
-        return TypedResults.Ok(Compute(factory, machine, [.. lists.SelectMany(l => l)]));
+        var r = await grains.GetGrain<IFactoryKpiGrain>(factory).GetReliabilityAsync(machine);
+        return TypedResults.Ok(new Reliability(factory, machine, r.Tickets, r.Resolved, r.MttrMinutes, r.MtbfHours));
     }
 }

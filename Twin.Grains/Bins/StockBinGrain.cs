@@ -3,6 +3,8 @@ using Twin.Factories;
 using Twin.Grains.Domain;
 using Microsoft.Extensions.Logging;
 using Twin.Grains.Infrastructure;
+using Twin.Grains.Kpis;
+using Twin.Kpis;
 using Twin.Purchasing;
 
 namespace Twin.Grains.Bins;
@@ -20,7 +22,11 @@ public sealed partial class StockBinGrain(
     TwinClock clock,
     ILogger<StockBinGrain> logger) : Grain, IStockBinGrain
 {
+    // Coverage is a figure in days: a busy bin reports its stock at most this often.
+    private static readonly TimeSpan KpiInterval = TimeSpan.FromSeconds(5);
+
     private GroupCommit? _commit;
+    private KpiFeed? _kpis;
     private bool _flushing;
     private string _factory = "";
     private string _id = "";
@@ -30,6 +36,12 @@ public sealed partial class StockBinGrain(
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
         _commit = new GroupCommit(state, this);
         this.RegisterGrainTimer(_ => FlushOutboxAsync(), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(15));
+        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(_factory, _id, ex.Message), KpiInterval);
+        if (state.State.KpiPending)
+        {
+            _kpis.Kick();
+        }
+
         return Task.CompletedTask;
     }
 
@@ -47,7 +59,9 @@ public sealed partial class StockBinGrain(
         await RegisterOnceAsync();
         StockLedger.Define(state.State, definition);
         StockLedger.CheckReorderPoint(state.State, $"define-{state.State.Version}", stockCameIn: false, clock.UtcNow);
+        state.State.KpiPending = true;
         await _commit!.CommitAsync();
+        _kpis!.Kick();
         _ = FlushOutboxAsync();
         return StockLedger.ToSnapshot(_factory, _id, state.State);
     }
@@ -90,7 +104,9 @@ public sealed partial class StockBinGrain(
             state.State.TransfersOut.Add(movement);
         }
 
+        state.State.KpiPending = true;
         await _commit!.CommitAsync();
+        _kpis!.Kick();
         if (state.State.Outbox.Count > 0)
         {
             _ = FlushOutboxAsync();
@@ -169,6 +185,20 @@ public sealed partial class StockBinGrain(
             _flushing = false;
         }
     }
+
+    private async Task SendKpisAsync()
+    {
+        var version = state.State.Version;
+        var report = KpiRules.Bin(_id, version, state.State.Sku, state.State.OnHand - state.State.Reserved, state.State.Recent);
+        await GrainFactory.GetGrain<IFactoryKpiGrain>(_factory).ReportBinAsync(report);
+        if (state.State.Version == version)
+        {
+            state.State.KpiPending = false;
+        }
+    }
+
+    [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "Bin {Factory}/{Bin} could not report to the factory KPIs yet (retried): {Error}")]
+    private partial void LogKpiFailed(string factory, string bin, string error);
 
     [LoggerMessage(EventId = 1102, Level = LogLevel.Error, Message = "Bin {Factory}/{Bin}: transfer {Movement} was refused by its target and is not retried: {Error}")]
     private partial void LogTransferRefused(string factory, string bin, string movement, string error);

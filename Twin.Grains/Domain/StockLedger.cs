@@ -29,6 +29,9 @@ public sealed class BinState
 
     /// <summary>Transfers taken out of this bin that the target bin has not yet taken in (a persisted outbox).</summary>
     [Id(13)] public List<StockMovement> TransfersOut { get; set; } = [];
+
+    /// <summary>The factory KPIs have not yet taken the bin's latest stock.</summary>
+    [Id(14)] public bool KpiPending { get; set; }
 }
 
 /// <summary>

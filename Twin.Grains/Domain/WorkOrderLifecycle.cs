@@ -20,6 +20,9 @@ public sealed class WorkOrderState
     [Id(10)] public List<(string Bin, StockMovement Movement)> Backflush { get; set; } = [];
     [Id(11)] public List<BackflushShortfall> Shortfalls { get; set; } = [];
     [Id(12)] public List<Twin.Grains.Integration.PendingEvent> Outbound { get; set; } = [];
+
+    /// <summary>The factory KPIs have not yet taken a change worth reporting (status, due date, progress).</summary>
+    [Id(13)] public bool KpiPending { get; set; }
 }
 
 /// <summary>The work order state machine: created → released → in progress → completed, or cancelled before completion.</summary>

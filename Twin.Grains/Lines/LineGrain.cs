@@ -1,7 +1,10 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
 using Twin.Factories;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
+using Twin.Grains.Kpis;
+using Twin.Kpis;
 using Twin.Lines;
 using Twin.Machines;
 
@@ -16,10 +19,51 @@ public sealed class LineState
     [Id(3)] public bool Defined { get; set; }
 }
 
-/// <summary>The line twin: master data here, live figures asked of its machines when read.</summary>
-public sealed class LineGrain(
-    [PersistentState("line", TwinStorage.Name)] IPersistentState<LineState> state) : Grain, ILineGrain
+/// <summary>
+/// The line twin: master data here, live figures asked of its machines when read. A defined line
+/// stays active and computes its OEE and bottleneck on a timer for the factory KPIs, which then
+/// read them without asking the line.
+/// </summary>
+public sealed partial class LineGrain(
+    [PersistentState("line", TwinStorage.Name)] IPersistentState<LineState> state,
+    TwinClock clock,
+    ILogger<LineGrain> logger) : Grain, ILineGrain
 {
+    /// <summary>How often a defined line refreshes its figures in the factory KPIs.</summary>
+    public static readonly TimeSpan KpiPeriod = TimeSpan.FromSeconds(10);
+
+    private KpiFeed? _kpis;
+    private IGrainTimer? _kpiTimer;
+    private LineKpiReport? _latest;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(this.GetPrimaryKeyString(), ex.Message), TimeSpan.Zero);
+        if (state.State.Defined)
+        {
+            StartKpiTimer();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    // Kept alive by the timer: line figures change with time passing, not only with calls.
+    private void StartKpiTimer() =>
+        _kpiTimer ??= this.RegisterGrainTimer(
+            async _ => await GetPerformanceAsync(),
+            new GrainTimerCreationOptions(TimeSpan.FromSeconds(1), KpiPeriod) { KeepAlive = true });
+
+    private async Task SendKpisAsync()
+    {
+        if (_latest is { } report)
+        {
+            await GrainFactory.GetGrain<IFactoryKpiGrain>(TwinKey.Split(this.GetPrimaryKeyString()).Factory).ReportLineAsync(report);
+        }
+    }
+
+    [LoggerMessage(EventId = 1313, Level = LogLevel.Warning, Message = "Line {Line} could not report to the factory KPIs yet (retried): {Error}")]
+    private partial void LogKpiFailed(string line, string error);
+
     public async Task<LineSnapshot> DefineAsync(LineDefinition definition)
     {
         var errors = LineRollup.Validate(definition);
@@ -77,6 +121,7 @@ public sealed class LineGrain(
             state.State.Version += 1 + absorbed;
             state.State.Defined = true;
             await this.WriteOrResetAsync(state);
+            StartKpiTimer();
         }
 
         await Task.WhenAll(before.Except(after).Select(m => Machine(factory, m).LeaveLineAsync(id)));
@@ -115,7 +160,13 @@ public sealed class LineGrain(
 
         var oee = Task.WhenAll(state.State.Machines.Select(m => Machine(factory, m).GetOeeAsync()));
         var summaries = Task.WhenAll(state.State.Machines.Select(m => Machine(factory, m).GetSummaryAsync()));
-        return LinePerformanceMath.Compute(factory, id, [.. await oee], [.. await summaries]);
+        var performance = LinePerformanceMath.Compute(factory, id, [.. await oee], [.. await summaries]);
+
+        // Whoever asked, the factory KPIs get the figure too (in the background).
+        var now = clock.UtcNow;
+        _latest = KpiRules.Line(performance, Math.Max(now.UtcTicks, (_latest?.Version ?? 0) + 1), now);
+        _kpis!.Kick();
+        return performance;
     }
 
     public Task<bool> ExistsAsync() => Task.FromResult(state.State.Defined);

@@ -1,28 +1,37 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Twin.Factories;
 using Twin.Grains.Infrastructure;
 using Twin.Grains.Integration;
+using Twin.Grains.Kpis;
 using Twin.Integration;
+using Twin.Kpis;
 using Twin.Machines;
 using Twin.Maintenance;
 
 namespace Twin.Grains.Maintenance;
 
 /// <summary>One machine's tickets for one fault kind. A reminder escalates unacknowledged tickets, also across restarts.</summary>
-public sealed class MaintenanceTicketGrain(
+public sealed partial class MaintenanceTicketGrain(
     [PersistentState("tickets", TwinStorage.Name)] IPersistentState<TicketDeskState> state,
     IOptions<MaintenanceOptions> options,
     IOutboundDelivery delivery,
     TwinMetrics metrics,
-    TwinClock clock) : Grain, IMaintenanceTicketGrain, IRemindable
+    TwinClock clock,
+    ILogger<MaintenanceTicketGrain> logger) : Grain, IMaintenanceTicketGrain, IRemindable
 {
     private const string EscalationReminder = "escalate";
+
+    // Ticket changes are rare and a reader (the API) expects to see them in the KPIs at once: the
+    // call waits this long for the KPI report, then leaves it to the feed's retries.
+    private static readonly TimeSpan KpiWait = TimeSpan.FromSeconds(2);
 
     private string _factory = "";
     private string _machine = "";
     private FaultKind _kind;
     private bool _remindersChecked;
+    private KpiFeed? _kpis;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -31,8 +40,36 @@ public sealed class MaintenanceTicketGrain(
         _machine = id[..dot];
         _kind = Enum.Parse<FaultKind>(id[(dot + 1)..]);
         ReportOpen();
+        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(this.GetPrimaryKeyString(), ex.Message), TimeSpan.Zero);
+        if (state.State.KpiPending)
+        {
+            _kpis.Kick();
+        }
+
         return Task.CompletedTask;
     }
+
+    /// <summary>Marks a change to the tickets, to be written with it and then reported to the factory KPIs.</summary>
+    private void TicketsChanged()
+    {
+        state.State.Version++;
+        state.State.KpiPending = true;
+    }
+
+    private async Task SendKpisAsync()
+    {
+        var (_, id) = TwinKey.Split(this.GetPrimaryKeyString());
+        var version = state.State.Version;
+        var report = KpiRules.Desk(id, _machine, version, state.State.Tickets.Select(t => (t.OpenedAt, t.Status, (IEnumerable<TicketStep>)t.History)));
+        await GrainFactory.GetGrain<IFactoryKpiGrain>(_factory).ReportTicketsAsync(report);
+        if (state.State.Version == version)
+        {
+            state.State.KpiPending = false;
+        }
+    }
+
+    [LoggerMessage(EventId = 1311, Level = LogLevel.Warning, Message = "Ticket desk {Desk} could not report to the factory KPIs yet (retried): {Error}")]
+    private partial void LogKpiFailed(string desk, string error);
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -69,7 +106,9 @@ public sealed class MaintenanceTicketGrain(
                 Emit(wasOpen, "resolved", $"{_kind} on {_machine} resolved by the detector: the fault cleared");
             }
 
+            TicketsChanged();
             await SaveAsync();
+            _kpis!.Kick();
             if (opened is not null)
             {
                 var period = Period();
@@ -77,6 +116,8 @@ public sealed class MaintenanceTicketGrain(
                 await DeliverAsync();
                 _remindersChecked = true;
             }
+
+            await _kpis.WhenSentAsync(KpiWait);
         }
 
         if (!_remindersChecked)
@@ -99,8 +140,11 @@ public sealed class MaintenanceTicketGrain(
             Emit(moved, "resolved", $"{_kind} on {_machine} resolved by {by ?? "someone"}{(note is null ? "" : $": {note}")}");
         }
 
+        TicketsChanged();
         await SaveAsync();
+        _kpis!.Kick();
         await DeliverAsync();
+        await _kpis.WhenSentAsync(KpiWait);
         return TicketRules.ToTicket(_factory, _machine, _kind, state.State.Tickets.First(t => t.Number == number));
     }
 

@@ -32,6 +32,12 @@ public sealed class TicketDeskState
     [Id(1)] public List<string> SeenReports { get; set; } = [];
     [Id(2)] public bool Registered { get; set; }
     [Id(3)] public List<Twin.Grains.Integration.PendingEvent> Outbound { get; set; } = [];
+
+    /// <summary>Rises with every change to the tickets: orders the desk's reports to the factory KPIs.</summary>
+    [Id(4)] public long Version { get; set; }
+
+    /// <summary>The factory KPIs have not yet taken the desk's latest change.</summary>
+    [Id(5)] public bool KpiPending { get; set; }
 }
 
 /// <summary>The rules of a machine's maintenance tickets for one fault kind. Pure.</summary>

@@ -1,19 +1,75 @@
+using Microsoft.Extensions.Logging;
 using Twin.Bins;
 using Twin.Factories;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
 using Twin.Grains.Integration;
+using Twin.Grains.Kpis;
 using Twin.Integration;
+using Twin.Kpis;
 using Twin.WorkOrders;
 
 namespace Twin.Grains.WorkOrders;
 
 /// <summary>The work order twin.</summary>
-public sealed class WorkOrderGrain(
+public sealed partial class WorkOrderGrain(
     [PersistentState("workorder", TwinStorage.Name)] IPersistentState<WorkOrderState> state,
     IOutboundDelivery delivery,
-    TwinClock clock) : Grain, IWorkOrderGrain, IRemindable
+    TwinClock clock,
+    ILogger<WorkOrderGrain> logger) : Grain, IWorkOrderGrain, IRemindable
 {
+    private KpiFeed? _kpis;
+
+    // What the factory KPIs were last sent, to skip progress steps under a percent.
+    private WorkOrderKpi? _reported;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(this.GetPrimaryKeyString(), ex.Message), TimeSpan.Zero);
+        if (state.State.KpiPending)
+        {
+            _kpis.Kick();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Before a write: flags a change the factory KPIs should hear of; true when it did.</summary>
+    private bool MarkKpiChange()
+    {
+        if (state.State.Created && KpiRules.WorthReporting(_reported, Kpi()))
+        {
+            state.State.KpiPending = true;
+        }
+
+        return state.State.KpiPending;
+    }
+
+    /// <summary>After the write: sends the flagged change in the background.</summary>
+    private void ReportKpis()
+    {
+        if (state.State.KpiPending)
+        {
+            _kpis!.Kick();
+        }
+    }
+
+    private WorkOrderKpi Kpi() => KpiRules.WorkOrder(Snapshot());
+
+    private async Task SendKpisAsync()
+    {
+        var report = Kpi();
+        await GrainFactory.GetGrain<IFactoryKpiGrain>(TwinKey.Split(this.GetPrimaryKeyString()).Factory).ReportWorkOrderAsync(report);
+        _reported = report;
+        if (state.State.Version == report.Version)
+        {
+            state.State.KpiPending = false;
+        }
+    }
+
+    [LoggerMessage(EventId = 1312, Level = LogLevel.Warning, Message = "Work order {Order} could not report to the factory KPIs yet (retried): {Error}")]
+    private partial void LogKpiFailed(string order, string error);
+
     public async Task<WorkOrderSnapshot> CreateAsync(WorkOrderDefinition definition)
     {
         // Listed before anything changes in memory: a failed call leaves nothing half-applied.
@@ -26,7 +82,9 @@ public sealed class WorkOrderGrain(
 
         if (WorkOrderLifecycle.Create(state.State, definition, clock.UtcNow))
         {
+            MarkKpiChange();
             await this.WriteOrResetAsync(state);
+            ReportKpis();
         }
 
         return Snapshot();
@@ -36,7 +94,9 @@ public sealed class WorkOrderGrain(
     {
         if (WorkOrderLifecycle.Move(state.State, target, clock.UtcNow, by, reason))
         {
+            MarkKpiChange();
             await this.WriteOrResetAsync(state);
+            ReportKpis();
         }
 
         return Snapshot();
@@ -66,7 +126,9 @@ public sealed class WorkOrderGrain(
                     $"Work order {id} completed: {state.State.Good} good, {state.State.Scrap} scrap"));
             }
 
+            MarkKpiChange();
             await this.WriteOrResetAsync(state);
+            ReportKpis();
             if (completed)
             {
                 await DeliverAsync();

@@ -31,6 +31,9 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public WriteCounter Writes { get; } = new();
 
+    /// <summary>Grain calls received, by <c>{interface}.{method} {grain id}</c>: to show what a read asked.</summary>
+    public WriteCounter Calls { get; } = new();
+
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_directory);
@@ -50,6 +53,11 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.UseTwinGrains(cluster: null);
             silo.Services.Replace(ServiceDescriptor.Singleton(new TwinClock(Clock)));
             silo.Services.AddSingleton(Writes);
+            silo.AddIncomingGrainCallFilter(context =>
+            {
+                Calls.Add($"{context.InterfaceName}.{context.MethodName} {context.TargetId}");
+                return context.Invoke();
+            });
 
             // Count the writes that reach SQLite, to prove that group commit batches them.
             silo.Services.AddGrainStorage(TwinStorage.Name, (sp, _) =>
@@ -83,6 +91,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         public int For(string grainId) => _writes.GetValueOrDefault(grainId);
 
         public void Add(string grainId) => _writes.AddOrUpdate(grainId, 1, (_, n) => n + 1);
+
+        public int Where(Func<string, bool> match) => _writes.Where(p => match(p.Key)).Sum(p => p.Value);
     }
 
     private sealed class CountingStorage(IGrainStorage inner, WriteCounter counter) : IGrainStorage
