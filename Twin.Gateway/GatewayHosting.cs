@@ -1,3 +1,4 @@
+using Twin.Hosting;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -9,7 +10,7 @@ using Twin.Ingestion;
 using Twin.Gateway.Mqtt;
 using Twin.Gateway.Security;
 using Twin.Gateway.Simulation;
-using Twin.Silo;
+using Twin.Gateway.Embedded;
 using Twin.History;
 
 namespace Twin.Gateway;
@@ -44,7 +45,7 @@ public static class GatewayHosting
         // Hosted services start in registration order: silo, broker, consumer, simulator.
         if (gateway.IsEmbedded)
         {
-            builder.AddTwinSilo();
+            builder.AddEmbeddedSilo();
         }
         else
         {
@@ -123,7 +124,7 @@ public static class GatewayHosting
         {
             client.UseAdoNetClustering(o =>
             {
-                o.Invariant = TwinSiloHosting.PostgresInvariant;
+                o.Invariant = PostgresInvariant.Name;
                 o.ConnectionString = connectionString;
             });
             client.Configure<Orleans.Configuration.ClusterOptions>(o =>

@@ -1,3 +1,4 @@
+using Twin.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Twin.Silo.Storage;

@@ -1,3 +1,4 @@
+using Twin.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -23,7 +24,7 @@ namespace Twin.Silo;
 public static class TwinSiloHosting
 {
     /// <summary>The ADO.NET invariant Orleans uses to load Npgsql.</summary>
-    public const string PostgresInvariant = "Npgsql";
+    public const string PostgresInvariant = Twin.Hosting.PostgresInvariant.Name;
 
     private const string AdoNetStorageName = "twins-adonet";
 

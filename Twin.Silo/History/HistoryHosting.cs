@@ -1,3 +1,4 @@
+using Twin.Hosting;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

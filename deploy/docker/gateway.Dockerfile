@@ -11,11 +11,15 @@ WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY Twin.Interfaces/Twin.Interfaces.csproj Twin.Interfaces/
 COPY Twin.Grains/Twin.Grains.csproj Twin.Grains/
+COPY Twin.Ingestion/Twin.Ingestion.csproj Twin.Ingestion/
+COPY Twin.Hosting/Twin.Hosting.csproj Twin.Hosting/
 COPY Twin.Silo/Twin.Silo.csproj Twin.Silo/
 COPY Twin.Gateway/Twin.Gateway.csproj Twin.Gateway/
 RUN dotnet restore Twin.Gateway/Twin.Gateway.csproj
 COPY Twin.Interfaces/ Twin.Interfaces/
 COPY Twin.Grains/ Twin.Grains/
+COPY Twin.Ingestion/ Twin.Ingestion/
+COPY Twin.Hosting/ Twin.Hosting/
 COPY Twin.Silo/ Twin.Silo/
 COPY Twin.Gateway/ Twin.Gateway/
 RUN dotnet publish Twin.Gateway/Twin.Gateway.csproj -c Release -o /app --no-restore

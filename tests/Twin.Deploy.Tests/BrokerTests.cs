@@ -50,7 +50,7 @@ public sealed class BrokerTests
     {
         var acl = Acl();
         var users = SecretTests.Values(Kustomize.Render("deploy/k8s/base/secrets").Single("Secret", "twin-mqtt")).ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal);
-        var filter = Regex.Match(Repository.ReadText("Twin.Gateway/Ingestion/MachineTopic.cs"), "const string Filter = \"([^\"]+)\"").Groups[1].Value;
+        var filter = Regex.Match(Repository.ReadText("Twin.Ingestion/MachineTopic.cs"), "const string Filter = \"([^\"]+)\"").Groups[1].Value;
 
         Assert.False(string.IsNullOrEmpty(filter), "the gateway's topic filter (MachineTopic.Filter) was not found");
         Assert.Contains($"topic read {filter}", acl.GetValueOrDefault(users["username"]) ?? []);

@@ -10,9 +10,9 @@ using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
-using Twin.Grains.Infrastructure;
+using Twin;
 
-namespace Twin.Silo;
+namespace Twin.Hosting;
 
 /// <summary>Where telemetry goes (<c>Twin:Telemetry</c>).</summary>
 public sealed class TwinTelemetryOptions
@@ -86,7 +86,7 @@ public static class TwinTelemetry
         telemetry
             .WithMetrics(metrics =>
             {
-                metrics.AddMeter(TwinMetrics.MeterName, "Microsoft.Orleans")
+                metrics.AddMeter(TwinMeters.Name, "Microsoft.Orleans")
                     .AddAspNetCoreInstrumentation()
                     .AddRuntimeInstrumentation();
                 if (options.Prometheus)

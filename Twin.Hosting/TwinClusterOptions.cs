@@ -1,6 +1,12 @@
 using Microsoft.Extensions.Options;
 
-namespace Twin.Silo;
+namespace Twin.Hosting;
+
+/// <summary>The ADO.NET invariant of PostgreSQL (Npgsql) for Orleans' clustering, storage and reminders.</summary>
+public static class PostgresInvariant
+{
+    public const string Name = "Npgsql";
+}
 
 /// <summary>Where twin state is kept (<c>Twin:Storage</c>).</summary>
 public sealed class TwinStorageOptions

@@ -1,0 +1,101 @@
+using System.Text.RegularExpressions;
+using System.Xml.Linq;
+using Twin.Deploy.Tests.Support;
+
+namespace Twin.Deploy.Tests;
+
+/// <summary>
+/// The project references read as the design (docs/ARCHITECTURE.md): contracts at the bottom,
+/// grains and ingestion on them, the silo host on the grains, the gateway on contracts and
+/// ingestion, with the silo's composition used only by the gateway's embedded mode. A reference,
+/// package or <c>using</c> against that direction fails here.
+/// </summary>
+public sealed partial class ArchitectureTests
+{
+    /// <summary>Each product project and the product projects it may reference.</summary>
+    private static readonly Dictionary<string, string[]> Allowed = new(StringComparer.Ordinal)
+    {
+        ["Twin.Interfaces"] = [],
+        ["Twin.Grains"] = ["Twin.Interfaces"],
+        ["Twin.Ingestion"] = ["Twin.Interfaces"],
+        ["Twin.Hosting"] = ["Twin.Interfaces"],
+        ["Twin.Silo"] = ["Twin.Grains", "Twin.Hosting", "Twin.Interfaces"],
+        ["Twin.Gateway"] = ["Twin.Interfaces", "Twin.Ingestion", "Twin.Hosting", "Twin.Silo"],
+    };
+
+    /// <summary>Packages a project must not pull in: what would make it more than its layer.</summary>
+    private static readonly Dictionary<string, string[]> Forbidden = new(StringComparer.Ordinal)
+    {
+        ["Twin.Interfaces"] = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Server", "Npgsql", "Microsoft.Data.Sqlite", "MQTTnet", "OpenTelemetry"],
+        ["Twin.Grains"] = ["Microsoft.Orleans.Server", "Npgsql", "Microsoft.Data.Sqlite", "MQTTnet", "OpenTelemetry", "Microsoft.AspNetCore"],
+        ["Twin.Ingestion"] = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Server", "Npgsql", "Microsoft.Data.Sqlite", "MQTTnet", "Microsoft.AspNetCore"],
+        ["Twin.Hosting"] = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Server", "Microsoft.Data.Sqlite", "MQTTnet"],
+        ["Twin.Gateway"] = ["Microsoft.Orleans.Server", "Microsoft.Data.Sqlite"],
+    };
+
+    public static TheoryData<string> Projects() => [.. Allowed.Keys];
+
+    [Theory]
+    [MemberData(nameof(Projects))]
+    public void A_project_references_only_the_layers_below_it(string project)
+    {
+        var references = ProjectReferences(project);
+        var wrong = references.Where(r => !Allowed[project].Contains(r)).ToList();
+        Assert.True(wrong.Count == 0, $"{project} references {string.Join(", ", wrong)}; it may reference only {string.Join(", ", Allowed[project].DefaultIfEmpty("nothing"))} (docs/ARCHITECTURE.md)");
+    }
+
+    [Theory]
+    [MemberData(nameof(Projects))]
+    public void A_project_pulls_in_no_package_beyond_its_layer(string project)
+    {
+        if (!Forbidden.TryGetValue(project, out var forbidden))
+        {
+            return;
+        }
+
+        var csproj = XDocument.Load(Repository.PathOf($"{project}/{project}.csproj"));
+        var packages = csproj.Descendants("PackageReference").Select(p => (string?)p.Attribute("Include") ?? "")
+            .Concat(csproj.Descendants("FrameworkReference").Select(p => (string?)p.Attribute("Include") ?? ""));
+        var wrong = packages.Where(p => forbidden.Any(f => p.StartsWith(f, StringComparison.Ordinal))).ToList();
+        Assert.True(wrong.Count == 0, $"{project} pulls in {string.Join(", ", wrong)}");
+    }
+
+    [Fact]
+    public void Only_the_embedded_composition_of_the_gateway_uses_the_silo()
+    {
+        var offenders = SourceFiles("Twin.Gateway")
+            .Where(f => !f.Replace('\\', '/').Contains("/Embedded/", StringComparison.Ordinal))
+            .SelectMany(Uses)
+            .ToList();
+        Assert.True(offenders.Count == 0, "the gateway uses silo or grain internals outside Twin.Gateway/Embedded:\n" + string.Join("\n", offenders));
+    }
+
+    [Fact]
+    public void The_contracts_and_the_ingest_pipeline_know_nothing_of_grains_or_hosts()
+    {
+        var offenders = SourceFiles("Twin.Interfaces").Concat(SourceFiles("Twin.Ingestion")).Concat(SourceFiles("Twin.Hosting"))
+            .SelectMany(Uses)
+            .ToList();
+        Assert.True(offenders.Count == 0, string.Join("\n", offenders));
+    }
+
+    /// <summary>Code (not comments) in <paramref name="file"/> that names the silo's or the grains' namespaces.</summary>
+    private static IEnumerable<string> Uses(string file) =>
+        File.ReadLines(file)
+            .Where(line => !line.TrimStart().StartsWith("//", StringComparison.Ordinal))
+            .SelectMany(line => InnerNamespaces().Matches(line).Select(m => $"{Path.GetRelativePath(Repository.Root, file)}: {m.Value}"));
+
+    private static List<string> ProjectReferences(string project) =>
+        [.. XDocument.Load(Repository.PathOf($"{project}/{project}.csproj"))
+            .Descendants("ProjectReference")
+            .Select(r => Path.GetFileNameWithoutExtension(((string?)r.Attribute("Include") ?? "").Replace('\\', '/')))];
+
+    private static IEnumerable<string> SourceFiles(string project) =>
+        Directory.EnumerateFiles(Repository.PathOf(project), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+                && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal));
+
+    /// <summary>A <c>using</c> of, or a qualified name in, the silo's or the grains' namespaces.</summary>
+    [GeneratedRegex(@"\bTwin\.(Silo|Grains)\b[\w.]*")]
+    private static partial Regex InnerNamespaces();
+}
