@@ -203,13 +203,13 @@ internal sealed partial class ClusterConnectionRetry(ILogger<ClusterConnectionRe
             return false;
         }
 
-        LogRetrying(attempt, MaxAttempts, exception.Message);
+        LogRetrying(exception, attempt, MaxAttempts);
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
         return true;
     }
 
-    [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "No silo reachable yet (attempt {Attempt} of {Max}); retrying in 2 s: {Error}")]
-    private partial void LogRetrying(int attempt, int max, string error);
+    [LoggerMessage(EventId = TwinEvents.ClusterConnectionRetryRetrying, Level = LogLevel.Warning, Message = "No silo reachable yet (attempt {Attempt} of {Max}); retrying in 2 s")]
+    private partial void LogRetrying(Exception exception, int attempt, int max);
 }
 
 /// <summary>Says on the console where to look once everything has started.</summary>
@@ -255,10 +255,10 @@ internal sealed partial class StartupBanner(
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    [LoggerMessage(EventId = 6001, Level = LogLevel.Information, Message = "Factory Twin is ready. Mode: {Mode}. HTTP: {Http}. MQTT: {Broker}, {Consumer}. {Simulator}. Try: {Example}")]
+    [LoggerMessage(EventId = TwinEvents.StartupBannerReady, Level = LogLevel.Information, Message = "Factory Twin is ready. Mode: {Mode}. HTTP: {Http}. MQTT: {Broker}, {Consumer}. {Simulator}. Try: {Example}")]
     private partial void LogReady(string mode, string http, string broker, string consumer, string simulator, string example);
 
-    [LoggerMessage(EventId = 6003, Level = LogLevel.Information, Message = "{Authentication}. MQTT devices: {Devices}.")]
+    [LoggerMessage(EventId = TwinEvents.StartupBannerSecurity, Level = LogLevel.Information, Message = "{Authentication}. MQTT devices: {Devices}.")]
     private partial void LogSecurity(string authentication, string devices);
 }
 

@@ -195,9 +195,9 @@ public sealed partial class IngestPipeline(
 
     private static string Truncate(string? text, int max) => text is null ? "" : text.Length <= max ? text : string.Concat(text.AsSpan(0, max - 1), "…");
 
-    [LoggerMessage(EventId = 3105, Level = LogLevel.Information, Message = "Rejected a {Source} message on {Topic}: {Reason}")]
+    [LoggerMessage(EventId = TwinEvents.IngestPipelineRejected, Level = LogLevel.Information, Message = "Rejected a {Source} message on {Topic}: {Reason}")]
     private partial void LogRejected(string source, string? topic, string reason);
 
-    [LoggerMessage(EventId = 3107, Level = LogLevel.Error, Message = "Processing a message on {Topic} failed")]
+    [LoggerMessage(EventId = TwinEvents.IngestPipelinePrepareCrashed, Level = LogLevel.Error, Message = "Processing a message on {Topic} failed")]
     private partial void LogPrepareCrashed(Exception exception, string topic);
 }

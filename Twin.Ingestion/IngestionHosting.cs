@@ -72,6 +72,6 @@ public static class IngestionHosting
 
 internal static partial class IngestLog
 {
-    [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "Twin call for {Key} failed (attempt {Attempt}); retrying")]
+    [LoggerMessage(EventId = TwinEvents.IngestLogCallFailed, Level = LogLevel.Warning, Message = "Twin call for {Key} failed (attempt {Attempt}); retrying")]
     public static partial void CallFailed(ILogger logger, string key, int attempt, Exception? exception);
 }

@@ -133,7 +133,7 @@ public sealed partial class ProfileProvider : IDisposable
         catch (Exception ex)
         {
             // The cluster is unreachable: keep ingesting with the configured profile, retry on the next refresh.
-            LogLoadFailed(factory, ex.Message);
+            LogLoadFailed(ex, factory);
             if (_cache.TryGetValue(factory, out var previous))
             {
                 return previous with { FetchedAt = now };
@@ -144,6 +144,6 @@ public sealed partial class ProfileProvider : IDisposable
         return new EffectiveProfile("config", 0, configured, new Normaliser(configured), now);
     }
 
-    [LoggerMessage(EventId = 3201, Level = LogLevel.Warning, Message = "Cannot load the mapping profile of {Factory}; using the configured one: {Error}")]
-    private partial void LogLoadFailed(string factory, string error);
+    [LoggerMessage(EventId = TwinEvents.ProfileProviderLoadFailed, Level = LogLevel.Warning, Message = "Cannot load the mapping profile of {Factory}; using the configured one")]
+    private partial void LogLoadFailed(Exception exception, string factory);
 }

@@ -125,6 +125,6 @@ internal sealed partial class TwinExceptionHandler(IProblemDetailsService proble
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
     }
 
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Error, Message = "Request {Path} failed")]
+    [LoggerMessage(EventId = TwinEvents.TwinExceptionHandlerUnhandled, Level = LogLevel.Error, Message = "Request {Path} failed")]
     private partial void LogUnhandled(Exception exception, PathString path);
 }

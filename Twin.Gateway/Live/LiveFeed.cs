@@ -287,7 +287,7 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
                     }
                     catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
                     {
-                        LogSendFailed(key, ex.Message);
+                        LogSendFailed(ex, key);
                     }
                 }
             }
@@ -337,7 +337,7 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
                 {
-                    LogSendFailed(topic, ex.Message);
+                    LogSendFailed(ex, topic);
                 }
             }
         }
@@ -369,7 +369,7 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
         }
         catch (TimeoutException)
         {
-            LogSendFailed(topic, "a client was too slow; moving on");
+            LogSlowClient(topic);
         }
     }
 
@@ -388,7 +388,7 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
         {
-            LogSendFailed("line/factory", ex.Message);
+            LogSendFailed(ex, "line/factory");
         }
     }
 
@@ -404,6 +404,9 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
         }
     }
 
-    [LoggerMessage(EventId = 7001, Level = LogLevel.Warning, Message = "Live update for {Topic} failed: {Error}")]
-    private partial void LogSendFailed(string topic, string error);
+    [LoggerMessage(EventId = TwinEvents.OutletSendFailed, Level = LogLevel.Warning, Message = "Live update for {Topic} failed")]
+    private partial void LogSendFailed(Exception exception, string topic);
+
+    [LoggerMessage(EventId = TwinEvents.OutletSlowClient, Level = LogLevel.Warning, Message = "Live update for {Topic}: a client was too slow; moving on")]
+    private partial void LogSlowClient(string topic);
 }

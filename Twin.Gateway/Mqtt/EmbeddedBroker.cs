@@ -183,16 +183,16 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
         }
     }
 
-    [LoggerMessage(EventId = 3201, Level = LogLevel.Warning, Message = "MQTT connection refused for user {User} from {Remote}: bad username or password")]
+    [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerRefused, Level = LogLevel.Warning, Message = "MQTT connection refused for user {User} from {Remote}: bad username or password")]
     private partial void LogRefused(string user, string remote);
 
-    [LoggerMessage(EventId = 3202, Level = LogLevel.Warning, Message = "MQTT publish refused: device {User} may not publish to {Topic}")]
+    [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerPublishRefused, Level = LogLevel.Warning, Message = "MQTT publish refused: device {User} may not publish to {Topic}")]
     private partial void LogPublishRefused(string user, string topic);
 
-    [LoggerMessage(EventId = 3203, Level = LogLevel.Warning, Message = "MQTT subscription refused: device {User} may not subscribe to {Topic}")]
+    [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerSubscribeRefused, Level = LogLevel.Warning, Message = "MQTT subscription refused: device {User} may not subscribe to {Topic}")]
     private partial void LogSubscribeRefused(string user, string topic);
 
-    [LoggerMessage(EventId = 3204, Level = LogLevel.Warning, Message = "MQTT connection refused: client id {ClientId} belongs to another account's session, not to {User}")]
+    [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerClientIdTaken, Level = LogLevel.Warning, Message = "MQTT connection refused: client id {ClientId} belongs to another account's session, not to {User}")]
     private partial void LogClientIdTaken(string clientId, string user);
 
     [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_connectPacket")]
@@ -208,12 +208,12 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
 
     public void Dispose() => _server?.Dispose();
 
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Embedded MQTT broker listening on {Host}:{Port}")]
+    [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerStarted, Level = LogLevel.Information, Message = "Embedded MQTT broker listening on {Host}:{Port}")]
     private partial void LogStarted(string host, int port);
 
-    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "An MQTT 3.1.1 client connected without a client id and this MQTTnet version does not let the broker assign one; it is refused")]
+    [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerCannotAssignId, Level = LogLevel.Warning, Message = "An MQTT 3.1.1 client connected without a client id and this MQTTnet version does not let the broker assign one; it is refused")]
     private partial void LogCannotAssignId();
 
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "Embedded broker queue for {ClientId} is full; the oldest queued message was dropped (raise Twin:Broker:MaxPendingMessagesPerClient)")]
+    [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerQueueOverflow, Level = LogLevel.Warning, Message = "Embedded broker queue for {ClientId} is full; the oldest queued message was dropped (raise Twin:Broker:MaxPendingMessagesPerClient)")]
     private partial void LogQueueOverflow(string clientId);
 }

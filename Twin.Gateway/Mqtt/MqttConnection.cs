@@ -194,15 +194,15 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         }
     }
 
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "MQTT consumer connected to {Host}:{Port} as {ClientId}, subscribed to {Filter} (session present: {SessionPresent})")]
+    [LoggerMessage(EventId = TwinEvents.MqttConnectionConnected, Level = LogLevel.Information, Message = "MQTT consumer connected to {Host}:{Port} as {ClientId}, subscribed to {Filter} (session present: {SessionPresent})")]
     private partial void LogConnected(string host, int port, string clientId, string filter, bool sessionPresent);
 
-    [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "MQTT consumer cannot connect to {Host}:{Port}; retrying in {Seconds} s")]
+    [LoggerMessage(EventId = TwinEvents.MqttConnectionConnectFailed, Level = LogLevel.Warning, Message = "MQTT consumer cannot connect to {Host}:{Port}; retrying in {Seconds} s")]
     private partial void LogConnectFailed(Exception exception, string host, int port, double seconds);
 
-    [LoggerMessage(EventId = 3104, Level = LogLevel.Debug, Message = "Acknowledging a message on {Topic} failed")]
+    [LoggerMessage(EventId = TwinEvents.MqttConnectionAckFailed, Level = LogLevel.Debug, Message = "Acknowledging a message on {Topic} failed")]
     private partial void LogAckFailed(Exception exception, string topic);
 
-    [LoggerMessage(EventId = 3106, Level = LogLevel.Warning, Message = "MQTT disconnect failed")]
+    [LoggerMessage(EventId = TwinEvents.MqttConnectionDisconnectFailed, Level = LogLevel.Warning, Message = "MQTT disconnect failed")]
     private partial void LogDisconnectFailed(Exception exception);
 }

@@ -188,9 +188,9 @@ internal sealed partial class MqttIngestService(
 
     private static string Reason(string topic) => MachineTopic.TryParse(topic, out _, out var error) ? "topic.unknown" : error;
 
-    [LoggerMessage(EventId = 3108, Level = LogLevel.Critical, Message = "The MQTT dispatcher failed; stopping the gateway so it restarts")]
+    [LoggerMessage(EventId = TwinEvents.MqttIngestServiceDispatcherFailed, Level = LogLevel.Critical, Message = "The MQTT dispatcher failed; stopping the gateway so it restarts")]
     private partial void LogDispatcherFailed(Exception exception);
 
-    [LoggerMessage(EventId = 3109, Level = LogLevel.Error, Message = "Ingesting a batch for {Key} failed; its messages stay unacknowledged")]
+    [LoggerMessage(EventId = TwinEvents.MqttIngestServiceBatchFailed, Level = LogLevel.Error, Message = "Ingesting a batch for {Key} failed; its messages stay unacknowledged")]
     private partial void LogBatchFailed(Exception exception, string key);
 }

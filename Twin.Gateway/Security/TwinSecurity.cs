@@ -245,7 +245,7 @@ internal static partial class TwinSecurity
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        [LoggerMessage(EventId = 6004, Level = LogLevel.Critical, Message = "The gateway listens on {Address}, which is not a loopback address, while Twin:Auth:Mode is 'None': stopping. Set Twin:Auth:Mode=Jwt (see docs/SECURITY.md), or listen on 127.0.0.1 only.")]
+        [LoggerMessage(EventId = TwinEvents.LoopbackGuardOpen, Level = LogLevel.Critical, Message = "The gateway listens on {Address}, which is not a loopback address, while Twin:Auth:Mode is 'None': stopping. Set Twin:Auth:Mode=Jwt (see docs/SECURITY.md), or listen on 127.0.0.1 only.")]
         private partial void LogOpen(string address);
     }
 }

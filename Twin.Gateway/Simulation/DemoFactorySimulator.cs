@@ -64,7 +64,7 @@ internal sealed partial class DemoFactorySimulator(
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
-                LogPublishFailed(ex.Message);
+                LogPublishFailed(ex);
             }
 
             tick++;
@@ -106,7 +106,7 @@ internal sealed partial class DemoFactorySimulator(
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
-            LogPublishFailed(ex.Message);
+            LogPublishFailed(ex);
             return false;
         }
     }
@@ -131,7 +131,7 @@ internal sealed partial class DemoFactorySimulator(
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
-                LogSeedFailed(attempt, ex.Message);
+                LogSeedFailed(ex, attempt);
                 await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 10)), time, cancellationToken);
             }
         }
@@ -171,14 +171,14 @@ internal sealed partial class DemoFactorySimulator(
         }
     }
 
-    [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "Demo simulator publishing factory '{Factory}': {Machines} machines every {IntervalMs} ms")]
+    [LoggerMessage(EventId = TwinEvents.DemoFactorySimulatorStarted, Level = LogLevel.Information, Message = "Demo simulator publishing factory '{Factory}': {Machines} machines every {IntervalMs} ms")]
     private partial void LogStarted(string factory, int machines, double intervalMs);
 
-    [LoggerMessage(EventId = 5002, Level = LogLevel.Warning, Message = "Demo simulator cannot publish: {Error}")]
-    private partial void LogPublishFailed(string error);
+    [LoggerMessage(EventId = TwinEvents.DemoFactorySimulatorPublishFailed, Level = LogLevel.Warning, Message = "Demo simulator cannot publish")]
+    private partial void LogPublishFailed(Exception exception);
 
-    [LoggerMessage(EventId = 5003, Level = LogLevel.Warning, Message = "Demo simulator cannot create its master data (attempt {Attempt}): {Error}")]
-    private partial void LogSeedFailed(int attempt, string error);
+    [LoggerMessage(EventId = TwinEvents.DemoFactorySimulatorSeedFailed, Level = LogLevel.Warning, Message = "Demo simulator cannot create its master data (attempt {Attempt})")]
+    private partial void LogSeedFailed(Exception exception, int attempt);
 
     /// <summary>One simulated machine: smooth daily-ish swings, noise, and now and then a stop.</summary>
     private sealed class SimulatedMachine(DemoFactory.MachineSpec spec, Random random, DateTimeOffset start)

@@ -36,7 +36,7 @@ public sealed partial class StockBinGrain(
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
         _commit = new GroupCommit(state, this);
         this.RegisterGrainTimer(_ => FlushOutboxAsync(), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(15));
-        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(_factory, _id, ex.Message), KpiInterval);
+        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, _factory, _id), KpiInterval);
         if (state.State.KpiPending)
         {
             _kpis.Kick();
@@ -157,7 +157,7 @@ public sealed partial class StockBinGrain(
                 catch (TwinRuleException refused) when (refused.Code == "stock.transfer-in-refused")
                 {
                     // Refused for good (it passed the same checks here): retrying cannot help.
-                    LogTransferRefused(_factory, _id, transfer.MovementId, refused.Message);
+                    LogTransferRefused(refused, _factory, _id, transfer.MovementId);
                 }
 
                 await DeliveredAsync(transfer.MovementId);
@@ -178,7 +178,7 @@ public sealed partial class StockBinGrain(
         }
         catch (Exception ex)
         {
-            LogOutboxFailed(_factory, _id, ex.Message);
+            LogOutboxFailed(ex, _factory, _id);
         }
         finally
         {
@@ -197,14 +197,14 @@ public sealed partial class StockBinGrain(
         }
     }
 
-    [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "Bin {Factory}/{Bin} could not report to the factory KPIs yet (retried): {Error}")]
-    private partial void LogKpiFailed(string factory, string bin, string error);
+    [LoggerMessage(EventId = TwinEvents.StockBinGrainKpiFailed, Level = LogLevel.Warning, Message = "Bin {Factory}/{Bin} could not report to the factory KPIs yet (retried)")]
+    private partial void LogKpiFailed(Exception exception, string factory, string bin);
 
-    [LoggerMessage(EventId = 1102, Level = LogLevel.Error, Message = "Bin {Factory}/{Bin}: transfer {Movement} was refused by its target and is not retried: {Error}")]
-    private partial void LogTransferRefused(string factory, string bin, string movement, string error);
+    [LoggerMessage(EventId = TwinEvents.StockBinGrainTransferRefused, Level = LogLevel.Error, Message = "Bin {Factory}/{Bin}: transfer {Movement} was refused by its target and is not retried")]
+    private partial void LogTransferRefused(Exception exception, string factory, string bin, string movement);
 
-    [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "Bin {Factory}/{Bin} could not deliver to purchasing or a target bin yet: {Error}")]
-    private partial void LogOutboxFailed(string factory, string bin, string error);
+    [LoggerMessage(EventId = TwinEvents.StockBinGrainOutboxFailed, Level = LogLevel.Warning, Message = "Bin {Factory}/{Bin} could not deliver to purchasing or a target bin yet")]
+    private partial void LogOutboxFailed(Exception exception, string factory, string bin);
 
     private async Task RegisterOnceAsync()
     {

@@ -123,7 +123,7 @@ public sealed partial class FactoryKpiGrain(
         }
         catch (Exception ex)
         {
-            LogRebuildFailed(Factory, ex.Message);
+            LogRebuildFailed(ex, Factory);
         }
     }
 
@@ -136,7 +136,7 @@ public sealed partial class FactoryKpiGrain(
         }
         catch (Exception ex)
         {
-            LogWakeFailed(Factory, ex.Message);
+            LogWakeFailed(ex, Factory);
         }
     }
 
@@ -157,12 +157,12 @@ public sealed partial class FactoryKpiGrain(
     private T Twin<T>(string id)
         where T : IGrainWithStringKey => GrainFactory.GetGrain<T>(TwinKey.Compose(Factory, id));
 
-    [LoggerMessage(EventId = 1301, Level = LogLevel.Information, Message = "KPIs of {Factory} rebuilt from {Lines} lines, {Desks} ticket desks, {Bins} bins and {Orders} work orders")]
+    [LoggerMessage(EventId = TwinEvents.FactoryKpiGrainRebuilt, Level = LogLevel.Information, Message = "KPIs of {Factory} rebuilt from {Lines} lines, {Desks} ticket desks, {Bins} bins and {Orders} work orders")]
     private partial void LogRebuilt(string factory, int lines, int desks, int bins, int orders);
 
-    [LoggerMessage(EventId = 1302, Level = LogLevel.Warning, Message = "KPIs of {Factory} could not be rebuilt yet (tried again on the next read): {Error}")]
-    private partial void LogRebuildFailed(string factory, string error);
+    [LoggerMessage(EventId = TwinEvents.FactoryKpiGrainRebuildFailed, Level = LogLevel.Warning, Message = "KPIs of {Factory} could not be rebuilt yet (tried again on the next read)")]
+    private partial void LogRebuildFailed(Exception exception, string factory);
 
-    [LoggerMessage(EventId = 1303, Level = LogLevel.Warning, Message = "KPIs of {Factory}: lines could not be woken: {Error}")]
-    private partial void LogWakeFailed(string factory, string error);
+    [LoggerMessage(EventId = TwinEvents.FactoryKpiGrainWakeFailed, Level = LogLevel.Warning, Message = "KPIs of {Factory}: lines could not be woken")]
+    private partial void LogWakeFailed(Exception exception, string factory);
 }

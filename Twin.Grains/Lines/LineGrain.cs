@@ -38,7 +38,7 @@ public sealed partial class LineGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(this.GetPrimaryKeyString(), ex.Message), TimeSpan.Zero);
+        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, this.GetPrimaryKeyString()), TimeSpan.Zero);
         if (state.State.Defined)
         {
             StartKpiTimer();
@@ -61,8 +61,8 @@ public sealed partial class LineGrain(
         }
     }
 
-    [LoggerMessage(EventId = 1313, Level = LogLevel.Warning, Message = "Line {Line} could not report to the factory KPIs yet (retried): {Error}")]
-    private partial void LogKpiFailed(string line, string error);
+    [LoggerMessage(EventId = TwinEvents.LineGrainKpiFailed, Level = LogLevel.Warning, Message = "Line {Line} could not report to the factory KPIs yet (retried)")]
+    private partial void LogKpiFailed(Exception exception, string line);
 
     public async Task<LineSnapshot> DefineAsync(LineDefinition definition)
     {

@@ -314,7 +314,7 @@ public sealed partial class MachineGrain(
         }
         catch (Exception ex)
         {
-            LogOutboxFailed(_factory, _id, state.State.Outbox.Count, ex.Message);
+            LogOutboxFailed(ex, _factory, _id, state.State.Outbox.Count);
         }
         finally
         {
@@ -322,12 +322,12 @@ public sealed partial class MachineGrain(
         }
     }
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine} counted parts for work order {WorkOrder}, which does not exist")]
+    [LoggerMessage(EventId = TwinEvents.MachineGrainUnknownOrder, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine} counted parts for work order {WorkOrder}, which does not exist")]
     private partial void LogUnknownOrder(string factory, string machine, string workOrder);
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine} could not deliver {Count} fault reports yet: {Error}")]
-    private partial void LogOutboxFailed(string factory, string machine, int count, string error);
+    [LoggerMessage(EventId = TwinEvents.MachineGrainOutboxFailed, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine} could not deliver {Count} fault reports yet")]
+    private partial void LogOutboxFailed(Exception exception, string factory, string machine, int count);
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Machine {Factory}/{Machine} is offline: nothing heard since {LastSeen}")]
+    [LoggerMessage(EventId = TwinEvents.MachineGrainOffline, Level = LogLevel.Information, Message = "Machine {Factory}/{Machine} is offline: nothing heard since {LastSeen}")]
     private partial void LogOffline(string factory, string machine, DateTimeOffset? lastSeen);
 }

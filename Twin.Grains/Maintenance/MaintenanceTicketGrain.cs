@@ -40,7 +40,7 @@ public sealed partial class MaintenanceTicketGrain(
         _machine = id[..dot];
         _kind = Enum.Parse<FaultKind>(id[(dot + 1)..]);
         ReportOpen();
-        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(this.GetPrimaryKeyString(), ex.Message), TimeSpan.Zero);
+        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, this.GetPrimaryKeyString()), TimeSpan.Zero);
         if (state.State.KpiPending)
         {
             _kpis.Kick();
@@ -68,8 +68,8 @@ public sealed partial class MaintenanceTicketGrain(
         }
     }
 
-    [LoggerMessage(EventId = 1311, Level = LogLevel.Warning, Message = "Ticket desk {Desk} could not report to the factory KPIs yet (retried): {Error}")]
-    private partial void LogKpiFailed(string desk, string error);
+    [LoggerMessage(EventId = TwinEvents.MaintenanceTicketGrainKpiFailed, Level = LogLevel.Warning, Message = "Ticket desk {Desk} could not report to the factory KPIs yet (retried)")]
+    private partial void LogKpiFailed(Exception exception, string desk);
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {

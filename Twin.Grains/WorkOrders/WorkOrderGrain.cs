@@ -25,7 +25,7 @@ public sealed partial class WorkOrderGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(this.GetPrimaryKeyString(), ex.Message), TimeSpan.Zero);
+        _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, this.GetPrimaryKeyString()), TimeSpan.Zero);
         if (state.State.KpiPending)
         {
             _kpis.Kick();
@@ -67,8 +67,8 @@ public sealed partial class WorkOrderGrain(
         }
     }
 
-    [LoggerMessage(EventId = 1312, Level = LogLevel.Warning, Message = "Work order {Order} could not report to the factory KPIs yet (retried): {Error}")]
-    private partial void LogKpiFailed(string order, string error);
+    [LoggerMessage(EventId = TwinEvents.WorkOrderGrainKpiFailed, Level = LogLevel.Warning, Message = "Work order {Order} could not report to the factory KPIs yet (retried)")]
+    private partial void LogKpiFailed(Exception exception, string order);
 
     public async Task<WorkOrderSnapshot> CreateAsync(WorkOrderDefinition definition)
     {

@@ -324,22 +324,22 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
         return true;
     }
 
-    [LoggerMessage(EventId = 8001, Level = LogLevel.Warning, Message = "Dropped a batch of {Readings} readings from the history: {Reason} (dropped so far: {Batches} batches, {Total} readings)")]
+    [LoggerMessage(EventId = TwinEvents.HistoryWriterDropped, Level = LogLevel.Warning, Message = "Dropped a batch of {Readings} readings from the history: {Reason} (dropped so far: {Batches} batches, {Total} readings)")]
     private partial void LogDropped(int readings, string reason, long batches, long total);
 
-    [LoggerMessage(EventId = 8002, Level = LogLevel.Error, Message = "Writing {Readings} readings to the history failed (attempt {Attempt}); retrying")]
+    [LoggerMessage(EventId = TwinEvents.HistoryWriterWriteFailed, Level = LogLevel.Error, Message = "Writing {Readings} readings to the history failed (attempt {Attempt}); retrying")]
     private partial void LogWriteFailed(Exception exception, int readings, int attempt);
 
-    [LoggerMessage(EventId = 8003, Level = LogLevel.Information, Message = "Wrote {Readings} readings to the history after {Attempt} attempts")]
+    [LoggerMessage(EventId = TwinEvents.HistoryWriterRecovered, Level = LogLevel.Information, Message = "Wrote {Readings} readings to the history after {Attempt} attempts")]
     private partial void LogRecovered(int readings, int attempt);
 
-    [LoggerMessage(EventId = 8004, Level = LogLevel.Information, Message = "History cleanup deleted {Raw} raw readings and {Aggregates} minute aggregates past their retention")]
+    [LoggerMessage(EventId = TwinEvents.HistoryWriterPurged, Level = LogLevel.Information, Message = "History cleanup deleted {Raw} raw readings and {Aggregates} minute aggregates past their retention")]
     private partial void LogPurged(long raw, long aggregates);
 
-    [LoggerMessage(EventId = 8005, Level = LogLevel.Error, Message = "History cleanup failed; trying again at the next interval")]
+    [LoggerMessage(EventId = TwinEvents.HistoryWriterCleanupFailed, Level = LogLevel.Error, Message = "History cleanup failed; trying again at the next interval")]
     private partial void LogCleanupFailed(Exception exception);
 
-    [LoggerMessage(EventId = 8006, Level = LogLevel.Error, Message = "Ignored {Readings} history readings of '{Key}', which is not a machine key (factory/machine)")]
+    [LoggerMessage(EventId = TwinEvents.HistoryWriterBadKey, Level = LogLevel.Error, Message = "Ignored {Readings} history readings of '{Key}', which is not a machine key (factory/machine)")]
     private partial void LogBadKey(string key, int readings);
 
     private sealed record Item(string MachineKey, IReadOnlyList<HistoryPoint> Points, TaskCompletionSource? Flushed);

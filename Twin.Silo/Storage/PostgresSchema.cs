@@ -119,10 +119,10 @@ public static partial class PostgresSchema
         return scripts;
     }
 
-    [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "Applied schema version {Version} ({Name})")]
+    [LoggerMessage(EventId = TwinEvents.PostgresSchemaApplied, Level = LogLevel.Information, Message = "Applied schema version {Version} ({Name})")]
     private static partial void LogApplied(ILogger logger, int version, string name);
 
-    [LoggerMessage(EventId = 7002, Level = LogLevel.Information, Message = "The database schema is up to date (version {Version})")]
+    [LoggerMessage(EventId = TwinEvents.PostgresSchemaUpToDate, Level = LogLevel.Information, Message = "The database schema is up to date (version {Version})")]
     private static partial void LogUpToDate(ILogger logger, int version);
 }
 

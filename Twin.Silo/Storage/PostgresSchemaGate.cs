@@ -53,7 +53,7 @@ internal sealed partial class PostgresSchemaGate(IOptions<TwinStorageOptions> op
             catch (Exception ex) when (ex is NpgsqlException { IsTransient: true } or TimeoutException && DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
             {
                 // The database may start after us (a fresh install, an orchestrator): wait a while.
-                LogWaiting(attempt, ex.Message);
+                LogWaiting(ex, attempt);
                 await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)), cancellationToken);
             }
         }
@@ -61,9 +61,9 @@ internal sealed partial class PostgresSchemaGate(IOptions<TwinStorageOptions> op
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    [LoggerMessage(EventId = 7003, Level = LogLevel.Warning, Message = "PostgreSQL is not reachable yet (attempt {Attempt}): {Error}")]
-    private partial void LogWaiting(int attempt, string error);
+    [LoggerMessage(EventId = TwinEvents.PostgresSchemaGateWaiting, Level = LogLevel.Warning, Message = "PostgreSQL is not reachable yet (attempt {Attempt})")]
+    private partial void LogWaiting(Exception exception, int attempt);
 
-    [LoggerMessage(EventId = 7004, Level = LogLevel.Warning, Message = "The PostgreSQL schema (version {Version}) is newer than this build knows ({Required}); running on it, as during a rolling upgrade")]
+    [LoggerMessage(EventId = TwinEvents.PostgresSchemaGateNewerSchema, Level = LogLevel.Warning, Message = "The PostgreSQL schema (version {Version}) is newer than this build knows ({Required}); running on it, as during a rolling upgrade")]
     private partial void LogNewerSchema(int version, int required);
 }

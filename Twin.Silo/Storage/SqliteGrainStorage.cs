@@ -303,7 +303,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
             op.ETag ?? "none");
     }
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Error, Message = "Writing a batch of {Count} grain states to SQLite failed")]
+    [LoggerMessage(EventId = TwinEvents.SqliteGrainStorageWriteFailed, Level = LogLevel.Error, Message = "Writing a batch of {Count} grain states to SQLite failed")]
     private partial void LogWriteFailed(Exception exception, int count);
 
     private sealed record WriteOperation(string StateName, string GrainId, string? ETag, byte[]? Payload)

@@ -90,10 +90,31 @@ public sealed partial class ArchitectureTests
             .Descendants("ProjectReference")
             .Select(r => Path.GetFileNameWithoutExtension(((string?)r.Attribute("Include") ?? "").Replace('\\', '/')))];
 
+    [Fact]
+    public void Every_log_message_takes_a_unique_event_id_from_the_one_table()
+    {
+        var table = File.ReadAllText(Repository.PathOf("Twin.Interfaces/TwinEvents.cs"));
+        var ids = EventIdConstant().Matches(table).Select(m => (Name: m.Groups[1].Value, Id: int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        Assert.True(ids.Count > 40, "the event id table was not found");
+        var repeated = ids.GroupBy(i => i.Id).Where(g => g.Count() > 1).Select(g => $"{g.Key}: {string.Join(", ", g.Select(i => i.Name))}").ToList();
+        Assert.True(repeated.Count == 0, "event ids used twice:\n" + string.Join("\n", repeated));
+
+        var literals = Allowed.Keys.Concat(["tools"]).SelectMany(SourceFiles)
+            .SelectMany(f => File.ReadLines(f).Where(l => LiteralEventId().IsMatch(l)).Select(l => $"{Path.GetRelativePath(Repository.Root, f)}: {l.Trim()}"))
+            .ToList();
+        Assert.True(literals.Count == 0, "log messages with an event id outside TwinEvents:\n" + string.Join("\n", literals));
+    }
+
     private static IEnumerable<string> SourceFiles(string project) =>
         Directory.EnumerateFiles(Repository.PathOf(project), "*.cs", SearchOption.AllDirectories)
             .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
                 && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal));
+
+    [GeneratedRegex(@"public const int (\w+) = (\d+);")]
+    private static partial Regex EventIdConstant();
+
+    [GeneratedRegex(@"EventId\s*=\s*\d")]
+    private static partial Regex LiteralEventId();
 
     /// <summary>A <c>using</c> of, or a qualified name in, the silo's or the grains' namespaces.</summary>
     [GeneratedRegex(@"\bTwin\.(Silo|Grains)\b[\w.]*")]

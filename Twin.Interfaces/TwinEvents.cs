@@ -1,0 +1,76 @@
+namespace Twin;
+
+/// <summary>
+/// The event ids of every log message Factory Twin writes, in one table so that none repeats: a
+/// thousand per area. Alert rules and log queries can rely on them.
+/// </summary>
+public static class TwinEvents
+{
+    // 1xxx: Grains
+    public const int MachineGrainOffline = 1001;
+    public const int MachineGrainOutboxFailed = 1002;
+    public const int MachineGrainUnknownOrder = 1003;
+    public const int StockBinGrainOutboxFailed = 1101;
+    public const int StockBinGrainTransferRefused = 1102;
+    public const int StockBinGrainKpiFailed = 1103;
+    public const int FactoryKpiGrainRebuilt = 1301;
+    public const int FactoryKpiGrainRebuildFailed = 1302;
+    public const int FactoryKpiGrainWakeFailed = 1303;
+    public const int MaintenanceTicketGrainKpiFailed = 1311;
+    public const int WorkOrderGrainKpiFailed = 1312;
+    public const int LineGrainKpiFailed = 1313;
+
+    // 2xxx: Storage
+    public const int SqliteGrainStorageWriteFailed = 2001;
+
+    // 3xxx: Ingestion and MQTT
+    public const int EmbeddedBrokerStarted = 3001;
+    public const int EmbeddedBrokerQueueOverflow = 3002;
+    public const int EmbeddedBrokerCannotAssignId = 3003;
+    public const int MqttConnectionConnected = 3101;
+    public const int MqttConnectionConnectFailed = 3102;
+    public const int IngestLogCallFailed = 3103;
+    public const int MqttConnectionAckFailed = 3104;
+    public const int IngestPipelineRejected = 3105;
+    public const int MqttConnectionDisconnectFailed = 3106;
+    public const int IngestPipelinePrepareCrashed = 3107;
+    public const int MqttIngestServiceDispatcherFailed = 3108;
+    public const int MqttIngestServiceBatchFailed = 3109;
+    public const int EmbeddedBrokerRefused = 3201;
+    public const int EmbeddedBrokerPublishRefused = 3202;
+    public const int EmbeddedBrokerSubscribeRefused = 3203;
+    public const int EmbeddedBrokerClientIdTaken = 3204;
+    public const int ProfileProviderLoadFailed = 3301;
+
+    // 4xxx: HTTP API
+    public const int TwinExceptionHandlerUnhandled = 4001;
+
+    // 5xxx: Demo simulator
+    public const int DemoFactorySimulatorStarted = 5001;
+    public const int DemoFactorySimulatorPublishFailed = 5002;
+    public const int DemoFactorySimulatorSeedFailed = 5003;
+
+    // 6xxx: Gateway host
+    public const int StartupBannerReady = 6001;
+    public const int ClusterConnectionRetryRetrying = 6002;
+    public const int StartupBannerSecurity = 6003;
+    public const int LoopbackGuardOpen = 6004;
+
+    // 7xxx: PostgreSQL schema
+    public const int PostgresSchemaApplied = 7001;
+    public const int PostgresSchemaUpToDate = 7002;
+    public const int PostgresSchemaGateWaiting = 7003;
+    public const int PostgresSchemaGateNewerSchema = 7004;
+
+    // 8xxx: History
+    public const int HistoryWriterDropped = 8001;
+    public const int HistoryWriterWriteFailed = 8002;
+    public const int HistoryWriterRecovered = 8003;
+    public const int HistoryWriterPurged = 8004;
+    public const int HistoryWriterCleanupFailed = 8005;
+    public const int HistoryWriterBadKey = 8006;
+
+    // 9xxx: Live feed
+    public const int OutletSendFailed = 9001;
+    public const int OutletSlowClient = 9002;
+}
