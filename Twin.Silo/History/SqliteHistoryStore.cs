@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Twin.Silo.Storage;
 using Twin.Machines;
 
 using Twin.History;
@@ -14,30 +15,15 @@ namespace Twin.Silo.History;
 /// </summary>
 public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
 {
-    private readonly string _connectionString;
-    private readonly string _synchronous;
+    private readonly SqliteFile _file;
     private readonly Dictionary<(string Factory, string Machine, string Sensor), long> _series = [];
     private readonly SemaphoreSlim _writing = new(1, 1);
     private SqliteConnection? _writer;
 
     public SqliteHistoryStore(string path, bool fullSync = true)
     {
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(directory))
-        {
-            Directory.CreateDirectory(directory);
-        }
-
+        _file = new SqliteFile(path, fullSync);
         FilePath = path;
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Cache = SqliteCacheMode.Private,
-            Pooling = true,
-            DefaultTimeout = 30,
-        }.ToString();
-        _synchronous = fullSync ? "FULL" : "NORMAL";
     }
 
     /// <summary>The file.</summary>
@@ -337,13 +323,5 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
         command.Parameters.AddWithValue("$sensor", query.Sensor);
     }
 
-    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
-    {
-        var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync(cancellationToken);
-        await using var pragma = connection.CreateCommand();
-        pragma.CommandText = $"PRAGMA synchronous = {_synchronous}; PRAGMA busy_timeout = 30000;";
-        await pragma.ExecuteNonQueryAsync(cancellationToken);
-        return connection;
-    }
+    private Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken) => _file.OpenAsync(cancellationToken);
 }

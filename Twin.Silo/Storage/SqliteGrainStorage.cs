@@ -16,33 +16,18 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
 {
     private const int MaxBatch = 512;
 
-    private readonly string _connectionString;
+    private readonly SqliteFile _file;
     private readonly Serializer _serializer;
     private readonly ILogger<SqliteGrainStorage> _logger;
     private readonly Channel<WriteOperation> _writes = Channel.CreateUnbounded<WriteOperation>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _initializing = new(1, 1);
     private volatile bool _initialized;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly string _synchronous;
     private Task? _writer;
 
     public SqliteGrainStorage(string path, bool fullSync, Serializer serializer, ILogger<SqliteGrainStorage> logger)
     {
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(directory))
-        {
-            Directory.CreateDirectory(directory);
-        }
-
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Cache = SqliteCacheMode.Private,
-            Pooling = true,
-            DefaultTimeout = 30,
-        }.ToString();
-        _synchronous = fullSync ? "FULL" : "NORMAL";
+        _file = new SqliteFile(path, fullSync);
         _serializer = serializer;
         _logger = logger;
     }
@@ -163,15 +148,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
         _writer = Task.Run(WriterLoopAsync);
     }
 
-    private async Task<SqliteConnection> OpenAsync()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync();
-        await using var pragma = connection.CreateCommand();
-        pragma.CommandText = $"PRAGMA synchronous = {_synchronous}; PRAGMA busy_timeout = 30000;";
-        await pragma.ExecuteNonQueryAsync();
-        return connection;
-    }
+    private Task<SqliteConnection> OpenAsync() => _file.OpenAsync();
 
     private async Task WriterLoopAsync()
     {

@@ -10,22 +10,11 @@ namespace Twin.Silo.Storage;
 /// </summary>
 public sealed class SqliteReminderTable(string path) : IReminderTable
 {
-    private readonly string _connectionString = new SqliteConnectionStringBuilder
-    {
-        DataSource = path,
-        Mode = SqliteOpenMode.ReadWriteCreate,
-        Pooling = true,
-        DefaultTimeout = 30,
-    }.ToString();
+    // Reminders must survive power loss as the twins they serve do.
+    private readonly SqliteFile _file = new(path, fullSync: true);
 
     public async Task Init()
     {
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(directory))
-        {
-            Directory.CreateDirectory(directory);
-        }
-
         await using var connection = await OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = """
@@ -115,15 +104,7 @@ public sealed class SqliteReminderTable(string path) : IReminderTable
         await command.ExecuteNonQueryAsync();
     }
 
-    private async Task<SqliteConnection> OpenAsync()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync();
-        await using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA busy_timeout = 30000;";
-        await pragma.ExecuteNonQueryAsync();
-        return connection;
-    }
+    private Task<SqliteConnection> OpenAsync() => _file.OpenAsync();
 
     private static async Task<List<ReminderEntry>> ReadAsync(SqliteCommand command)
     {
