@@ -259,7 +259,12 @@ public static class SensorDetector
             }
         }
 
-        var (adaptive, departure) = Adaptive(s, time, value, o, inOrder, ref raised, ref cleared);
+        // A value beyond a configured limit is that limit's to report: the adaptive model still
+        // scores and re-learns it, but raises no level shift or drift of its own (one problem, one ticket).
+        var ownedByLimit = limit is not null
+            && ((limit.High is { } high && value > high) || (limit.Low is { } low && value < low)
+                || s.IsActive(FaultKind.LimitHigh) || s.IsActive(FaultKind.LimitLow));
+        var (adaptive, departure) = Adaptive(s, time, value, o, inOrder, ownedByLimit, ref raised, ref cleared);
         score = Math.Max(score, adaptive);
 
         if (inOrder)
@@ -372,7 +377,7 @@ public static class SensorDetector
         return t * t * (3 - (2 * t));
     }
 
-    private static (double Score, double Departure) Adaptive(SensorDetectorState s, DateTimeOffset time, double raw, DetectorOptions o, bool learn, ref List<FaultKind>? raised, ref List<FaultKind>? cleared)
+    private static (double Score, double Departure) Adaptive(SensorDetectorState s, DateTimeOffset time, double raw, DetectorOptions o, bool learn, bool ownedByLimit, ref List<FaultKind>? raised, ref List<FaultKind>? cleared)
     {
         if (s.Count == 0)
         {
@@ -469,7 +474,7 @@ public static class SensorDetector
 
         if (!departed)
         {
-            s.Run = score >= o.RaiseScore ? s.Run + 1 : 0;
+            s.Run = score >= o.RaiseScore && !ownedByLimit ? s.Run + 1 : 0;
             if (s.Run >= o.ConfirmReadings)
             {
                 // Fast to abnormal is a level shift; a slow build-up is a drift.
@@ -493,7 +498,7 @@ public static class SensorDetector
             }
         }
 
-        if (s.Abnormal >= o.RelearnReadings && !departed)
+        if (s.Abnormal >= o.RelearnReadings && !departed && !ownedByLimit)
         {
             // Abnormal all along without ever scoring high enough to confirm: a drift. Its fault
             // opens now and is bounded like any other from here.

@@ -347,4 +347,20 @@ public class RealShapesTests(ITestOutputHelper output)
         Assert.True(machine.Desks.ContainsKey(FaultKind.Spike), "the glitch is a spike");
         Assert.True(machine.Scores.Skip(300).Count(x => x >= 0.5) <= 3, $"score ≥ 0.5 on {machine.Scores.Skip(300).Count(x => x >= 0.5)} readings after the glitch");
     }
+    [Fact]
+    public void A_step_beyond_a_configured_limit_opens_the_limit_ticket_only()
+    {
+        // One problem, one ticket: the limit owns the excursion; the adaptive model scores it
+        // but opens no level-shift ticket beside it.
+        var machine = new Machine(_options);
+        machine.State.Definition = new MachineDefinition(null, ImmutableDictionary<string, SensorLimit>.Empty.Add("temperature", new SensorLimit(High: 90, MinDuration: TimeSpan.FromSeconds(10))));
+        var noise = Gaussian(11, 0.3);
+        for (var i = 0; i < 400; i++)
+        {
+            machine.Send(T0.AddSeconds(i), ("temperature", (i < 30 ? 70 : 120) + noise()));
+        }
+
+        Assert.Equal([FaultKind.LimitHigh], machine.Desks.Keys.ToArray());
+        Assert.Equal(1, machine.Opened);
+    }
 }
