@@ -140,7 +140,7 @@ public static class TwinSiloHosting
                 options.ConnectionString = storage.ConnectionString;
                 options.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
             }));
-            silo.Services.AddGrainStorage(TwinStorage.Name, (services, _) => new WholeKeyGrainStorage(services.GetRequiredKeyedService<IGrainStorage>(AdoNetStorageName)));
+            silo.Services.AddGrainStorage(TwinStorage.Name, (services, _) => new WholeKeyGrainStorage(services.GetRequiredKeyedService<IGrainStorage>(AdoNetStorageName), services.GetRequiredService<Orleans.Serialization.DeepCopier>()));
             silo.UseAdoNetReminderService(o =>
             {
                 o.Invariant = PostgresInvariant;
