@@ -65,7 +65,7 @@ public sealed partial class IngestPipeline(
 
     /// <summary>The dead letter for a message refused with <paramref name="reason"/>: topic, reason and payload truncated to bounded sizes.</summary>
     public static DeadLetter Letter(string source, Origin origin, string reason, DateTimeOffset now) =>
-        new(now, source, Truncate(origin.Topic, DeadLetter.MaxTopicChars), Truncate(reason, DeadLetter.MaxReasonChars), Text(origin.Payload));
+        new DeadLetter(now, source, origin.Topic, reason, Text(origin.Payload)).Bounded();
 
     /// <summary>A payload as dead-letter text: UTF-8, at most <see cref="DeadLetter.MaxPayloadChars"/> bytes of it.</summary>
     public static string Text(ReadOnlyMemory<byte> payload) =>
@@ -192,8 +192,6 @@ public sealed partial class IngestPipeline(
 
         return -1;
     }
-
-    private static string Truncate(string? text, int max) => text is null ? "" : text.Length <= max ? text : string.Concat(text.AsSpan(0, max - 1), "…");
 
     [LoggerMessage(EventId = TwinEvents.IngestPipelineRejected, Level = LogLevel.Information, Message = "Rejected a {Source} message on {Topic}: {Reason}")]
     private partial void LogRejected(string source, string? topic, string reason);

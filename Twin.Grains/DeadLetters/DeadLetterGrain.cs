@@ -35,9 +35,8 @@ public sealed class DeadLetterGrain(
     {
         foreach (var letter in letters)
         {
-            var kept = letter.Payload.Length > DeadLetter.MaxPayloadChars
-                ? letter with { Payload = letter.Payload[..DeadLetter.MaxPayloadChars] + "…" }
-                : letter;
+            // Bounded here too, whoever sent it: one device cannot grow the factory's state without limit.
+            var kept = letter.Bounded();
             state.State.Letters.Add(kept);
             state.State.Total++;
             var code = kept.ReasonCode;

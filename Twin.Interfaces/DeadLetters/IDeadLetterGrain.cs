@@ -28,6 +28,14 @@ public sealed record DeadLetter(
     /// <summary>The reason's code: the text before the first colon.</summary>
     public string ReasonCode => ReasonCodeOf(Reason);
 
+    /// <summary>This letter with its topic, reason and payload cut to the kept sizes (a cut ends in "…").</summary>
+    public DeadLetter Bounded() =>
+        Topic?.Length > MaxTopicChars || Reason.Length > MaxReasonChars || Payload.Length > MaxPayloadChars
+            ? this with { Topic = Cut(Topic, MaxTopicChars), Reason = Cut(Reason, MaxReasonChars)!, Payload = Cut(Payload, MaxPayloadChars)! }
+            : this;
+
+    private static string? Cut(string? text, int max) => text is null || text.Length <= max ? text : string.Concat(text.AsSpan(0, max - 1), "…");
+
     /// <summary>The code part of a reason ("payload.malformed: …" → "payload.malformed").</summary>
     public static string ReasonCodeOf(string reason) => reason.IndexOf(':', StringComparison.Ordinal) is var i and > 0 ? reason[..i] : reason;
 }
