@@ -1,5 +1,3 @@
-using System.ComponentModel.DataAnnotations;
-
 namespace Twin.Ingestion;
 
 /// <summary>
@@ -11,34 +9,60 @@ public sealed class IngestOptions
     public const string Section = "Twin:Ingest";
 
     /// <summary>Largest payload accepted, in bytes; larger ones are dead-lettered (MQTT) or refused with 400 (HTTP).</summary>
-    [Range(256, 16 * 1024 * 1024)]
     public int MaxPayloadBytes { get; set; } = 64 * 1024;
 
     /// <summary>Most sensor values in one telemetry message.</summary>
-    [Range(1, 100_000)]
     public int MaxValuesPerMessage { get; set; } = 256;
 
     /// <summary>Readings may be at most this far ahead of the gateway's clock.</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Concurrent twin calls one source keeps going (one per machine at a time).</summary>
-    [Range(1, 100_000)]
     public int MaxConcurrentCalls { get; set; } = 256;
 
     /// <summary>First wait before a failed twin call is tried again; it doubles up to <see cref="MaxRetryDelay"/>.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00")]
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// Longest wait between tries of a failed twin call. Kept low: while one gateway waits, others
     /// sharing the subscription move on with the same machines' later readings.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "00:10:00")]
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     public PayloadLimits Limits => new() { MaxPayloadBytes = MaxPayloadBytes, MaxValuesPerMessage = MaxValuesPerMessage, MaxClockSkew = MaxClockSkew };
 }
 
-[OptionsValidator]
-internal sealed partial class IngestOptionsValidator : IValidateOptions<IngestOptions>;
+/// <summary>Refuses settings the pipeline cannot run with, naming each one.</summary>
+internal sealed class IngestOptionsValidator : IValidateOptions<IngestOptions>
+{
+    public ValidateOptionsResult Validate(string? name, IngestOptions o)
+    {
+        var errors = new List<string>();
+        if (o.MaxPayloadBytes is < 256 or > 16 * 1024 * 1024)
+        {
+            errors.Add($"Twin:Ingest:MaxPayloadBytes is {o.MaxPayloadBytes}; use 256 to 16777216 bytes.");
+        }
+
+        if (o.MaxValuesPerMessage is < 1 or > 100_000)
+        {
+            errors.Add($"Twin:Ingest:MaxValuesPerMessage is {o.MaxValuesPerMessage}; use 1 to 100000.");
+        }
+
+        if (o.MaxClockSkew < TimeSpan.Zero || o.MaxClockSkew > TimeSpan.FromDays(7))
+        {
+            errors.Add($"Twin:Ingest:MaxClockSkew is {o.MaxClockSkew}; use 00:00:00 to 7.00:00:00.");
+        }
+
+        if (o.MaxConcurrentCalls is < 1 or > 100_000)
+        {
+            errors.Add($"Twin:Ingest:MaxConcurrentCalls is {o.MaxConcurrentCalls}; use 1 to 100000.");
+        }
+
+        if (o.RetryDelay <= TimeSpan.Zero || o.MaxRetryDelay < o.RetryDelay || o.MaxRetryDelay > TimeSpan.FromMinutes(10))
+        {
+            errors.Add($"Twin:Ingest:RetryDelay ({o.RetryDelay}) must be positive and at most Twin:Ingest:MaxRetryDelay ({o.MaxRetryDelay}), which is at most 00:10:00.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
