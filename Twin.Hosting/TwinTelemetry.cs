@@ -69,7 +69,13 @@ public static class TwinTelemetry
             telemetry.WithTracing(tracing =>
             {
                 tracing.AddSource(Source.Name, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "Npgsql", "Microsoft.AspNetCore.SignalR.Server")
-                    .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments("/health") && !context.Request.Path.StartsWithSegments("/metrics"))
+                    .AddAspNetCoreInstrumentation(o =>
+                    {
+                        o.Filter = context => !context.Request.Path.StartsWithSegments("/health") && !context.Request.Path.StartsWithSegments("/metrics");
+                        // Query strings carry tokens (the hub's access_token, the dashboard's
+                        // ?token=): never exported, even with the instrumentation's redaction off.
+                        o.EnrichWithHttpRequest = (activity, _) => activity.SetTag("url.query", null);
+                    })
                     .AddHttpClientInstrumentation();
                 if (otlp is not null)
                 {

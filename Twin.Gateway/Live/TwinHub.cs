@@ -165,7 +165,11 @@ public sealed class TwinHub(
         return connection;
     }
 
-    private string? Identity() => Context.User?.FindFirst("sub")?.Value ?? Context.UserIdentifier;
+    /// <summary>The token's subject; a token without one shares a bucket with the others from its client address.</summary>
+    private string? Identity() =>
+        Context.User?.FindFirst("sub")?.Value is { } subject
+            ? "sub:" + subject
+            : "address:" + Context.GetHttpContext()?.Connection.RemoteIpAddress;
 
     private bool Expired(ClaimsPrincipal user) =>
         user.FindFirst("exp")?.Value is { } exp

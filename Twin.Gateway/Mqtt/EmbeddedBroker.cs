@@ -25,9 +25,11 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var o = options.Value;
+        var (v4, v6) = Bindings(IPAddress.Parse(o.Host));
         var serverOptions = new MqttServerOptionsBuilder()
             .WithDefaultEndpoint()
-            .WithDefaultEndpointBoundIPAddress(IPAddress.Parse(o.Host))
+            .WithDefaultEndpointBoundIPAddress(v4)
+            .WithDefaultEndpointBoundIPV6Address(v6)
             .WithDefaultEndpointPort(o.Port)
             .WithPersistentSessions(true)
             .WithMaxPendingMessagesPerClient(o.MaxPendingMessagesPerClient)
@@ -135,6 +137,25 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
         }
 
         LogStarted(o.Host, o.Port);
+    }
+
+    /// <summary>
+    /// The IPv4 and IPv6 addresses the broker listens on for <c>Twin:Broker:Host</c>. The library
+    /// listens on both families and, unless told, on every IPv6 address: loopback stays loopback in
+    /// both, "any" is any in both, and a single address is listened on in its own family only.
+    /// </summary>
+    internal static (IPAddress V4, IPAddress V6) Bindings(IPAddress host)
+    {
+        if (host.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            var v4 = host.Equals(IPAddress.IPv6Any) ? IPAddress.Any : IPAddress.Loopback;
+            return (v4, host);
+        }
+
+        var v6 = IPAddress.IsLoopback(host) ? IPAddress.IPv6Loopback
+            : host.Equals(IPAddress.Any) ? IPAddress.IPv6Any
+            : IPAddress.None;
+        return (host, v6);
     }
 
     private static string SessionId(ValidatingConnectionEventArgs e) => string.IsNullOrEmpty(e.AssignedClientIdentifier) ? e.ClientId : e.AssignedClientIdentifier;

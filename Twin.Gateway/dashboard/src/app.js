@@ -61,6 +61,8 @@ const ranges = {
 const connection = new signalR.HubConnectionBuilder()
   .withUrl("/hubs/twins", token ? { accessTokenFactory: () => token } : {})
   .withAutomaticReconnect()
+  // The client's information messages name the WebSocket URL, and with it the access token.
+  .configureLogging(signalR.LogLevel.Warning)
   .build();
 connection.on("twinChanged", (change) => apply(change));
 connection.onreconnected(() => resubscribe());

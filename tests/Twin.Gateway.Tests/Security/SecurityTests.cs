@@ -292,7 +292,10 @@ public sealed class TokenLoggingTests
             ["Twin:Auth:Audience"] = "factory-twin",
             ["Logging:LogLevel:Default"] = "Information",
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug",
+            ["Twin:Telemetry:Console"] = "true",
         });
+        // Traces on the console too, with the instrumentation's own query redaction switched off.
+        gateway.Environment["OTEL_DOTNET_EXPERIMENTAL_ASPNETCORE_DISABLE_URL_QUERY_REDACTION"] = "true";
         await gateway.StartAsync();
         var token = SecuredGatewayFixture.Token("viewer", "plant-a");
         Assert.Equal(System.Net.HttpStatusCode.OK, (await gateway.Http.GetAsync("/?token=" + token)).StatusCode);
@@ -309,8 +312,9 @@ public sealed class TokenLoggingTests
             await hub.StartAsync();
         }
 
-        // A request after them, and its log line, so everything before is written.
+        // A request after them, and its trace on the console, so everything before is written.
         await gateway.Http.GetAsync("/api/factories/plant-a/machines/none");
+        await Wait.UntilAsync(() => Task.FromResult(gateway.Output.Contains("/api/factories/plant-a/machines/none", StringComparison.Ordinal)), TimeSpan.FromSeconds(20), "the last request's trace on the console");
         Assert.DoesNotContain(token[^20..], gateway.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("access_token=ey", gateway.Output, StringComparison.Ordinal);
     }
@@ -332,5 +336,45 @@ public sealed class AuthOptionsTests
         var exit = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.NotEqual(0, exit);
         Assert.Contains("Twin:Auth:Audience", process.Output, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>The embedded broker listens where Twin:Broker:Host says, in both address families, and nowhere else.</summary>
+public sealed class BrokerBindingTests
+{
+    [Theory]
+    [InlineData("127.0.0.1", "127.0.0.1", "::1")]
+    [InlineData("0.0.0.0", "0.0.0.0", "::")]
+    [InlineData("::1", "127.0.0.1", "::1")]
+    [InlineData("::", "0.0.0.0", "::")]
+    [InlineData("192.0.2.10", "192.0.2.10", "255.255.255.255")]
+    public void Each_host_setting_maps_to_its_addresses_in_both_families(string host, string v4, string v6)
+    {
+        var (boundV4, boundV6) = Twin.Gateway.Mqtt.EmbeddedBroker.Bindings(IPAddress.Parse(host));
+        Assert.Equal(IPAddress.Parse(v4), boundV4);
+        Assert.Equal(v6 == "255.255.255.255" ? IPAddress.None : IPAddress.Parse(v6), boundV6);
+    }
+
+    [Fact]
+    public async Task The_default_embedded_broker_listens_on_loopback_only_also_for_IPv6()
+    {
+        if (!File.Exists("/proc/net/tcp6"))
+        {
+            return; // not Linux: the listener table cannot be read this way
+        }
+
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Sub("data"));
+        await gateway.StartAsync();
+        var port = gateway.MqttPort.ToString("X4", System.Globalization.CultureInfo.InvariantCulture);
+        // Listening sockets (state 0A) on the broker's port, from the kernel's own tables.
+        var listeners = File.ReadLines("/proc/net/tcp").Concat(File.ReadLines("/proc/net/tcp6"))
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length > 3 && f[3] == "0A" && f[1].EndsWith(":" + port, StringComparison.Ordinal))
+            .Select(f => f[1][..f[1].IndexOf(':', StringComparison.Ordinal)])
+            .ToList();
+        Assert.NotEmpty(listeners);
+        // 0100007F is 127.0.0.1; 00000000000000000000000001000000 is ::1. Any other address is beyond loopback.
+        Assert.All(listeners, address => Assert.Contains(address, new[] { "0100007F", "00000000000000000000000001000000" }));
     }
 }

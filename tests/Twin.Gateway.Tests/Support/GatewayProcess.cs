@@ -45,6 +45,9 @@ public sealed class GatewayProcess : IAsyncDisposable
 
     public string DataDirectory { get; }
 
+    /// <summary>Environment variables for the process (set before <see cref="StartAsync"/>).</summary>
+    public Dictionary<string, string> Environment { get; } = [];
+
     public int HttpPort { get; }
 
     /// <summary>The embedded broker's port (when enabled).</summary>
@@ -65,7 +68,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         Directory.CreateDirectory(DataDirectory);
         var dll = Repository.ProgramDll("Twin.Gateway");
         var started = System.Diagnostics.Stopwatch.StartNew();
-        _process = ChildProcess.Start("dotnet", [dll, .. _settings.Select(s => $"--{s.Key}={s.Value}")], Path.GetDirectoryName(dll));
+        _process = ChildProcess.Start("dotnet", [dll, .. _settings.Select(s => $"--{s.Key}={s.Value}")], Path.GetDirectoryName(dll), Environment);
         try
         {
             await Wait.UntilAsync(
