@@ -294,6 +294,34 @@ public sealed class BypassTests(SecuredGatewayFixture fixture, ITestOutputHelper
             });
             connections.Add(await ConnectAsync(SecuredGatewayFixture.Token("viewer", "plant-a", subject: "someone-else")));
 
+            // Tokens without a subject share one cap per client address: they cannot go around it.
+            var anonymous = new List<HubConnection>();
+            try
+            {
+                for (var i = 0; i < 3; i++)
+                {
+                    anonymous.Add(await ConnectAsync(SecuredGatewayFixture.Token("viewer", "plant-a", subject: SecuredGatewayFixture.NoSubject)));
+                    await anonymous[^1].InvokeAsync<JsonElement>("Subscribe", "machine:plant-a/crowd-1");
+                }
+
+                var extra = new HubConnectionBuilder()
+                    .WithUrl(new Uri(Gateway.Http.BaseAddress!, "/hubs/twins"), o => o.AccessTokenProvider = () => Task.FromResult<string?>(SecuredGatewayFixture.Token("viewer", "plant-a", subject: SecuredGatewayFixture.NoSubject)))
+                    .Build();
+                anonymous.Add(extra);
+                await Assert.ThrowsAnyAsync<Exception>(async () =>
+                {
+                    await extra.StartAsync();
+                    await extra.InvokeAsync<JsonElement>("Subscribe", "machine:plant-a/crowd-1");
+                });
+            }
+            finally
+            {
+                foreach (var connection in anonymous)
+                {
+                    await connection.DisposeAsync();
+                }
+            }
+
             // One leaves: the identity may connect again.
             await connections[0].DisposeAsync();
             await Wait.UntilAsync(

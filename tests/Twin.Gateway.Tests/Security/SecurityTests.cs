@@ -56,6 +56,9 @@ public sealed class SecuredGatewayFixture : IAsyncLifetime
     public static string Token(string role, string factory, TimeSpan? lifetime = null, string? subject = null) =>
         Mint(role, factory, lifetime, subject);
 
+    /// <summary>As <c>subject</c>: a token without a <c>sub</c> claim.</summary>
+    public const string NoSubject = "\0no-sub";
+
     /// <summary>A token with every part settable, to forge the wrong ones; <paramref name="role"/> null leaves the claim out.</summary>
     public static string Mint(
         string? role,
@@ -69,7 +72,12 @@ public sealed class SecuredGatewayFixture : IAsyncLifetime
     {
         var now = DateTime.UtcNow;
         var expires = now + (lifetime ?? TimeSpan.FromMinutes(10));
-        var claims = new List<Claim> { new("sub", subject ?? $"{role}-{factory}-{Guid.NewGuid():N}"), new("factory", factory) };
+        var claims = new List<Claim> { new("factory", factory) };
+        if (subject != NoSubject)
+        {
+            claims.Add(new Claim("sub", subject ?? $"{role}-{factory}-{Guid.NewGuid():N}"));
+        }
+
         if (role is not null)
         {
             claims.Add(new Claim("role", role));
