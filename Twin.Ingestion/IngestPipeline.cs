@@ -12,9 +12,6 @@ namespace Twin.Ingestion;
 /// <param name="ReceivedAt">A <see cref="Stopwatch"/> timestamp.</param>
 public readonly record struct Origin(string Topic, ReadOnlyMemory<byte> Payload, long Length, long ReceivedAt);
 
-/// <summary>What the twin made of a batch, and the dead letters kept for what it refused.</summary>
-public sealed record IngestOutcome(IngestResult Result, ImmutableArray<DeadLetter> Refused);
-
 /// <summary>
 /// The one ingest pipeline every source uses (MQTT, HTTP, and the next ones):
 /// limits → parse → normalise (the factory's mapping profile) → route → twin → dead letter → statistics.
@@ -36,16 +33,10 @@ public sealed partial class IngestPipeline(
 
     private readonly PayloadLimits _limits = options.Value.Limits;
 
-    public PayloadLimits Limits => _limits;
-
     /// <summary>The factory's normaliser (its mapping profile), to prepare a batch of that factory's payloads with.</summary>
     public ValueTask<Normaliser> NormaliserAsync(string factory) => profiles.ForAsync(factory);
 
-    /// <summary>Stages 1–3: limits, parse and normalise one payload for a routed target.</summary>
-    public async ValueTask<ParseResult> PrepareAsync(MachineTopic target, Origin origin, DateTimeOffset now) =>
-        Prepare(target, origin, now, await profiles.ForAsync(target.Factory));
-
-    /// <summary>Stages 1–3 with the factory's normaliser at hand (see <see cref="NormaliserAsync"/>).</summary>
+    /// <summary>Stages 1–3 for a routed target: limits, parse, and normalise with the factory's normaliser (see <see cref="NormaliserAsync"/>).</summary>
     public ParseResult Prepare(MachineTopic target, Origin origin, DateTimeOffset now, Normaliser normaliser)
     {
         try
@@ -84,7 +75,7 @@ public sealed partial class IngestPipeline(
     /// a failed call is retried (the twin dedups by sequence number) until it succeeds or
     /// <paramref name="cancellationToken"/> stops it; null then, and nothing may be acknowledged.
     /// </summary>
-    public async Task<IngestOutcome?> ApplyAsync(string source, string key, IReadOnlyList<MachineMessage> messages, IReadOnlyList<Origin> origins, bool retry, CancellationToken cancellationToken)
+    public async Task<IngestResult?> ApplyAsync(string source, string key, IReadOnlyList<MachineMessage> messages, IReadOnlyList<Origin> origins, bool retry, CancellationToken cancellationToken)
     {
         var grain = grains.GetGrain<IMachineGrain>(key);
         var batch = messages.ToImmutableArray();
@@ -111,12 +102,11 @@ public sealed partial class IngestPipeline(
         }
 
         statistics.Accepted(factory, result.Applied + result.Late, result.Duplicates + result.TooOld, source);
-        var refused = ImmutableArray<DeadLetter>.Empty;
         if (!result.Rejected.IsDefaultOrEmpty)
         {
             // Refused by the twin (e.g. too many sensors): kept as dead letters before the source acknowledges.
             var now = DateTimeOffset.UtcNow;
-            refused = [.. result.Rejected
+            ImmutableArray<DeadLetter> refused = [.. result.Rejected
                 .Select(r => (Rejection: r, Index: IndexOf(messages, r)))
                 .Select(r => Letter(source, r.Index >= 0 ? origins[r.Index] : new Origin(origins.Count > 0 ? origins[0].Topic : key, Encoding.UTF8.GetBytes($"seq {r.Rejection.Seq}"), 0, 0), r.Rejection.Reason, now))];
             if (!await DeadLetterAsync(source, factory, refused, retry, cancellationToken))
@@ -125,7 +115,7 @@ public sealed partial class IngestPipeline(
             }
         }
 
-        return new IngestOutcome(result, refused);
+        return result;
     }
 
     /// <summary>Keeps rejected messages of one factory as dead letters (and counts them); false when stopped first.</summary>

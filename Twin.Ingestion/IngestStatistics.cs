@@ -20,13 +20,10 @@ public sealed class IngestStatistics
     public const string OtherFactories = "";
 
     private readonly ConcurrentDictionary<string, FactoryCounts> _factories = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, long> _rejected = new(StringComparer.Ordinal);
     private readonly Counter<long> _acceptedCounter;
     private readonly Counter<long> _ignoredCounter;
     private readonly Counter<long> _rejectedCounter;
     private readonly Histogram<double> _durable;
-    private long _accepted;
-    private long _ignored;
 
     public IngestStatistics(IMeterFactory meters)
     {
@@ -41,19 +38,11 @@ public sealed class IngestStatistics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
     }
 
-    public long AcceptedMessages => Interlocked.Read(ref _accepted);
-
-    public long IgnoredMessages => Interlocked.Read(ref _ignored);
-
-    public IReadOnlyDictionary<string, long> RejectedByReason => _rejected;
-
     /// <summary>The counts per factory (<see cref="OtherFactories"/> for messages without a known one).</summary>
     public IReadOnlyDictionary<string, FactoryCounts> Factories => _factories;
 
     public void Accepted(string factory, int applied, int ignored, string source = "mqtt")
     {
-        Interlocked.Add(ref _accepted, applied);
-        Interlocked.Add(ref _ignored, ignored);
         var counts = For(factory);
         Interlocked.Add(ref counts.Accepted, applied);
         Interlocked.Add(ref counts.Ignored, ignored);
@@ -64,7 +53,6 @@ public sealed class IngestStatistics
 
     public void Rejected(string? factory, string reasonCode, string source = "mqtt")
     {
-        _rejected.AddOrUpdate(reasonCode, 1, (_, n) => n + 1);
         For(factory).Rejected.AddOrUpdate(reasonCode, 1, (_, n) => n + 1);
         _rejectedCounter.Add(1, new KeyValuePair<string, object?>("reason", reasonCode), new KeyValuePair<string, object?>("source", source));
     }

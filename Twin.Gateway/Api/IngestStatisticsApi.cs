@@ -13,8 +13,8 @@ public sealed record GatewayIngest(long AcceptedMessages, long IgnoredMessages, 
 
 /// <summary>
 /// <c>GET /api/gateway/ingest</c>. A caller sees the factories its token grants (<c>*</c>: all);
-/// messages whose factory is unknown (<c>_unrouted</c>, past the counted factories) only an admin of
-/// every factory sees. Without authentication (loopback only) everything is shown.
+/// messages whose factory is unknown (an unparsable topic, or past the counted factories) only an
+/// admin of every factory sees. Without authentication (loopback only) everything is shown.
 /// </summary>
 internal static class IngestStatisticsApi
 {
@@ -22,7 +22,7 @@ internal static class IngestStatisticsApi
     {
         var everything = !auth.Value.IsJwt || (TwinAccess.HasRole(user, TwinRole.Admin) && TwinAccess.MayAccess(user, "*"));
         var shown = statistics.Factories
-            .Where(f => everything || (f.Key is not (IngestStatistics.OtherFactories or "_unrouted") && TwinAccess.MayAccess(user, f.Key)))
+            .Where(f => everything || (f.Key != IngestStatistics.OtherFactories && TwinAccess.MayAccess(user, f.Key)))
             .OrderBy(f => f.Key, StringComparer.Ordinal)
             .ToDictionary(
                 f => f.Key,

@@ -109,8 +109,7 @@ internal static class TelemetryApi
         {
             var count = Math.Min(ChunkSize, messages.Count - start);
             // Not retried here: the caller gets 503 on a failed call and sends again (the twin dedups).
-            var outcome = (await pipeline.ApplyAsync(Source, key, messages.GetRange(start, count), origins.GetRange(start, count), retry: false, cancellationToken))!;
-            var result = outcome.Result;
+            var result = (await pipeline.ApplyAsync(Source, key, messages.GetRange(start, count), origins.GetRange(start, count), retry: false, cancellationToken))!;
             (applied, late, duplicates, tooOld, version) = (applied + result.Applied, late + result.Late, duplicates + result.Duplicates, tooOld + result.TooOld, result.Version);
             if (!result.Rejected.IsDefaultOrEmpty)
             {

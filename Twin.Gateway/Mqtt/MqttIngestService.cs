@@ -34,7 +34,7 @@ internal sealed partial class MqttIngestService(
     {
         using var connection = new MqttConnection(options.Value, ingest.Value.MaxPayloadBytes, service, broker.Value.Enabled, logger);
         _connection = connection;
-        var dispatcher = new KeyedSerialDispatcher<MqttInbound>(ingest.Value.MaxConcurrentCalls, (key, items, ct) => IngestAsync(connection, key, items, ct));
+        var dispatcher = new KeyedSerialDispatcher<Routed>(ingest.Value.MaxConcurrentCalls, (key, items, ct) => IngestAsync(connection, key, items, ct));
         var reading = Task.Run(() => ReadAsync(connection, dispatcher, stoppingToken), CancellationToken.None);
         _ = reading.ContinueWith(
             t =>
@@ -69,7 +69,7 @@ internal sealed partial class MqttIngestService(
     }
 
     /// <summary>Reads what arrived in batches: unroutable topics to dead letters, the rest to its machine, one call per machine at a time.</summary>
-    private static async Task ReadAsync(MqttConnection connection, KeyedSerialDispatcher<MqttInbound> dispatcher, CancellationToken stoppingToken)
+    private static async Task ReadAsync(MqttConnection connection, KeyedSerialDispatcher<Routed> dispatcher, CancellationToken stoppingToken)
     {
         var reader = connection.Received;
         var batch = new List<MqttInbound>(DrainBatch);
@@ -81,11 +81,11 @@ internal sealed partial class MqttIngestService(
                 batch.Add(item);
             }
 
-            var groups = new Dictionary<string, List<MqttInbound>>(StringComparer.Ordinal);
-            List<MqttInbound>? unroutable = null;
+            var groups = new Dictionary<string, List<Routed>>(StringComparer.Ordinal);
+            List<Routed>? unroutable = null;
             foreach (var item in batch)
             {
-                if (MachineTopic.TryParse(item.Topic, out var topic, out _))
+                if (MachineTopic.TryParse(item.Topic, out var topic, out var error))
                 {
                     var key = topic.GrainKey;
                     if (!groups.TryGetValue(key, out var group))
@@ -93,17 +93,17 @@ internal sealed partial class MqttIngestService(
                         groups[key] = group = [];
                     }
 
-                    group.Add(item);
+                    group.Add(new Routed(item, topic, null));
                 }
                 else
                 {
-                    (unroutable ??= []).Add(item);
+                    (unroutable ??= []).Add(new Routed(item, default, error));
                 }
             }
 
             if (unroutable is not null)
             {
-                foreach (var byFactory in unroutable.GroupBy(i => IngestPipeline.FactoryOf(i.Topic), StringComparer.Ordinal))
+                foreach (var byFactory in unroutable.GroupBy(r => IngestPipeline.FactoryOf(r.Inbound.Topic), StringComparer.Ordinal))
                 {
                     // Dead letters of one factory are serial with each other like a machine's readings.
                     await dispatcher.EnqueueAsync("dead-letters:" + byFactory.Key, [.. byFactory], stoppingToken);
@@ -118,15 +118,16 @@ internal sealed partial class MqttIngestService(
     }
 
     /// <summary>One key's batch through the pipeline, then acknowledged; false when the gateway is stopping.</summary>
-    private async Task<bool> IngestAsync(MqttConnection connection, string key, IReadOnlyList<MqttInbound> items, CancellationToken stoppingToken)
+    private async Task<bool> IngestAsync(MqttConnection connection, string key, IReadOnlyList<Routed> routed, CancellationToken stoppingToken)
     {
         try
         {
             var now = time.GetUtcNow();
+            var items = routed.Select(r => r.Inbound).ToList();
             if (key.StartsWith("dead-letters:", StringComparison.Ordinal))
             {
                 var factory = key["dead-letters:".Length..];
-                var letters = items.Select(i => IngestPipeline.Letter(Source, i.Origin, Reason(i.Topic), now)).ToImmutableArray();
+                var letters = routed.Select(r => IngestPipeline.Letter(Source, r.Inbound.Origin, r.Error!, now)).ToImmutableArray();
                 if (!await pipeline.DeadLetterAsync(Source, factory, letters, retry: true, stoppingToken))
                 {
                     return false;
@@ -141,9 +142,8 @@ internal sealed partial class MqttIngestService(
             var rejected = new List<DeadLetter>();
             var refusedItems = new List<MqttInbound>();
             var normaliser = await pipeline.NormaliserAsync(TwinKey.Split(key).Factory);
-            foreach (var item in items)
+            foreach (var (item, topic, _) in routed)
             {
-                _ = MachineTopic.TryParse(item.Topic, out var topic, out _); // grouped by it: always parses
                 var parsed = pipeline.Prepare(topic, item.Origin, now, normaliser);
                 if (parsed.Ok)
                 {
@@ -186,7 +186,8 @@ internal sealed partial class MqttIngestService(
         }
     }
 
-    private static string Reason(string topic) => MachineTopic.TryParse(topic, out _, out var error) ? "topic.unknown" : error;
+    /// <summary>A message and where it goes: its parsed topic, or why it has none.</summary>
+    private readonly record struct Routed(MqttInbound Inbound, MachineTopic Topic, string? Error);
 
     [LoggerMessage(EventId = TwinEvents.MqttIngestServiceDispatcherFailed, Level = LogLevel.Critical, Message = "The MQTT dispatcher failed; stopping the gateway so it restarts")]
     private partial void LogDispatcherFailed(Exception exception);
