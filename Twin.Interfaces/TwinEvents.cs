@@ -8,10 +8,6 @@ public static class TwinEvents
 {
     // 1xxx: Grains
     public const int MachineGrainOffline = 1001;
-    public const int MachineGrainOutboxFailed = 1002;
-    public const int MachineGrainUnknownOrder = 1003;
-    public const int StockBinGrainOutboxFailed = 1101;
-    public const int StockBinGrainTransferRefused = 1102;
     public const int StockBinGrainKpiFailed = 1103;
     public const int FactoryKpiGrainRebuilt = 1301;
     public const int FactoryKpiGrainRebuildFailed = 1302;
@@ -19,6 +15,10 @@ public static class TwinEvents
     public const int MaintenanceTicketGrainKpiFailed = 1311;
     public const int WorkOrderGrainKpiFailed = 1312;
     public const int LineGrainKpiFailed = 1313;
+    public const int OutboxDeliveryFailed = 1401;
+    public const int OutboxParked = 1402;
+    public const int OutboxParkFailed = 1403;
+    public const int OutboxCommitFailed = 1404;
 
     // 2xxx: Storage
     public const int SqliteGrainStorageWriteFailed = 2001;

@@ -129,7 +129,12 @@ public static class TwinSiloHosting
             .Validate(o => o.Webhooks.TrueForAll(w => Uri.TryCreate(w.Url, UriKind.Absolute, out var u) && (u.Scheme == "http" || u.Scheme == "https")), "Twin:Outbound:Webhooks: every Url must be an absolute http(s) URL.")
             .ValidateOnStart();
         silo.Services.AddHttpClient("twin-outbound");
-        silo.Services.TryAddSingleton<Twin.Grains.Integration.IOutboundDelivery, Twin.Silo.Integration.WebhookDelivery>();
+        silo.Services.TryAddSingleton<Twin.Grains.Infrastructure.IOutboundDelivery, Twin.Silo.Integration.WebhookDelivery>();
+        silo.Services.AddOptions<OutboxOptions>().BindConfiguration(OutboxOptions.Section).ValidateOnStart();
+        silo.Services.AddSingleton<IValidateOptions<OutboxOptions>, OutboxOptionsValidator>();
+        silo.Services.TryAddSingleton(TimeProvider.System);
+        silo.Services.TryAddSingleton<OutboxDelivery>();
+        silo.Services.TryAddSingleton<OutboxServices>();
         if (storage.IsPostgreSql)
         {
             // Orleans' ADO.NET providers over the project's own schema (Schema/PostgreSql); state is

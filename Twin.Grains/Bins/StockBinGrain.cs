@@ -11,39 +11,47 @@ namespace Twin.Grains.Bins;
 
 /// <summary>
 /// The stock bin twin. Reentrant with group commit, like the machine twin: each movement is
-/// applied in one synchronous step and answered once durable. A transfer is queued for the
-/// target bin in the same write that takes the stock out, then delivered after that commit (so
-/// two bins transferring to each other at once cannot deadlock) and retried by the timer until
-/// the target has taken it: the stock is never out of one bin without arriving in the other.
+/// applied in one synchronous step and answered once durable. A transfer's arrival is queued in
+/// the bin's outbox in the same write that takes the stock out, then delivered after that commit
+/// (so two bins transferring to each other at once cannot deadlock) and retried until the target
+/// has taken it: the stock is never out of one bin without arriving in the other.
 /// </summary>
 [Reentrant]
 public sealed partial class StockBinGrain(
     [PersistentState("bin", TwinStorage.Name)] IPersistentState<BinState> state,
     TwinClock clock,
-    ILogger<StockBinGrain> logger) : Grain, IStockBinGrain
+    OutboxServices outboxServices,
+    ILogger<StockBinGrain> logger) : Grain, IStockBinGrain, IRemindable
 {
     // Coverage is a figure in days: a busy bin reports its stock at most this often.
     private static readonly TimeSpan KpiInterval = TimeSpan.FromSeconds(5);
 
     private GroupCommit? _commit;
     private KpiFeed? _kpis;
-    private bool _flushing;
+    private Outbox? _outbox;
     private string _factory = "";
     private string _id = "";
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
         _commit = new GroupCommit(state, this);
-        this.RegisterGrainTimer(_ => FlushOutboxAsync(), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(15));
+        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, _factory, _id), KpiInterval);
         if (state.State.KpiPending)
         {
             _kpis.Kick();
         }
 
-        return Task.CompletedTask;
+        if (StockLedger.Upgrade(state.State, _id))
+        {
+            await _commit.CommitAsync();
+        }
+
+        _outbox.Kick();
     }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) => _outbox!.OnReminderAsync(reminderName);
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
         _commit?.DrainAsync() ?? Task.CompletedTask;
@@ -62,7 +70,7 @@ public sealed partial class StockBinGrain(
         state.State.KpiPending = true;
         await _commit!.CommitAsync();
         _kpis!.Kick();
-        _ = FlushOutboxAsync();
+        _outbox!.Kick();
         return StockLedger.ToSnapshot(_factory, _id, state.State);
     }
 
@@ -80,9 +88,8 @@ public sealed partial class StockBinGrain(
             await _commit!.WhenDurableAsync();
             if (movement.Kind == MovementKind.Transfer)
             {
-                // The receiving side may not have heard of it if the first attempt failed half-way.
-                await SendTransferInAsync(movement);
-                await DeliveredAsync(movement.MovementId);
+                // A retry of a transfer: its arrival may still wait in the outbox.
+                await _outbox!.DeliverAsync();
             }
 
             return StockLedger.AsDuplicate(first);
@@ -101,22 +108,20 @@ public sealed partial class StockBinGrain(
             movement.Timestamp);
         if (movement.Kind == MovementKind.Transfer)
         {
-            state.State.TransfersOut.Add(movement);
+            StockLedger.QueueTransfer(state.State, _id, movement);
         }
 
         state.State.KpiPending = true;
         await _commit!.CommitAsync();
         _kpis!.Kick();
-        if (state.State.Outbox.Count > 0)
-        {
-            _ = FlushOutboxAsync();
-        }
-
         if (movement.Kind == MovementKind.Transfer)
         {
-            // The caller learns whether the target took it; if not, the timer keeps trying.
-            await SendTransferInAsync(movement);
-            await DeliveredAsync(movement.MovementId);
+            // The caller answers once the target took it (usually at once); if not, the outbox keeps trying.
+            await _outbox!.DeliverAsync();
+        }
+        else
+        {
+            _outbox!.Kick();
         }
 
         return result;
@@ -134,58 +139,6 @@ public sealed partial class StockBinGrain(
 
     public Task<bool> ExistsAsync() => Task.FromResult(state.State.Defined || state.State.Version > 0);
 
-    /// <summary>
-    /// Delivers queued transfers to their target bins and notices to purchasing, oldest first;
-    /// what fails stays for the next tick.
-    /// </summary>
-    private async Task FlushOutboxAsync()
-    {
-        if (_flushing || (state.State.Outbox.Count == 0 && state.State.TransfersOut.Count == 0))
-        {
-            return;
-        }
-
-        _flushing = true;
-        try
-        {
-            foreach (var transfer in state.State.TransfersOut.ToList())
-            {
-                try
-                {
-                    await SendTransferInAsync(transfer);
-                }
-                catch (TwinRuleException refused) when (refused.Code == "stock.transfer-in-refused")
-                {
-                    // Refused for good (it passed the same checks here): retrying cannot help.
-                    LogTransferRefused(refused, _factory, _id, transfer.MovementId);
-                }
-
-                await DeliveredAsync(transfer.MovementId);
-            }
-
-            var desk = GrainFactory.GetGrain<IPurchaseRequestGrain>(TwinKey.Compose(_factory, _id));
-            while (state.State.Outbox.Count > 0)
-            {
-                var notice = state.State.Outbox[0];
-                await desk.NoticeAsync(notice);
-                if (state.State.Outbox.Count > 0 && state.State.Outbox[0].NoticeId == notice.NoticeId)
-                {
-                    state.State.Outbox.RemoveAt(0);
-                }
-            }
-
-            await _commit!.CommitAsync();
-        }
-        catch (Exception ex)
-        {
-            LogOutboxFailed(ex, _factory, _id);
-        }
-        finally
-        {
-            _flushing = false;
-        }
-    }
-
     private async Task SendKpisAsync()
     {
         var version = state.State.Version;
@@ -200,42 +153,12 @@ public sealed partial class StockBinGrain(
     [LoggerMessage(EventId = TwinEvents.StockBinGrainKpiFailed, Level = LogLevel.Warning, Message = "Bin {Factory}/{Bin} could not report to the factory KPIs yet (retried)")]
     private partial void LogKpiFailed(Exception exception, string factory, string bin);
 
-    [LoggerMessage(EventId = TwinEvents.StockBinGrainTransferRefused, Level = LogLevel.Error, Message = "Bin {Factory}/{Bin}: transfer {Movement} was refused by its target and is not retried")]
-    private partial void LogTransferRefused(Exception exception, string factory, string bin, string movement);
-
-    [LoggerMessage(EventId = TwinEvents.StockBinGrainOutboxFailed, Level = LogLevel.Warning, Message = "Bin {Factory}/{Bin} could not deliver to purchasing or a target bin yet")]
-    private partial void LogOutboxFailed(Exception exception, string factory, string bin);
-
     private async Task RegisterOnceAsync()
     {
         if (!state.State.Registered)
         {
             await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.StockBin, _id);
             state.State.Registered = true;
-        }
-    }
-
-    /// <summary>Takes a transfer the target bin has taken in out of the outbox, durably.</summary>
-    private async Task DeliveredAsync(string movementId)
-    {
-        if (state.State.TransfersOut.RemoveAll(t => t.MovementId == movementId) > 0)
-        {
-            await _commit!.CommitAsync();
-        }
-    }
-
-    private async Task SendTransferInAsync(StockMovement movement)
-    {
-        var target = GrainFactory.GetGrain<IStockBinGrain>(TwinKey.Compose(_factory, movement.TargetBin!));
-        var received = await target.ApplyMovementAsync(movement with
-        {
-            Kind = MovementKind.TransferIn,
-            TargetBin = null,
-            Reference = movement.Reference ?? $"transfer from {_id}",
-        });
-        if (received.Outcome == MovementOutcome.Refused)
-        {
-            throw new TwinRuleException("stock.transfer-in-refused", $"Bin {movement.TargetBin} refused the transfer in: {received.Reason}");
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Twin.Grains.Infrastructure;
 using Twin.Machines;
 
 namespace Twin.Grains.Domain;
@@ -39,7 +40,7 @@ public sealed class MachineTwinOptions
     /// </summary>
     public bool ResolveTicketsOnClear { get; set; } = true;
 
-    /// <summary>Most fault reports kept waiting for their ticket desk.</summary>
+    /// <summary>With this many messages waiting in the twin's outbox, new part counts are added to a queued report of their order instead of queued apart.</summary>
     public int MaxOutbox { get; set; } = 500;
 
     public TimeSpan StatisticsBucketWidth => StatisticsWindow / StatisticsBuckets;
@@ -333,14 +334,40 @@ public static class MachineRules
         }
     }
 
-    private static void Enqueue(MachineState state, Twin.Maintenance.FaultReport report, MachineTwinOptions options)
+    private static void Enqueue(MachineState state, Twin.Maintenance.FaultReport report, MachineTwinOptions options) =>
+        OutboxRules.Add(state.Outbox, report.ReportId, new FaultMessage(report), report.Evidence.Time);
+
+    /// <summary>
+    /// Moves what a twin saved before the one outbox (separate fault and production lists) into
+    /// <see cref="MachineState.Outbox"/>, production first as it was delivered; true when anything moved.
+    /// </summary>
+    public static bool Upgrade(MachineState state)
     {
-        state.Outbox.Add(report);
-        if (state.Outbox.Count > options.MaxOutbox)
+        if (state.EarlierFaultOutbox.Count == 0 && state.EarlierProductionOutbox.Count == 0)
         {
-            state.Outbox.RemoveAt(0);
+            return false;
         }
+
+        var earlier = new List<OutboxEntry>();
+        for (var i = 0; i < state.EarlierProductionOutbox.Count && i < state.EarlierProductionOrders.Count; i++)
+        {
+            var report = state.EarlierProductionOutbox[i];
+            OutboxRules.Add(earlier, ProductionId(report), new ProductionMessage(state.EarlierProductionOrders[i], report), report.At);
+        }
+
+        foreach (var report in state.EarlierFaultOutbox)
+        {
+            OutboxRules.Add(earlier, report.ReportId, new FaultMessage(report), report.Evidence.Time);
+        }
+
+        state.Outbox.InsertRange(0, earlier);
+        state.EarlierFaultOutbox.Clear();
+        state.EarlierProductionOutbox.Clear();
+        state.EarlierProductionOrders.Clear();
+        return true;
     }
+
+    private static string ProductionId(Twin.WorkOrders.ProductionReport report) => $"parts:{report.ReportId}";
 
     /// <summary>
     /// Checks every sensor for a lost signal (timer); true when any report was queued. Judged on
@@ -421,26 +448,34 @@ public static class MachineRules
     }
 
     /// <summary>
-    /// Queues parts for their work order. A full outbox (the order unreachable for a long time)
-    /// adds the parts to the newest queued report of the same order instead of dropping them, so
-    /// the order's count and backflush stay whole. The report at the head may be in flight and is
-    /// never changed; an order with no other queued report gets one past the limit.
+    /// Queues parts for their work order. With <see cref="MachineTwinOptions.MaxOutbox"/> messages
+    /// waiting (the order unreachable for a long time) the parts are added to the newest queued
+    /// report of the same order instead, so the order's count and backflush stay whole and the
+    /// outbox does not grow. Only a report never tried is changed: one that was sent may have
+    /// arrived, and its receiver drops a repeat of its id.
     /// </summary>
     private static void QueueProduction(MachineState state, string order, Twin.WorkOrders.ProductionReport report, MachineTwinOptions options)
     {
-        if (state.ProductionOutbox.Count >= options.MaxOutbox)
+        if (state.Outbox.Count >= options.MaxOutbox)
         {
-            var last = state.ProductionOutboxOrders.LastIndexOf(order);
-            if (last >= 1)
+            for (var i = state.Outbox.Count - 1; i >= 0; i--)
             {
-                var queued = state.ProductionOutbox[last];
-                state.ProductionOutbox[last] = queued with { Good = queued.Good + report.Good, Scrap = queued.Scrap + report.Scrap, At = report.At > queued.At ? report.At : queued.At };
-                return;
+                var entry = state.Outbox[i];
+                if (entry.Message is ProductionMessage queued && queued.WorkOrder == order)
+                {
+                    if (entry.Attempts == 0 && !entry.Sending)
+                    {
+                        var parts = queued.Report;
+                        entry.Message = queued with { Report = parts with { Good = parts.Good + report.Good, Scrap = parts.Scrap + report.Scrap, At = report.At > parts.At ? report.At : parts.At } };
+                        return;
+                    }
+
+                    break;
+                }
             }
         }
 
-        state.ProductionOutbox.Add(report);
-        state.ProductionOutboxOrders.Add(order);
+        OutboxRules.Add(state.Outbox, ProductionId(report), new ProductionMessage(order, report), report.At);
     }
 
     /// <summary>Records that the device was heard from now (processing time).</summary>

@@ -102,18 +102,21 @@ public sealed class MachineState
 
     [Id(21)] public MachineDefinition? Definition { get; set; }
 
-    /// <summary>Fault reports not yet taken by their ticket desk (a persisted outbox).</summary>
-    [Id(22)] public List<Twin.Maintenance.FaultReport> Outbox { get; set; } = [];
+    /// <summary>Fault reports waiting for their desk, as saved before the one outbox: moved into <see cref="Outbox"/> on load.</summary>
+    [Id(22)] public List<Twin.Maintenance.FaultReport> EarlierFaultOutbox { get; set; } = [];
 
     /// <summary>Event time of the last evidence sent per "sensor.kind", to pace repeats.</summary>
     [Id(23)] public Dictionary<string, DateTimeOffset>? LastEvidence { get; set; }
 
-    /// <summary>Part counts not yet taken by their work order (a persisted outbox).</summary>
-    [Id(24)] public List<Twin.WorkOrders.ProductionReport> ProductionOutbox { get; set; } = [];
+    /// <summary>Part counts waiting for their work order, as saved before the one outbox: moved into <see cref="Outbox"/> on load.</summary>
+    [Id(24)] public List<Twin.WorkOrders.ProductionReport> EarlierProductionOutbox { get; set; } = [];
 
-    /// <summary>The work order of each queued production report, in the same order.</summary>
-    [Id(25)] public List<string> ProductionOutboxOrders { get; set; } = [];
+    /// <summary>The work order of each report in <see cref="EarlierProductionOutbox"/>.</summary>
+    [Id(25)] public List<string> EarlierProductionOrders { get; set; } = [];
 
     /// <summary>Time by run state and parts, for OEE; created by the first status or counts message.</summary>
     [Id(26)] public OeeLedger? Oee { get; set; }
+
+    /// <summary>Fault reports for the ticket desks and part counts for work orders, not yet taken (the twin's persisted outbox).</summary>
+    [Id(27)] public List<Twin.Grains.Infrastructure.OutboxEntry> Outbox { get; set; } = [];
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Twin.Bins;
+using Twin.Grains.Infrastructure;
 
 namespace Twin.Grains.Domain;
 
@@ -24,14 +25,17 @@ public sealed class BinState
     /// <summary>The last notice sent to purchasing said "below the reorder point".</summary>
     [Id(11)] public bool BelowNotified { get; set; }
 
-    /// <summary>Notices not yet taken by the purchasing desk (a persisted outbox).</summary>
-    [Id(12)] public List<Twin.Purchasing.StockNotice> Outbox { get; set; } = [];
+    /// <summary>Notices for the purchasing desk as saved before the one outbox: moved into <see cref="Outbox"/> on load.</summary>
+    [Id(12)] public List<Twin.Purchasing.StockNotice> EarlierNotices { get; set; } = [];
 
-    /// <summary>Transfers taken out of this bin that the target bin has not yet taken in (a persisted outbox).</summary>
-    [Id(13)] public List<StockMovement> TransfersOut { get; set; } = [];
+    /// <summary>Transfers not yet taken in by their target, as saved before the one outbox: moved into <see cref="Outbox"/> on load.</summary>
+    [Id(13)] public List<StockMovement> EarlierTransfers { get; set; } = [];
 
     /// <summary>The factory KPIs have not yet taken the bin's latest stock.</summary>
     [Id(14)] public bool KpiPending { get; set; }
+
+    /// <summary>Notices for purchasing and transfers for their target bins, not yet taken (the bin's persisted outbox).</summary>
+    [Id(15)] public List<Twin.Grains.Infrastructure.OutboxEntry> Outbox { get; set; } = [];
 }
 
 /// <summary>
@@ -199,13 +203,44 @@ public static class StockLedger
         if (!state.BelowNotified && available < state.ReorderPoint)
         {
             state.BelowNotified = true;
-            state.Outbox.Add(new Twin.Purchasing.StockNotice($"below:{cause}", true, state.Sku, available, state.ReorderPoint, state.ReorderQuantity, at));
+            Notify(state, new Twin.Purchasing.StockNotice($"below:{cause}", true, state.Sku, available, state.ReorderPoint, state.ReorderQuantity, at));
         }
         else if (state.BelowNotified && stockCameIn && available >= state.ReorderPoint)
         {
             state.BelowNotified = false;
-            state.Outbox.Add(new Twin.Purchasing.StockNotice($"refill:{cause}", false, state.Sku, available, state.ReorderPoint, state.ReorderQuantity, at));
+            Notify(state, new Twin.Purchasing.StockNotice($"refill:{cause}", false, state.Sku, available, state.ReorderPoint, state.ReorderQuantity, at));
         }
+    }
+
+    private static void Notify(BinState state, Twin.Purchasing.StockNotice notice) =>
+        OutboxRules.Add(state.Outbox, $"notice:{notice.NoticeId}", new StockNoticeMessage(notice), notice.At);
+
+    /// <summary>Queues a transfer's arrival for its target bin, in the write that takes the stock out.</summary>
+    public static void QueueTransfer(BinState state, string source, StockMovement transfer) =>
+        OutboxRules.Add(
+            state.Outbox,
+            $"transfer:{transfer.MovementId}",
+            new MovementMessage(transfer.TargetBin!, transfer with { Kind = MovementKind.TransferIn, TargetBin = null, Reference = transfer.Reference ?? $"transfer from {source}" }),
+            transfer.Timestamp);
+
+    /// <summary>Moves what a bin saved before the one outbox into <see cref="BinState.Outbox"/>; true when anything moved.</summary>
+    public static bool Upgrade(BinState state, string id)
+    {
+        if (state.EarlierNotices.Count == 0 && state.EarlierTransfers.Count == 0)
+        {
+            return false;
+        }
+
+        var notices = state.EarlierNotices.ToList();
+        var transfers = state.EarlierTransfers.ToList();
+        state.EarlierNotices.Clear();
+        state.EarlierTransfers.Clear();
+        var kept = state.Outbox.ToList();
+        state.Outbox.Clear();
+        transfers.ForEach(t => QueueTransfer(state, id, t));
+        notices.ForEach(n => Notify(state, n));
+        state.Outbox.AddRange(kept);
+        return true;
     }
 
     public static MovementResult AsDuplicate(MovementResult first) => first with { Outcome = MovementOutcome.Duplicate };

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Twin.Bins;
+using Twin.Grains.Infrastructure;
 using Twin.WorkOrders;
 
 namespace Twin.Grains.Domain;
@@ -17,17 +18,63 @@ public sealed class WorkOrderState
     [Id(7)] public bool Registered { get; set; }
     [Id(8)] public string? DispatchedLine { get; set; }
     [Id(9)] public List<string> SeenReports { get; set; } = [];
-    [Id(10)] public List<(string Bin, StockMovement Movement)> Backflush { get; set; } = [];
+    /// <summary>Backflush issues as saved before the one outbox: moved into <see cref="Outbox"/> on load.</summary>
+    [Id(10)] public List<(string Bin, StockMovement Movement)> EarlierBackflush { get; set; } = [];
     [Id(11)] public List<BackflushShortfall> Shortfalls { get; set; } = [];
-    [Id(12)] public List<Twin.Grains.Integration.PendingEvent> Outbound { get; set; } = [];
+
+    /// <summary>External events as saved before the one outbox: moved into <see cref="Outbox"/> on load.</summary>
+    [Id(12)] public List<Twin.Grains.Infrastructure.PendingEvent> EarlierOutbound { get; set; } = [];
 
     /// <summary>The factory KPIs have not yet taken a change worth reporting (status, due date, progress).</summary>
     [Id(13)] public bool KpiPending { get; set; }
+
+    /// <summary>Backflush issues for the source bins and events for external systems, not yet taken (the order's persisted outbox).</summary>
+    [Id(14)] public List<Twin.Grains.Infrastructure.OutboxEntry> Outbox { get; set; } = [];
 }
 
 /// <summary>The work order state machine: created → released → in progress → completed, or cancelled before completion.</summary>
 public static class WorkOrderLifecycle
 {
+    public const int ShortfallsKept = 100;
+
+    /// <summary>Moves what an order saved before the one outbox into <see cref="WorkOrderState.Outbox"/>; true when anything moved.</summary>
+    public static bool Upgrade(WorkOrderState state)
+    {
+        var moved = OutboxRules.Upgrade(state.EarlierOutbound, state.Outbox);
+        if (state.EarlierBackflush.Count > 0)
+        {
+            var issues = new List<OutboxEntry>();
+            foreach (var (bin, movement) in state.EarlierBackflush)
+            {
+                OutboxRules.Add(issues, movement.MovementId, new MovementMessage(bin, movement), movement.Timestamp);
+            }
+
+            state.Outbox.InsertRange(0, issues.Where(i => !state.Outbox.Exists(e => e.Id == i.Id)));
+            state.EarlierBackflush.Clear();
+            moved = true;
+        }
+
+        return moved;
+    }
+
+    /// <summary>A backflush issue a bin refused (too little stock): kept on the order as a shortfall, not retried. False for any other message.</summary>
+    public static bool Refused(WorkOrderState state, OutboxMessage message, string reason, DateTimeOffset now)
+    {
+        if (message is not MovementMessage { Movement.Kind: MovementKind.Issue } issue || !issue.Movement.MovementId.StartsWith("bf:", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        state.Shortfalls.Add(new BackflushShortfall(issue.Bin, issue.Movement.MovementId.Split(':')[^1], issue.Movement.Quantity, reason, now));
+        if (state.Shortfalls.Count > ShortfallsKept)
+        {
+            state.Shortfalls.RemoveAt(0);
+        }
+
+        state.Version++;
+        return true;
+    }
+
     private static readonly Dictionary<WorkOrderStatus, WorkOrderStatus[]> Allowed = new()
     {
         [WorkOrderStatus.Created] = [WorkOrderStatus.Released, WorkOrderStatus.Cancelled],
@@ -223,7 +270,8 @@ public static class WorkOrderLifecycle
                 var quantity = line.QuantityPerUnit * report.Good;
                 if (quantity > 0)
                 {
-                    state.Backflush.Add((line.SourceBin, new StockMovement($"bf:{report.ReportId}:{line.Sku}", MovementKind.Issue, quantity, report.At, Reference: $"backflush {line.Sku} for {report.Good} good parts")));
+                    var issue = new StockMovement($"bf:{report.ReportId}:{line.Sku}", MovementKind.Issue, quantity, report.At, Reference: $"backflush {line.Sku} for {report.Good} good parts");
+                    OutboxRules.Add(state.Outbox, issue.MovementId, new MovementMessage(line.SourceBin, issue), report.At);
                 }
             }
 

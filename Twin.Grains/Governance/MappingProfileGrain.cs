@@ -14,13 +14,15 @@ public sealed class MappingProfileState
 public sealed class MappingProfileGrain(
     [PersistentState("profile", TwinStorage.Name)] IPersistentState<MappingProfileState> state) : Grain, IMappingProfileGrain
 {
+    private GroupCommit? _commit;
+
     public Task<MappingProfileDefinition?> GetAsync() => Task.FromResult(state.State.Profile);
 
     public async Task<MappingProfileDefinition> SetAsync(MappingProfileDefinition profile)
     {
         state.State.Version++;
         state.State.Profile = profile with { Version = state.State.Version };
-        await this.WriteOrResetAsync(state);
+        await (_commit ??= new GroupCommit(state, this)).CommitAsync();
         return state.State.Profile;
     }
 
@@ -28,6 +30,6 @@ public sealed class MappingProfileGrain(
     {
         state.State.Version++;
         state.State.Profile = null;
-        await this.WriteOrResetAsync(state);
+        await (_commit ??= new GroupCommit(state, this)).CommitAsync();
     }
 }

@@ -3,10 +3,11 @@ using Orleans.Core;
 namespace Twin.Grains.Infrastructure;
 
 /// <summary>
-/// Group commit for a reentrant grain: callers change the in-memory state, then await
+/// The one way a twin writes its state. Group commit for a reentrant grain: callers change the in-memory state, then await
 /// <see cref="CommitAsync"/>, which completes once a write that includes their change is done.
 /// While one write runs, changes pile up and go out together in the next one, so a burst of
-/// concurrent calls costs a few writes, not one each.
+/// concurrent calls costs a few writes, not one each. A non-reentrant grain uses it the same
+/// way and simply never has two writes waiting.
 /// </summary>
 /// <remarks>
 /// Single-threaded use only (a grain's turns). When a write fails every waiting caller sees the

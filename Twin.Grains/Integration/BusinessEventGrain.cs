@@ -21,6 +21,8 @@ public sealed class BusinessEventGrain(
     [PersistentState("event", TwinStorage.Name)] IPersistentState<BusinessEventState> state,
     TwinClock clock) : Grain, IBusinessEventGrain
 {
+    private GroupCommit? _commit;
+
     public async Task<EventOutcome> ApplyOnceAsync(BusinessEvent businessEvent)
     {
         if (state.State.Outcome is { } first)
@@ -54,7 +56,7 @@ public sealed class BusinessEventGrain(
 
         state.State.Fingerprint = businessEvent.Fingerprint;
         state.State.Outcome = outcome;
-        await this.WriteOrResetAsync(state);
+        await (_commit ??= new GroupCommit(state, this)).CommitAsync();
         return outcome;
     }
 

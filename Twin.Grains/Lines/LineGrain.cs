@@ -33,6 +33,7 @@ public sealed partial class LineGrain(
     public static readonly TimeSpan KpiPeriod = TimeSpan.FromSeconds(10);
 
     private KpiFeed? _kpis;
+    private GroupCommit? _commit;
     private IGrainTimer? _kpiTimer;
     private LineKpiReport? _latest;
 
@@ -120,7 +121,7 @@ public sealed partial class LineGrain(
             state.State.Machines = [.. definition.Machines];
             state.State.Version += 1 + absorbed;
             state.State.Defined = true;
-            await this.WriteOrResetAsync(state);
+            await (_commit ??= new GroupCommit(state, this)).CommitAsync();
             StartKpiTimer();
         }
 

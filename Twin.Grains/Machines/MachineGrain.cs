@@ -24,11 +24,12 @@ public sealed partial class MachineGrain(
     TwinClock clock,
     TwinMetrics metrics,
     IHistorySink history,
-    ILogger<MachineGrain> logger) : Grain, IMachineGrain
+    OutboxServices outboxServices,
+    ILogger<MachineGrain> logger) : Grain, IMachineGrain, IRemindable
 {
     private readonly MachineTwinOptions _options = options.Value;
     private GroupCommit? _commit;
-    private bool _flushing;
+    private Outbox? _outbox;
     private ObserverManager<ITwinObserver>? _observers;
     private IGrainTimer? _notifyTimer;
     private long _notifiedVersion;
@@ -36,14 +37,21 @@ public sealed partial class MachineGrain(
     private string _factory = "";
     private string _id = "";
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
         _commit = new GroupCommit(state, this);
+        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
         var period = _options.OfflineAfter / 2;
         this.RegisterGrainTimer(CheckHeartbeatAsync, period, period);
         metrics.Activated("machine");
-        return Task.CompletedTask;
+        if (MachineRules.Upgrade(state.State))
+        {
+            // Saved before the one outbox: deliver from the new place once that is durable.
+            await _commit.CommitAsync();
+        }
+
+        _outbox.Kick();
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -108,10 +116,7 @@ public sealed partial class MachineGrain(
             }
 
             ScheduleNotify();
-            if (state.State.Outbox.Count > 0 || state.State.ProductionOutbox.Count > 0)
-            {
-                _ = FlushOutboxAsync();
-            }
+            _outbox!.Kick();
         }
         else
         {
@@ -255,78 +260,11 @@ public sealed partial class MachineGrain(
         {
             await _commit!.CommitAsync();
             ScheduleNotify();
-        }
-
-        if (state.State.Outbox.Count > 0 || state.State.ProductionOutbox.Count > 0)
-        {
-            await FlushOutboxAsync();
+            _outbox!.Kick();
         }
     }
 
-    /// <summary>
-    /// Delivers queued fault reports to their ticket desks, oldest first. A report leaves the
-    /// outbox only once its desk has taken it; the desk ignores a report id it has seen, so
-    /// sending again after a crash is harmless. Failures stay queued for the next tick.
-    /// </summary>
-    private async Task FlushOutboxAsync()
-    {
-        if (_flushing)
-        {
-            return;
-        }
-
-        _flushing = true;
-        try
-        {
-            while (state.State.ProductionOutbox.Count > 0)
-            {
-                var production = state.State.ProductionOutbox[0];
-                var order = GrainFactory.GetGrain<IWorkOrderGrain>(TwinKey.Compose(_factory, state.State.ProductionOutboxOrders[0]));
-                try
-                {
-                    await order.RecordProductionAsync(production with { ReportId = $"{_id}:{production.ReportId}", Machine = _id });
-                }
-                catch (TwinRuleException rule) when (rule.IsNotFound)
-                {
-                    // Parts for an order nobody created: counted on the machine, not sent again.
-                    LogUnknownOrder(_factory, _id, state.State.ProductionOutboxOrders[0]);
-                }
-
-                if (state.State.ProductionOutbox.Count > 0 && state.State.ProductionOutbox[0].ReportId == production.ReportId)
-                {
-                    state.State.ProductionOutbox.RemoveAt(0);
-                    state.State.ProductionOutboxOrders.RemoveAt(0);
-                }
-            }
-
-            while (state.State.Outbox.Count > 0)
-            {
-                var report = state.State.Outbox[0];
-                var desk = GrainFactory.GetGrain<IMaintenanceTicketGrain>($"{_factory}/{_id}.{report.Kind}");
-                await desk.ReportAsync(report with { Machine = _id });
-                if (state.State.Outbox.Count > 0 && state.State.Outbox[0].ReportId == report.ReportId)
-                {
-                    state.State.Outbox.RemoveAt(0);
-                }
-            }
-
-            await _commit!.CommitAsync();
-        }
-        catch (Exception ex)
-        {
-            LogOutboxFailed(ex, _factory, _id, state.State.Outbox.Count);
-        }
-        finally
-        {
-            _flushing = false;
-        }
-    }
-
-    [LoggerMessage(EventId = TwinEvents.MachineGrainUnknownOrder, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine} counted parts for work order {WorkOrder}, which does not exist")]
-    private partial void LogUnknownOrder(string factory, string machine, string workOrder);
-
-    [LoggerMessage(EventId = TwinEvents.MachineGrainOutboxFailed, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine} could not deliver {Count} fault reports yet")]
-    private partial void LogOutboxFailed(Exception exception, string factory, string machine, int count);
+    public Task ReceiveReminder(string reminderName, TickStatus status) => _outbox!.OnReminderAsync(reminderName);
 
     [LoggerMessage(EventId = TwinEvents.MachineGrainOffline, Level = LogLevel.Information, Message = "Machine {Factory}/{Machine} is offline: nothing heard since {LastSeen}")]
     private partial void LogOffline(string factory, string machine, DateTimeOffset? lastSeen);

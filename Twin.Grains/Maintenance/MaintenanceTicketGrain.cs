@@ -3,7 +3,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Twin.Factories;
 using Twin.Grains.Infrastructure;
-using Twin.Grains.Integration;
 using Twin.Grains.Kpis;
 using Twin.Integration;
 using Twin.Kpis;
@@ -16,7 +15,7 @@ namespace Twin.Grains.Maintenance;
 public sealed partial class MaintenanceTicketGrain(
     [PersistentState("tickets", TwinStorage.Name)] IPersistentState<TicketDeskState> state,
     IOptions<MaintenanceOptions> options,
-    IOutboundDelivery delivery,
+    OutboxServices outboxServices,
     TwinMetrics metrics,
     TwinClock clock,
     ILogger<MaintenanceTicketGrain> logger) : Grain, IMaintenanceTicketGrain, IRemindable
@@ -32,21 +31,30 @@ public sealed partial class MaintenanceTicketGrain(
     private FaultKind _kind;
     private bool _remindersChecked;
     private KpiFeed? _kpis;
+    private GroupCommit? _commit;
+    private Outbox? _outbox;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_factory, var id) = TwinKey.Split(this.GetPrimaryKeyString());
         var dot = id.LastIndexOf('.');
         _machine = id[..dot];
         _kind = Enum.Parse<FaultKind>(id[(dot + 1)..]);
         ReportOpen();
+        _commit = new GroupCommit(state, this);
+        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, this.GetPrimaryKeyString()), TimeSpan.Zero);
         if (state.State.KpiPending)
         {
             _kpis.Kick();
         }
 
-        return Task.CompletedTask;
+        if (OutboxRules.Upgrade(state.State.EarlierOutbound, state.State.Outbox))
+        {
+            await _commit.CommitAsync();
+        }
+
+        _outbox.Kick();
     }
 
     /// <summary>Marks a change to the tickets, to be written with it and then reported to the factory KPIs.</summary>
@@ -81,7 +89,7 @@ public sealed partial class MaintenanceTicketGrain(
 
     private async Task SaveAsync()
     {
-        await this.WriteOrResetAsync(state);
+        await _commit!.CommitAsync();
         ReportOpen();
     }
 
@@ -150,13 +158,7 @@ public sealed partial class MaintenanceTicketGrain(
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (reminderName == Outbox.Reminder)
-        {
-            await DeliverAsync();
-            return;
-        }
-
-        if (reminderName != EscalationReminder)
+        if (await _outbox!.OnReminderAsync(reminderName) || reminderName != EscalationReminder)
         {
             return;
         }
@@ -186,13 +188,13 @@ public sealed partial class MaintenanceTicketGrain(
     private void Emit(TicketState ticket, string what, string summary, string? type = null)
     {
         var id = $"{_machine}.{_kind}.{ticket.Number}";
-        Outbox.Add(state.State.Outbound, new OutboundEvent($"ticket:{id}:{what}", type ?? $"ticket.{what}", _factory, $"ticket/{id}", clock.UtcNow, summary));
+        OutboxRules.AddEvent(state.State.Outbox, new OutboundEvent($"ticket:{id}:{what}", type ?? $"ticket.{what}", _factory, $"ticket/{id}", clock.UtcNow, summary));
     }
 
     /// <summary>
-    /// A report that was saved but whose call failed before its reminders were set comes again
-    /// with the same id and changes nothing, so once per activation the reminders are checked
-    /// against the state: escalation while a ticket is open, delivery while events wait.
+    /// A report that was saved but whose call failed before its reminder was set comes again
+    /// with the same id and changes nothing, so once per activation the escalation reminder is
+    /// checked against the state (the outbox sees to its own on activation).
     /// </summary>
     private async Task EnsureRemindersAsync()
     {
@@ -202,15 +204,10 @@ public sealed partial class MaintenanceTicketGrain(
             await this.RegisterOrUpdateReminder(EscalationReminder, period, period);
         }
 
-        if (state.State.Outbound.Count > 0)
-        {
-            await DeliverAsync();
-        }
-
         _remindersChecked = true;
     }
 
-    private Task DeliverAsync() => this.DeliverOutboxAsync(state.State.Outbound, delivery, clock.UtcNow, SaveAsync);
+    private Task DeliverAsync() => _outbox!.DeliverAsync();
 
     // Orleans reminders tick at most once a minute.
     private TimeSpan Period() => options.Value.EscalateAfter < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : options.Value.EscalateAfter;

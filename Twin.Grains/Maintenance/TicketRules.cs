@@ -31,13 +31,17 @@ public sealed class TicketDeskState
     [Id(0)] public List<TicketState> Tickets { get; set; } = [];
     [Id(1)] public List<string> SeenReports { get; set; } = [];
     [Id(2)] public bool Registered { get; set; }
-    [Id(3)] public List<Twin.Grains.Integration.PendingEvent> Outbound { get; set; } = [];
+    /// <summary>External events as saved before the one outbox: moved into <see cref="Outbox"/> on load.</summary>
+    [Id(3)] public List<Twin.Grains.Infrastructure.PendingEvent> EarlierOutbound { get; set; } = [];
 
     /// <summary>Rises with every change to the tickets: orders the desk's reports to the factory KPIs.</summary>
     [Id(4)] public long Version { get; set; }
 
     /// <summary>The factory KPIs have not yet taken the desk's latest change.</summary>
     [Id(5)] public bool KpiPending { get; set; }
+
+    /// <summary>Ticket events for external systems not yet taken (the desk's persisted outbox).</summary>
+    [Id(6)] public List<Twin.Grains.Infrastructure.OutboxEntry> Outbox { get; set; } = [];
 }
 
 /// <summary>The rules of a machine's maintenance tickets for one fault kind. Pure.</summary>

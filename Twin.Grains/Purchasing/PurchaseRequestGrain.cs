@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
 using Twin.Factories;
 using Twin.Grains.Infrastructure;
-using Twin.Grains.Integration;
 using Twin.Integration;
 using Twin.Purchasing;
 
@@ -10,10 +9,23 @@ namespace Twin.Grains.Purchasing;
 /// <summary>One bin's purchase requests.</summary>
 public sealed class PurchaseRequestGrain(
     [PersistentState("purchasing", TwinStorage.Name)] IPersistentState<PurchaseDeskState> state,
-    IOutboundDelivery delivery,
+    OutboxServices outboxServices,
     TwinClock clock) : Grain, IPurchaseRequestGrain, IRemindable
 {
-    private bool _deliveryChecked;
+    private GroupCommit? _commit;
+    private Outbox? _outbox;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _commit = new GroupCommit(state, this);
+        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
+        if (OutboxRules.Upgrade(state.State.EarlierOutbound, state.State.Outbox))
+        {
+            await _commit.CommitAsync();
+        }
+
+        _outbox.Kick();
+    }
 
     public async Task NoticeAsync(StockNotice notice)
     {
@@ -31,29 +43,16 @@ public sealed class PurchaseRequestGrain(
             if (opened)
             {
                 var request = state.State.Requests[^1];
-                Outbox.Add(state.State.Outbound, new OutboundEvent(
+                OutboxRules.AddEvent(state.State.Outbox, new OutboundEvent(
                     $"purchase-request:{bin}.{request.Number}:opened", "purchase-request.opened", factory, $"purchase-request/{bin}.{request.Number}", clock.UtcNow,
                     $"Order {request.Quantity} of {request.Sku} for bin {bin}: available {notice.Available} below reorder point {notice.ReorderPoint}"));
             }
 
-            await this.WriteOrResetAsync(state);
+            await _commit!.CommitAsync();
             if (opened)
             {
-                await DeliverAsync();
-                _deliveryChecked = true;
+                await _outbox!.DeliverAsync();
             }
-        }
-
-        // A notice saved by a call that then failed comes again and changes nothing: once per
-        // activation, make sure waiting events have their delivery (and its retry reminder).
-        if (!_deliveryChecked)
-        {
-            if (state.State.Outbound.Count > 0)
-            {
-                await DeliverAsync();
-            }
-
-            _deliveryChecked = true;
         }
     }
 
@@ -61,14 +60,11 @@ public sealed class PurchaseRequestGrain(
     {
         var (factory, bin) = TwinKey.Split(this.GetPrimaryKeyString());
         PurchaseRules.Move(state.State, number, target, clock.UtcNow, by, note);
-        await this.WriteOrResetAsync(state);
+        await _commit!.CommitAsync();
         return PurchaseRules.ToRequest(factory, bin, state.State.Requests.First(r => r.Number == number));
     }
 
-    public Task ReceiveReminder(string reminderName, TickStatus status) =>
-        reminderName == Outbox.Reminder ? DeliverAsync() : Task.CompletedTask;
-
-    private Task DeliverAsync() => this.DeliverOutboxAsync(state.State.Outbound, delivery, clock.UtcNow, () => this.WriteOrResetAsync(state));
+    public Task ReceiveReminder(string reminderName, TickStatus status) => _outbox!.OnReminderAsync(reminderName);
 
     public Task<ImmutableArray<PurchaseRequest>> ListAsync()
     {

@@ -21,7 +21,11 @@ public sealed class PurchaseDeskState
     [Id(0)] public List<PurchaseRequestState> Requests { get; set; } = [];
     [Id(1)] public List<string> SeenNotices { get; set; } = [];
     [Id(2)] public bool Registered { get; set; }
-    [Id(3)] public List<Twin.Grains.Integration.PendingEvent> Outbound { get; set; } = [];
+    /// <summary>External events as saved before the one outbox: moved into <see cref="Outbox"/> on load.</summary>
+    [Id(3)] public List<Twin.Grains.Infrastructure.PendingEvent> EarlierOutbound { get; set; } = [];
+
+    /// <summary>Purchase events for external systems not yet taken (the desk's persisted outbox).</summary>
+    [Id(4)] public List<Twin.Grains.Infrastructure.OutboxEntry> Outbox { get; set; } = [];
 }
 
 /// <summary>The rules of a bin's purchase requests. Pure.</summary>

@@ -3,7 +3,6 @@ using Twin.Bins;
 using Twin.Factories;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
-using Twin.Grains.Integration;
 using Twin.Grains.Kpis;
 using Twin.Integration;
 using Twin.Kpis;
@@ -14,24 +13,33 @@ namespace Twin.Grains.WorkOrders;
 /// <summary>The work order twin.</summary>
 public sealed partial class WorkOrderGrain(
     [PersistentState("workorder", TwinStorage.Name)] IPersistentState<WorkOrderState> state,
-    IOutboundDelivery delivery,
+    OutboxServices outboxServices,
     TwinClock clock,
     ILogger<WorkOrderGrain> logger) : Grain, IWorkOrderGrain, IRemindable
 {
+    private GroupCommit? _commit;
+    private Outbox? _outbox;
     private KpiFeed? _kpis;
 
     // What the factory KPIs were last sent, to skip progress steps under a percent.
     private WorkOrderKpi? _reported;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _commit = new GroupCommit(state, this);
+        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices, (entry, reason) => WorkOrderLifecycle.Refused(state.State, entry.Message, reason, clock.UtcNow));
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, this.GetPrimaryKeyString()), TimeSpan.Zero);
         if (state.State.KpiPending)
         {
             _kpis.Kick();
         }
 
-        return Task.CompletedTask;
+        if (WorkOrderLifecycle.Upgrade(state.State))
+        {
+            await _commit.CommitAsync();
+        }
+
+        _outbox.Kick();
     }
 
     /// <summary>Before a write: flags a change the factory KPIs should hear of; true when it did.</summary>
@@ -83,7 +91,7 @@ public sealed partial class WorkOrderGrain(
         if (WorkOrderLifecycle.Create(state.State, definition, clock.UtcNow))
         {
             MarkKpiChange();
-            await this.WriteOrResetAsync(state);
+            await _commit!.CommitAsync();
             ReportKpis();
         }
 
@@ -95,7 +103,7 @@ public sealed partial class WorkOrderGrain(
         if (WorkOrderLifecycle.Move(state.State, target, clock.UtcNow, by, reason))
         {
             MarkKpiChange();
-            await this.WriteOrResetAsync(state);
+            await _commit!.CommitAsync();
             ReportKpis();
         }
 
@@ -106,7 +114,7 @@ public sealed partial class WorkOrderGrain(
     {
         if (WorkOrderLifecycle.Dispatch(state.State, line, clock.UtcNow, by))
         {
-            await this.WriteOrResetAsync(state);
+            await _commit!.CommitAsync();
         }
 
         return Snapshot();
@@ -121,65 +129,22 @@ public sealed partial class WorkOrderGrain(
             if (completed)
             {
                 var (factory, id) = TwinKey.Split(this.GetPrimaryKeyString());
-                Outbox.Add(state.State.Outbound, new OutboundEvent(
+                OutboxRules.AddEvent(state.State.Outbox, new OutboundEvent(
                     $"work-order:{id}:completed", "work-order.completed", factory, $"work-order/{id}", clock.UtcNow,
                     $"Work order {id} completed: {state.State.Good} good, {state.State.Scrap} scrap"));
             }
 
             MarkKpiChange();
-            await this.WriteOrResetAsync(state);
+            await _commit!.CommitAsync();
             ReportKpis();
-            if (completed)
-            {
-                await DeliverAsync();
-            }
         }
 
-        await BackflushAsync();
+        // Backflush and the completion event go out before the machine hears back; what fails is retried.
+        await _outbox!.DeliverAsync();
         return Snapshot();
     }
 
-    /// <summary>
-    /// Issues the queued BOM material from the source bins (idempotent by movement id). A bin that
-    /// refuses (too little stock) is recorded as a shortfall on the order instead of retried;
-    /// a bin that does not answer is retried with the next report.
-    /// </summary>
-    private async Task BackflushAsync()
-    {
-        var (factory, _) = TwinKey.Split(this.GetPrimaryKeyString());
-        var changed = false;
-        try
-        {
-            while (state.State.Backflush.Count > 0)
-            {
-                var (bin, movement) = state.State.Backflush[0];
-                var result = await GrainFactory.GetGrain<IStockBinGrain>(TwinKey.Compose(factory, bin)).ApplyMovementAsync(movement);
-                if (result.Outcome == MovementOutcome.Refused)
-                {
-                    state.State.Shortfalls.Add(new BackflushShortfall(bin, movement.MovementId.Split(':')[^1], movement.Quantity, result.Reason ?? "refused", clock.UtcNow));
-                    if (state.State.Shortfalls.Count > 100)
-                    {
-                        state.State.Shortfalls.RemoveAt(0);
-                    }
-                }
-
-                state.State.Backflush.RemoveAt(0);
-                changed = true;
-            }
-        }
-        finally
-        {
-            if (changed)
-            {
-                await this.WriteOrResetAsync(state);
-            }
-        }
-    }
-
-    public Task ReceiveReminder(string reminderName, TickStatus status) =>
-        reminderName == Outbox.Reminder ? DeliverAsync() : Task.CompletedTask;
-
-    private Task DeliverAsync() => this.DeliverOutboxAsync(state.State.Outbound, delivery, clock.UtcNow, () => this.WriteOrResetAsync(state));
+    public Task ReceiveReminder(string reminderName, TickStatus status) => _outbox!.OnReminderAsync(reminderName);
 
     public Task<WorkOrderSnapshot> GetSnapshotAsync()
     {

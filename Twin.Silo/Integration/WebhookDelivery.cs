@@ -3,7 +3,7 @@ using System.Text.Json;
 using MQTTnet;
 using MQTTnet.Protocol;
 using Microsoft.Extensions.Options;
-using Twin.Grains.Integration;
+using Twin.Grains.Infrastructure;
 using Twin.Integration;
 
 namespace Twin.Silo.Integration;

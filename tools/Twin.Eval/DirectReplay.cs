@@ -35,7 +35,7 @@ public static class DirectReplay
             // The machine score series has a deadband: a row without a point scored what the last point said.
             var stored = points.Where(p => p.Sensor == MachineRules.MachineScoreSeries).Select(p => (double?)p.AnomalyScore).FirstOrDefault();
             scores[i] = stored ?? (i > 0 ? scores[i - 1] : 0);
-            foreach (var report in state.Outbox)
+            foreach (var report in state.Outbox.Select(e => e.Message).OfType<Twin.Grains.Infrastructure.FaultMessage>().Select(f => f.Report))
             {
                 if (!desks.TryGetValue(report.Kind, out var desk))
                 {

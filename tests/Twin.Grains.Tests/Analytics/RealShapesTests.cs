@@ -46,7 +46,7 @@ public class RealShapesTests(ITestOutputHelper output)
 
         public void Deliver(DateTimeOffset now)
         {
-            foreach (var report in State.Outbox)
+            foreach (var report in State.Outbox.Select(e => e.Message).OfType<Twin.Grains.Infrastructure.FaultMessage>().Select(f => f.Report))
             {
                 if (!Desks.TryGetValue(report.Kind, out var desk))
                 {

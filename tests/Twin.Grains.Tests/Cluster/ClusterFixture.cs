@@ -32,6 +32,9 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public WriteCounter Writes { get; } = new();
 
+    /// <summary>The external system the twins' events go to (webhooks): takes or refuses what a test says.</summary>
+    public ExternalTarget External { get; } = new();
+
     /// <summary>Grain calls received, by <c>{interface}.{method} {grain id}</c>: to show what a read asked.</summary>
     public WriteCounter Calls { get; } = new();
 
@@ -46,6 +49,9 @@ public sealed class ClusterFixture : IAsyncLifetime
                 ["Twin:Storage:Provider"] = "Sqlite",
                 ["Twin:Storage:SqlitePath"] = Path.Combine(_directory, "twin.db"),
                 ["Twin:Storage:FullSync"] = "false",
+                ["Twin:Outbox:MaxEntries"] = "50",
+                ["Twin:Outbox:FirstRetry"] = "00:00:00.2",
+                ["Twin:Outbox:MaxRetryInterval"] = "00:00:01",
             });
             host.Services.AddTwinSiloOptions();
         });
@@ -54,6 +60,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.UseTwinGrains(cluster: null);
             silo.Services.Replace(ServiceDescriptor.Singleton(new TwinClock(Clock)));
             silo.Services.AddSingleton(Writes);
+            silo.Services.Replace(ServiceDescriptor.Singleton<IOutboundDelivery>(External));
             silo.AddIncomingGrainCallFilter(context =>
             {
                 Calls.Add($"{context.InterfaceName}.{context.MethodName} {context.TargetId}");
@@ -94,6 +101,33 @@ public sealed class ClusterFixture : IAsyncLifetime
         public void Add(string grainId) => _writes.AddOrUpdate(grainId, 1, (_, n) => n + 1);
 
         public int Where(Func<string, bool> match) => _writes.Where(p => match(p.Key)).Sum(p => p.Value);
+    }
+
+    /// <summary>An external target that takes every event except those of a factory a test marked down.</summary>
+    public sealed class ExternalTarget : IOutboundDelivery
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _down = new(StringComparer.Ordinal);
+        private readonly System.Collections.Concurrent.ConcurrentQueue<Twin.Integration.OutboundEvent> _taken = new();
+
+        public bool HasTargets => true;
+
+        /// <summary>Refuses (throws for) every event of <paramref name="factory"/> until <see cref="Up"/>.</summary>
+        public void Down(string factory) => _down[factory] = true;
+
+        public void Up(string factory) => _down.TryRemove(factory, out _);
+
+        public IReadOnlyList<Twin.Integration.OutboundEvent> Taken(string factory) => [.. _taken.Where(e => e.Factory == factory)];
+
+        public Task DeliverAsync(Twin.Integration.OutboundEvent outboundEvent, CancellationToken cancellationToken)
+        {
+            if (_down.ContainsKey(outboundEvent.Factory))
+            {
+                throw new HttpRequestException($"target down for {outboundEvent.Factory}");
+            }
+
+            _taken.Enqueue(outboundEvent);
+            return Task.CompletedTask;
+        }
     }
 
     private sealed class CountingStorage(IGrainStorage inner, WriteCounter counter) : IGrainStorage

@@ -124,18 +124,36 @@ public class MachineRulesTests
             MachineRules.Apply(state, new CountsMessage(seq, T0.AddSeconds(seq), 2, seq % 2, seq <= 2 ? "WO-1" : "WO-2"), options);
         }
 
-        // Three reports (the limit); the head, which may be in flight, keeps what it had.
-        Assert.Equal(["WO-1", "WO-1", "WO-2"], state.ProductionOutboxOrders);
-        Assert.Equal(2, state.ProductionOutbox[0].Good);
-        Assert.Equal(20, state.ProductionOutbox.Sum(r => r.Good));
-        Assert.Equal(5, state.ProductionOutbox.Sum(r => r.Scrap));
-        Assert.Equal(T0.AddSeconds(10), state.ProductionOutbox[2].At);
+        // Three reports (the limit); the head keeps what it had.
+        Assert.Equal(["WO-1", "WO-1", "WO-2"], Production(state).Select(p => p.WorkOrder));
+        Assert.Equal(2, Production(state)[0].Report.Good);
+        Assert.Equal(20, Production(state).Sum(p => p.Report.Good));
+        Assert.Equal(5, Production(state).Sum(p => p.Report.Scrap));
+        Assert.Equal(T0.AddSeconds(10), Production(state)[2].Report.At);
 
         // An order with nothing else queued still gets its report, past the limit.
         MachineRules.Apply(state, new CountsMessage(11, T0.AddSeconds(11), 1, 0, "WO-3"), options);
-        Assert.Equal("WO-3", state.ProductionOutboxOrders[^1]);
-        Assert.Equal(21, state.ProductionOutbox.Sum(r => r.Good));
+        Assert.Equal("WO-3", Production(state)[^1].WorkOrder);
+        Assert.Equal(21, Production(state).Sum(p => p.Report.Good));
     }
+
+    [Fact]
+    public void A_full_outbox_never_changes_a_report_that_was_tried_it_queues_a_new_one()
+    {
+        var options = new MachineTwinOptions { MaxOutbox = 2 };
+        var state = new MachineState();
+        MachineRules.Apply(state, new CountsMessage(1, T0.AddSeconds(1), 2, 0, "WO-1"), options);
+        MachineRules.Apply(state, new CountsMessage(2, T0.AddSeconds(2), 3, 0, "WO-1"), options);
+
+        // The order did not answer the last report: its outcome is unknown, it may have arrived.
+        state.Outbox[^1].Attempts = 1;
+        MachineRules.Apply(state, new CountsMessage(3, T0.AddSeconds(3), 4, 0, "WO-1"), options);
+
+        Assert.Equal([2, 3, 4], Production(state).Select(p => p.Report.Good));
+    }
+
+    private static List<Twin.Grains.Infrastructure.ProductionMessage> Production(MachineState state) =>
+        [.. state.Outbox.Select(e => e.Message).OfType<Twin.Grains.Infrastructure.ProductionMessage>()];
 
     [Fact]
     public void Heartbeat_loss_makes_the_machine_offline_until_it_is_heard_again()

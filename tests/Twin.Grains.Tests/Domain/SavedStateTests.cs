@@ -67,8 +67,14 @@ public class SavedStateTests
         Assert.Equal(Resource("machine-state.continued.txt"), Normalise(StateScenario.Describe(copy, _options)));
     }
 
-    private static MachineState Load(byte[] saved) =>
-        Serializer.Deserialize<MachineState>(saved) ?? throw new InvalidOperationException("The saved state is empty.");
+    private static MachineState Load(byte[] saved)
+    {
+        var state = Serializer.Deserialize<MachineState>(saved) ?? throw new InvalidOperationException("The saved state is empty.");
+
+        // What the twin does on activation: move the earlier separate outboxes into the one outbox.
+        MachineRules.Upgrade(state);
+        return state;
+    }
 
     private static string Resource(string name)
     {

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Twin.Grains.Infrastructure;
 using Twin.Grains.Domain;
 using Twin.Machines;
 
@@ -91,9 +92,10 @@ public static class StateScenario
         var text = new StringBuilder();
         text.AppendLine(JsonSerializer.Serialize(MachineRules.ToSnapshot("f", "m", state, now, options), json));
         text.AppendLine(JsonSerializer.Serialize(MachineRules.ToOee("f", "m", state, now, options), json));
-        text.AppendLine(JsonSerializer.Serialize(state.Outbox, json));
-        text.AppendLine(JsonSerializer.Serialize(state.ProductionOutbox, json));
-        text.AppendLine(string.Join(",", state.ProductionOutboxOrders));
+        var messages = state.Outbox.Select(e => e.Message).ToList();
+        text.AppendLine(JsonSerializer.Serialize(messages.OfType<FaultMessage>().Select(f => f.Report).ToList(), json));
+        text.AppendLine(JsonSerializer.Serialize(messages.OfType<ProductionMessage>().Select(p => p.Report).ToList(), json));
+        text.AppendLine(string.Join(",", messages.OfType<ProductionMessage>().Select(p => p.WorkOrder)));
         text.AppendLine(JsonSerializer.Serialize(state.LastEvidence?.OrderBy(e => e.Key, StringComparer.Ordinal).ToList(), json));
         foreach (var (name, sensor) in state.Sensors.OrderBy(s => s.Key, StringComparer.Ordinal))
         {
