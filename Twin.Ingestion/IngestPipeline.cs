@@ -101,10 +101,10 @@ public sealed partial class IngestPipeline(
             statistics.Durable(origin.ReceivedAt, source);
         }
 
-        statistics.Accepted(factory, result.Applied + result.Late, result.Duplicates + result.TooOld, source);
+        statistics.Accepted(factory, result.Applied + result.Late, result.Duplicates, source);
         if (!result.Rejected.IsDefaultOrEmpty)
         {
-            // Refused by the twin (e.g. too many sensors): kept as dead letters before the source acknowledges.
+            // Refused by the twin (too many sensors, too old to tell from a duplicate): kept as dead letters before the source acknowledges.
             var now = DateTimeOffset.UtcNow;
             ImmutableArray<DeadLetter> refused = [.. result.Rejected
                 .Select(r => (Rejection: r, Index: IndexOf(messages, r)))

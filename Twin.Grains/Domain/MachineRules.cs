@@ -54,7 +54,6 @@ public sealed class MachineTwinOptions
 /// </summary>
 public static class MachineRules
 {
-    /// <summary>Applies one message; returns what was done with it.</summary>
     /// <summary>Most sources (besides the device) one machine keeps a sequence window for.</summary>
     public const int MaxSources = 32;
 
@@ -88,12 +87,6 @@ public static class MachineRules
         }
 
         var window = WindowOf(state, message.Source);
-        if (window is null)
-        {
-            state.TooOld++;
-            return SequenceVerdict.TooOld;
-        }
-
         var verdict = window.Check(message.Seq, message.Timestamp);
         switch (verdict)
         {
@@ -101,7 +94,9 @@ public static class MachineRules
                 state.Duplicates++;
                 return verdict;
             case SequenceVerdict.TooOld:
+                // Cannot be told from a duplicate: refused visibly, never taken in silence.
                 state.TooOld++;
+                reason = $"sequence.too-old: seq {message.Seq} of {message.Source ?? "the device"} at {message.Timestamp:O} is older than what the twin remembers (seq {window.KnownFrom}, or an epoch before {window.ForgottenBefore:O}); it may be a duplicate, so it was not applied";
                 return verdict;
             case SequenceVerdict.Late:
                 state.Late++;
@@ -137,7 +132,12 @@ public static class MachineRules
         return verdict;
     }
 
-    private static SequenceWindow? WindowOf(MachineState state, string? source)
+    /// <summary>
+    /// The sequence record of the message's source. With <see cref="MaxSources"/> sources kept, a
+    /// new one replaces the source heard from last in event time (a device that booted with a new
+    /// source id long ago): its readings can no longer be redelivered, so a new source never waits.
+    /// </summary>
+    private static SequenceWindow WindowOf(MachineState state, string? source)
     {
         if (source is null)
         {
@@ -149,7 +149,8 @@ public static class MachineRules
         {
             if (state.Sources.Count >= MaxSources)
             {
-                return null;
+                var oldest = state.Sources.MinBy(s => s.Value.LatestEventTime).Key;
+                state.Sources.Remove(oldest);
             }
 
             window = new SequenceWindow();
@@ -157,6 +158,18 @@ public static class MachineRules
         }
 
         return window;
+    }
+
+    /// <summary>
+    /// The id of what a message produced (a production report, a fault report): its source and
+    /// sequence number, and the epoch once the device has restarted its numbering, so that the
+    /// same number after a restart is a new report, and a redelivery keeps its first id.
+    /// </summary>
+    private static string MessageId(MachineState state, MachineMessage message)
+    {
+        var window = message.Source is null ? state.Sequence : state.Sources?.GetValueOrDefault(message.Source);
+        var epoch = window?.EpochOf(message.Timestamp) ?? 0;
+        return epoch == 0 ? $"{message.Source}:{message.Seq}" : $"{message.Source}:{message.Seq}:e{epoch}";
     }
 
     private static void ApplyTelemetry(MachineState state, TelemetryMessage message, MachineTwinOptions options, List<Twin.Grains.Infrastructure.HistoryPoint>? history)
@@ -194,7 +207,7 @@ public static class MachineRules
                     {
                         var side = bounds.High is { } h && prediction.Limit == h ? "high" : "low";
                         var evidence = new Twin.Maintenance.FaultEvidence(message.Timestamp, reading.Sensor, reading.Value, detection.Score, prediction.Describe(reading.Sensor, side));
-                        Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{FaultKind.Predicted}:{message.Source}:{message.Seq}", "", FaultKind.Predicted, evidence), options);
+                        Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{FaultKind.Predicted}:{MessageId(state, message)}", "", FaultKind.Predicted, evidence), options);
                     }
                 }
             }
@@ -290,7 +303,7 @@ public static class MachineRules
         foreach (var kind in detection.Raised)
         {
             var evidence = new Twin.Maintenance.FaultEvidence(message.Timestamp, reading.Sensor, reading.Value, detection.Score, Twin.Grains.Analytics.SensorDetector.Explain(detector, kind, options.Analytics));
-            Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{kind}:{message.Source}:{message.Seq}", "", kind, evidence), options);
+            Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{kind}:{MessageId(state, message)}", "", kind, evidence), options);
             (state.LastEvidence ??= new(StringComparer.Ordinal))[$"{reading.Sensor}.{kind}"] = message.Timestamp;
         }
 
@@ -308,7 +321,7 @@ public static class MachineRules
 
             var note = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{kind} on {reading.Sensor} is over (score {detection.Score:0.00}, departure {detection.Departure:+0.0;-0.0} robust SD)");
             var evidence = new Twin.Maintenance.FaultEvidence(message.Timestamp, reading.Sensor, reading.Value, detection.Score, note);
-            Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{kind}:cleared:{message.Source}:{message.Seq}", "", kind, evidence, Cleared: true), options);
+            Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{kind}:cleared:{MessageId(state, message)}", "", kind, evidence, Cleared: true), options);
         }
 
         if (detection.Score < 0.5 || detector.Active == 0)
@@ -329,7 +342,7 @@ public static class MachineRules
             {
                 state.LastEvidence[key] = message.Timestamp;
                 var evidence = new Twin.Maintenance.FaultEvidence(message.Timestamp, reading.Sensor, reading.Value, detection.Score, Twin.Grains.Analytics.SensorDetector.Explain(detector, kind, options.Analytics));
-                Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{kind}:{message.Source}:{message.Seq}", "", kind, evidence), options);
+                Enqueue(state, new Twin.Maintenance.FaultReport($"{reading.Sensor}:{kind}:{MessageId(state, message)}", "", kind, evidence), options);
             }
         }
     }
@@ -443,7 +456,7 @@ public static class MachineRules
         // order (usually the line's last) names it; the others may leave it out.
         if (message.WorkOrder is { } order && message.Good + message.Scrap > 0)
         {
-            QueueProduction(state, order, new Twin.WorkOrders.ProductionReport($"{message.Source}:{message.Seq}", "", message.Good, message.Scrap, message.Timestamp), options);
+            QueueProduction(state, order, new Twin.WorkOrders.ProductionReport($"{MessageId(state, message)}", "", message.Good, message.Scrap, message.Timestamp), options);
         }
     }
 

@@ -26,23 +26,36 @@ public enum SequenceVerdict
 }
 
 /// <summary>
-/// Per-device anti-replay window: the highest sequence number applied and a ring of bits for the
-/// <see cref="Size"/> numbers up to it. Duplicates and reordering within the window are recognised
-/// exactly; anything older is refused as too old, since it cannot be told from a duplicate.
+/// Per-device anti-replay record, exact for every sequence number it has seen: the highest number
+/// applied, a ring of bits for the <see cref="Size"/> numbers up to it (the fast path), and below
+/// the ring the ranges of numbers never applied (<see cref="Missing"/>). A number older than the
+/// ring is late when it falls in a missing range and a duplicate otherwise, so a backlog that
+/// arrives long after newer readings (a restarted gateway, a reconnecting device) is applied once,
+/// not dropped. The ranges are bounded (<see cref="MaxGaps"/>); only numbers below what was
+/// forgotten are too old, and those are refused visibly (a dead letter), never taken silently.
+/// A device that restarts its numbering starts a new epoch; <see cref="MaxEpochs"/> earlier epochs
+/// are kept to judge their redeliveries.
 /// </summary>
 [GenerateSerializer, Alias("twin.SequenceWindow")]
 public sealed class SequenceWindow
 {
-    /// <summary>How many sequence numbers (including the highest) the window remembers.</summary>
+    /// <summary>How many sequence numbers (including the highest) the ring of bits covers.</summary>
     public const int Size = 1024;
 
+    /// <summary>Most missing ranges kept below the ring; past it the oldest are forgotten.</summary>
+    public const int MaxGaps = 128;
+
+    /// <summary>Most earlier epochs (before device restarts) kept.</summary>
+    public const int MaxEpochs = 4;
+
     private const int Words = Size / 64;
+    private const int CurrentFormat = 1;
 
     /// <summary>Highest sequence number applied; 0 when none.</summary>
     [Id(0)]
     public long Highest { get; set; }
 
-    /// <summary>Bit <c>seq % Size</c> set: that sequence number (within the window) was applied.</summary>
+    /// <summary>Bit <c>seq % Size</c> set: that sequence number (within the ring) was applied.</summary>
     [Id(1)]
     public ulong[] Bits { get; set; } = new ulong[Words];
 
@@ -55,41 +68,84 @@ public sealed class SequenceWindow
     public DateTimeOffset EpochStart { get; set; }
 
     /// <summary>
-    /// The window from before the last restart: messages with an event time before
-    /// <see cref="EpochStart"/> (redeliveries from before the restart) are judged by it.
+    /// The epoch before the last restart (and through it, earlier ones): messages with an event
+    /// time before <see cref="EpochStart"/> (redeliveries from before the restart) are judged by it.
     /// </summary>
     [Id(4)]
     public SequenceWindow? Previous { get; set; }
 
+    /// <summary>Ranges <c>[from, to]</c> of numbers below the ring never applied, as pairs, ascending.</summary>
+    [Id(5)]
+    public List<long>? Missing { get; set; }
+
+    /// <summary>Numbers below this are judged by <see cref="Missing"/>, not by the ring: the lowest number the ring has covered since the epoch began.</summary>
+    [Id(6)]
+    public long Floor { get; set; }
+
+    /// <summary>Numbers below this were forgotten (the gap bound, or a window saved before gaps were kept): too old.</summary>
+    [Id(7)]
+    public long KnownFrom { get; set; }
+
+    /// <summary>0: saved before missing ranges were kept (upgraded on first use).</summary>
+    [Id(8)]
+    public int Format { get; set; }
+
+    /// <summary>Restarts of the numbering before this epoch: 0 for the first.</summary>
+    [Id(9)]
+    public int Epoch { get; set; }
+
+    /// <summary>Messages with an event time before this belong to epochs that were forgotten: too old.</summary>
+    [Id(10)]
+    public DateTimeOffset ForgottenBefore { get; set; }
+
     public SequenceVerdict Check(long seq, DateTimeOffset eventTime)
     {
-        if (Previous is { } previous && eventTime < EpochStart)
+        Upgrade();
+        if (eventTime < EpochStart && Previous is not null)
         {
-            var verdict = previous.CheckWithinEpoch(seq, eventTime, allowRestart: false);
+            if (eventTime < ForgottenBefore)
+            {
+                return SequenceVerdict.TooOld;
+            }
+
+            var epoch = EpochAt(eventTime);
+            var verdict = epoch.CheckWithinEpoch(seq, eventTime, allowRestart: false);
             return verdict == SequenceVerdict.New ? SequenceVerdict.Late : verdict;
         }
 
         return CheckWithinEpoch(seq, eventTime, allowRestart: true);
     }
 
+    /// <summary>The epoch number a message with <paramref name="eventTime"/> belongs to (for ids that must differ between epochs).</summary>
+    public int EpochOf(DateTimeOffset eventTime) =>
+        eventTime < EpochStart && Previous is not null ? EpochAt(eventTime).Epoch : Epoch;
+
     /// <summary>Records <paramref name="seq"/> as applied, as judged by <see cref="Check"/>.</summary>
     public void Mark(long seq, DateTimeOffset eventTime, SequenceVerdict verdict)
     {
+        Upgrade();
         if (verdict == SequenceVerdict.Restart)
         {
-            // Keep the old epoch to recognise its redeliveries; forget anything older.
-            Previous = new SequenceWindow { Highest = Highest, Bits = (ulong[])Bits.Clone(), LatestEventTime = LatestEventTime, EpochStart = EpochStart };
+            // Keep the old epoch (and a few before it) to recognise their redeliveries.
+            Previous = new SequenceWindow
+            {
+                Highest = Highest, Bits = (ulong[])Bits.Clone(), LatestEventTime = LatestEventTime, EpochStart = EpochStart, Previous = Previous,
+                Missing = Missing, Floor = Floor, KnownFrom = KnownFrom, Format = CurrentFormat, Epoch = Epoch,
+            };
+            TrimEpochs();
+            Epoch++;
             Array.Clear(Bits);
-            Highest = seq;
+            Highest = 0;
+            Missing = null;
+            KnownFrom = 0;
             EpochStart = eventTime;
-            Set(seq);
-            LatestEventTime = eventTime;
+            MarkWithinEpoch(seq, eventTime);
             return;
         }
 
-        if (Previous is { } previous && eventTime < EpochStart)
+        if (eventTime < EpochStart && Previous is not null)
         {
-            previous.MarkWithinEpoch(seq, eventTime);
+            EpochAt(eventTime).MarkWithinEpoch(seq, eventTime);
             return;
         }
 
@@ -99,6 +155,51 @@ public sealed class SequenceWindow
         }
 
         MarkWithinEpoch(seq, eventTime);
+    }
+
+    /// <summary>The kept epoch whose span holds <paramref name="eventTime"/> (the oldest kept for anything older).</summary>
+    private SequenceWindow EpochAt(DateTimeOffset eventTime)
+    {
+        var epoch = Previous!;
+        while (eventTime < epoch.EpochStart && epoch.Previous is not null)
+        {
+            epoch = epoch.Previous;
+        }
+
+        return epoch;
+    }
+
+    private void TrimEpochs()
+    {
+        var kept = Previous;
+        for (var i = 1; i < MaxEpochs && kept is not null; i++)
+        {
+            kept = kept.Previous;
+        }
+
+        if (kept?.Previous is not null)
+        {
+            ForgottenBefore = kept.EpochStart;
+            kept.Previous = null;
+        }
+    }
+
+    /// <summary>A window saved before missing ranges were kept knows nothing below its ring.</summary>
+    private void Upgrade()
+    {
+        if (Format == CurrentFormat)
+        {
+            return;
+        }
+
+        Format = CurrentFormat;
+        if (Highest > 0)
+        {
+            KnownFrom = Math.Max(0, Highest - Size + 1);
+            Floor = KnownFrom;
+        }
+
+        Previous?.Upgrade();
     }
 
     private SequenceVerdict CheckWithinEpoch(long seq, DateTimeOffset eventTime, bool allowRestart)
@@ -115,36 +216,186 @@ public sealed class SequenceWindow
             return SequenceVerdict.Restart;
         }
 
-        if (Highest - seq >= Size)
+        if (seq >= Floor && Highest - seq < Size)
+        {
+            return IsSet(seq) ? SequenceVerdict.Duplicate : SequenceVerdict.Late;
+        }
+
+        if (seq < KnownFrom)
         {
             return SequenceVerdict.TooOld;
         }
 
-        return IsSet(seq) ? SequenceVerdict.Duplicate : SequenceVerdict.Late;
+        return IndexOfGap(seq) >= 0 ? SequenceVerdict.Late : SequenceVerdict.Duplicate;
     }
 
     private void MarkWithinEpoch(long seq, DateTimeOffset eventTime)
     {
-        if (Highest == 0 || seq - Highest >= Size)
+        if (Highest == 0)
         {
+            // Nothing of this epoch was applied yet: every number below the first is unseen
+            // (numbering starts at 1; 0 means "none").
             Array.Clear(Bits);
             Highest = seq;
+            Floor = seq;
+            var from = Math.Max(KnownFrom, 1);
+            if (seq > from)
+            {
+                AddGap(from, seq - 1);
+            }
         }
         else if (seq > Highest)
         {
-            // Forget the numbers the window slides past.
+            Slide(seq);
+        }
+        else if (seq < Floor || Highest - seq >= Size)
+        {
+            RemoveFromGaps(seq);
+            Touch(eventTime);
+            return;
+        }
+
+        Set(seq);
+        Touch(eventTime);
+    }
+
+    private void Touch(DateTimeOffset eventTime)
+    {
+        if (eventTime > LatestEventTime)
+        {
+            LatestEventTime = eventTime;
+        }
+    }
+
+    /// <summary>Moves the ring up to <paramref name="seq"/>: numbers that leave it unset become missing ranges.</summary>
+    private void Slide(long seq)
+    {
+        var leavingTo = seq - Size;
+        if (leavingTo >= Floor)
+        {
+            // Numbers [Floor or the ring's bottom, leavingTo] leave the ring: below the old ring
+            // bottom they were never in it (a jump past the ring), so they are unseen.
+            var ringBottom = Math.Max(Floor, Highest - Size + 1);
+            var to = Math.Min(leavingTo, Highest);
+            for (var s = ringBottom; s <= to; s++)
+            {
+                if (!IsSet(s))
+                {
+                    AddGap(s, s);
+                }
+            }
+
+            if (leavingTo > Highest)
+            {
+                AddGap(Highest + 1, leavingTo);
+            }
+
+            Floor = leavingTo + 1;
+        }
+
+        if (seq - Highest >= Size)
+        {
+            Array.Clear(Bits);
+        }
+        else
+        {
             for (var s = Highest + 1; s < seq; s++)
             {
                 Clear(s);
             }
-
-            Highest = seq;
         }
 
-        Set(seq);
-        if (eventTime > LatestEventTime)
+        Highest = seq;
+    }
+
+    /// <summary>Adds <c>[from, to]</c> (above every kept range, or joining the last) to the missing ranges, forgetting the oldest past the bound.</summary>
+    private void AddGap(long from, long to)
+    {
+        var gaps = Missing ??= [];
+        if (gaps.Count > 0 && gaps[^1] == from - 1)
         {
-            LatestEventTime = eventTime;
+            gaps[^1] = to;
+        }
+        else
+        {
+            gaps.Add(from);
+            gaps.Add(to);
+        }
+
+        TrimGaps();
+    }
+
+    private void TrimGaps()
+    {
+        while (Missing is { } gaps && gaps.Count > MaxGaps * 2)
+        {
+            // The oldest range and everything below it are forgotten: too old from now on.
+            KnownFrom = gaps[1] + 1;
+            gaps.RemoveRange(0, 2);
+        }
+    }
+
+    private int IndexOfGap(long seq)
+    {
+        if (Missing is not { Count: > 0 } gaps)
+        {
+            return -1;
+        }
+
+        // Binary search over the range starts.
+        int lo = 0, hi = (gaps.Count / 2) - 1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) / 2;
+            if (gaps[mid * 2] > seq)
+            {
+                hi = mid - 1;
+            }
+            else if (gaps[(mid * 2) + 1] < seq)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                return mid * 2;
+            }
+        }
+
+        return -1;
+    }
+
+    private void RemoveFromGaps(long seq)
+    {
+        var i = IndexOfGap(seq);
+        if (i < 0)
+        {
+            return;
+        }
+
+        var gaps = Missing!;
+        var (from, to) = (gaps[i], gaps[i + 1]);
+        if (from == to)
+        {
+            gaps.RemoveRange(i, 2);
+        }
+        else if (seq == from)
+        {
+            gaps[i] = seq + 1;
+        }
+        else if (seq == to)
+        {
+            gaps[i + 1] = seq - 1;
+        }
+        else
+        {
+            gaps[i + 1] = seq - 1;
+            gaps.InsertRange(i + 2, [seq + 1, to]);
+            TrimGaps();
+        }
+
+        if (Missing is { Count: 0 })
+        {
+            Missing = null;
         }
     }
 

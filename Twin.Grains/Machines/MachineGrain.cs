@@ -101,7 +101,9 @@ public sealed partial class MachineGrain(
                     duplicates++;
                     break;
                 default:
+                    // Too old to tell from a duplicate: counted, and refused with its reason (a dead letter).
                     tooOld++;
+                    (rejected ??= ImmutableArray.CreateBuilder<RejectedMessage>()).Add(new RejectedMessage(message.Seq, message.Source, reason!));
                     break;
             }
         }

@@ -106,7 +106,7 @@ public sealed record CountsMessage(
 /// <param name="Applied">Messages applied in order.</param>
 /// <param name="Late">Messages older than the newest seen, applied without overwriting newer state.</param>
 /// <param name="Duplicates">Messages whose sequence number was already applied; ignored.</param>
-/// <param name="TooOld">Messages older than the dedup window; ignored.</param>
+/// <param name="TooOld">Messages older than everything the twin remembers of their source (cannot be told from duplicates): not applied, and listed in <paramref name="Rejected"/> with reason <c>sequence.too-old</c>.</param>
 /// <param name="Version">The twin's version after the batch.</param>
 /// <param name="Rejected">Messages the twin refused (e.g. a sensor beyond the machine's limit), with the reason; not applied.</param>
 [GenerateSerializer, Immutable, Alias("twin.IngestResult")]

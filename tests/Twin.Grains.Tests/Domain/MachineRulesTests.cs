@@ -44,10 +44,51 @@ public class MachineRulesTests
 
         for (var i = 1; i < MachineRules.MaxSources; i++)
         {
-            MachineRules.Apply(state, Temp(1, 1, 1) with { Source = $"s{i}" }, _options);
+            MachineRules.Apply(state, Temp(1, 10 + i, 1) with { Source = $"s{i}" }, _options);
         }
 
-        Assert.Equal(SequenceVerdict.TooOld, MachineRules.Apply(state, Temp(1, 1, 1) with { Source = "one-too-many" }, _options));
+        // A device that booted with a new source id more often than sources are kept is still heard:
+        // the new source replaces the one heard from last (in event time), here "s1".
+        Assert.Equal(SequenceVerdict.New, MachineRules.Apply(state, Temp(1, 200, 1) with { Source = "one-more" }, _options));
+        Assert.Equal(MachineRules.MaxSources, state.Sources!.Count);
+        Assert.DoesNotContain("s1", state.Sources.Keys);
+        Assert.Contains("csv", state.Sources.Keys);
+    }
+
+    [Fact]
+    public void Parts_counted_after_a_device_restart_are_a_new_report_and_a_redelivery_keeps_its_first_id()
+    {
+        var state = new MachineState();
+        MachineRules.Apply(state, new CountsMessage(7, T0, 2, 0, "WO-1"), _options);
+
+        // The device restarted its numbering: seq 7 again, but later, is new parts.
+        Assert.Equal(SequenceVerdict.Restart, MachineRules.Apply(state, new CountsMessage(1, T0.AddMinutes(1), 1, 0, "WO-1"), _options));
+        Assert.Equal(SequenceVerdict.New, MachineRules.Apply(state, new CountsMessage(7, T0.AddMinutes(2), 3, 0, "WO-1"), _options));
+
+        // A redelivery of the first seq 7 is a duplicate and queues nothing.
+        Assert.Equal(SequenceVerdict.Duplicate, MachineRules.Apply(state, new CountsMessage(7, T0, 2, 0, "WO-1"), _options));
+
+        var reports = state.Outbox.Select(e => e.Message).OfType<Twin.Grains.Infrastructure.ProductionMessage>().Select(p => p.Report).ToList();
+        Assert.Equal([":7", ":1:e1", ":7:e1"], reports.Select(r => r.ReportId));
+        Assert.Equal([2L, 1, 3], reports.Select(r => r.Good));
+        Assert.Equal(3, state.Outbox.Select(e => e.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public void A_reading_too_old_to_judge_is_refused_with_a_reason_not_taken_silently()
+    {
+        var state = new MachineState();
+        MachineRules.Apply(state, Temp(1, 1, 20), _options);
+        for (var seq = 3; seq < 3 + (2 * (SequenceWindow.MaxGaps + 1)) + SequenceWindow.Size; seq += 2)
+        {
+            MachineRules.Apply(state, Temp(seq, seq, 20), _options);
+        }
+
+        // More gaps than kept: the oldest (seq 2) is forgotten.
+        var verdict = MachineRules.Apply(state, Temp(2, 2, 20), _options, out var reason);
+        Assert.Equal(SequenceVerdict.TooOld, verdict);
+        Assert.StartsWith("sequence.too-old: seq 2", reason, StringComparison.Ordinal);
+        Assert.Equal(1, state.TooOld);
     }
 
     [Fact]

@@ -41,35 +41,125 @@ public class SequenceWindowTests
     }
 
     [Fact]
-    public void Older_than_the_window_is_too_old()
+    public void Older_than_the_ring_is_still_judged_exactly()
     {
         var w = new SequenceWindow();
         Offer(w, 1, 1);
         Offer(w, 1 + SequenceWindow.Size, 100);
-        Assert.Equal(SequenceVerdict.TooOld, Offer(w, 1, 1));
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 1, 1));
         Assert.Equal(SequenceVerdict.Late, Offer(w, 2, 2));
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 2, 2));
     }
 
     [Fact]
-    public void A_big_jump_forgets_the_old_bitmap()
+    public void A_big_jump_keeps_what_it_skipped_as_missing()
     {
         var w = new SequenceWindow();
         Offer(w, 5, 5);
         Assert.Equal(SequenceVerdict.New, Offer(w, 1_000_000, 6));
         Assert.Equal(SequenceVerdict.Late, Offer(w, 1_000_000 - SequenceWindow.Size + 5, 6));
-        Assert.Equal(SequenceVerdict.TooOld, Offer(w, 5, 5));
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 5, 5));
+        Assert.Equal(SequenceVerdict.Late, Offer(w, 6, 5));
+        Assert.Equal(SequenceVerdict.Late, Offer(w, 4, 4));
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 6, 5));
     }
 
     [Fact]
-    public void Sliding_forward_forgets_the_numbers_it_passes()
+    public void Sliding_forward_remembers_the_numbers_it_passes()
     {
         var w = new SequenceWindow();
         Offer(w, 10, 10);
         Offer(w, 10 + SequenceWindow.Size - 1, 11);
         Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 10, 10));
         Offer(w, 10 + SequenceWindow.Size + 3, 12);
-        Assert.Equal(SequenceVerdict.TooOld, Offer(w, 10, 10));
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 10, 10));
         Assert.Equal(SequenceVerdict.Late, Offer(w, 14, 10));
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 14, 10));
+    }
+
+    [Fact]
+    public void A_backlog_that_arrives_after_newer_readings_moved_far_ahead_is_applied_once()
+    {
+        // Two gateways share the subscription; one restarts and delivers its backlog (1–4,000)
+        // after the other has applied 4,001–10,000, with redeliveries on both sides.
+        var w = new SequenceWindow();
+        var applied = new List<long>();
+        void Deliver(long seq)
+        {
+            if (Offer(w, seq, (int)seq) is SequenceVerdict.New or SequenceVerdict.Late)
+            {
+                applied.Add(seq);
+            }
+        }
+
+        for (long seq = 4001; seq <= 10_000; seq++)
+        {
+            Deliver(seq);
+        }
+
+        for (long seq = 1; seq <= 4000; seq++)
+        {
+            Deliver(seq);
+            Deliver(seq);
+        }
+
+        for (long seq = 3990; seq <= 4020; seq++)
+        {
+            Deliver(seq);
+        }
+
+        Assert.Equal(Enumerable.Range(1, 10_000).Select(i => (long)i), applied.Order());
+        Assert.Null(w.Missing);
+    }
+
+    [Fact]
+    public void Past_its_gap_bound_the_window_forgets_the_oldest_gaps_and_says_too_old()
+    {
+        var w = new SequenceWindow();
+        for (long seq = 1; seq <= 2 * (SequenceWindow.MaxGaps + 10) + SequenceWindow.Size; seq += 2)
+        {
+            Offer(w, seq, (int)seq);
+        }
+
+        Assert.Equal(SequenceWindow.MaxGaps * 2, w.Missing!.Count);
+        Assert.Equal(SequenceVerdict.TooOld, Offer(w, 2, 2));
+        Assert.Equal(SequenceVerdict.TooOld, Offer(w, 1, 1));
+        Assert.Equal(SequenceVerdict.Late, Offer(w, w.KnownFrom + 1, (int)w.KnownFrom + 1));
+    }
+
+    [Fact]
+    public void A_window_saved_before_gaps_were_kept_knows_nothing_below_its_ring()
+    {
+        // As loaded from storage written by the earlier layout: no missing ranges, format 0.
+        var w = new SequenceWindow { Highest = 5000, LatestEventTime = T0.AddSeconds(5000), EpochStart = T0 };
+        Assert.Equal(SequenceVerdict.TooOld, Offer(w, 5000 - SequenceWindow.Size, 1));
+        Assert.Equal(SequenceVerdict.Late, Offer(w, 5000 - SequenceWindow.Size + 1, 1));
+        Assert.Equal(SequenceVerdict.New, Offer(w, 5001, 5001));
+    }
+
+    [Fact]
+    public void Several_restarts_keep_each_epochs_redeliveries_apart()
+    {
+        var w = new SequenceWindow();
+        for (var epoch = 0; epoch <= SequenceWindow.MaxEpochs + 1; epoch++)
+        {
+            var start = 1000 * (epoch + 1);
+            Assert.Equal(epoch == 0 ? SequenceVerdict.New : SequenceVerdict.Restart, Offer(w, 1, start));
+            Offer(w, 2, start + 1);
+            Assert.Equal(epoch, w.EpochOf(T0.AddSeconds(start + 1)));
+        }
+
+        // Redeliveries of every kept epoch are duplicates; a gap of one is still late once.
+        for (var epoch = 1; epoch <= SequenceWindow.MaxEpochs + 1; epoch++)
+        {
+            Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 2, (1000 * (epoch + 1)) + 1));
+        }
+
+        Assert.Equal(SequenceVerdict.Late, Offer(w, 3, 2002));
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 3, 2002));
+
+        // The first epoch was forgotten (more than MaxEpochs restarts since): too old, not a silent duplicate.
+        Assert.Equal(SequenceVerdict.TooOld, Offer(w, 2, 1001));
     }
 
     [Fact]
