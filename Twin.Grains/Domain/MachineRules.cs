@@ -40,6 +40,9 @@ public sealed class MachineTwinOptions
     /// </summary>
     public bool ResolveTicketsOnClear { get; set; } = true;
 
+    /// <summary>With this many readings waiting for the history, the twin takes no more until the history has caught up (back-pressure: nothing is acknowledged meanwhile).</summary>
+    public int MaxHistoryPending { get; set; } = 20_000;
+
     /// <summary>With this many messages waiting in the twin's outbox, new part counts are added to a queued report of their order instead of queued apart.</summary>
     public int MaxOutbox { get; set; } = 500;
 

@@ -119,4 +119,10 @@ public sealed class MachineState
 
     /// <summary>Fault reports for the ticket desks and part counts for work orders, not yet taken (the twin's persisted outbox).</summary>
     [Id(27)] public List<Twin.Grains.Infrastructure.OutboxEntry> Outbox { get; set; } = [];
+
+    /// <summary>
+    /// Readings applied (and acknowledged) whose history rows are not yet known to be written, in
+    /// order; written with the state, so history is derived from durable state and cannot miss them.
+    /// </summary>
+    [Id(28)] public List<Twin.Grains.Infrastructure.HistoryPoint>? HistoryPending { get; set; }
 }

@@ -36,6 +36,7 @@ public sealed partial class MachineGrain(
     private long _notifiedAt = long.MinValue / 2;
     private string _factory = "";
     private string _id = "";
+    private Task _history = Task.CompletedTask;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -52,6 +53,11 @@ public sealed partial class MachineGrain(
         }
 
         _outbox.Kick();
+        if (state.State.HistoryPending is { Count: > 0 } pending)
+        {
+            // Applied before the last deactivation or crash, not known to be written: hand over again.
+            RecordHistory([.. pending]);
+        }
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -69,6 +75,12 @@ public sealed partial class MachineGrain(
         if (commit.Fault is not null)
         {
             await commit.WhenDurableAsync();
+        }
+
+        if (state.State.HistoryPending?.Count > _options.MaxHistoryPending)
+        {
+            // The history is behind (its store is slow or down): take nothing more until it catches up.
+            await _history;
         }
 
         if (!state.State.Registered && !messages.IsDefaultOrEmpty)
@@ -111,10 +123,15 @@ public sealed partial class MachineGrain(
         var cameBack = MachineRules.Heard(state.State, clock.UtcNow);
         if (applied + late > 0 || cameBack)
         {
+            if (points.Count > 0)
+            {
+                (state.State.HistoryPending ??= []).AddRange(points);
+            }
+
             await commit.CommitAsync();
             if (points.Count > 0)
             {
-                history.Append(this.GetPrimaryKeyString(), points);
+                RecordHistory(points);
             }
 
             ScheduleNotify();
@@ -127,6 +144,33 @@ public sealed partial class MachineGrain(
         }
 
         return new IngestResult(applied, late, duplicates, tooOld, state.State.Version, rejected?.ToImmutable() ?? []);
+    }
+
+    /// <summary>
+    /// Hands durable readings to the history in the background; once written they leave the pending
+    /// list (persisted with the next write). A failure leaves them pending for the next activation.
+    /// </summary>
+    private void RecordHistory(List<HistoryPoint> points)
+    {
+        var previous = _history;
+        _history = RecordHistoryAsync(previous, points);
+    }
+
+    private async Task RecordHistoryAsync(Task previous, List<HistoryPoint> points)
+    {
+        var append = history.AppendAsync(this.GetPrimaryKeyString(), points);
+        try
+        {
+            await previous;
+            await append;
+        }
+        catch (Exception ex)
+        {
+            LogHistoryFailed(ex, _factory, _id, points.Count);
+            return;
+        }
+
+        HistoryRules.Written(state.State, points);
     }
 
     public Task SubscribeAsync(ITwinObserver observer)
@@ -267,6 +311,9 @@ public sealed partial class MachineGrain(
     }
 
     public Task ReceiveReminder(string reminderName, TickStatus status) => _outbox!.OnReminderAsync(reminderName);
+
+    [LoggerMessage(EventId = TwinEvents.MachineGrainHistoryFailed, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine}: {Count} readings are not yet in the history; they stay with the twin and are written again on its next activation")]
+    private partial void LogHistoryFailed(Exception exception, string factory, string machine, int count);
 
     [LoggerMessage(EventId = TwinEvents.MachineGrainOffline, Level = LogLevel.Information, Message = "Machine {Factory}/{Machine} is offline: nothing heard since {LastSeen}")]
     private partial void LogOffline(string factory, string machine, DateTimeOffset? lastSeen);

@@ -9,8 +9,8 @@ namespace Twin.Silo.History;
 
 /// <summary>
 /// Takes the readings machine twins made durable and writes them to the history store, off the
-/// twins' hot path: <see cref="Append"/> only queues (a bounded queue; when it is full the readings
-/// are dropped from the history, counted and logged, and the twin never waits), one loop writes
+/// twins' hot path: <see cref="AppendAsync"/> queues (a bounded queue; when it is full the caller
+/// waits, and the twin keeps the readings in its state meanwhile) and completes once they are written; one loop writes
 /// what gathered every <see cref="TwinHistoryOptions.FlushInterval"/> (or at once when a full batch
 /// waits) in one transaction per batch, retrying a failed batch; on stop it writes what is queued.
 /// A second loop deletes expired readings and aggregates every <see cref="TwinHistoryOptions.CleanupInterval"/>.
@@ -63,7 +63,7 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
     /// <summary>Readings dropped since start (queue full, or not written before the stop deadline).</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    public void Append(string machineKey, IReadOnlyList<HistoryPoint> points)
+    public async Task AppendAsync(string machineKey, IReadOnlyList<HistoryPoint> points)
     {
         if (points.Count == 0)
         {
@@ -87,21 +87,30 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
             }
         }
 
+        // Waits while the queue is full: the twin keeps the readings and takes no more past its own bound.
+        var item = new Item(machineKey, points, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         Interlocked.Add(ref _queued, points.Count);
-        if (_queue.Writer.TryWrite(new Item(machineKey, points, null)))
+        try
         {
-            return;
+            if (!_queue.Writer.TryWrite(item))
+            {
+                await _queue.Writer.WriteAsync(item);
+            }
+        }
+        catch
+        {
+            Interlocked.Add(ref _queued, -points.Count);
+            throw;
         }
 
-        Interlocked.Add(ref _queued, -points.Count);
-        Drop(points.Count, "the history queue is full");
+        await item.Done!.Task;
     }
 
     /// <summary>Completes when everything appended before the call has been written (or dropped).</summary>
     public async Task FlushAsync(CancellationToken cancellationToken = default)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await _queue.Writer.WriteAsync(new Item("", [], done), cancellationToken);
+        await _queue.Writer.WriteAsync(new Item("", [], done, Flush: true), cancellationToken);
         await done.Task.WaitAsync(cancellationToken);
     }
 
@@ -168,6 +177,7 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
     {
         var reader = _queue.Reader;
         var batch = new List<HistoryEntry>(_options.BatchSize);
+        var waiting = new List<TaskCompletionSource>();
         while (await reader.WaitToReadAsync(CancellationToken.None))
         {
             // Gather a while, unless a full batch is already waiting or the host is stopping.
@@ -184,10 +194,10 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
 
             while (reader.TryRead(out var item))
             {
-                if (item.Flushed is { } flushed)
+                if (item.Flush)
                 {
-                    await WriteAsync(batch);
-                    flushed.TrySetResult();
+                    await WriteAsync(batch, waiting);
+                    item.Done!.TrySetResult();
                     continue;
                 }
 
@@ -195,6 +205,7 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
                 if (!TrySplit(item.MachineKey, out var factory, out var machine))
                 {
                     LogBadKey(item.MachineKey, item.Points.Count);
+                    item.Done?.TrySetResult();
                     continue;
                 }
 
@@ -203,31 +214,43 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
                     batch.Add(new HistoryEntry(factory, machine, point));
                 }
 
+                if (item.Done is { } done)
+                {
+                    waiting.Add(done);
+                }
+
                 if (batch.Count >= _options.BatchSize)
                 {
-                    await WriteAsync(batch);
+                    await WriteAsync(batch, waiting);
                 }
             }
 
-            await WriteAsync(batch);
+            await WriteAsync(batch, waiting);
         }
     }
 
-    /// <summary>Writes the batch and clears it; a failure is retried with a growing pause until it succeeds or the host stops.</summary>
-    private async Task WriteAsync(List<HistoryEntry> batch)
+    /// <summary>
+    /// Writes the batch and clears it, then tells the twins waiting for it; a failure is retried with
+    /// a growing pause until it succeeds or the host stops (the twins then keep their readings).
+    /// </summary>
+    private async Task WriteAsync(List<HistoryEntry> batch, List<TaskCompletionSource> waiting)
     {
         if (batch.Count == 0)
         {
+            waiting.ForEach(w => w.TrySetResult());
+            waiting.Clear();
             return;
         }
 
+        var written = false;
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                var written = await _store.WriteAsync(batch, _abort.Token);
-                Interlocked.Add(ref _written, written);
-                _writtenCounter?.Add(written);
+                var count = await _store.WriteAsync(batch, _abort.Token);
+                Interlocked.Add(ref _written, count);
+                _writtenCounter?.Add(count);
+                written = true;
                 if (attempt > 1)
                 {
                     LogRecovered(batch.Count, attempt);
@@ -256,6 +279,19 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
         }
 
         batch.Clear();
+        foreach (var twin in waiting)
+        {
+            if (written)
+            {
+                twin.TrySetResult();
+            }
+            else
+            {
+                twin.TrySetException(new OperationCanceledException("The host stopped before these readings were written to the history."));
+            }
+        }
+
+        waiting.Clear();
     }
 
     private async Task CleanupLoopAsync()
@@ -342,5 +378,5 @@ public sealed partial class HistoryWriter : IHistorySink, IHostedService, IAsync
     [LoggerMessage(EventId = TwinEvents.HistoryWriterBadKey, Level = LogLevel.Error, Message = "Ignored {Readings} history readings of '{Key}', which is not a machine key (factory/machine)")]
     private partial void LogBadKey(string key, int readings);
 
-    private sealed record Item(string MachineKey, IReadOnlyList<HistoryPoint> Points, TaskCompletionSource? Flushed);
+    private sealed record Item(string MachineKey, IReadOnlyList<HistoryPoint> Points, TaskCompletionSource? Done, bool Flush = false);
 }

@@ -8,37 +8,37 @@ using Twin.Silo.History;
 
 namespace Twin.Gateway.Tests.History;
 
-/// <summary>The writer between the twins and the store: never makes a twin wait, batches, drains on stop.</summary>
+/// <summary>The writer between the twins and the store: hands back when written, never drops, batches, drains on stop.</summary>
 public sealed class HistoryWriterTests : IDisposable
 {
     private static readonly DateTimeOffset Start = new(2026, 11, 26, 8, 0, 0, TimeSpan.Zero);
     private readonly TempDirectory _temp = new();
 
     [Fact]
-    public async Task Append_never_waits_for_a_stuck_store_it_drops_what_does_not_fit_and_writes_the_rest_later()
+    public async Task A_stuck_store_makes_appends_wait_and_loses_none_of_them()
     {
         var store = new GatedStore(new MemoryHistoryStore());
         await using var writer = NewWriter(store, new TwinHistoryOptions { QueueCapacity = 3, FlushInterval = TimeSpan.Zero });
         await writer.StartAsync(CancellationToken.None);
 
-        writer.Append("f1/m1", Points(1, 2));
+        var first = writer.AppendAsync("f1/m1", Points(1, 2));
         await Wait.UntilAsync(() => Task.FromResult(store.Waiting), TimeSpan.FromSeconds(10), "the writer is inside the stuck store");
 
-        // The store does not answer; the queue holds three commits and the rest are dropped at once.
+        // The store does not answer: the queue holds three appends, the others wait for room. None
+        // completes (a twin keeps those readings pending) and none is dropped.
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        for (var i = 0; i < 10; i++)
-        {
-            writer.Append("f1/m1", Points(10 + (2 * i), 2));
-        }
-
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"Append took {clock.Elapsed}");
-        Assert.Equal(14, writer.Dropped);
+        var rest = Enumerable.Range(0, 10).Select(i => writer.AppendAsync("f1/m1", Points(10 + (2 * i), 2))).ToList();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"Handing over took {clock.Elapsed}");
+        Assert.False(first.IsCompleted);
+        Assert.DoesNotContain(rest, t => t.IsCompleted);
+        Assert.Equal(0, writer.Dropped);
 
         store.Open();
-        await writer.FlushAsync();
+        await Task.WhenAll(rest.Append(first)).WaitAsync(TimeSpan.FromSeconds(30));
         var raw = await store.ReadRawAsync(new HistoryQuery("f1", "m1", "temperature", Start.AddHours(-1), Start.AddHours(1), 1000));
-        Assert.Equal([1L, 2, 10, 11, 12, 13, 14, 15], raw.Points.Select(p => (long)p.Value));
-        Assert.Equal(8, writer.Written);
+        Assert.Equal([1L, 2, .. Enumerable.Range(10, 20).Select(i => (long)i)], raw.Points.Select(p => (long)p.Value));
+        Assert.Equal(22, writer.Written);
+        Assert.Equal(0, writer.Dropped);
     }
 
     [Fact]
@@ -50,13 +50,11 @@ public sealed class HistoryWriterTests : IDisposable
         var writer = NewWriter(store, new TwinHistoryOptions { BatchSize = 100, FlushInterval = TimeSpan.FromSeconds(30) });
         await writer.StartAsync(CancellationToken.None);
 
-        for (var i = 0; i < 50; i++)
-        {
-            writer.Append($"f1/m{i % 5}", Points(1 + (i * 10), 10));
-        }
+        var appends = Enumerable.Range(0, 50).Select(i => writer.AppendAsync($"f1/m{i % 5}", Points(1 + (i * 10), 10))).ToList();
 
         await writer.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
         await writer.DisposeAsync();
+        await Task.WhenAll(appends);
 
         Assert.Equal(500, writer.Written);
         Assert.Equal(0, writer.Dropped);
@@ -74,8 +72,7 @@ public sealed class HistoryWriterTests : IDisposable
         await using var writer = NewWriter(store, new TwinHistoryOptions { FlushInterval = TimeSpan.Zero });
         await writer.StartAsync(CancellationToken.None);
 
-        writer.Append("f1/m1", Points(1, 5));
-        await writer.FlushAsync();
+        await writer.AppendAsync("f1/m1", Points(1, 5)).WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(5, writer.Written);
         Assert.Equal(3, store.Attempts);

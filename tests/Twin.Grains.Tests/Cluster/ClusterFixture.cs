@@ -32,6 +32,9 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public WriteCounter Writes { get; } = new();
 
+    /// <summary>The history the twins hand their readings to: records them, or holds a factory's appends until released.</summary>
+    public HeldHistory History { get; } = new();
+
     /// <summary>The external system the twins' events go to (webhooks): takes or refuses what a test says.</summary>
     public ExternalTarget External { get; } = new();
 
@@ -61,6 +64,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.Services.Replace(ServiceDescriptor.Singleton(new TwinClock(Clock)));
             silo.Services.AddSingleton(Writes);
             silo.Services.Replace(ServiceDescriptor.Singleton<IOutboundDelivery>(External));
+            silo.Services.Replace(ServiceDescriptor.Singleton<IHistorySink>(History));
             silo.AddIncomingGrainCallFilter(context =>
             {
                 Calls.Add($"{context.InterfaceName}.{context.MethodName} {context.TargetId}");
@@ -101,6 +105,48 @@ public sealed class ClusterFixture : IAsyncLifetime
         public void Add(string grainId) => _writes.AddOrUpdate(grainId, 1, (_, n) => n + 1);
 
         public int Where(Func<string, bool> match) => _writes.Where(p => match(p.Key)).Sum(p => p.Value);
+    }
+
+    /// <summary>A history that writes at once, except for factories a test holds: their appends wait until released.</summary>
+    public sealed class HeldHistory : IHistorySink
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _held = new(StringComparer.Ordinal);
+        private readonly System.Collections.Concurrent.ConcurrentQueue<(string Key, HistoryPoint Point)> _written = new();
+
+        public void Hold(string factory) => _held[factory] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Release(string factory)
+        {
+            if (_held.TryRemove(factory, out var gate))
+            {
+                gate.TrySetResult();
+            }
+        }
+
+        /// <summary>As if the process holding the history queue died: the held appends are lost, never written.</summary>
+        public void Lose(string factory)
+        {
+            if (_held.TryRemove(factory, out var gate))
+            {
+                gate.TrySetException(new InvalidOperationException("the history queue was lost"));
+            }
+        }
+
+        /// <summary>Every point written for <paramref name="machineKey"/>, as often as it was written.</summary>
+        public IReadOnlyList<HistoryPoint> Written(string machineKey) => [.. _written.Where(w => w.Key == machineKey).Select(w => w.Point)];
+
+        public async Task AppendAsync(string machineKey, IReadOnlyList<HistoryPoint> points)
+        {
+            if (_held.TryGetValue(TwinKey.Split(machineKey).Factory, out var gate))
+            {
+                await gate.Task;
+            }
+
+            foreach (var point in points)
+            {
+                _written.Enqueue((machineKey, point));
+            }
+        }
     }
 
     /// <summary>An external target that takes every event except those of a factory a test marked down.</summary>
