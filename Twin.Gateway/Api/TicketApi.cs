@@ -41,7 +41,7 @@ internal static class TicketApi
         var desks = await grains.GetGrain<IFactoryGrain>(factory).ListAsync(TwinKind.TicketDesk);
         var lists = await Task.WhenAll(desks
             .Where(d => machine is null || d.StartsWith(machine + ".", StringComparison.Ordinal))
-            .Select(d => grains.GetGrain<IMaintenanceTicketGrain>($"{factory}/{d}").ListAsync()));
+            .Select(d => grains.GetGrain<IMaintenanceTicketGrain>(TicketDeskKey.OfId(factory, d).GrainKey).ListAsync()));
         var tickets = lists.SelectMany(l => l)
             .Where(t => (wanted is null || t.Status == wanted) && (!openOnly || t.Status is TicketStatus.Open or TicketStatus.Acknowledged or TicketStatus.InProgress))
             .OrderByDescending(t => t.OpenedAt)
@@ -52,8 +52,7 @@ internal static class TicketApi
     private static async Task<Results<Ok<Ticket>, ValidationProblem>> MoveAsync(string factory, string ticket, TicketStatus target, TicketActionRequest? request, IGrainFactory grains)
     {
         var errors = ApiSupport.ValidateIds(("factory", factory)) ?? [];
-        var parts = ticket.Split('.');
-        if (parts.Length < 3 || !int.TryParse(parts[^1], out var number) || !Enum.TryParse<FaultKind>(parts[^2], out var kind) || !Enum.IsDefined(kind))
+        if (!TicketDeskKey.TryParseTicket(factory, ticket, out var desk, out var number))
         {
             errors["ticket"] = ["a ticket id: {machine}.{kind}.{number}, as listed"];
         }
@@ -67,7 +66,6 @@ internal static class TicketApi
             return TypedResults.ValidationProblem(errors);
         }
 
-        var desk = string.Join('.', parts[..^1]);
-        return TypedResults.Ok(await grains.GetGrain<IMaintenanceTicketGrain>($"{factory}/{desk}").MoveAsync(int.Parse(parts[^1], System.Globalization.CultureInfo.InvariantCulture), target, request?.By, request?.Note));
+        return TypedResults.Ok(await grains.GetGrain<IMaintenanceTicketGrain>(desk.GrainKey).MoveAsync(number, target, request?.By, request?.Note));
     }
 }

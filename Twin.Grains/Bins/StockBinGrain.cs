@@ -64,7 +64,7 @@ public sealed partial class StockBinGrain(
             throw new TwinRuleException("bin.invalid", string.Join("; ", errors));
         }
 
-        await RegisterOnceAsync();
+        await this.RegisterOnceAsync(state.State, TwinKind.StockBin);
         StockLedger.Define(state.State, definition);
         StockLedger.CheckReorderPoint(state.State, $"define-{state.State.Version}", stockCameIn: false, clock.UtcNow);
         state.State.KpiPending = true;
@@ -81,7 +81,7 @@ public sealed partial class StockBinGrain(
             return new MovementResult(movement.MovementId, MovementOutcome.Refused, "targetBin: a transfer needs another bin than its source", state.State.OnHand, state.State.Reserved, state.State.Version);
         }
 
-        await RegisterOnceAsync();
+        await this.RegisterOnceAsync(state.State, TwinKind.StockBin);
         if (StockLedger.FindApplied(state.State, movement.MovementId) is { } first)
         {
             // Applied before, perhaps by a call still waiting for its write: answer once durable.
@@ -152,13 +152,4 @@ public sealed partial class StockBinGrain(
 
     [LoggerMessage(EventId = TwinEvents.StockBinGrainKpiFailed, Level = LogLevel.Warning, Message = "Bin {Factory}/{Bin} could not report to the factory KPIs yet (retried)")]
     private partial void LogKpiFailed(Exception exception, string factory, string bin);
-
-    private async Task RegisterOnceAsync()
-    {
-        if (!state.State.Registered)
-        {
-            await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.StockBin, _id);
-            state.State.Registered = true;
-        }
-    }
 }

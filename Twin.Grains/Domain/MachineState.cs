@@ -69,7 +69,7 @@ public sealed class SensorState
 
 /// <summary>The persisted state of a machine twin.</summary>
 [GenerateSerializer, Alias("twin.MachineState")]
-public sealed class MachineState
+public sealed class MachineState : Twin.Grains.Infrastructure.IRegisteredState
 {
     /// <summary>The machine score last written to the history and its event time (ticks): the series' deadband. Not persisted: after a reactivation the next score is written.</summary>
     [NonSerialized] internal float LastMachineScore = -1;

@@ -5,7 +5,7 @@ using Twin.Grains.Infrastructure;
 namespace Twin.Grains.Domain;
 
 [GenerateSerializer, Alias("twin.BinState")]
-public sealed class BinState
+public sealed class BinState : IRegisteredState
 {
     [Id(0)] public long Version { get; set; }
     [Id(1)] public string? Sku { get; set; }

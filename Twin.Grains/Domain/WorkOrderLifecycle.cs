@@ -6,7 +6,7 @@ using Twin.WorkOrders;
 namespace Twin.Grains.Domain;
 
 [GenerateSerializer, Alias("twin.WorkOrderState")]
-public sealed class WorkOrderState
+public sealed class WorkOrderState : IRegisteredState
 {
     [Id(0)] public long Version { get; set; }
     [Id(1)] public bool Created { get; set; }

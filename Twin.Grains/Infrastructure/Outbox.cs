@@ -233,7 +233,7 @@ public sealed class OutboxDelivery(IGrainFactory grains, IOutboundDelivery exter
         switch (message)
         {
             case FaultMessage fault:
-                await grains.GetGrain<IMaintenanceTicketGrain>(TwinKey.Compose(factory, $"{owner}.{fault.Report.Kind}")).ReportAsync(fault.Report with { Machine = owner });
+                await grains.GetGrain<IMaintenanceTicketGrain>(new TicketDeskKey(factory, owner, fault.Report.Kind).GrainKey).ReportAsync(fault.Report with { Machine = owner });
                 return null;
             case ProductionMessage production:
                 try

@@ -104,7 +104,7 @@ public sealed partial class FactoryKpiGrain(
 
             foreach (var (id, tickets) in desks)
             {
-                KpiRules.Apply(state.State, KpiRules.Desk(id, id[..id.LastIndexOf('.')], 0, tickets));
+                KpiRules.Apply(state.State, KpiRules.Desk(id, TicketDeskKey.OfId(this.GetPrimaryKeyString(), id).Machine, 0, tickets));
             }
 
             foreach (var bin in bins.OfType<BinSnapshot>())

@@ -83,12 +83,9 @@ public sealed partial class MachineGrain(
             await _history;
         }
 
-        if (!state.State.Registered && !messages.IsDefaultOrEmpty)
+        if (!messages.IsDefaultOrEmpty)
         {
-            // Listed in the factory directory before anything is applied: if this call fails,
-            // nothing in memory has changed and the retry starts clean.
-            await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.Machine, _id);
-            state.State.Registered = true;
+            await this.RegisterOnceAsync(state.State, TwinKind.Machine);
         }
 
         // From here to the commit every step is synchronous: no await can interleave a half-applied batch.
@@ -232,11 +229,7 @@ public sealed partial class MachineGrain(
 
     public async Task<MachineSnapshot> DefineAsync(MachineDefinition definition)
     {
-        if (!state.State.Registered)
-        {
-            await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.Machine, _id);
-            state.State.Registered = true;
-        }
+        await this.RegisterOnceAsync(state.State, TwinKind.Machine);
 
         state.State.Definition = definition;
         state.State.Version++;
@@ -275,11 +268,7 @@ public sealed partial class MachineGrain(
             return;
         }
 
-        if (!state.State.Registered)
-        {
-            await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.Machine, _id);
-            state.State.Registered = true;
-        }
+        await this.RegisterOnceAsync(state.State, TwinKind.Machine);
 
         state.State.Line = line;
         state.State.Version++;

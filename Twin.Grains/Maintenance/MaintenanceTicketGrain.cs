@@ -36,10 +36,8 @@ public sealed partial class MaintenanceTicketGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        (_factory, var id) = TwinKey.Split(this.GetPrimaryKeyString());
-        var dot = id.LastIndexOf('.');
-        _machine = id[..dot];
-        _kind = Enum.Parse<FaultKind>(id[(dot + 1)..]);
+        var key = TicketDeskKey.Parse(this.GetPrimaryKeyString());
+        (_factory, _machine, _kind) = (key.Factory, key.Machine, key.Kind);
         ReportOpen();
         _commit = new GroupCommit(state, this);
         _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
@@ -95,11 +93,7 @@ public sealed partial class MaintenanceTicketGrain(
 
     public async Task<Ticket> ReportAsync(FaultReport report)
     {
-        if (!state.State.Registered)
-        {
-            await GrainFactory.GetGrain<IFactoryGrain>(_factory).RegisterAsync(TwinKind.TicketDesk, $"{_machine}.{_kind}");
-            state.State.Registered = true;
-        }
+        await this.RegisterOnceAsync(state.State, TwinKind.TicketDesk);
 
         var wasOpen = state.State.Tickets.LastOrDefault(t => TicketRules.IsOpen(t.Status));
         if (TicketRules.Report(state.State, report, clock.UtcNow))
@@ -187,7 +181,7 @@ public sealed partial class MaintenanceTicketGrain(
 
     private void Emit(TicketState ticket, string what, string summary, string? type = null)
     {
-        var id = $"{_machine}.{_kind}.{ticket.Number}";
+        var id = new TicketDeskKey(_factory, _machine, _kind).TicketId(ticket.Number);
         OutboxRules.AddEvent(state.State.Outbox, new OutboundEvent($"ticket:{id}:{what}", type ?? $"ticket.{what}", _factory, $"ticket/{id}", clock.UtcNow, summary));
     }
 

@@ -26,7 +26,7 @@ public sealed class MaintenanceOptions
 }
 
 [GenerateSerializer, Alias("twin.TicketDeskState")]
-public sealed class TicketDeskState
+public sealed class TicketDeskState : Twin.Grains.Infrastructure.IRegisteredState
 {
     [Id(0)] public List<TicketState> Tickets { get; set; } = [];
     [Id(1)] public List<string> SeenReports { get; set; } = [];
@@ -176,5 +176,5 @@ public static class TicketRules
     }
 
     public static Ticket ToTicket(string factory, string machine, FaultKind kind, TicketState t) =>
-        new(factory, $"{machine}.{kind}.{t.Number}", machine, kind, t.Status, t.OpenedAt, t.EvidenceCount, [.. t.Evidence], [.. t.History], t.Version, t.Escalations);
+        new(factory, new TicketDeskKey(factory, machine, kind).TicketId(t.Number), machine, kind, t.Status, t.OpenedAt, t.EvidenceCount, [.. t.Evidence], [.. t.History], t.Version, t.Escalations);
 }

@@ -30,11 +30,7 @@ public sealed class PurchaseRequestGrain(
     public async Task NoticeAsync(StockNotice notice)
     {
         var (factory, bin) = TwinKey.Split(this.GetPrimaryKeyString());
-        if (!state.State.Registered)
-        {
-            await GrainFactory.GetGrain<IFactoryGrain>(factory).RegisterAsync(TwinKind.PurchaseDesk, bin);
-            state.State.Registered = true;
-        }
+        await this.RegisterOnceAsync(state.State, TwinKind.PurchaseDesk);
 
         var before = state.State.Requests.Count;
         if (PurchaseRules.Notice(state.State, notice))

@@ -16,7 +16,7 @@ public sealed class PurchaseRequestState
 }
 
 [GenerateSerializer, Alias("twin.PurchaseDeskState")]
-public sealed class PurchaseDeskState
+public sealed class PurchaseDeskState : Twin.Grains.Infrastructure.IRegisteredState
 {
     [Id(0)] public List<PurchaseRequestState> Requests { get; set; } = [];
     [Id(1)] public List<string> SeenNotices { get; set; } = [];

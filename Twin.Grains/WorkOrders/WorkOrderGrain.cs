@@ -80,13 +80,7 @@ public sealed partial class WorkOrderGrain(
 
     public async Task<WorkOrderSnapshot> CreateAsync(WorkOrderDefinition definition)
     {
-        // Listed before anything changes in memory: a failed call leaves nothing half-applied.
-        if (!state.State.Registered)
-        {
-            var (factory, id) = TwinKey.Split(this.GetPrimaryKeyString());
-            await GrainFactory.GetGrain<IFactoryGrain>(factory).RegisterAsync(TwinKind.WorkOrder, id);
-            state.State.Registered = true;
-        }
+        await this.RegisterOnceAsync(state.State, TwinKind.WorkOrder);
 
         if (WorkOrderLifecycle.Create(state.State, definition, clock.UtcNow))
         {
