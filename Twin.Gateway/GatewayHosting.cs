@@ -103,7 +103,7 @@ public static class GatewayHosting
     {
         builder.Services.AddSingleton<IClientConnectionRetryFilter, ClusterConnectionRetry>();
         var cluster = builder.Configuration.GetSection(TwinClusterOptions.Section).Get<TwinClusterOptions>() ?? new TwinClusterOptions();
-        if (!cluster.IsPostgreSql && !string.Equals(cluster.Membership, "Localhost", StringComparison.OrdinalIgnoreCase))
+        if (!Enum.IsDefined(cluster.Membership))
         {
             throw new InvalidOperationException($"Twin:Cluster:Membership is '{cluster.Membership}'; use 'Localhost' or 'PostgreSql'.");
         }

@@ -2,6 +2,16 @@ using Microsoft.Extensions.Options;
 
 namespace Twin.Gateway;
 
+/// <summary>How the gateway reaches the grains.</summary>
+public enum GatewayMode
+{
+    /// <summary>Co-host a silo in this process (default).</summary>
+    Embedded,
+
+    /// <summary>Connect to silos started separately (<c>Twin.Silo</c>) through the Orleans gateway port.</summary>
+    Client,
+}
+
 /// <summary>How the gateway reaches the grains (<c>Twin:Gateway</c>).</summary>
 public sealed class GatewayOptions
 {
@@ -11,9 +21,9 @@ public sealed class GatewayOptions
     /// <c>Embedded</c> (default): co-host a silo in this process. <c>Client</c>: connect to silos
     /// started separately (<c>Twin.Silo</c>) through the Orleans gateway port.
     /// </summary>
-    public string Mode { get; set; } = "Embedded";
+    public GatewayMode Mode { get; set; } = GatewayMode.Embedded;
 
-    public bool IsEmbedded => string.Equals(Mode, "Embedded", StringComparison.OrdinalIgnoreCase);
+    public bool IsEmbedded => Mode == GatewayMode.Embedded;
 }
 
 /// <summary>The MQTT broker built into the gateway (<c>Twin:Broker</c>).</summary>
@@ -136,7 +146,7 @@ internal sealed class GatewayOptionsValidator :
     IValidateOptions<GatewayOptions>, IValidateOptions<BrokerOptions>, IValidateOptions<MqttOptions>, IValidateOptions<SimulatorOptions>
 {
     public ValidateOptionsResult Validate(string? name, GatewayOptions options) =>
-        options.IsEmbedded || string.Equals(options.Mode, "Client", StringComparison.OrdinalIgnoreCase)
+        Enum.IsDefined(options.Mode)
             ? ValidateOptionsResult.Success
             : ValidateOptionsResult.Fail($"Twin:Gateway:Mode is '{options.Mode}'; use 'Embedded' or 'Client'.");
 

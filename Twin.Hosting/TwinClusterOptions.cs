@@ -8,6 +8,29 @@ public static class PostgresInvariant
     public const string Name = "Npgsql";
 }
 
+/// <summary>Where twin state is kept.</summary>
+public enum StorageProvider
+{
+    /// <summary>A SQLite file that survives restarts (default).</summary>
+    Sqlite,
+
+    /// <summary>PostgreSQL: state and reminders shared by every silo (cluster mode).</summary>
+    PostgreSql,
+
+    /// <summary>In memory, lost on stop (tests, demos).</summary>
+    Memory,
+}
+
+/// <summary>How silos find each other.</summary>
+public enum MembershipProvider
+{
+    /// <summary>One silo on this machine (default).</summary>
+    Localhost,
+
+    /// <summary>The membership table in PostgreSQL; any number of silos.</summary>
+    PostgreSql,
+}
+
 /// <summary>Where twin state is kept (<c>Twin:Storage</c>).</summary>
 public sealed class TwinStorageOptions
 {
@@ -17,7 +40,7 @@ public sealed class TwinStorageOptions
     /// <c>Sqlite</c> (default: a file that survives restarts), <c>PostgreSql</c> (cluster mode: state
     /// and reminders shared by every silo) or <c>Memory</c> (lost on stop; tests, demos).
     /// </summary>
-    public string Provider { get; set; } = "Sqlite";
+    public StorageProvider Provider { get; set; } = StorageProvider.Sqlite;
 
     /// <summary>The Npgsql connection string when <see cref="Provider"/> is <c>PostgreSql</c>.</summary>
     public string? ConnectionString { get; set; }
@@ -28,9 +51,9 @@ public sealed class TwinStorageOptions
     /// </summary>
     public bool MigrateOnStart { get; set; }
 
-    public bool IsPostgreSql => string.Equals(Provider, "PostgreSql", StringComparison.OrdinalIgnoreCase);
+    public bool IsPostgreSql => Provider == StorageProvider.PostgreSql;
 
-    public bool IsMemory => string.Equals(Provider, "Memory", StringComparison.OrdinalIgnoreCase);
+    public bool IsMemory => Provider == StorageProvider.Memory;
 
     /// <summary>The SQLite file; relative paths are under the content root.</summary>
     public string SqlitePath { get; set; } = "data/twin.db";
@@ -63,7 +86,7 @@ public sealed class TwinClusterOptions
     /// How silos find each other: <c>Localhost</c> (default: one silo on this machine) or
     /// <c>PostgreSql</c> (the membership table in <c>Twin:Storage:ConnectionString</c>; any number of silos).
     /// </summary>
-    public string Membership { get; set; } = "Localhost";
+    public MembershipProvider Membership { get; set; } = MembershipProvider.Localhost;
 
     /// <summary>The IP address other silos and clients reach this silo at (PostgreSql membership); default: this host's first non-loopback address.</summary>
     public string? AdvertisedAddress { get; set; }
@@ -81,7 +104,7 @@ public sealed class TwinClusterOptions
     /// <summary>Missed probes after which a silo suspects another one; with two suspicions it is declared dead.</summary>
     public int MissedProbesLimit { get; set; } = 3;
 
-    public bool IsPostgreSql => string.Equals(Membership, "PostgreSql", StringComparison.OrdinalIgnoreCase);
+    public bool IsPostgreSql => Membership == MembershipProvider.PostgreSql;
 }
 
 internal sealed class TwinStorageOptionsValidator : IValidateOptions<TwinStorageOptions>
@@ -89,8 +112,7 @@ internal sealed class TwinStorageOptionsValidator : IValidateOptions<TwinStorage
     public ValidateOptionsResult Validate(string? name, TwinStorageOptions options)
     {
         var errors = new List<string>();
-        if (!string.Equals(options.Provider, "Sqlite", StringComparison.OrdinalIgnoreCase)
-            && !options.IsMemory && !options.IsPostgreSql)
+        if (!Enum.IsDefined(options.Provider))
         {
             errors.Add($"Twin:Storage:Provider is '{options.Provider}'; use 'Sqlite', 'PostgreSql' or 'Memory'.");
         }
@@ -128,7 +150,7 @@ internal sealed class TwinClusterOptionsValidator(IOptions<TwinStorageOptions> s
     public ValidateOptionsResult Validate(string? name, TwinClusterOptions options)
     {
         var errors = new List<string>();
-        if (!options.IsPostgreSql && !string.Equals(options.Membership, "Localhost", StringComparison.OrdinalIgnoreCase))
+        if (!Enum.IsDefined(options.Membership))
         {
             errors.Add($"Twin:Cluster:Membership is '{options.Membership}'; use 'Localhost' or 'PostgreSql'.");
         }

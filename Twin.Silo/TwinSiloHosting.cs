@@ -178,7 +178,7 @@ public static class TwinSiloHosting
     private static IGrainStorage CreateStorage(IServiceProvider services, string name)
     {
         var options = services.GetRequiredService<IOptions<TwinStorageOptions>>().Value;
-        if (string.Equals(options.Provider, "Memory", StringComparison.OrdinalIgnoreCase))
+        if (options.IsMemory)
         {
             return ActivatorUtilities.CreateInstance<MemoryGrainStorage>(services, name, new MemoryGrainStorageOptions());
         }

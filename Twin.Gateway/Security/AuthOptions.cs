@@ -2,6 +2,16 @@ using Microsoft.Extensions.Options;
 
 namespace Twin.Gateway.Security;
 
+/// <summary>How callers of the HTTP API and the hub prove who they are.</summary>
+public enum AuthMode
+{
+    /// <summary>No tokens: allowed only while every HTTP address is loopback (default).</summary>
+    None,
+
+    /// <summary>Bearer tokens (JWT).</summary>
+    Jwt,
+}
+
 /// <summary>Who may call the HTTP API and the hub (<c>Twin:Auth</c>).</summary>
 public sealed class AuthOptions
 {
@@ -11,7 +21,7 @@ public sealed class AuthOptions
     /// <c>None</c> (default): no tokens — allowed only while every HTTP address is loopback.
     /// <c>Jwt</c>: bearer tokens, from an identity provider (<see cref="Authority"/>) or signed with <see cref="SigningKey"/>.
     /// </summary>
-    public string Mode { get; set; } = "None";
+    public AuthMode Mode { get; set; } = AuthMode.None;
 
     /// <summary>OpenID Connect authority whose signing keys validate tokens (e.g. https://login.example.com/realms/plant).</summary>
     public string? Authority { get; set; }
@@ -28,7 +38,7 @@ public sealed class AuthOptions
     /// <summary>Requests per minute per caller (user, or client address without one) on the HTTP API.</summary>
     public int RequestsPerMinute { get; set; } = 1200;
 
-    public bool IsJwt => string.Equals(Mode, "Jwt", StringComparison.OrdinalIgnoreCase);
+    public bool IsJwt => Mode == AuthMode.Jwt;
 }
 
 internal sealed class AuthOptionsValidator : IValidateOptions<AuthOptions>
@@ -36,7 +46,7 @@ internal sealed class AuthOptionsValidator : IValidateOptions<AuthOptions>
     public ValidateOptionsResult Validate(string? name, AuthOptions options)
     {
         var errors = new List<string>();
-        if (!options.IsJwt && !string.Equals(options.Mode, "None", StringComparison.OrdinalIgnoreCase))
+        if (!Enum.IsDefined(options.Mode))
         {
             errors.Add($"Twin:Auth:Mode is '{options.Mode}'; use 'None' or 'Jwt'.");
         }

@@ -345,6 +345,22 @@ public sealed class AuthOptionsTests
         Assert.NotEqual(0, exit);
         Assert.Contains("Twin:Auth:Audience", process.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_mode_that_does_not_exist_refuses_to_start_naming_the_setting()
+    {
+        using var temp = new TempDirectory();
+        var dll = Repository.ProgramDll("Twin.Gateway");
+        await using var process = ChildProcess.Start(
+            "dotnet",
+            [dll, $"--urls=http://127.0.0.1:{Ports.Free()}", "--Twin:Simulator:Enabled=false", $"--Twin:Broker:Port={Ports.Free()}", $"--Twin:Storage:SqlitePath={temp.Sub("db")}/twin.db",
+                "--Twin:Auth:Mode=Jwts"],
+            Path.GetDirectoryName(dll));
+        var exit = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, exit);
+        Assert.Contains("Twin:Auth:Mode", process.Output, StringComparison.Ordinal);
+        Assert.Contains("Jwts", process.Output, StringComparison.Ordinal);
+    }
 }
 
 /// <summary>The embedded broker listens where Twin:Broker:Host says, in both address families, and nowhere else.</summary>
