@@ -29,6 +29,17 @@ public sealed class IngestOptions
     /// </summary>
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// A machine whose twin has not taken a batch for this long (its silo hangs, its writes fail)
+    /// has its readings parked: kept durably in the cluster and handed to the twin later, so that
+    /// they can be acknowledged and the broker's in-flight window stays free for every other
+    /// machine. <c>00:00:00</c> turns parking off (the readings then wait unacknowledged).
+    /// </summary>
+    public TimeSpan ParkAfter { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>After parking, a machine's next readings go straight to parking for this long, then the twin is tried again.</summary>
+    public TimeSpan ParkFor { get; set; } = TimeSpan.FromSeconds(15);
+
     public PayloadLimits Limits => new() { MaxPayloadBytes = MaxPayloadBytes, MaxValuesPerMessage = MaxValuesPerMessage, MaxClockSkew = MaxClockSkew };
 }
 
@@ -61,6 +72,16 @@ internal sealed class IngestOptionsValidator : IValidateOptions<IngestOptions>
         if (o.RetryDelay <= TimeSpan.Zero || o.MaxRetryDelay < o.RetryDelay || o.MaxRetryDelay > TimeSpan.FromMinutes(10))
         {
             errors.Add($"Twin:Ingest:RetryDelay ({o.RetryDelay}) must be positive and at most Twin:Ingest:MaxRetryDelay ({o.MaxRetryDelay}), which is at most 00:10:00.");
+        }
+
+        if (o.ParkAfter < TimeSpan.Zero || o.ParkAfter > TimeSpan.FromMinutes(10) || (o.ParkAfter > TimeSpan.Zero && o.ParkAfter < TimeSpan.FromMilliseconds(500)))
+        {
+            errors.Add($"Twin:Ingest:ParkAfter is {o.ParkAfter}; use 00:00:00 (off) or 00:00:00.5 to 00:10:00.");
+        }
+
+        if (o.ParkFor < TimeSpan.Zero || o.ParkFor > TimeSpan.FromHours(1))
+        {
+            errors.Add($"Twin:Ingest:ParkFor is {o.ParkFor}; use 00:00:00 to 01:00:00.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -79,23 +79,34 @@ public sealed partial class IngestPipeline(
     {
         var grain = grains.GetGrain<IMachineGrain>(key);
         var batch = messages.ToImmutableArray();
+        var factory = TwinKey.Split(key).Factory;
         IngestResult result;
         if (retry)
         {
-            var attempted = await TryAsync(() => grain.IngestAsync(batch), key, cancellationToken);
+            var attempted = await ApplyOrParkAsync(grain, key, batch, cancellationToken);
             if (attempted is null)
             {
                 return null;
             }
 
-            result = attempted;
+            if (attempted.Parked)
+            {
+                foreach (var origin in origins)
+                {
+                    statistics.Durable(origin.ReceivedAt, source);
+                }
+
+                statistics.Accepted(factory, batch.Length, 0, source);
+                return attempted.Result;
+            }
+
+            result = attempted.Result;
         }
         else
         {
             result = await grain.IngestAsync(batch);
         }
 
-        var factory = TwinKey.Split(key).Factory;
         foreach (var origin in origins)
         {
             statistics.Durable(origin.ReceivedAt, source);
@@ -147,6 +158,110 @@ public sealed partial class IngestPipeline(
 
         return true;
     }
+
+    private sealed record Attempt(IngestResult Result, bool Parked);
+
+    /// <summary>
+    /// The twin call with retries; when the twin has not taken the batch within
+    /// <see cref="IngestOptions.ParkAfter"/> (or the machine is parking), the batch is parked
+    /// durably instead. Null when <paramref name="cancellationToken"/> stopped it.
+    /// </summary>
+    private async Task<Attempt?> ApplyOrParkAsync(IMachineGrain grain, string key, ImmutableArray<MachineMessage> batch, CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        if (o.ParkAfter <= TimeSpan.Zero)
+        {
+            return await TryAsync(() => grain.IngestAsync(batch), key, cancellationToken) is { } direct ? new Attempt(direct, false) : null;
+        }
+
+        while (true)
+        {
+            if (!IsParking(key))
+            {
+                using var patience = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                patience.CancelAfter(o.ParkAfter);
+                try
+                {
+                    if (await TryAsync(() => grain.IngestAsync(batch).WaitAsync(patience.Token), key, patience.Token) is { } applied)
+                    {
+                        return new Attempt(applied, false);
+                    }
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                }
+
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    return null;
+                }
+            }
+
+            if (await ParkAsync(key, batch, cancellationToken))
+            {
+                _parkingUntil[key] = Stopwatch.GetTimestamp() + (long)(o.ParkFor.TotalSeconds * Stopwatch.Frequency);
+                return new Attempt(new IngestResult(batch.Length, 0, 0, 0, 0, []), true);
+            }
+
+            // No slot took it either (the whole cluster is out of reach): wait for the twin again.
+            _parkingUntil.TryRemove(key, out _);
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return null;
+            }
+        }
+    }
+
+    private bool IsParking(string key)
+    {
+        if (!_parkingUntil.TryGetValue(key, out var until))
+        {
+            return false;
+        }
+
+        if (Stopwatch.GetTimestamp() < until)
+        {
+            return true;
+        }
+
+        _parkingUntil.TryRemove(key, out _);
+        return false;
+    }
+
+    /// <summary>Keeps the batch in one of the machine's parking slots (another silo when one does not answer); false when none took it.</summary>
+    private async Task<bool> ParkAsync(string key, ImmutableArray<MachineMessage> batch, CancellationToken cancellationToken)
+    {
+        for (var slot = 0; slot < ParkingSlots; slot++)
+        {
+            try
+            {
+                await grains.GetGrain<IParkedReadingsGrain>(IParkedReadingsGrain.Key(key, (slot + Random.Shared.Next(ParkingSlots)) % ParkingSlots))
+                    .ParkAsync(batch).WaitAsync(ParkTimeout, cancellationToken);
+                LogParked(key, batch.Length);
+                return true;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                LogParkFailed(ex, key, slot + 1);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+
+        return false;
+    }
+
+    private const int ParkingSlots = 3;
+    private static readonly TimeSpan ParkTimeout = TimeSpan.FromSeconds(5);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _parkingUntil = new(StringComparer.Ordinal);
+
+    [LoggerMessage(EventId = TwinEvents.IngestPipelineParked, Level = LogLevel.Warning, Message = "The twin {Machine} did not take {Count} readings in time: parked them in the cluster for later; the broker's window stays free for the other machines")]
+    private partial void LogParked(string machine, int count);
+
+    [LoggerMessage(EventId = TwinEvents.IngestPipelineParkFailed, Level = LogLevel.Warning, Message = "Parking readings of {Machine} failed (slot attempt {Attempt})")]
+    private partial void LogParkFailed(Exception exception, string machine, int attempt);
 
     private async Task<T?> TryAsync<T>(Func<Task<T>> call, string key, CancellationToken cancellationToken)
         where T : class

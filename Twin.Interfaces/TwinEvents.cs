@@ -20,6 +20,7 @@ public static class TwinEvents
     public const int OutboxParked = 1402;
     public const int OutboxParkFailed = 1403;
     public const int OutboxCommitFailed = 1404;
+    public const int ParkedReadingsDeliveryFailed = 1501;
 
     // 2xxx: Storage
     public const int SqliteGrainStorageWriteFailed = 2001;
@@ -35,6 +36,8 @@ public static class TwinEvents
     public const int IngestPipelineRejected = 3105;
     public const int MqttConnectionDisconnectFailed = 3106;
     public const int IngestPipelinePrepareCrashed = 3107;
+    public const int IngestPipelineParked = 3110;
+    public const int IngestPipelineParkFailed = 3111;
     public const int MqttIngestServiceDispatcherFailed = 3108;
     public const int MqttIngestServiceBatchFailed = 3109;
     public const int EmbeddedBrokerRefused = 3201;

@@ -37,6 +37,7 @@ public sealed partial class MachineGrain(
     private string _factory = "";
     private string _id = "";
     private Task _history = Task.CompletedTask;
+    private bool _deactivating;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -63,6 +64,7 @@ public sealed partial class MachineGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         metrics.Deactivated("machine");
+        _deactivating = true;
         if (_commit is not null)
         {
             await _commit.DrainAsync();
@@ -155,10 +157,11 @@ public sealed partial class MachineGrain(
 
     private async Task RecordHistoryAsync(Task previous, List<HistoryPoint> points)
     {
+        // Handed over at once (the writer keeps the order); taken off the list in order.
         var append = history.AppendAsync(this.GetPrimaryKeyString(), points);
+        await previous;
         try
         {
-            await previous;
             await append;
         }
         catch (Exception ex)
@@ -167,7 +170,21 @@ public sealed partial class MachineGrain(
             return;
         }
 
-        HistoryRules.Written(state.State, points);
+        if (_deactivating)
+        {
+            // This activation is going away: the state it would change is no longer its own. The
+            // readings stay pending in storage and the next activation hands them over again.
+            return;
+        }
+
+        try
+        {
+            HistoryRules.Written(state.State, points);
+        }
+        catch (InvalidOperationException)
+        {
+            // The activation was dropped meanwhile (its silo left the cluster): as above.
+        }
     }
 
     public Task SubscribeAsync(ITwinObserver observer)

@@ -154,6 +154,24 @@ public sealed class ClusterFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>Every acknowledged reading of every machine is in the history once, with the value it was sent with.</summary>
+    public async Task AssertHistoryCompleteAsync(LoadPublisher publisher, string factory, int perMachine)
+    {
+        var from = Uri.EscapeDataString(publisher.FirstEventTime.AddMinutes(-1).ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        var to = Uri.EscapeDataString(publisher.FirstEventTime.AddMinutes(10).ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        foreach (var machine in publisher.MachineIds)
+        {
+            var values = await Wait.ForAsync(
+                async () => await Gateways[0].GetJsonAsync($"/api/factories/{factory}/machines/{machine}/history?sensor=temperature&from={from}&to={to}") is { } h
+                    && h.GetProperty("points").GetArrayLength() >= perMachine
+                        ? h.GetProperty("points").EnumerateArray().Select(p => p.GetProperty("value").GetDouble()).ToList()
+                        : null,
+                TimeSpan.FromSeconds(60),
+                $"the history of {factory}/{machine} holding all {perMachine} readings");
+            Assert.Equal(Enumerable.Range(1, perMachine).Select(LoadPublisher.Temperature), values);
+        }
+    }
+
     public void WriteOutputs(Xunit.Abstractions.ITestOutputHelper output)
     {
         for (var i = 0; i < Silos; i++)

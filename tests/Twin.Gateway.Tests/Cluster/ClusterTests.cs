@@ -45,6 +45,7 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
 
             await publisher.CompleteAsync(TimeSpan.FromSeconds(120));
             await cluster.AssertExactlyOnceAsync(publisher, "kill-silo", perMachine, output);
+            await cluster.AssertHistoryCompleteAsync(publisher, "kill-silo", perMachine);
             cluster.AssertAllRunning(except: 1);
         }
         finally
@@ -52,6 +53,45 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
             cluster.WriteOutputs(output);
             await cluster.RestartSiloAsync(1);
         }
+    }
+
+    [Fact]
+    public async Task A_silo_hung_for_20_seconds_loses_and_doubles_nothing_in_the_twins_or_the_history()
+    {
+        const int perMachine = 900;
+        var publisher = new LoadPublisher("hung-silo", Machines, perMachine, Rate);
+        publisher.Start(cluster.Mosquitto.Port);
+        var hung = cluster.SiloProcesses[1].Process.Id;
+        try
+        {
+            await publisher.WaitForAsync(publisher.Total / 4, TimeSpan.FromSeconds(60));
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} SIGSTOP silo 1 (pid {hung})");
+            Signal("STOP", hung);
+            var stopped = Stopwatch.StartNew();
+            await Wait.UntilAsync(() => Task.FromResult(stopped.Elapsed >= TimeSpan.FromSeconds(20)), TimeSpan.FromSeconds(30), "20 s hung");
+            Signal("CONT", hung);
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} SIGCONT silo 1");
+
+            await publisher.CompleteAsync(TimeSpan.FromSeconds(180));
+            await cluster.AssertExactlyOnceAsync(publisher, "hung-silo", perMachine, output);
+            await cluster.AssertHistoryCompleteAsync(publisher, "hung-silo", perMachine);
+            foreach (var gateway in cluster.Gateways)
+            {
+                Assert.False(gateway.Process.HasExited, $"a gateway exited:\n{gateway.Output}");
+            }
+        }
+        finally
+        {
+            Signal("CONT", hung);
+            cluster.WriteOutputs(output);
+            await cluster.RestartSiloAsync(1);
+        }
+    }
+
+    private static void Signal(string signal, int pid)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false });
+        kill!.WaitForExit();
     }
 
     [Fact]
@@ -69,6 +109,7 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
 
             await publisher.CompleteAsync(TimeSpan.FromSeconds(120));
             await cluster.AssertExactlyOnceAsync(publisher, "kill-gateway", perMachine, output);
+            await cluster.AssertHistoryCompleteAsync(publisher, "kill-gateway", perMachine);
             output.WriteLine($"restarted gateway: {await cluster.Gateways[1].GetJsonAsync("/api/gateway/ingest")}");
             cluster.AssertAllRunning();
         }
@@ -99,6 +140,7 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
 
             await publisher.CompleteAsync(TimeSpan.FromSeconds(120));
             await cluster.AssertExactlyOnceAsync(publisher, "db-outage", perMachine, output);
+            await cluster.AssertHistoryCompleteAsync(publisher, "db-outage", perMachine);
             cluster.AssertAllRunning();
             foreach (var silo in cluster.SiloProcesses)
             {

@@ -38,6 +38,9 @@ public sealed class LoadPublisher
 
     public static string Machine(int i) => $"m-{i}";
 
+    /// <summary>Event time of the first reading; every reading's is this plus its sequence number in milliseconds.</summary>
+    public DateTimeOffset FirstEventTime => _start;
+
     /// <summary>The temperature sent with a sequence number: plausible, and unique per reading.</summary>
     public static double Temperature(int seq) => 20 + (seq / 100.0);
 

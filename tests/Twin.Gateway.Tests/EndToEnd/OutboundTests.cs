@@ -39,10 +39,24 @@ public class OutboundTests
         {
             await gateway.StartAsync();
             await PostAsync(gateway, 231, 200, 121);
+            // Resolve only once the ticket holds the machine's latest evidence: evidence still on its
+            // way after a resolution (the fault is still active) rightly opens a new ticket.
             var tickets = await Wait.ForAsync(
-                async () => await gateway.GetJsonAsync("/api/factories/ob/tickets") is { } t && t.GetProperty("items")[0].GetProperty("evidenceCount").GetInt64() >= 35 ? t : (JsonElement?)null,
+                async () =>
+                {
+                    var t = await gateway.GetJsonAsync("/api/factories/ob/tickets");
+                    var machine = await gateway.GetJsonAsync("/api/factories/ob/machines/kiln");
+                    if (t is not { } list || machine is not { } kiln || list.GetProperty("items").GetArrayLength() == 0 || kiln.GetProperty("activeFaults").GetArrayLength() == 0)
+                    {
+                        return null;
+                    }
+
+                    var ticket = list.GetProperty("items")[0];
+                    var latest = ticket.GetProperty("evidence").EnumerateArray().Max(e => e.GetProperty("time").GetDateTimeOffset());
+                    return ticket.GetProperty("evidenceCount").GetInt64() >= 35 && latest == kiln.GetProperty("activeFaults")[0].GetProperty("since").GetDateTimeOffset() ? list : (JsonElement?)null;
+                },
                 TimeSpan.FromSeconds(30),
-                "evidence from after the restart on the same ticket");
+                "the machine's latest evidence, from after the restart, on the same ticket");
             Assert.Equal(1, tickets.GetProperty("total").GetInt32());
             var id = tickets.GetProperty("items")[0].GetProperty("id").GetString();
 
