@@ -30,6 +30,7 @@ public sealed partial class ParkedReadingsGrain(
     private Task _delivering = Task.CompletedTask;
     private IGrainTimer? _retry;
     private int _failures;
+    private bool _reminder;
     private string _machineKey = "";
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -50,9 +51,12 @@ public sealed partial class ParkedReadingsGrain(
 
         state.State.Waiting.AddRange(messages);
         await _commit!.CommitAsync();
-        if (await this.GetReminder(Reminder) is null)
+
+        // Before the gateway acknowledges: the reminder brings this twin back for them after a restart.
+        if (!_reminder)
         {
             await this.RegisterOrUpdateReminder(Reminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+            _reminder = true;
         }
 
         Deliver();
@@ -62,23 +66,54 @@ public sealed partial class ParkedReadingsGrain(
 
     public Task ReceiveReminder(string reminderName, TickStatus status)
     {
+        _reminder = true;
         Deliver();
         return Task.CompletedTask;
     }
 
     private void Deliver()
     {
-        if (_delivering.IsCompleted && state.State.Waiting.Count > 0)
+        if (_delivering.IsCompleted && (state.State.Waiting.Count > 0 || _reminder))
         {
             _delivering = DeliverAsync();
         }
     }
 
+    /// <summary>
+    /// Hands everything waiting to the twin, batch by batch. It looks at the list again after every
+    /// await, so readings parked meanwhile are never left behind, and it keeps the reminder while
+    /// anything waits: it ends only when nothing waits and the reminder is gone.
+    /// </summary>
     private async Task DeliverAsync()
     {
         var twin = GrainFactory.GetGrain<IMachineGrain>(_machineKey);
-        while (state.State.Waiting.Count > 0)
+        while (true)
         {
+            if (state.State.Waiting.Count == 0)
+            {
+                if (!_reminder)
+                {
+                    DeactivateOnIdle();
+                    return;
+                }
+
+                _reminder = false;
+                if (await this.GetReminder(Reminder) is { } reminder)
+                {
+                    await this.UnregisterReminder(reminder);
+                }
+
+                // Parked meanwhile, while the reminder was going: the loop sets it again.
+                _reminder = false;
+                continue;
+            }
+
+            if (!_reminder)
+            {
+                await this.RegisterOrUpdateReminder(Reminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                _reminder = true;
+            }
+
             var batch = state.State.Waiting.Take(Batch).ToImmutableArray();
             try
             {
@@ -111,13 +146,6 @@ public sealed partial class ParkedReadingsGrain(
                 return;
             }
         }
-
-        if (await this.GetReminder(Reminder) is { } reminder)
-        {
-            await this.UnregisterReminder(reminder);
-        }
-
-        DeactivateOnIdle();
     }
 
     [LoggerMessage(EventId = TwinEvents.ParkedReadingsDeliveryFailed, Level = LogLevel.Warning, Message = "{Count} parked readings of {Machine} could not be handed to the twin yet (attempt {Attempt}; retried)")]

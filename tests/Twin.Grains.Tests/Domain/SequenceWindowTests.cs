@@ -225,4 +225,34 @@ public class SequenceWindowTests
             Assert.Equal(seqs, applied.Order());
         }
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void Any_delivery_order_applies_each_number_once_and_calls_nothing_new_a_duplicate(int seed)
+    {
+        // Readings 1..6000 delivered as they might come through two gateways: mostly in order,
+        // some held back far (up to 3,000 numbers), some repeated; checked against a plain set.
+        var random = new Random(seed);
+        var order = Enumerable.Range(1, 6000).Select(i => (Seq: (long)i, Key: i + (random.NextDouble() < 0.1 ? random.Next(3000) : random.Next(5)))).OrderBy(p => p.Key).Select(p => p.Seq).ToList();
+        var delivered = order.SelectMany(s => random.NextDouble() < 0.05 ? new[] { s, s } : new[] { s }).ToList();
+        var w = new SequenceWindow();
+        var seen = new HashSet<long>();
+        foreach (var seq in delivered)
+        {
+            var verdict = Offer(w, seq, 0);
+            var expected = seen.Add(seq) ? "new" : "duplicate";
+            var actual = verdict is SequenceVerdict.New or SequenceVerdict.Late ? "new" : verdict == SequenceVerdict.Duplicate ? "duplicate" : verdict.ToString();
+            Assert.True(expected == actual || verdict == SequenceVerdict.TooOld, $"seq {seq}: expected {expected}, got {verdict}");
+            if (verdict == SequenceVerdict.TooOld)
+            {
+                seen.Remove(seq);
+            }
+        }
+
+        Assert.Equal(6000, seen.Count);
+    }
 }
