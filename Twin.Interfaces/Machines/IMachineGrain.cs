@@ -6,7 +6,7 @@ namespace Twin.Machines;
 /// The twin of one machine, keyed <c>"{factory}/{machine}"</c>.
 /// </summary>
 [Alias("twin.IMachineGrain")]
-public interface IMachineGrain : IGrainWithStringKey, Twin.Live.ILiveTwin
+public interface IMachineGrain : IGrainWithStringKey
 {
     /// <summary>
     /// Applies a batch of the device's messages. Completes only once the state holding them is
