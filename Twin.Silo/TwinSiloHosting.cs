@@ -172,6 +172,9 @@ public static class TwinSiloHosting
         return silo;
     }
 
+    /// <summary>How long a published change stays in a pulling agent's cache (for subscribers a few seconds behind).</summary>
+    private static readonly TimeSpan CacheTime = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// The live feed: every twin publishes its durable changes to its stream (memory streams, which
     /// work across silos and clients); gateways subscribe for the twins their clients watch. The
@@ -187,6 +190,14 @@ public static class TwinSiloHosting
             streams.ConfigurePartitioning(live.Queues);
             streams.ConfigureStreamPubSub(StreamPubSubType.ExplicitGrainBasedOnly);
             streams.ConfigurePullingAgent(o => o.Configure(agent => agent.GetQueueMsgsTimerPeriod = live.PollingPeriod));
+
+            // Nothing replays the feed (a subscriber resyncs by reading the twin), so a change leaves
+            // the agent's cache after seconds, not Orleans' default of 30 minutes (hundreds of MB at ingest rates).
+            streams.ConfigureCacheEviction(o => o.Configure(cache =>
+            {
+                cache.DataMinTimeInCache = CacheTime;
+                cache.DataMaxAgeInCache = CacheTime;
+            }));
         });
         silo.AddMemoryGrainStorage(ProviderConstants.DEFAULT_PUBSUB_PROVIDER_NAME);
         return silo;

@@ -39,8 +39,8 @@ public sealed class LiveOptions
 /// </summary>
 public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub> hub, ILogger<LiveFeed> logger) : IHostedService, IDisposable
 {
-    /// <summary>How often the gateway checks that its subscriptions still exist (a silo lost with the pub-sub record).</summary>
-    private static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(30);
+    /// <summary>How often the gateway renews its machines' live leases and checks that its subscriptions still exist (a silo lost with the pub-sub record).</summary>
+    private static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(20);
 
     private readonly Lock _gate = new();
     private readonly Dictionary<TwinTopic, Watch> _watches = [];
@@ -181,7 +181,11 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
     {
         // Subscribed first, then read: a change between the two is not missed.
         watch.Handle = await Stream(watch.Topic).SubscribeAsync(new Observer(this, watch));
-        if (watch.Topic.Kind != TwinTopicKind.Machine)
+        if (watch.Topic.Kind == TwinTopicKind.Machine)
+        {
+            await cluster.GetGrain<IMachineGrain>(watch.Topic.Key).KeepLiveAsync();
+        }
+        else
         {
             await RefreshAsync(watch);
         }
@@ -467,15 +471,21 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
                     watches = [.. _watches.Values];
                 }
 
-                foreach (var watch in watches)
+                await Parallel.ForEachAsync(watches, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = stoppingToken }, async (watch, _) =>
                 {
                     if (watch.Closed || !watch.Ready.IsCompletedSuccessfully || watch.Handle is not { } handle)
                     {
-                        continue;
+                        return;
                     }
 
                     try
                     {
+                        if (watch.Topic.Kind == TwinTopicKind.Machine)
+                        {
+                            // The twin's lease (TwinTopic.LiveLease) is six of these checks long.
+                            await cluster.GetGrain<IMachineGrain>(watch.Topic.Key).KeepLiveAsync();
+                        }
+
                         var stream = Stream(watch.Topic);
                         var handles = await stream.GetAllSubscriptionHandles();
                         if (!handles.Any(h => h.HandleId == handle.HandleId) && !watch.Closed)
@@ -488,7 +498,7 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
                     {
                         LogSubscribeFailed(ex, watch.Topic);
                     }
-                }
+                });
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -31,6 +31,7 @@ public sealed partial class MachineGrain(
     private GroupCommit? _commit;
     private bool _flushing;
     private LivePublisher? _live;
+    private long _liveUntil = long.MinValue;
     private string _factory = "";
     private string _id = "";
 
@@ -120,13 +121,30 @@ public sealed partial class MachineGrain(
         return new IngestResult(applied, late, duplicates, tooOld, state.State.Version, rejected?.ToImmutable() ?? []);
     }
 
-    /// <summary>Publishes the new durable state to the twin's stream (throttled, never awaited; see <see cref="LivePublisher"/>).</summary>
-    private void ScheduleNotify() => (_live ??= new LivePublisher(
+    public Task KeepLiveAsync()
+    {
+        _liveUntil = Environment.TickCount64 + (long)TwinTopic.LiveLease.TotalMilliseconds;
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Publishes the new durable state to the twin's stream while someone watches (throttled, never
+    /// awaited; see <see cref="LivePublisher"/>). Unwatched, nothing is built or sent.
+    /// </summary>
+    private void ScheduleNotify()
+    {
+        if (Environment.TickCount64 < _liveUntil)
+        {
+            Live.Changed();
+        }
+    }
+
+    private LivePublisher Live => _live ??= new LivePublisher(
         this,
         TwinTopic.Machine(_factory, _id),
         ServiceProvider.GetRequiredService<IOptions<LiveFeedOptions>>().Value,
         () => new TwinChange(TwinTopic.Machine(_factory, _id).ToString(), state.State.Version, MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options)),
-        logger)).Changed();
+        logger);
 
     public async Task<MachineSnapshot> DefineAsync(MachineDefinition definition)
     {

@@ -18,12 +18,16 @@ public enum TwinTopicKind
 /// <remarks>
 /// An SDK client watches a twin by subscribing to
 /// <c>client.GetStreamProvider(TwinTopic.StreamProvider).GetStream&lt;TwinChange&gt;(StreamId.Create(topic.StreamNamespace, topic.Key))</c>
-/// (Microsoft.Orleans.Streaming; configure the client with <c>AddMemoryStreams(TwinTopic.StreamProvider)</c>).
+/// (Microsoft.Orleans.Streaming; configure the client with <c>AddMemoryStreams(TwinTopic.StreamProvider)</c>),
+/// and for a machine call <c>IMachineGrain.KeepLiveAsync()</c> after subscribing and at least every minute.
 /// </remarks>
 public readonly record struct TwinTopic
 {
     /// <summary>The stream provider every twin publishes to.</summary>
     public const string StreamProvider = "twin-live";
+
+    /// <summary>How long a machine twin keeps publishing after <c>KeepLiveAsync</c>; subscribers renew well within it.</summary>
+    public static readonly TimeSpan LiveLease = TimeSpan.FromMinutes(2);
 
     private TwinTopic(TwinTopicKind kind, string factory, string id)
     {

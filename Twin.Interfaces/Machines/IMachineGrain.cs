@@ -37,6 +37,14 @@ public interface IMachineGrain : IGrainWithStringKey
     Task<bool> ExistsAsync();
 
     /// <summary>
+    /// Asks the twin to publish its changes to its live stream (<see cref="Twin.Live.TwinTopic"/>) for
+    /// the next <see cref="Twin.Live.TwinTopic.LiveLease"/>; a subscriber renews it while it watches.
+    /// A twin nobody watches publishes nothing, so the feed costs nothing on the ingest path.
+    /// </summary>
+    [Alias("KeepLive")]
+    Task KeepLiveAsync();
+
+    /// <summary>
     /// Records that the machine belongs to <paramref name="line"/> (called by the line twin).
     /// A machine belongs to one line: throws <see cref="TwinRuleException"/> when it is in another.
     /// </summary>
