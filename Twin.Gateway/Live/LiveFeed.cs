@@ -295,7 +295,9 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
             watch.Sending = true;
         }
 
-        _ = SendPendingAsync(watch);
+        // Off the stream's delivery: a gateway's deliveries arrive one at a time, and the send
+        // (JSON, every connection of the group) would hold up every other twin's change behind it.
+        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Feed.SendPendingAsync(state.Watch), (Feed: this, Watch: watch), preferLocal: false);
     }
 
     private async Task SendPendingAsync(Watch watch)
