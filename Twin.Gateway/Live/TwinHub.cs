@@ -79,11 +79,22 @@ public sealed class TwinHub(
             // Joined first, then subscribed and read: the snapshot is at least as new as anything the group missed.
             return first ? await feed.WatchAsync(twin) : await feed.SnapshotAsync(twin);
         }
-        catch (TwinRuleException rule)
+        catch (Exception ex) when (first || ex is TwinRuleException)
         {
+            // Not watched after all (the feed released a first watch that failed): counts stay right.
             mine.TryRemove(twin, out _);
             await Groups.RemoveFromGroupAsync(Context.ConnectionId, LiveFeed.Group(twin));
-            throw new HubException(rule.Message);
+            if (!first)
+            {
+                await feed.UnwatchAsync(twin);
+            }
+
+            if (ex is TwinRuleException rule)
+            {
+                throw new HubException(rule.Message);
+            }
+
+            throw;
         }
     }
 
