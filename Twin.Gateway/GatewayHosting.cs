@@ -72,7 +72,6 @@ public static class GatewayHosting
 
         services.AddHostedService<StartupBanner>();
         services.AddOptions<Twin.Gateway.Live.LiveOptions>().BindConfiguration(Twin.Gateway.Live.LiveOptions.Section)
-            .Validate(o => o.MaxUpdatesPerSecond is > 0 and <= 100, "Twin:Live:MaxUpdatesPerSecond must be from 0.1 to 100.")
             .Validate(o => o.MaxSubscriptionsPerConnection >= 1 && o.SubscribesPerSecond >= 1 && o.SubscribeBurst >= 1 && o.MaxConnectionsPerIdentity >= 1, "Twin:Live:MaxSubscriptionsPerConnection, SubscribesPerSecond, SubscribeBurst and MaxConnectionsPerIdentity must be at least 1.")
             .ValidateOnStart();
         services.AddSignalR(o => o.MaximumReceiveMessageSize = 32 * 1024)
@@ -108,6 +107,14 @@ public static class GatewayHosting
             throw new InvalidOperationException($"Twin:Cluster:Membership is '{cluster.Membership}'; use 'Localhost' or 'PostgreSql'.");
         }
 
+        // The live feed's streams, as the silos have them (Twin.Silo's AddTwinLiveStreams): this gateway subscribes to them.
+        LiveStreamOptions.AddTo(builder.Services);
+        var live = LiveStreamOptions.From(builder.Configuration);
+        builder.UseOrleansClient(client => client.AddMemoryStreams(Twin.Live.TwinTopic.StreamProvider, streams =>
+        {
+            streams.ConfigurePartitioning(live.Queues);
+            streams.ConfigureStreamPubSub(Orleans.Streams.StreamPubSubType.ExplicitGrainBasedOnly);
+        }));
         if (!cluster.IsPostgreSql)
         {
             builder.AddTwinClient();

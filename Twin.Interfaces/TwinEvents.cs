@@ -77,4 +77,7 @@ public static class TwinEvents
     // 9xxx: Live feed
     public const int OutletSendFailed = 9001;
     public const int OutletSlowClient = 9002;
+    public const int LivePublishFailed = 9003;
+    public const int LiveSubscribeFailed = 9004;
+    public const int LiveResubscribed = 9005;
 }

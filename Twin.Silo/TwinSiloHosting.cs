@@ -12,6 +12,10 @@ using Orleans.Serialization;
 using Orleans.Storage;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
+using Twin.Grains.Live;
+using Twin.Live;
+using Orleans.Providers;
+using Orleans.Streams;
 using Twin.History;
 using Twin.Silo.History;
 using Twin.Silo.Storage;
@@ -58,6 +62,10 @@ public static class TwinSiloHosting
         services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>().BindConfiguration("Twin:Maintenance")
             .Validate(o => o.EscalateAfter >= TimeSpan.FromMinutes(1), "Twin:Maintenance:EscalateAfter must be at least one minute (reminders tick at most once a minute).")
             .ValidateOnStart();
+        services.AddOptions<LiveFeedOptions>().BindConfiguration(LiveFeedOptions.Section)
+            .Validate(o => o.MaxUpdatesPerSecond is >= 0.1 and <= 100, "Twin:Live:MaxUpdatesPerSecond must be from 0.1 to 100.")
+            .ValidateOnStart();
+        LiveStreamOptions.AddTo(services);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TwinStorageOptions>, TwinStorageOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TwinClusterOptions>, TwinClusterOptionsValidator>());
         return services;
@@ -124,6 +132,8 @@ public static class TwinSiloHosting
         silo.Services.TryAddSingleton<TwinMetrics>();
         silo.Services.TryAddSingleton<IHistorySink, NullHistorySink>();
         silo.Services.AddOptions<MachineTwinOptions>();
+        silo.Services.AddOptions<LiveFeedOptions>();
+        silo.AddTwinLiveStreams();
         silo.Services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>();
         silo.Services.AddOptions<Twin.Silo.Integration.OutboundOptions>().BindConfiguration(Twin.Silo.Integration.OutboundOptions.Section)
             .Validate(o => o.Webhooks.TrueForAll(w => Uri.TryCreate(w.Url, UriKind.Absolute, out var u) && (u.Scheme == "http" || u.Scheme == "https")), "Twin:Outbound:Webhooks: every Url must be an absolute http(s) URL.")
@@ -164,6 +174,37 @@ public static class TwinSiloHosting
             silo.Services.AddSingleton<IReminderTable>(sp => new SqliteReminderTable(SqlitePath(sp, sp.GetRequiredService<IOptions<TwinStorageOptions>>().Value)));
         }
         silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
+        return silo;
+    }
+
+    /// <summary>How long a published change stays in a pulling agent's cache (for subscribers a few seconds behind).</summary>
+    private static readonly TimeSpan CacheTime = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The live feed: every twin publishes its durable changes to its stream (memory streams, which
+    /// work across silos and clients); gateways subscribe for the twins their clients watch. The
+    /// pulling agents poll their queues every <see cref="LiveStreamOptions.PollingPeriod"/> (Orleans'
+    /// default of 100 ms would be most of the feed's latency). Subscriptions are kept in memory: the
+    /// feed is best effort, and gateways check theirs (see the gateway's LiveFeed).
+    /// </summary>
+    public static ISiloBuilder AddTwinLiveStreams(this ISiloBuilder silo)
+    {
+        var live = LiveStreamOptions.From(silo.Configuration);
+        silo.AddMemoryStreams(TwinTopic.StreamProvider, streams =>
+        {
+            streams.ConfigurePartitioning(live.Queues);
+            streams.ConfigureStreamPubSub(StreamPubSubType.ExplicitGrainBasedOnly);
+            streams.ConfigurePullingAgent(o => o.Configure(agent => agent.GetQueueMsgsTimerPeriod = live.PollingPeriod));
+
+            // Nothing replays the feed (a subscriber resyncs by reading the twin), so a change leaves
+            // the agent's cache after seconds, not Orleans' default of 30 minutes (hundreds of MB at ingest rates).
+            streams.ConfigureCacheEviction(o => o.Configure(cache =>
+            {
+                cache.DataMinTimeInCache = CacheTime;
+                cache.DataMaxAgeInCache = CacheTime;
+            }));
+        });
+        silo.AddMemoryGrainStorage(ProviderConstants.DEFAULT_PUBSUB_PROVIDER_NAME);
         return silo;
     }
 

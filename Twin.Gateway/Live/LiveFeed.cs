@@ -1,7 +1,6 @@
-using System.Collections.Concurrent;
-using Microsoft.AspNetCore.SignalR;
-using Microsoft.Extensions.Options;
 using System.Collections.Immutable;
+using Microsoft.AspNetCore.SignalR;
+using Orleans.Streams;
 using Twin.Factories;
 using Twin.Lines;
 using Twin.Live;
@@ -9,13 +8,10 @@ using Twin.Machines;
 
 namespace Twin.Gateway.Live;
 
-/// <summary>Live updates to browsers (<c>Twin:Live</c>).</summary>
+/// <summary>Hub limits of this gateway (<c>Twin:Live</c>); how often twins publish is the silos' <c>Twin:Live:MaxUpdatesPerSecond</c>.</summary>
 public sealed class LiveOptions
 {
     public const string Section = "Twin:Live";
-
-    /// <summary>Most updates per second one twin sends to clients; in between, the latest state wins.</summary>
-    public double MaxUpdatesPerSecond { get; set; } = 10;
 
     /// <summary>Most twins one hub connection may watch at once.</summary>
     public int MaxSubscriptionsPerConnection { get; set; } = 2000;
@@ -31,207 +27,71 @@ public sealed class LiveOptions
 }
 
 /// <summary>
-/// This gateway's one subscription per twin that any of its clients watches: the twin pushes to
-/// it (a grain observer), and it fans out to the SignalR group of that twin, coalesced per twin
-/// (latest wins) so a hot twin cannot flood clients. No backplane: every gateway subscribes for
-/// its own clients, the cluster is the backplane.
+/// This gateway's one subscription per watched twin: a subscription to the twin's Orleans stream,
+/// ref-counted by the hub clients watching the twin and by the line and factory views that
+/// include it, and unsubscribed when the last of them leaves. Twins publish already throttled
+/// (the silos' <c>Twin:Live:MaxUpdatesPerSecond</c>); here a topic's changes go to its SignalR
+/// group in version order, one send at a time, the newest waiting while one is in flight.
+/// A line view is its twin plus its machines, a factory view its lines: each is re-read when its
+/// twin publishes a membership change or a member changes, one read at a time (latest wins),
+/// and its members are watched or released as they join or leave. No backplane: every gateway
+/// subscribes for its own clients, the cluster is the backplane.
 /// </summary>
-public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposable
+public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub> hub, ILogger<LiveFeed> logger) : IHostedService, IDisposable
 {
-    private readonly IGrainFactory _grains;
-    private readonly IHubContext<TwinHub> _hub;
-    private readonly ILogger<LiveFeed> _logger;
-    private readonly TimeSpan _interval;
-    private readonly long _intervalMs;
-    private readonly ConcurrentDictionary<string, int> _watchers = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Outlet> _outlets = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, long> _sent = new(StringComparer.Ordinal);
+    /// <summary>How often the gateway renews its machines' live leases and checks that its subscriptions still exist (a silo lost with the pub-sub record).</summary>
+    private static readonly TimeSpan CheckEvery = TimeSpan.FromSeconds(20);
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<TwinTopic, Watch> _watches = [];
     private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<string, int> _lineWatchers = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, List<string>> _lineMachines = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, byte> _dirtyLines = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, int> _factoryWatchers = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, List<string>> _factoryLines = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, byte> _dirtyFactories = new(StringComparer.Ordinal);
-    private ITwinObserver? _reference;
+    private IStreamProvider? _streams;
     private Task? _loop;
 
-    public LiveFeed(IGrainFactory grains, IHubContext<TwinHub> hub, IOptions<LiveOptions> options, ILogger<LiveFeed> logger)
-    {
-        _grains = grains;
-        _hub = hub;
-        _logger = logger;
-        _interval = TimeSpan.FromSeconds(1 / Math.Max(0.1, options.Value.MaxUpdatesPerSecond));
-        _intervalMs = Math.Max(1, (long)_interval.TotalMilliseconds);
-    }
-
-    public static string Group(string topic) => "twin:" + topic;
-
-    /// <summary>Parses <c>machine:{factory}/{machine}</c>; null when it is not a topic.</summary>
-    public static string? MachineKey(string topic)
-    {
-        if (!topic.StartsWith("machine:", StringComparison.Ordinal))
-        {
-            return null;
-        }
-
-        var key = topic["machine:".Length..];
-        var slash = key.IndexOf('/', StringComparison.Ordinal);
-        return slash > 0 && TwinKey.IsValidId(key[..slash], out _) && TwinKey.IsValidId(key[(slash + 1)..], out _) ? key : null;
-    }
-
-    public Task OnChangedAsync(TwinChange change)
-    {
-        // A machine change goes out at once unless its twin sent one within the interval; then
-        // the newest waits for the interval's end (latest wins) and older ones are dropped.
-        if (change.Topic.StartsWith("machine:", StringComparison.Ordinal) && _watchers.ContainsKey(change.Topic["machine:".Length..]))
-        {
-            var outlet = _outlets.GetOrAdd(change.Topic, static _ => new Outlet());
-            bool start;
-            lock (outlet)
-            {
-                if (outlet.Pending is null || change.Version > outlet.Pending.Version)
-                {
-                    outlet.Pending = change;
-                }
-
-                start = !outlet.Pumping;
-                outlet.Pumping = true;
-            }
-
-            if (start)
-            {
-                _ = PumpAsync(change.Topic, outlet);
-            }
-        }
-
-        if (change.Machine?.Line is { } line)
-        {
-            var lineKey = $"{change.Machine.Factory}/{line}";
-            if (_lineWatchers.ContainsKey(lineKey))
-            {
-                _dirtyLines[lineKey] = 0;
-            }
-
-            if (_factoryWatchers.ContainsKey(change.Machine.Factory))
-            {
-                _dirtyFactories[change.Machine.Factory] = 0;
-            }
-        }
-
-        return Task.CompletedTask;
-    }
-
-    /// <summary>A client watches a line: its machines are watched so their changes refresh it.</summary>
-    public async Task<LineSnapshot> WatchLineAsync(string lineKey)
-    {
-        var snapshot = await _grains.GetGrain<ILineGrain>(lineKey).GetSnapshotAsync();
-        if (_lineWatchers.AddOrUpdate(lineKey, 1, (_, n) => n + 1) == 1)
-        {
-            var machines = snapshot.Machines.Select(m => TwinKey.Compose(snapshot.Factory, m.Id)).ToList();
-            _lineMachines[lineKey] = machines;
-            foreach (var machine in machines)
-            {
-                await WatchAsync(machine);
-            }
-        }
-
-        return snapshot;
-    }
-
-    public async Task UnwatchLineAsync(string lineKey)
-    {
-        if (_lineWatchers.AddOrUpdate(lineKey, 0, (_, n) => Math.Max(0, n - 1)) == 0)
-        {
-            _lineWatchers.TryRemove(new KeyValuePair<string, int>(lineKey, 0));
-            if (_lineMachines.TryRemove(lineKey, out var machines))
-            {
-                foreach (var machine in machines)
-                {
-                    await UnwatchAsync(machine);
-                }
-            }
-        }
-    }
-
-    /// <summary>A client watches a whole factory: every line of it is watched.</summary>
-    public async Task<FactoryView> WatchFactoryAsync(string factory)
-    {
-        if (_factoryWatchers.AddOrUpdate(factory, 1, (_, n) => n + 1) == 1)
-        {
-            var lines = await _grains.GetGrain<IFactoryGrain>(factory).ListAsync(TwinKind.Line);
-            _factoryLines[factory] = [.. lines.Select(l => TwinKey.Compose(factory, l))];
-            foreach (var line in _factoryLines[factory])
-            {
-                await WatchLineAsync(line);
-            }
-        }
-
-        return await FactoryViewAsync(factory);
-    }
-
-    public async Task UnwatchFactoryAsync(string factory)
-    {
-        if (_factoryWatchers.AddOrUpdate(factory, 0, (_, n) => Math.Max(0, n - 1)) == 0)
-        {
-            _factoryWatchers.TryRemove(new KeyValuePair<string, int>(factory, 0));
-            if (_factoryLines.TryRemove(factory, out var lines))
-            {
-                foreach (var line in lines)
-                {
-                    await UnwatchLineAsync(line);
-                }
-            }
-        }
-    }
+    public static string Group(TwinTopic topic) => "twin:" + topic;
 
     /// <summary>A line's version for clients: its own plus its machines', so it rises with any of them.</summary>
     public static long VersionOf(LineSnapshot line) => line.Version + line.Machines.Sum(m => m.Version);
 
-    public async Task<FactoryView> FactoryViewAsync(string factory)
+    /// <summary>A hub client starts watching <paramref name="topic"/>: subscribes if this gateway did not yet; returns the twin's current state.</summary>
+    public async Task<TwinChange> WatchAsync(TwinTopic topic)
     {
-        var ids = await _grains.GetGrain<IFactoryGrain>(factory).ListAsync(TwinKind.Line);
-        var lines = await Task.WhenAll(ids.Select(l => _grains.GetGrain<ILineGrain>(TwinKey.Compose(factory, l)).GetSnapshotAsync()));
-        var byStatus = lines.SelectMany(l => l.Machines).GroupBy(m => m.Status).ToImmutableDictionary(g => g.Key, g => g.Count());
-        return new FactoryView(factory, [.. lines], byStatus);
-    }
-
-    /// <summary>A client started watching a twin: subscribe to it if this gateway did not yet.</summary>
-    public async Task WatchAsync(string machineKey)
-    {
-        if (_watchers.AddOrUpdate(machineKey, 1, (_, n) => n + 1) == 1)
+        var watch = Acquire(topic, parent: null);
+        try
         {
-            await _grains.GetGrain<IMachineGrain>(machineKey).SubscribeAsync(Reference);
+            await watch.Ready;
+            return await SnapshotAsync(topic);
+        }
+        catch
+        {
+            await ReleaseAsync(topic, parent: null);
+            throw;
         }
     }
 
-    public async Task UnwatchAsync(string machineKey)
-    {
-        if (_watchers.AddOrUpdate(machineKey, 0, (_, n) => Math.Max(0, n - 1)) == 0)
-        {
-            _watchers.TryRemove(new KeyValuePair<string, int>(machineKey, 0));
-            _sent.TryRemove("machine:" + machineKey, out _);
-            if (_outlets.TryGetValue("machine:" + machineKey, out var outlet))
-            {
-                lock (outlet)
-                {
-                    if (!outlet.Pumping)
-                    {
-                        _outlets.TryRemove("machine:" + machineKey, out _);
-                    }
-                }
-            }
+    /// <summary>A hub client stopped watching <paramref name="topic"/>.</summary>
+    public Task UnwatchAsync(TwinTopic topic) => ReleaseAsync(topic, parent: null);
 
-            await _grains.GetGrain<IMachineGrain>(machineKey).UnsubscribeAsync(Reference);
+    /// <summary>The twin's current state as a change carrying its version.</summary>
+    public async Task<TwinChange> SnapshotAsync(TwinTopic topic)
+    {
+        switch (topic.Kind)
+        {
+            case TwinTopicKind.Machine:
+                var machine = await cluster.GetGrain<IMachineGrain>(topic.Key).GetSnapshotAsync();
+                return new TwinChange(topic.ToString(), machine.Version, machine);
+            case TwinTopicKind.Line:
+                var line = await cluster.GetGrain<ILineGrain>(topic.Key).GetSnapshotAsync();
+                return new TwinChange(topic.ToString(), VersionOf(line), null, line);
+            default:
+                var lines = await cluster.GetGrain<IFactoryGrain>(topic.Factory).ListAsync(TwinKind.Line);
+                return await FactoryChangeAsync(topic, lines);
         }
     }
-
-    /// <summary>Records what a client was sent directly (its snapshot), so older pushes are not sent after it.</summary>
-    public void Sent(string topic, long version) => _sent.AddOrUpdate(topic, version, (_, v) => Math.Max(v, version));
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _loop = Task.Run(() => RunAsync(_stopping.Token), CancellationToken.None);
+        _loop = Task.Run(() => CheckSubscriptionsAsync(_stopping.Token), CancellationToken.None);
         return Task.CompletedTask;
     }
 
@@ -246,99 +106,401 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
 
     public void Dispose() => _stopping.Dispose();
 
-    private ITwinObserver Reference => _reference ??= _grains.CreateObjectReference<ITwinObserver>(this);
-
-    private async Task RunAsync(CancellationToken stoppingToken)
+    /// <summary>How many twins this gateway is subscribed to (for tests and diagnostics).</summary>
+    internal int Subscriptions
     {
-        var renewEvery = TimeSpan.FromSeconds(20);
-        var lastRenew = DateTime.UtcNow;
-        using var timer = new PeriodicTimer(_interval);
-        while (await WaitAsync(timer, stoppingToken))
+        get
         {
-            foreach (var lineKey in _dirtyLines.Keys)
+            lock (_gate)
             {
-                _dirtyLines.TryRemove(lineKey, out _);
-                await SendAsync(async () =>
-                {
-                    var line = await _grains.GetGrain<ILineGrain>(lineKey).GetSnapshotAsync();
-                    return new TwinChange($"line:{lineKey}", VersionOf(line), null, line);
-                }, stoppingToken);
-            }
-
-            foreach (var factory in _dirtyFactories.Keys)
-            {
-                _dirtyFactories.TryRemove(factory, out _);
-                await SendAsync(async () =>
-                {
-                    var view = await FactoryViewAsync(factory);
-                    return new TwinChange($"factory:{factory}", view.Lines.Sum(VersionOf), null, null, view);
-                }, stoppingToken);
-            }
-
-            // Observer subscriptions lapse unless renewed, so a gateway that died leaves nothing behind.
-            if (DateTime.UtcNow - lastRenew > renewEvery)
-            {
-                lastRenew = DateTime.UtcNow;
-                foreach (var key in _watchers.Keys)
-                {
-                    try
-                    {
-                        await _grains.GetGrain<IMachineGrain>(key).SubscribeAsync(Reference);
-                    }
-                    catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-                    {
-                        LogSendFailed(ex, key);
-                    }
-                }
+                return _watches.Count;
             }
         }
     }
 
-    /// <summary>
-    /// Sends one machine topic's changes in version order, one at a time, at most one per
-    /// interval; ends when nothing is pending. Topics pump independently, so a busy twin or a
-    /// slow group never delays another twin's change.
-    /// </summary>
-    private async Task PumpAsync(string topic, Outlet outlet)
+    /// <summary>Counts a watcher of <paramref name="topic"/> (a client, or the view <paramref name="parent"/>); the first one subscribes.</summary>
+    private Watch Acquire(TwinTopic topic, TwinTopic? parent)
     {
-        var stoppingToken = _stopping.Token;
+        lock (_gate)
+        {
+            if (!_watches.TryGetValue(topic, out var watch))
+            {
+                watch = new Watch(topic);
+                _watches[topic] = watch;
+                watch.Ready = StartWatchAsync(watch);
+            }
+
+            if (parent is { } p)
+            {
+                watch.Parents.Add(p);
+            }
+            else
+            {
+                watch.Clients++;
+            }
+
+            return watch;
+        }
+    }
+
+    /// <summary>Uncounts a watcher; the last one unsubscribes and releases the view's members.</summary>
+    private async Task ReleaseAsync(TwinTopic topic, TwinTopic? parent)
+    {
+        Watch? closed = null;
+        lock (_gate)
+        {
+            if (!_watches.TryGetValue(topic, out var watch))
+            {
+                return;
+            }
+
+            if (parent is { } p)
+            {
+                watch.Parents.Remove(p);
+            }
+            else
+            {
+                watch.Clients = Math.Max(0, watch.Clients - 1);
+            }
+
+            if (watch.Clients == 0 && watch.Parents.Count == 0)
+            {
+                _watches.Remove(topic);
+                watch.Closed = true;
+                closed = watch;
+            }
+        }
+
+        if (closed is not null)
+        {
+            await StopWatchAsync(closed);
+        }
+    }
+
+    private async Task StartWatchAsync(Watch watch)
+    {
+        // Subscribed first, then read: a change between the two is not missed.
+        watch.Handle = await Stream(watch.Topic).SubscribeAsync(new Observer(this, watch));
+        if (watch.Topic.Kind == TwinTopicKind.Machine)
+        {
+            await cluster.GetGrain<IMachineGrain>(watch.Topic.Key).KeepLiveAsync();
+        }
+        else
+        {
+            await RefreshAsync(watch);
+        }
+    }
+
+    private async Task StopWatchAsync(Watch watch)
+    {
         try
         {
-            while (true)
+            await watch.Ready;
+        }
+        catch (Exception)
+        {
+            // It never subscribed; whoever awaited it was told.
+        }
+
+        Task refreshing;
+        lock (watch)
+        {
+            refreshing = watch.Refreshing;
+        }
+
+        await refreshing;
+        try
+        {
+            if (watch.Handle is { } handle)
             {
-                var wait = outlet.LastSentAt + _intervalMs - Environment.TickCount64;
-                if (wait > 0)
+                await handle.UnsubscribeAsync();
+            }
+        }
+        catch (Exception ex) when (!_stopping.IsCancellationRequested)
+        {
+            LogSubscribeFailed(ex, watch.Topic);
+        }
+
+        TwinTopic[] members;
+        lock (watch)
+        {
+            members = [.. watch.Members];
+            watch.Members.Clear();
+        }
+
+        await Task.WhenAll(members.Select(m => ReleaseAsync(m, watch.Topic)));
+    }
+
+    private IAsyncStream<TwinChange> Stream(TwinTopic topic) =>
+        (_streams ??= cluster.GetStreamProvider(TwinTopic.StreamProvider)).GetStream<TwinChange>(StreamId.Create(topic.StreamNamespace, topic.Key));
+
+    /// <summary>A change from a twin's stream (the pulling agent awaits this: keep it short).</summary>
+    private void OnChange(Watch watch, TwinChange change)
+    {
+        if (watch.Closed)
+        {
+            return;
+        }
+
+        if (watch.Topic.Kind != TwinTopicKind.Machine)
+        {
+            // The line or factory itself changed (a member joined or left): re-read the view.
+            MarkDirty(watch);
+            return;
+        }
+
+        if (watch.Clients > 0)
+        {
+            Offer(watch, change);
+        }
+
+        TwinTopic[] views;
+        lock (_gate)
+        {
+            views = [.. watch.Parents];
+        }
+
+        foreach (var view in views)
+        {
+            if (Find(view) is { } parent)
+            {
+                MarkDirty(parent);
+            }
+        }
+    }
+
+    private Watch? Find(TwinTopic topic)
+    {
+        lock (_gate)
+        {
+            return _watches.GetValueOrDefault(topic);
+        }
+    }
+
+    /// <summary>Queues a change for the topic's group: the newest wins while a send is in flight; sends never go back in version.</summary>
+    private void Offer(Watch watch, TwinChange change)
+    {
+        lock (watch)
+        {
+            if (watch.Pending is null || change.Version > watch.Pending.Version)
+            {
+                watch.Pending = change;
+            }
+
+            if (watch.Sending)
+            {
+                return;
+            }
+
+            watch.Sending = true;
+        }
+
+        // Off the stream's delivery: a gateway's deliveries arrive one at a time, and the send
+        // (JSON, every connection of the group) would hold up every other twin's change behind it.
+        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Feed.SendPendingAsync(state.Watch), (Feed: this, Watch: watch), preferLocal: false);
+    }
+
+    private async Task SendPendingAsync(Watch watch)
+    {
+        var stoppingToken = _stopping.Token;
+        while (true)
+        {
+            TwinChange? change;
+            lock (watch)
+            {
+                change = watch.Pending;
+                watch.Pending = null;
+                if (change is null || watch.Closed)
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(wait), stoppingToken);
+                    watch.Sending = false;
+                    return;
                 }
 
-                TwinChange? change;
-                lock (outlet)
-                {
-                    change = outlet.Pending;
-                    outlet.Pending = null;
-                    if (change is null)
-                    {
-                        outlet.Pumping = false;
-                        return;
-                    }
-                }
-
-                if (!_watchers.ContainsKey(topic["machine:".Length..]) || (_sent.TryGetValue(topic, out var sent) && change.Version <= sent))
+                if (change.Version <= watch.SentVersion)
                 {
                     continue;
                 }
 
-                Sent(topic, change.Version);
-                outlet.LastSentAt = Environment.TickCount64;
-                try
+                watch.SentVersion = change.Version;
+            }
+
+            try
+            {
+                await SendToGroupAsync(watch.Topic, change, stoppingToken);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                LogSendFailed(ex, watch.Topic);
+            }
+        }
+    }
+
+    /// <summary>A view needs reading again; one read runs at a time, and one more after it if anything changed meanwhile.</summary>
+    private void MarkDirty(Watch view)
+    {
+        lock (view)
+        {
+            view.Dirty = true;
+            if (!view.Refreshing.IsCompleted || view.Closed)
+            {
+                return;
+            }
+
+            view.Refreshing = RefreshLoopAsync(view);
+        }
+    }
+
+    private async Task RefreshLoopAsync(Watch view)
+    {
+        await Task.Yield();
+        while (true)
+        {
+            lock (view)
+            {
+                if (!view.Dirty || view.Closed)
                 {
-                    await SendToGroupAsync(topic, change, stoppingToken);
+                    return;
                 }
-                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+
+                view.Dirty = false;
+            }
+
+            try
+            {
+                var change = await RefreshAsync(view);
+                if (view.Clients > 0)
                 {
-                    LogSendFailed(ex, topic);
+                    Offer(view, change);
                 }
+
+                TwinTopic[] factories;
+                lock (_gate)
+                {
+                    factories = [.. view.Parents];
+                }
+
+                foreach (var factory in factories)
+                {
+                    if (Find(factory) is { } parent)
+                    {
+                        MarkDirty(parent);
+                    }
+                }
+            }
+            catch (Exception ex) when (!_stopping.IsCancellationRequested)
+            {
+                LogSendFailed(ex, view.Topic);
+            }
+        }
+    }
+
+    /// <summary>Reads a line or factory view and makes its members the ones watched on its behalf.</summary>
+    private async Task<TwinChange> RefreshAsync(Watch view)
+    {
+        TwinChange change;
+        IEnumerable<TwinTopic> members;
+        if (view.Topic.Kind == TwinTopicKind.Line)
+        {
+            var line = await cluster.GetGrain<ILineGrain>(view.Topic.Key).GetSnapshotAsync();
+            members = line.Machines.Select(m => TwinTopic.Machine(line.Factory, m.Id));
+            change = new TwinChange(view.Topic.ToString(), VersionOf(line), null, line);
+        }
+        else
+        {
+            var lines = await cluster.GetGrain<IFactoryGrain>(view.Topic.Factory).ListAsync(TwinKind.Line);
+            members = lines.Select(l => TwinTopic.Line(view.Topic.Factory, l));
+            change = await FactoryChangeAsync(view.Topic, lines);
+        }
+
+        var wanted = members.ToHashSet();
+        List<TwinTopic> joined, left;
+        lock (view)
+        {
+            if (view.Closed)
+            {
+                return change;
+            }
+
+            joined = [.. wanted.Where(m => !view.Members.Contains(m))];
+            left = [.. view.Members.Where(m => !wanted.Contains(m))];
+            view.Members.UnionWith(joined);
+            view.Members.ExceptWith(left);
+        }
+
+        await Task.WhenAll(left.Select(m => ReleaseAsync(m, view.Topic)));
+        await Task.WhenAll(joined.Select(m => Acquire(m, view.Topic).Ready));
+        return change;
+    }
+
+    private async Task<TwinChange> FactoryChangeAsync(TwinTopic topic, ImmutableArray<string> lineIds)
+    {
+        var lines = await Task.WhenAll(lineIds.Select(l => cluster.GetGrain<ILineGrain>(TwinKey.Compose(topic.Factory, l)).GetSnapshotAsync()));
+        var byStatus = lines.SelectMany(l => l.Machines).GroupBy(m => m.Status).ToImmutableDictionary(g => g.Key, g => g.Count());
+        var view = new FactoryView(topic.Factory, [.. lines], byStatus);
+        return new TwinChange(topic.ToString(), view.Lines.Sum(VersionOf), null, null, view);
+    }
+
+    /// <summary>
+    /// Sends without letting one slow client hold up the others: after a second the feed moves on
+    /// (the slow connection's send completes or fails on its own; its buffer is bounded by SignalR).
+    /// </summary>
+    private async Task SendToGroupAsync(TwinTopic topic, TwinChange change, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await hub.Clients.Group(Group(topic)).SendAsync("twinChanged", change, stoppingToken).WaitAsync(TimeSpan.FromSeconds(1), stoppingToken);
+        }
+        catch (TimeoutException)
+        {
+            LogSlowClient(topic);
+        }
+    }
+
+    /// <summary>
+    /// Pub-sub records live in silo memory (the feed is best effort): one lost with its silo is
+    /// made again here, so a watched twin's changes resume within <see cref="CheckEvery"/>.
+    /// </summary>
+    private async Task CheckSubscriptionsAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(CheckEvery);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                Watch[] watches;
+                lock (_gate)
+                {
+                    watches = [.. _watches.Values];
+                }
+
+                await Parallel.ForEachAsync(watches, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = stoppingToken }, async (watch, _) =>
+                {
+                    if (watch.Closed || !watch.Ready.IsCompletedSuccessfully || watch.Handle is not { } handle)
+                    {
+                        return;
+                    }
+
+                    try
+                    {
+                        if (watch.Topic.Kind == TwinTopicKind.Machine)
+                        {
+                            // The twin's lease (TwinTopic.LiveLease) is six of these checks long.
+                            await cluster.GetGrain<IMachineGrain>(watch.Topic.Key).KeepLiveAsync();
+                        }
+
+                        var stream = Stream(watch.Topic);
+                        var handles = await stream.GetAllSubscriptionHandles();
+                        if (!handles.Any(h => h.HandleId == handle.HandleId) && !watch.Closed)
+                        {
+                            watch.Handle = await stream.SubscribeAsync(new Observer(this, watch));
+                            LogResubscribed(watch.Topic);
+                        }
+                    }
+                    catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                    {
+                        LogSubscribeFailed(ex, watch.Topic);
+                    }
+                });
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -347,66 +509,63 @@ public sealed partial class LiveFeed : ITwinObserver, IHostedService, IDisposabl
         }
     }
 
-    /// <summary>One machine topic's newest unsent change and when its last change went out.</summary>
-    private sealed class Outlet
+    /// <summary>One watched twin: who watches it, its subscription, and what its group was sent.</summary>
+    private sealed class Watch(TwinTopic topic)
     {
+        public TwinTopic Topic { get; } = topic;
+
+        /// <summary>Hub subscriptions to the topic itself (under the feed's lock).</summary>
+        public int Clients { get; set; }
+
+        /// <summary>The line and factory views that include this twin (under the feed's lock).</summary>
+        public HashSet<TwinTopic> Parents { get; } = [];
+
+        /// <summary>A view's members watched on its behalf (under this watch's lock).</summary>
+        public HashSet<TwinTopic> Members { get; } = [];
+
+        public Task Ready { get; set; } = Task.CompletedTask;
+
+        public StreamSubscriptionHandle<TwinChange>? Handle { get; set; }
+
+        public volatile bool Closed;
+
         public TwinChange? Pending { get; set; }
 
-        public bool Pumping { get; set; }
+        public bool Sending { get; set; }
 
-        public long LastSentAt { get; set; } = long.MinValue / 2;
+        public long SentVersion { get; set; } = long.MinValue;
+
+        public bool Dirty { get; set; }
+
+        public Task Refreshing { get; set; } = Task.CompletedTask;
     }
 
-    /// <summary>
-    /// Sends without letting one slow client hold up the others: after a second the feed moves on
-    /// (the slow connection's send completes or fails on its own; its buffer is bounded by SignalR).
-    /// </summary>
-    private async Task SendToGroupAsync(string topic, TwinChange change, CancellationToken stoppingToken)
+    private sealed class Observer(LiveFeed feed, Watch watch) : IAsyncObserver<TwinChange>
     {
-        try
+        public Task OnNextAsync(TwinChange item, StreamSequenceToken? token = null)
         {
-            await _hub.Clients.Group(Group(topic)).SendAsync("twinChanged", change, stoppingToken).WaitAsync(TimeSpan.FromSeconds(1), stoppingToken);
+            feed.OnChange(watch, item);
+            return Task.CompletedTask;
         }
-        catch (TimeoutException)
-        {
-            LogSlowClient(topic);
-        }
-    }
 
-    private async Task SendAsync(Func<Task<TwinChange>> build, CancellationToken stoppingToken)
-    {
-        try
-        {
-            var change = await build();
-            if (_sent.TryGetValue(change.Topic, out var sent) && change.Version <= sent)
-            {
-                return;
-            }
+        public Task OnCompletedAsync() => Task.CompletedTask;
 
-            Sent(change.Topic, change.Version);
-            await SendToGroupAsync(change.Topic, change, stoppingToken);
-        }
-        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        public Task OnErrorAsync(Exception ex)
         {
-            LogSendFailed(ex, "line/factory");
-        }
-    }
-
-    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await timer.WaitForNextTickAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
+            feed.LogSubscribeFailed(ex, watch.Topic);
+            return Task.CompletedTask;
         }
     }
 
     [LoggerMessage(EventId = TwinEvents.OutletSendFailed, Level = LogLevel.Warning, Message = "Live update for {Topic} failed")]
-    private partial void LogSendFailed(Exception exception, string topic);
+    private partial void LogSendFailed(Exception exception, TwinTopic topic);
 
     [LoggerMessage(EventId = TwinEvents.OutletSlowClient, Level = LogLevel.Warning, Message = "Live update for {Topic}: a client was too slow; moving on")]
-    private partial void LogSlowClient(string topic);
+    private partial void LogSlowClient(TwinTopic topic);
+
+    [LoggerMessage(EventId = TwinEvents.LiveSubscribeFailed, Level = LogLevel.Warning, Message = "Live subscription to {Topic} failed")]
+    private partial void LogSubscribeFailed(Exception exception, TwinTopic topic);
+
+    [LoggerMessage(EventId = TwinEvents.LiveResubscribed, Level = LogLevel.Information, Message = "Live subscription to {Topic} was lost in the cluster; subscribed again")]
+    private partial void LogResubscribed(TwinTopic topic);
 }

@@ -7,7 +7,6 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using Twin.Gateway.Security;
 using Twin.Live;
-using Twin.Machines;
 
 namespace Twin.Gateway.Live;
 
@@ -20,7 +19,6 @@ namespace Twin.Gateway.Live;
 /// </summary>
 public sealed class TwinHub(
     LiveFeed feed,
-    IGrainFactory grains,
     IAuthorizationService authorization,
     IOptions<LiveOptions> options,
     IOptions<AuthOptions> auth,
@@ -49,8 +47,8 @@ public sealed class TwinHub(
             throw new HubException($"too many subscribe calls: at most {options.Value.SubscribesPerSecond} a second per connection (Twin:Live:SubscribesPerSecond).");
         }
 
-        var (kind, key) = Parse(topic);
-        var factory = key.Split('/')[0];
+        var twin = Parse(topic);
+        var factory = twin.Factory;
         if (Context.User is not { } user || !(await authorization.AuthorizeAsync(user, new FactoryResource(factory), TwinPolicies.Viewer)).Succeeded)
         {
             // Nothing is joined: a token for another factory receives no messages of this one.
@@ -65,53 +63,48 @@ public sealed class TwinHub(
         }
 
         var mine = connection.Topics;
-        if (!mine.ContainsKey(topic) && mine.Count >= options.Value.MaxSubscriptionsPerConnection)
+        if (!mine.ContainsKey(twin) && mine.Count >= options.Value.MaxSubscriptionsPerConnection)
         {
             throw new HubException($"too many subscriptions: at most {options.Value.MaxSubscriptionsPerConnection} per connection (Twin:Live:MaxSubscriptionsPerConnection); unsubscribe first.");
         }
 
-        var first = mine.TryAdd(topic, 0);
+        var first = mine.TryAdd(twin, 0);
         if (first)
         {
-            await Groups.AddToGroupAsync(Context.ConnectionId, LiveFeed.Group(topic));
+            await Groups.AddToGroupAsync(Context.ConnectionId, LiveFeed.Group(twin));
         }
 
         try
         {
-            switch (kind)
-            {
-                case "machine":
-                    if (first)
-                    {
-                        await feed.WatchAsync(key);
-                    }
-
-                    var machine = await grains.GetGrain<IMachineGrain>(key).GetSnapshotAsync();
-                    return new TwinChange(topic, machine.Version, machine);
-                case "line":
-                    var line = first ? await feed.WatchLineAsync(key) : await grains.GetGrain<Twin.Lines.ILineGrain>(key).GetSnapshotAsync();
-                    return new TwinChange(topic, LiveFeed.VersionOf(line), null, line);
-                default:
-                    var view = first ? await feed.WatchFactoryAsync(key) : await feed.FactoryViewAsync(key);
-                    return new TwinChange(topic, view.Lines.Sum(LiveFeed.VersionOf), null, null, view);
-            }
+            // Joined first, then subscribed and read: the snapshot is at least as new as anything the group missed.
+            return first ? await feed.WatchAsync(twin) : await feed.SnapshotAsync(twin);
         }
-        catch (TwinRuleException rule)
+        catch (Exception ex) when (first || ex is TwinRuleException)
         {
-            mine.TryRemove(topic, out _);
-            await Groups.RemoveFromGroupAsync(Context.ConnectionId, LiveFeed.Group(topic));
-            throw new HubException(rule.Message);
+            // Not watched after all (the feed released a first watch that failed): counts stay right.
+            mine.TryRemove(twin, out _);
+            await Groups.RemoveFromGroupAsync(Context.ConnectionId, LiveFeed.Group(twin));
+            if (!first)
+            {
+                await feed.UnwatchAsync(twin);
+            }
+
+            if (ex is TwinRuleException rule)
+            {
+                throw new HubException(rule.Message);
+            }
+
+            throw;
         }
     }
 
     public async Task Unsubscribe(string? topic)
     {
-        Parse(topic);
-        topic ??= "";
-        if (Connection().Topics.TryRemove(topic, out _))
+        var twin = Parse(topic);
+        if (Connection().Topics.TryRemove(twin, out _))
         {
-            await Groups.RemoveFromGroupAsync(Context.ConnectionId, LiveFeed.Group(topic));
-            await UnwatchAsync(topic);
+            await Groups.RemoveFromGroupAsync(Context.ConnectionId, LiveFeed.Group(twin));
+            await feed.UnwatchAsync(twin);
         }
     }
 
@@ -126,24 +119,13 @@ public sealed class TwinHub(
         {
             foreach (var topic in connection.Topics.Keys)
             {
-                await UnwatchAsync(topic);
+                await feed.UnwatchAsync(topic);
             }
 
             connection.Rate.Dispose();
         }
 
         await base.OnDisconnectedAsync(exception);
-    }
-
-    private Task UnwatchAsync(string topic)
-    {
-        var (kind, key) = Parse(topic);
-        return kind switch
-        {
-            "machine" => feed.UnwatchAsync(key),
-            "line" => feed.UnwatchLineAsync(key),
-            _ => feed.UnwatchFactoryAsync(key),
-        };
     }
 
     private ConnectionState Connection()
@@ -179,25 +161,14 @@ public sealed class TwinHub(
     /// <summary>One connection's subscriptions and its subscribe rate (in the connection's items; gone with it).</summary>
     private sealed record ConnectionState(TokenBucketRateLimiter Rate)
     {
-        public ConcurrentDictionary<string, byte> Topics { get; } = new(StringComparer.Ordinal);
+        public ConcurrentDictionary<TwinTopic, byte> Topics { get; } = new();
     }
 
     /// <summary><c>machine:{f}/{m}</c>, <c>line:{f}/{l}</c> or <c>factory:{f}</c>.</summary>
-    private static (string Kind, string Key) Parse(string? topic)
-    {
-        topic ??= "";
-        var colon = topic.IndexOf(':', StringComparison.Ordinal);
-        var kind = colon > 0 ? topic[..colon] : "";
-        var key = colon > 0 ? topic[(colon + 1)..] : "";
-        var parts = key.Split('/');
-        var valid = kind switch
-        {
-            "machine" or "line" => parts.Length == 2 && TwinKey.IsValidId(parts[0], out _) && TwinKey.IsValidId(parts[1], out _),
-            "factory" => parts.Length == 1 && TwinKey.IsValidId(parts[0], out _),
-            _ => false,
-        };
-        return valid ? (kind, key) : throw new HubException($"'{topic}' is not a twin topic; use machine:{{factory}}/{{machine}}, line:{{factory}}/{{line}} or factory:{{factory}}.");
-    }
+    private static TwinTopic Parse(string? topic) =>
+        TwinTopic.TryParse(topic, out var twin)
+            ? twin
+            : throw new HubException($"'{topic}' is not a twin topic; use machine:{{factory}}/{{machine}}, line:{{factory}}/{{line}} or factory:{{factory}}.");
 }
 
 /// <summary>How many hub connections each identity holds on this gateway.</summary>

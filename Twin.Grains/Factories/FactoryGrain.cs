@@ -1,6 +1,11 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Twin.Factories;
 using Twin.Grains.Infrastructure;
+using Twin.Grains.Live;
+using Twin.Live;
 
 namespace Twin.Grains.Factories;
 
@@ -39,8 +44,27 @@ public sealed class FactoryGrain(
         }
 
         // Listed already: answer once that listing is durable (it may be in a write still running).
-        return ids.Add(id) ? _commit!.CommitAsync() : _commit!.WhenDurableAsync();
+        return !ids.Add(id) ? _commit!.WhenDurableAsync()
+            : kind == TwinKind.Line ? CommitLineAsync()
+            : _commit!.CommitAsync();
     }
+
+    /// <summary>A new line is durable: live views of the factory follow it from then on.</summary>
+    private async Task CommitLineAsync()
+    {
+        await _commit!.CommitAsync();
+        Live.Changed();
+    }
+
+    private LivePublisher? _live;
+
+    // The version of the factory's own change is its number of lines (a line is never unlisted).
+    private LivePublisher Live => _live ??= new LivePublisher(
+        this,
+        TwinTopic.OfFactory(this.GetPrimaryKeyString()),
+        ServiceProvider.GetRequiredService<IOptions<LiveFeedOptions>>().Value,
+        () => new TwinChange(TwinTopic.OfFactory(this.GetPrimaryKeyString()).ToString(), state.State.Twins.TryGetValue(TwinKind.Line, out var lines) ? lines.Count : 0, null),
+        ServiceProvider.GetRequiredService<ILogger<FactoryGrain>>());
 
     public Task<ImmutableArray<string>> ListAsync(TwinKind kind) =>
         Task.FromResult(state.State.Twins.TryGetValue(kind, out var ids) ? [.. ids] : ImmutableArray<string>.Empty);

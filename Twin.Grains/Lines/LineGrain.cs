@@ -1,11 +1,15 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Twin.Factories;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
 using Twin.Grains.Kpis;
+using Twin.Grains.Live;
 using Twin.Kpis;
 using Twin.Lines;
+using Twin.Live;
 using Twin.Machines;
 
 namespace Twin.Grains.Lines;
@@ -126,8 +130,23 @@ public sealed partial class LineGrain(
         }
 
         await Task.WhenAll(before.Except(after).Select(m => Machine(factory, m).LeaveLineAsync(id)));
+        if (changed)
+        {
+            // Live views of the line (and its factory) follow its members from this change on.
+            Live.Changed();
+        }
+
         return await GetSnapshotAsync();
     }
+
+    private LivePublisher? _live;
+
+    private LivePublisher Live => _live ??= new LivePublisher(
+        this,
+        TwinTopic.FromKey(TwinTopicKind.Line, this.GetPrimaryKeyString()),
+        ServiceProvider.GetRequiredService<IOptions<LiveFeedOptions>>().Value,
+        () => new TwinChange(TwinTopic.FromKey(TwinTopicKind.Line, this.GetPrimaryKeyString()).ToString(), state.State.Version, null),
+        logger);
 
     public async Task<LineSnapshot> GetSnapshotAsync()
     {

@@ -5,7 +5,8 @@ using Twin.Factories;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
 using Twin.Machines;
-using Orleans.Utilities;
+using Microsoft.Extensions.DependencyInjection;
+using Twin.Grains.Live;
 using Twin.Live;
 using Twin.Maintenance;
 using Twin.WorkOrders;
@@ -30,10 +31,8 @@ public sealed partial class MachineGrain(
     private readonly MachineTwinOptions _options = options.Value;
     private GroupCommit? _commit;
     private Outbox? _outbox;
-    private ObserverManager<ITwinObserver>? _observers;
-    private IGrainTimer? _notifyTimer;
-    private long _notifiedVersion;
-    private long _notifiedAt = long.MinValue / 2;
+    private LivePublisher? _live;
+    private long _liveUntil = long.MinValue;
     private string _factory = "";
     private string _id = "";
     private Task _history = Task.CompletedTask;
@@ -187,62 +186,30 @@ public sealed partial class MachineGrain(
         }
     }
 
-    public Task SubscribeAsync(ITwinObserver observer)
+    public Task KeepLiveAsync()
     {
-        // Created on the first subscriber: most twins are never watched.
-        _observers ??= new ObserverManager<ITwinObserver>(TimeSpan.FromMinutes(1), logger);
-        _observers.Subscribe(observer, observer);
-        return Task.CompletedTask;
-    }
-
-    public Task UnsubscribeAsync(ITwinObserver observer)
-    {
-        _observers?.Unsubscribe(observer);
+        _liveUntil = Environment.TickCount64 + (long)TwinTopic.LiveLease.TotalMilliseconds;
         return Task.CompletedTask;
     }
 
     /// <summary>
-    /// Pushes the new state to observers as soon as it is durable, but at most once per
-    /// <see cref="NotifyInterval"/>: a change after a quiet spell goes out at once, while a hot
-    /// twin sends its latest state ten times a second, not once per reading. Only durable state is pushed.
+    /// Publishes the new durable state to the twin's stream while someone watches (throttled, never
+    /// awaited; see <see cref="LivePublisher"/>). Unwatched, nothing is built or sent.
     /// </summary>
     private void ScheduleNotify()
     {
-        if (_observers is not { Count: > 0 } || _notifyTimer is not null)
+        if (Environment.TickCount64 < _liveUntil)
         {
-            return;
-        }
-
-        var wait = _notifiedAt + (long)NotifyInterval.TotalMilliseconds - Environment.TickCount64;
-        if (wait <= 0)
-        {
-            Notify();
-            return;
-        }
-
-        _notifyTimer = this.RegisterGrainTimer(NotifyAsync, TimeSpan.FromMilliseconds(wait), Timeout.InfiniteTimeSpan);
-    }
-
-    private static readonly TimeSpan NotifyInterval = TimeSpan.FromMilliseconds(100);
-
-    private Task NotifyAsync(CancellationToken cancellationToken)
-    {
-        _notifyTimer?.Dispose();
-        _notifyTimer = null;
-        Notify();
-        return Task.CompletedTask;
-    }
-
-    private void Notify()
-    {
-        if (state.State.Version != _notifiedVersion && _observers is { Count: > 0 })
-        {
-            _notifiedVersion = state.State.Version;
-            _notifiedAt = Environment.TickCount64;
-            var change = new TwinChange($"machine:{_factory}/{_id}", state.State.Version, MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options));
-            _observers.Notify(o => o.OnChangedAsync(change));
+            Live.Changed();
         }
     }
+
+    private LivePublisher Live => _live ??= new LivePublisher(
+        this,
+        TwinTopic.Machine(_factory, _id),
+        ServiceProvider.GetRequiredService<IOptions<LiveFeedOptions>>().Value,
+        () => new TwinChange(TwinTopic.Machine(_factory, _id).ToString(), state.State.Version, MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options)),
+        logger);
 
     public async Task<MachineSnapshot> DefineAsync(MachineDefinition definition)
     {

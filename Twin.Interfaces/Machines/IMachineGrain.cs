@@ -6,7 +6,7 @@ namespace Twin.Machines;
 /// The twin of one machine, keyed <c>"{factory}/{machine}"</c>.
 /// </summary>
 [Alias("twin.IMachineGrain")]
-public interface IMachineGrain : IGrainWithStringKey, Twin.Live.ILiveTwin
+public interface IMachineGrain : IGrainWithStringKey
 {
     /// <summary>
     /// Applies a batch of the device's messages. Completes only once the state holding them is
@@ -35,6 +35,14 @@ public interface IMachineGrain : IGrainWithStringKey, Twin.Live.ILiveTwin
     /// <summary>Whether the twin holds any state yet.</summary>
     [Alias("Exists")]
     Task<bool> ExistsAsync();
+
+    /// <summary>
+    /// Asks the twin to publish its changes to its live stream (<see cref="Twin.Live.TwinTopic"/>) for
+    /// the next <see cref="Twin.Live.TwinTopic.LiveLease"/>; a subscriber renews it while it watches.
+    /// A twin nobody watches publishes nothing, so the feed costs nothing on the ingest path.
+    /// </summary>
+    [Alias("KeepLive")]
+    Task KeepLiveAsync();
 
     /// <summary>
     /// Records that the machine belongs to <paramref name="line"/> (called by the line twin).

@@ -166,4 +166,51 @@ public class HubTests(EmbeddedGatewayFixture fixture) : IClassFixture<EmbeddedGa
         Assert.Equal(5, latest.GetProperty("line").GetProperty("machines").EnumerateArray().Sum(m => m.GetProperty("version").GetInt64()));
         await Assert.ThrowsAsync<HubException>(() => connection.InvokeAsync<JsonElement>("Subscribe", $"line:{_factory}/nope"));
     }
+    [Fact]
+    public async Task Line_and_factory_subscriptions_follow_a_machine_joining_the_line()
+    {
+        await using var device = await TestDevice.ConnectAsync(Gateway.MqttPort);
+        await PublishAsync(device, "a", 1, 10);
+        await PublishAsync(device, "c", 1, 10);
+        await Wait.UntilAsync(async () => await Gateway.GetJsonAsync($"/api/factories/{_factory}/machines/c") is not null, TimeSpan.FromSeconds(10), "machines exist");
+        await PutLineAsync("l1", "a");
+
+        var changes = new ConcurrentQueue<JsonElement>();
+        await using var connection = Connect();
+        connection.On<JsonElement>("twinChanged", c => changes.Enqueue(c));
+        await connection.StartAsync();
+        var line = await connection.InvokeAsync<JsonElement>("Subscribe", $"line:{_factory}/l1");
+        var factory = await connection.InvokeAsync<JsonElement>("Subscribe", $"factory:{_factory}");
+        Assert.Equal(1, line.GetProperty("line").GetProperty("machines").GetArrayLength());
+
+        // c joins the line: the line's and the factory's watchers get it without subscribing again.
+        await PutLineAsync("l1", "a", "c");
+        bool Shows(JsonElement change, string topic, Func<JsonElement, bool> what) => change.GetProperty("topic").GetString() == topic && what(change);
+        bool LineHasC(JsonElement l) => l.GetProperty("machines").EnumerateArray().Any(m => m.GetProperty("id").GetString() == "c");
+        await Wait.UntilAsync(
+            () => Task.FromResult(changes.Any(c => Shows(c, $"line:{_factory}/l1", c => LineHasC(c.GetProperty("line"))))
+                && changes.Any(c => Shows(c, $"factory:{_factory}", c => LineHasC(c.GetProperty("factory").GetProperty("lines")[0])))),
+            TimeSpan.FromSeconds(10),
+            "line and factory views with c");
+
+        // From then on c's own changes move the line and the factory.
+        await PublishAsync(device, "c", 2, 77);
+        bool CShows77(JsonElement l) => l.GetProperty("machines").EnumerateArray().Any(m => m.GetProperty("id").GetString() == "c" && m.GetProperty("version").GetInt64() >= 3);
+        await Wait.UntilAsync(
+            () => Task.FromResult(changes.Any(c => Shows(c, $"line:{_factory}/l1", c => CShows77(c.GetProperty("line"))))
+                && changes.Any(c => Shows(c, $"factory:{_factory}", c => CShows77(c.GetProperty("factory").GetProperty("lines")[0])))),
+            TimeSpan.FromSeconds(10),
+            "line and factory changes from c's reading");
+        var lineVersions = changes.Where(c => c.GetProperty("topic").GetString() == $"line:{_factory}/l1").Select(Version).ToList();
+        Assert.Equal(lineVersions.Order(), lineVersions);
+        Assert.True(lineVersions[0] >= Version(line), "a line change older than the snapshot was sent");
+        Assert.True(changes.Where(c => c.GetProperty("topic").GetString() == $"factory:{_factory}").All(c => Version(c) >= Version(factory)));
+    }
+
+    private async Task PutLineAsync(string line, params string[] machines)
+    {
+        var body = JsonSerializer.Serialize(new { name = line.ToUpperInvariant(), machines });
+        using var put = await Gateway.Http.PutAsync($"/api/factories/{_factory}/lines/{line}", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+        put.EnsureSuccessStatusCode();
+    }
 }

@@ -1,15 +1,18 @@
 using System.Collections.Immutable;
-using Orleans.Concurrency;
 using Twin.Lines;
 using Twin.Machines;
 
 namespace Twin.Live;
 
-/// <summary>A new state of a twin, pushed to subscribers. Versions rise; a gap means changes were coalesced or lost.</summary>
+/// <summary>
+/// A new durable state of a twin, published to the twin's stream (<see cref="TwinTopic.StreamNamespace"/>, <see cref="TwinTopic.Key"/>
+/// on the <see cref="TwinTopic.StreamProvider"/> provider) and sent to hub clients. Versions rise;
+/// a gap means changes were coalesced or lost, and a subscriber resynchronises by reading the twin.
+/// </summary>
 /// <param name="Topic">The twin: <c>machine:{factory}/{machine}</c>, <c>line:{factory}/{line}</c> or <c>factory:{factory}</c>.</param>
 /// <param name="Machine">Set for a machine topic.</param>
-/// <param name="Line">Set for a line topic.</param>
-/// <param name="Factory">Set for a factory topic.</param>
+/// <param name="Line">Set for a line topic sent to clients; a line twin publishes its membership changes without it.</param>
+/// <param name="Factory">Set for a factory topic sent to clients; a factory publishes its new lines without it.</param>
 [GenerateSerializer, Immutable, Alias("twin.TwinChange")]
 public sealed record TwinChange(
     [property: Id(0)] string Topic,
@@ -24,23 +27,3 @@ public sealed record FactoryView(
     [property: Id(0)] string Factory,
     [property: Id(1)] ImmutableArray<LineSnapshot> Lines,
     [property: Id(2)] ImmutableDictionary<MachineStatus, int> MachinesByStatus);
-
-/// <summary>Receives twin changes (a gateway's subscription). Best effort: never the system of record.</summary>
-[Alias("twin.ITwinObserver")]
-public interface ITwinObserver : IGrainObserver
-{
-    [OneWay, Alias("OnChanged")]
-    Task OnChangedAsync(TwinChange change);
-}
-
-/// <summary>A twin that pushes its changes to observers.</summary>
-[Alias("twin.ILiveTwin")]
-public interface ILiveTwin : IGrainWithStringKey
-{
-    /// <summary>Subscribes (or renews) an observer; subscriptions lapse after a minute unless renewed.</summary>
-    [Alias("Subscribe")]
-    Task SubscribeAsync(ITwinObserver observer);
-
-    [Alias("Unsubscribe")]
-    Task UnsubscribeAsync(ITwinObserver observer);
-}
