@@ -92,6 +92,13 @@ public sealed class Normaliser
                 _byName[alias] = (name, sensor);
             }
         }
+
+        // Sources that name sensors by path (Sparkplug, UNS) arrive as SensorNames.FromPath gives:
+        // an alias written as the path ("Motor/Temperature") matches them too.
+        foreach (var (alias, known) in _byName.ToList())
+        {
+            _byName.TryAdd(SensorNames.FromPath(alias), known);
+        }
     }
 
     public ParseResult Normalise(TelemetryMessage message)

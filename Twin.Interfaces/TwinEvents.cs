@@ -36,6 +36,9 @@ public static class TwinEvents
     public const int IngestPipelinePrepareCrashed = 3107;
     public const int MqttIngestServiceDispatcherFailed = 3108;
     public const int MqttIngestServiceBatchFailed = 3109;
+    public const int MqttConnectionPublishFailed = 3110;
+    public const int SparkplugRebirthRequested = 3111;
+    public const int SparkplugRebirthFailed = 3112;
     public const int EmbeddedBrokerRefused = 3201;
     public const int EmbeddedBrokerPublishRefused = 3202;
     public const int EmbeddedBrokerSubscribeRefused = 3203;

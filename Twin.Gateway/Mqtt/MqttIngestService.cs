@@ -1,17 +1,21 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Options;
+using MQTTnet.Protocol;
 using Twin.DeadLetters;
 using Twin.Ingestion;
+using Twin.Ingestion.Sparkplug;
 using Twin.Machines;
 
 namespace Twin.Gateway.Mqtt;
 
 /// <summary>
-/// Consumes the contract topics at least once. It composes three parts: the connection
-/// (<see cref="MqttConnection"/>: session, subscription, reconnects, acknowledgement), the one
-/// ingest pipeline (<see cref="IngestPipeline"/>: parse, normalise, twin, dead letters,
-/// statistics, retries) and a per-machine serial dispatcher (<see cref="KeyedSerialDispatcher{TItem}"/>).
-/// A message is acknowledged only after its twin (or its dead letter) is durable.
+/// Consumes the contract topics, and Sparkplug B as a host application, at least once. It composes
+/// three parts: the connection (<see cref="MqttConnection"/>: session, subscriptions, reconnects,
+/// acknowledgement), the one ingest pipeline (<see cref="IngestPipeline"/>: parse, normalise, twin,
+/// dead letters, statistics, retries) and a per-machine serial dispatcher
+/// (<see cref="KeyedSerialDispatcher{TItem}"/>). Sparkplug messages are decoded first, in arrival
+/// order, by <see cref="SparkplugHost"/> (births, aliases, seq, deaths), into the same machine
+/// messages. A message is acknowledged only after its twins (or its dead letter) are durable.
 /// </summary>
 internal sealed partial class MqttIngestService(
     IOptions<MqttOptions> options,
@@ -21,6 +25,7 @@ internal sealed partial class MqttIngestService(
     IHostApplicationLifetime lifetime,
     BrokerServiceAccount service,
     IOptions<BrokerOptions> broker,
+    IOptions<SparkplugOptions> sparkplug,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
     private const string Source = "mqtt";
@@ -32,10 +37,11 @@ internal sealed partial class MqttIngestService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var connection = new MqttConnection(options.Value, ingest.Value.MaxPayloadBytes, service, broker.Value.Enabled, logger);
+        var host = sparkplug.Value.Enabled ? new SparkplugHost(sparkplug.Value, ingest.Value.Limits) : null;
+        using var connection = new MqttConnection(options.Value, ingest.Value.MaxPayloadBytes, service, broker.Value.Enabled, host is null ? null : sparkplug.Value, time, logger);
         _connection = connection;
         var dispatcher = new KeyedSerialDispatcher<Routed>(ingest.Value.MaxConcurrentCalls, (key, items, ct) => IngestAsync(connection, key, items, ct));
-        var reading = Task.Run(() => ReadAsync(connection, dispatcher, stoppingToken), CancellationToken.None);
+        var reading = Task.Run(() => ReadAsync(connection, host, dispatcher, stoppingToken), CancellationToken.None);
         _ = reading.ContinueWith(
             t =>
             {
@@ -68,8 +74,12 @@ internal sealed partial class MqttIngestService(
         await connection.DisconnectAsync();
     }
 
-    /// <summary>Reads what arrived in batches: unroutable topics to dead letters, the rest to its machine, one call per machine at a time.</summary>
-    private static async Task ReadAsync(MqttConnection connection, KeyedSerialDispatcher<Routed> dispatcher, CancellationToken stoppingToken)
+    /// <summary>
+    /// Reads what arrived in batches: unroutable topics to dead letters, the rest to its machine, one
+    /// call per machine at a time. Sparkplug messages are decoded here, in arrival order, since an edge
+    /// node's births, aliases and seq are a sequence.
+    /// </summary>
+    private async Task ReadAsync(MqttConnection connection, SparkplugHost? host, KeyedSerialDispatcher<Routed> dispatcher, CancellationToken stoppingToken)
     {
         var reader = connection.Received;
         var batch = new List<MqttInbound>(DrainBatch);
@@ -83,17 +93,38 @@ internal sealed partial class MqttIngestService(
 
             var groups = new Dictionary<string, List<Routed>>(StringComparer.Ordinal);
             List<Routed>? unroutable = null;
+            List<MqttInbound>? ignored = null;
             foreach (var item in batch)
             {
-                if (MachineTopic.TryParse(item.Topic, out var topic, out var error))
+                if (host is not null && SparkplugTopic.IsSparkplug(item.Topic))
                 {
-                    var key = topic.GrainKey;
-                    if (!groups.TryGetValue(key, out var group))
+                    var outcome = host.Handle(item.Topic, item.Payload, item.Length, time.GetUtcNow());
+                    if (outcome.Command is { } command)
                     {
-                        groups[key] = group = [];
+                        await RequestRebirthAsync(connection, command);
                     }
 
-                    group.Add(new Routed(item, topic, null));
+                    if (outcome.Rejection is { } reason)
+                    {
+                        (unroutable ??= []).Add(new Routed(item, default, reason) { Factory = outcome.Factory, Text = outcome.Text });
+                    }
+                    else if (outcome.Messages.Count == 0)
+                    {
+                        // Nothing for a twin (a command, another host's state, a birth without numbers).
+                        (ignored ??= []).Add(item);
+                    }
+                    else
+                    {
+                        var parts = outcome.Messages.Count > 1 ? new Parts(outcome.Messages.Count) : null;
+                        foreach (var reading in outcome.Messages)
+                        {
+                            Add(groups, reading.GrainKey, new Routed(item, default, null) { Decoded = reading.Message, Parts = parts });
+                        }
+                    }
+                }
+                else if (MachineTopic.TryParse(item.Topic, out var topic, out var error))
+                {
+                    Add(groups, topic.GrainKey, new Routed(item, topic, null));
                 }
                 else
                 {
@@ -101,9 +132,14 @@ internal sealed partial class MqttIngestService(
                 }
             }
 
+            if (ignored is not null)
+            {
+                await connection.AcknowledgeAsync(ignored);
+            }
+
             if (unroutable is not null)
             {
-                foreach (var byFactory in unroutable.GroupBy(r => IngestPipeline.FactoryOf(r.Inbound.Topic), StringComparer.Ordinal))
+                foreach (var byFactory in unroutable.GroupBy(r => r.Factory ?? IngestPipeline.FactoryOf(r.Inbound.Topic), StringComparer.Ordinal))
                 {
                     // Dead letters of one factory are serial with each other like a machine's readings.
                     await dispatcher.EnqueueAsync("dead-letters:" + byFactory.Key, [.. byFactory], stoppingToken);
@@ -117,65 +153,99 @@ internal sealed partial class MqttIngestService(
         }
     }
 
+    private static void Add(Dictionary<string, List<Routed>> groups, string key, Routed routed)
+    {
+        if (!groups.TryGetValue(key, out var group))
+        {
+            groups[key] = group = [];
+        }
+
+        group.Add(routed);
+    }
+
+    private async Task RequestRebirthAsync(MqttConnection connection, SparkplugCommand command)
+    {
+        // QoS 0 as the specification has commands; if it is lost, the next unreadable message asks again.
+        if (await connection.PublishAsync(command.Topic, command.Payload, MqttQualityOfServiceLevel.AtMostOnce, retain: false))
+        {
+            LogRebirthRequested(command.Topic);
+        }
+        else
+        {
+            LogRebirthFailed(command.Topic);
+        }
+    }
+
     /// <summary>One key's batch through the pipeline, then acknowledged; false when the gateway is stopping.</summary>
     private async Task<bool> IngestAsync(MqttConnection connection, string key, IReadOnlyList<Routed> routed, CancellationToken stoppingToken)
     {
         try
         {
             var now = time.GetUtcNow();
-            var items = routed.Select(r => r.Inbound).ToList();
             if (key.StartsWith("dead-letters:", StringComparison.Ordinal))
             {
                 var factory = key["dead-letters:".Length..];
-                var letters = routed.Select(r => IngestPipeline.Letter(Source, r.Inbound.Origin, r.Error!, now)).ToImmutableArray();
-                if (!await pipeline.DeadLetterAsync(Source, factory, letters, retry: true, stoppingToken))
+                foreach (var bySource in routed.GroupBy(r => r.Source))
                 {
-                    return false;
+                    var letters = bySource.Select(r => r.Letter(r.Error!, now)).ToImmutableArray();
+                    if (!await pipeline.DeadLetterAsync(bySource.Key, factory, letters, retry: true, stoppingToken))
+                    {
+                        return false;
+                    }
                 }
 
-                await connection.AcknowledgeAsync(items);
+                await AcknowledgeAsync(connection, routed);
                 return true;
             }
 
-            var accepted = new List<MqttInbound>(items.Count);
-            var messages = new List<MachineMessage>(items.Count);
-            var rejected = new List<DeadLetter>();
-            var refusedItems = new List<MqttInbound>();
+            var accepted = new List<(Routed Routed, MachineMessage Message)>(routed.Count);
+            var refused = new List<(Routed Routed, DeadLetter Letter)>();
             var normaliser = await pipeline.NormaliserAsync(TwinKey.Split(key).Factory);
-            foreach (var (item, topic, _) in routed)
+            foreach (var r in routed)
             {
-                var parsed = pipeline.Prepare(topic, item.Origin, now, normaliser);
+                var parsed = r.Decoded is { } decoded
+                    ? pipeline.Prepare(decoded, r.Inbound.Origin, normaliser)
+                    : pipeline.Prepare(r.Topic, r.Inbound.Origin, now, normaliser);
                 if (parsed.Ok)
                 {
-                    accepted.Add(item);
-                    messages.Add(parsed.Message!);
+                    accepted.Add((r, parsed.Message!));
                 }
                 else
                 {
-                    rejected.Add(IngestPipeline.Letter(Source, item.Origin, parsed.Error!, now));
-                    refusedItems.Add(item);
+                    refused.Add((r, r.Letter(parsed.Error!, now)));
                 }
             }
 
-            if (rejected.Count > 0 && !await pipeline.DeadLetterAsync(Source, TwinKey.Split(key).Factory, [.. rejected], retry: true, stoppingToken))
+            foreach (var bySource in refused.GroupBy(r => r.Routed.Source))
             {
-                return false;
+                if (!await pipeline.DeadLetterAsync(bySource.Key, TwinKey.Split(key).Factory, [.. bySource.Select(r => r.Letter)], retry: true, stoppingToken))
+                {
+                    return false;
+                }
             }
 
-            for (var start = 0; start < accepted.Count; start += DrainBatch)
+            // In arrival order, in runs of one source (JSON and Sparkplug may feed the same machine).
+            for (var start = 0; start < accepted.Count;)
             {
-                var count = Math.Min(DrainBatch, accepted.Count - start);
-                var slice = accepted.GetRange(start, count);
-                if (await pipeline.ApplyAsync(Source, key, messages.GetRange(start, count), [.. slice.Select(i => i.Origin)], retry: true, stoppingToken) is null)
+                var source = accepted[start].Routed.Source;
+                var end = start + 1;
+                while (end < accepted.Count && end - start < DrainBatch && accepted[end].Routed.Source == source)
+                {
+                    end++;
+                }
+
+                var slice = accepted.GetRange(start, end - start);
+                if (await pipeline.ApplyAsync(source, key, [.. slice.Select(a => a.Message)], [.. slice.Select(a => a.Routed.Inbound.Origin)], retry: true, stoppingToken) is null)
                 {
                     return false; // stopping: what is left stays unacknowledged and comes again
                 }
 
-                await connection.AcknowledgeAsync(slice);
+                await AcknowledgeAsync(connection, slice.Select(a => a.Routed));
+                start = end;
             }
 
             // The refused ones are durable as dead letters: acknowledged too.
-            await connection.AcknowledgeAsync(refusedItems);
+            await AcknowledgeAsync(connection, refused.Select(r => r.Routed));
             return true;
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
@@ -186,8 +256,48 @@ internal sealed partial class MqttIngestService(
         }
     }
 
-    /// <summary>A message and where it goes: its parsed topic, or why it has none.</summary>
-    private readonly record struct Routed(MqttInbound Inbound, MachineTopic Topic, string? Error);
+    /// <summary>Acknowledges each message whose every part is durable (a Sparkplug death or a multi-device message has several).</summary>
+    private static Task AcknowledgeAsync(MqttConnection connection, IEnumerable<Routed> routed) =>
+        connection.AcknowledgeAsync(routed.Where(r => r.Parts is null || r.Parts.Done()).Select(r => r.Inbound));
+
+    /// <summary>
+    /// A message and where it goes: its parsed topic, or why it has none; for Sparkplug the
+    /// decoded machine message (one of <see cref="Parts"/>, when the message has several).
+    /// </summary>
+    private readonly record struct Routed(MqttInbound Inbound, MachineTopic Topic, string? Error)
+    {
+        public MachineMessage? Decoded { get; init; }
+
+        public Parts? Parts { get; init; }
+
+        /// <summary>The factory of a dead letter, when the decoder knew it.</summary>
+        public string? Factory { get; init; }
+
+        /// <summary>The payload as text for a dead letter, when the decoder made it (binary payloads).</summary>
+        public string? Text { get; init; }
+
+        public string Source => SparkplugTopic.IsSparkplug(Inbound.Topic) ? SparkplugHost.Source : MqttIngestService.Source;
+
+        public DeadLetter Letter(string reason, DateTimeOffset now) =>
+            Source == SparkplugHost.Source
+                ? new DeadLetter(now, Source, Inbound.Topic, reason, Text is { Length: > 0 } text ? text : SparkplugHost.Describe(Inbound.Payload)).Bounded()
+                : IngestPipeline.Letter(Source, Inbound.Origin, reason, now);
+    }
+
+    /// <summary>The parts of one received message that must all be durable before it is acknowledged.</summary>
+    private sealed class Parts(int count)
+    {
+        private int _left = count;
+
+        /// <summary>Marks one part durable; true for the last one.</summary>
+        public bool Done() => Interlocked.Decrement(ref _left) == 0;
+    }
+
+    [LoggerMessage(EventId = TwinEvents.SparkplugRebirthRequested, Level = LogLevel.Information, Message = "Sparkplug: requested a rebirth on {Topic}")]
+    private partial void LogRebirthRequested(string topic);
+
+    [LoggerMessage(EventId = TwinEvents.SparkplugRebirthFailed, Level = LogLevel.Warning, Message = "Sparkplug: could not request a rebirth on {Topic}; the next unreadable message asks again")]
+    private partial void LogRebirthFailed(string topic);
 
     [LoggerMessage(EventId = TwinEvents.MqttIngestServiceDispatcherFailed, Level = LogLevel.Critical, Message = "The MQTT dispatcher failed; stopping the gateway so it restarts")]
     private partial void LogDispatcherFailed(Exception exception);
