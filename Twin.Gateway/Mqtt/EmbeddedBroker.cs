@@ -228,9 +228,10 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IO
             (Access.Publish, "NBIRTH" or "NDEATH" or "NDATA") => deviceId is null,
             (Access.Publish, "DBIRTH" or "DDEATH" or "DDATA") => ownDevice,
             (Access.Publish, _) => false,
-            // Commands to its node and its devices; a wildcard only for an account of every machine.
+            // Commands to its node and its devices. A wildcard subscription is fine: what is
+            // delivered through it is checked again (Receive), so only its own devices' commands arrive.
             (_, "NCMD") => deviceId is null || (deviceId == "#" && access == Access.Subscribe),
-            (_, "DCMD") => ownDevice || (deviceId is "#" or "+" && access == Access.Subscribe && device.Machines.Contains("*")),
+            (_, "DCMD") => ownDevice || (deviceId is "#" or "+" && access == Access.Subscribe),
             _ => false,
         };
     }

@@ -106,6 +106,62 @@ public class SparkplugTests
         Assert.Equal(0, Count((await gateway.GetJsonAsync($"/api/factories/{Group}/dead-letters"))!.Value, "sparkplug.stale-death"));
     }
 
+    [Fact]
+    public async Task An_edge_account_of_the_embedded_broker_is_a_sparkplug_node_of_its_own_factory_only()
+    {
+        const string password = "edge-password-1";
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string>
+        {
+            ["Twin:Sparkplug:RebirthInterval"] = "00:00:00.2",
+            ["Twin:Broker:Devices:0:Username"] = "edge-a",
+            ["Twin:Broker:Devices:0:Password"] = password,
+            ["Twin:Broker:Devices:0:Factory"] = Group,
+            ["Twin:Broker:Devices:0:Machines:0"] = "press-1",
+            ["Twin:Broker:Devices:0:EdgeNodes:0"] = "edge-1",
+            ["Twin:Broker:Devices:1:Username"] = "edge-b",
+            ["Twin:Broker:Devices:1:Password"] = password,
+            ["Twin:Broker:Devices:1:Factory"] = "plant-b",
+            ["Twin:Broker:Devices:1:Machines:0"] = "*",
+            ["Twin:Broker:Devices:1:EdgeNodes:0"] = "*",
+        });
+        await gateway.StartAsync();
+
+        // Eclipse Tahu's node as edge-a: births and data pass the ACL, and the rebirth request
+        // (an NCMD only the gateway may publish) reaches it.
+        await using var edge = await EdgeNode.StartAsync(gateway.MqttPort, environment: new Dictionary<string, string> { ["SP_USERNAME"] = "edge-a", ["SP_PASSWORD"] = password });
+        await edge.WaitForAsync("\"births\",\"count\":1");
+        await MachineAsync(gateway, "press-1", s => Value(s, "Motor.Temperature") == 70.5);
+
+        await edge.SendAsync("""{"op":"gap","skip":1}""");
+        await edge.SendAsync("""{"op":"ddata","device":"press-1","values":{"Motor/Temperature":50},"remember":false}""");
+        await edge.WaitForAsync("rebirth-request");
+        await edge.WaitForAsync("\"births\",\"count\":2");
+
+        using var client = new MqttClientFactory().CreateMqttClient();
+        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", gateway.MqttPort).WithClientId("edge-a-2")
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithCredentials("edge-a", password).Build());
+        foreach (var topic in new[]
+        {
+            $"spBv1.0/{Group}/NCMD/edge-1", // commands come from the host only
+            "spBv1.0/STATE/twin-gateway", // so does the host's state
+            "spBv1.0/plant-b/NBIRTH/edge-1", // another factory's group
+            $"spBv1.0/{Group}/NDATA/edge-2", // another edge node
+            $"spBv1.0/{Group}/DDATA/edge-1/press-2", // another machine
+        })
+        {
+            var result = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload([1]).WithQualityOfServiceLevel(MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            Assert.True(result.ReasonCode == MqttClientPublishReasonCode.NotAuthorized, $"{topic}: {result.ReasonCode}");
+        }
+
+        var subscribed = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("spBv1.0/#").Build());
+        Assert.Equal(MqttClientSubscribeResultCode.NotAuthorized, subscribed.Items.Single().ResultCode);
+
+        await edge.SendAsync("""{"op":"ndeath"}""");
+        await MachineAsync(gateway, "edge-1", s => s.GetProperty("status").GetString() == "offline");
+        await MachineAsync(gateway, "press-1", s => s.GetProperty("status").GetString() == "offline");
+    }
+
     private static double Value(JsonElement machine, string sensor) => Sensor(machine, sensor).GetProperty("value").GetDouble();
 
     private static JsonElement Sensor(JsonElement machine, string sensor) =>
