@@ -20,6 +20,7 @@ public static class IngestionHosting
         services.AddOptions<Sparkplug.SparkplugOptions>().BindConfiguration(Sparkplug.SparkplugOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<Sparkplug.SparkplugOptions>, Sparkplug.SparkplugOptionsValidator>();
         services.AddSingleton<ProfileProvider>();
+        services.AddSingleton<LineMembership>();
         services.AddSingleton<IngestStatistics>();
         services.AddSingleton<IngestPipeline>();
         services.AddResiliencePipeline<string>(IngestPipeline.RetryPipeline, (builder, context) =>

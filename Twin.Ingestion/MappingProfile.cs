@@ -37,6 +37,12 @@ public sealed class MappingProfile
     /// <summary>Accept sensors the profile does not name (default), kept under their own name.</summary>
     public bool AcceptUnknownSensors { get; set; } = true;
 
+    /// <summary>
+    /// Unified Namespace topic templates: which topics are this factory's and where the machine,
+    /// line and tag are in them (configuration only: the gateway subscribes to them at start).
+    /// </summary>
+    public List<Uns.TopicTemplate> Topics { get; set; } = [];
+
     public static MappingProfile Empty { get; } = new();
 
     /// <summary>Problems with the profile itself, each naming the setting.</summary>
@@ -65,6 +71,11 @@ public sealed class MappingProfile
 
                 aliases[alias] = name;
             }
+        }
+
+        for (var i = 0; i < Topics.Count; i++)
+        {
+            errors.AddRange(Topics[i].Validate($"{path}:Topics:{i}", path.EndsWith(":" + ProfilesOptions.DefaultKey, StringComparison.Ordinal)));
         }
 
         return errors;

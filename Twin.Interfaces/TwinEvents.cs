@@ -39,6 +39,9 @@ public static class TwinEvents
     public const int MqttConnectionPublishFailed = 3110;
     public const int SparkplugRebirthRequested = 3111;
     public const int SparkplugRebirthFailed = 3112;
+    public const int LineMembershipLearnt = 3113;
+    public const int LineMembershipRefused = 3114;
+    public const int LineMembershipFailed = 3115;
     public const int EmbeddedBrokerRefused = 3201;
     public const int EmbeddedBrokerPublishRefused = 3202;
     public const int EmbeddedBrokerSubscribeRefused = 3203;

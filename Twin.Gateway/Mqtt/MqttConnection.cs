@@ -23,7 +23,7 @@ internal sealed record MqttInbound(MqttApplicationMessageReceivedEventArgs Args,
 /// leaves messages queued at the broker (receive maximum) instead of in this process's memory.
 /// As a Sparkplug host it announces its STATE on every connect, with a will that says offline.
 /// </summary>
-internal sealed partial class MqttConnection(MqttOptions options, int maxPayloadBytes, BrokerServiceAccount service, bool embeddedBroker, SparkplugOptions? sparkplug, TimeProvider time, ILogger logger) : IDisposable
+internal sealed partial class MqttConnection(MqttOptions options, int maxPayloadBytes, BrokerServiceAccount service, bool embeddedBroker, SparkplugOptions? sparkplug, IReadOnlyList<string> unsFilters, TimeProvider time, ILogger logger) : IDisposable
 {
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     private readonly Channel<MqttInbound> _received = Channel.CreateBounded<MqttInbound>(new BoundedChannelOptions(options.MaxInFlight)
@@ -204,6 +204,14 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
             : $"$share/{options.SharedGroup}/{MachineTopic.Filter}";
         var subscription = new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(filter).WithAtLeastOnceQoS());
         var filters = filter;
+        foreach (var uns in unsFilters)
+        {
+            // Unified Namespace topics of the mapping profiles' templates, shared like the contract's.
+            var unsFilter = string.IsNullOrEmpty(options.SharedGroup) ? uns : $"$share/{options.SharedGroup}/{uns}";
+            subscription = subscription.WithTopicFilter(f => f.WithTopic(unsFilter).WithAtLeastOnceQoS());
+            filters += ", " + unsFilter;
+        }
+
         if (sparkplug is not null)
         {
             // Never shared: a Sparkplug host must see every message of an edge node, in order,

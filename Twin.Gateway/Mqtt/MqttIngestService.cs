@@ -4,6 +4,7 @@ using MQTTnet.Protocol;
 using Twin.DeadLetters;
 using Twin.Ingestion;
 using Twin.Ingestion.Sparkplug;
+using Twin.Ingestion.Uns;
 using Twin.Machines;
 
 namespace Twin.Gateway.Mqtt;
@@ -26,6 +27,8 @@ internal sealed partial class MqttIngestService(
     BrokerServiceAccount service,
     IOptions<BrokerOptions> broker,
     IOptions<SparkplugOptions> sparkplug,
+    IOptions<ProfilesOptions> profiles,
+    LineMembership lines,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
     private const string Source = "mqtt";
@@ -38,10 +41,11 @@ internal sealed partial class MqttIngestService(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var host = sparkplug.Value.Enabled ? new SparkplugHost(sparkplug.Value, ingest.Value.Limits) : null;
-        using var connection = new MqttConnection(options.Value, ingest.Value.MaxPayloadBytes, service, broker.Value.Enabled, host is null ? null : sparkplug.Value, time, logger);
+        var uns = new UnsRouter(profiles.Value, ingest.Value.Limits, time.GetUtcNow());
+        using var connection = new MqttConnection(options.Value, ingest.Value.MaxPayloadBytes, service, broker.Value.Enabled, host is null ? null : sparkplug.Value, uns.Filters, time, logger);
         _connection = connection;
         var dispatcher = new KeyedSerialDispatcher<Routed>(ingest.Value.MaxConcurrentCalls, (key, items, ct) => IngestAsync(connection, key, items, ct));
-        var reading = Task.Run(() => ReadAsync(connection, host, dispatcher, stoppingToken), CancellationToken.None);
+        var reading = Task.Run(() => ReadAsync(connection, host, uns, dispatcher, stoppingToken), CancellationToken.None);
         _ = reading.ContinueWith(
             t =>
             {
@@ -79,7 +83,7 @@ internal sealed partial class MqttIngestService(
     /// call per machine at a time. Sparkplug messages are decoded here, in arrival order, since an edge
     /// node's births, aliases and seq are a sequence.
     /// </summary>
-    private async Task ReadAsync(MqttConnection connection, SparkplugHost? host, KeyedSerialDispatcher<Routed> dispatcher, CancellationToken stoppingToken)
+    private async Task ReadAsync(MqttConnection connection, SparkplugHost? host, UnsRouter uns, KeyedSerialDispatcher<Routed> dispatcher, CancellationToken stoppingToken)
     {
         var reader = connection.Received;
         var batch = new List<MqttInbound>(DrainBatch);
@@ -106,7 +110,7 @@ internal sealed partial class MqttIngestService(
 
                     if (outcome.Rejection is { } reason)
                     {
-                        (unroutable ??= []).Add(new Routed(item, default, reason) { Factory = outcome.Factory, Text = outcome.Text });
+                        (unroutable ??= []).Add(new Routed(item, default, reason) { Source = SparkplugHost.Source, Factory = outcome.Factory, Text = outcome.Text });
                     }
                     else if (outcome.Messages.Count == 0)
                     {
@@ -118,13 +122,25 @@ internal sealed partial class MqttIngestService(
                         var parts = outcome.Messages.Count > 1 ? new Parts(outcome.Messages.Count) : null;
                         foreach (var reading in outcome.Messages)
                         {
-                            Add(groups, reading.GrainKey, new Routed(item, default, null) { Decoded = reading.Message, Parts = parts });
+                            Add(groups, reading.GrainKey, new Routed(item, default, null) { Source = SparkplugHost.Source, Decoded = reading.Message, Parts = parts });
                         }
                     }
                 }
                 else if (MachineTopic.TryParse(item.Topic, out var topic, out var error))
                 {
                     Add(groups, topic.GrainKey, new Routed(item, topic, null));
+                }
+                else if (uns.TryRoute(item.Topic, item.Payload, item.Length, time.GetUtcNow(), out var decoded))
+                {
+                    var routed = new Routed(item, default, decoded.Rejection) { Source = UnsRouter.Source, Decoded = decoded.Message, Factory = decoded.Factory, Line = decoded.Line };
+                    if (decoded.Message is null)
+                    {
+                        (unroutable ??= []).Add(routed);
+                    }
+                    else
+                    {
+                        Add(groups, decoded.GrainKey, routed);
+                    }
                 }
                 else
                 {
@@ -196,6 +212,12 @@ internal sealed partial class MqttIngestService(
 
                 await AcknowledgeAsync(connection, routed);
                 return true;
+            }
+
+            foreach (var line in routed.Where(r => r.Line is not null).Select(r => r.Line!).Distinct(StringComparer.Ordinal))
+            {
+                var (factory, machine) = TwinKey.Split(key);
+                await lines.LearnAsync(factory, line, machine);
             }
 
             var accepted = new List<(Routed Routed, MachineMessage Message)>(routed.Count);
@@ -276,7 +298,11 @@ internal sealed partial class MqttIngestService(
         /// <summary>The payload as text for a dead letter, when the decoder made it (binary payloads).</summary>
         public string? Text { get; init; }
 
-        public string Source => SparkplugTopic.IsSparkplug(Inbound.Topic) ? SparkplugHost.Source : MqttIngestService.Source;
+        /// <summary>Which source it counts under: the JSON contract, Sparkplug or UNS.</summary>
+        public string Source { get; init; } = MqttIngestService.Source;
+
+        /// <summary>The line its topic names, for the machine to join (UNS templates with <c>{line}</c>).</summary>
+        public string? Line { get; init; }
 
         public DeadLetter Letter(string reason, DateTimeOffset now) =>
             Source == SparkplugHost.Source
