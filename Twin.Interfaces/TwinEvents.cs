@@ -42,6 +42,7 @@ public static class TwinEvents
     public const int LineMembershipLearnt = 3113;
     public const int LineMembershipRefused = 3114;
     public const int LineMembershipFailed = 3115;
+    public const int MqttConnectionSubscriptionRefused = 3116;
     public const int EmbeddedBrokerRefused = 3201;
     public const int EmbeddedBrokerPublishRefused = 3202;
     public const int EmbeddedBrokerSubscribeRefused = 3203;

@@ -227,16 +227,24 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         var subscribed = await _client.SubscribeAsync(subscription.Build(), cancellationToken);
         foreach (var item in subscribed.Items)
         {
-            if (item.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2)
+            if (item.ResultCode <= MqttClientSubscribeResultCode.GrantedQoS2)
             {
-                throw new InvalidOperationException($"the broker refused the subscription to {item.TopicFilter.Topic}: {item.ResultCode}");
+                continue;
             }
+
+            if (item.TopicFilter.Topic == filter)
+            {
+                throw new InvalidOperationException($"the broker refused the subscription to {filter}: {item.ResultCode}");
+            }
+
+            // Sparkplug and UNS come on top of the contract: a broker ACL without them costs them only.
+            LogSubscriptionRefused(item.TopicFilter.Topic, item.ResultCode.ToString());
         }
 
-        if (sparkplug is not null
-            && !await PublishAsync(SparkplugTopic.StateTopic(sparkplug.HostId), SparkplugHost.StatePayload(online: true, _stateSince), MqttQualityOfServiceLevel.AtLeastOnce, retain: true))
+        if (sparkplug is not null)
         {
-            throw new InvalidOperationException($"the broker refused the Sparkplug host state on {SparkplugTopic.StateTopic(sparkplug.HostId)}");
+            // Refused (a broker ACL without it): logged by PublishAsync; edge nodes then do not see this host online.
+            await PublishAsync(SparkplugTopic.StateTopic(sparkplug.HostId), SparkplugHost.StatePayload(online: true, _stateSince), MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
         }
 
         LogConnected(options.Host, options.Port, options.EffectiveClientId, filters, result.IsSessionPresent);
@@ -274,6 +282,9 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
 
     [LoggerMessage(EventId = TwinEvents.MqttConnectionAckFailed, Level = LogLevel.Debug, Message = "Acknowledging a message on {Topic} failed")]
     private partial void LogAckFailed(Exception exception, string topic);
+
+    [LoggerMessage(EventId = TwinEvents.MqttConnectionSubscriptionRefused, Level = LogLevel.Warning, Message = "The broker refused the subscription to {Filter} ({Reason}); those messages are not consumed (grant them in the broker's ACL, or turn off Twin:Sparkplug:Enabled / the profile's Topics)")]
+    private partial void LogSubscriptionRefused(string filter, string reason);
 
     [LoggerMessage(EventId = TwinEvents.MqttConnectionPublishFailed, Level = LogLevel.Warning, Message = "Publishing on {Topic} failed ({Reason})")]
     private partial void LogPublishFailed(Exception? exception, string topic, string reason);

@@ -103,12 +103,6 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
             return Reject(factory, $"payload.malformed: not a Sparkplug B payload ({ex.Message})", IngestPipeline.Text(bytes.ToArray()));
         }
 
-        var machine = topic.Device ?? topic.Node;
-        if (!TwinKey.IsValidId(machine, out idError))
-        {
-            return Reject(factory, $"topic.machine: {(topic.Device is null ? "edge node" : "device")} '{Truncate(machine)}': {idError}", Describe(payload));
-        }
-
         var context = new Context(topic, factory, payload, now);
         return topic.Type switch
         {
@@ -184,11 +178,12 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         _nodes.Remove(key);
         var messages = new List<SparkplugReading>();
         var at = c.Now;
-        if (options.NodeMetrics)
+        if (options.NodeMetrics && TwinKey.IsValidId(c.Topic.Node, out _))
         {
             messages.Add(new SparkplugReading(c.Factory, c.Topic.Node, new OfflineMessage(session.Next++, at, "sparkplug.ndeath") { Source = Source }));
         }
 
+        // Devices with a DBIRTH: their ids are machine ids (a DBIRTH of another id was refused).
         foreach (var device in session.Devices.Keys)
         {
             messages.Add(new SparkplugReading(c.Factory, device, new OfflineMessage(session.Next++, at, "sparkplug.ndeath") { Source = Source }));
@@ -243,6 +238,11 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         {
             case SparkplugMessageType.DBIRTH:
             {
+                if (!TwinKey.IsValidId(device, out var deviceError))
+                {
+                    return Reject(c.Factory, $"topic.machine: device '{Truncate(device)}': {deviceError}", Describe(c.Payload));
+                }
+
                 var catalogue = new Catalogue();
                 if (catalogue.Learn(c.Payload.Metrics) is { } learnError)
                 {
@@ -256,7 +256,12 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
 
             case SparkplugMessageType.DDEATH:
             {
-                session.Devices.Remove(device!);
+                if (!session.Devices.Remove(device!))
+                {
+                    // No DBIRTH in this session (or refused): nothing of it is in a twin to take offline.
+                    return new SparkplugOutcome(c.Factory, [], null, null, "");
+                }
+
                 var number = first ?? session.Next++;
                 var at = Timestamp(c.Payload.HasTimestamp ? c.Payload.Timestamp : null, c.Now);
                 return new SparkplugOutcome(c.Factory, [new SparkplugReading(c.Factory, device!, new OfflineMessage(number, at, "sparkplug.ddeath") { Source = Source })], null, null, "");
@@ -280,6 +285,12 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
     /// <summary>The numeric metrics of a birth or data message as telemetry, one message per distinct timestamp.</summary>
     private SparkplugOutcome Readings(Context c, NodeSession session, Catalogue catalogue, string machine, long? first)
     {
+        if (!TwinKey.IsValidId(machine, out var idError))
+        {
+            // The session goes on (its seq was taken): only this id names no twin.
+            return Reject(c.Factory, $"topic.machine: {(c.Topic.Device is null ? "edge node" : "device")} '{Truncate(machine)}': {idError}", Describe(c.Payload));
+        }
+
         var payloadTime = Timestamp(c.Payload.HasTimestamp ? c.Payload.Timestamp : null, c.Now);
         var groups = new List<(DateTimeOffset At, ImmutableArray<SensorReading>.Builder Readings)>();
         var count = 0;

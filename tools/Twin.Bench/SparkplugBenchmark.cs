@@ -8,9 +8,10 @@ using Metric = Twin.Ingestion.Sparkplug.Protocol.Payload.Types.Metric;
 namespace Twin.Bench;
 
 /// <summary>
-/// Sparkplug B edge nodes for the ingest benchmark: one edge node per MQTT connection, the machines
-/// of that connection its devices. Each node sends NBIRTH, a DBIRTH per device (names, aliases,
-/// units), then DDATA by alias round by round, QoS 1, with the node's seq 0–255 in order. Payloads
+/// Sparkplug B edge nodes for the ingest benchmark: one MQTT connection per edge node (its will would
+/// be its NDEATH), the machines spread over the nodes as their devices. Each node sends NBIRTH, a DBIRTH per device (names, aliases,
+/// units), then DDATA by alias round by round, QoS 1, one publish at a time (the node's seq 0–255
+/// must arrive in order, as a real edge node sends it). Payloads
 /// are encoded with Google.Protobuf from the project's own sparkplug_b.proto (the correctness tests
 /// use Eclipse Tahu's client instead).
 /// </summary>
@@ -18,15 +19,12 @@ public sealed class SparkplugEdges : IAsyncDisposable
 {
     private static readonly (string Name, string Unit)[] Metrics = [("pressure", "bar"), ("temperature", "degC"), ("vibration", "mm/s")];
     private readonly List<IMqttClient> _clients = [];
-    private readonly int _window;
-
-    private SparkplugEdges(int window) => _window = window;
 
     public static string Node(int connection) => $"edge-{connection}";
 
-    public static async Task<SparkplugEdges> ConnectAsync(int port, int connections, int window = 200)
+    public static async Task<SparkplugEdges> ConnectAsync(int port, int connections)
     {
-        var edges = new SparkplugEdges(window);
+        var edges = new SparkplugEdges();
         try
         {
             for (var i = 0; i < connections; i++)
@@ -65,7 +63,6 @@ public sealed class SparkplugEdges : IAsyncDisposable
         var perConnectionRate = rate / _clients.Count;
         var tasks = _clients.Select((client, c) => Task.Run(async () =>
         {
-            using var window = new SemaphoreSlim(_window, _window);
             var mine = Enumerable.Range(0, machines).Where(m => m % _clients.Count == c).ToArray();
             var node = Node(c);
             ulong seq = 0;
@@ -73,23 +70,18 @@ public sealed class SparkplugEdges : IAsyncDisposable
 
             async Task SendAsync(string topic, Payload payload, bool data)
             {
-                await window.WaitAsync();
+                // One at a time: concurrent publishes on one MQTTnet client may leave out of order, and
+                // an edge node's seq must arrive in order (the host takes a reordering for a gap).
                 var message = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload.ToByteArray()).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
-                _ = client.PublishAsync(message).ContinueWith(
-                    t =>
-                    {
-                        if (!(t.IsCompletedSuccessfully && t.Result.IsSuccess))
-                        {
-                            Interlocked.Increment(ref failures);
-                        }
-                        else if (data)
-                        {
-                            Interlocked.Increment(ref acknowledged);
-                        }
-
-                        window.Release();
-                    },
-                    TaskScheduler.Default);
+                var result = await client.PublishAsync(message);
+                if (!result.IsSuccess)
+                {
+                    Interlocked.Increment(ref failures);
+                }
+                else if (data)
+                {
+                    Interlocked.Increment(ref acknowledged);
+                }
             }
 
             var nodeBirth = new Payload { Timestamp = birthAt, Seq = seq };
@@ -138,13 +130,6 @@ public sealed class SparkplugEdges : IAsyncDisposable
                 }
             }
 
-            for (var i = 0; i < _window; i++)
-            {
-                if (!await window.WaitAsync(TimeSpan.FromSeconds(30)))
-                {
-                    break;
-                }
-            }
         }));
         await Task.WhenAll(tasks);
         if (failures > 0)
@@ -160,9 +145,9 @@ public sealed class SparkplugEdges : IAsyncDisposable
     /// deadline passes; then counts what is missing. A twin is complete when it applied
     /// <paramref name="rounds"/> + 1 messages and its latest pressure is the last round's.
     /// </summary>
-    public static async Task<IngestResult> EndToEndAsync(Gateway gateway, int brokerPort, string group, int machines, int rounds, int connections, TimeSpan deadline, double? rate = null)
+    public static async Task<IngestResult> EndToEndAsync(Gateway gateway, int brokerPort, string group, int machines, int rounds, int nodes, TimeSpan deadline, double? rate = null)
     {
-        await using var edges = await ConnectAsync(brokerPort, connections);
+        await using var edges = await ConnectAsync(brokerPort, Math.Min(nodes, machines));
         var cpuBefore = gateway.Process.CpuTime();
         var clock = Stopwatch.StartNew();
         var acknowledged = await edges.PublishAsync(group, machines, rounds, rate, deadline);

@@ -175,11 +175,18 @@ public sealed class SparkplugHostTests
     [InlineData("spBv1.0/g1/DDATA/n1", "sparkplug.topic")]
     [InlineData("spBv1.0/g1/NFOO/n1", "sparkplug.topic")]
     [InlineData("spBv1.0/g 1/NBIRTH/n1", "topic.factory")]
-    [InlineData("spBv1.0/g1/DBIRTH/n1/a b", "topic.machine")]
     public void Bad_topics_are_refused_with_the_reason(string topic, string reason)
     {
         var outcome = Handle(topic, Birth(0, 1, Now));
         Assert.Equal(reason, Twin.DeadLetters.DeadLetter.ReasonCodeOf(outcome.Rejection!));
+    }
+
+    [Fact]
+    public void A_device_id_that_is_no_machine_id_is_refused_without_breaking_the_nodes_seq()
+    {
+        Born();
+        Assert.StartsWith("topic.machine", Handle("spBv1.0/g1/DBIRTH/n1/a b", Data(2, Now, Define("x", 5, DataType.Double, 1))).Rejection, StringComparison.Ordinal);
+        Assert.Null(Handle("spBv1.0/g1/DDATA/n1/d1", Data(3, Now, ByAlias(1, 1))).Rejection);
     }
 
     [Fact]
