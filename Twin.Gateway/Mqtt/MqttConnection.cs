@@ -142,7 +142,7 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         if (sparkplug is not null)
         {
             // Sparkplug 3.0: a host that leaves on purpose says so before disconnecting (the will is for the other case).
-            await PublishAsync(SparkplugTopic.StateTopic(sparkplug.HostId), SparkplugHost.StatePayload(online: false, _stateSince), MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+            await PublishAsync(SparkplugTopic.StateTopic(sparkplug.EffectiveHostId(options.EffectiveClientId)), SparkplugHost.StatePayload(online: false, _stateSince), MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
         }
 
         try
@@ -173,7 +173,7 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
             // Sparkplug 3.0 STATE: the will (offline) and the birth (online) carry the same timestamp.
             _stateSince = time.GetUtcNow();
             builder = builder
-                .WithWillTopic(SparkplugTopic.StateTopic(sparkplug.HostId))
+                .WithWillTopic(SparkplugTopic.StateTopic(sparkplug.EffectiveHostId(options.EffectiveClientId)))
                 .WithWillPayload(SparkplugHost.StatePayload(online: false, _stateSince))
                 .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
                 .WithWillRetain(true);
@@ -244,7 +244,7 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         if (sparkplug is not null)
         {
             // Refused (a broker ACL without it): logged by PublishAsync; edge nodes then do not see this host online.
-            await PublishAsync(SparkplugTopic.StateTopic(sparkplug.HostId), SparkplugHost.StatePayload(online: true, _stateSince), MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+            await PublishAsync(SparkplugTopic.StateTopic(sparkplug.EffectiveHostId(options.EffectiveClientId)), SparkplugHost.StatePayload(online: true, _stateSince), MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
         }
 
         LogConnected(options.Host, options.Port, options.EffectiveClientId, filters, result.IsSessionPresent);

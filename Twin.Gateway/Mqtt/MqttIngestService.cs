@@ -87,7 +87,7 @@ internal sealed partial class MqttIngestService(
     {
         var reader = connection.Received;
         var batch = new List<MqttInbound>(DrainBatch);
-        while (await reader.WaitToReadAsync(stoppingToken))
+        while (await WaitAsync(reader, host, stoppingToken))
         {
             batch.Clear();
             while (batch.Count < DrainBatch && reader.TryRead(out var item))
@@ -98,11 +98,12 @@ internal sealed partial class MqttIngestService(
             var groups = new Dictionary<string, List<Routed>>(StringComparer.Ordinal);
             List<Routed>? unroutable = null;
             List<MqttInbound>? ignored = null;
-            foreach (var item in batch)
+
+            async Task SparkplugAsync(IReadOnlyList<SparkplugOutcome> outcomes)
             {
-                if (host is not null && SparkplugTopic.IsSparkplug(item.Topic))
+                foreach (var outcome in outcomes)
                 {
-                    var outcome = host.Handle(item.Topic, item.Payload, item.Length, time.GetUtcNow());
+                    var inbound = (MqttInbound)outcome.Token!;
                     if (outcome.Command is { } command)
                     {
                         await RequestRebirthAsync(connection, command);
@@ -110,21 +111,36 @@ internal sealed partial class MqttIngestService(
 
                     if (outcome.Rejection is { } reason)
                     {
-                        (unroutable ??= []).Add(new Routed(item, default, reason) { Source = SparkplugHost.Source, Factory = outcome.Factory, Text = outcome.Text });
+                        (unroutable ??= []).Add(new Routed(inbound, default, reason) { Source = SparkplugHost.Source, Factory = outcome.Factory, Text = outcome.Text });
                     }
                     else if (outcome.Messages.Count == 0)
                     {
                         // Nothing for a twin (a command, another host's state, a birth without numbers).
-                        (ignored ??= []).Add(item);
+                        (ignored ??= []).Add(inbound);
                     }
                     else
                     {
                         var parts = outcome.Messages.Count > 1 ? new Parts(outcome.Messages.Count) : null;
                         foreach (var reading in outcome.Messages)
                         {
-                            Add(groups, reading.GrainKey, new Routed(item, default, null) { Source = SparkplugHost.Source, Decoded = reading.Message, Parts = parts });
+                            Add(groups, reading.GrainKey, new Routed(inbound, default, null) { Source = SparkplugHost.Source, Decoded = reading.Message, Parts = parts });
                         }
                     }
+                }
+            }
+
+            if (host is not null && host.Holding)
+            {
+                // Messages held back for a missing seq whose wait is over: refused as a gap.
+                await SparkplugAsync(host.Expire(time.GetUtcNow()));
+            }
+
+            foreach (var item in batch)
+            {
+                if (host is not null && SparkplugTopic.IsSparkplug(item.Topic))
+                {
+                    // Held back (ahead of a missing seq): nothing now; it comes with a later outcome.
+                    await SparkplugAsync(host.Handle(item.Topic, item.Payload, item.Length, time.GetUtcNow(), item));
                 }
                 else if (MachineTopic.TryParse(item.Topic, out var topic, out var error))
                 {
@@ -166,6 +182,26 @@ internal sealed partial class MqttIngestService(
             {
                 await dispatcher.EnqueueAsync(key, group, stoppingToken);
             }
+        }
+    }
+
+    /// <summary>Waits for messages; while the Sparkplug host holds some back, wakes at least every 250 ms to let it expire them.</summary>
+    private static async Task<bool> WaitAsync(System.Threading.Channels.ChannelReader<MqttInbound> reader, SparkplugHost? host, CancellationToken stoppingToken)
+    {
+        if (host is null || !host.Holding)
+        {
+            return await reader.WaitToReadAsync(stoppingToken);
+        }
+
+        using var wake = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        wake.CancelAfter(TimeSpan.FromMilliseconds(250));
+        try
+        {
+            return await reader.WaitToReadAsync(wake.Token);
+        }
+        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+        {
+            return true;
         }
     }
 

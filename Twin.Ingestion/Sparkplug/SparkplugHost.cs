@@ -25,7 +25,11 @@ public sealed record SparkplugOutcome(string Factory, IReadOnlyList<SparkplugRea
     /// <summary>Not data: commands and host states (ours or another host's), acknowledged and left alone.</summary>
     public static readonly SparkplugOutcome Ignored = new("", [], null, null, "");
 
-    public bool IsIgnored => ReferenceEquals(this, Ignored);
+    /// <summary>Nothing for a twin and nothing to keep: acknowledge it.</summary>
+    public bool IsIgnored => Rejection is null && Messages.Count == 0;
+
+    /// <summary>What the caller passed with the message this is the outcome of (its MQTT message, to acknowledge).</summary>
+    public object? Token { get; init; }
 }
 
 /// <summary>
@@ -61,11 +65,62 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
     private readonly Dictionary<string, NodeSession> _nodes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _nextNumbers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _rebirthRequested = new(StringComparer.Ordinal);
+    private readonly List<SparkplugOutcome> _released = [];
+    private int _holding;
+
+    /// <summary>Most messages of one node held back while a <c>seq</c> is missing; one more is a gap.</summary>
+    public const int MaxHeld = 64;
 
     /// <summary>Edge nodes with a session (a birth seen, no death since).</summary>
     public int Nodes => _nodes.Count;
 
-    public SparkplugOutcome Handle(string topicText, ReadOnlySpan<byte> bytes, long length, DateTimeOffset now)
+    /// <summary>Edge nodes with messages held back, waiting for a missing <c>seq</c> (see <see cref="Expire"/>).</summary>
+    public bool Holding => _holding > 0;
+
+    /// <summary>
+    /// Decodes one message. Usually one outcome comes back, for it; none while it is held back
+    /// (it came ahead of a missing <c>seq</c>), and more when it was the missing one and releases
+    /// the held ones. Each outcome carries the <paramref name="token"/> its message came with.
+    /// </summary>
+    public IReadOnlyList<SparkplugOutcome> Handle(string topicText, ReadOnlySpan<byte> bytes, long length, DateTimeOffset now, object? token = null)
+    {
+        _released.Clear();
+        var outcome = HandleOne(topicText, bytes, length, now, token);
+        var results = new List<SparkplugOutcome>(1 + _released.Count);
+        if (outcome is not null)
+        {
+            results.Add(outcome with { Token = token });
+        }
+
+        results.AddRange(_released);
+        return results;
+    }
+
+    /// <summary>
+    /// Messages held back longer than <see cref="SparkplugOptions.ReorderTimeout"/>: the missing
+    /// <c>seq</c> did not come, so it is a gap: the held messages are refused and a rebirth requested.
+    /// </summary>
+    public IReadOnlyList<SparkplugOutcome> Expire(DateTimeOffset now)
+    {
+        var results = new List<SparkplugOutcome>();
+        foreach (var (key, session) in _nodes)
+        {
+            if (session.HeldSince is { } since && now - since >= options.ReorderTimeout)
+            {
+                var first = session.Held.Values.OrderBy(h => (h.Seq - session.Expected + 256) % 256).First();
+                var missing = (first.Seq - session.Expected + 256) % 256;
+                session.Broken = $"expected seq {session.Expected}, got {first.Seq} ({missing} message(s) missing for {options.ReorderTimeout.TotalSeconds:0.###} s) at {now:HH:mm:ss.fff}";
+                var c = first.Context with { Now = now };
+                results.Add(RejectAndRebirth(c, $"sparkplug.seq-gap: {session.Broken}; rebirth requested", session) with { Token = first.Context.Token });
+                session.Held.Remove(first.Seq);
+                FlushHeld(session, results);
+            }
+        }
+
+        return results;
+    }
+
+    private SparkplugOutcome? HandleOne(string topicText, ReadOnlySpan<byte> bytes, long length, DateTimeOffset now, object? token)
     {
         if (!SparkplugTopic.TryParse(topicText, out var topic, out var topicError))
         {
@@ -103,7 +158,7 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
             return Reject(factory, $"payload.malformed: not a Sparkplug B payload ({ex.Message})", IngestPipeline.Text(bytes.ToArray()));
         }
 
-        var context = new Context(topic, factory, payload, now);
+        var context = new Context(topic, factory, payload, now, token);
         return topic.Type switch
         {
             SparkplugMessageType.NBIRTH => NodeBirth(context),
@@ -144,6 +199,13 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         }
 
         var birthMs = c.Payload.HasTimestamp ? (long)Math.Min(c.Payload.Timestamp, long.MaxValue >> NumberShift) : c.Now.ToUnixTimeMilliseconds();
+        if (_nodes.TryGetValue(key, out var previous))
+        {
+            // Held back for a seq of the old session that will never come now.
+            previous.Broken = $"a new NBIRTH at {c.Now:HH:mm:ss.fff}";
+            FlushHeld(previous, _released);
+        }
+
         _nextNumbers.TryGetValue(key, out var next);
         var session = new NodeSession(bdSeq.Value, catalogue)
         {
@@ -176,6 +238,8 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         }
 
         _nodes.Remove(key);
+        session.Broken = $"the NDEATH at {c.Now:HH:mm:ss.fff}";
+        FlushHeld(session, _released);
         var messages = new List<SparkplugReading>();
         var at = c.Now;
         if (options.NodeMetrics && TwinKey.IsValidId(c.Topic.Node, out _))
@@ -194,7 +258,7 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
     }
 
     /// <summary>DBIRTH, DDEATH, NDATA, DDATA: need the node's session and the next <c>seq</c>.</summary>
-    private SparkplugOutcome InSession(Context c)
+    private SparkplugOutcome? InSession(Context c)
     {
         var key = NodeKey(c.Topic);
         if (!_nodes.TryGetValue(key, out var session))
@@ -218,13 +282,31 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         }
         else if (session.AwaitingRebirth)
         {
-            return RejectAndRebirth(c, $"sparkplug.awaiting-rebirth: {c.Topic.Type} seq {seq} after a sequence gap, before the requested rebirth", session);
+            return RejectAndRebirth(c, $"sparkplug.awaiting-rebirth: {c.Topic.Type} seq {seq} before the requested rebirth (since: {session.Broken})", session);
+        }
+        else if (distance != 0 && distance < 128 && session.Held.ContainsKey(seq))
+        {
+            // The broker sent a held message again: the held one stands for both.
+            return SparkplugOutcome.Ignored;
+        }
+        else if (distance != 0 && distance < 128 && options.ReorderTimeout > TimeSpan.Zero && session.Held.Count < MaxHeld)
+        {
+            // Ahead of a missing seq: held back for a while, in case the missing one is only late
+            // (Sparkplug 3.0's reorder timeout), then released in order or refused as a gap.
+            session.Held[seq] = new Held(seq, c);
+            if (session.HeldSince is null)
+            {
+                session.HeldSince = c.Now;
+                _holding++;
+            }
+
+            return null;
         }
         else if (distance != 0)
         {
-            session.AwaitingRebirth = true;
             var missing = distance < 128 ? $"{distance} message(s) missing" : "out of order";
-            return RejectAndRebirth(c, $"sparkplug.seq-gap: expected seq {session.Expected}, got {seq} ({missing}); rebirth requested", session);
+            session.Broken = $"expected seq {session.Expected}, got {seq} ({missing}) at {c.Now:HH:mm:ss.fff}";
+            return RejectAndRebirth(c, $"sparkplug.seq-gap: {session.Broken}; rebirth requested", session);
         }
 
         if (first is null)
@@ -233,6 +315,52 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
             session.Recent[seq] = session.Next;
         }
 
+        var outcome = Apply(c, session, first);
+        if (first is null && session.Held.Remove(session.Expected, out var held))
+        {
+            // The missing one came: what was held back behind it goes on, in order.
+            if (session.Held.Count == 0)
+            {
+                Release(session);
+            }
+
+            // Its slot first: the ones it releases in turn come after it.
+            var slot = _released.Count;
+            _released.Add(SparkplugOutcome.Ignored);
+            _released[slot] = (InSession(held.Context) ?? SparkplugOutcome.Ignored) with { Token = held.Context.Token };
+        }
+        else if (session.Held.Count == 0 && session.HeldSince is not null)
+        {
+            Release(session);
+        }
+
+        return outcome;
+    }
+
+    private void Release(NodeSession session)
+    {
+        session.HeldSince = null;
+        _holding--;
+    }
+
+    /// <summary>Refuses every message a session holds back (its wait ended without the missing seq).</summary>
+    private void FlushHeld(NodeSession session, List<SparkplugOutcome> into)
+    {
+        foreach (var held in session.Held.Values.OrderBy(h => (h.Seq - session.Expected + 256) % 256))
+        {
+            into.Add(Reject(held.Context.Factory, $"sparkplug.awaiting-rebirth: {held.Context.Topic.Type} seq {held.Seq} held back for a missing seq (since: {session.Broken})", Describe(held.Context.Payload)) with { Token = held.Context.Token });
+        }
+
+        session.Held.Clear();
+        if (session.HeldSince is not null)
+        {
+            Release(session);
+        }
+    }
+
+    /// <summary>A message of the session, in order: what it does to the catalogue, and its machine messages.</summary>
+    private SparkplugOutcome Apply(Context c, NodeSession session, long? first)
+    {
         var device = c.Topic.Device;
         switch (c.Topic.Type)
         {
@@ -359,6 +487,11 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
     {
         if (session is not null)
         {
+            if (!session.AwaitingRebirth && session.Broken.Length == 0)
+            {
+                session.Broken = Twin.DeadLetters.DeadLetter.ReasonCodeOf(reason) + $" at {c.Now:HH:mm:ss.fff}";
+            }
+
             // Until the new birth nothing of this node can be trusted to line up with the catalogue.
             session.AwaitingRebirth = true;
         }
@@ -471,7 +604,9 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
 
     private static string Truncate(string? text) => text is null ? "" : text.Length <= 40 ? text : string.Concat(text.AsSpan(0, 40), "…");
 
-    private readonly record struct Context(SparkplugTopic Topic, string Factory, Payload Payload, DateTimeOffset Now);
+    private readonly record struct Context(SparkplugTopic Topic, string Factory, Payload Payload, DateTimeOffset Now, object? Token);
+
+    private readonly record struct Held(int Seq, Context Context);
 
     /// <summary>One edge node's session: from its NBIRTH to its NDEATH (or the next NBIRTH).</summary>
     private sealed class NodeSession(ulong bdSeq, Catalogue node)
@@ -491,8 +626,17 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         /// <summary>After a gap, before the rebirth: data is refused.</summary>
         public bool AwaitingRebirth { get; set; }
 
+        /// <summary>What made the session wait for a rebirth, for the dead letters that follow.</summary>
+        public string Broken { get; set; } = "";
+
         /// <summary>Per seq, the first number its message was given (for redeliveries).</summary>
         public long?[] Recent { get; } = new long?[256];
+
+        /// <summary>Messages that came ahead of a missing seq, by seq.</summary>
+        public Dictionary<int, Held> Held { get; } = [];
+
+        /// <summary>Since when messages are held back; null when none are.</summary>
+        public DateTimeOffset? HeldSince { get; set; }
     }
 
     /// <summary>What a metric is, as its birth told.</summary>

@@ -8,8 +8,16 @@ public sealed class SparkplugOptions
     /// <summary>Consume <c>spBv1.0/…</c> topics (default on).</summary>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>The host application id: the gateway's <c>spBv1.0/STATE/{HostId}</c> topic, which edge nodes watch.</summary>
-    public string HostId { get; set; } = "twin-gateway";
+    /// <summary>
+    /// The host application id: the gateway's <c>spBv1.0/STATE/{HostId}</c> topic, which edge nodes
+    /// watch. Unique per gateway (Sparkplug 3.0); by default the consumer's MQTT client id
+    /// (<c>Twin:Mqtt:ClientId</c>, which already is). Set it for edge nodes configured with a primary host.
+    /// </summary>
+    public string? HostId { get; set; }
+
+    /// <summary>The host id in effect: <see cref="HostId"/>, else <paramref name="clientId"/>.</summary>
+    public string EffectiveHostId(string clientId) =>
+        !string.IsNullOrEmpty(HostId) ? HostId : string.Concat(clientId.Select(c => c is '/' or '+' or '#' ? '_' : c));
 
     /// <summary>Group ids to consume (<c>spBv1.0/{group}/#</c> each); <c>+</c> (default) takes every group.</summary>
     public List<string> Groups { get; set; } = ["+"];
@@ -19,6 +27,13 @@ public sealed class SparkplugOptions
 
     /// <summary>Node-level metrics (NBIRTH/NDATA) go to a machine named by the edge node id (default on); off, they are not ingested.</summary>
     public bool NodeMetrics { get; set; } = true;
+
+    /// <summary>
+    /// How long messages that come ahead of a missing <c>seq</c> are held back for it (the broker may
+    /// deliver out of order, e.g. around a reconnect) before the gap counts and a rebirth is
+    /// requested; zero: a gap at once.
+    /// </summary>
+    public TimeSpan ReorderTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Least time between two rebirth requests to the same edge node.</summary>
     public TimeSpan RebirthInterval { get; set; } = TimeSpan.FromSeconds(5);
@@ -37,7 +52,7 @@ internal sealed class SparkplugOptionsValidator : IValidateOptions<SparkplugOpti
     public ValidateOptionsResult Validate(string? name, SparkplugOptions o)
     {
         var errors = new List<string>();
-        if (!SparkplugTopic.IsValidId(o.HostId))
+        if (o.HostId is not null && !SparkplugTopic.IsValidId(o.HostId))
         {
             errors.Add($"Twin:Sparkplug:HostId '{o.HostId}' must be a non-empty Sparkplug id without '/', '+' or '#'.");
         }
@@ -66,6 +81,11 @@ internal sealed class SparkplugOptionsValidator : IValidateOptions<SparkplugOpti
         if (o.RebirthInterval < TimeSpan.FromMilliseconds(100) || o.RebirthInterval > TimeSpan.FromHours(1))
         {
             errors.Add($"Twin:Sparkplug:RebirthInterval is {o.RebirthInterval}; use 00:00:00.1 to 01:00:00.");
+        }
+
+        if (o.ReorderTimeout < TimeSpan.Zero || o.ReorderTimeout > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"Twin:Sparkplug:ReorderTimeout is {o.ReorderTimeout}; use 00:00:00 (no waiting) to 00:01:00.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -12,7 +12,7 @@ namespace Twin.Gateway.Tests.Ingestion;
 public sealed class SparkplugHostTests
 {
     private static readonly DateTimeOffset Now = new(2026, 12, 1, 8, 0, 0, TimeSpan.Zero);
-    private readonly SparkplugHost _host = new(new SparkplugOptions { RebirthInterval = TimeSpan.FromSeconds(5) }, new PayloadLimits());
+    private readonly SparkplugHost _host = new(new SparkplugOptions { RebirthInterval = TimeSpan.FromSeconds(5), ReorderTimeout = TimeSpan.Zero }, new PayloadLimits());
 
     private static byte[] Birth(ulong seq, ulong bdSeq, DateTimeOffset at, params Metric[] metrics)
     {
@@ -46,7 +46,7 @@ public sealed class SparkplugHostTests
 
     private static Metric ByAlias(ulong alias, double value) => new() { Alias = alias, DoubleValue = value };
 
-    private SparkplugOutcome Handle(string topic, byte[] payload, DateTimeOffset? at = null) => _host.Handle(topic, payload, payload.Length, at ?? Now);
+    private SparkplugOutcome Handle(string topic, byte[] payload, DateTimeOffset? at = null) => _host.Handle(topic, payload, payload.Length, at ?? Now).Single();
 
     private void Born(DateTimeOffset? at = null)
     {
@@ -113,6 +113,44 @@ public sealed class SparkplugHostTests
 
         Born(Now.AddSeconds(7));
         Assert.Null(Handle("spBv1.0/g1/DDATA/n1/d1", Data(2, Now.AddSeconds(8), ByAlias(1, 1))).Rejection);
+    }
+
+    [Fact]
+    public void Messages_ahead_of_a_missing_seq_wait_for_it_and_go_on_in_order()
+    {
+        var host = new SparkplugHost(new SparkplugOptions { ReorderTimeout = TimeSpan.FromSeconds(2) }, new PayloadLimits());
+        Assert.Single(host.Handle("spBv1.0/g1/NBIRTH/n1", Birth(0, 7, Now), 1, Now));
+        Assert.Single(host.Handle("spBv1.0/g1/DBIRTH/n1/d1", Data(1, Now, Define("t", 1, DataType.Double, 20)), 1, Now));
+
+        Assert.Empty(host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(3, Now.AddSeconds(3), ByAlias(1, 3)), 1, Now, "third"));
+        Assert.Empty(host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(4, Now.AddSeconds(4), ByAlias(1, 4)), 1, Now, "fourth"));
+        Assert.True(host.Holding);
+        Assert.Empty(host.Expire(Now.AddSeconds(1)));
+
+        var released = host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(2, Now.AddSeconds(2), ByAlias(1, 2)), 1, Now.AddSeconds(1), "second");
+        Assert.Equal(["second", "third", "fourth"], released.Select(o => (string)o.Token!));
+        var numbers = released.Select(o => o.Messages.Single().Message.Seq).ToList();
+        Assert.Equal(numbers.Order(), numbers);
+        Assert.False(host.Holding);
+        Assert.Single(Assert.Single(host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(5, Now.AddSeconds(5), ByAlias(1, 5)), 1, Now.AddSeconds(1))).Messages);
+    }
+
+    [Fact]
+    public void A_missing_seq_that_does_not_come_within_the_reorder_timeout_is_a_gap()
+    {
+        var host = new SparkplugHost(new SparkplugOptions { ReorderTimeout = TimeSpan.FromSeconds(2) }, new PayloadLimits());
+        host.Handle("spBv1.0/g1/NBIRTH/n1", Birth(0, 7, Now), 1, Now);
+        host.Handle("spBv1.0/g1/DBIRTH/n1/d1", Data(1, Now, Define("t", 1, DataType.Double, 20)), 1, Now);
+        Assert.Empty(host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(3, Now, ByAlias(1, 3)), 1, Now, "third"));
+        Assert.Empty(host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(4, Now, ByAlias(1, 4)), 1, Now, "fourth"));
+
+        var expired = host.Expire(Now.AddSeconds(2));
+        Assert.Equal(["third", "fourth"], expired.Select(o => (string)o.Token!));
+        Assert.StartsWith("sparkplug.seq-gap: expected seq 2, got 3", expired[0].Rejection, StringComparison.Ordinal);
+        Assert.NotNull(expired[0].Command);
+        Assert.StartsWith("sparkplug.awaiting-rebirth", expired[1].Rejection, StringComparison.Ordinal);
+        Assert.False(host.Holding);
+        Assert.StartsWith("sparkplug.awaiting-rebirth", host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(2, Now, ByAlias(1, 2)), 1, Now.AddSeconds(3)).Single().Rejection, StringComparison.Ordinal);
     }
 
     [Fact]
