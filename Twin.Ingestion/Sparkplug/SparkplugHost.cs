@@ -286,8 +286,10 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         }
         else if (distance != 0 && distance < 128 && session.Held.ContainsKey(seq))
         {
-            // The broker sent a held message again: the held one stands for both.
-            return SparkplugOutcome.Ignored;
+            // The broker sent a held message again (after a reconnect): the new copy is held in its
+            // place, so what is acknowledged, once durable, is the copy of the current connection.
+            session.Held[seq] = new Held(seq, c);
+            return null;
         }
         else if (distance != 0 && distance < 128 && options.ReorderTimeout > TimeSpan.Zero && session.Held.Count < MaxHeld)
         {
