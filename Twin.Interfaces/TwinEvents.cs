@@ -36,18 +36,20 @@ public static class TwinEvents
     public const int IngestPipelinePrepareCrashed = 3107;
     public const int MqttIngestServiceDispatcherFailed = 3108;
     public const int MqttIngestServiceBatchFailed = 3109;
-    public const int MqttConnectionPublishFailed = 3110;
-    public const int SparkplugRebirthRequested = 3111;
-    public const int SparkplugRebirthFailed = 3112;
-    public const int LineMembershipLearnt = 3113;
-    public const int LineMembershipRefused = 3114;
-    public const int LineMembershipFailed = 3115;
-    public const int MqttConnectionSubscriptionRefused = 3116;
     public const int EmbeddedBrokerRefused = 3201;
     public const int EmbeddedBrokerPublishRefused = 3202;
     public const int EmbeddedBrokerSubscribeRefused = 3203;
     public const int EmbeddedBrokerClientIdTaken = 3204;
     public const int ProfileProviderLoadFailed = 3301;
+
+    // 34xx: Sparkplug B host and Unified Namespace topics
+    public const int MqttConnectionPublishFailed = 3401;
+    public const int SparkplugRebirthRequested = 3402;
+    public const int SparkplugRebirthFailed = 3403;
+    public const int LineMembershipLearnt = 3404;
+    public const int LineMembershipRefused = 3405;
+    public const int LineMembershipFailed = 3406;
+    public const int MqttConnectionSubscriptionRefused = 3407;
 
     // 4xxx: HTTP API
     public const int TwinExceptionHandlerUnhandled = 4001;
