@@ -33,6 +33,8 @@ fi
 
 # The dashboard bundle (wwwroot) is rebuilt from its sources, so the browser test tests them.
 (cd Twin.Gateway/dashboard && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+# Eclipse Tahu's Sparkplug B client, the edge node the Sparkplug tests run against.
+(cd tests/peers/sparkplug && npm ci --no-audit --no-fund --loglevel=error)
 
 dotnet build DigitalTwin.sln -c Release -nologo -v quiet
 

@@ -67,6 +67,12 @@ public sealed class DeviceCredential
 
     /// <summary>The machines it may publish for (<c>*</c>: every machine of its factory).</summary>
     public List<string> Machines { get; set; } = [];
+
+    /// <summary>
+    /// Sparkplug B edge node ids the account may publish as (<c>*</c>: any), in the groups of its
+    /// factory; its devices are its <see cref="Machines"/>. Empty (default): no Sparkplug.
+    /// </summary>
+    public List<string> EdgeNodes { get; set; } = [];
 }
 
 /// <summary>The gateway's MQTT consumer (<c>Twin:Mqtt</c>).</summary>
@@ -179,6 +185,14 @@ internal sealed class GatewayOptionsValidator :
             if (string.IsNullOrWhiteSpace(device.Username) || device.Password.Length < 8 || string.IsNullOrWhiteSpace(device.Factory) || device.Machines.Count == 0)
             {
                 errors.Add($"Twin:Broker:Devices:{i} needs Username, a Password of at least 8 characters, Factory and Machines (or [\"*\"]).");
+            }
+
+            for (var n = 0; n < device.EdgeNodes.Count; n++)
+            {
+                if (device.EdgeNodes[n] != "*" && !Twin.Ingestion.Sparkplug.SparkplugTopic.IsValidId(device.EdgeNodes[n]))
+                {
+                    errors.Add($"Twin:Broker:Devices:{i}:EdgeNodes:{n} '{device.EdgeNodes[n]}' must be '*' or an edge node id without '/', '+' or '#'.");
+                }
             }
 
             if (string.Equals(device.Username, options.ServiceUsername, StringComparison.Ordinal))

@@ -54,6 +54,23 @@ public sealed partial class IngestPipeline(
         }
     }
 
+    /// <summary>
+    /// Stage 3 for a message a source decoded itself (Sparkplug B, Unified Namespace): its limits and
+    /// parsing were the decoder's; here it is normalised with the factory's normaliser like any other.
+    /// </summary>
+    public ParseResult Prepare(MachineMessage decoded, Origin origin, Normaliser normaliser)
+    {
+        try
+        {
+            return decoded is TelemetryMessage telemetry ? normaliser.Normalise(telemetry) : new ParseResult(decoded, null);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogPrepareCrashed(ex, origin.Topic);
+            return ParseResult.Fail($"internal.error: the gateway could not process this message ({ex.GetType().Name})");
+        }
+    }
+
     /// <summary>The dead letter for a message refused with <paramref name="reason"/>: topic, reason and payload truncated to bounded sizes.</summary>
     public static DeadLetter Letter(string source, Origin origin, string reason, DateTimeOffset now) =>
         new DeadLetter(now, source, origin.Topic, reason, Text(origin.Payload)).Bounded();

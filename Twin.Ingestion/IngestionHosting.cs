@@ -17,7 +17,10 @@ public static class IngestionHosting
         services.AddSingleton<IValidateOptions<IngestOptions>, IngestOptionsValidator>();
         services.AddOptions<ProfilesOptions>().BindConfiguration(ProfilesOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ProfilesOptions>, ProfilesOptionsValidator>();
+        services.AddOptions<Sparkplug.SparkplugOptions>().BindConfiguration(Sparkplug.SparkplugOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<Sparkplug.SparkplugOptions>, Sparkplug.SparkplugOptionsValidator>();
         services.AddSingleton<ProfileProvider>();
+        services.AddSingleton<LineMembership>();
         services.AddSingleton<IngestStatistics>();
         services.AddSingleton<IngestPipeline>();
         services.AddResiliencePipeline<string>(IngestPipeline.RetryPipeline, (builder, context) =>

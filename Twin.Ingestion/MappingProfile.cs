@@ -37,6 +37,12 @@ public sealed class MappingProfile
     /// <summary>Accept sensors the profile does not name (default), kept under their own name.</summary>
     public bool AcceptUnknownSensors { get; set; } = true;
 
+    /// <summary>
+    /// Unified Namespace topic templates: which topics are this factory's and where the machine,
+    /// line and tag are in them (configuration only: the gateway subscribes to them at start).
+    /// </summary>
+    public List<Uns.TopicTemplate> Topics { get; set; } = [];
+
     public static MappingProfile Empty { get; } = new();
 
     /// <summary>Problems with the profile itself, each naming the setting.</summary>
@@ -67,6 +73,11 @@ public sealed class MappingProfile
             }
         }
 
+        for (var i = 0; i < Topics.Count; i++)
+        {
+            errors.AddRange(Topics[i].Validate($"{path}:Topics:{i}", path.EndsWith(":" + ProfilesOptions.DefaultKey, StringComparison.Ordinal)));
+        }
+
         return errors;
     }
 }
@@ -91,6 +102,13 @@ public sealed class Normaliser
             {
                 _byName[alias] = (name, sensor);
             }
+        }
+
+        // Sources that name sensors by path (Sparkplug, UNS) arrive as SensorNames.FromPath gives:
+        // an alias written as the path ("Motor/Temperature") matches them too.
+        foreach (var (alias, known) in _byName.ToList())
+        {
+            _byName.TryAdd(SensorNames.FromPath(alias), known);
         }
     }
 

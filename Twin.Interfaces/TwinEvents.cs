@@ -46,6 +46,15 @@ public static class TwinEvents
     public const int EmbeddedBrokerClientIdTaken = 3204;
     public const int ProfileProviderLoadFailed = 3301;
 
+    // 34xx: Sparkplug B host and Unified Namespace topics
+    public const int MqttConnectionPublishFailed = 3401;
+    public const int SparkplugRebirthRequested = 3402;
+    public const int SparkplugRebirthFailed = 3403;
+    public const int LineMembershipLearnt = 3404;
+    public const int LineMembershipRefused = 3405;
+    public const int LineMembershipFailed = 3406;
+    public const int MqttConnectionSubscriptionRefused = 3407;
+
     // 4xxx: HTTP API
     public const int TwinExceptionHandlerUnhandled = 4001;
 

@@ -7,6 +7,7 @@ using System.Runtime.CompilerServices;
 using MQTTnet.Packets;
 using Microsoft.Extensions.Options;
 using MQTTnet.Server;
+using Twin.Ingestion.Sparkplug;
 
 namespace Twin.Gateway.Mqtt;
 
@@ -14,7 +15,7 @@ namespace Twin.Gateway.Mqtt;
 /// The MQTT broker built into the gateway for the one-command embedded mode. It keeps
 /// persistent sessions, so the gateway's consumer picks up what was queued while it reconnected.
 /// </summary>
-internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, BrokerServiceAccount service, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
+internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IOptions<SparkplugOptions> sparkplug, BrokerServiceAccount service, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
 {
     private MqttServer? _server;
 
@@ -94,7 +95,7 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
         // do cannot come loose across takeover, reconnect or clean start. Unknown means refused.
         _server.InterceptingPublishAsync += e =>
         {
-            if (!MayUse(e.UserName, e.ApplicationMessage.Topic, o))
+            if (!MayUse(e.UserName, e.ApplicationMessage.Topic, o, Access.Publish))
             {
                 // Refused: a device publishes only under its own machines' topics.
                 e.ProcessPublish = false;
@@ -106,7 +107,7 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
         };
         _server.InterceptingSubscriptionAsync += e =>
         {
-            if (!MayUse(e.UserName, e.TopicFilter.Topic, o))
+            if (!MayUse(e.UserName, e.TopicFilter.Topic, o, Access.Subscribe))
             {
                 e.ProcessSubscription = false;
                 e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
@@ -118,7 +119,7 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
         _server.InterceptingClientEnqueueAsync += e =>
         {
             // Delivery is checked too: a session only ever receives what its owner may read.
-            if (o.Devices.Count > 0 && (!_owners.TryGetValue(e.ReceiverClientId, out var owner) || !MayUse(owner, e.ApplicationMessage.Topic, o)))
+            if (o.Devices.Count > 0 && (!_owners.TryGetValue(e.ReceiverClientId, out var owner) || !MayUse(owner, e.ApplicationMessage.Topic, o, Access.Receive)))
             {
                 e.AcceptEnqueue = false;
             }
@@ -165,8 +166,16 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
         && string.Equals(user, expectedUser, StringComparison.Ordinal)
         && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(password), Encoding.UTF8.GetBytes(expectedPassword));
 
+    /// <summary>What an account does with a topic.</summary>
+    internal enum Access
+    {
+        Publish,
+        Subscribe,
+        Receive,
+    }
+
     /// <summary>Whether the account <paramref name="user"/> may publish to, subscribe to or receive <paramref name="topic"/>.</summary>
-    private bool MayUse(string? user, string topic, BrokerOptions o)
+    private bool MayUse(string? user, string topic, BrokerOptions o, Access access)
     {
         if (o.Devices.Count == 0 || string.Equals(user, service.Username, StringComparison.Ordinal))
         {
@@ -174,7 +183,7 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
         }
 
         var device = o.Devices.FirstOrDefault(d => string.Equals(d.Username, user, StringComparison.Ordinal));
-        return device is not null && MayPublish(device, topic);
+        return device is not null && (MayPublish(device, topic) || MaySparkplug(device, topic, access, sparkplug.Value));
     }
 
     /// <summary>A device's topics: <c>factory/{its factory}/machine/{one of its machines}/…</c>, no wildcards beyond its own machines.</summary>
@@ -185,6 +194,46 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, Br
             && parts[0] == "factory" && parts[1] == device.Factory && parts[2] == "machine"
             && parts[3] is not ("+" or "#")
             && (device.Machines.Contains("*") || device.Machines.Contains(parts[3]));
+    }
+
+    /// <summary>
+    /// An edge account's Sparkplug topics, in a group of its factory (<c>Twin:Sparkplug:Factories</c>)
+    /// and as one of its <see cref="DeviceCredential.EdgeNodes"/>: it publishes births, deaths and
+    /// data (devices among its machines); it subscribes to and receives the commands to its node and
+    /// the host states. Commands and states it never publishes: only the gateway's account does.
+    /// </summary>
+    internal static bool MaySparkplug(DeviceCredential device, string topic, Access access, SparkplugOptions sparkplug)
+    {
+        if (device.EdgeNodes.Count == 0 || !SparkplugTopic.IsSparkplug(topic))
+        {
+            return false;
+        }
+
+        var parts = topic.Split('/');
+        if (parts.Length == 3 && parts[1] == "STATE")
+        {
+            return access != Access.Publish && parts[2] != "#";
+        }
+
+        if (parts.Length is < 4 or > 5 || !SparkplugTopic.IsValidId(parts[1]) || !sparkplug.IsGroupOf(parts[1], device.Factory)
+            || !SparkplugTopic.IsValidId(parts[3]) || !(device.EdgeNodes.Contains("*") || device.EdgeNodes.Contains(parts[3])))
+        {
+            return false;
+        }
+
+        var deviceId = parts.Length == 5 ? parts[4] : null;
+        var ownDevice = deviceId is not null && SparkplugTopic.IsValidId(deviceId) && (device.Machines.Contains("*") || device.Machines.Contains(deviceId));
+        return (access, parts[2]) switch
+        {
+            (Access.Publish, "NBIRTH" or "NDEATH" or "NDATA") => deviceId is null,
+            (Access.Publish, "DBIRTH" or "DDEATH" or "DDATA") => ownDevice,
+            (Access.Publish, _) => false,
+            // Commands to its node and its devices. A wildcard subscription is fine: what is
+            // delivered through it is checked again (Receive), so only its own devices' commands arrive.
+            (_, "NCMD") => deviceId is null || (deviceId == "#" && access == Access.Subscribe),
+            (_, "DCMD") => ownDevice || (deviceId is "#" or "+" && access == Access.Subscribe),
+            _ => false,
+        };
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using MQTTnet;
 using MQTTnet.Protocol;
 using Twin.Ingestion;
+using Twin.Ingestion.Sparkplug;
 
 namespace Twin.Gateway.Mqtt;
 
@@ -17,11 +18,12 @@ internal sealed record MqttInbound(MqttApplicationMessageReceivedEventArgs Args,
 
 /// <summary>
 /// The consumer's one MQTT client: a persistent session (clean start off), manual acknowledgement,
-/// the subscription, and a reconnect loop with backoff. Received messages go into a bounded
-/// channel, so a slow cluster leaves messages queued at the broker (receive maximum) instead of in
-/// this process's memory.
+/// the subscriptions (the JSON contract, and Sparkplug B when <paramref name="sparkplug"/> is given),
+/// and a reconnect loop with backoff. Received messages go into a bounded channel, so a slow cluster
+/// leaves messages queued at the broker (receive maximum) instead of in this process's memory.
+/// As a Sparkplug host it announces its STATE on every connect, with a will that says offline.
 /// </summary>
-internal sealed partial class MqttConnection(MqttOptions options, int maxPayloadBytes, BrokerServiceAccount service, bool embeddedBroker, ILogger logger) : IDisposable
+internal sealed partial class MqttConnection(MqttOptions options, int maxPayloadBytes, BrokerServiceAccount service, bool embeddedBroker, SparkplugOptions? sparkplug, IReadOnlyList<string> unsFilters, TimeProvider time, ILogger logger) : IDisposable
 {
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     private readonly Channel<MqttInbound> _received = Channel.CreateBounded<MqttInbound>(new BoundedChannelOptions(options.MaxInFlight)
@@ -33,6 +35,7 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
 
     private int _connection;
     private volatile bool _stopping;
+    private DateTimeOffset _stateSince;
 
     public ChannelReader<MqttInbound> Received => _received.Reader;
 
@@ -103,11 +106,43 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         }
     }
 
+    /// <summary>Publishes on the consumer's connection (Sparkplug commands); false when not connected or refused.</summary>
+    public async Task<bool> PublishAsync(string topic, byte[] payload, MqttQualityOfServiceLevel qos, bool retain)
+    {
+        if (!_client.IsConnected)
+        {
+            return false;
+        }
+
+        try
+        {
+            var message = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(qos).WithRetainFlag(retain).Build();
+            var result = await _client.PublishAsync(message, CancellationToken.None);
+            if (!result.IsSuccess)
+            {
+                LogPublishFailed(null, topic, result.ReasonCode.ToString());
+            }
+
+            return result.IsSuccess;
+        }
+        catch (Exception ex)
+        {
+            LogPublishFailed(ex, topic, "error");
+            return false;
+        }
+    }
+
     public async Task DisconnectAsync()
     {
         if (!_client.IsConnected)
         {
             return;
+        }
+
+        if (sparkplug is not null)
+        {
+            // Sparkplug 3.0: a host that leaves on purpose says so before disconnecting (the will is for the other case).
+            await PublishAsync(SparkplugTopic.StateTopic(sparkplug.EffectiveHostId(options.EffectiveClientId)), SparkplugHost.StatePayload(online: false, _stateSince), MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
         }
 
         try
@@ -133,6 +168,17 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
             .WithReceiveMaximum((ushort)options.MaxInFlight)
             .WithKeepAlivePeriod(TimeSpan.FromSeconds(15))
             .WithTimeout(TimeSpan.FromSeconds(10));
+        if (sparkplug is not null)
+        {
+            // Sparkplug 3.0 STATE: the will (offline) and the birth (online) carry the same timestamp.
+            _stateSince = time.GetUtcNow();
+            builder = builder
+                .WithWillTopic(SparkplugTopic.StateTopic(sparkplug.EffectiveHostId(options.EffectiveClientId)))
+                .WithWillPayload(SparkplugHost.StatePayload(online: false, _stateSince))
+                .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+                .WithWillRetain(true);
+        }
+
         if (!string.IsNullOrEmpty(options.Username))
         {
             builder = builder.WithCredentials(options.Username, options.Password ?? "");
@@ -156,18 +202,52 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         var filter = string.IsNullOrEmpty(options.SharedGroup)
             ? MachineTopic.Filter
             : $"$share/{options.SharedGroup}/{MachineTopic.Filter}";
-        var subscribed = await _client.SubscribeAsync(
-            new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(filter).WithAtLeastOnceQoS()).Build(),
-            cancellationToken);
-        foreach (var item in subscribed.Items)
+        var subscription = new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(filter).WithAtLeastOnceQoS());
+        var filters = filter;
+        foreach (var uns in unsFilters)
         {
-            if (item.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2)
+            // Unified Namespace topics of the mapping profiles' templates, shared like the contract's.
+            var unsFilter = string.IsNullOrEmpty(options.SharedGroup) ? uns : $"$share/{options.SharedGroup}/{uns}";
+            subscription = subscription.WithTopicFilter(f => f.WithTopic(unsFilter).WithAtLeastOnceQoS());
+            filters += ", " + unsFilter;
+        }
+
+        if (sparkplug is not null)
+        {
+            // Never shared: a Sparkplug host must see every message of an edge node, in order,
+            // to follow its seq and aliases. No-local: our own rebirth requests are not data.
+            foreach (var group in sparkplug.Groups)
             {
-                throw new InvalidOperationException($"the broker refused the subscription to {filter}: {item.ResultCode}");
+                var sparkplugFilter = SparkplugTopic.FilterFor(group);
+                subscription = subscription.WithTopicFilter(f => f.WithTopic(sparkplugFilter).WithAtLeastOnceQoS().WithNoLocal(true));
+                filters += ", " + sparkplugFilter;
             }
         }
 
-        LogConnected(options.Host, options.Port, options.EffectiveClientId, filter, result.IsSessionPresent);
+        var subscribed = await _client.SubscribeAsync(subscription.Build(), cancellationToken);
+        foreach (var item in subscribed.Items)
+        {
+            if (item.ResultCode <= MqttClientSubscribeResultCode.GrantedQoS2)
+            {
+                continue;
+            }
+
+            if (item.TopicFilter.Topic == filter)
+            {
+                throw new InvalidOperationException($"the broker refused the subscription to {filter}: {item.ResultCode}");
+            }
+
+            // Sparkplug and UNS come on top of the contract: a broker ACL without them costs them only.
+            LogSubscriptionRefused(item.TopicFilter.Topic, item.ResultCode.ToString());
+        }
+
+        if (sparkplug is not null)
+        {
+            // Refused (a broker ACL without it): logged by PublishAsync; edge nodes then do not see this host online.
+            await PublishAsync(SparkplugTopic.StateTopic(sparkplug.EffectiveHostId(options.EffectiveClientId)), SparkplugHost.StatePayload(online: true, _stateSince), MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        }
+
+        LogConnected(options.Host, options.Port, options.EffectiveClientId, filters, result.IsSessionPresent);
     }
 
     private async Task OnReceivedAsync(MqttApplicationMessageReceivedEventArgs e, CancellationToken stoppingToken)
@@ -202,6 +282,12 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
 
     [LoggerMessage(EventId = TwinEvents.MqttConnectionAckFailed, Level = LogLevel.Debug, Message = "Acknowledging a message on {Topic} failed")]
     private partial void LogAckFailed(Exception exception, string topic);
+
+    [LoggerMessage(EventId = TwinEvents.MqttConnectionSubscriptionRefused, Level = LogLevel.Warning, Message = "The broker refused the subscription to {Filter} ({Reason}); those messages are not consumed (grant them in the broker's ACL, or turn off Twin:Sparkplug:Enabled / the profile's Topics)")]
+    private partial void LogSubscriptionRefused(string filter, string reason);
+
+    [LoggerMessage(EventId = TwinEvents.MqttConnectionPublishFailed, Level = LogLevel.Warning, Message = "Publishing on {Topic} failed ({Reason})")]
+    private partial void LogPublishFailed(Exception? exception, string topic, string reason);
 
     [LoggerMessage(EventId = TwinEvents.MqttConnectionDisconnectFailed, Level = LogLevel.Warning, Message = "MQTT disconnect failed")]
     private partial void LogDisconnectFailed(Exception exception);

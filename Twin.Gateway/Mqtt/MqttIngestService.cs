@@ -1,17 +1,22 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Options;
+using MQTTnet.Protocol;
 using Twin.DeadLetters;
 using Twin.Ingestion;
+using Twin.Ingestion.Sparkplug;
+using Twin.Ingestion.Uns;
 using Twin.Machines;
 
 namespace Twin.Gateway.Mqtt;
 
 /// <summary>
-/// Consumes the contract topics at least once. It composes three parts: the connection
-/// (<see cref="MqttConnection"/>: session, subscription, reconnects, acknowledgement), the one
-/// ingest pipeline (<see cref="IngestPipeline"/>: parse, normalise, twin, dead letters,
-/// statistics, retries) and a per-machine serial dispatcher (<see cref="KeyedSerialDispatcher{TItem}"/>).
-/// A message is acknowledged only after its twin (or its dead letter) is durable.
+/// Consumes the contract topics, and Sparkplug B as a host application, at least once. It composes
+/// three parts: the connection (<see cref="MqttConnection"/>: session, subscriptions, reconnects,
+/// acknowledgement), the one ingest pipeline (<see cref="IngestPipeline"/>: parse, normalise, twin,
+/// dead letters, statistics, retries) and a per-machine serial dispatcher
+/// (<see cref="KeyedSerialDispatcher{TItem}"/>). Sparkplug messages are decoded first, in arrival
+/// order, by <see cref="SparkplugHost"/> (births, aliases, seq, deaths), into the same machine
+/// messages. A message is acknowledged only after its twins (or its dead letter) are durable.
 /// </summary>
 internal sealed partial class MqttIngestService(
     IOptions<MqttOptions> options,
@@ -21,6 +26,9 @@ internal sealed partial class MqttIngestService(
     IHostApplicationLifetime lifetime,
     BrokerServiceAccount service,
     IOptions<BrokerOptions> broker,
+    IOptions<SparkplugOptions> sparkplug,
+    IOptions<ProfilesOptions> profiles,
+    LineMembership lines,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
     private const string Source = "mqtt";
@@ -32,10 +40,12 @@ internal sealed partial class MqttIngestService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var connection = new MqttConnection(options.Value, ingest.Value.MaxPayloadBytes, service, broker.Value.Enabled, logger);
+        var host = sparkplug.Value.Enabled ? new SparkplugHost(sparkplug.Value, ingest.Value.Limits) : null;
+        var uns = new UnsRouter(profiles.Value, ingest.Value.Limits, time.GetUtcNow());
+        using var connection = new MqttConnection(options.Value, ingest.Value.MaxPayloadBytes, service, broker.Value.Enabled, host is null ? null : sparkplug.Value, uns.Filters, time, logger);
         _connection = connection;
         var dispatcher = new KeyedSerialDispatcher<Routed>(ingest.Value.MaxConcurrentCalls, (key, items, ct) => IngestAsync(connection, key, items, ct));
-        var reading = Task.Run(() => ReadAsync(connection, dispatcher, stoppingToken), CancellationToken.None);
+        var reading = Task.Run(() => ReadAsync(connection, host, uns, dispatcher, stoppingToken), CancellationToken.None);
         _ = reading.ContinueWith(
             t =>
             {
@@ -68,12 +78,16 @@ internal sealed partial class MqttIngestService(
         await connection.DisconnectAsync();
     }
 
-    /// <summary>Reads what arrived in batches: unroutable topics to dead letters, the rest to its machine, one call per machine at a time.</summary>
-    private static async Task ReadAsync(MqttConnection connection, KeyedSerialDispatcher<Routed> dispatcher, CancellationToken stoppingToken)
+    /// <summary>
+    /// Reads what arrived in batches: unroutable topics to dead letters, the rest to its machine, one
+    /// call per machine at a time. Sparkplug messages are decoded here, in arrival order, since an edge
+    /// node's births, aliases and seq are a sequence.
+    /// </summary>
+    private async Task ReadAsync(MqttConnection connection, SparkplugHost? host, UnsRouter uns, KeyedSerialDispatcher<Routed> dispatcher, CancellationToken stoppingToken)
     {
         var reader = connection.Received;
         var batch = new List<MqttInbound>(DrainBatch);
-        while (await reader.WaitToReadAsync(stoppingToken))
+        while (await WaitAsync(reader, host, stoppingToken))
         {
             batch.Clear();
             while (batch.Count < DrainBatch && reader.TryRead(out var item))
@@ -83,17 +97,66 @@ internal sealed partial class MqttIngestService(
 
             var groups = new Dictionary<string, List<Routed>>(StringComparer.Ordinal);
             List<Routed>? unroutable = null;
-            foreach (var item in batch)
+            List<MqttInbound>? ignored = null;
+
+            async Task SparkplugAsync(IReadOnlyList<SparkplugOutcome> outcomes)
             {
-                if (MachineTopic.TryParse(item.Topic, out var topic, out var error))
+                foreach (var outcome in outcomes)
                 {
-                    var key = topic.GrainKey;
-                    if (!groups.TryGetValue(key, out var group))
+                    var inbound = (MqttInbound)outcome.Token!;
+                    if (outcome.Command is { } command)
                     {
-                        groups[key] = group = [];
+                        await RequestRebirthAsync(connection, command);
                     }
 
-                    group.Add(new Routed(item, topic, null));
+                    if (outcome.Rejection is { } reason)
+                    {
+                        (unroutable ??= []).Add(new Routed(inbound, default, reason) { Source = SparkplugHost.Source, Factory = outcome.Factory, Text = outcome.Text });
+                    }
+                    else if (outcome.Messages.Count == 0)
+                    {
+                        // Nothing for a twin (a command, another host's state, a birth without numbers).
+                        (ignored ??= []).Add(inbound);
+                    }
+                    else
+                    {
+                        var parts = outcome.Messages.Count > 1 ? new Parts(outcome.Messages.Count) : null;
+                        foreach (var reading in outcome.Messages)
+                        {
+                            Add(groups, reading.GrainKey, new Routed(inbound, default, null) { Source = SparkplugHost.Source, Decoded = reading.Message, Parts = parts });
+                        }
+                    }
+                }
+            }
+
+            if (host is not null && host.Holding)
+            {
+                // Messages held back for a missing seq whose wait is over: refused as a gap.
+                await SparkplugAsync(host.Expire(time.GetUtcNow()));
+            }
+
+            foreach (var item in batch)
+            {
+                if (host is not null && SparkplugTopic.IsSparkplug(item.Topic))
+                {
+                    // Held back (ahead of a missing seq): nothing now; it comes with a later outcome.
+                    await SparkplugAsync(host.Handle(item.Topic, item.Payload, item.Length, time.GetUtcNow(), item));
+                }
+                else if (MachineTopic.TryParse(item.Topic, out var topic, out var error))
+                {
+                    Add(groups, topic.GrainKey, new Routed(item, topic, null));
+                }
+                else if (uns.TryRoute(item.Topic, item.Payload, item.Length, time.GetUtcNow(), out var decoded))
+                {
+                    var routed = new Routed(item, default, decoded.Rejection) { Source = UnsRouter.Source, Decoded = decoded.Message, Factory = decoded.Factory, Line = decoded.Line };
+                    if (decoded.Message is null)
+                    {
+                        (unroutable ??= []).Add(routed);
+                    }
+                    else
+                    {
+                        Add(groups, decoded.GrainKey, routed);
+                    }
                 }
                 else
                 {
@@ -101,9 +164,14 @@ internal sealed partial class MqttIngestService(
                 }
             }
 
+            if (ignored is not null)
+            {
+                await connection.AcknowledgeAsync(ignored);
+            }
+
             if (unroutable is not null)
             {
-                foreach (var byFactory in unroutable.GroupBy(r => IngestPipeline.FactoryOf(r.Inbound.Topic), StringComparer.Ordinal))
+                foreach (var byFactory in unroutable.GroupBy(r => r.Factory ?? IngestPipeline.FactoryOf(r.Inbound.Topic), StringComparer.Ordinal))
                 {
                     // Dead letters of one factory are serial with each other like a machine's readings.
                     await dispatcher.EnqueueAsync("dead-letters:" + byFactory.Key, [.. byFactory], stoppingToken);
@@ -117,65 +185,125 @@ internal sealed partial class MqttIngestService(
         }
     }
 
+    /// <summary>Waits for messages; while the Sparkplug host holds some back, wakes at least every 250 ms to let it expire them.</summary>
+    private static async Task<bool> WaitAsync(System.Threading.Channels.ChannelReader<MqttInbound> reader, SparkplugHost? host, CancellationToken stoppingToken)
+    {
+        if (host is null || !host.Holding)
+        {
+            return await reader.WaitToReadAsync(stoppingToken);
+        }
+
+        using var wake = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        wake.CancelAfter(TimeSpan.FromMilliseconds(250));
+        try
+        {
+            return await reader.WaitToReadAsync(wake.Token);
+        }
+        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+        {
+            return true;
+        }
+    }
+
+    private static void Add(Dictionary<string, List<Routed>> groups, string key, Routed routed)
+    {
+        if (!groups.TryGetValue(key, out var group))
+        {
+            groups[key] = group = [];
+        }
+
+        group.Add(routed);
+    }
+
+    private async Task RequestRebirthAsync(MqttConnection connection, SparkplugCommand command)
+    {
+        // QoS 0 as the specification has commands; if it is lost, the next unreadable message asks again.
+        if (await connection.PublishAsync(command.Topic, command.Payload, MqttQualityOfServiceLevel.AtMostOnce, retain: false))
+        {
+            LogRebirthRequested(command.Topic);
+        }
+        else
+        {
+            LogRebirthFailed(command.Topic);
+        }
+    }
+
     /// <summary>One key's batch through the pipeline, then acknowledged; false when the gateway is stopping.</summary>
     private async Task<bool> IngestAsync(MqttConnection connection, string key, IReadOnlyList<Routed> routed, CancellationToken stoppingToken)
     {
         try
         {
             var now = time.GetUtcNow();
-            var items = routed.Select(r => r.Inbound).ToList();
             if (key.StartsWith("dead-letters:", StringComparison.Ordinal))
             {
                 var factory = key["dead-letters:".Length..];
-                var letters = routed.Select(r => IngestPipeline.Letter(Source, r.Inbound.Origin, r.Error!, now)).ToImmutableArray();
-                if (!await pipeline.DeadLetterAsync(Source, factory, letters, retry: true, stoppingToken))
+                foreach (var bySource in routed.GroupBy(r => r.Source))
                 {
-                    return false;
+                    var letters = bySource.Select(r => r.Letter(r.Error!, now)).ToImmutableArray();
+                    if (!await pipeline.DeadLetterAsync(bySource.Key, factory, letters, retry: true, stoppingToken))
+                    {
+                        return false;
+                    }
                 }
 
-                await connection.AcknowledgeAsync(items);
+                await AcknowledgeAsync(connection, routed);
                 return true;
             }
 
-            var accepted = new List<MqttInbound>(items.Count);
-            var messages = new List<MachineMessage>(items.Count);
-            var rejected = new List<DeadLetter>();
-            var refusedItems = new List<MqttInbound>();
-            var normaliser = await pipeline.NormaliserAsync(TwinKey.Split(key).Factory);
-            foreach (var (item, topic, _) in routed)
+            foreach (var line in routed.Where(r => r.Line is not null).Select(r => r.Line!).Distinct(StringComparer.Ordinal))
             {
-                var parsed = pipeline.Prepare(topic, item.Origin, now, normaliser);
+                var (factory, machine) = TwinKey.Split(key);
+                await lines.LearnAsync(factory, line, machine);
+            }
+
+            var accepted = new List<(Routed Routed, MachineMessage Message)>(routed.Count);
+            var refused = new List<(Routed Routed, DeadLetter Letter)>();
+            var normaliser = await pipeline.NormaliserAsync(TwinKey.Split(key).Factory);
+            foreach (var r in routed)
+            {
+                var parsed = r.Decoded is { } decoded
+                    ? pipeline.Prepare(decoded, r.Inbound.Origin, normaliser)
+                    : pipeline.Prepare(r.Topic, r.Inbound.Origin, now, normaliser);
                 if (parsed.Ok)
                 {
-                    accepted.Add(item);
-                    messages.Add(parsed.Message!);
+                    accepted.Add((r, parsed.Message!));
                 }
                 else
                 {
-                    rejected.Add(IngestPipeline.Letter(Source, item.Origin, parsed.Error!, now));
-                    refusedItems.Add(item);
+                    refused.Add((r, r.Letter(parsed.Error!, now)));
                 }
             }
 
-            if (rejected.Count > 0 && !await pipeline.DeadLetterAsync(Source, TwinKey.Split(key).Factory, [.. rejected], retry: true, stoppingToken))
+            foreach (var bySource in refused.GroupBy(r => r.Routed.Source))
             {
-                return false;
+                if (!await pipeline.DeadLetterAsync(bySource.Key, TwinKey.Split(key).Factory, [.. bySource.Select(r => r.Letter)], retry: true, stoppingToken))
+                {
+                    return false;
+                }
             }
 
-            for (var start = 0; start < accepted.Count; start += DrainBatch)
+            // In arrival order, in runs of one source (JSON and Sparkplug may feed the same machine).
+            for (var start = 0; start < accepted.Count;)
             {
-                var count = Math.Min(DrainBatch, accepted.Count - start);
-                var slice = accepted.GetRange(start, count);
-                if (await pipeline.ApplyAsync(Source, key, messages.GetRange(start, count), [.. slice.Select(i => i.Origin)], retry: true, stoppingToken) is null)
+                var source = accepted[start].Routed.Source;
+                var end = start + 1;
+                while (end < accepted.Count && end - start < DrainBatch && accepted[end].Routed.Source == source)
+                {
+                    end++;
+                }
+
+                var slice = accepted.GetRange(start, end - start);
+                if (await pipeline.ApplyAsync(source, key, [.. slice.Select(a => a.Message)], [.. slice.Select(a => a.Routed.Inbound.Origin)], retry: true, stoppingToken) is null)
                 {
                     return false; // stopping: what is left stays unacknowledged and comes again
                 }
 
-                await connection.AcknowledgeAsync(slice);
+                await AcknowledgeAsync(connection, slice.Select(a => a.Routed));
+                start = end;
             }
 
             // The refused ones are durable as dead letters: acknowledged too.
-            await connection.AcknowledgeAsync(refusedItems);
+            await AcknowledgeAsync(connection, refused.Select(r => r.Routed));
             return true;
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
@@ -186,8 +314,52 @@ internal sealed partial class MqttIngestService(
         }
     }
 
-    /// <summary>A message and where it goes: its parsed topic, or why it has none.</summary>
-    private readonly record struct Routed(MqttInbound Inbound, MachineTopic Topic, string? Error);
+    /// <summary>Acknowledges each message whose every part is durable (a Sparkplug death or a multi-device message has several).</summary>
+    private static Task AcknowledgeAsync(MqttConnection connection, IEnumerable<Routed> routed) =>
+        connection.AcknowledgeAsync(routed.Where(r => r.Parts is null || r.Parts.Done()).Select(r => r.Inbound));
+
+    /// <summary>
+    /// A message and where it goes: its parsed topic, or why it has none; for Sparkplug the
+    /// decoded machine message (one of <see cref="Parts"/>, when the message has several).
+    /// </summary>
+    private readonly record struct Routed(MqttInbound Inbound, MachineTopic Topic, string? Error)
+    {
+        public MachineMessage? Decoded { get; init; }
+
+        public Parts? Parts { get; init; }
+
+        /// <summary>The factory of a dead letter, when the decoder knew it.</summary>
+        public string? Factory { get; init; }
+
+        /// <summary>The payload as text for a dead letter, when the decoder made it (binary payloads).</summary>
+        public string? Text { get; init; }
+
+        /// <summary>Which source it counts under: the JSON contract, Sparkplug or UNS.</summary>
+        public string Source { get; init; } = MqttIngestService.Source;
+
+        /// <summary>The line its topic names, for the machine to join (UNS templates with <c>{line}</c>).</summary>
+        public string? Line { get; init; }
+
+        public DeadLetter Letter(string reason, DateTimeOffset now) =>
+            Source == SparkplugHost.Source
+                ? new DeadLetter(now, Source, Inbound.Topic, reason, Text is { Length: > 0 } text ? text : SparkplugHost.Describe(Inbound.Payload)).Bounded()
+                : IngestPipeline.Letter(Source, Inbound.Origin, reason, now);
+    }
+
+    /// <summary>The parts of one received message that must all be durable before it is acknowledged.</summary>
+    private sealed class Parts(int count)
+    {
+        private int _left = count;
+
+        /// <summary>Marks one part durable; true for the last one.</summary>
+        public bool Done() => Interlocked.Decrement(ref _left) == 0;
+    }
+
+    [LoggerMessage(EventId = TwinEvents.SparkplugRebirthRequested, Level = LogLevel.Information, Message = "Sparkplug: requested a rebirth on {Topic}")]
+    private partial void LogRebirthRequested(string topic);
+
+    [LoggerMessage(EventId = TwinEvents.SparkplugRebirthFailed, Level = LogLevel.Warning, Message = "Sparkplug: could not request a rebirth on {Topic}; the next unreadable message asks again")]
+    private partial void LogRebirthFailed(string topic);
 
     [LoggerMessage(EventId = TwinEvents.MqttIngestServiceDispatcherFailed, Level = LogLevel.Critical, Message = "The MQTT dispatcher failed; stopping the gateway so it restarts")]
     private partial void LogDispatcherFailed(Exception exception);

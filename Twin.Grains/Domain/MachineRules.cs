@@ -128,6 +128,10 @@ public static class MachineRules
             case CountsMessage counts:
                 ApplyCounts(state, counts, options);
                 break;
+            case OfflineMessage when verdict is SequenceVerdict.New or SequenceVerdict.Restart:
+                // The device's session ended (a Sparkplug death); a later message brings it back.
+                state.OfflineMarked = true;
+                break;
             default:
                 break;
         }
@@ -507,6 +511,13 @@ public static class MachineRules
         }
 
         return false;
+    }
+
+    /// <summary>Records a batch that ended with the device's death: heard from now, but offline until heard again.</summary>
+    public static void Departed(MachineState state, DateTimeOffset now)
+    {
+        state.LastSeen = now;
+        state.OfflineMarked = true;
     }
 
     /// <summary>The status to show at <paramref name="now"/>: offline once the heartbeat is lost.</summary>

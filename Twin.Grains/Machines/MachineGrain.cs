@@ -93,6 +93,7 @@ public sealed partial class MachineGrain(
         int applied = 0, late = 0, duplicates = 0, tooOld = 0;
         ImmutableArray<RejectedMessage>.Builder? rejected = null;
         var points = new List<HistoryPoint>();
+        var departed = false;
         foreach (var message in messages)
         {
             switch (MachineRules.Apply(state.State, message, _options, points, out var reason))
@@ -103,6 +104,7 @@ public sealed partial class MachineGrain(
                 case SequenceVerdict.New:
                 case SequenceVerdict.Restart:
                     applied++;
+                    departed = message is OfflineMessage;
                     break;
                 case SequenceVerdict.Late:
                     late++;
@@ -118,7 +120,17 @@ public sealed partial class MachineGrain(
             }
         }
 
-        var cameBack = MachineRules.Heard(state.State, clock.UtcNow);
+        // A batch whose newest message is the device's death leaves it offline.
+        var cameBack = false;
+        if (departed)
+        {
+            MachineRules.Departed(state.State, clock.UtcNow);
+        }
+        else
+        {
+            cameBack = MachineRules.Heard(state.State, clock.UtcNow);
+        }
+
         if (applied + late > 0 || cameBack)
         {
             if (points.Count > 0)

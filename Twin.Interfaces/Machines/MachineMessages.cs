@@ -102,6 +102,17 @@ public sealed record CountsMessage(
     [property: Id(1)] long Scrap,
     [property: Id(2)] string? WorkOrder) : MachineMessage(Seq, Timestamp);
 
+/// <summary>
+/// The device's connection ended (a Sparkplug NDEATH or DDEATH): the twin shows
+/// <see cref="MachineStatus.Offline"/> until a later message is heard from it.
+/// </summary>
+/// <param name="Reason">What ended it, e.g. <c>sparkplug.ndeath</c>.</param>
+[GenerateSerializer, Immutable, Alias("twin.OfflineMessage")]
+public sealed record OfflineMessage(
+    long Seq,
+    DateTimeOffset Timestamp,
+    [property: Id(0)] string Reason) : MachineMessage(Seq, Timestamp);
+
 /// <summary>What the twin did with a batch, once it is durable.</summary>
 /// <param name="Applied">Messages applied in order.</param>
 /// <param name="Late">Messages older than the newest seen, applied without overwriting newer state.</param>

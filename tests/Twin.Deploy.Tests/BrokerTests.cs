@@ -57,6 +57,31 @@ public sealed class BrokerTests
         Assert.Contains($"topic write {filter}", acl.GetValueOrDefault(users["device-username"]) ?? []);
     }
 
+    [Fact]
+    public void Broker_users_may_be_the_sparkplug_host_and_edge_nodes()
+    {
+        var acl = Acl();
+        var users = SecretTests.Values(Kustomize.Render("deploy/k8s/base/secrets").Single("Secret", "twin-mqtt")).ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal);
+        var gateway = acl.GetValueOrDefault(users["username"]) ?? [];
+        var device = acl.GetValueOrDefault(users["device-username"]) ?? [];
+
+        // The host subscribes spBv1.0/+/# (Twin:Sparkplug:Groups), asks for rebirths and announces its state.
+        Assert.Contains("topic read spBv1.0/#", gateway);
+        Assert.Contains("topic write spBv1.0/+/NCMD/+", gateway);
+        Assert.Contains("topic write spBv1.0/STATE/+", gateway);
+        foreach (var type in new[] { "NBIRTH", "NDATA", "NDEATH" })
+        {
+            Assert.Contains($"topic write spBv1.0/+/{type}/+", device);
+        }
+
+        foreach (var type in new[] { "DBIRTH", "DDATA", "DDEATH" })
+        {
+            Assert.Contains($"topic write spBv1.0/+/{type}/+/+", device);
+        }
+
+        Assert.DoesNotContain(device, rule => rule.StartsWith("topic write", StringComparison.Ordinal) && (rule.Contains("CMD", StringComparison.Ordinal) || rule.Contains("STATE", StringComparison.Ordinal) || rule.EndsWith('#')));
+    }
+
     /// <summary>mosquitto.conf as setting → value.</summary>
     private static Dictionary<string, string> Settings() =>
         Repository.ReadText(Infra + "/mosquitto.conf").Split('\n')

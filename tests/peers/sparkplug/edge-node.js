@@ -1,0 +1,140 @@
+// A Sparkplug B edge node on Eclipse Tahu's JavaScript client (sparkplug-client), for the
+// gateway's tests. It connects to the broker on 127.0.0.1:$SP_PORT as $SP_GROUP/$SP_NODE with one
+// device $SP_DEVICE, answers every 'birth' (connect) and every rebirth request (NCMD
+// "Node Control/Rebirth") with NBIRTH + DBIRTH, and takes one JSON command a line on stdin:
+//   {"op":"ddata","device":"press-1","values":{"Motor/Temperature":71.25}}  DDATA by alias
+//   {"op":"ddata","device":"press-1","values":{…},"remember":false}         …not kept for the next birth
+//   {"op":"gap","skip":2}                    skips seq numbers, as if messages were lost
+//   {"op":"alias","device":"press-1","alias":99,"value":5}   DDATA with an alias no birth gave
+//   {"op":"ddeath","device":"press-1"}       DDEATH
+//   {"op":"ndeath"}                          NDEATH (the client's own death), then disconnect
+// It reports on stdout, one JSON object a line: connected, births, rebirth-request, done.
+'use strict';
+
+const readline = require('readline');
+const sparkplug = require('sparkplug-client');
+
+const port = process.env.SP_PORT;
+const group = process.env.SP_GROUP || 'plant-sp';
+const node = process.env.SP_NODE || 'edge-1';
+const deviceId = process.env.SP_DEVICE || 'press-1';
+
+// The device's metrics: name → alias, Sparkplug data type, engineering unit, current value.
+const deviceMetrics = {
+  'Motor/Temperature': { alias: 1, type: 'Double', unit: 'degC', value: 70.5 },
+  'Spindle Speed': { alias: 2, type: 'UInt32', unit: 'rpm', value: 1200 },
+  'Vibration': { alias: 3, type: 'Float', unit: 'mm/s', value: 2.5 },
+  'Running': { alias: 4, type: 'Boolean', value: true },
+  'Offset': { alias: 5, type: 'Int16', value: -12 },
+  'Part Count': { alias: 6, type: 'Int64', value: 123456789012 },
+  'Serial': { alias: 7, type: 'String', value: 'SN-0001' },
+};
+const nodeMetrics = {
+  'Uptime': { alias: 100, type: 'Double', unit: 's', value: 3600 },
+};
+
+let last = 0;
+function now() {
+  // Strictly increasing event times, so each message is newer than the one before.
+  last = Math.max(Date.now(), last + 1);
+  return last;
+}
+
+function report(event) {
+  process.stdout.write(JSON.stringify(event) + '\n');
+}
+
+function birthMetrics(metrics, timestamp) {
+  return Object.entries(metrics).map(([name, m]) => ({
+    name,
+    alias: m.alias,
+    timestamp,
+    type: m.type,
+    value: m.value,
+    ...(m.unit ? { properties: { engUnit: { type: 'String', value: m.unit } } } : {}),
+  }));
+}
+
+const client = sparkplug.newClient({
+  serverUrl: `mqtt://127.0.0.1:${port}`,
+  username: process.env.SP_USERNAME || '',
+  password: process.env.SP_PASSWORD || '',
+  groupId: group,
+  edgeNode: node,
+  clientId: `${group}-${node}-${process.pid}`,
+  publishDeath: true,
+  version: 'spBv1.0',
+});
+
+let births = 0;
+function publishBirths() {
+  const timestamp = now();
+  client.publishNodeBirth({
+    timestamp,
+    metrics: [{ name: 'Node Control/Rebirth', timestamp, type: 'Boolean', value: false }, ...birthMetrics(nodeMetrics, timestamp)],
+  });
+  client.publishDeviceBirth(deviceId, { timestamp, metrics: birthMetrics(deviceMetrics, timestamp) });
+  births++;
+  report({ event: 'births', count: births });
+}
+
+client.on('connect', () => report({ event: 'connected' }));
+client.on('birth', publishBirths);
+client.on('ncmd', (payload) => {
+  const rebirth = (payload.metrics || []).some((m) => m.name === 'Node Control/Rebirth' && m.value === true);
+  if (rebirth) {
+    report({ event: 'rebirth-request' });
+    publishBirths();
+  }
+});
+client.on('error', (error) => report({ event: 'error', message: String(error) }));
+
+function data(device, values, remember) {
+  const timestamp = now();
+  const metrics = Object.entries(values).map(([name, value]) => {
+    const m = deviceMetrics[name];
+    if (remember !== false) {
+      m.value = value;
+    }
+    // By alias only, as an edge node sends data after its birth.
+    return { alias: m.alias, timestamp, type: m.type, value };
+  });
+  client.publishDeviceData(device, { timestamp, metrics });
+}
+
+const input = readline.createInterface({ input: process.stdin });
+input.on('line', (line) => {
+  if (!line.trim()) {
+    return;
+  }
+  const command = JSON.parse(line);
+  switch (command.op) {
+    case 'ddata':
+      data(command.device, command.values, command.remember);
+      break;
+    case 'gap':
+      // The client keeps its next seq in a private field: skipping numbers is what a lost message looks like.
+      client.seq = (client.seq + command.skip) % 256;
+      break;
+    case 'alias': {
+      const timestamp = now();
+      client.publishDeviceData(command.device, { timestamp, metrics: [{ alias: command.alias, timestamp, type: 'Double', value: command.value }] });
+      break;
+    }
+    case 'ddeath':
+      client.publishDeviceDeath(command.device, { timestamp: now(), metrics: [] });
+      break;
+    case 'ndeath':
+      client.stop();
+      break;
+    default:
+      report({ event: 'error', message: `unknown op ${command.op}` });
+      return;
+  }
+  report({ event: 'done', op: command.op, seq: client.seq });
+});
+input.on('close', () => {
+  if (client.connected !== false) {
+    try { client.stop(); } catch (e) { /* already stopped */ }
+  }
+});
