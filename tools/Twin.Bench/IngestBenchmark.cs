@@ -104,7 +104,7 @@ public static class IngestBenchmark
             }
         }
 
-        Console.WriteLine(ok ? "Zero loss: every message of every machine is in its twin." : "LOSS: some messages are missing (see above).");
+        Console.WriteLine(ok ? "Zero loss: every message of every machine is in its twin." : "FAILED: messages are missing or a rate is under its target (see above).");
         return ok ? 0 : 1;
     }
 
