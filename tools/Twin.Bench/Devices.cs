@@ -152,9 +152,12 @@ public sealed class Devices : IAsyncDisposable
         return acknowledged;
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => DisconnectAllAsync(_clients);
+
+    /// <summary>Disconnects and disposes every client; one that is gone already is only disposed.</summary>
+    public static async ValueTask DisconnectAllAsync(IEnumerable<IMqttClient> clients)
     {
-        foreach (var client in _clients)
+        foreach (var client in clients)
         {
             try
             {

@@ -163,40 +163,8 @@ public static class IngestBenchmark
         var lastSeq = firstSeq + perMachine - 1;
 
         // Durable when every twin's last sequence number is the last one published (and everything before it applied).
-        var done = new bool[machines];
-        var counters = new (long Applied, long Late, long Duplicates)[machines];
-        var finished = TimeSpan.Zero;
-        while (clock.Elapsed < deadline + published)
-        {
-            var pending = Enumerable.Range(0, machines).Where(m => !done[m]).ToList();
-            if (pending.Count == 0)
-            {
-                break;
-            }
-
-            var now = clock.Elapsed;
-            await Parallel.ForEachAsync(pending, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (m, _) =>
-            {
-                if (await gateway.MachineAsync(factory, Devices.Machine(m)) is not { } twin)
-                {
-                    return;
-                }
-
-                var ingest = twin.GetProperty("ingest");
-                counters[m] = (ingest.GetProperty("applied").GetInt64(), ingest.GetProperty("late").GetInt64(), ingest.GetProperty("duplicates").GetInt64());
-                if (twin.GetProperty("lastSeq").GetInt64() == lastSeq && counters[m].Applied + counters[m].Late >= perMachine)
-                {
-                    done[m] = true;
-                }
-            });
-            finished = now;
-            if (done.All(d => d))
-            {
-                break;
-            }
-
-            await Task.Delay(200);
-        }
+        var (counters, finished) = await WaitDurableAsync(gateway, factory, machines, clock, deadline + published,
+            (twin, c) => twin.GetProperty("lastSeq").GetInt64() == lastSeq && c.Applied + c.Late >= perMachine);
 
         var cpu = gateway.Process.CpuTime() - cpuBefore;
         var others = processes.Select((p, i) => new ProcessCpu(p.Name, 100 * (p.Cpu() - othersBefore[i]).TotalSeconds / finished.TotalSeconds)).ToList();
@@ -254,4 +222,49 @@ public static class IngestBenchmark
         return (sent, Interlocked.Read(ref received), seconds);
     }
 
+    /// <summary>
+    /// Reads every machine's twin back until <paramref name="complete"/> holds for all of them or
+    /// <paramref name="until"/> (on <paramref name="clock"/>) passed: the twins' ingest counters, and
+    /// when the last one was complete.
+    /// </summary>
+    internal static async Task<((long Applied, long Late, long Duplicates)[] Counters, TimeSpan Finished)> WaitDurableAsync(
+        Gateway gateway, string factory, int machines, Stopwatch clock, TimeSpan until, Func<System.Text.Json.JsonElement, (long Applied, long Late, long Duplicates), bool> complete)
+    {
+        var done = new bool[machines];
+        var counters = new (long Applied, long Late, long Duplicates)[machines];
+        var finished = TimeSpan.Zero;
+        while (clock.Elapsed < until)
+        {
+            var pending = Enumerable.Range(0, machines).Where(m => !done[m]).ToList();
+            if (pending.Count == 0)
+            {
+                break;
+            }
+
+            var now = clock.Elapsed;
+            await Parallel.ForEachAsync(pending, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (m, _) =>
+            {
+                if (await gateway.MachineAsync(factory, Devices.Machine(m)) is not { } twin)
+                {
+                    return;
+                }
+
+                var ingest = twin.GetProperty("ingest");
+                counters[m] = (ingest.GetProperty("applied").GetInt64(), ingest.GetProperty("late").GetInt64(), ingest.GetProperty("duplicates").GetInt64());
+                if (complete(twin, counters[m]))
+                {
+                    done[m] = true;
+                }
+            });
+            finished = now;
+            if (done.All(d => d))
+            {
+                break;
+            }
+
+            await Task.Delay(200);
+        }
+
+        return (counters, finished);
+    }
 }

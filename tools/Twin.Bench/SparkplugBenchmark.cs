@@ -152,43 +152,13 @@ public sealed class SparkplugEdges : IAsyncDisposable
         var clock = Stopwatch.StartNew();
         var acknowledged = await edges.PublishAsync(group, machines, rounds, rate, deadline);
         var published = clock.Elapsed;
-        var done = new bool[machines];
-        var counters = new (long Applied, long Late, long Duplicates)[machines];
-        var finished = TimeSpan.Zero;
-        while (clock.Elapsed < deadline + published)
+        var (counters, finished) = await IngestBenchmark.WaitDurableAsync(gateway, group, machines, clock, deadline + published, (twin, c) =>
         {
-            var pending = Enumerable.Range(0, machines).Where(m => !done[m]).ToList();
-            if (pending.Count == 0)
-            {
-                break;
-            }
-
-            var now = clock.Elapsed;
-            await Parallel.ForEachAsync(pending, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (m, _) =>
-            {
-                if (await gateway.MachineAsync(group, Devices.Machine(m)) is not { } twin)
-                {
-                    return;
-                }
-
-                var ingest = twin.GetProperty("ingest");
-                counters[m] = (ingest.GetProperty("applied").GetInt64(), ingest.GetProperty("late").GetInt64(), ingest.GetProperty("duplicates").GetInt64());
-                var pressure = twin.GetProperty("sensors").EnumerateArray().FirstOrDefault(s => s.GetProperty("sensor").GetString() == "pressure");
-                if (pressure.ValueKind == System.Text.Json.JsonValueKind.Object
-                    && pressure.GetProperty("value").GetDouble() == Pressure(rounds)
-                    && counters[m].Applied + counters[m].Late >= rounds + 1)
-                {
-                    done[m] = true;
-                }
-            });
-            finished = now;
-            if (done.All(d => d))
-            {
-                break;
-            }
-
-            await Task.Delay(200);
-        }
+            var pressure = twin.GetProperty("sensors").EnumerateArray().FirstOrDefault(s => s.GetProperty("sensor").GetString() == "pressure");
+            return pressure.ValueKind == System.Text.Json.JsonValueKind.Object
+                && pressure.GetProperty("value").GetDouble() == Pressure(rounds)
+                && c.Applied + c.Late >= rounds + 1;
+        });
 
         var cpu = gateway.Process.CpuTime() - cpuBefore;
         var total = (long)machines * rounds;
@@ -203,22 +173,5 @@ public sealed class SparkplugEdges : IAsyncDisposable
         return new IngestResult(machines, total, published.TotalSeconds, finished.TotalSeconds, applied, late, counters.Sum(c => c.Duplicates), Math.Max(0, total - applied - late), 100 * cpu.TotalSeconds / finished.TotalSeconds);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var client in _clients)
-        {
-            try
-            {
-                if (client.IsConnected)
-                {
-                    await client.DisconnectAsync();
-                }
-            }
-            catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException)
-            {
-            }
-
-            client.Dispose();
-        }
-    }
+    public ValueTask DisposeAsync() => Devices.DisconnectAllAsync(_clients);
 }
