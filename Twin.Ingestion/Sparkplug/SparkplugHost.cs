@@ -183,6 +183,9 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
     /// <summary>A metric name as a sensor name of the contract: <c>/</c> becomes <c>.</c>, other characters a sensor name cannot have become <c>_</c>.</summary>
     public static string SensorName(string metric) => SensorNames.FromPath(metric);
 
+    // Edge nodes whose own twin a death marked offline, to bring back at their next birth.
+    private readonly HashSet<string> _departed = new(StringComparer.Ordinal);
+
     private SparkplugOutcome NodeBirth(Context c)
     {
         var key = NodeKey(c.Topic);
@@ -219,7 +222,17 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
             return new SparkplugOutcome(c.Factory, [], null, null, "");
         }
 
-        return Readings(c, session, catalogue, c.Topic.Node, first: null);
+        var birth = Readings(c, session, catalogue, c.Topic.Node, first: null);
+        if (_departed.Remove(key) && birth.Rejection is null && birth.Messages.Count == 0)
+        {
+            // A node that died and is born again without metrics of its own still comes back: an
+            // empty reading tells its twin it is heard from again.
+            var hello = new SparkplugReading(c.Factory, c.Topic.Node, new TelemetryMessage(session.Next++, Timestamp(c.Payload.HasTimestamp ? c.Payload.Timestamp : null, c.Now), []) { Source = Source });
+            _nextNumbers[key] = session.Next;
+            return birth with { Messages = [hello] };
+        }
+
+        return birth;
     }
 
     private SparkplugOutcome NodeDeath(Context c)
@@ -245,6 +258,7 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         if (options.NodeMetrics && TwinKey.IsValidId(c.Topic.Node, out _))
         {
             messages.Add(new SparkplugReading(c.Factory, c.Topic.Node, new OfflineMessage(session.Next++, at, "sparkplug.ndeath") { Source = Source }));
+            _departed.Add(key);
         }
 
         // Devices with a DBIRTH: their ids are machine ids (a DBIRTH of another id was refused).
@@ -542,6 +556,12 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         if (type == DataType.Unknown && metric.HasDatatype)
         {
             type = (DataType)metric.Datatype;
+        }
+
+        // The birth's type decides (a DATA cannot turn a text metric into a sensor).
+        if (type is DataType.String or DataType.Text or DataType.DateTime or DataType.Uuid or DataType.Bytes or DataType.File or DataType.DataSet or DataType.Template)
+        {
+            return null;
         }
 
         switch (metric.ValueCase)

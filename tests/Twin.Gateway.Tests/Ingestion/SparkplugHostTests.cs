@@ -192,6 +192,34 @@ public sealed class SparkplugHostTests
     }
 
     [Fact]
+    public void A_node_without_metrics_of_its_own_comes_back_with_its_next_birth_after_a_death()
+    {
+        Born();
+        Assert.Null(Handle("spBv1.0/g1/NDEATH/n1", Birth(0, 7, Now)).Rejection);
+
+        var reborn = Handle("spBv1.0/g1/NBIRTH/n1", Birth(0, 8, Now.AddSeconds(5)));
+        Assert.Null(reborn.Rejection);
+        var hello = Assert.Single(reborn.Messages);
+        Assert.Equal("g1/n1", hello.GrainKey);
+        Assert.Empty(Assert.IsType<TelemetryMessage>(hello.Message).Readings);
+
+        // A birth with nothing dead before it sends nothing for a node without metrics.
+        Assert.Empty(Handle("spBv1.0/g1/NBIRTH/n1", Birth(0, 9, Now.AddSeconds(6))).Messages);
+    }
+
+    [Fact]
+    public void A_metric_born_as_text_stays_no_sensor_whatever_type_its_data_claims()
+    {
+        Assert.Null(Handle("spBv1.0/g1/NBIRTH/n1", Birth(0, 7, Now)).Rejection);
+        var text = new Metric { Name = "label", Alias = 3, Datatype = (uint)DataType.String, StringValue = "batch A", Timestamp = Ms(Now) };
+        Assert.Null(Handle("spBv1.0/g1/DBIRTH/n1/d1", Data(1, Now, Define("temp", 1, DataType.Double, 20), text)).Rejection);
+
+        var data = Handle("spBv1.0/g1/DDATA/n1/d1", Data(2, Now, ByAlias(1, 21), new Metric { Alias = 3, Datatype = (uint)DataType.Double, DoubleValue = 99 }));
+        var readings = Assert.IsType<TelemetryMessage>(Assert.Single(data.Messages).Message).Readings;
+        Assert.Equal(["temp"], readings.Select(r => r.Sensor));
+    }
+
+    [Fact]
     public void Integer_types_decode_with_their_sign_and_non_numbers_are_no_sensors()
     {
         var payload = new Payload { Seq = 0, Timestamp = Ms(Now) };

@@ -75,6 +75,20 @@ public class MachineRulesTests
     }
 
     [Fact]
+    public void A_message_without_readings_after_a_death_counts_as_heard_and_changes_no_sensor()
+    {
+        var state = new MachineState();
+        MachineRules.Apply(state, Temp(1, 1, 20), _options);
+        Assert.Equal(SequenceVerdict.New, MachineRules.Apply(state, new OfflineMessage(2, T0.AddSeconds(2), "sparkplug.ndeath"), _options));
+        Assert.True(state.OfflineMarked);
+
+        Assert.Equal(SequenceVerdict.New, MachineRules.Apply(state, new TelemetryMessage(3, T0.AddSeconds(3), []), _options));
+        Assert.True(MachineRules.Heard(state, T0.AddSeconds(3)));
+        Assert.False(state.OfflineMarked);
+        Assert.Equal(20, state.Sensors["temperature"].Value);
+    }
+
+    [Fact]
     public void A_reading_too_old_to_judge_is_refused_with_a_reason_not_taken_silently()
     {
         var state = new MachineState();
