@@ -9,7 +9,8 @@ public class ExampleTests(EmbeddedGatewayFixture fixture) : IClassFixture<Embedd
     {
         var dll = Path.Combine(Repository.Root, "tools", "examples", project, "bin", Repository.Configuration, "net10.0", project + ".dll");
         await using var process = ChildProcess.Start("dotnet", [dll, .. args], Path.GetDirectoryName(dll));
-        await Wait.UntilAsync(() => Task.FromResult(process.HasExited), TimeSpan.FromSeconds(60), $"{project} finished");
+        // Waits for the exit and for the end of its output (polling HasExited can read the output before the last lines arrive).
+        await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
         return process.Output;
     }
 
