@@ -380,7 +380,7 @@ public static class MachineRules
             OutboxRules.Add(earlier, report.ReportId, new FaultMessage(report), report.Evidence.Time);
         }
 
-        state.Outbox.InsertRange(0, earlier);
+        OutboxRules.Prepend(state.Outbox, earlier);
         state.EarlierFaultOutbox.Clear();
         state.EarlierProductionOutbox.Clear();
         state.EarlierProductionOrders.Clear();

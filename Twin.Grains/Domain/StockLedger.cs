@@ -231,15 +231,12 @@ public static class StockLedger
             return false;
         }
 
-        var notices = state.EarlierNotices.ToList();
-        var transfers = state.EarlierTransfers.ToList();
+        var earlier = new BinState();
+        state.EarlierTransfers.ForEach(t => QueueTransfer(earlier, id, t));
+        state.EarlierNotices.ForEach(n => Notify(earlier, n));
         state.EarlierNotices.Clear();
         state.EarlierTransfers.Clear();
-        var kept = state.Outbox.ToList();
-        state.Outbox.Clear();
-        transfers.ForEach(t => QueueTransfer(state, id, t));
-        notices.ForEach(n => Notify(state, n));
-        state.Outbox.AddRange(kept);
+        OutboxRules.Prepend(state.Outbox, earlier.Outbox);
         return true;
     }
 

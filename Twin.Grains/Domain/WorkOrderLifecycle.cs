@@ -49,7 +49,7 @@ public static class WorkOrderLifecycle
                 OutboxRules.Add(issues, movement.MovementId, new MovementMessage(bin, movement), movement.Timestamp);
             }
 
-            state.Outbox.InsertRange(0, issues.Where(i => !state.Outbox.Exists(e => e.Id == i.Id)));
+            OutboxRules.Prepend(state.Outbox, issues);
             state.EarlierBackflush.Clear();
             moved = true;
         }

@@ -210,10 +210,14 @@ public static class OutboxRules
             AddEvent(moved, pending.Event);
         }
 
-        entries.InsertRange(0, moved.Where(m => !entries.Exists(e => e.Id == m.Id)));
+        Prepend(entries, moved);
         earlier.Clear();
         return true;
     }
+
+    /// <summary>Puts <paramref name="earlier"/> (saved before the one outbox) ahead of what waits, leaving out ids that wait already.</summary>
+    public static void Prepend(List<OutboxEntry> entries, List<OutboxEntry> earlier) =>
+        entries.InsertRange(0, earlier.Where(m => !entries.Exists(e => e.Id == m.Id)));
 
     /// <summary>The earliest time any entry is due.</summary>
     public static DateTimeOffset? NextDue(List<OutboxEntry> entries) =>
