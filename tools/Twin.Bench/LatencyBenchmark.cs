@@ -46,6 +46,49 @@ public static class LatencyBenchmark
         return TimeSpan.Zero;
     }
 
+    /// <summary>The gateway's receive → durable histogram so far (upper bound in seconds → count), from its Prometheus endpoint.</summary>
+    private static async Task<SortedDictionary<double, long>> GatewayDurableAsync(Gateway gateway)
+    {
+        const string metric = "twin_ingest_durable_seconds_bucket{";
+        var buckets = new SortedDictionary<double, long>();
+        var text = await gateway.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        foreach (var line in text.Split('\n'))
+        {
+            var le = line.IndexOf("le=\"", StringComparison.Ordinal);
+            if (!line.StartsWith(metric, StringComparison.Ordinal) || le < 0)
+            {
+                continue;
+            }
+
+            var bound = line[(le + 4)..line.IndexOf('"', le + 4)];
+            var upper = bound == "+Inf" ? double.PositiveInfinity : double.Parse(bound, CultureInfo.InvariantCulture);
+            var count = long.Parse(line[(line.LastIndexOf(' ') + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture);
+            buckets[upper] = buckets.GetValueOrDefault(upper) + count;
+        }
+
+        return buckets;
+    }
+
+    /// <summary>The bucket bound below which <paramref name="q"/> of the messages between two readings of the histogram fell.</summary>
+    private static string DurableQuantile(SortedDictionary<double, long> before, SortedDictionary<double, long> after, double q)
+    {
+        var total = after.Count == 0 ? 0 : after.Last().Value - before.GetValueOrDefault(after.Last().Key);
+        if (total <= 0)
+        {
+            return "–";
+        }
+
+        foreach (var (upper, count) in after)
+        {
+            if (count - before.GetValueOrDefault(upper) >= q * total)
+            {
+                return double.IsPositiveInfinity(upper) ? "> 30 s" : string.Create(CultureInfo.InvariantCulture, $"≤ {upper * 1000:G4} ms");
+            }
+        }
+
+        return "–";
+    }
+
     public static async Task<string> MeasureAsync(int maxRate, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate)
     {
         const string factory = "live";
@@ -150,6 +193,8 @@ public static class LatencyBenchmark
                 await using var devices = await Devices.ConnectAsync(broker.Port, 4);
                 var benchPause = GC.GetTotalPauseDuration();
                 var gatewayPause = await GatewayGcPauseAsync(gateway);
+                var durableBefore = await GatewayDurableAsync(gateway);
+                var cpuBefore = gateway.Process.CpuTime();
                 var clock = Stopwatch.StartNew();
                 var sent = await devices.PublishAsync(
                     m => Devices.Topic(factory, Devices.Machine(m)),
@@ -160,9 +205,16 @@ public static class LatencyBenchmark
                     lengths[p] + TimeSpan.FromSeconds(30),
                     (m, seq) => Volatile.Write(ref published[m, seq], Stopwatch.GetTimestamp()));
                 var publishSeconds = clock.Elapsed.TotalSeconds;
+                var cpu = (gateway.Process.CpuTime() - cpuBefore).TotalSeconds / publishSeconds * 100;
+                var durableAfter = await GatewayDurableAsync(gateway);
 
-                // The last changes arrive within a second or two; wait for them before the next phase.
-                await Task.Delay(TimeSpan.FromSeconds(3));
+                // Every client sees its machine's last reading before the next phase starts, so a
+                // phase never inherits the one before's backlog (drained is how long that took).
+                var lastSeq = firstSeq + perMachine[p] - 1;
+                var drain = Stopwatch.StartNew();
+                await Until(() => Enumerable.Range(0, clients).All(c => Volatile.Read(ref lastSeen[c]) >= lastSeq), TimeSpan.FromSeconds(60));
+                var drained = drain.Elapsed.TotalSeconds;
+                await Task.Delay(TimeSpan.FromSeconds(1));
                 Volatile.Write(ref phase, -1);
                 firstSeq += perMachine[p];
                 List<double> samples;
@@ -174,13 +226,13 @@ public static class LatencyBenchmark
                 double At(double q) => samples.Count == 0 ? double.NaN : samples[Math.Min(samples.Count - 1, (int)(q * samples.Count))];
                 var gatewayPaused = await GatewayGcPauseAsync(gateway) - gatewayPause;
                 var benchPaused = GC.GetTotalPauseDuration() - benchPause;
-                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {phases[p] * 100:F0} %{(p == 0 ? $" (warm-up, {warmup.TotalSeconds:F0} s)" : "")} | {sent / publishSeconds:N0} msg/s ({sent / publishSeconds / machines:F1} per machine) | {samples.Count:N0} ({Volatile.Read(ref seenAgain[p]):N0}) | {At(0.5):F1} ms | {At(0.95):F1} ms | **{At(0.99):F1} ms** | {samples.LastOrDefault():F1} ms | {gatewayPaused.TotalMilliseconds:N0} / {benchPaused.TotalMilliseconds:N0} ms |"));
+                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {phases[p] * 100:F0} %{(p == 0 ? $" (warm-up, {warmup.TotalSeconds:F0} s)" : "")} | {sent / publishSeconds:N0} msg/s ({sent / publishSeconds / machines:F1} per machine) | {samples.Count:N0} ({Volatile.Read(ref seenAgain[p]):N0}) | {At(0.5):F1} ms | {At(0.95):F1} ms | **{At(0.99):F1} ms** | {samples.LastOrDefault():F1} ms | {drained:F1} s | {DurableQuantile(durableBefore, durableAfter, 0.5)} / {DurableQuantile(durableBefore, durableAfter, 0.99)} | {cpu:F0} % | {gatewayPaused.TotalMilliseconds:N0} / {benchPaused.TotalMilliseconds:N0} ms |"));
             }
 
             return string.Create(CultureInfo.InvariantCulture, $"""
                 Publish → SignalR client receipt through Mosquitto: {machines:N0} machines, {clients:N0} SignalR clients (WebSockets, connected in {connectSeconds:F1} s), each subscribed to one machine; {duration.TotalSeconds:F0} s per load; live feed at most {liveRate} updates per twin per second
-                | load (of {maxRate:N0} msg/s) | offered | readings seen by clients (seen again) | p50 | p95 | p99 | max | GC pauses: gateway / clients |
-                |---|---:|---:|---:|---:|---:|---:|---:|
+                | load (of {maxRate:N0} msg/s) | offered | readings seen by clients (seen again) | p50 | p95 | p99 | max | all seen after the last publish | receive → durable p50 / p99 | gateway CPU | GC pauses: gateway / clients |
+                |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
                 {string.Join("\n", rows)}
 
                 """);
@@ -188,6 +240,15 @@ public static class LatencyBenchmark
         finally
         {
             await Task.WhenAll(connections.Select(c => c.DisposeAsync().AsTask()));
+        }
+    }
+
+    private static async Task Until(Func<bool> condition, TimeSpan within)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition() && deadline.Elapsed < within)
+        {
+            await Task.Delay(50);
         }
     }
 }

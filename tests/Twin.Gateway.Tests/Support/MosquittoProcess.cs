@@ -31,14 +31,32 @@ public sealed class MosquittoProcess : IAsyncDisposable
             max_queued_messages 100000
             log_dest stdout
             """);
-        broker._process = ChildProcess.Start(Executable, ["-c", config], directory);
+        await broker.StartAgainAsync();
+        return broker;
+    }
+
+    /// <summary>Starts the broker (again) with the same configuration, port and persistence file.</summary>
+    public async Task StartAgainAsync()
+    {
+        var process = ChildProcess.Start(Executable, ["-c", Path.Combine(_directory, "mosquitto.conf")], _directory);
+        _process = process;
         await Wait.UntilAsync(
-            async () => broker._process.HasExited
-                ? throw new InvalidOperationException("mosquitto exited:\n" + broker._process.Output)
-                : await Ports.IsOpenAsync(broker.Port),
+            async () => process.HasExited
+                ? throw new InvalidOperationException("mosquitto exited:\n" + process.Output)
+                : await Ports.IsOpenAsync(Port),
             TimeSpan.FromSeconds(15),
             "mosquitto listening");
-        return broker;
+    }
+
+    /// <summary>SIGTERM: Mosquitto saves its persistence file (sessions, queued messages) and exits.</summary>
+    public async Task StopAsync()
+    {
+        if (_process is not null)
+        {
+            await _process.StopAsync(TimeSpan.FromSeconds(30));
+            await _process.DisposeAsync();
+            _process = null;
+        }
     }
 
     public async ValueTask DisposeAsync()
