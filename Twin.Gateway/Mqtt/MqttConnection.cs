@@ -33,6 +33,14 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         SingleReader = true,
     });
 
+    /// <summary>
+    /// The longest wait between connection attempts. Kept short: with shared subscriptions, what
+    /// devices publish after a broker restart and before a gateway subscribes again reaches nobody
+    /// (Mosquitto does not restore shared subscriptions from its persistence file).
+    /// </summary>
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
+
+    private readonly SemaphoreSlim _lost = new(0, 1);
     private int _connection;
     private volatile bool _stopping;
     private DateTimeOffset _stateSince;
@@ -51,7 +59,21 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         _client.ApplicationMessageReceivedAsync += e => OnReceivedAsync(e, stoppingToken);
-        var backoff = TimeSpan.FromMilliseconds(250);
+        _client.DisconnectedAsync += _ =>
+        {
+            // Wakes the loop at once: reconnecting waits for no poll.
+            try
+            {
+                _lost.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Already woken.
+            }
+
+            return Task.CompletedTask;
+        };
+        var backoff = TimeSpan.FromMilliseconds(100);
         while (!stoppingToken.IsCancellationRequested)
         {
             if (!_client.IsConnected)
@@ -59,7 +81,7 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
                 try
                 {
                     await ConnectAsync(stoppingToken);
-                    backoff = TimeSpan.FromMilliseconds(250);
+                    backoff = TimeSpan.FromMilliseconds(100);
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
@@ -68,13 +90,20 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
                 catch (Exception ex)
                 {
                     LogConnectFailed(ex, options.Host, options.Port, backoff.TotalSeconds);
-                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
                 }
             }
 
             try
             {
-                await Task.Delay(_client.IsConnected ? TimeSpan.FromSeconds(1) : backoff, stoppingToken);
+                if (_client.IsConnected)
+                {
+                    await _lost.WaitAsync(TimeSpan.FromSeconds(1), stoppingToken);
+                }
+                else
+                {
+                    await Task.Delay(backoff, stoppingToken);
+                }
             }
             catch (OperationCanceledException)
             {
@@ -155,7 +184,11 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         }
     }
 
-    public void Dispose() => _client.Dispose();
+    public void Dispose()
+    {
+        _client.Dispose();
+        _lost.Dispose();
+    }
 
     private async Task ConnectAsync(CancellationToken cancellationToken)
     {

@@ -228,7 +228,7 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     private static string Tail(string text) => text.Length <= 4000 ? text : text[^4000..];
 
-    private static Task WaitConsumingAsync(GatewayProcess gateway) =>
+    public static Task WaitConsumingAsync(GatewayProcess gateway) =>
         Wait.UntilAsync(
             async () => (await gateway.GetJsonAsync("/health/ready"))?.GetProperty("checks").GetProperty("mqtt").GetProperty("status").GetString() == "Healthy",
             TimeSpan.FromSeconds(30),

@@ -29,6 +29,7 @@ public sealed class ChaosLoad : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentQueue<string> _events = new();
     private Task[] _loops = [];
+    private volatile TaskCompletionSource _online = Open();
 
     public ChaosLoad(string factory, int brokerPort, int machines, double ratePerSecond, int connections = 4)
     {
@@ -80,6 +81,18 @@ public sealed class ChaosLoad : IAsyncDisposable
         }
 
         return [.. _devices.Select(d => d.Expectation())];
+    }
+
+    /// <summary>Devices stop sending (each waits before its next attempt) until <see cref="Reconnect"/>.</summary>
+    public void Disconnect() => _online = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Reconnect() => _online.TrySetResult();
+
+    private static TaskCompletionSource Open()
+    {
+        var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        open.SetResult();
+        return open;
     }
 
     /// <summary>The device restarts: its numbering starts at 1 again, under a new <c>source</c> when <paramref name="newSource"/>.</summary>
@@ -188,16 +201,17 @@ public sealed class ChaosLoad : IAsyncDisposable
             {
                 await PublishUntilAcknowledgedAsync(connection, release, TimeSpan.FromMinutes(5));
                 device.Acknowledge(release);
-                _events.Enqueue($"{device.Name} sent its held message (seq {release.Seq}) {release.Index} readings late");
+                _events.Enqueue($"{device.Name} sent its held message (seq {release.Seq}) after {message.Index - release.Index} later ones");
             }
         }
     }
 
-    private static async Task PublishUntilAcknowledgedAsync(Connection connection, Message message, TimeSpan within)
+    private async Task PublishUntilAcknowledgedAsync(Connection connection, Message message, TimeSpan within)
     {
         var deadline = Stopwatch.StartNew();
         while (true)
         {
+            await _online.Task;
             if (await connection.TryPublishAsync(message.Topic, message.Payload, CancellationToken.None))
             {
                 return;

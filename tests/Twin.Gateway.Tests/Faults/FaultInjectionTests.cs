@@ -8,7 +8,7 @@ namespace Twin.Gateway.Tests.Faults;
 /// Faults drawn at random from a seeded schedule against a whole cluster (3 silos, 2 gateways in
 /// a shared subscription, PostgreSQL, Mosquitto) under QoS 1 load: nothing acknowledged is lost
 /// or doubled. The seed is printed; <c>TWIN_FAULT_SEED=…</c> replays a run,
-/// <c>TWIN_FAULT_SECONDS</c> makes it longer (<c>tools/Twin.Bench soak</c> for hours).
+/// <c>TWIN_FAULT_SECONDS</c> makes it longer, <c>TWIN_FAULT_KINDS=KillSilo,HangSilo</c> draws from those only (<c>tools/Twin.Bench soak</c> for hours).
 /// </summary>
 [Trait("Category", "Faults")]
 public sealed class FaultInjectionTests(ClusterFixture cluster, ITestOutputHelper output) : IClassFixture<ClusterFixture>
@@ -18,6 +18,9 @@ public sealed class FaultInjectionTests(ClusterFixture cluster, ITestOutputHelpe
     {
         var seed = int.TryParse(Environment.GetEnvironmentVariable("TWIN_FAULT_SEED"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var s) ? s : Random.Shared.Next(1_000_000);
         var seconds = int.TryParse(Environment.GetEnvironmentVariable("TWIN_FAULT_SECONDS"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var d) ? d : 150;
+        var kinds = Environment.GetEnvironmentVariable("TWIN_FAULT_KINDS") is { Length: > 0 } names
+            ? names.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(Enum.Parse<FaultKind>).ToArray()
+            : Enum.GetValues<FaultKind>();
         var lines = new List<string>();
         var run = new ChaosRun(cluster, seed, line =>
         {
@@ -31,6 +34,7 @@ public sealed class FaultInjectionTests(ClusterFixture cluster, ITestOutputHelpe
         })
         {
             Duration = TimeSpan.FromSeconds(seconds),
+            Kinds = kinds,
         };
         IReadOnlyList<string> failures;
         try

@@ -18,6 +18,11 @@ public sealed class MosquittoProcess : IAsyncDisposable
         new[] { "/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto" }.FirstOrDefault(File.Exists)
         ?? throw new FileNotFoundException("mosquitto is not installed (./test.sh installs it: apt-get install mosquitto mosquitto-clients).");
 
+    /// <remarks>
+    /// Started as root, Mosquitto drops to the <c>mosquitto</c> user, which cannot write the
+    /// persistence file into a root-owned folder: it then keeps sessions and queued messages only
+    /// in memory and loses them on a restart, silently. So as root it is told to stay root.
+    /// </remarks>
     public static async Task<MosquittoProcess> StartAsync(string directory)
     {
         Directory.CreateDirectory(directory);
@@ -30,6 +35,7 @@ public sealed class MosquittoProcess : IAsyncDisposable
             persistence_location {directory}/
             max_queued_messages 100000
             log_dest stdout
+            {(Environment.UserName == "root" ? "user root" : "")}
             """);
         await broker.StartAgainAsync();
         return broker;
