@@ -42,8 +42,15 @@ public sealed class SequenceWindow
     /// <summary>How many sequence numbers (including the highest) the ring of bits covers.</summary>
     public const int Size = 1024;
 
-    /// <summary>Most missing ranges kept below the ring; past it the oldest are forgotten.</summary>
-    public const int MaxGaps = 128;
+    /// <summary>
+    /// Most missing ranges kept below the ring; past it the oldest are forgotten. Sized for the
+    /// worst pattern a healthy cluster makes: two gateways in a shared subscription take a
+    /// machine's messages in turn, so while one of them stalls (a hung silo, a database outage)
+    /// every other number is missing — one range per message — until its backlog arrives. 4,096
+    /// ranges hold that for minutes at tens of messages a second per machine, at a few bytes each
+    /// in the saved state, and only while the holes are open.
+    /// </summary>
+    public const int MaxGaps = 4096;
 
     /// <summary>Most earlier epochs (before device restarts) kept.</summary>
     public const int MaxEpochs = 4;

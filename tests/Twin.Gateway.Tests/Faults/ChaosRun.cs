@@ -194,7 +194,7 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
         {
             if (cluster.SiloProcesses[i].HasExited)
             {
-                Fail($"silo {i} exited without being killed:\n{Tail(cluster.SiloProcesses[i].Output)}");
+                Fail($"silo {i} exited without being killed:\n{Crash(cluster.SiloProcesses[i].Output)}");
                 await cluster.RestartSiloAsync(i);
             }
         }
@@ -203,7 +203,7 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
         {
             if (cluster.Gateways[i].Process.HasExited)
             {
-                Fail($"gateway {i} exited without being killed:\n{Tail(cluster.Gateways[i].Output)}");
+                Fail($"gateway {i} exited without being killed:\n{Crash(cluster.Gateways[i].Output)}");
                 await cluster.RestartGatewayAsync(i);
             }
         }
@@ -221,7 +221,7 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
             {
                 twin = await Wait.ForAsync(
                     async () => await gateway.GetJsonAsync(path) is { } s && Taken(s) >= machine.Messages ? s : (JsonElement?)null,
-                    TimeSpan.FromSeconds(Math.Max(30, 240 - settle.Elapsed.TotalSeconds)),
+                    TimeSpan.FromSeconds(Math.Max(5, 240 - settle.Elapsed.TotalSeconds)),
                     $"{machine.Messages} messages of {machine.Machine} in its twin");
             }
             catch (TimeoutException)
@@ -387,5 +387,10 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
         Log("FAIL " + failure);
     }
 
-    private static string Tail(string text) => text.Length <= 3000 ? text : text[^3000..];
+    /// <summary>What a process said as it went: from its unhandled exception when there is one, else its last lines.</summary>
+    private static string Crash(string text)
+    {
+        var at = text.LastIndexOf("Unhandled exception", StringComparison.Ordinal);
+        return at >= 0 ? text[at..Math.Min(text.Length, at + 3000)] : text.Length <= 3000 ? text : text[^3000..];
+    }
 }

@@ -113,6 +113,31 @@ public class SequenceWindowTests
     }
 
     [Fact]
+    public void Two_consumers_in_turn_with_one_stalled_for_minutes_leave_nothing_too_old()
+    {
+        // A shared subscription alternates a machine's messages between two gateways; one stalls
+        // for 3,000 of its messages (e.g. 160 s at 37 messages/s) while the other moves on.
+        var w = new SequenceWindow();
+        const int Messages = 6_000;
+        for (long seq = 1; seq <= Messages + 1; seq += 2)
+        {
+            Assert.Equal(SequenceVerdict.New, Offer(w, seq, (int)seq));
+        }
+
+        for (long seq = 2; seq <= Messages; seq += 2)
+        {
+            Assert.Equal(SequenceVerdict.Late, Offer(w, seq, (int)seq));
+        }
+
+        for (long seq = 1; seq <= Messages + 1; seq++)
+        {
+            Assert.Equal(SequenceVerdict.Duplicate, Offer(w, seq, (int)seq));
+        }
+
+        Assert.Null(w.Missing);
+    }
+
+    [Fact]
     public void Past_its_gap_bound_the_window_forgets_the_oldest_gaps_and_says_too_old()
     {
         var w = new SequenceWindow();
