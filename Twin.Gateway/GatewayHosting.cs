@@ -22,25 +22,18 @@ public static class GatewayHosting
     {
         var services = builder.Services;
         builder.AddTwinSecurity();
-        services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section).ValidateOnStart();
-        services.AddOptions<BrokerOptions>().BindConfiguration(BrokerOptions.Section).ValidateOnStart();
-        services.AddOptions<MqttOptions>().BindConfiguration(MqttOptions.Section).ValidateOnStart();
-        services.AddOptions<SimulatorOptions>().BindConfiguration(SimulatorOptions.Section).ValidateOnStart();
-        services.AddOptions<HttpLimitsOptions>().BindConfiguration(HttpLimitsOptions.Section)
-            .Validate(o => o.MaxTelemetryBodyBytes >= 1024 && o.MaxPayloadsPerRequest >= 1 && o.MaxEventBodyBytes >= 1024, "Twin:Http limits must be at least 1024 bytes and 1 payload.")
-            .ValidateOnStart();
-        services.AddSingleton<GatewayOptionsValidator>();
-        services.AddSingleton<IValidateOptions<GatewayOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
-        services.AddSingleton<IValidateOptions<BrokerOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
-        services.AddSingleton<IValidateOptions<MqttOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
-        services.AddSingleton<IValidateOptions<SimulatorOptions>>(sp => sp.GetRequiredService<GatewayOptionsValidator>());
+        services.AddTwinOptions<GatewayOptions, GatewayOptionsValidator>();
+        services.AddTwinOptions<BrokerOptions, BrokerOptionsValidator>();
+        services.AddTwinOptions<MqttOptions, MqttOptionsValidator>();
+        services.AddTwinOptions<SimulatorOptions, SimulatorOptionsValidator>();
+        services.AddTwinOptions<HttpLimitsOptions, HttpLimitsOptionsValidator>();
         services.AddSingleton(TimeProvider.System);
         services.AddTwinIngestion(builder.Configuration);
 
-        var gateway = builder.Configuration.GetSection(GatewayOptions.Section).Get<GatewayOptions>() ?? new GatewayOptions();
-        var broker = builder.Configuration.GetSection(BrokerOptions.Section).Get<BrokerOptions>() ?? new BrokerOptions();
-        var mqtt = builder.Configuration.GetSection(MqttOptions.Section).Get<MqttOptions>() ?? new MqttOptions();
-        var simulator = builder.Configuration.GetSection(SimulatorOptions.Section).Get<SimulatorOptions>() ?? new SimulatorOptions();
+        var gateway = builder.Configuration.GetTwinOptions<GatewayOptions, GatewayOptionsValidator>();
+        var broker = builder.Configuration.GetTwinOptions<BrokerOptions, BrokerOptionsValidator>();
+        var mqtt = builder.Configuration.GetTwinOptions<MqttOptions, MqttOptionsValidator>();
+        var simulator = builder.Configuration.GetTwinOptions<SimulatorOptions, SimulatorOptionsValidator>();
 
         // Hosted services start in registration order: silo, broker, consumer, simulator.
         if (gateway.IsEmbedded)
@@ -71,9 +64,7 @@ public static class GatewayHosting
         }
 
         services.AddHostedService<StartupBanner>();
-        services.AddOptions<Twin.Gateway.Live.LiveOptions>().BindConfiguration(Twin.Gateway.Live.LiveOptions.Section)
-            .Validate(o => o.MaxSubscriptionsPerConnection >= 1 && o.SubscribesPerSecond >= 1 && o.SubscribeBurst >= 1 && o.MaxConnectionsPerIdentity >= 1, "Twin:Live:MaxSubscriptionsPerConnection, SubscribesPerSecond, SubscribeBurst and MaxConnectionsPerIdentity must be at least 1.")
-            .ValidateOnStart();
+        services.AddTwinOptions<Twin.Gateway.Live.LiveOptions, Twin.Gateway.Live.LiveOptionsValidator>();
         services.AddSignalR(o => o.MaximumReceiveMessageSize = 32 * 1024)
             .AddJsonProtocol(o => o.PayloadSerializerOptions.Converters.Add(new JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase)));
         services.AddSingleton<Twin.Gateway.Live.LiveFeed>();
@@ -101,15 +92,11 @@ public static class GatewayHosting
     private static void AddClusterClient(WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<IClientConnectionRetryFilter, ClusterConnectionRetry>();
-        var cluster = builder.Configuration.GetSection(TwinClusterOptions.Section).Get<TwinClusterOptions>() ?? new TwinClusterOptions();
-        if (!Enum.IsDefined(cluster.Membership))
-        {
-            throw new InvalidOperationException($"Twin:Cluster:Membership is '{cluster.Membership}'; use 'Localhost' or 'PostgreSql'.");
-        }
+        var cluster = builder.Configuration.GetTwinOptions<TwinClusterOptions, TwinClusterOptionsValidator>();
 
         // The live feed's streams, as the silos have them (Twin.Silo's AddTwinLiveStreams): this gateway subscribes to them.
-        LiveStreamOptions.AddTo(builder.Services);
-        var live = LiveStreamOptions.From(builder.Configuration);
+        builder.Services.AddTwinOptions<LiveStreamOptions, LiveStreamOptionsValidator>();
+        var live = builder.Configuration.GetTwinOptions<LiveStreamOptions, LiveStreamOptionsValidator>();
         builder.UseOrleansClient(client => client.AddMemoryStreams(Twin.Live.TwinTopic.StreamProvider, streams =>
         {
             streams.ConfigurePartitioning(live.Queues);

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
 namespace Twin.Hosting;
@@ -32,14 +33,17 @@ public enum MembershipProvider
 }
 
 /// <summary>Where twin state is kept (<c>Twin:Storage</c>).</summary>
-public sealed class TwinStorageOptions
+public sealed class TwinStorageOptions : ITwinOptions, IValidatableObject
 {
     public const string Section = "Twin:Storage";
+
+    static string ITwinOptions.Section => Section;
 
     /// <summary>
     /// <c>Sqlite</c> (default: a file that survives restarts), <c>PostgreSql</c> (cluster mode: state
     /// and reminders shared by every silo) or <c>Memory</c> (lost on stop; tests, demos).
     /// </summary>
+    [EnumDataType(typeof(StorageProvider))]
     public StorageProvider Provider { get; set; } = StorageProvider.Sqlite;
 
     /// <summary>The Npgsql connection string when <see cref="Provider"/> is <c>PostgreSql</c>.</summary>
@@ -56,6 +60,7 @@ public sealed class TwinStorageOptions
     public bool IsMemory => Provider == StorageProvider.Memory;
 
     /// <summary>The SQLite file; relative paths are under the content root.</summary>
+    [Required(ErrorMessage = "{0} must name a file.")]
     public string SqlitePath { get; set; } = "data/twin.db";
 
     /// <summary>
@@ -63,29 +68,69 @@ public sealed class TwinStorageOptions
     /// process crash. <c>false</c> uses NORMAL: faster, may lose the last commits on power loss.
     /// </summary>
     public bool FullSync { get; set; } = true;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!IsPostgreSql)
+        {
+            yield break;
+        }
+
+        if (string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            yield return new ValidationResult($"{Section}:ConnectionString is required when {Section}:Provider is 'PostgreSql' (e.g. 'Host=db;Database=twin;Username=twin;Password=...').");
+        }
+        else if (ConnectionStringError(ConnectionString) is { } error)
+        {
+            yield return new ValidationResult($"{Section}:ConnectionString is not a valid PostgreSQL connection string: {error}");
+        }
+    }
+
+    private static string? ConnectionStringError(string connectionString)
+    {
+        try
+        {
+            _ = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+            return null;
+        }
+        catch (ArgumentException ex)
+        {
+            return ex.Message;
+        }
+    }
 }
 
+[OptionsValidator]
+public sealed partial class TwinStorageOptionsValidator : IValidateOptions<TwinStorageOptions>;
+
 /// <summary>How the silo joins its cluster (<c>Twin:Cluster</c>).</summary>
-public sealed class TwinClusterOptions
+public sealed class TwinClusterOptions : ITwinOptions, IValidatableObject
 {
     public const string Section = "Twin:Cluster";
 
+    static string ITwinOptions.Section => Section;
+
     /// <summary>The cluster's id; silos and clients of one factory share it.</summary>
+    [Required(ErrorMessage = "{0} must not be empty.")]
     public string ClusterId { get; set; } = "factory-twin";
 
     /// <summary>The service's id; it keys stored state, so keep it stable across deployments.</summary>
+    [Required(ErrorMessage = "{0} must not be empty.")]
     public string ServiceId { get; set; } = "factory-twin";
 
     /// <summary>Silo-to-silo port.</summary>
+    [SettingRange(1, 65535)]
     public int SiloPort { get; set; } = 11111;
 
     /// <summary>Port Orleans clients (gateways in client mode, SDK users) connect to.</summary>
+    [SettingRange(1, 65535)]
     public int GatewayPort { get; set; } = 30000;
 
     /// <summary>
     /// How silos find each other: <c>Localhost</c> (default: one silo on this machine) or
     /// <c>PostgreSql</c> (the membership table in <c>Twin:Storage:ConnectionString</c>; any number of silos).
     /// </summary>
+    [EnumDataType(typeof(MembershipProvider))]
     public MembershipProvider Membership { get; set; } = MembershipProvider.Localhost;
 
     /// <summary>The IP address other silos and clients reach this silo at (PostgreSql membership); default: this host's first non-loopback address.</summary>
@@ -99,97 +144,39 @@ public sealed class TwinClusterOptions
     public bool Kubernetes { get; set; }
 
     /// <summary>How long a silo waits for a probe answer before counting it missed.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
     public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Missed probes after which a silo suspects another one; with two suspicions it is declared dead.</summary>
+    [SettingRange(1, 1000)]
     public int MissedProbesLimit { get; set; } = 3;
 
     public bool IsPostgreSql => Membership == MembershipProvider.PostgreSql;
-}
 
-internal sealed class TwinStorageOptionsValidator : IValidateOptions<TwinStorageOptions>
-{
-    public ValidateOptionsResult Validate(string? name, TwinStorageOptions options)
+    /// <summary>
+    /// The silo's <c>Twin:Storage:Provider</c>, which PostgreSql membership needs (set by the silo's
+    /// composition, not bound from this section); unset in a client, where the rule does not apply.
+    /// </summary>
+    internal StorageProvider? SiloStorage { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        var errors = new List<string>();
-        if (!Enum.IsDefined(options.Provider))
+        if (IsPostgreSql && SiloStorage is { } storage && storage != StorageProvider.PostgreSql)
         {
-            errors.Add($"Twin:Storage:Provider is '{options.Provider}'; use 'Sqlite', 'PostgreSql' or 'Memory'.");
+            yield return new ValidationResult($"{Section}:Membership 'PostgreSql' needs {TwinStorageOptions.Section}:Provider 'PostgreSql' (silos of one cluster must share their state); it is '{storage}'.");
         }
 
-        if (string.IsNullOrWhiteSpace(options.SqlitePath))
+        if (AdvertisedAddress is { Length: > 0 } address && !System.Net.IPAddress.TryParse(address, out _))
         {
-            errors.Add("Twin:Storage:SqlitePath must name a file.");
+            yield return new ValidationResult($"{Section}:AdvertisedAddress '{address}' is not an IP address.");
         }
 
-        if (options.IsPostgreSql)
+        if (SiloPort == GatewayPort)
         {
-            if (string.IsNullOrWhiteSpace(options.ConnectionString))
-            {
-                errors.Add("Twin:Storage:ConnectionString is required when Twin:Storage:Provider is 'PostgreSql' (e.g. 'Host=db;Database=twin;Username=twin;Password=...').");
-            }
-            else
-            {
-                try
-                {
-                    _ = new Npgsql.NpgsqlConnectionStringBuilder(options.ConnectionString);
-                }
-                catch (ArgumentException ex)
-                {
-                    errors.Add($"Twin:Storage:ConnectionString is not a valid PostgreSQL connection string: {ex.Message}");
-                }
-            }
+            yield return new ValidationResult($"{Section}:SiloPort and {Section}:GatewayPort must differ.");
         }
-
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
 
-internal sealed class TwinClusterOptionsValidator(IOptions<TwinStorageOptions> storage) : IValidateOptions<TwinClusterOptions>
-{
-    public ValidateOptionsResult Validate(string? name, TwinClusterOptions options)
-    {
-        var errors = new List<string>();
-        if (!Enum.IsDefined(options.Membership))
-        {
-            errors.Add($"Twin:Cluster:Membership is '{options.Membership}'; use 'Localhost' or 'PostgreSql'.");
-        }
-
-        if (options.IsPostgreSql && !storage.Value.IsPostgreSql)
-        {
-            errors.Add($"Twin:Cluster:Membership 'PostgreSql' needs Twin:Storage:Provider 'PostgreSql' (silos of one cluster must share their state); it is '{storage.Value.Provider}'.");
-        }
-
-        if (options.AdvertisedAddress is { Length: > 0 } address && !System.Net.IPAddress.TryParse(address, out _))
-        {
-            errors.Add($"Twin:Cluster:AdvertisedAddress '{address}' is not an IP address.");
-        }
-
-        if (options.ProbeTimeout <= TimeSpan.Zero || options.MissedProbesLimit < 1)
-        {
-            errors.Add("Twin:Cluster:ProbeTimeout must be positive and Twin:Cluster:MissedProbesLimit at least 1.");
-        }
-
-        if (options.SiloPort is < 1 or > 65535)
-        {
-            errors.Add($"Twin:Cluster:SiloPort is {options.SiloPort}; use a port from 1 to 65535.");
-        }
-
-        if (options.GatewayPort is < 1 or > 65535)
-        {
-            errors.Add($"Twin:Cluster:GatewayPort is {options.GatewayPort}; use a port from 1 to 65535.");
-        }
-
-        if (options.SiloPort == options.GatewayPort)
-        {
-            errors.Add("Twin:Cluster:SiloPort and Twin:Cluster:GatewayPort must differ.");
-        }
-
-        if (string.IsNullOrWhiteSpace(options.ClusterId) || string.IsNullOrWhiteSpace(options.ServiceId))
-        {
-            errors.Add("Twin:Cluster:ClusterId and Twin:Cluster:ServiceId must not be empty.");
-        }
-
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-    }
-}
+[OptionsValidator]
+public sealed partial class TwinClusterOptionsValidator : IValidateOptions<TwinClusterOptions>;

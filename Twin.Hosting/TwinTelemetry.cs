@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
@@ -5,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
@@ -15,9 +17,11 @@ using Twin;
 namespace Twin.Hosting;
 
 /// <summary>Where telemetry goes (<c>Twin:Telemetry</c>).</summary>
-public sealed class TwinTelemetryOptions
+public sealed class TwinTelemetryOptions : ITwinOptions, IValidatableObject
 {
     public const string Section = "Twin:Telemetry";
+
+    static string ITwinOptions.Section => Section;
 
     /// <summary>Serve metrics for Prometheus at <c>/metrics</c> (default on).</summary>
     public bool Prometheus { get; set; } = true;
@@ -27,7 +31,18 @@ public sealed class TwinTelemetryOptions
 
     /// <summary>Also write traces and metrics to the console (troubleshooting).</summary>
     public bool Console { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!string.IsNullOrWhiteSpace(OtlpEndpoint) && !Uri.TryCreate(OtlpEndpoint, UriKind.Absolute, out _))
+        {
+            yield return new ValidationResult($"{Section}:OtlpEndpoint '{OtlpEndpoint}' is not an absolute URI (e.g. http://otel-collector:4317).");
+        }
+    }
 }
+
+[OptionsValidator]
+public sealed partial class TwinTelemetryOptionsValidator : IValidateOptions<TwinTelemetryOptions>;
 
 /// <summary>
 /// OpenTelemetry for both hosts: traces from MQTT receive through Orleans grain calls (activity
@@ -41,12 +56,9 @@ public static class TwinTelemetry
 
     public static IHostApplicationBuilder AddTwinTelemetry(this IHostApplicationBuilder builder, string serviceName)
     {
-        var options = builder.Configuration.GetSection(TwinTelemetryOptions.Section).Get<TwinTelemetryOptions>() ?? new TwinTelemetryOptions();
-        Uri? otlp = null;
-        if (!string.IsNullOrWhiteSpace(options.OtlpEndpoint) && !Uri.TryCreate(options.OtlpEndpoint, UriKind.Absolute, out otlp))
-        {
-            throw new InvalidOperationException($"Twin:Telemetry:OtlpEndpoint '{options.OtlpEndpoint}' is not an absolute URI (e.g. http://otel-collector:4317).");
-        }
+        builder.Services.AddTwinOptions<TwinTelemetryOptions, TwinTelemetryOptionsValidator>();
+        var options = builder.Configuration.GetTwinOptions<TwinTelemetryOptions, TwinTelemetryOptionsValidator>();
+        var otlp = string.IsNullOrWhiteSpace(options.OtlpEndpoint) ? null : new Uri(options.OtlpEndpoint, UriKind.Absolute);
 
         // Console and OTLP log records carry the trace of the request they belong to.
         builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
@@ -116,9 +128,7 @@ public static class TwinTelemetry
     /// <summary>Maps <c>/metrics</c> when the Prometheus exporter is on.</summary>
     public static IEndpointRouteBuilder MapTwinMetrics(this IEndpointRouteBuilder endpoints)
     {
-        var configuration = endpoints.ServiceProvider.GetRequiredService<IConfiguration>();
-        var options = configuration.GetSection(TwinTelemetryOptions.Section).Get<TwinTelemetryOptions>() ?? new TwinTelemetryOptions();
-        if (options.Prometheus)
+        if (endpoints.ServiceProvider.GetRequiredService<IOptions<TwinTelemetryOptions>>().Value.Prometheus)
         {
             endpoints.MapPrometheusScrapingEndpoint("/metrics").AllowAnonymous();
         }

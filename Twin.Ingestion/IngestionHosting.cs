@@ -10,15 +10,11 @@ public static class IngestionHosting
 {
     public static IServiceCollection AddTwinIngestion(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<IngestOptions>()
-            .Configure(o => LegacyMqttLimits(configuration, o))
-            .BindConfiguration(IngestOptions.Section)
-            .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<IngestOptions>, IngestOptionsValidator>();
-        services.AddOptions<ProfilesOptions>().BindConfiguration(ProfilesOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ProfilesOptions>, ProfilesOptionsValidator>();
-        services.AddOptions<Sparkplug.SparkplugOptions>().BindConfiguration(Sparkplug.SparkplugOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<Sparkplug.SparkplugOptions>, Sparkplug.SparkplugOptionsValidator>();
+        // Before Twin:Ingest is bound, so that its keys win over the legacy ones.
+        services.AddOptions<IngestOptions>().Configure(o => LegacyMqttLimits(configuration, o));
+        services.AddTwinOptions<IngestOptions, IngestOptionsValidator>();
+        services.AddTwinOptions<ProfilesOptions, ProfilesOptionsValidator>();
+        services.AddTwinOptions<Sparkplug.SparkplugOptions, Sparkplug.SparkplugOptionsValidator>();
         services.AddSingleton<ProfileProvider>();
         services.AddSingleton<LineMembership>();
         services.AddSingleton<IngestStatistics>();

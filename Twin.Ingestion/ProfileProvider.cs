@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 using Twin.Governance;
 
 namespace Twin.Ingestion;
 
 /// <summary>The mapping profiles of all factories (<c>Twin:Profiles</c>), keyed by factory id; <c>default</c> applies to the rest.</summary>
-public sealed class ProfilesOptions : Dictionary<string, MappingProfile>
+public sealed class ProfilesOptions : Dictionary<string, MappingProfile>, ITwinOptions, IValidatableObject
 {
     public const string Section = "Twin:Profiles";
 
@@ -15,16 +16,16 @@ public sealed class ProfilesOptions : Dictionary<string, MappingProfile>
         : base(StringComparer.Ordinal)
     {
     }
+
+    static string ITwinOptions.Section => Section;
+
+    /// <summary>Each profile checks itself, naming its keys under <c>Twin:Profiles:{factory}</c>.</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
+        this.SelectMany(p => p.Value.Validate($"{Section}:{p.Key}")).Select(error => new ValidationResult(error));
 }
 
-internal sealed class ProfilesOptionsValidator : IValidateOptions<ProfilesOptions>
-{
-    public ValidateOptionsResult Validate(string? name, ProfilesOptions options)
-    {
-        var errors = options.SelectMany(p => p.Value.Validate($"{ProfilesOptions.Section}:{p.Key}")).ToList();
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-    }
-}
+[OptionsValidator]
+public sealed partial class ProfilesOptionsValidator : IValidateOptions<ProfilesOptions>;
 
 /// <summary>A factory's profile as in effect, and where it came from.</summary>
 public sealed record EffectiveProfile(string Origin, long Version, MappingProfile Profile, Normaliser Normaliser, DateTimeOffset FetchedAt);

@@ -13,6 +13,7 @@ using Orleans.Storage;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
 using Twin.Grains.Live;
+using Twin.Grains.Maintenance;
 using Twin.Live;
 using Orleans.Providers;
 using Orleans.Streams;
@@ -36,7 +37,8 @@ public static class TwinSiloHosting
     public static IHostApplicationBuilder AddTwinSilo(this IHostApplicationBuilder builder)
     {
         builder.Services.AddTwinSiloOptions();
-        var cluster = builder.Configuration.GetSection(TwinClusterOptions.Section).Get<TwinClusterOptions>() ?? new TwinClusterOptions();
+        var storage = builder.Configuration.GetTwinOptions<TwinStorageOptions, TwinStorageOptionsValidator>();
+        var cluster = builder.Configuration.GetTwinOptions<TwinClusterOptions, TwinClusterOptionsValidator>(c => c.SiloStorage = storage.Provider);
 
         // Before the silo: its providers need the schema to be there.
         builder.Services.AddHostedService<PostgresSchemaGate>();
@@ -49,25 +51,13 @@ public static class TwinSiloHosting
     /// <summary>Binds and validates the silo's options (fails at start with the setting's name).</summary>
     public static IServiceCollection AddTwinSiloOptions(this IServiceCollection services)
     {
-        services.AddOptions<TwinStorageOptions>().BindConfiguration(TwinStorageOptions.Section).ValidateOnStart();
-        services.AddOptions<TwinClusterOptions>().BindConfiguration(TwinClusterOptions.Section).ValidateOnStart();
-        services.AddOptions<MachineTwinOptions>().BindConfiguration("Twin:Machine")
-            .Validate(o => o.OfflineAfter > TimeSpan.Zero, "Twin:Machine:OfflineAfter must be positive.")
-            .Validate(o => o.StatisticsBuckets is > 0 and <= 1000 && o.StatisticsWindow > TimeSpan.Zero, "Twin:Machine:StatisticsWindow and StatisticsBuckets (1–1000) must be positive.")
-            .Validate(o => o.ThroughputBuckets is > 0 and <= 1000 && o.ThroughputWindow > TimeSpan.Zero, "Twin:Machine:ThroughputWindow and ThroughputBuckets (1–1000) must be positive.")
-            .Validate(o => o.MaxSensors is > 0 and <= 100_000, "Twin:Machine:MaxSensors must be from 1 to 100000.")
-            .Validate(o => o.Prediction.Interval >= TimeSpan.FromSeconds(1) && o.Prediction.Horizon > TimeSpan.Zero, "Twin:Machine:Prediction:Interval must be at least one second and Horizon positive.")
-            .Validate(o => o.Prediction.Points is >= 3 and <= 128 && o.Prediction.MinPoints >= 3 && o.Prediction.MinPoints <= o.Prediction.Points, "Twin:Machine:Prediction:Points must be from 3 to 128 and MinPoints from 3 to Points.")
-            .ValidateOnStart();
-        services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>().BindConfiguration("Twin:Maintenance")
-            .Validate(o => o.EscalateAfter >= TimeSpan.FromMinutes(1), "Twin:Maintenance:EscalateAfter must be at least one minute (reminders tick at most once a minute).")
-            .ValidateOnStart();
-        services.AddOptions<LiveFeedOptions>().BindConfiguration(LiveFeedOptions.Section)
-            .Validate(o => o.MaxUpdatesPerSecond is >= 0.1 and <= 100, "Twin:Live:MaxUpdatesPerSecond must be from 0.1 to 100.")
-            .ValidateOnStart();
-        LiveStreamOptions.AddTo(services);
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TwinStorageOptions>, TwinStorageOptionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TwinClusterOptions>, TwinClusterOptionsValidator>());
+        services.AddTwinOptions<TwinStorageOptions, TwinStorageOptionsValidator>();
+        services.AddTwinOptions<TwinClusterOptions, TwinClusterOptionsValidator>()
+            .Configure<IOptions<TwinStorageOptions>>((cluster, storage) => cluster.SiloStorage = storage.Value.Provider);
+        services.AddTwinOptions<MachineTwinOptions, MachineTwinOptionsValidator>();
+        services.AddTwinOptions<MaintenanceOptions, MaintenanceOptionsValidator>();
+        services.AddTwinOptions<LiveFeedOptions, LiveFeedOptionsValidator>();
+        services.AddTwinOptions<LiveStreamOptions, LiveStreamOptionsValidator>();
         return services;
     }
 
@@ -77,7 +67,7 @@ public static class TwinSiloHosting
     /// </summary>
     public static ISiloBuilder UseTwinGrains(this ISiloBuilder silo, TwinClusterOptions? cluster)
     {
-        var storage = silo.Configuration.GetSection(TwinStorageOptions.Section).Get<TwinStorageOptions>() ?? new TwinStorageOptions();
+        var storage = silo.Configuration.GetTwinOptions<TwinStorageOptions, TwinStorageOptionsValidator>();
         if (cluster is { IsPostgreSql: true })
         {
             silo.UseAdoNetClustering(o =>
@@ -135,13 +125,10 @@ public static class TwinSiloHosting
         silo.Services.AddOptions<LiveFeedOptions>();
         silo.AddTwinLiveStreams();
         silo.Services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>();
-        silo.Services.AddOptions<Twin.Silo.Integration.OutboundOptions>().BindConfiguration(Twin.Silo.Integration.OutboundOptions.Section)
-            .Validate(o => o.Webhooks.TrueForAll(w => Uri.TryCreate(w.Url, UriKind.Absolute, out var u) && (u.Scheme == "http" || u.Scheme == "https")), "Twin:Outbound:Webhooks: every Url must be an absolute http(s) URL.")
-            .ValidateOnStart();
+        silo.Services.AddTwinOptions<Twin.Silo.Integration.OutboundOptions, Twin.Silo.Integration.OutboundOptionsValidator>();
         silo.Services.AddHttpClient("twin-outbound");
         silo.Services.TryAddSingleton<Twin.Grains.Infrastructure.IOutboundDelivery, Twin.Silo.Integration.WebhookDelivery>();
-        silo.Services.AddOptions<OutboxOptions>().BindConfiguration(OutboxOptions.Section).ValidateOnStart();
-        silo.Services.AddSingleton<IValidateOptions<OutboxOptions>, OutboxOptionsValidator>();
+        silo.Services.AddTwinOptions<OutboxOptions, OutboxOptionsValidator>();
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.TryAddSingleton<OutboxDelivery>();
         silo.Services.TryAddSingleton<OutboxServices>();
@@ -189,7 +176,7 @@ public static class TwinSiloHosting
     /// </summary>
     public static ISiloBuilder AddTwinLiveStreams(this ISiloBuilder silo)
     {
-        var live = LiveStreamOptions.From(silo.Configuration);
+        var live = silo.Configuration.GetTwinOptions<LiveStreamOptions, LiveStreamOptionsValidator>();
         silo.AddMemoryStreams(TwinTopic.StreamProvider, streams =>
         {
             streams.ConfigurePartitioning(live.Queues);

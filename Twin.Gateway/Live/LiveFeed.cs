@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.SignalR;
 using Orleans.Streams;
 using Twin.Factories;
@@ -9,22 +10,31 @@ using Twin.Machines;
 namespace Twin.Gateway.Live;
 
 /// <summary>Hub limits of this gateway (<c>Twin:Live</c>); how often twins publish is the silos' <c>Twin:Live:MaxUpdatesPerSecond</c>.</summary>
-public sealed class LiveOptions
+public sealed class LiveOptions : ITwinOptions
 {
     public const string Section = "Twin:Live";
 
+    static string ITwinOptions.Section => Section;
+
     /// <summary>Most twins one hub connection may watch at once.</summary>
+    [SettingRange(1, int.MaxValue)]
     public int MaxSubscriptionsPerConnection { get; set; } = 2000;
 
     /// <summary>Subscribe calls per second one connection may make, after a first burst of <see cref="SubscribeBurst"/>.</summary>
+    [SettingRange(1, int.MaxValue)]
     public int SubscribesPerSecond { get; set; } = 100;
 
     /// <summary>Subscribe calls one connection may make at once (a dashboard opening a whole factory).</summary>
+    [SettingRange(1, int.MaxValue)]
     public int SubscribeBurst { get; set; } = 2000;
 
     /// <summary>Hub connections one identity (the token's <c>sub</c>) may hold at once on this gateway; with authentication only.</summary>
+    [SettingRange(1, int.MaxValue)]
     public int MaxConnectionsPerIdentity { get; set; } = 20;
 }
+
+[OptionsValidator]
+public sealed partial class LiveOptionsValidator : IValidateOptions<LiveOptions>;
 
 /// <summary>
 /// This gateway's one subscription per watched twin: a subscription to the twin's Orleans stream,

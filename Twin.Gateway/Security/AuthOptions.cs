@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
 namespace Twin.Gateway.Security;
@@ -13,14 +14,17 @@ public enum AuthMode
 }
 
 /// <summary>Who may call the HTTP API and the hub (<c>Twin:Auth</c>).</summary>
-public sealed class AuthOptions
+public sealed class AuthOptions : ITwinOptions, IValidatableObject
 {
     public const string Section = "Twin:Auth";
+
+    static string ITwinOptions.Section => Section;
 
     /// <summary>
     /// <c>None</c> (default): no tokens — allowed only while every HTTP address is loopback.
     /// <c>Jwt</c>: bearer tokens, from an identity provider (<see cref="Authority"/>) or signed with <see cref="SigningKey"/>.
     /// </summary>
+    [EnumDataType(typeof(AuthMode))]
     public AuthMode Mode { get; set; } = AuthMode.None;
 
     /// <summary>OpenID Connect authority whose signing keys validate tokens (e.g. https://login.example.com/realms/plant).</summary>
@@ -36,37 +40,25 @@ public sealed class AuthOptions
     public string? SigningKey { get; set; }
 
     /// <summary>Requests per minute per caller (user, or client address without one) on the HTTP API.</summary>
+    [SettingRange(1, int.MaxValue)]
     public int RequestsPerMinute { get; set; } = 1200;
 
     public bool IsJwt => Mode == AuthMode.Jwt;
-}
 
-internal sealed class AuthOptionsValidator : IValidateOptions<AuthOptions>
-{
-    public ValidateOptionsResult Validate(string? name, AuthOptions options)
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        var errors = new List<string>();
-        if (!Enum.IsDefined(options.Mode))
+        if (IsJwt && string.IsNullOrWhiteSpace(Authority) && (SigningKey is null || SigningKey.Length < 32))
         {
-            errors.Add($"Twin:Auth:Mode is '{options.Mode}'; use 'None' or 'Jwt'.");
+            yield return new ValidationResult($"{Section}:Mode 'Jwt' needs {Section}:Authority (an identity provider) or {Section}:SigningKey (at least 32 characters).");
         }
 
-        if (options.IsJwt && string.IsNullOrWhiteSpace(options.Authority) && (options.SigningKey is null || options.SigningKey.Length < 32))
-        {
-            errors.Add("Twin:Auth:Mode 'Jwt' needs Twin:Auth:Authority (an identity provider) or Twin:Auth:SigningKey (at least 32 characters).");
-        }
-
-        if (options.IsJwt && !string.IsNullOrWhiteSpace(options.Authority) && string.IsNullOrWhiteSpace(options.Audience))
+        if (IsJwt && !string.IsNullOrWhiteSpace(Authority) && string.IsNullOrWhiteSpace(Audience))
         {
             // Without it, a token the identity provider minted for any other client would be accepted.
-            errors.Add("Twin:Auth:Audience is required with Twin:Auth:Authority: set it to the audience your identity provider puts in this API's tokens (e.g. factory-twin).");
+            yield return new ValidationResult($"{Section}:Audience is required with {Section}:Authority: set it to the audience your identity provider puts in this API's tokens (e.g. factory-twin).");
         }
-
-        if (options.RequestsPerMinute < 1)
-        {
-            errors.Add("Twin:Auth:RequestsPerMinute must be positive.");
-        }
-
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
+
+[OptionsValidator]
+public sealed partial class AuthOptionsValidator : IValidateOptions<AuthOptions>;

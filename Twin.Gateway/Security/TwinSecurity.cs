@@ -17,9 +17,8 @@ internal static partial class TwinSecurity
     public static WebApplicationBuilder AddTwinSecurity(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
-        var auth = builder.Configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
+        services.AddTwinOptions<AuthOptions, AuthOptionsValidator>();
+        var auth = builder.Configuration.GetTwinOptions<AuthOptions, AuthOptionsValidator>();
         if (!auth.IsJwt)
         {
             if (OpenAddress(builder.Configuration) is { } open)

@@ -9,15 +9,19 @@ public sealed class PredictionOptions
     public bool Enabled { get; set; } = true;
 
     /// <summary>Readings are averaged over this interval; the trend is fitted to those averages.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan Interval { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>How many averages the trend looks back over (at most 128).</summary>
+    [SettingRange(3, 128)]
     public int Points { get; set; } = 60;
 
-    /// <summary>No prediction from fewer averages than this.</summary>
+    /// <summary>No prediction from fewer averages than this (at most <see cref="Points"/>).</summary>
+    [SettingRange(3, 128)]
     public int MinPoints { get; set; } = 8;
 
     /// <summary>A "predicted" ticket opens when a limit is expected within this time.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.001", "365.00:00:00")]
     public TimeSpan Horizon { get; set; } = TimeSpan.FromHours(24);
 }
 

@@ -6,6 +6,7 @@ namespace Twin.Grains.Analytics;
 public sealed class DetectorOptions
 {
     /// <summary>Readings learned before the adaptive detector scores or alarms (limits, rate, flatline and missing signal work from the first).</summary>
+    [SettingRange(0, 1_000_000)]
     public int WarmUp { get; set; } = 30;
 
     /// <summary>
@@ -13,27 +14,35 @@ public sealed class DetectorOptions
     /// time constant while it behaves (outliers only clipped), so slow wander is normal and a
     /// fault that builds up faster than this stands out.
     /// </summary>
+    [SettingRange(2, 10_000_000)]
     public int BaselineReadings { get; set; } = 1000;
 
     /// <summary>Readings in the short-term mean whose departure from the learned level catches small sustained shifts and drifts.</summary>
+    [SettingRange(1, 1_000_000)]
     public int FastReadings { get; set; } = 10;
 
     /// <summary>Departure (robust standard deviations) below which the score is 0.</summary>
+    [SettingRange(0.0, 1000.0)]
     public double ScoreLowZ { get; set; } = 3;
 
     /// <summary>Departure (robust standard deviations) from which the score is 1; halfway between the two it is 0.5.</summary>
+    [SettingRange(0.0, 1000.0)]
     public double ScoreHighZ { get; set; } = 6;
 
     /// <summary>A departure fault (level shift or drift) is raised after this many readings in a row score at least <see cref="RaiseScore"/>.</summary>
+    [SettingRange(1, 1_000_000)]
     public int ConfirmReadings { get; set; } = 3;
 
     /// <summary>Score at which readings count towards raising a departure fault.</summary>
+    [SettingRange(0.0, 1.0)]
     public double RaiseScore { get; set; } = 0.9;
 
     /// <summary>A departure fault clears after this many readings in a row score below <see cref="ClearScore"/>.</summary>
+    [SettingRange(1, 1_000_000)]
     public int ClearReadings { get; set; } = 5;
 
     /// <summary>Score below which readings count towards clearing a departure fault.</summary>
+    [SettingRange(0.0, 1.0)]
     public double ClearScore { get; set; } = 0.3;
 
     /// <summary>
@@ -42,24 +51,29 @@ public sealed class DetectorOptions
     /// While a fault is active the model already moves towards the new behaviour, a quarter of
     /// this as time constant, so the score decays before the bound in most cases.
     /// </summary>
+    [SettingRange(1, 10_000_000)]
     public int RelearnReadings { get; set; } = 60;
 
     /// <summary>A single reading this many robust standard deviations away that is followed by a normal one is a spike.</summary>
+    [SettingRange(0.0, 1000.0)]
     public double SpikeZ { get; set; } = 8;
 
     /// <summary>
     /// The hour-of-day profile (daily and shift patterns) is learned from the first warm reading
     /// and used in the expected value once it has seen this much event time.
     /// </summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00", "36500.00:00:00")]
     public TimeSpan SeasonalAfter { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
     /// How much one day of readings moves the learned hour-of-day profile (spread over that
     /// hour's readings): 2 learns 86% of a daily pattern in one day.
     /// </summary>
+    [SettingRange(0.0, 1000.0)]
     public double SeasonalBeta { get; set; } = 2.0;
 
     /// <summary>Identical readings in a row that make a varying sensor "stuck" when no FlatlineAfter is set.</summary>
+    [SettingRange(1, 10_000_000)]
     public int FlatlineReadings { get; set; } = 120;
 
     /// <summary>
@@ -67,15 +81,18 @@ public sealed class DetectorOptions
     /// of identical values) for the run to count as stuck: a status channel that is mostly constant
     /// is never "stuck".
     /// </summary>
+    [SettingRange(0.0, 1.0)]
     public double FlatlineMinChangeRate { get; set; } = 0.5;
 
     /// <summary>
     /// Identical readings after a flatline was raised before the constant value is taken as the
     /// new normal and the fault clears (the sensor must vary again before another one).
     /// </summary>
+    [SettingRange(1, 10_000_000)]
     public int FlatlineRelearnReadings { get; set; } = 240;
 
     /// <summary>Missing signal after this many expected intervals without a reading while the machine's other readings go on (event time).</summary>
+    [SettingRange(0.0, 1_000_000.0)]
     public double MissingIntervals { get; set; } = 5;
 }
 

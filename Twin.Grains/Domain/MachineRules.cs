@@ -1,37 +1,52 @@
 using System.Collections.Immutable;
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 using Twin.Grains.Infrastructure;
 using Twin.Machines;
 
 namespace Twin.Grains.Domain;
 
-/// <summary>Settings of the machine twin's rules.</summary>
-public sealed class MachineTwinOptions
+/// <summary>Settings of the machine twin's rules (<c>Twin:Machine</c>).</summary>
+public sealed class MachineTwinOptions : ITwinOptions, IValidatableObject
 {
+    public const string Section = "Twin:Machine";
+
+    static string ITwinOptions.Section => Section;
+
     /// <summary>Without any message for this long (processing time) a machine shows as offline.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.001", "365.00:00:00")]
     public TimeSpan OfflineAfter { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Event-time window of the rolling sensor statistics.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.001", "365.00:00:00")]
     public TimeSpan StatisticsWindow { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>Buckets the statistics window is kept in (its resolution).</summary>
+    [SettingRange(1, 1000)]
     public int StatisticsBuckets { get; set; } = 6;
 
     /// <summary>Event-time window over which good parts per minute are computed.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.001", "365.00:00:00")]
     public TimeSpan ThroughputWindow { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Buckets the throughput window is kept in.</summary>
+    [SettingRange(1, 1000)]
     public int ThroughputBuckets { get; set; } = 10;
 
     /// <summary>Most distinct sensors one machine keeps; a message adding more is rejected.</summary>
+    [SettingRange(1, 100_000)]
     public int MaxSensors { get; set; } = 500;
 
     /// <summary>The anomaly detectors' settings (<c>Twin:Machine:Analytics</c>).</summary>
+    [ValidateObjectMembers]
     public Twin.Grains.Analytics.DetectorOptions Analytics { get; set; } = new();
 
     /// <summary>Predictive maintenance: degradation trends towards sensor limits (<c>Twin:Machine:Prediction</c>).</summary>
+    [ValidateObjectMembers]
     public Twin.Grains.Analytics.PredictionOptions Prediction { get; set; } = new();
 
     /// <summary>While a fault stays active, anomalous readings are sent as evidence at most this often (event time).</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan EvidenceInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
@@ -41,15 +56,28 @@ public sealed class MachineTwinOptions
     public bool ResolveTicketsOnClear { get; set; } = true;
 
     /// <summary>With this many readings waiting for the history, the twin takes no more until the history has caught up (back-pressure: nothing is acknowledged meanwhile).</summary>
+    [SettingRange(1, 10_000_000)]
     public int MaxHistoryPending { get; set; } = 20_000;
 
     /// <summary>With this many messages waiting in the twin's outbox, new part counts are added to a queued report of their order instead of queued apart.</summary>
+    [SettingRange(1, 1_000_000)]
     public int MaxOutbox { get; set; } = 500;
 
     public TimeSpan StatisticsBucketWidth => StatisticsWindow / StatisticsBuckets;
 
     public TimeSpan ThroughputBucketWidth => ThroughputWindow / ThroughputBuckets;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Prediction.MinPoints > Prediction.Points)
+        {
+            yield return new ValidationResult($"{Section}:Prediction:MinPoints ({Prediction.MinPoints}) must be at most {Section}:Prediction:Points ({Prediction.Points}).");
+        }
+    }
 }
+
+[OptionsValidator]
+public sealed partial class MachineTwinOptionsValidator : IValidateOptions<MachineTwinOptions>;
 
 /// <summary>
 /// How a machine twin applies its device's messages: dedup and reordering by sequence number,

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -94,47 +95,38 @@ public sealed class PendingEvent
 }
 
 /// <summary>Settings of every twin's outbox (<c>Twin:Outbox</c>).</summary>
-public sealed class OutboxOptions
+public sealed class OutboxOptions : ITwinOptions, IValidatableObject
 {
     public const string Section = "Twin:Outbox";
+
+    static string ITwinOptions.Section => Section;
 
     /// <summary>
     /// Most messages one twin keeps waiting. Past it the oldest are parked: moved to the factory's
     /// dead letters (reason <c>outbox.full</c>) and counted in <c>twin_outbox_parked_total</c>, never dropped unseen.
     /// </summary>
+    [SettingRange(10, 1_000_000)]
     public int MaxEntries { get; set; } = 1000;
 
     /// <summary>Wait before the first retry of a failed delivery; it doubles with each failure.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.1", "01:00:00")]
     public TimeSpan FirstRetry { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Longest wait between retries of one message.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.1", "1.00:00:00")]
     public TimeSpan MaxRetryInterval { get; set; } = TimeSpan.FromMinutes(5);
-}
 
-/// <summary>Validates <see cref="OutboxOptions"/> at start, naming the setting.</summary>
-public sealed class OutboxOptionsValidator : IValidateOptions<OutboxOptions>
-{
-    public ValidateOptionsResult Validate(string? name, OutboxOptions o)
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        var errors = new List<string>();
-        if (o.MaxEntries is < 10 or > 1_000_000)
+        if (MaxRetryInterval < FirstRetry)
         {
-            errors.Add($"{OutboxOptions.Section}:MaxEntries must be between 10 and 1000000 (was {o.MaxEntries}).");
+            yield return new ValidationResult($"{Section}:MaxRetryInterval ({MaxRetryInterval}) must be at least {Section}:FirstRetry ({FirstRetry}).");
         }
-
-        if (o.FirstRetry < TimeSpan.FromMilliseconds(100) || o.FirstRetry > TimeSpan.FromHours(1))
-        {
-            errors.Add($"{OutboxOptions.Section}:FirstRetry must be between 00:00:00.1 and 01:00:00 (was {o.FirstRetry}).");
-        }
-
-        if (o.MaxRetryInterval < o.FirstRetry || o.MaxRetryInterval > TimeSpan.FromDays(1))
-        {
-            errors.Add($"{OutboxOptions.Section}:MaxRetryInterval must be at least FirstRetry and at most 1.00:00:00 (was {o.MaxRetryInterval}).");
-        }
-
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
+
+[OptionsValidator]
+public sealed partial class OutboxOptionsValidator : IValidateOptions<OutboxOptions>;
 
 /// <summary>The pure rules of an outbox list: what may be added, what is due, how long to wait.</summary>
 public static class OutboxRules

@@ -1,20 +1,27 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Streams;
 using Twin.Live;
 
 namespace Twin.Grains.Live;
 
 /// <summary>Live updates (<c>Twin:Live</c>), read by the silos: the twins publish their changes.</summary>
-public sealed class LiveFeedOptions
+public sealed class LiveFeedOptions : ITwinOptions
 {
     public const string Section = "Twin:Live";
 
+    static string ITwinOptions.Section => Section;
+
     /// <summary>Most changes one twin publishes a second (0.1–100); in between, the latest state wins.</summary>
+    [SettingRange(0.1, 100)]
     public double MaxUpdatesPerSecond { get; set; } = 10;
 
     /// <summary>The shortest time between two changes of one twin.</summary>
     public TimeSpan Interval => TimeSpan.FromSeconds(1 / Math.Clamp(MaxUpdatesPerSecond, 0.1, 100));
 }
+
+[OptionsValidator]
+public sealed partial class LiveFeedOptionsValidator : IValidateOptions<LiveFeedOptions>;
 
 /// <summary>
 /// The live feed's one throttle: publishes a twin's durable state to the twin's stream once it is

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.Options;
 using Twin.Machines;
 using Twin.Maintenance;
 
@@ -19,11 +20,19 @@ public sealed class TicketState
 }
 
 /// <summary>Settings of maintenance tickets (<c>Twin:Maintenance</c>).</summary>
-public sealed class MaintenanceOptions
+public sealed class MaintenanceOptions : ITwinOptions
 {
-    /// <summary>A ticket nobody acknowledged for this long is escalated, and again after each further period.</summary>
+    public const string Section = "Twin:Maintenance";
+
+    static string ITwinOptions.Section => Section;
+
+    /// <summary>A ticket nobody acknowledged for this long is escalated, and again after each further period (reminders tick at most once a minute).</summary>
+    [SettingRange(typeof(TimeSpan), "00:01:00", "365.00:00:00")]
     public TimeSpan EscalateAfter { get; set; } = TimeSpan.FromMinutes(30);
 }
+
+[OptionsValidator]
+public sealed partial class MaintenanceOptionsValidator : IValidateOptions<MaintenanceOptions>;
 
 [GenerateSerializer, Alias("twin.TicketDeskState")]
 public sealed class TicketDeskState : Twin.Grains.Infrastructure.IRegisteredState

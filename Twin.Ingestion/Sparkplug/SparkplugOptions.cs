@@ -1,9 +1,13 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Twin.Ingestion.Sparkplug;
 
 /// <summary>The gateway as a Sparkplug B 3.0 host application (<c>Twin:Sparkplug</c>).</summary>
-public sealed class SparkplugOptions
+public sealed class SparkplugOptions : ITwinOptions, IValidatableObject
 {
     public const string Section = "Twin:Sparkplug";
+
+    static string ITwinOptions.Section => Section;
 
     /// <summary>Consume <c>spBv1.0/…</c> topics (default on).</summary>
     public bool Enabled { get; set; } = true;
@@ -20,6 +24,7 @@ public sealed class SparkplugOptions
         !string.IsNullOrEmpty(HostId) ? HostId : string.Concat(clientId.Select(c => c is '/' or '+' or '#' ? '_' : c));
 
     /// <summary>Group ids to consume (<c>spBv1.0/{group}/#</c> each); <c>+</c> (default) takes every group.</summary>
+    [MinLength(1, ErrorMessage = "{0} is empty; use [\"+\"] for every group, or name the group ids.")]
     public List<string> Groups { get; set; } = ["+"];
 
     /// <summary>Group id → factory id, for groups not named like their factory; by default the group id is the factory id.</summary>
@@ -33,9 +38,11 @@ public sealed class SparkplugOptions
     /// deliver out of order, e.g. around a reconnect) before the gap counts and a rebirth is
     /// requested; zero: a gap at once.
     /// </summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00", "00:01:00")]
     public TimeSpan ReorderTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Least time between two rebirth requests to the same edge node.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.1", "01:00:00")]
     public TimeSpan RebirthInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The factory a group's machines belong to.</summary>
@@ -44,50 +51,31 @@ public sealed class SparkplugOptions
     /// <summary>The groups whose messages belong to <paramref name="factory"/>, as far as configuration tells (a group named like the factory, or mapped to it).</summary>
     public bool IsGroupOf(string group, string factory) =>
         Factories.TryGetValue(group, out var mapped) ? string.Equals(mapped, factory, StringComparison.Ordinal) : string.Equals(group, factory, StringComparison.Ordinal);
-}
 
-/// <summary>Refuses Sparkplug settings the host cannot run with, naming each one.</summary>
-internal sealed class SparkplugOptionsValidator : IValidateOptions<SparkplugOptions>
-{
-    public ValidateOptionsResult Validate(string? name, SparkplugOptions o)
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        var errors = new List<string>();
-        if (o.HostId is not null && !SparkplugTopic.IsValidId(o.HostId))
+        if (HostId is not null && !SparkplugTopic.IsValidId(HostId))
         {
-            errors.Add($"Twin:Sparkplug:HostId '{o.HostId}' must be a non-empty Sparkplug id without '/', '+' or '#'.");
+            yield return new ValidationResult($"{Section}:HostId '{HostId}' must be a non-empty Sparkplug id without '/', '+' or '#'.");
         }
 
-        if (o.Groups.Count == 0)
+        for (var i = 0; i < Groups.Count; i++)
         {
-            errors.Add("Twin:Sparkplug:Groups is empty; use [\"+\"] for every group, or name the group ids.");
-        }
-
-        for (var i = 0; i < o.Groups.Count; i++)
-        {
-            if (o.Groups[i] != "+" && !SparkplugTopic.IsValidId(o.Groups[i]))
+            if (Groups[i] != "+" && !SparkplugTopic.IsValidId(Groups[i]))
             {
-                errors.Add($"Twin:Sparkplug:Groups:{i} '{o.Groups[i]}' must be '+' or a group id without '/', '+' or '#'.");
+                yield return new ValidationResult($"{Section}:Groups:{i} '{Groups[i]}' must be '+' or a group id without '/', '+' or '#'.");
             }
         }
 
-        foreach (var (group, factory) in o.Factories)
+        foreach (var (group, factory) in Factories)
         {
             if (!TwinKey.IsValidId(factory, out var error))
             {
-                errors.Add($"Twin:Sparkplug:Factories:{group} '{factory}' is not a factory id: {error}.");
+                yield return new ValidationResult($"{Section}:Factories:{group} '{factory}' is not a factory id: {error}.");
             }
         }
-
-        if (o.RebirthInterval < TimeSpan.FromMilliseconds(100) || o.RebirthInterval > TimeSpan.FromHours(1))
-        {
-            errors.Add($"Twin:Sparkplug:RebirthInterval is {o.RebirthInterval}; use 00:00:00.1 to 01:00:00.");
-        }
-
-        if (o.ReorderTimeout < TimeSpan.Zero || o.ReorderTimeout > TimeSpan.FromMinutes(1))
-        {
-            errors.Add($"Twin:Sparkplug:ReorderTimeout is {o.ReorderTimeout}; use 00:00:00 (no waiting) to 00:01:00.");
-        }
-
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
+
+[OptionsValidator]
+public sealed partial class SparkplugOptionsValidator : IValidateOptions<SparkplugOptions>;

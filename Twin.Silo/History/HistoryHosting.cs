@@ -28,10 +28,9 @@ public static class HistoryHosting
     /// </summary>
     public static IServiceCollection AddTwinHistory(this IServiceCollection services, IConfiguration configuration, bool write)
     {
-        services.AddOptions<TwinHistoryOptions>().BindConfiguration(TwinHistoryOptions.Section).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TwinHistoryOptions>, TwinHistoryOptionsValidator>());
-        var history = configuration.GetSection(TwinHistoryOptions.Section).Get<TwinHistoryOptions>() ?? new TwinHistoryOptions();
-        var storage = configuration.GetSection(TwinStorageOptions.Section).Get<TwinStorageOptions>() ?? new TwinStorageOptions();
+        services.AddTwinOptions<TwinHistoryOptions, TwinHistoryOptionsValidator>();
+        var history = configuration.GetTwinOptions<TwinHistoryOptions, TwinHistoryOptionsValidator>();
+        var storage = configuration.GetTwinOptions<TwinStorageOptions, TwinStorageOptionsValidator>();
         if (!history.Enabled)
         {
             services.TryAddSingleton<IHistoryReader>(new UnavailableHistoryReader("The history is switched off (Twin:History:Enabled=false)."));

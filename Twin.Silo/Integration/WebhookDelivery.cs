@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Net.Http.Json;
 using System.Text.Json;
 using MQTTnet;
@@ -11,7 +12,7 @@ namespace Twin.Silo.Integration;
 /// <summary>A webhook target (<c>Twin:Outbound:Webhooks</c>).</summary>
 public sealed class WebhookTarget
 {
-    /// <summary>The receiver's URL; it gets each event as a JSON POST and acknowledges with 2xx.</summary>
+    /// <summary>The receiver's URL (absolute http or https); it gets each event as a JSON POST and acknowledges with 2xx.</summary>
     public string Url { get; set; } = "";
 
     /// <summary>Event type prefixes to send (e.g. <c>ticket.</c>); empty sends all.</summary>
@@ -27,6 +28,7 @@ public sealed class MqttTarget
     /// <summary>Broker host; unset means no MQTT delivery.</summary>
     public string? Host { get; set; }
 
+    [SettingRange(1, 65535)]
     public int Port { get; set; } = 1883;
 
     public string? Username { get; set; }
@@ -35,16 +37,34 @@ public sealed class MqttTarget
 }
 
 /// <summary>Outbound delivery settings (<c>Twin:Outbound</c>).</summary>
-public sealed class OutboundOptions
+public sealed class OutboundOptions : ITwinOptions, IValidatableObject
 {
     public const string Section = "Twin:Outbound";
 
+    static string ITwinOptions.Section => Section;
+
     public List<WebhookTarget> Webhooks { get; set; } = [];
 
+    [ValidateObjectMembers]
     public MqttTarget Mqtt { get; set; } = new();
 
+    [SettingRange(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        for (var i = 0; i < Webhooks.Count; i++)
+        {
+            if (!Uri.TryCreate(Webhooks[i].Url, UriKind.Absolute, out var url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+            {
+                yield return new ValidationResult($"{Section}:Webhooks:{i}:Url '{Webhooks[i].Url}' must be an absolute http(s) URL.");
+            }
+        }
+    }
 }
+
+[OptionsValidator]
+public sealed partial class OutboundOptionsValidator : IValidateOptions<OutboundOptions>;
 
 /// <summary>
 /// Posts events to the configured webhooks and publishes them (QoS 1) to the MQTT target; an

@@ -1,0 +1,193 @@
+using System.CodeDom.Compiler;
+using System.Reflection;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Twin.Gateway.Security;
+using Twin.Grains.Domain;
+using Twin.Hosting;
+using Twin.Ingestion;
+using Twin.Silo;
+
+namespace Twin.Gateway.Tests.Hosting;
+
+/// <summary>
+/// Every options class of the product follows the one convention (<see cref="ITwinOptions"/>): a
+/// <c>Section</c> constant, a source-generated validator registered by the real hosting, and a
+/// bad value that fails naming its full configuration key. A new options class fails here until
+/// it follows the convention and has a row in <see cref="BadValues"/>.
+/// </summary>
+public sealed class SettingsValidationTests
+{
+    private static readonly Assembly[] Product =
+    [
+        typeof(ITwinOptions).Assembly,
+        typeof(MachineTwinOptions).Assembly,
+        typeof(IngestOptions).Assembly,
+        typeof(TwinStorageOptions).Assembly,
+        typeof(TwinSiloHosting).Assembly,
+        typeof(GatewayOptions).Assembly,
+    ];
+
+    /// <summary>One bad value per options class: the setting, its value, and what the failure must say.</summary>
+    private static readonly Dictionary<Type, (string Key, string Value, string Failure)> BadValues = new()
+    {
+        [typeof(GatewayOptions)] = ("Twin:Gateway:Mode", "Hybrid", "Twin:Gateway:Mode is 'Hybrid'; use 'Embedded' or 'Client'."),
+        [typeof(BrokerOptions)] = ("Twin:Broker:Port", "70000", "Twin:Broker:Port must be from 1 to 65535; it is 70000."),
+        [typeof(MqttOptions)] = ("Twin:Mqtt:MaxInFlight", "0", "Twin:Mqtt:MaxInFlight must be from 1 to 65535; it is 0."),
+        [typeof(SimulatorOptions)] = ("Twin:Simulator:Interval", "00:00:00.001", "Twin:Simulator:Interval must be from 00:00:00.010 to 01:00:00"),
+        [typeof(HttpLimitsOptions)] = ("Twin:Http:MaxEventBodyBytes", "10", "Twin:Http:MaxEventBodyBytes must be from 1024"),
+        [typeof(Twin.Gateway.Live.LiveOptions)] = ("Twin:Live:SubscribeBurst", "0", "Twin:Live:SubscribeBurst must be from 1"),
+        [typeof(AuthOptions)] = ("Twin:Auth:Mode", "Jwts", "Twin:Auth:Mode is 'Jwts'; use 'None' or 'Jwt'."),
+        [typeof(TwinStorageOptions)] = ("Twin:Storage:SqlitePath", " ", "Twin:Storage:SqlitePath must name a file."),
+        [typeof(TwinClusterOptions)] = ("Twin:Cluster:SiloPort", "0", "Twin:Cluster:SiloPort must be from 1 to 65535; it is 0."),
+        [typeof(LiveStreamOptions)] = ("Twin:Live:Queues", "0", "Twin:Live:Queues must be from 1 to 64; it is 0."),
+        [typeof(TwinTelemetryOptions)] = ("Twin:Telemetry:OtlpEndpoint", "otel collector", "Twin:Telemetry:OtlpEndpoint 'otel collector' is not an absolute URI"),
+        [typeof(IngestOptions)] = ("Twin:Ingest:MaxPayloadBytes", "10", "Twin:Ingest:MaxPayloadBytes must be from 256 to 16777216; it is 10."),
+        [typeof(Twin.Ingestion.Sparkplug.SparkplugOptions)] = ("Twin:Sparkplug:RebirthInterval", "00:00:00", "Twin:Sparkplug:RebirthInterval must be from 00:00:00.1 to 01:00:00"),
+        [typeof(ProfilesOptions)] = ("Twin:Profiles:plant:Sensors:temp:Unit", "parsecs", "Twin:Profiles:plant:Sensors:temp:Unit 'parsecs' is not a known unit."),
+        [typeof(Twin.Grains.Live.LiveFeedOptions)] = ("Twin:Live:MaxUpdatesPerSecond", "500", "Twin:Live:MaxUpdatesPerSecond must be from 0.1 to 100; it is 500."),
+        [typeof(MachineTwinOptions)] = ("Twin:Machine:Prediction:Points", "2", "Twin:Machine:Prediction:Points must be from 3 to 128; it is 2."),
+        [typeof(Twin.Grains.Maintenance.MaintenanceOptions)] = ("Twin:Maintenance:EscalateAfter", "00:00:30", "Twin:Maintenance:EscalateAfter must be from 00:01:00"),
+        [typeof(Twin.Grains.Infrastructure.OutboxOptions)] = ("Twin:Outbox:MaxEntries", "5", "Twin:Outbox:MaxEntries must be from 10 to 1000000; it is 5."),
+        [typeof(Twin.Silo.History.TwinHistoryOptions)] = ("Twin:History:RawRetention", "00:10:00", "Twin:History:RawRetention must be from 01:00:00"),
+        [typeof(Twin.Silo.Integration.OutboundOptions)] = ("Twin:Outbound:Mqtt:Port", "0", "Twin:Outbound:Mqtt:Port must be from 1 to 65535; it is 0."),
+    };
+
+    private static readonly Lazy<string> EmptyRoot = new(() => Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "twin-settings-validation")).FullName);
+
+    public static TheoryData<Type> OptionsTypes() => [.. Options()];
+
+    [Fact]
+    public void Every_options_class_is_bound_from_a_section_or_validated_as_part_of_one()
+    {
+        var top = Options().ToHashSet();
+        var parts = top.SelectMany(t => t.GetProperties())
+            .Where(p => p.GetCustomAttribute<ValidateObjectMembersAttribute>() is not null)
+            .Select(p => p.PropertyType)
+            .ToHashSet();
+        var named = Product.SelectMany(a => a.GetTypes())
+            .Where(t => t.IsClass && !t.IsAbstract && t.Name.EndsWith("Options", StringComparison.Ordinal) && t.Namespace?.StartsWith("Twin", StringComparison.Ordinal) == true);
+        var loose = named.Where(t => !top.Contains(t) && !parts.Contains(t)).Select(t => t.FullName).ToList();
+        Assert.True(loose.Count == 0, "options classes that are neither ITwinOptions nor a [ValidateObjectMembers] part of one: " + string.Join(", ", loose));
+    }
+
+    [Fact]
+    public void Every_options_class_has_a_bad_value_here()
+    {
+        var missing = Options().Where(t => !BadValues.ContainsKey(t)).Select(t => t.FullName).ToList();
+        Assert.True(missing.Count == 0, "add a row to BadValues for: " + string.Join(", ", missing));
+    }
+
+    [Theory]
+    [MemberData(nameof(OptionsTypes))]
+    public void An_options_class_names_its_section_in_a_constant(Type options)
+    {
+        var section = options.GetField("Section", BindingFlags.Public | BindingFlags.Static);
+        Assert.True(section is { IsLiteral: true } && section.FieldType == typeof(string), $"{options.Name} has no public const string Section");
+        Assert.StartsWith("Twin:", (string)section.GetRawConstantValue()!, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(OptionsTypes))]
+    public async Task The_hosting_registers_only_the_generated_validator(Type options)
+    {
+        await using var app = Gateway([]);
+        var validators = app.Services.GetServices(typeof(IValidateOptions<>).MakeGenericType(options)).ToList();
+        var validator = Assert.Single(validators);
+        var type = validator!.GetType();
+        Assert.Equal(typeof(SettingKeyValidator<,>), type.GetGenericTypeDefinition());
+        var generated = type.GetGenericArguments()[1];
+        Assert.NotNull(generated.GetCustomAttribute<OptionsValidatorAttribute>());
+        var validate = generated.GetMethod(nameof(IValidateOptions<object>.Validate), [typeof(string), options]);
+        Assert.Equal("Microsoft.Extensions.Options.SourceGeneration", validate?.GetCustomAttribute<GeneratedCodeAttribute>()?.Tool);
+    }
+
+    [Theory]
+    [MemberData(nameof(OptionsTypes))]
+    public async Task A_bad_value_fails_naming_its_key(Type options)
+    {
+        var (key, value, failure) = BadValues[options];
+        Assert.StartsWith(key, failure, StringComparison.Ordinal);
+        var message = await FailureAsync(options, new() { [key] = value });
+        Assert.Contains(failure, message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(typeof(BrokerOptions), "Twin:Broker:Devices:0:Username", "press-1", "Twin:Broker:Devices:0:Password must be at least 8 characters.")]
+    [InlineData(typeof(BrokerOptions), "Twin:Broker:Devices:0:Password", "long enough", "Twin:Broker:Devices:0:Username is required")]
+    [InlineData(typeof(MachineTwinOptions), "Twin:Machine:Analytics:RaiseScore", "2", "Twin:Machine:Analytics:RaiseScore must be from 0 to 1; it is 2.")]
+    [InlineData(typeof(MachineTwinOptions), "Twin:Machine:Prediction:MinPoints", "100", "Twin:Machine:Prediction:MinPoints (100) must be at most Twin:Machine:Prediction:Points (60).")]
+    [InlineData(typeof(TwinStorageOptions), "Twin:Storage:Provider", "7", "Twin:Storage:Provider is '7'; use 'Sqlite', 'PostgreSql' or 'Memory'.")]
+    [InlineData(typeof(TwinStorageOptions), "Twin:Storage:Provider", "PostgreSql", "Twin:Storage:ConnectionString is required when Twin:Storage:Provider is 'PostgreSql'")]
+    [InlineData(typeof(Twin.Silo.History.TwinHistoryOptions), "Twin:History:AggregateRetention", "02:00:00", "Twin:History:AggregateRetention (02:00:00) must be at least Twin:History:RawRetention (7.00:00:00).")]
+    [InlineData(typeof(Twin.Silo.Integration.OutboundOptions), "Twin:Outbound:Webhooks:0:Url", "ftp://erp", "Twin:Outbound:Webhooks:0:Url 'ftp://erp' must be an absolute http(s) URL.")]
+    [InlineData(typeof(Twin.Ingestion.Sparkplug.SparkplugOptions), "Twin:Sparkplug:Factories:line", "a/b", "Twin:Sparkplug:Factories:line 'a/b' is not a factory id")]
+    public async Task Items_parts_and_rules_across_settings_name_their_keys(Type options, string key, string value, string failure)
+    {
+        var message = await FailureAsync(options, new() { [key] = value });
+        Assert.Contains(failure, message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cluster_membership_on_PostgreSQL_needs_the_silos_storage_there_too()
+    {
+        var message = await FailureAsync(typeof(TwinClusterOptions), new() { ["Twin:Cluster:Membership"] = "PostgreSql", ["Twin:Storage:ConnectionString"] = "Host=db" });
+        Assert.Contains("Twin:Cluster:Membership 'PostgreSql' needs Twin:Storage:Provider 'PostgreSql'", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_defaults_are_valid()
+    {
+        await using var app = Gateway([]);
+        Assert.All(Options(), options => Assert.NotNull(Read(app, options)));
+    }
+
+    private static IEnumerable<Type> Options() =>
+        Product.SelectMany(a => a.GetTypes()).Where(t => t.IsClass && !t.IsAbstract && typeof(ITwinOptions).IsAssignableFrom(t)).OrderBy(t => t.FullName, StringComparer.Ordinal);
+
+    /// <summary>
+    /// Composes the embedded gateway (which hosts the silo too) with <paramref name="settings"/> and
+    /// reads <paramref name="options"/>: the failure either stops the composition (settings read
+    /// before the host starts) or comes when the options are read (as at start).
+    /// </summary>
+    private static async Task<string> FailureAsync(Type options, Dictionary<string, string?> settings)
+    {
+        try
+        {
+            await using var app = Gateway(settings);
+            Read(app, options);
+        }
+        catch (Exception ex) when (Unwrap(ex) is OptionsValidationException failed)
+        {
+            return failed.Message;
+        }
+
+        Assert.Fail($"{options.Name} took {string.Join(", ", settings.Select(s => $"{s.Key}={s.Value}"))}");
+        return "";
+    }
+
+    /// <summary><c>IOptions&lt;T&gt;.Value</c>: binds and validates.</summary>
+    private static object? Read(WebApplication app, Type options)
+    {
+        var accessor = app.Services.GetRequiredService(typeof(IOptions<>).MakeGenericType(options));
+        return accessor.GetType().GetProperty(nameof(IOptions<object>.Value))!.GetValue(accessor);
+    }
+
+    private static Exception Unwrap(Exception ex) => ex is TargetInvocationException { InnerException: { } inner } ? inner : ex;
+
+    private static WebApplication Gateway(Dictionary<string, string?> settings)
+    {
+        // An empty content root: no appsettings.json but these settings (nothing is written there).
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = EmptyRoot.Value, EnvironmentName = "Production" });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Twin:Storage:Provider"] = "Memory",
+            ["Twin:Simulator:Enabled"] = "false",
+        });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.AddTwinGateway();
+        return builder.Build();
+    }
+}
