@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Twin.Gateway.Tests.Cluster;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 
 namespace Twin.Gateway.Tests.Faults;
 
@@ -97,16 +97,16 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
             case FaultKind.HangSilo:
             {
                 var i = _random.Next(ClusterFixture.Silos);
-                var pid = cluster.SiloProcesses[i].Process.Id;
-                Log($"SIGSTOP silo {i} (pid {pid}) for 20 s");
-                Signal("STOP", pid);
+                var hung = cluster.SiloProcesses[i].Process;
+                Log($"SIGSTOP silo {i} (pid {hung.Id}) for 20 s");
+                await hung.PauseAsync();
                 try
                 {
                     await PauseAsync(TimeSpan.FromSeconds(20));
                 }
                 finally
                 {
-                    Signal("CONT", pid);
+                    await hung.ResumeAsync();
                 }
 
                 // Declared dead meanwhile, it learns so when it wakes and stops itself: it is replaced, as a pod would be.
@@ -361,12 +361,6 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
     }
 
     private static Task PauseAsync(TimeSpan time) => Task.Delay(time);
-
-    private static void Signal(string signal, int pid)
-    {
-        using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false });
-        kill!.WaitForExit();
-    }
 
     private void Log(string line) => log($"{_clock.Elapsed.TotalSeconds,6:F1} s  {line}");
 

@@ -1,9 +1,11 @@
-namespace Twin.Gateway.Tests.Support;
+namespace Twin.Testing;
 
 /// <summary>Awaits a condition with a deadline: no fixed sleeps.</summary>
 public static class Wait
 {
-    public static async Task<T> ForAsync<T>(Func<Task<T?>> probe, TimeSpan deadline, string what)
+    /// <summary>Polls <paramref name="probe"/> until it returns a value; transient HTTP and I/O errors count as "not yet".</summary>
+    /// <param name="interval">Time between probes (50 ms unless given: a benchmark timing a start polls faster).</param>
+    public static async Task<T> ForAsync<T>(Func<Task<T?>> probe, TimeSpan deadline, string what, TimeSpan? interval = null)
         where T : class
     {
         var until = DateTime.UtcNow + deadline;
@@ -22,7 +24,7 @@ public static class Wait
                 last = ex;
             }
 
-            await Task.Delay(50);
+            await Task.Delay(interval ?? TimeSpan.FromMilliseconds(50));
         }
 
         throw new TimeoutException($"Not within {deadline.TotalSeconds} s: {what}. Last error: {last?.Message ?? "none"}");
@@ -34,8 +36,8 @@ public static class Wait
         return (System.Text.Json.JsonElement)boxed;
     }
 
-    public static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan deadline, string what)
+    public static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan deadline, string what, TimeSpan? interval = null)
     {
-        await ForAsync<object>(async () => await condition() ? new object() : null, deadline, what);
+        await ForAsync<object>(async () => await condition() ? new object() : null, deadline, what, interval);
     }
 }
