@@ -96,28 +96,7 @@ public sealed class GatewayProcess : IAsyncDisposable
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         Start();
-        var process = Process;
-        try
-        {
-            await Wait.UntilAsync(
-                async () =>
-                {
-                    if (process.HasExited)
-                    {
-                        throw new InvalidOperationException("The gateway exited:\n" + process.Output);
-                    }
-
-                    using var response = await Http.GetAsync("/health/ready");
-                    return response.IsSuccessStatusCode;
-                },
-                readyWithin ?? TimeSpan.FromSeconds(30),
-                "gateway ready");
-        }
-        catch (TimeoutException ex)
-        {
-            throw new TimeoutException(ex.Message + "\n" + process.Output, ex);
-        }
-
+        await Wait.UntilReadyAsync(Process, Http, readyWithin ?? TimeSpan.FromSeconds(30), "The gateway", "gateway ready");
         return started.Elapsed;
     }
 

@@ -88,12 +88,6 @@ public sealed class MosquittoProcess : IAsyncDisposable
             await _process.DisposeAsync();
         }
 
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        TempDirectory.TryDelete(_directory);
     }
 }

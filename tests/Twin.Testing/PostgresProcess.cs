@@ -173,16 +173,7 @@ public sealed class PostgresProcess : IAsyncDisposable
             await _process.DisposeAsync();
         }
 
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
+        TempDirectory.TryDelete(_directory);
     }
 
     private static string? FindBinDirectory() =>

@@ -75,30 +75,8 @@ public sealed class SiloProcess : IAsyncDisposable
         await WaitReadyAsync(readyWithin ?? TimeSpan.FromSeconds(60));
     }
 
-    public async Task WaitReadyAsync(TimeSpan within)
-    {
-        var process = Process;
-        try
-        {
-            await Wait.UntilAsync(
-                async () =>
-                {
-                    if (process.HasExited)
-                    {
-                        throw new InvalidOperationException("The silo exited:\n" + process.Output);
-                    }
-
-                    using var response = await Http.GetAsync("/health/ready");
-                    return response.IsSuccessStatusCode;
-                },
-                within,
-                $"silo on {SiloPort} ready");
-        }
-        catch (TimeoutException ex)
-        {
-            throw new TimeoutException(ex.Message + "\n" + process.Output, ex);
-        }
-    }
+    /// <summary>Waits until /health/ready answers 200 (after a start, or after an outage of PostgreSQL).</summary>
+    public Task WaitReadyAsync(TimeSpan within) => Wait.UntilReadyAsync(Process, Http, within, "The silo", $"silo on {SiloPort} ready");
 
     public Task StopAsync() => _process?.StopAsync(TimeSpan.FromSeconds(60)) ?? Task.CompletedTask;
 

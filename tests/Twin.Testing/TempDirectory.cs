@@ -28,16 +28,22 @@ public sealed class TempDirectory : IDisposable
     {
         lock (_deleting)
         {
-            try
-            {
-                Directory.Delete(Path, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
+            TryDelete(Path);
+        }
+    }
+
+    /// <summary>Deletes a folder and what it holds; one still in use or gone already is left as it is.</summary>
+    internal static void TryDelete(string path)
+    {
+        try
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
         }
     }
 }

@@ -40,4 +40,32 @@ public static class Wait
     {
         await ForAsync<object>(async () => await condition() ? new object() : null, deadline, what, interval);
     }
+
+    /// <summary>
+    /// Until <paramref name="process"/> answers <c>/health/ready</c> with 200 on <paramref name="http"/>;
+    /// fails at once when it exits, and with its output when the deadline passes.
+    /// </summary>
+    public static async Task UntilReadyAsync(ChildProcess process, HttpClient http, TimeSpan deadline, string name, string what)
+    {
+        try
+        {
+            await UntilAsync(
+                async () =>
+                {
+                    if (process.HasExited)
+                    {
+                        throw new InvalidOperationException($"{name} exited:\n" + process.Output);
+                    }
+
+                    using var response = await http.GetAsync("/health/ready");
+                    return response.IsSuccessStatusCode;
+                },
+                deadline,
+                what);
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException(ex.Message + "\n" + process.Output, ex);
+        }
+    }
 }
