@@ -32,6 +32,12 @@ public static class Interrupt
     {
         lock (Registered)
         {
+            // Not enabled (a test host): no signal will run it, so nothing is kept.
+            if (_signals is null)
+            {
+                return new Registration(null);
+            }
+
             Registered.Add(cleanUp);
         }
 
@@ -68,10 +74,15 @@ public static class Interrupt
         Environment.Exit(130);
     }
 
-    private sealed class Registration(Action cleanUp) : IDisposable
+    private sealed class Registration(Action? cleanUp) : IDisposable
     {
         public void Dispose()
         {
+            if (cleanUp is null)
+            {
+                return;
+            }
+
             lock (Registered)
             {
                 Registered.Remove(cleanUp);
