@@ -5,7 +5,7 @@ namespace Twin.Deploy.Tests;
 /// <summary>Who may talk to what: the silos' Kubernetes permissions and the NetworkPolicies.</summary>
 public sealed class AccessTests
 {
-    public static TheoryData<string> Kustomizations => new(Repository.Kustomizations);
+    public static TheoryData<string> Kustomizations => new(Kustomize.Kustomizations);
 
     [Theory]
     [MemberData(nameof(Kustomizations))]

@@ -80,6 +80,21 @@ public sealed partial class ArchitectureTests
         Assert.True(offenders.Count == 0, string.Join("\n", offenders));
     }
 
+    [Fact]
+    public void The_shared_test_harness_compiles_against_no_product_project_and_no_test_framework()
+    {
+        // Twin.Testing starts the built programs as a user would, for the tests and the benchmark
+        // alike; with no project reference it cannot reach into silo or grain internals either.
+        const string harness = "tests/Twin.Testing";
+        var csproj = XDocument.Load(Repository.PathOf($"{harness}/Twin.Testing.csproj"));
+        var references = csproj.Descendants("ProjectReference").Select(r => (string?)r.Attribute("Include") ?? "").ToList();
+        Assert.True(references.Count == 0, $"{harness} references {string.Join(", ", references)}; it starts the programs instead");
+        var frameworks = csproj.Descendants("PackageReference").Select(p => (string?)p.Attribute("Include") ?? "")
+            .Where(p => p.StartsWith("xunit", StringComparison.OrdinalIgnoreCase) || p.StartsWith("Microsoft.NET.Test.Sdk", StringComparison.Ordinal))
+            .ToList();
+        Assert.True(frameworks.Count == 0, $"{harness} pulls in {string.Join(", ", frameworks)}; fixtures belong in the test projects");
+    }
+
     /// <summary>Code (not comments) in <paramref name="file"/> that names the silo's or the grains' namespaces.</summary>
     private static IEnumerable<string> Uses(string file) =>
         File.ReadLines(file)

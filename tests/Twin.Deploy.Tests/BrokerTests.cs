@@ -8,7 +8,7 @@ public sealed class BrokerTests
 {
     private const string Infra = "deploy/k8s/base/infra";
 
-    public static TheoryData<string> WithBroker => new(Repository.Kustomizations.Where(k => Kustomize.Render(k).Has("mosquitto")));
+    public static TheoryData<string> WithBroker => new(Kustomize.Kustomizations.Where(k => Kustomize.Render(k).Has("mosquitto")));
 
     [Fact]
     public void Broker_persists_messages_and_admits_only_known_users()

@@ -9,7 +9,7 @@ namespace Twin.Deploy.Tests;
 /// </summary>
 public sealed class ClusterConfigurationTests
 {
-    public static TheoryData<string> Kustomizations => new(Repository.Kustomizations);
+    public static TheoryData<string> Kustomizations => new(Kustomize.Kustomizations);
 
     [Theory]
     [MemberData(nameof(Kustomizations))]

@@ -14,12 +14,12 @@ public sealed class RenderTests
         "IngressClass", "RuntimeClass", "APIService", "CSIDriver", "VolumeAttachment", "Node",
     ], StringComparer.Ordinal);
 
-    public static TheoryData<string> Kustomizations => new(Repository.Kustomizations);
+    public static TheoryData<string> Kustomizations => new(Kustomize.Kustomizations);
 
     [Fact]
     public void There_are_factory_overlays()
     {
-        Assert.True(Repository.Overlays.Count >= 2, $"Expected an overlay per factory under deploy/k8s/overlays, found: {string.Join(", ", Repository.Overlays)}");
+        Assert.True(Kustomize.Overlays.Count >= 2, $"Expected an overlay per factory under deploy/k8s/overlays, found: {string.Join(", ", Kustomize.Overlays)}");
     }
 
     [Theory]
@@ -55,7 +55,7 @@ public sealed class RenderTests
     [Fact]
     public void Factories_have_their_own_namespace_and_cluster()
     {
-        var factories = Repository.Kustomizations.Select(k =>
+        var factories = Kustomize.Kustomizations.Select(k =>
         {
             var manifest = Kustomize.Render(k);
             var silo = manifest.App("twin-silo").Container("silo");

@@ -5,7 +5,7 @@ namespace Twin.Deploy.Tests;
 /// <summary>Autoscaling, disruption budgets and rollouts.</summary>
 public sealed class ScalingTests
 {
-    public static TheoryData<string> Kustomizations => new(Repository.Kustomizations);
+    public static TheoryData<string> Kustomizations => new(Kustomize.Kustomizations);
 
     [Theory]
     [MemberData(nameof(Kustomizations))]

@@ -12,7 +12,7 @@ public sealed class SecretTests
     private const string Placeholder = "change-me";
     private const string Template = "deploy/k8s/base/secrets";
 
-    public static TheoryData<string> Kustomizations => new(Repository.Kustomizations);
+    public static TheoryData<string> Kustomizations => new(Kustomize.Kustomizations);
 
     [Fact]
     public void Placeholder_secrets_hold_only_placeholder_credentials()
@@ -74,7 +74,7 @@ public sealed class SecretTests
     public void Placeholder_connection_string_names_the_bundled_database()
     {
         var connection = Values(Kustomize.Render(Template).Single("Secret", "twin-db")).Single(v => v.Key == "connection-string").Value;
-        var manifest = Kustomize.Render(Repository.Overlays.First(o => Kustomize.Render(o).Has("postgres")));
+        var manifest = Kustomize.Render(Kustomize.Overlays.First(o => Kustomize.Render(o).Has("postgres")));
         var postgres = manifest.App("postgres").Container("postgres");
 
         Assert.True(manifest.Contains("Service", ConnectionStringPart(connection, "Host") ?? ""), "the connection string's Host is not the postgres Service");

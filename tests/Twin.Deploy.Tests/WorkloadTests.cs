@@ -13,7 +13,7 @@ public sealed class WorkloadTests
     /// <summary>Everything that runs the application's images, including the migration job.</summary>
     private static readonly string[] ApplicationWorkloads = ["twin-silo", "twin-gateway", "twin-migrate"];
 
-    public static TheoryData<string> Kustomizations => new(Repository.Kustomizations);
+    public static TheoryData<string> Kustomizations => new(Kustomize.Kustomizations);
 
     [Theory]
     [MemberData(nameof(Kustomizations))]

@@ -113,3 +113,49 @@ public static class BenchEnvironment
         return line?[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
     }
 }
+
+/// <summary>
+/// The shared harness's servers (Twin.Testing) as the benchmarks run them: a gateway allowed past
+/// the per-caller API rate limit, logging warnings only, with a patient HTTP client; silos of one
+/// named cluster.
+/// </summary>
+public static class BenchServers
+{
+    /// <param name="brokerPort">An external broker's port; null: the gateway's embedded broker.</param>
+    public static GatewayProcess Gateway(string directory, int? brokerPort, IDictionary<string, string>? settings = null)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["Twin:Broker:Enabled"] = brokerPort is null ? "true" : "false",
+            ["Twin:Mqtt:ClientId"] = "bench-gateway-" + Guid.NewGuid().ToString("N")[..8],
+            // The benchmark polls every twin over HTTP: above the per-caller API rate limit.
+            ["Twin:Auth:RequestsPerMinute"] = "10000000",
+            ["Logging:LogLevel:Twin"] = "Warning",
+        };
+        if (brokerPort is { } port)
+        {
+            values["Twin:Broker:Port"] = values["Twin:Mqtt:Port"] = port.ToString(CultureInfo.InvariantCulture);
+        }
+
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            values[key] = value;
+        }
+
+        return new GatewayProcess(directory, values, httpTimeout: TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>A silo of the cluster <paramref name="clusterId"/> (its service id too) on PostgreSQL.</summary>
+    public static SiloProcess Silo(string connectionString, string clusterId) => new(connectionString, new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["Twin:Cluster:ClusterId"] = clusterId,
+        ["Twin:Cluster:ServiceId"] = clusterId,
+    });
+
+    /// <summary>Starts the gateway and waits until it is ready and its MQTT consumer subscribed: what is published from then on is consumed.</summary>
+    public static async Task StartAndWaitAsync(this GatewayProcess gateway)
+    {
+        await gateway.StartAsync(TimeSpan.FromSeconds(60));
+        await gateway.WaitConsumingAsync(TimeSpan.FromSeconds(60));
+    }
+}

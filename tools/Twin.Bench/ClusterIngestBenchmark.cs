@@ -24,15 +24,15 @@ public static class ClusterIngestBenchmark
         var inflightText = arguments.Text("broker-inflight");
         int? inflight = inflightText is null ? null : arguments.Number("broker-inflight", 20, 1, 65535);
         arguments.RejectUnknown();
-        if (Mosquitto.Executable is null || Postgres.BinDirectory is null)
+        if (!MosquittoProcess.IsInstalled || !PostgresProcess.IsInstalled)
         {
             Console.Error.WriteLine("ingest --cluster needs Mosquitto and PostgreSQL (apt-get install mosquitto postgresql)");
             return 2;
         }
 
         Console.WriteLine($"# End-to-end ingest, cluster mode (PostgreSQL)\n\n{BenchEnvironment.Describe()}\n");
-        using var folder = new TempFolder("twin-bench-cluster");
-        await using var broker = await Mosquitto.StartAsync(folder.Sub("mosquitto"), inflight);
+        using var folder = new TempDirectory("twin-bench-cluster");
+        await using var broker = await MosquittoProcess.StartAsync(folder.Sub("mosquitto"), inflight);
         var raw = await IngestBenchmark.RawBrokerAsync(broker.Port, machines, messages / machines, connections);
         Console.WriteLine($"Raw broker (Mosquitto, publisher → subscriber, QoS 1, no processing): {raw.Received:N0} of {raw.Sent:N0} messages in {raw.Seconds:F2} s = **{raw.Received / raw.Seconds:N0} messages/s**\n");
         if (raw.Received != raw.Sent)
@@ -41,21 +41,24 @@ public static class ClusterIngestBenchmark
         }
 
         var clock = Stopwatch.StartNew();
-        await using var postgres = await Postgres.StartAsync(folder.Sub("postgres"));
-        await Silo.MigrateAsync(postgres.ConnectionString);
-        var cluster = new Silo[silos];
-        Gateway? gateway = null;
+        await using var postgres = await PostgresProcess.StartAsync(folder.Sub("postgres"));
+
+        // Longer timeouts than a test's: a loaded server answers slower, and that is not an outage.
+        var connectionString = postgres.ConnectionStringWith(TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(30));
+        await SiloProcess.MigrateAsync(connectionString);
+        var cluster = new SiloProcess[silos];
+        GatewayProcess? gateway = null;
         try
         {
             for (var i = 0; i < silos; i++)
             {
-                cluster[i] = new Silo(postgres.ConnectionString, ClusterId);
+                cluster[i] = BenchServers.Silo(connectionString, ClusterId);
             }
 
-            await Task.WhenAll(cluster.Select(s => s.StartAndWaitAsync()));
-            gateway = new Gateway(folder.Sub("gateway"), broker.Port, Gateway.ClientSettings(postgres.ConnectionString, ClusterId));
+            await Task.WhenAll(cluster.Select(s => s.StartAsync(TimeSpan.FromSeconds(90))));
+            gateway = BenchServers.Gateway(folder.Sub("gateway"), broker.Port, GatewayProcess.ClientSettings(connectionString, ClusterId));
             await gateway.StartAndWaitAsync();
-            Console.WriteLine($"PostgreSQL {Path.GetFileName(Path.GetDirectoryName(Postgres.BinDirectory))}, schema applied with `Twin.Silo migrate`, {silos} silo(s) and the gateway (client mode) ready in {clock.Elapsed.TotalSeconds:F1} s\n");
+            Console.WriteLine($"PostgreSQL {Path.GetFileName(Path.GetDirectoryName(PostgresProcess.BinDirectory))}, schema applied with `Twin.Silo migrate`, {silos} silo(s) and the gateway (client mode) ready in {clock.Elapsed.TotalSeconds:F1} s\n");
 
             List<(string Name, Func<TimeSpan> Cpu)> processes = [.. cluster.Select((s, i) => ($"silo {i + 1}", (Func<TimeSpan>)s.Process.CpuTime))];
             processes.Add(("PostgreSQL (postmaster and backends)", postgres.Process.CpuTimeWithChildren));
@@ -89,7 +92,7 @@ public static class ClusterIngestBenchmark
                 await gateway.DisposeAsync();
             }
 
-            foreach (var silo in cluster.OfType<Silo>())
+            foreach (var silo in cluster.OfType<SiloProcess>())
             {
                 await silo.DisposeAsync();
             }

@@ -66,15 +66,15 @@ public static class HistoryBenchmark
         var total = (long)perSeries * machines * sensors;
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
 
-        string? temporary = null;
+        TempDirectory? temporary = null;
         IHistoryStore store;
         string storeName;
         if (provider == "sqlite")
         {
             if (path is null)
             {
-                temporary = Path.Combine(Path.GetTempPath(), "twin-bench-" + Guid.NewGuid().ToString("N")[..8]);
-                path = Path.Combine(temporary, HistoryHosting.SqliteFileName);
+                temporary = new TempDirectory("twin-bench-history");
+                path = temporary.Sub(HistoryHosting.SqliteFileName);
             }
             else if (File.Exists(path))
             {
@@ -160,7 +160,7 @@ public static class HistoryBenchmark
             if (temporary is not null)
             {
                 Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-                Directory.Delete(temporary, recursive: true);
+                temporary.Dispose();
             }
         }
     }

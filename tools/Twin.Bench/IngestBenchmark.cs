@@ -59,11 +59,11 @@ public static class IngestBenchmark
         arguments.RejectUnknown();
 
         Console.WriteLine($"# End-to-end ingest\n\n{BenchEnvironment.Describe()}\n");
-        using var folder = new TempFolder("twin-bench-ingest");
+        using var folder = new TempDirectory("twin-bench-ingest");
         var ok = true;
-        if (Mosquitto.Executable is not null)
+        if (MosquittoProcess.IsInstalled)
         {
-            await using var broker = await Mosquitto.StartAsync(folder.Sub("mosquitto"), inflight);
+            await using var broker = await MosquittoProcess.StartAsync(folder.Sub("mosquitto"), inflight);
             var raw = await RawBrokerAsync(broker.Port, machines, messages / machines, connections);
             Console.WriteLine($"Raw broker (Mosquitto, publisher → subscriber, QoS 1, no processing): {raw.Received:N0} of {raw.Sent:N0} messages in {raw.Seconds:F2} s = **{raw.Received / raw.Seconds:N0} messages/s**\n");
             if (raw.Received != raw.Sent)
@@ -71,7 +71,7 @@ public static class IngestBenchmark
                 Console.WriteLine($"note: the raw subscriber had {raw.Received:N0} of {raw.Sent:N0} within its wait (a benchmark figure, not the product's delivery)\n");
             }
 
-            await using var gateway = new Gateway(folder.Sub("gateway-mosquitto"), broker.Port, new Dictionary<string, string>
+            await using var gateway = BenchServers.Gateway(folder.Sub("gateway-mosquitto"), broker.Port, new Dictionary<string, string>
             {
                 ["Twin:Mqtt:MaxInFlight"] = gatewayInflight.ToString(CultureInfo.InvariantCulture),
             });
@@ -93,7 +93,7 @@ public static class IngestBenchmark
 
         if (embedded)
         {
-            await using var gateway = new Gateway(folder.Sub("gateway-embedded"), brokerPort: null);
+            await using var gateway = BenchServers.Gateway(folder.Sub("gateway-embedded"), brokerPort: null);
             await gateway.StartAndWaitAsync();
             var result = await EndToEndAsync(gateway, gateway.MqttPort, "bench", machines, messages / machines, connections, quick ? TimeSpan.FromSeconds(40) : TimeSpan.FromMinutes(5), rate: rate);
             Print("embedded broker", result, rate);
@@ -112,7 +112,7 @@ public static class IngestBenchmark
     /// The same machines, rounds and connections as Sparkplug B (protobuf, births, aliases) through
     /// the same gateway and broker; passes with zero loss at 80 % or more of the JSON rate.
     /// </summary>
-    private static async Task<bool> SparkplugAsync(Gateway gateway, int port, string path, IngestResult json, int machines, int rounds, int nodes, bool quick, double? rate)
+    private static async Task<bool> SparkplugAsync(GatewayProcess gateway, int port, string path, IngestResult json, int machines, int rounds, int nodes, bool quick, double? rate)
     {
         // Each edge node publishes in order, one message at a time, on its own connection: the
         // node's seq must arrive in order, so several nodes give the pipelining JSON gets from its window.
@@ -151,7 +151,7 @@ public static class IngestBenchmark
     /// checks sequences. <paramref name="processes"/>: further processes whose CPU time to read over
     /// the same interval.
     /// </summary>
-    public static async Task<IngestResult> EndToEndAsync(Gateway gateway, int brokerPort, string factory, int machines, int perMachine, int connections, TimeSpan deadline, long firstSeq = 1, double? rate = null, IReadOnlyList<(string Name, Func<TimeSpan> Cpu)>? processes = null)
+    public static async Task<IngestResult> EndToEndAsync(GatewayProcess gateway, int brokerPort, string factory, int machines, int perMachine, int connections, TimeSpan deadline, long firstSeq = 1, double? rate = null, IReadOnlyList<(string Name, Func<TimeSpan> Cpu)>? processes = null)
     {
         await using var devices = await Devices.ConnectAsync(brokerPort, connections);
         processes ??= [];
@@ -228,7 +228,7 @@ public static class IngestBenchmark
     /// when the last one was complete.
     /// </summary>
     internal static async Task<((long Applied, long Late, long Duplicates)[] Counters, TimeSpan Finished)> WaitDurableAsync(
-        Gateway gateway, string factory, int machines, Stopwatch clock, TimeSpan until, Func<System.Text.Json.JsonElement, (long Applied, long Late, long Duplicates), bool> complete)
+        GatewayProcess gateway, string factory, int machines, Stopwatch clock, TimeSpan until, Func<System.Text.Json.JsonElement, (long Applied, long Late, long Duplicates), bool> complete)
     {
         var done = new bool[machines];
         var counters = new (long Applied, long Late, long Duplicates)[machines];

@@ -30,7 +30,7 @@ public static class LatencyBenchmark
     }
 
     /// <summary>The gateway's total GC pause time so far, from its Prometheus endpoint.</summary>
-    private static async Task<TimeSpan> GatewayGcPauseAsync(Gateway gateway)
+    private static async Task<TimeSpan> GatewayGcPauseAsync(GatewayProcess gateway)
     {
         const string metric = "dotnet_gc_pause_time_seconds_total";
         var text = await gateway.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
@@ -47,7 +47,7 @@ public static class LatencyBenchmark
     }
 
     /// <summary>The gateway's receive → durable histogram so far (upper bound in seconds → count), from its Prometheus endpoint.</summary>
-    private static async Task<SortedDictionary<double, long>> GatewayDurableAsync(Gateway gateway)
+    private static async Task<SortedDictionary<double, long>> GatewayDurableAsync(GatewayProcess gateway)
     {
         const string metric = "twin_ingest_durable_seconds_bucket{";
         var buckets = new SortedDictionary<double, long>();
@@ -92,9 +92,9 @@ public static class LatencyBenchmark
     public static async Task<string> MeasureAsync(int maxRate, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate)
     {
         const string factory = "live";
-        using var folder = new TempFolder("twin-bench-latency");
-        await using var broker = await Mosquitto.StartAsync(folder.Sub("mosquitto"));
-        await using var gateway = new Gateway(folder.Sub("gateway"), broker.Port, new Dictionary<string, string>
+        using var folder = new TempDirectory("twin-bench-latency");
+        await using var broker = await MosquittoProcess.StartAsync(folder.Sub("mosquitto"));
+        await using var gateway = BenchServers.Gateway(folder.Sub("gateway"), broker.Port, new Dictionary<string, string>
         {
             ["Twin:Live:MaxUpdatesPerSecond"] = liveRate.ToString(CultureInfo.InvariantCulture),
         });

@@ -33,7 +33,7 @@ public static class MemoryBenchmark
 
     public static async Task<string> MeasureAsync(int[] steps, int sensors, TimeSpan budget)
     {
-        using var folder = new TempFolder("twin-bench-memory");
+        using var folder = new TempDirectory("twin-bench-memory");
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {

@@ -2,6 +2,10 @@ using Twin.Bench;
 
 // Benchmarks of Factory Twin, one subcommand per area. Each prints Markdown (the environment, what
 // was run, the figures) that docs/BENCHMARKS.md quotes.
+
+// Ctrl-C stops the servers a benchmark started and removes its temporary folders.
+Interrupt.Enable();
+
 var commands = new Dictionary<string, (string Usage, Func<BenchArguments, Task<int>> Run)>(StringComparer.Ordinal)
 {
     ["history"] = (HistoryBenchmark.Usage, HistoryBenchmark.RunAsync),

@@ -145,7 +145,7 @@ public sealed class SparkplugEdges : IAsyncDisposable
     /// deadline passes; then counts what is missing. A twin is complete when it applied
     /// <paramref name="rounds"/> + 1 messages and its latest pressure is the last round's.
     /// </summary>
-    public static async Task<IngestResult> EndToEndAsync(Gateway gateway, int brokerPort, string group, int machines, int rounds, int nodes, TimeSpan deadline, double? rate = null)
+    public static async Task<IngestResult> EndToEndAsync(GatewayProcess gateway, int brokerPort, string group, int machines, int rounds, int nodes, TimeSpan deadline, double? rate = null)
     {
         await using var edges = await ConnectAsync(brokerPort, Math.Min(nodes, machines));
         var cpuBefore = gateway.Process.CpuTime();

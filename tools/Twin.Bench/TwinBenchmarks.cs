@@ -20,8 +20,8 @@ public static class TwinBenchmarks
         var batch = arguments.Number("batch", 500, 1, 10_000);
         arguments.RejectUnknown();
         Console.WriteLine($"# One hot twin\n\n{BenchEnvironment.Describe()}\n");
-        using var folder = new TempFolder("twin-bench-hot");
-        await using var gateway = new Gateway(folder.Sub("gateway"), brokerPort: null);
+        using var folder = new TempDirectory("twin-bench-hot");
+        await using var gateway = BenchServers.Gateway(folder.Sub("gateway"), brokerPort: null);
         await gateway.StartAndWaitAsync();
         var result = await HotTwinAsync(gateway, TimeSpan.FromSeconds(seconds), batch);
         Console.WriteLine(result.Text);
@@ -29,7 +29,7 @@ public static class TwinBenchmarks
     }
 
     /// <summary>Sequential batches of telemetry (3 values per message) over HTTP into one machine twin; each answer comes once they are durable.</summary>
-    public static async Task<(double ReadingsPerSecond, bool ZeroLoss, string Text)> HotTwinAsync(Gateway gateway, TimeSpan duration, int batch)
+    public static async Task<(double ReadingsPerSecond, bool ZeroLoss, string Text)> HotTwinAsync(GatewayProcess gateway, TimeSpan duration, int batch)
     {
         const string factory = "hot", machine = "m1";
         var path = $"/api/factories/{factory}/machines/{machine}/telemetry";
@@ -73,7 +73,7 @@ public static class TwinBenchmarks
         return (messages * 3 / elapsed, zeroLoss, text);
     }
 
-    private static async Task PostAsync(Gateway gateway, string path, long firstSeq, int count)
+    private static async Task PostAsync(GatewayProcess gateway, string path, long firstSeq, int count)
     {
         var body = new StringBuilder(count * 200).Append('[');
         for (var i = 0; i < count; i++)
@@ -109,12 +109,12 @@ public static class TwinBenchmarks
         var samples = new List<(double Broker, double Ready, double Durable)>();
         for (var run = 0; run < runs; run++)
         {
-            using var folder = new TempFolder("twin-bench-cold");
-            await using var gateway = new Gateway(folder.Sub("gateway"), brokerPort: null);
+            using var folder = new TempDirectory("twin-bench-cold");
+            await using var gateway = BenchServers.Gateway(folder.Sub("gateway"), brokerPort: null);
             var clock = Stopwatch.StartNew();
             gateway.Start();
             using var device = new MqttClientFactory().CreateMqttClient();
-            await Ports.UntilAsync(
+            await Wait.UntilAsync(
                 async () =>
                 {
                     if (gateway.Process.HasExited)
@@ -133,14 +133,15 @@ public static class TwinBenchmarks
                     }
                 },
                 TimeSpan.FromSeconds(60),
-                "embedded broker listening");
+                "embedded broker listening",
+                interval: TimeSpan.FromMilliseconds(20));
             var broker = clock.Elapsed.TotalSeconds;
 
             // Published again (same sequence number, deduplicated by the twin) until it is durable:
             // a message published before the gateway's consumer has subscribed reaches nobody.
             var lastPublish = TimeSpan.FromSeconds(-1);
             var ready = 0.0;
-            await Ports.UntilAsync(
+            await Wait.UntilAsync(
                 async () =>
                 {
                     try
@@ -169,7 +170,8 @@ public static class TwinBenchmarks
                     }
                 },
                 TimeSpan.FromSeconds(60),
-                "first reading durable");
+                "first reading durable",
+                interval: TimeSpan.FromMilliseconds(20));
             var durable = clock.Elapsed.TotalSeconds;
             samples.Add((broker, ready == 0 ? durable : ready, durable));
             await device.DisconnectAsync();

@@ -4,6 +4,10 @@ using Twin.Eval;
 
 // Replays folders of labelled series through the product and scores what it makes of them.
 // See docs/ANALYTICS.md ("Evaluation on labelled data") for the figures and how to get data.
+
+// Ctrl-C stops the gateway and removes its temporary folder.
+Interrupt.Enable();
+
 if (args.Length == 0 || args[0].StartsWith("--", StringComparison.Ordinal))
 {
     Console.Error.WriteLine("""

@@ -1,9 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -27,113 +24,45 @@ public sealed class GatewayReplay : IAsyncDisposable
     public const string Factory = "eval";
     private const int BatchSize = 500;
 
-    private readonly string _folder;
-    private readonly Process _process;
-    private readonly HttpClient _http;
-    private readonly StringBuilder _output = new();
-    private readonly PosixSignalRegistration[] _signals;
-    private int _stopped;
+    private readonly TempDirectory _folder;
+    private readonly GatewayProcess _gateway;
 
-    private GatewayReplay(string folder, Process process, HttpClient http)
+    private GatewayReplay(TempDirectory folder, GatewayProcess gateway)
     {
         _folder = folder;
-        _process = process;
-        _http = http;
-        _signals =
-        [
-            PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
-            PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
-        ];
+        _gateway = gateway;
     }
 
     public static async Task<GatewayReplay> StartAsync(TextWriter log, IReadOnlyDictionary<string, string> settings)
     {
-        var dll = GatewayDll();
-        var folder = Path.Combine(Path.GetTempPath(), "twin-eval-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(folder);
-        var port = FreePort();
-        var broker = FreePort().ToString(CultureInfo.InvariantCulture);
-        var all = new Dictionary<string, string>
+        var folder = new TempDirectory("twin-eval");
+        var all = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["Urls"] = $"http://127.0.0.1:{port}",
-            ["Twin:Storage:SqlitePath"] = Path.Combine(folder, "twin.db"),
-            ["Twin:Broker:Port"] = broker,
-            ["Twin:Mqtt:Port"] = broker,
-            ["Twin:Cluster:SiloPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
-            ["Twin:Cluster:GatewayPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
-            ["Twin:Simulator:Enabled"] = "false",
             // Labelled data sets are years old: keep their readings, and let the tool ask as often as it needs.
             ["Twin:History:RawRetention"] = "36500.00:00:00",
             ["Twin:History:AggregateRetention"] = "36500.00:00:00",
             ["Twin:Auth:RequestsPerMinute"] = "1000000",
-            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Twin"] = "Warning",
         };
         foreach (var (key, value) in settings)
         {
             all[key] = value;
         }
 
-        var start = new ProcessStartInfo("dotnet")
+        var gateway = new GatewayProcess(folder.Path, all, httpTimeout: TimeSpan.FromMinutes(2));
+        var replay = new GatewayReplay(folder, gateway);
+        await log.WriteLineAsync($"gateway {GatewayProcess.Dll} on http://127.0.0.1:{gateway.HttpPort}, data in {folder.Path}");
+        try
         {
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(dll);
-        foreach (var (key, value) in all)
+            await gateway.StartAsync(TimeSpan.FromSeconds(90));
+        }
+        catch
         {
-            start.ArgumentList.Add($"--{key}={value}");
+            await replay.DisposeAsync();
+            throw;
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the gateway");
-        var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(2) };
-        var replay = new GatewayReplay(folder, process, http);
-        process.OutputDataReceived += (_, e) => replay.Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => replay.Keep(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        await log.WriteLineAsync($"gateway {dll} on http://127.0.0.1:{port}, data in {folder}");
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            if (process.HasExited)
-            {
-                await replay.DisposeAsync();
-                throw new InvalidOperationException("the gateway exited:\n" + replay.Output);
-            }
-
-            try
-            {
-                using var ready = await http.GetAsync("/health/ready");
-                if (ready.IsSuccessStatusCode)
-                {
-                    return replay;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            if (deadline.Elapsed > TimeSpan.FromSeconds(90))
-            {
-                await replay.DisposeAsync();
-                throw new TimeoutException("the gateway was not ready within 90 s:\n" + replay.Output);
-            }
-
-            await Task.Delay(200);
-        }
-    }
-
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
+        return replay;
     }
 
     /// <summary>Posts every row as one telemetry message (sequence = row number), then reads back the machine score and the tickets.</summary>
@@ -158,7 +87,7 @@ public sealed class GatewayReplay : IAsyncDisposable
             }
 
             using var content = new StringContent(batch.ToJsonString(), Encoding.UTF8, "application/json");
-            using var response = await _http.PostAsync(path + "/telemetry", content, cancellationToken);
+            using var response = await _gateway.Http.PostAsync(path + "/telemetry", content, cancellationToken);
             if (!response.IsSuccessStatusCode)
             {
                 throw new HttpRequestException($"POST {path}/telemetry: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(cancellationToken)}");
@@ -186,7 +115,7 @@ public sealed class GatewayReplay : IAsyncDisposable
         {
             // The history is written off the hot path: wait until the first sensor's rows are all
             // there (the machine score is written in the same batches), then read the machine score.
-            var rows = await _http.GetFromJsonAsync<JsonElement>($"{path}/history?sensor={sensor}&from={Uri.EscapeDataString(from)}&to={Uri.EscapeDataString(to)}&limit=100000", cancellationToken);
+            var rows = await _gateway.Http.GetFromJsonAsync<JsonElement>($"{path}/history?sensor={sensor}&from={Uri.EscapeDataString(from)}&to={Uri.EscapeDataString(to)}&limit=100000", cancellationToken);
             var expected = series.Rows.Count(r => double.IsFinite(r[0]));
             if (rows.GetProperty("points").GetArrayLength() >= expected || waited.Elapsed > TimeSpan.FromSeconds(60))
             {
@@ -195,7 +124,7 @@ public sealed class GatewayReplay : IAsyncDisposable
                     Console.Error.WriteLine($"{path}: only {rows.GetProperty("points").GetArrayLength()} of {expected} readings in the history after 60 s");
                 }
 
-                var history = await _http.GetFromJsonAsync<JsonElement>($"{path}/history?sensor=_machine&from={Uri.EscapeDataString(from)}&to={Uri.EscapeDataString(to)}&limit=100000", cancellationToken);
+                var history = await _gateway.Http.GetFromJsonAsync<JsonElement>($"{path}/history?sensor=_machine&from={Uri.EscapeDataString(from)}&to={Uri.EscapeDataString(to)}&limit=100000", cancellationToken);
                 var stored = new double?[series.Times.Count];
                 foreach (var point in history.GetProperty("points").EnumerateArray())
                 {
@@ -227,7 +156,7 @@ public sealed class GatewayReplay : IAsyncDisposable
         var waited = Stopwatch.StartNew();
         while (true)
         {
-            var text = await _http.GetStringAsync($"/api/factories/{Factory}/tickets?machine={machine}&limit=1000", cancellationToken);
+            var text = await _gateway.Http.GetStringAsync($"/api/factories/{Factory}/tickets?machine={machine}&limit=1000", cancellationToken);
             if (text == previous || waited.Elapsed > TimeSpan.FromSeconds(30))
             {
                 return Tickets(JsonDocument.Parse(text).RootElement);
@@ -257,94 +186,9 @@ public sealed class GatewayReplay : IAsyncDisposable
         return tickets;
     }
 
-    private void Keep(string? line)
+    public async ValueTask DisposeAsync()
     {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            if (_output.Length > 200_000)
-            {
-                _output.Remove(0, 100_000);
-            }
-
-            _output.AppendLine(line);
-        }
-    }
-
-    private void OnSignal(PosixSignalContext context)
-    {
-        context.Cancel = true;
-        Console.Error.WriteLine($"{context.Signal}: stopping the gateway and removing {_folder}");
-        Stop();
-        Environment.Exit(130);
-    }
-
-    private void Stop()
-    {
-        if (Interlocked.Exchange(ref _stopped, 1) == 1)
-        {
-            return;
-        }
-
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(10_000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        try
-        {
-            Directory.Delete(_folder, recursive: true);
-        }
-        catch (IOException ex)
-        {
-            Console.Error.WriteLine($"could not remove {_folder}: {ex.Message}");
-        }
-    }
-
-    public ValueTask DisposeAsync()
-    {
-        Stop();
-        foreach (var signal in _signals)
-        {
-            signal.Dispose();
-        }
-
-        _process.Dispose();
-        _http.Dispose();
-        return ValueTask.CompletedTask;
-    }
-
-    /// <summary>The gateway built beside this tool (same configuration), found from the repository root.</summary>
-    private static string GatewayDll()
-    {
-        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent?.Name ?? "Debug";
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "DigitalTwin.sln")))
-            {
-                var path = Path.Combine(dir.FullName, "Twin.Gateway", "bin", configuration, "net10.0", "Twin.Gateway.dll");
-                return File.Exists(path) ? path : throw new FileNotFoundException($"Twin.Gateway is not built ({configuration}): dotnet build tools/Twin.Eval", path);
-            }
-        }
-
-        throw new FileNotFoundException("DigitalTwin.sln not found above the tool");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        await _gateway.DisposeAsync();
+        _folder.Dispose();
     }
 }

@@ -9,6 +9,12 @@ internal static class Kustomize
 {
     private static readonly ConcurrentDictionary<string, Lazy<Manifest>> Rendered = new(StringComparer.Ordinal);
 
+    /// <summary>The kustomize directories of the factories (deploy/k8s/overlays/*), relative to the root.</summary>
+    public static IReadOnlyList<string> Overlays { get; } = SubDirectories("deploy/k8s/overlays");
+
+    /// <summary>The overlays plus the documented examples (deploy/k8s/examples/*): everything a user applies.</summary>
+    public static IReadOnlyList<string> Kustomizations { get; } = [.. Overlays, .. SubDirectories("deploy/k8s/examples")];
+
     /// <summary>The objects of a directory relative to the repository root; rendered once per test run.</summary>
     public static Manifest Render(string directory) =>
         Rendered.GetOrAdd(directory, d => new Lazy<Manifest>(() => RenderNow(d))).Value;
@@ -44,6 +50,14 @@ internal static class Kustomize
             .Select(d => new K8sObject(d as JsonObject ?? throw new InvalidDataException($"{directory}: a document is not a mapping: {d}")))
             .ToList();
         return new Manifest(directory, objects);
+    }
+
+    private static List<string> SubDirectories(string relative)
+    {
+        var path = Repository.PathOf(relative);
+        return Directory.Exists(path)
+            ? [.. Directory.GetDirectories(path).Select(d => relative + "/" + Path.GetFileName(d)).Order(StringComparer.Ordinal)]
+            : [];
     }
 
     private static string? FindOnPath(string program) =>

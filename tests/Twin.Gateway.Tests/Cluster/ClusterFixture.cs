@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 
 namespace Twin.Gateway.Tests.Cluster;
 
@@ -33,7 +33,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Postgres = await PostgresProcess.StartAsync(_temp.Sub("postgres"));
-        await MigrateAsync(Postgres.ConnectionString);
+        await SiloProcess.MigrateAsync(Postgres.ConnectionString);
         Mosquitto = await MosquittoProcess.StartAsync(_temp.Sub("mosquitto"));
         for (var i = 0; i < Silos; i++)
         {
@@ -47,17 +47,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         }
 
         await Task.WhenAll(Gateways.Select(g => g.StartAsync(TimeSpan.FromSeconds(60))));
-        await Task.WhenAll(Gateways.Select(WaitConsumingAsync));
-    }
-
-    /// <summary>Runs <c>dotnet Twin.Silo.dll migrate</c>; returns its output.</summary>
-    public static async Task<string> MigrateAsync(string connectionString)
-    {
-        var dll = Repository.ProgramDll("Twin.Silo");
-        await using var migrate = ChildProcess.Start("dotnet", [dll, "migrate", $"--Twin:Storage:ConnectionString={connectionString}"], Path.GetDirectoryName(dll));
-        var exit = await migrate.WaitForExitAsync(TimeSpan.FromSeconds(60));
-        Assert.True(exit == 0, $"migrate exited with {exit}:\n{migrate.Output}");
-        return migrate.Output;
+        await Task.WhenAll(Gateways.Select(g => g.WaitConsumingAsync(TimeSpan.FromSeconds(30))));
     }
 
     public GatewayProcess NewGateway(int index) =>
@@ -81,7 +71,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         await Gateways[index].DisposeAsync();
         Gateways[index] = NewGateway(index);
         await Gateways[index].StartAsync(TimeSpan.FromSeconds(60));
-        await WaitConsumingAsync(Gateways[index]);
+        await Gateways[index].WaitConsumingAsync(TimeSpan.FromSeconds(30));
     }
 
     /// <summary>Starts a new silo in place of one that was stopped or killed (new ports, as a rescheduled pod gets).</summary>
@@ -227,10 +217,4 @@ public sealed class ClusterFixture : IAsyncLifetime
         snapshot.GetProperty("ingest").GetProperty("applied").GetInt64() + snapshot.GetProperty("ingest").GetProperty("late").GetInt64();
 
     private static string Tail(string text) => text.Length <= 4000 ? text : text[^4000..];
-
-    public static Task WaitConsumingAsync(GatewayProcess gateway) =>
-        Wait.UntilAsync(
-            async () => (await gateway.GetJsonAsync("/health/ready"))?.GetProperty("checks").GetProperty("mqtt").GetProperty("status").GetString() == "Healthy",
-            TimeSpan.FromSeconds(30),
-            "the gateway's MQTT consumer connected");
 }

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR.Client;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 using Xunit.Abstractions;
 
 namespace Twin.Gateway.Tests.Cluster;

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 using Xunit.Abstractions;
 
 namespace Twin.Gateway.Tests.Cluster;
@@ -61,15 +61,15 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         const int perMachine = 900;
         var publisher = new LoadPublisher("hung-silo", Machines, perMachine, Rate);
         publisher.Start(cluster.Mosquitto.Port);
-        var hung = cluster.SiloProcesses[1].Process.Id;
+        var hung = cluster.SiloProcesses[1].Process;
         try
         {
             await publisher.WaitForAsync(publisher.Total / 4, TimeSpan.FromSeconds(60));
-            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} SIGSTOP silo 1 (pid {hung})");
-            Signal("STOP", hung);
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} SIGSTOP silo 1 (pid {hung.Id})");
+            await hung.PauseAsync();
             var stopped = Stopwatch.StartNew();
             await Wait.UntilAsync(() => Task.FromResult(stopped.Elapsed >= TimeSpan.FromSeconds(20)), TimeSpan.FromSeconds(30), "20 s hung");
-            Signal("CONT", hung);
+            await hung.ResumeAsync();
             output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} SIGCONT silo 1");
 
             await publisher.CompleteAsync(TimeSpan.FromSeconds(180));
@@ -82,16 +82,10 @@ public sealed class ClusterTests(ClusterFixture cluster, ITestOutputHelper outpu
         }
         finally
         {
-            Signal("CONT", hung);
+            await hung.ResumeAsync();
             cluster.WriteOutputs(output);
             await cluster.RestartSiloAsync(1);
         }
-    }
-
-    private static void Signal(string signal, int pid)
-    {
-        using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false });
-        kill!.WaitForExit();
     }
 
     [Fact]

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 
 namespace Twin.Gateway.Tests.Cluster;
 

@@ -1,4 +1,4 @@
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 
 namespace Twin.Gateway.Tests.EndToEnd;
 

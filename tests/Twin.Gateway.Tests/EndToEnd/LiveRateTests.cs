@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR.Client;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 using Xunit.Abstractions;
 
 namespace Twin.Gateway.Tests.EndToEnd;

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 using Xunit.Abstractions;
 
 namespace Twin.Gateway.Tests.EndToEnd;

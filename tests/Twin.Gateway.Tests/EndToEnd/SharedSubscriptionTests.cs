@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 
 namespace Twin.Gateway.Tests.EndToEnd;
 

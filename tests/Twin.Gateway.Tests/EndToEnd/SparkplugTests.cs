@@ -1,6 +1,6 @@
 using System.Text.Json;
 using MQTTnet;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 
 namespace Twin.Gateway.Tests.EndToEnd;
 

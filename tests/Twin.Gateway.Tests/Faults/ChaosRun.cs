@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Twin.Gateway.Tests.Cluster;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 
 namespace Twin.Gateway.Tests.Faults;
 
@@ -103,17 +103,17 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
             case FaultKind.HangSilo:
             {
                 var i = _random.Next(ClusterFixture.Silos);
-                var pid = cluster.SiloProcesses[i].Process.Id;
-                Log($"SIGSTOP silo {i} (pid {pid}) for 20 s");
+                var hung = cluster.SiloProcesses[i].Process;
+                Log($"SIGSTOP silo {i} (pid {hung.Id}) for 20 s");
                 _hung.Add(i);
-                Signal("STOP", pid);
+                await hung.PauseAsync();
                 try
                 {
                     await PauseAsync(TimeSpan.FromSeconds(20));
                 }
                 finally
                 {
-                    Signal("CONT", pid);
+                    await hung.ResumeAsync();
                 }
 
                 // Declared dead meanwhile, it learns so when it wakes and stops itself: it is replaced, as a pod would be.
@@ -159,7 +159,7 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
                 await PauseAsync(down);
                 await cluster.Mosquitto.StartAgainAsync();
                 var back = Stopwatch.StartNew();
-                await Task.WhenAll(cluster.Gateways.Select(ClusterFixture.WaitConsumingAsync));
+                await Task.WhenAll(cluster.Gateways.Select(g => g.WaitConsumingAsync(TimeSpan.FromSeconds(30))));
                 load.Reconnect();
                 Log($"both gateways subscribed again {back.Elapsed.TotalSeconds:F1} s after the broker; devices reconnect");
                 break;
@@ -393,12 +393,6 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
     }
 
     private static Task PauseAsync(TimeSpan time) => Task.Delay(time);
-
-    private static void Signal(string signal, int pid)
-    {
-        using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false });
-        kill!.WaitForExit();
-    }
 
     private void Log(string line) => log($"{_clock.Elapsed.TotalSeconds,6:F1} s  {line}");
 

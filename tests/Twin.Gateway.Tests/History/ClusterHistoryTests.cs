@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using Twin.Gateway.Tests.Cluster;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 using Twin.Silo.Storage;
 
 namespace Twin.Gateway.Tests.History;
@@ -20,7 +20,7 @@ public sealed class ClusterHistoryTests(PostgresServerFixture postgres) : IClass
     public async Task A_client_mode_gateway_serves_the_history_a_silo_wrote_to_PostgreSQL()
     {
         var connectionString = await postgres.Server.CreateDatabaseAsync("history_cluster");
-        var migrated = await ClusterFixture.MigrateAsync(connectionString);
+        var migrated = await SiloProcess.MigrateAsync(connectionString);
         Assert.True(PostgresSchema.RequiredVersion >= 4);
         Assert.Contains($"now at version {PostgresSchema.RequiredVersion}", migrated, StringComparison.Ordinal);
 

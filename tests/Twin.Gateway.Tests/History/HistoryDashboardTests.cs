@@ -3,7 +3,7 @@ using System.Net;
 using System.Text;
 using Microsoft.Playwright;
 using Twin.Gateway.Tests.EndToEnd;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 
 namespace Twin.Gateway.Tests.History;
 

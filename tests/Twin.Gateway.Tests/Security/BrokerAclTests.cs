@@ -4,7 +4,7 @@ using System.Text.Json;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 
 namespace Twin.Gateway.Tests.Security;
 

@@ -6,7 +6,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 using Xunit.Abstractions;
 
 namespace Twin.Gateway.Tests.Security;

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Playwright;
 using Twin.Gateway.Tests.EndToEnd;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 using Xunit.Abstractions;
 
 namespace Twin.Gateway.Tests.Security;

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Patterns;
 using Microsoft.Extensions.DependencyInjection;
 using Twin.Gateway.Security;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 using Xunit.Abstractions;
 
 namespace Twin.Gateway.Tests.Security;

@@ -1,24 +1,9 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 using Twin.Silo.Storage;
 
-namespace Twin.Gateway.Tests.Cluster;
-
-public sealed class PostgresServerFixture : IAsyncLifetime
-{
-    private readonly TempDirectory _temp = new();
-
-    public PostgresProcess Server { get; private set; } = null!;
-
-    public async Task InitializeAsync() => Server = await PostgresProcess.StartAsync(_temp.Sub("postgres"));
-
-    public async Task DisposeAsync()
-    {
-        await Server.DisposeAsync();
-        _temp.Dispose();
-    }
-}
+namespace Twin.Silo.Tests.Storage;
 
 /// <summary>The project's PostgreSQL schema on a real server: versioned, idempotent, and strict about grain state.</summary>
 public sealed class PostgresSchemaTests(PostgresServerFixture postgres) : IClassFixture<PostgresServerFixture>
@@ -28,9 +13,9 @@ public sealed class PostgresSchemaTests(PostgresServerFixture postgres) : IClass
     {
         var connectionString = await postgres.Server.CreateDatabaseAsync("migrate_command");
 
-        var first = await ClusterFixture.MigrateAsync(connectionString);
+        var first = await SiloProcess.MigrateAsync(connectionString);
         Assert.Contains($"now at version {PostgresSchema.RequiredVersion}", first, StringComparison.Ordinal);
-        var second = await ClusterFixture.MigrateAsync(connectionString);
+        var second = await SiloProcess.MigrateAsync(connectionString);
         Assert.Contains($"Schema up to date (version {PostgresSchema.RequiredVersion})", second, StringComparison.Ordinal);
 
         Assert.Equal(PostgresSchema.RequiredVersion, await PostgresSchema.CurrentVersionAsync(connectionString));

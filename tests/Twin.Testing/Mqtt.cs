@@ -2,7 +2,7 @@ using System.Text;
 using MQTTnet;
 using MQTTnet.Protocol;
 
-namespace Twin.Gateway.Tests.Support;
+namespace Twin.Testing;
 
 /// <summary>A device publishing QoS 1 messages to a broker on 127.0.0.1.</summary>
 public sealed class TestDevice : IAsyncDisposable

@@ -1,12 +1,12 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 using Twin.Grains.Infrastructure;
 using Twin.Machines;
 using Twin.History;
 using Twin.Silo.History;
 
-namespace Twin.Gateway.Tests.History;
+namespace Twin.Silo.Tests.History;
 
 /// <summary>The writer between the twins and the store: hands back when written, never drops, batches, drains on stop.</summary>
 public sealed class HistoryWriterTests : IDisposable

@@ -1,13 +1,18 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 
-namespace Twin.Gateway.Tests.Support;
+namespace Twin.Testing;
 
-/// <summary>A real OS process started by a test, with its output kept for failure messages.</summary>
+/// <summary>
+/// A real OS process started by a test or a benchmark, with its output kept for failure messages.
+/// Killed (with its children) on dispose, and on Ctrl-C once <see cref="Interrupt.Enable"/> ran.
+/// </summary>
 public sealed class ChildProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private IDisposable? _onInterrupt;
 
     private ChildProcess(Process process)
     {
@@ -18,6 +23,9 @@ public sealed class ChildProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>The most recent lines it wrote to standard output and error.</summary>
     public string Output
     {
         get
@@ -55,6 +63,7 @@ public sealed class ChildProcess : IAsyncDisposable
         process.OutputDataReceived += (_, e) => child.Append(e.Data);
         process.ErrorDataReceived += (_, e) => child.Append(e.Data);
         process.Start();
+        child._onInterrupt = Interrupt.OnCancel(child.Kill);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return child;
@@ -63,14 +72,9 @@ public sealed class ChildProcess : IAsyncDisposable
     /// <summary>SIGTERM, as an orchestrator stops a process; then waits for it to exit.</summary>
     public async Task StopAsync(TimeSpan timeout)
     {
-        if (_process.HasExited)
+        if (!await SignalAsync("TERM"))
         {
             return;
-        }
-
-        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
         }
 
         using var cts = new CancellationTokenSource(timeout);
@@ -85,6 +89,25 @@ public sealed class ChildProcess : IAsyncDisposable
             throw new TimeoutException($"The process did not stop within {timeout.TotalSeconds} s of SIGTERM.\n{Output}");
         }
     }
+
+    /// <summary>Sends a signal (e.g. <c>INT</c>) through kill(1); true when it was delivered.</summary>
+    public async Task<bool> SignalAsync(string signal)
+    {
+        if (HasExited)
+        {
+            return false;
+        }
+
+        using var kill = Process.Start("kill", ["-" + signal, Id.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        return kill.ExitCode == 0;
+    }
+
+    /// <summary>SIGSTOP: the process hangs (no thread runs, its sockets stay open) until <see cref="ResumeAsync"/>.</summary>
+    public Task PauseAsync() => SignalAsync("STOP");
+
+    /// <summary>SIGCONT: a paused process runs again.</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
 
     /// <summary>Waits for the process to exit on its own; returns its exit code.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
@@ -119,10 +142,69 @@ public sealed class ChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>CPU time (user + system) the process has used so far, from /proc.</summary>
+    public TimeSpan CpuTime() => ProcessStat.Read(Id)?.Cpu ?? TimeSpan.Zero;
+
+    /// <summary>
+    /// CPU time of the process and its children: its own, what its exited children used (reaped),
+    /// and what its running children have used so far (a PostgreSQL server and its backends).
+    /// </summary>
+    public TimeSpan CpuTimeWithChildren()
+    {
+        if (ProcessStat.Read(Id) is not { } self)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var total = self.Cpu + self.ReapedChildrenCpu;
+        foreach (var child in ProcessStat.All().Where(p => p.ParentId == Id))
+        {
+            total += child.Cpu;
+        }
+
+        return total;
+    }
+
+    /// <summary>Resident set size in bytes, from /proc.</summary>
+    public long ResidentBytes()
+    {
+        var line = File.ReadLines($"/proc/{Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
+
     public async ValueTask DisposeAsync()
     {
-        await KillAsync();
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await _process.WaitForExitAsync(timeout.Token);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or OperationCanceledException)
+        {
+        }
+
+        _onInterrupt?.Dispose();
         _process.Dispose();
+    }
+
+    // Synchronous: it runs from the signal handler, which cannot await.
+    private void Kill()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(TimeSpan.FromSeconds(10));
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+        }
     }
 
     private void Append(string? line)

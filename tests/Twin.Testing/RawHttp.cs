@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 
-namespace Twin.Gateway.Tests.Support;
+namespace Twin.Testing;
 
 /// <summary>
 /// HTTP/1.1 requests written byte for byte, so a test sends the exact request target it means

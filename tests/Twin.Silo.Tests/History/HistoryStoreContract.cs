@@ -3,7 +3,7 @@ using Twin.Machines;
 using Twin.History;
 using Twin.Silo.History;
 
-namespace Twin.Gateway.Tests.History;
+namespace Twin.Silo.Tests.History;
 
 /// <summary>What every history store does, run against each of them (SQLite file, PostgreSQL server, memory).</summary>
 public abstract class HistoryStoreContract

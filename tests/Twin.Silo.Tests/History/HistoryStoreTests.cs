@@ -1,12 +1,11 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
-using Twin.Gateway.Tests.Cluster;
-using Twin.Gateway.Tests.Support;
+using Twin.Testing;
 using Twin.History;
 using Twin.Silo.History;
 using Twin.Silo.Storage;
 
-namespace Twin.Gateway.Tests.History;
+namespace Twin.Silo.Tests.History;
 
 /// <summary>The embedded store: its own SQLite file.</summary>
 public sealed class SqliteHistoryStoreTests : HistoryStoreContract, IDisposable

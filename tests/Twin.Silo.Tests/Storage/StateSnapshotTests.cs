@@ -4,7 +4,7 @@ using Orleans.Storage;
 using Twin.Grains.Domain;
 using Twin.Silo.Storage;
 
-namespace Twin.Gateway.Tests.Cluster;
+namespace Twin.Silo.Tests.Storage;
 
 /// <summary>
 /// The cluster-mode storage decorator hands the ADO.NET provider a copy of the twin's state taken

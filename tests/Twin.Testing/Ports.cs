@@ -1,8 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Twin.Gateway.Tests.Support;
+namespace Twin.Testing;
 
+/// <summary>Free TCP ports on 127.0.0.1, so every server a run starts gets its own.</summary>
 public static class Ports
 {
     private static readonly HashSet<int> Handed = [];
@@ -26,6 +27,7 @@ public static class Ports
         }
     }
 
+    /// <summary>True when something accepts a TCP connection on the port (a server is listening).</summary>
     public static async Task<bool> IsOpenAsync(int port)
     {
         try

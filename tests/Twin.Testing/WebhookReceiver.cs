@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 
-namespace Twin.Gateway.Tests.Support;
+namespace Twin.Testing;
 
 /// <summary>A local webhook receiver (a stand-in CMMS/ERP) that records every event it is sent.</summary>
 public sealed class WebhookReceiver : IDisposable

@@ -1,8 +1,14 @@
-namespace Twin.Gateway.Tests.Support;
+namespace Twin.Testing;
 
-/// <summary>A throwaway Mosquitto broker on a free 127.0.0.1 port, with persistence in its own folder.</summary>
+/// <summary>
+/// A throwaway Mosquitto broker on a free 127.0.0.1 port, anonymous, with persistence in its own
+/// folder (deleted on dispose) and a queue deep enough that a publisher running ahead of the
+/// gateway is queued rather than dropped, as docs/OPERATIONS.md configures it.
+/// </summary>
 public sealed class MosquittoProcess : IAsyncDisposable
 {
+    private static readonly string[] Candidates = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"];
+
     private readonly string _directory;
     private ChildProcess? _process;
 
@@ -14,8 +20,13 @@ public sealed class MosquittoProcess : IAsyncDisposable
 
     public int Port { get; }
 
+    public ChildProcess Process => _process ?? throw new InvalidOperationException("not started");
+
+    /// <summary>Whether Debian's mosquitto package is installed (a benchmark leaves its figure out when not).</summary>
+    public static bool IsInstalled => Candidates.Any(File.Exists);
+
     public static string Executable =>
-        new[] { "/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto" }.FirstOrDefault(File.Exists)
+        Candidates.FirstOrDefault(File.Exists)
         ?? throw new FileNotFoundException("mosquitto is not installed (./test.sh installs it: apt-get install mosquitto mosquitto-clients).");
 
     /// <remarks>
@@ -23,7 +34,8 @@ public sealed class MosquittoProcess : IAsyncDisposable
     /// persistence file into a root-owned folder: it then keeps sessions and queued messages only
     /// in memory and loses them on a restart, silently. So as root it is told to stay root.
     /// </remarks>
-    public static async Task<MosquittoProcess> StartAsync(string directory)
+    /// <param name="maxInflightMessages">Mosquitto's <c>max_inflight_messages</c> per client; null: its default (20).</param>
+    public static async Task<MosquittoProcess> StartAsync(string directory, int? maxInflightMessages = null)
     {
         Directory.CreateDirectory(directory);
         var broker = new MosquittoProcess(directory, Ports.Free());
@@ -33,11 +45,21 @@ public sealed class MosquittoProcess : IAsyncDisposable
             allow_anonymous true
             persistence true
             persistence_location {directory}/
-            max_queued_messages 100000
+            max_queued_messages 1000000
             log_dest stdout
             {(Environment.UserName == "root" ? "user root" : "")}
+            {(maxInflightMessages is { } n ? $"max_inflight_messages {n}" : "")}
             """);
-        await broker.StartAgainAsync();
+        try
+        {
+            await broker.StartAgainAsync();
+        }
+        catch
+        {
+            await broker.DisposeAsync();
+            throw;
+        }
+
         return broker;
     }
 
@@ -72,12 +94,6 @@ public sealed class MosquittoProcess : IAsyncDisposable
             await _process.DisposeAsync();
         }
 
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        TempDirectory.TryDelete(_directory);
     }
 }
