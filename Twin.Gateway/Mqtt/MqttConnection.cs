@@ -48,39 +48,10 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
     public void StopReceiving() => _stopping = true;
 
     /// <summary>Connects, and reconnects with backoff whenever the connection drops, until stopped.</summary>
-    public async Task RunAsync(CancellationToken stoppingToken)
+    public Task RunAsync(CancellationToken stoppingToken)
     {
         _client.ApplicationMessageReceivedAsync += e => OnReceivedAsync(e, stoppingToken);
-        var backoff = TimeSpan.FromMilliseconds(250);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            if (!_client.IsConnected)
-            {
-                try
-                {
-                    await ConnectAsync(stoppingToken);
-                    backoff = TimeSpan.FromMilliseconds(250);
-                }
-                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-                {
-                    break;
-                }
-                catch (Exception ex)
-                {
-                    LogConnectFailed(ex, options.Host, options.Port, backoff.TotalSeconds);
-                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-                }
-            }
-
-            try
-            {
-                await Task.Delay(_client.IsConnected ? TimeSpan.FromSeconds(1) : backoff, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
+        return MqttReconnect.RunAsync(_client, ConnectAsync, (ex, seconds) => LogConnectFailed(ex, options.Host, options.Port, seconds), stoppingToken);
     }
 
     /// <summary>Acknowledges messages once their twins made them durable; those of an earlier connection are skipped (the broker redelivers them).</summary>
@@ -179,15 +150,7 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
                 .WithWillRetain(true);
         }
 
-        if (!string.IsNullOrEmpty(options.Username))
-        {
-            builder = builder.WithCredentials(options.Username, options.Password ?? "");
-        }
-        else if (embeddedBroker)
-        {
-            // The embedded broker in this process: its service account.
-            builder = builder.WithCredentials(service.Username, service.Password);
-        }
+        builder = builder.WithGatewayCredentials(options, service, embeddedBroker);
 
         // A new connection number before connecting: with a session present the broker resends
         // unacknowledged messages as soon as the connection is up, and they must carry this
