@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Threading.Channels;
 using MQTTnet;
+using MQTTnet.Packets;
 using MQTTnet.Protocol;
+using Twin.Gateway.Uns;
 using Twin.Ingestion;
 using Twin.Ingestion.Sparkplug;
 
@@ -14,6 +16,9 @@ internal sealed record MqttInbound(MqttApplicationMessageReceivedEventArgs Args,
     public long ReceivedAt { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
 
     public Origin Origin => new(Topic, Payload, Length, ReceivedAt);
+
+    /// <summary>Published by a twin's publish-back (its user property says so): never ingested.</summary>
+    public bool Echo { get; init; }
 }
 
 /// <summary>
@@ -230,7 +235,8 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
             : message.Payload.ToArray();
         try
         {
-            await _received.Writer.WriteAsync(new MqttInbound(e, message.Topic, payload, length, message.QualityOfServiceLevel, Current), stoppingToken);
+            var echo = message.UserProperties?.Exists(p => p.Name == UnsLayout.OriginProperty && p.ReadValueAsString() == UnsLayout.OriginValue) == true;
+            await _received.Writer.WriteAsync(new MqttInbound(e, message.Topic, payload, length, message.QualityOfServiceLevel, Current) { Echo = echo }, stoppingToken);
         }
         catch (OperationCanceledException)
         {
