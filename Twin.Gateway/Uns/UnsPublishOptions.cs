@@ -16,6 +16,9 @@ public sealed class UnsPublishOptions
     /// <summary>The placeholder of <see cref="Root"/> that takes the factory id.</summary>
     public const string FactoryPlaceholder = "{factory}";
 
+    /// <summary>The default <see cref="Root"/> (the broker ACLs in deploy/ grant its subtree).</summary>
+    public const string DefaultRoot = "twin/{factory}";
+
     /// <summary>Publish (default off).</summary>
     public bool Enabled { get; set; }
 
@@ -23,7 +26,7 @@ public sealed class UnsPublishOptions
     public List<string> Factories { get; set; } = [];
 
     /// <summary>Where a factory's topics go: a topic with <c>{factory}</c> in it, e.g. <c>twin/{factory}</c>.</summary>
-    public string Root { get; set; } = "twin/" + FactoryPlaceholder;
+    public string Root { get; set; } = DefaultRoot;
 
     /// <summary>Factory → its own root instead of <see cref="Root"/>, e.g. an ISA-95 path <c>acme-twin/berlin/body</c>.</summary>
     public Dictionary<string, string> Roots { get; set; } = new(StringComparer.Ordinal);
