@@ -31,14 +31,33 @@ public sealed class MosquittoProcess : IAsyncDisposable
             max_queued_messages 100000
             log_dest stdout
             """);
-        broker._process = ChildProcess.Start(Executable, ["-c", config], directory);
+        await broker.LaunchAsync();
+        return broker;
+    }
+
+    /// <summary>Stops the broker (SIGTERM) and starts it again on the same port; without <paramref name="keepData"/> its persisted sessions and retained messages are gone.</summary>
+    public async Task RestartAsync(bool keepData)
+    {
+        await _process!.StopAsync(TimeSpan.FromSeconds(15));
+        await _process.DisposeAsync();
+        if (!keepData)
+        {
+            File.Delete(Path.Combine(_directory, "mosquitto.db"));
+        }
+
+        await LaunchAsync();
+    }
+
+    private async Task LaunchAsync()
+    {
+        var process = ChildProcess.Start(Executable, ["-c", Path.Combine(_directory, "mosquitto.conf")], _directory);
+        _process = process;
         await Wait.UntilAsync(
-            async () => broker._process.HasExited
-                ? throw new InvalidOperationException("mosquitto exited:\n" + broker._process.Output)
-                : await Ports.IsOpenAsync(broker.Port),
+            async () => process.HasExited
+                ? throw new InvalidOperationException("mosquitto exited:\n" + process.Output)
+                : await Ports.IsOpenAsync(Port),
             TimeSpan.FromSeconds(15),
             "mosquitto listening");
-        return broker;
     }
 
     public async ValueTask DisposeAsync()
