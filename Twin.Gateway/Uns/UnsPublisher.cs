@@ -31,6 +31,9 @@ namespace Twin.Gateway.Uns;
 internal sealed partial class UnsPublisher : BackgroundService, ILiveListener
 {
     private const int ReadParallelism = 8;
+
+    /// <summary>Every this many rounds the watched twins are read again (see <see cref="ReadAsync"/>).</summary>
+    private const int ResyncRounds = 6;
     private static readonly TimeSpan RetainedQuiet = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan RetainedAtMost = TimeSpan.FromSeconds(30);
     private static readonly ReadOnlyMemory<byte> Origin = System.Text.Encoding.UTF8.GetBytes(UnsLayout.OriginValue);
@@ -46,7 +49,8 @@ internal sealed partial class UnsPublisher : BackgroundService, ILiveListener
     private readonly UnsPicture _picture;
     private readonly Dictionary<string, Published> _factories;
     private readonly ConcurrentDictionary<TwinTopic, TwinChange> _changes = new();
-    private readonly ConcurrentDictionary<TwinTopic, long> _applied = new();
+    private readonly Dictionary<TwinTopic, long> _applied = [];
+    private readonly Lock _applying = new();
     private readonly Channel<bool> _changed = Wake();
     private readonly Channel<bool> _queued = Wake();
     private readonly ConcurrentDictionary<string, byte> _retained = new(StringComparer.Ordinal);
@@ -243,26 +247,42 @@ internal sealed partial class UnsPublisher : BackgroundService, ILiveListener
                 _changed.Reader.TryRead(out _);
                 foreach (var topic in _changes.Keys)
                 {
-                    if (!_changes.TryRemove(topic, out var change) || (_applied.TryGetValue(topic, out var applied) && change.Version <= applied)
-                        || !_factories.TryGetValue(topic.Factory, out var factory))
+                    if (_changes.TryRemove(topic, out var change))
                     {
-                        continue;
-                    }
-
-                    _applied[topic] = change.Version;
-                    if (change.Machine is { } machine)
-                    {
-                        Replace(factory.Source("machine", topic.Id), UnsLayout.Machine(factory.Root, machine));
-                    }
-                    else if (change.Line is { } line)
-                    {
-                        Replace(factory.Source("line", topic.Id), UnsLayout.Line(factory.Root, line));
+                        Apply(topic, change);
                     }
                 }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+        }
+    }
+
+    /// <summary>A twin's state, unless a newer one was applied already: replaces its values in the picture.</summary>
+    private void Apply(TwinTopic topic, TwinChange change)
+    {
+        if (!_factories.TryGetValue(topic.Factory, out var factory))
+        {
+            return;
+        }
+
+        lock (_applying)
+        {
+            if (_applied.TryGetValue(topic, out var applied) && change.Version <= applied)
+            {
+                return;
+            }
+
+            _applied[topic] = change.Version;
+            if (change.Machine is { } machine)
+            {
+                Replace(factory.Source("machine", topic.Id), UnsLayout.Machine(factory.Root, machine));
+            }
+            else if (change.Line is { } line)
+            {
+                Replace(factory.Source("line", topic.Id), UnsLayout.Line(factory.Root, line));
+            }
         }
     }
 
@@ -307,9 +327,9 @@ internal sealed partial class UnsPublisher : BackgroundService, ILiveListener
     }
 
     /// <summary>
-    /// One round for a factory: watches the machines and lines it does not watch yet, reads each
-    /// machine's OEE and tickets and the factory's KPIs; returns how many reads failed (their
-    /// values stay as they were until a later round reads them).
+    /// One round for a factory: watches the machines and lines it does not watch yet (every few
+    /// rounds reads the watched ones again), reads each machine's OEE and tickets and the factory's
+    /// KPIs; returns how many reads failed (their values stay as they were until a later round reads them).
     /// </summary>
     private async Task<int> ReadAsync(Published factory, CancellationToken stoppingToken)
     {
@@ -338,9 +358,18 @@ internal sealed partial class UnsPublisher : BackgroundService, ILiveListener
         var unwatched = machines.Select(m => TwinTopic.Machine(f, m)).Concat(lines.Select(l => TwinTopic.Line(f, l))).Where(t => !factory.Watched.ContainsKey(t));
         await Parallel.ForEachAsync(unwatched, parallel, (topic, _) => new ValueTask(TryAsync(async () =>
         {
-            OnChange(topic, await _feed.WatchAsync(topic, this));
+            // Applied here, not queued: the round that first reads a factory must leave its picture whole.
+            Apply(topic, await _feed.WatchAsync(topic, this));
             factory.Watched[topic] = 0;
         })));
+
+        if (++factory.Rounds % ResyncRounds == 0)
+        {
+            // The streams are best effort (a change made while a twin's lease lapsed, or its
+            // subscription was being made again, is never delivered): read the twins again now and
+            // then, so a missed change is made good within a few rounds.
+            await Parallel.ForEachAsync(factory.Watched.Keys, parallel, (topic, _) => new ValueTask(TryAsync(async () => Apply(topic, await _feed.SnapshotAsync(topic)))));
+        }
 
         await Parallel.ForEachAsync(machines, parallel, (machine, _) => new ValueTask(TryAsync(async () =>
         {
@@ -488,6 +517,9 @@ internal sealed partial class UnsPublisher : BackgroundService, ILiveListener
         public string Root { get; } = root;
 
         public ConcurrentDictionary<TwinTopic, byte> Watched { get; } = new();
+
+        /// <summary>Rounds read so far (by the factory's one read loop).</summary>
+        public int Rounds { get; set; }
 
         public TaskCompletionSource Loaded { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
