@@ -60,6 +60,7 @@ public static class TwinEvents
     public const int UnsPublisherReadFailed = 3411;
     public const int UnsPublisherTopicsRefused = 3412;
     public const int UnsPublisherStaleCleared = 3413;
+    public const int UnsPublisherDisconnectFailed = 3414;
 
     // 4xxx: HTTP API
     public const int TwinExceptionHandlerUnhandled = 4001;

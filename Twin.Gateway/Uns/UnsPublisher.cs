@@ -126,10 +126,9 @@ internal sealed partial class UnsPublisher : BackgroundService, ILiveListener
         {
             await Task.WhenAll(_factories.Values.SelectMany(f => f.Watched.Keys).Select(t => _feed.UnwatchAsync(t, this)));
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            // The cluster is going away too; the feed drops what is left when it stops.
-            LogReadFailed(ex, string.Join(", ", _factories.Keys), 1);
+            // The cluster is going away with this process: what is left goes with the feed.
         }
 
         if (_client.IsConnected)
@@ -140,7 +139,7 @@ internal sealed partial class UnsPublisher : BackgroundService, ILiveListener
             }
             catch (Exception ex)
             {
-                LogConnectFailed(ex, _mqtt.Host, _mqtt.Port, 0);
+                LogDisconnectFailed(ex);
             }
         }
     }
@@ -532,6 +531,9 @@ internal sealed partial class UnsPublisher : BackgroundService, ILiveListener
 
     [LoggerMessage(EventId = TwinEvents.UnsPublisherConnectFailed, Level = LogLevel.Warning, Message = "UNS publish-back cannot connect to {Host}:{Port}; retrying in {Seconds} s")]
     private partial void LogConnectFailed(Exception exception, string host, int port, double seconds);
+
+    [LoggerMessage(EventId = TwinEvents.UnsPublisherDisconnectFailed, Level = LogLevel.Warning, Message = "UNS publish-back: disconnecting from the broker failed")]
+    private partial void LogDisconnectFailed(Exception exception);
 
     [LoggerMessage(EventId = TwinEvents.UnsPublisherPublishFailed, Level = LogLevel.Warning, Message = "UNS publish-back: publishing {Topic} failed ({Reason}); further failures on this connection are not logged (grant the gateway's account write access to the subtree)")]
     private partial void LogPublishFailed(Exception? exception, string topic, string reason);
