@@ -10,6 +10,7 @@ using Twin.Ingestion;
 using Twin.Gateway.Mqtt;
 using Twin.Gateway.Security;
 using Twin.Gateway.Simulation;
+using Twin.Gateway.Uns;
 using Twin.Gateway.Embedded;
 using Twin.History;
 
@@ -71,6 +72,15 @@ public static class GatewayHosting
         services.AddSingleton<Twin.Gateway.Live.HubIdentities>();
         services.AddHostedService(sp => sp.GetRequiredService<Twin.Gateway.Live.LiveFeed>());
 
+        // Publish-back watches through the live feed, so it starts after it.
+        services.AddOptions<UnsPublishOptions>().BindConfiguration(UnsPublishOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<UnsPublishOptions>, UnsPublishOptionsValidator>();
+        if (builder.Configuration.GetSection(UnsPublishOptions.Section).Get<UnsPublishOptions>() is { Enabled: true })
+        {
+            services.AddSingleton<UnsPublisher>();
+            services.AddHostedService(sp => sp.GetRequiredService<UnsPublisher>());
+        }
+
         services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase));
@@ -81,7 +91,8 @@ public static class GatewayHosting
         services.AddOpenApi();
         services.AddHealthChecks()
             .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"])
-            .AddCheck<MqttHealthCheck>("mqtt", tags: ["ready"]);
+            .AddCheck<MqttHealthCheck>("mqtt", tags: ["ready"])
+            .AddCheck<UnsPublishHealthCheck>("uns-publish", tags: ["ready"]);
         return builder;
     }
 

@@ -8,8 +8,9 @@ namespace Twin.Ingestion;
 /// <summary>
 /// Counts of what this gateway process ingested and rejected since it started, kept for
 /// <c>/api/gateway/ingest</c> and exported as metrics: <c>twin_readings_accepted_total</c>,
-/// <c>twin_readings_ignored_total</c>, <c>twin_readings_rejected_total{reason}</c> and the
-/// receive-to-durable latency <c>twin_ingest_durable_seconds</c>.
+/// <c>twin_readings_ignored_total</c>, <c>twin_readings_rejected_total{reason}</c>, the
+/// receive-to-durable latency <c>twin_ingest_durable_seconds</c> and the publish-back messages left
+/// out, <c>twin_uns_echoes_ignored_total</c>.
 /// </summary>
 public sealed class IngestStatistics
 {
@@ -23,6 +24,7 @@ public sealed class IngestStatistics
     private readonly Counter<long> _acceptedCounter;
     private readonly Counter<long> _ignoredCounter;
     private readonly Counter<long> _rejectedCounter;
+    private readonly Counter<long> _echoCounter;
     private readonly Histogram<double> _durable;
 
     public IngestStatistics(IMeterFactory meters)
@@ -31,6 +33,7 @@ public sealed class IngestStatistics
         _acceptedCounter = meter.CreateCounter<long>("twin.readings.accepted", description: "Messages a twin applied (new or late), by source.");
         _ignoredCounter = meter.CreateCounter<long>("twin.readings.ignored", description: "Messages a twin had already applied (duplicates, too old), by source.");
         _rejectedCounter = meter.CreateCounter<long>("twin.readings.rejected", description: "Messages refused, by reason; each is kept as a dead letter.");
+        _echoCounter = meter.CreateCounter<long>("twin.uns.echoes.ignored", description: "Messages a twin's publish-back had published that came back to ingestion and were left out.");
         _durable = meter.CreateHistogram(
             "twin.ingest.durable",
             unit: "s",
@@ -56,6 +59,9 @@ public sealed class IngestStatistics
         For(factory).Rejected.AddOrUpdate(reasonCode, 1, (_, n) => n + 1);
         _rejectedCounter.Add(1, new KeyValuePair<string, object?>("reason", reasonCode), new KeyValuePair<string, object?>("source", source));
     }
+
+    /// <summary>A message published back by a twin reached ingestion: acknowledged and left out.</summary>
+    public void EchoIgnored() => _echoCounter.Add(1);
 
     /// <summary>Records the latency of one message received at <paramref name="receivedAt"/> (a <see cref="Stopwatch"/> timestamp).</summary>
     public void Durable(long receivedAt, string source = "mqtt") =>

@@ -46,7 +46,7 @@ public static class TwinEvents
     public const int EmbeddedBrokerClientIdTaken = 3204;
     public const int ProfileProviderLoadFailed = 3301;
 
-    // 34xx: Sparkplug B host and Unified Namespace topics
+    // 34xx: Sparkplug B host and Unified Namespace topics (ingest and publish-back)
     public const int MqttConnectionPublishFailed = 3401;
     public const int SparkplugRebirthRequested = 3402;
     public const int SparkplugRebirthFailed = 3403;
@@ -54,6 +54,13 @@ public static class TwinEvents
     public const int LineMembershipRefused = 3405;
     public const int LineMembershipFailed = 3406;
     public const int MqttConnectionSubscriptionRefused = 3407;
+    public const int UnsPublisherConnected = 3408;
+    public const int UnsPublisherConnectFailed = 3409;
+    public const int UnsPublisherPublishFailed = 3410;
+    public const int UnsPublisherReadFailed = 3411;
+    public const int UnsPublisherTopicsRefused = 3412;
+    public const int UnsPublisherStaleCleared = 3413;
+    public const int UnsPublisherDisconnectFailed = 3414;
 
     // 4xxx: HTTP API
     public const int TwinExceptionHandlerUnhandled = 4001;

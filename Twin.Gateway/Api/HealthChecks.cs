@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Twin.Gateway.Mqtt;
+using Twin.Gateway.Uns;
 using Twin.Operations;
 
 namespace Twin.Gateway.Api;
@@ -36,4 +37,16 @@ internal sealed class MqttHealthCheck(MqttIngestService consumer, IOptions<MqttO
             ? HealthCheckResult.Healthy("MQTT consumer connected.")
             : HealthCheckResult.Degraded($"MQTT consumer not connected to {options.Value.Host}:{options.Value.Port}."));
     }
+}
+
+/// <summary>Degraded (not unready) while publish-back is on and not connected to its broker.</summary>
+internal sealed class UnsPublishHealthCheck(IServiceProvider services) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(services.GetService<UnsPublisher>() switch
+        {
+            null => HealthCheckResult.Healthy("UNS publish-back off."),
+            { IsConnected: true } => HealthCheckResult.Healthy("UNS publish-back connected."),
+            _ => HealthCheckResult.Degraded("UNS publish-back not connected to its broker."),
+        });
 }

@@ -37,9 +37,24 @@ public sealed class LiveOptions : ITwinOptions
 public sealed partial class LiveOptionsValidator : IValidateOptions<LiveOptions>;
 
 /// <summary>
+/// An in-process consumer of live changes beside the hub (the UNS publisher): it watches twins
+/// through the feed's own subscriptions and gets their changes as the hub groups do.
+/// </summary>
+public interface ILiveListener
+{
+    /// <summary>
+    /// A newer state of <paramref name="topic"/> (a machine's snapshot, a line's or factory's view),
+    /// in version order and off the stream's delivery. Keep it short and never block: the next
+    /// change of the twin waits for it.
+    /// </summary>
+    void OnChange(TwinTopic topic, TwinChange change);
+}
+
+/// <summary>
 /// This gateway's one subscription per watched twin: a subscription to the twin's Orleans stream,
-/// ref-counted by the hub clients watching the twin and by the line and factory views that
-/// include it, and unsubscribed when the last of them leaves. Twins publish already throttled
+/// ref-counted by the hub clients watching the twin, by the in-process listeners
+/// (<see cref="ILiveListener"/>) and by the line and factory views that include it, and
+/// unsubscribed when the last of them leaves. Twins publish already throttled
 /// (the silos' <c>Twin:Live:MaxUpdatesPerSecond</c>); here a topic's changes go to its SignalR
 /// group in version order, one send at a time, the newest waiting while one is in flight.
 /// A line view is its twin plus its machines, a factory view its lines: each is re-read when its
@@ -64,9 +79,16 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
     public static long VersionOf(LineSnapshot line) => line.Version + line.Machines.Sum(m => m.Version);
 
     /// <summary>A hub client starts watching <paramref name="topic"/>: subscribes if this gateway did not yet; returns the twin's current state.</summary>
-    public async Task<TwinChange> WatchAsync(TwinTopic topic)
+    public Task<TwinChange> WatchAsync(TwinTopic topic) => WatchAsync(topic, listener: null);
+
+    /// <summary>
+    /// <paramref name="listener"/> starts watching <paramref name="topic"/> through the same subscription
+    /// as the hub's clients; returns the twin's current state, after which its changes arrive at
+    /// <see cref="ILiveListener.OnChange"/> (some may be older than the state returned: compare versions).
+    /// </summary>
+    public async Task<TwinChange> WatchAsync(TwinTopic topic, ILiveListener? listener)
     {
-        var watch = Acquire(topic, parent: null);
+        var watch = Acquire(topic, parent: null, listener);
         try
         {
             await watch.Ready;
@@ -74,13 +96,16 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
         }
         catch
         {
-            await ReleaseAsync(topic, parent: null);
+            await ReleaseAsync(topic, parent: null, listener);
             throw;
         }
     }
 
     /// <summary>A hub client stopped watching <paramref name="topic"/>.</summary>
     public Task UnwatchAsync(TwinTopic topic) => ReleaseAsync(topic, parent: null);
+
+    /// <summary><paramref name="listener"/> stopped watching <paramref name="topic"/>.</summary>
+    public Task UnwatchAsync(TwinTopic topic, ILiveListener listener) => ReleaseAsync(topic, parent: null, listener);
 
     /// <summary>The twin's current state as a change carrying its version.</summary>
     public async Task<TwinChange> SnapshotAsync(TwinTopic topic)
@@ -128,8 +153,8 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
         }
     }
 
-    /// <summary>Counts a watcher of <paramref name="topic"/> (a client, or the view <paramref name="parent"/>); the first one subscribes.</summary>
-    private Watch Acquire(TwinTopic topic, TwinTopic? parent)
+    /// <summary>Counts a watcher of <paramref name="topic"/> (a client, a listener, or the view <paramref name="parent"/>); the first one subscribes.</summary>
+    private Watch Acquire(TwinTopic topic, TwinTopic? parent, ILiveListener? listener = null)
     {
         lock (_gate)
         {
@@ -144,6 +169,10 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
             {
                 watch.Parents.Add(p);
             }
+            else if (listener is not null)
+            {
+                watch.Listeners = watch.Listeners.Add(listener);
+            }
             else
             {
                 watch.Clients++;
@@ -154,7 +183,7 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
     }
 
     /// <summary>Uncounts a watcher; the last one unsubscribes and releases the view's members.</summary>
-    private async Task ReleaseAsync(TwinTopic topic, TwinTopic? parent)
+    private async Task ReleaseAsync(TwinTopic topic, TwinTopic? parent, ILiveListener? listener = null)
     {
         Watch? closed = null;
         lock (_gate)
@@ -168,12 +197,16 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
             {
                 watch.Parents.Remove(p);
             }
+            else if (listener is not null)
+            {
+                watch.Listeners = watch.Listeners.Remove(listener);
+            }
             else
             {
                 watch.Clients = Math.Max(0, watch.Clients - 1);
             }
 
-            if (watch.Clients == 0 && watch.Parents.Count == 0)
+            if (watch.Clients == 0 && watch.Listeners.IsEmpty && watch.Parents.Count == 0)
             {
                 _watches.Remove(topic);
                 watch.Closed = true;
@@ -259,7 +292,7 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
             return;
         }
 
-        if (watch.Clients > 0)
+        if (watch.Watched)
         {
             Offer(watch, change);
         }
@@ -287,7 +320,7 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
         }
     }
 
-    /// <summary>Queues a change for the topic's group: the newest wins while a send is in flight; sends never go back in version.</summary>
+    /// <summary>Queues a change for the topic's group and listeners: the newest wins while a send is in flight; sends never go back in version.</summary>
     private void Offer(Watch watch, TwinChange change)
     {
         lock (watch)
@@ -334,6 +367,23 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
                 watch.SentVersion = change.Version;
             }
 
+            foreach (var listener in watch.Listeners)
+            {
+                try
+                {
+                    listener.OnChange(watch.Topic, change);
+                }
+                catch (Exception ex)
+                {
+                    LogSendFailed(ex, watch.Topic);
+                }
+            }
+
+            if (watch.Clients == 0)
+            {
+                continue;
+            }
+
             try
             {
                 await SendToGroupAsync(watch.Topic, change, stoppingToken);
@@ -378,7 +428,7 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
             try
             {
                 var change = await RefreshAsync(view);
-                if (view.Clients > 0)
+                if (view.Watched)
                 {
                     Offer(view, change);
                 }
@@ -526,6 +576,12 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
 
         /// <summary>Hub subscriptions to the topic itself (under the feed's lock).</summary>
         public int Clients { get; set; }
+
+        /// <summary>In-process listeners of the topic (replaced under the feed's lock; read without it).</summary>
+        public ImmutableArray<ILiveListener> Listeners { get; set; } = [];
+
+        /// <summary>Whether anyone wants the topic's own changes (a view's members are watched for the view only).</summary>
+        public bool Watched => Clients > 0 || !Listeners.IsEmpty;
 
         /// <summary>The line and factory views that include this twin (under the feed's lock).</summary>
         public HashSet<TwinTopic> Parents { get; } = [];

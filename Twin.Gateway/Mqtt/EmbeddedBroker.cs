@@ -7,6 +7,7 @@ using System.Runtime.CompilerServices;
 using MQTTnet.Packets;
 using Microsoft.Extensions.Options;
 using MQTTnet.Server;
+using Twin.Gateway.Uns;
 using Twin.Ingestion.Sparkplug;
 
 namespace Twin.Gateway.Mqtt;
@@ -15,7 +16,7 @@ namespace Twin.Gateway.Mqtt;
 /// The MQTT broker built into the gateway for the one-command embedded mode. It keeps
 /// persistent sessions, so the gateway's consumer picks up what was queued while it reconnected.
 /// </summary>
-internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IOptions<SparkplugOptions> sparkplug, BrokerServiceAccount service, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
+internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IOptions<SparkplugOptions> sparkplug, IOptions<UnsPublishOptions> publish, BrokerServiceAccount service, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
 {
     private MqttServer? _server;
 
@@ -183,8 +184,17 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IO
         }
 
         var device = o.Devices.FirstOrDefault(d => string.Equals(d.Username, user, StringComparison.Ordinal));
-        return device is not null && (MayPublish(device, topic) || MaySparkplug(device, topic, access, sparkplug.Value));
+        return device is not null && (MayPublish(device, topic) || MaySparkplug(device, topic, access, sparkplug.Value) || MayReadPublished(device, topic, access, publish.Value));
     }
+
+    /// <summary>
+    /// The publish-back subtree of the device's factory (<c>Twin:Uns:Publish</c>): any account of the
+    /// factory may subscribe to it and receive it, so plant systems can read the governed picture;
+    /// only the gateway's own account publishes into it.
+    /// </summary>
+    internal static bool MayReadPublished(DeviceCredential device, string topic, Access access, UnsPublishOptions publish) =>
+        access != Access.Publish && publish.Enabled && publish.Factories.Contains(device.Factory)
+        && UnsLayout.IsWithin(topic, publish.RootOf(device.Factory).Root);
 
     /// <summary>A device's topics: <c>factory/{its factory}/machine/{one of its machines}/…</c>, no wildcards beyond its own machines.</summary>
     internal static bool MayPublish(DeviceCredential device, string topic)

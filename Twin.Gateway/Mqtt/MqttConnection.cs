@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Threading.Channels;
 using MQTTnet;
+using MQTTnet.Packets;
 using MQTTnet.Protocol;
+using Twin.Gateway.Uns;
 using Twin.Ingestion;
 using Twin.Ingestion.Sparkplug;
 
@@ -14,6 +16,9 @@ internal sealed record MqttInbound(MqttApplicationMessageReceivedEventArgs Args,
     public long ReceivedAt { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
 
     public Origin Origin => new(Topic, Payload, Length, ReceivedAt);
+
+    /// <summary>Published by a twin's publish-back (its user property says so): never ingested.</summary>
+    public bool Echo { get; init; }
 }
 
 /// <summary>
@@ -33,14 +38,6 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         SingleReader = true,
     });
 
-    /// <summary>
-    /// The longest wait between connection attempts. Kept short: with shared subscriptions, what
-    /// devices publish after a broker restart and before a gateway subscribes again reaches nobody
-    /// (Mosquitto does not restore shared subscriptions from its persistence file).
-    /// </summary>
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
-
-    private readonly SemaphoreSlim _lost = new(0, 1);
     private int _connection;
     private volatile bool _stopping;
     private DateTimeOffset _stateSince;
@@ -56,60 +53,10 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
     public void StopReceiving() => _stopping = true;
 
     /// <summary>Connects, and reconnects with backoff whenever the connection drops, until stopped.</summary>
-    public async Task RunAsync(CancellationToken stoppingToken)
+    public Task RunAsync(CancellationToken stoppingToken)
     {
         _client.ApplicationMessageReceivedAsync += e => OnReceivedAsync(e, stoppingToken);
-        _client.DisconnectedAsync += _ =>
-        {
-            // Wakes the loop at once: reconnecting waits for no poll.
-            try
-            {
-                _lost.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // Already woken.
-            }
-
-            return Task.CompletedTask;
-        };
-        var backoff = TimeSpan.FromMilliseconds(100);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            if (!_client.IsConnected)
-            {
-                try
-                {
-                    await ConnectAsync(stoppingToken);
-                    backoff = TimeSpan.FromMilliseconds(100);
-                }
-                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-                {
-                    break;
-                }
-                catch (Exception ex)
-                {
-                    LogConnectFailed(ex, options.Host, options.Port, backoff.TotalSeconds);
-                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
-                }
-            }
-
-            try
-            {
-                if (_client.IsConnected)
-                {
-                    await _lost.WaitAsync(TimeSpan.FromSeconds(1), stoppingToken);
-                }
-                else
-                {
-                    await Task.Delay(backoff, stoppingToken);
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
+        return MqttReconnect.RunAsync(_client, ConnectAsync, (ex, seconds) => LogConnectFailed(ex, options.Host, options.Port, seconds), stoppingToken);
     }
 
     /// <summary>Acknowledges messages once their twins made them durable; those of an earlier connection are skipped (the broker redelivers them).</summary>
@@ -184,11 +131,7 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         }
     }
 
-    public void Dispose()
-    {
-        _client.Dispose();
-        _lost.Dispose();
-    }
+    public void Dispose() => _client.Dispose();
 
     private async Task ConnectAsync(CancellationToken cancellationToken)
     {
@@ -212,15 +155,7 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
                 .WithWillRetain(true);
         }
 
-        if (!string.IsNullOrEmpty(options.Username))
-        {
-            builder = builder.WithCredentials(options.Username, options.Password ?? "");
-        }
-        else if (embeddedBroker)
-        {
-            // The embedded broker in this process: its service account.
-            builder = builder.WithCredentials(service.Username, service.Password);
-        }
+        builder = builder.WithGatewayCredentials(options, service, embeddedBroker);
 
         // A new connection number before connecting: with a session present the broker resends
         // unacknowledged messages as soon as the connection is up, and they must carry this
@@ -300,7 +235,8 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
             : message.Payload.ToArray();
         try
         {
-            await _received.Writer.WriteAsync(new MqttInbound(e, message.Topic, payload, length, message.QualityOfServiceLevel, Current), stoppingToken);
+            var echo = message.UserProperties?.Exists(p => p.Name == UnsLayout.OriginProperty && p.ReadValueAsString() == UnsLayout.OriginValue) == true;
+            await _received.Writer.WriteAsync(new MqttInbound(e, message.Topic, payload, length, message.QualityOfServiceLevel, Current) { Echo = echo }, stoppingToken);
         }
         catch (OperationCanceledException)
         {

@@ -29,6 +29,7 @@ internal sealed partial class MqttIngestService(
     IOptions<SparkplugOptions> sparkplug,
     IOptions<ProfilesOptions> profiles,
     LineMembership lines,
+    IngestStatistics statistics,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
     private const string Source = "mqtt";
@@ -137,7 +138,13 @@ internal sealed partial class MqttIngestService(
 
             foreach (var item in batch)
             {
-                if (host is not null && SparkplugTopic.IsSparkplug(item.Topic))
+                if (item.Echo)
+                {
+                    // The twin's own publish-back (a UNS template of this or another gateway covers it): never taken in again.
+                    (ignored ??= []).Add(item);
+                    statistics.EchoIgnored();
+                }
+                else if (host is not null && SparkplugTopic.IsSparkplug(item.Topic))
                 {
                     // Held back (ahead of a missing seq): nothing now; it comes with a later outcome.
                     await SparkplugAsync(host.Handle(item.Topic, item.Payload, item.Length, time.GetUtcNow(), item));

@@ -82,6 +82,23 @@ public sealed class BrokerTests
         Assert.DoesNotContain(device, rule => rule.StartsWith("topic write", StringComparison.Ordinal) && (rule.Contains("CMD", StringComparison.Ordinal) || rule.Contains("STATE", StringComparison.Ordinal) || rule.EndsWith('#')));
     }
 
+    [Fact]
+    public void Broker_lets_the_gateways_publish_back_and_plant_systems_read_it()
+    {
+        var acl = Acl();
+        var users = SecretTests.Values(Kustomize.Render("deploy/k8s/base/secrets").Single("Secret", "twin-mqtt")).ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal);
+        var root = Regex.Match(Repository.ReadText("Twin.Gateway/Uns/UnsPublishOptions.cs"), "const string DefaultRoot = \"([^\"]+)\"").Groups[1].Value;
+        Assert.EndsWith("/{factory}", root, StringComparison.Ordinal);
+        var subtree = root[..root.IndexOf("/{factory}", StringComparison.Ordinal)] + "/#";
+        var gateway = acl.GetValueOrDefault(users["username"]) ?? [];
+        var device = acl.GetValueOrDefault(users["device-username"]) ?? [];
+
+        // Retained values under the default root (Twin:Uns:Publish:Root), read back once per connect to clear stale ones.
+        Assert.Contains($"topic readwrite {subtree}", gateway);
+        Assert.Contains($"topic read {subtree}", device);
+        Assert.DoesNotContain(device, rule => rule.StartsWith("topic write twin", StringComparison.Ordinal) || rule.StartsWith("topic readwrite twin", StringComparison.Ordinal) || rule == "topic write #");
+    }
+
     /// <summary>mosquitto.conf as setting → value.</summary>
     private static Dictionary<string, string> Settings() =>
         Repository.ReadText(Infra + "/mosquitto.conf").Split('\n')

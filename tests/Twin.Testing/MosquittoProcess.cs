@@ -87,6 +87,18 @@ public sealed class MosquittoProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops the broker (SIGTERM) and starts it again on the same port; without <paramref name="keepData"/> its persisted sessions and retained messages are gone.</summary>
+    public async Task RestartAsync(bool keepData)
+    {
+        await StopAsync();
+        if (!keepData)
+        {
+            File.Delete(Path.Combine(_directory, "mosquitto.db"));
+        }
+
+        await StartAgainAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_process is not null)
