@@ -73,8 +73,8 @@ public static class GatewayHosting
         services.AddHostedService(sp => sp.GetRequiredService<Twin.Gateway.Live.LiveFeed>());
 
         // Publish-back watches through the live feed, so it starts after it.
-        services.AddOptions<UnsPublishOptions>().BindConfiguration(UnsPublishOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<UnsPublishOptions>, UnsPublishOptionsValidator>();
+        services.AddTwinOptions<UnsPublishOptions, UnsPublishOptionsValidator>();
+        services.AddSingleton<IPostConfigureOptions<UnsPublishOptions>, UnsIngestFilters>();
         if (builder.Configuration.GetSection(UnsPublishOptions.Section).Get<UnsPublishOptions>() is { Enabled: true })
         {
             services.AddSingleton<UnsPublisher>();

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 using MQTTnet.Protocol;
 using Twin.Ingestion;
@@ -9,9 +10,11 @@ namespace Twin.Gateway.Uns;
 /// Publish-back (<c>Twin:Uns:Publish</c>): the twin's normalised state, faults, tickets and KPIs
 /// as retained MQTT topics, one per value, under a root per factory (docs/INGESTION.md).
 /// </summary>
-public sealed class UnsPublishOptions
+public sealed class UnsPublishOptions : ITwinOptions, IValidatableObject
 {
     public const string Section = "Twin:Uns:Publish";
+
+    static string ITwinOptions.Section => Section;
 
     /// <summary>The placeholder of <see cref="Root"/> that takes the factory id.</summary>
     public const string FactoryPlaceholder = "{factory}";
@@ -55,6 +58,12 @@ public sealed class UnsPublishOptions
 
     public TimeSpan MinInterval => TimeSpan.FromSeconds(1 / Math.Clamp(MaxPublishesPerSecond, 0.01, 100));
 
+    /// <summary>Every topic filter the gateway ingests, with where it comes from (the contract and Sparkplug, and the profiles' UNS templates, added by <see cref="UnsIngestFilters"/>).</summary>
+    internal List<(string Filter, string Source)> Ingested { get; } = [(MachineTopic.Filter, "the MQTT contract"), (Twin.Ingestion.Sparkplug.SparkplugTopic.Namespace + "/#", "Sparkplug B")];
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
+        UnsPublishRules.Errors(this).Select(e => new ValidationResult(e));
+
     public string EffectiveClientId(MqttOptions mqtt) => string.IsNullOrWhiteSpace(ClientId) ? mqtt.EffectiveClientId + "-uns" : ClientId;
 
     /// <summary>The root of <paramref name="factory"/>'s topics, and the setting it comes from.</summary>
@@ -64,17 +73,40 @@ public sealed class UnsPublishOptions
             : (Root.Replace(FactoryPlaceholder, factory, StringComparison.Ordinal), $"{Section}:Root");
 }
 
+[OptionsValidator]
+public sealed partial class UnsPublishOptionsValidator : IValidateOptions<UnsPublishOptions>;
+
+/// <summary>Adds the mapping profiles' UNS templates to what publish-back must stay out of, before the settings are validated.</summary>
+internal sealed class UnsIngestFilters(IOptions<ProfilesOptions> profiles) : IPostConfigureOptions<UnsPublishOptions>
+{
+    public void PostConfigure(string? name, UnsPublishOptions options) => Add(options, profiles.Value);
+
+    public static void Add(UnsPublishOptions options, ProfilesOptions profiles)
+    {
+        foreach (var (factory, profile) in profiles)
+        {
+            for (var i = 0; i < profile.Topics.Count; i++)
+            {
+                if (CompiledTemplate.TryCompile(profile.Topics[i], factory == ProfilesOptions.DefaultKey ? null : factory, out var compiled, out _))
+                {
+                    options.Ingested.Add((compiled.Filter, $"the UNS template {ProfilesOptions.Section}:{factory}:Topics:{i}"));
+                }
+            }
+        }
+    }
+}
+
 /// <summary>
-/// Checks the publish-back settings, each error naming its setting. A root must be a plain topic
+/// The publish-back settings' rules, each error naming its setting. A root must be a plain topic
 /// (no wildcards, no <c>$</c>, no empty level), one per factory, none inside another, and outside
 /// everything the gateway ingests: the JSON contract, Sparkplug B and every UNS template of the
 /// mapping profiles. Otherwise the gateway would take its own publishes in again.
 /// </summary>
-internal sealed class UnsPublishOptionsValidator(IOptions<ProfilesOptions> profiles) : IValidateOptions<UnsPublishOptions>
+internal static class UnsPublishRules
 {
     private const int MaxRootLength = 200;
 
-    public ValidateOptionsResult Validate(string? name, UnsPublishOptions options)
+    public static List<string> Errors(UnsPublishOptions options)
     {
         var errors = new List<string>();
         var section = UnsPublishOptions.Section;
@@ -150,7 +182,7 @@ internal sealed class UnsPublishOptionsValidator(IOptions<ProfilesOptions> profi
             errors.AddRange(Overlaps(options));
         }
 
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        return errors;
     }
 
     /// <summary>Why <paramref name="root"/> is not a usable root topic; null when it is.</summary>
@@ -172,10 +204,10 @@ internal sealed class UnsPublishOptionsValidator(IOptions<ProfilesOptions> profi
     }
 
     /// <summary>Roots that collide with each other, or that what the gateway ingests would take in.</summary>
-    private IEnumerable<string> Overlaps(UnsPublishOptions options)
+    private static IEnumerable<string> Overlaps(UnsPublishOptions options)
     {
         var roots = options.Factories.Select(f => (Factory: f, Root: options.RootOf(f))).ToList();
-        var ingested = IngestFilters().ToList();
+        var ingested = options.Ingested;
         for (var i = 0; i < roots.Count; i++)
         {
             var (factory, (root, setting)) = roots[i];
@@ -194,23 +226,6 @@ internal sealed class UnsPublishOptionsValidator(IOptions<ProfilesOptions> profi
                 {
                     yield return $"{setting} gives {factory} the root '{root}', but {source} ('{filter}') would ingest its topics (e.g. '{root}/{shape}'): "
                         + "publish-back must never be taken in again. Choose a root outside every ingest topic, e.g. a top level of its own.";
-                }
-            }
-        }
-    }
-
-    /// <summary>Everything the gateway subscribes to for ingestion, with where it comes from.</summary>
-    private IEnumerable<(string Filter, string Source)> IngestFilters()
-    {
-        yield return (MachineTopic.Filter, "the MQTT contract");
-        yield return (Twin.Ingestion.Sparkplug.SparkplugTopic.Namespace + "/#", "Sparkplug B");
-        foreach (var (factory, profile) in profiles.Value)
-        {
-            for (var i = 0; i < profile.Topics.Count; i++)
-            {
-                if (CompiledTemplate.TryCompile(profile.Topics[i], factory == ProfilesOptions.DefaultKey ? null : factory, out var compiled, out _))
-                {
-                    yield return (compiled.Filter, $"the UNS template {ProfilesOptions.Section}:{factory}:Topics:{i}");
                 }
             }
         }

@@ -39,6 +39,7 @@ public sealed class SettingsValidationTests
         [typeof(SimulatorOptions)] = ("Twin:Simulator:Interval", "00:00:00.001", "Twin:Simulator:Interval must be from 00:00:00.010 to 01:00:00"),
         [typeof(HttpLimitsOptions)] = ("Twin:Http:MaxEventBodyBytes", "10", "Twin:Http:MaxEventBodyBytes must be from 1024"),
         [typeof(Twin.Gateway.Live.LiveOptions)] = ("Twin:Live:SubscribeBurst", "0", "Twin:Live:SubscribeBurst must be from 1"),
+        [typeof(Twin.Gateway.Uns.UnsPublishOptions)] = ("Twin:Uns:Publish:Qos", "5", "Twin:Uns:Publish:Qos is 5; use 0, 1 or 2."),
         [typeof(AuthOptions)] = ("Twin:Auth:Mode", "Jwts", "Twin:Auth:Mode is 'Jwts'; use 'None' or 'Jwt'."),
         [typeof(TwinStorageOptions)] = ("Twin:Storage:SqlitePath", " ", "Twin:Storage:SqlitePath must name a file."),
         [typeof(TwinClusterOptions)] = ("Twin:Cluster:SiloPort", "0", "Twin:Cluster:SiloPort must be from 1 to 65535; it is 0."),

@@ -181,8 +181,11 @@ public sealed class UnsLayoutTests
         Assert.False(EmbeddedBroker.MayReadPublished(device, "twin/plant-a/kpi/openTickets", EmbeddedBroker.Access.Receive, new UnsPublishOptions { Factories = ["plant-a"] }));
     }
 
-    private static ValidateOptionsResult Validate(UnsPublishOptions options, ProfilesOptions? profiles = null) =>
-        new UnsPublishOptionsValidator(Options.Create(profiles ?? new ProfilesOptions())).Validate(null, options);
+    private static ValidateOptionsResult Validate(UnsPublishOptions options, ProfilesOptions? profiles = null)
+    {
+        UnsIngestFilters.Add(options, profiles ?? new ProfilesOptions());
+        return new UnsPublishOptionsValidator().Validate(null, options);
+    }
 
     private static MachineSnapshot Machine() => new(
         "plant-a",
