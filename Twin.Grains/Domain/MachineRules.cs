@@ -203,7 +203,7 @@ public static class MachineRules
     private static string MessageId(MachineState state, MachineMessage message)
     {
         var window = message.Source is null ? state.Sequence : state.Sources?.GetValueOrDefault(message.Source);
-        var epoch = window?.EpochOf(message.Timestamp) ?? 0;
+        var epoch = window?.EpochOf(message.Seq, message.Timestamp) ?? 0;
         return epoch == 0 ? $"{message.Source}:{message.Seq}" : $"{message.Source}:{message.Seq}:e{epoch}";
     }
 

@@ -108,7 +108,7 @@ public sealed class SequenceWindow
     public SequenceVerdict Check(long seq, DateTimeOffset eventTime)
     {
         Upgrade();
-        if (eventTime < EpochStart && Previous is not null)
+        if (IsEarlierEpoch(seq, eventTime))
         {
             if (eventTime < ForgottenBefore)
             {
@@ -124,8 +124,18 @@ public sealed class SequenceWindow
     }
 
     /// <summary>The epoch number a message with <paramref name="eventTime"/> belongs to (for ids that must differ between epochs).</summary>
-    public int EpochOf(DateTimeOffset eventTime) =>
-        eventTime < EpochStart && Previous is not null ? EpochAt(eventTime).Epoch : Epoch;
+    public int EpochOf(long seq, DateTimeOffset eventTime) =>
+        IsEarlierEpoch(seq, eventTime) ? EpochAt(eventTime).Epoch : Epoch;
+
+    /// <summary>
+    /// Whether a message belongs to an epoch before the current one: its event time is before the
+    /// current epoch's first message — unless it is newer than everything of the epoch before
+    /// while numbered within it. A device numbers in the order of its clock, so such a message
+    /// cannot be a redelivery from before the restart: it is one sent just after the restart that
+    /// arrived after a later one (two gateways, a redelivery), and it belongs to the current epoch.
+    /// </summary>
+    private bool IsEarlierEpoch(long seq, DateTimeOffset eventTime) =>
+        eventTime < EpochStart && Previous is { } previous && !(eventTime > previous.LatestEventTime && seq <= previous.Highest);
 
     /// <summary>Records <paramref name="seq"/> as applied, as judged by <see cref="Check"/>.</summary>
     public void Mark(long seq, DateTimeOffset eventTime, SequenceVerdict verdict)
@@ -150,14 +160,15 @@ public sealed class SequenceWindow
             return;
         }
 
-        if (eventTime < EpochStart && Previous is not null)
+        if (IsEarlierEpoch(seq, eventTime))
         {
             EpochAt(eventTime).MarkWithinEpoch(seq, eventTime);
             return;
         }
 
-        if (Highest == 0)
+        if (Highest == 0 || eventTime < EpochStart)
         {
+            // The epoch began with its earliest message, which may arrive after later ones.
             EpochStart = eventTime;
         }
 

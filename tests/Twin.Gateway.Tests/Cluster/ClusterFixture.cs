@@ -70,7 +70,8 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         await Gateways[index].DisposeAsync();
         Gateways[index] = NewGateway(index);
-        await Gateways[index].StartAsync(TimeSpan.FromSeconds(60));
+        // A loaded machine (the fault suite) starts a process slowly: the wait is for readiness, not a pause.
+        await Gateways[index].StartAsync(TimeSpan.FromSeconds(180));
         await Gateways[index].WaitConsumingAsync(TimeSpan.FromSeconds(30));
     }
 
@@ -79,7 +80,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         await SiloProcesses[index].DisposeAsync();
         SiloProcesses[index] = new SiloProcess(Postgres.ConnectionString, _siloSettings);
-        await SiloProcesses[index].StartAsync();
+        await SiloProcesses[index].StartAsync(TimeSpan.FromSeconds(180));
     }
 
     /// <summary>Every process still running (none crashed).</summary>

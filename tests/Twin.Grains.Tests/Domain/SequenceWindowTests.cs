@@ -163,6 +163,27 @@ public class SequenceWindowTests
     }
 
     [Fact]
+    public void After_a_restart_the_first_messages_count_for_the_new_epoch_in_whatever_order_they_arrive()
+    {
+        // The device numbered 1..100, restarted and numbers 1, 2, 3 again; two gateways deliver
+        // the new 2 before the new 1, and a redelivery of the old 50 and the old 100 come late.
+        var w = new SequenceWindow();
+        for (long seq = 1; seq <= 100; seq++)
+        {
+            Offer(w, seq, (int)seq);
+        }
+
+        Assert.Equal(SequenceVerdict.Restart, Offer(w, 2, 202));
+        Assert.Equal(SequenceVerdict.Late, Offer(w, 1, 201));
+        Assert.Equal(1, w.EpochOf(1, T0.AddSeconds(201)));
+        Assert.Equal(SequenceVerdict.New, Offer(w, 3, 203));
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 1, 201));
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 50, 50));
+        Assert.Equal(SequenceVerdict.Duplicate, Offer(w, 100, 100));
+        Assert.Equal(0, w.EpochOf(50, T0.AddSeconds(50)));
+    }
+
+    [Fact]
     public void Several_restarts_keep_each_epochs_redeliveries_apart()
     {
         var w = new SequenceWindow();
@@ -171,7 +192,7 @@ public class SequenceWindowTests
             var start = 1000 * (epoch + 1);
             Assert.Equal(epoch == 0 ? SequenceVerdict.New : SequenceVerdict.Restart, Offer(w, 1, start));
             Offer(w, 2, start + 1);
-            Assert.Equal(epoch, w.EpochOf(T0.AddSeconds(start + 1)));
+            Assert.Equal(epoch, w.EpochOf(2, T0.AddSeconds(start + 1)));
         }
 
         // Redeliveries of every kept epoch are duplicates; a gap of one is still late once.
