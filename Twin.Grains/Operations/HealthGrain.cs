@@ -7,9 +7,14 @@ namespace Twin.Grains.Operations;
 public sealed class HealthState
 {
     [Id(0)] public DateTimeOffset Created { get; set; }
+
+    [Id(1)] public DateTimeOffset LastPing { get; set; }
 }
 
-/// <summary>Reads its (empty) record on every ping, so a ready answer means storage answered.</summary>
+/// <summary>
+/// Reads and writes its small record on every ping, so a ready answer means storage takes writes:
+/// a database that answers reads but refuses writes (read-only, full disk) makes the gateway unready.
+/// </summary>
 public sealed class HealthGrain(
     [PersistentState("health", TwinStorage.Name)] IPersistentState<HealthState> state,
     TwinClock clock) : Grain, IHealthGrain
@@ -17,6 +22,8 @@ public sealed class HealthGrain(
     public async Task<DateTimeOffset> PingStorageAsync()
     {
         await state.ReadStateAsync();
-        return clock.UtcNow;
+        state.State.LastPing = clock.UtcNow;
+        await state.WriteStateAsync();
+        return state.State.LastPing;
     }
 }
