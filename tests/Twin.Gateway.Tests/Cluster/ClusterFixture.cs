@@ -4,84 +4,33 @@ using Twin.Testing;
 namespace Twin.Gateway.Tests.Cluster;
 
 /// <summary>
-/// A factory cluster of real processes on 127.0.0.1: PostgreSQL (own data directory and port),
-/// Mosquitto with persistence, three silos and two gateways sharing the MQTT subscription.
-/// The schema is applied with the same <c>Twin.Silo migrate</c> command an operator runs.
+/// The cluster of real processes (<see cref="TwinCluster"/>: PostgreSQL, Mosquitto, three silos
+/// and two gateways sharing the MQTT subscription) shared by a test class, with the assertions
+/// the cluster tests make on it.
 /// </summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
     public const int Silos = 3;
 
-    private readonly TempDirectory _temp = new();
-    private readonly Dictionary<string, string> _siloSettings = new()
-    {
-        // Short membership timeouts so a dead silo is declared dead within seconds.
-        ["Twin:Cluster:ProbeTimeout"] = "00:00:01",
-        ["Twin:Cluster:MissedProbesLimit"] = "2",
-        ["Twin:Cluster:ClusterId"] = "test-cluster",
-        ["Twin:Cluster:ServiceId"] = "test-service",
-    };
+    public TwinCluster Cluster { get; } = new(Silos, gateways: 2);
 
-    public PostgresProcess Postgres { get; private set; } = null!;
+    public PostgresProcess Postgres => Cluster.Postgres;
 
-    public MosquittoProcess Mosquitto { get; private set; } = null!;
+    public MosquittoProcess Mosquitto => Cluster.Mosquitto;
 
-    public SiloProcess[] SiloProcesses { get; } = new SiloProcess[Silos];
+    public SiloProcess[] SiloProcesses => Cluster.SiloProcesses;
 
-    public GatewayProcess[] Gateways { get; } = new GatewayProcess[2];
+    public GatewayProcess[] Gateways => Cluster.Gateways;
 
-    public async Task InitializeAsync()
-    {
-        Postgres = await PostgresProcess.StartAsync(_temp.Sub("postgres"));
-        await SiloProcess.MigrateAsync(Postgres.ConnectionString);
-        Mosquitto = await MosquittoProcess.StartAsync(_temp.Sub("mosquitto"));
-        for (var i = 0; i < Silos; i++)
-        {
-            SiloProcesses[i] = new SiloProcess(Postgres.ConnectionString, _siloSettings);
-        }
+    public Task InitializeAsync() => Cluster.StartAsync();
 
-        await Task.WhenAll(SiloProcesses.Select(s => s.StartAsync()));
-        for (var i = 0; i < Gateways.Length; i++)
-        {
-            Gateways[i] = NewGateway(i);
-        }
-
-        await Task.WhenAll(Gateways.Select(g => g.StartAsync(TimeSpan.FromSeconds(60))));
-        await Task.WhenAll(Gateways.Select(g => g.WaitConsumingAsync(TimeSpan.FromSeconds(30))));
-    }
-
-    public GatewayProcess NewGateway(int index) =>
-        new(_temp.Sub($"gateway-{index}"), new Dictionary<string, string>
-        {
-            ["Twin:Gateway:Mode"] = "Client",
-            ["Twin:Cluster:Membership"] = "PostgreSql",
-            ["Twin:Cluster:ClusterId"] = "test-cluster",
-            ["Twin:Cluster:ServiceId"] = "test-service",
-            ["Twin:Storage:ConnectionString"] = Postgres.ConnectionString,
-            ["Twin:Broker:Enabled"] = "false",
-            ["Twin:Mqtt:Port"] = Mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Twin:Mqtt:ClientId"] = $"cluster-gateway-{index}",
-            ["Twin:Mqtt:SharedGroup"] = "twins",
-            ["Twin:Mqtt:MaxInFlight"] = "200",
-        });
+    public GatewayProcess NewGateway(int index) => Cluster.NewGateway(index);
 
     /// <summary>Replaces a gateway that was killed with a new process (same MQTT session).</summary>
-    public async Task RestartGatewayAsync(int index)
-    {
-        await Gateways[index].DisposeAsync();
-        Gateways[index] = NewGateway(index);
-        // A loaded machine (the fault suite) starts a process slowly: the wait is for readiness, not a pause.
-        await Gateways[index].StartAsync(TimeSpan.FromSeconds(180));
-        await Gateways[index].WaitConsumingAsync(TimeSpan.FromSeconds(30));
-    }
+    public Task RestartGatewayAsync(int index) => Cluster.RestartGatewayAsync(index);
 
     /// <summary>Starts a new silo in place of one that was stopped or killed (new ports, as a rescheduled pod gets).</summary>
-    public async Task RestartSiloAsync(int index)
-    {
-        await SiloProcesses[index].DisposeAsync();
-        SiloProcesses[index] = new SiloProcess(Postgres.ConnectionString, _siloSettings);
-        await SiloProcesses[index].StartAsync(TimeSpan.FromSeconds(180));
-    }
+    public Task RestartSiloAsync(int index) => Cluster.RestartSiloAsync(index);
 
     /// <summary>Every process still running (none crashed).</summary>
     public void AssertAllRunning(int except = -1)
@@ -163,43 +112,9 @@ public sealed class ClusterFixture : IAsyncLifetime
         }
     }
 
-    public void WriteOutputs(Xunit.Abstractions.ITestOutputHelper output)
-    {
-        for (var i = 0; i < Silos; i++)
-        {
-            output.WriteLine($"--- silo {i}\n{Tail(SiloProcesses[i].Output)}");
-        }
+    public void WriteOutputs(Xunit.Abstractions.ITestOutputHelper output) => Cluster.WriteOutputs(output.WriteLine);
 
-        for (var i = 0; i < Gateways.Length; i++)
-        {
-            output.WriteLine($"--- gateway {i}\n{Tail(Gateways[i].Output)}");
-        }
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var gateway in Gateways.Where(g => g is not null))
-        {
-            await gateway.DisposeAsync();
-        }
-
-        foreach (var silo in SiloProcesses.Where(s => s is not null))
-        {
-            await silo.DisposeAsync();
-        }
-
-        if (Mosquitto is not null)
-        {
-            await Mosquitto.DisposeAsync();
-        }
-
-        if (Postgres is not null)
-        {
-            await Postgres.DisposeAsync();
-        }
-
-        _temp.Dispose();
-    }
+    public async Task DisposeAsync() => await Cluster.DisposeAsync();
 
     private static async Task<string> TryGetAsync(GatewayProcess gateway, string path)
     {
@@ -216,6 +131,4 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     private static long Applied(JsonElement snapshot) =>
         snapshot.GetProperty("ingest").GetProperty("applied").GetInt64() + snapshot.GetProperty("ingest").GetProperty("late").GetInt64();
-
-    private static string Tail(string text) => text.Length <= 4000 ? text : text[^4000..];
 }

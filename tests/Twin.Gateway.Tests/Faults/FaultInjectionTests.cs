@@ -1,5 +1,6 @@
 using System.Globalization;
 using Twin.Gateway.Tests.Cluster;
+using Twin.Testing.Faults;
 using Xunit.Abstractions;
 
 namespace Twin.Gateway.Tests.Faults;
@@ -18,11 +19,9 @@ public sealed class FaultInjectionTests(ClusterFixture cluster, ITestOutputHelpe
     {
         var seed = int.TryParse(Environment.GetEnvironmentVariable("TWIN_FAULT_SEED"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var s) ? s : Random.Shared.Next(1_000_000);
         var seconds = int.TryParse(Environment.GetEnvironmentVariable("TWIN_FAULT_SECONDS"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var d) ? d : 150;
-        var kinds = Environment.GetEnvironmentVariable("TWIN_FAULT_KINDS") is { Length: > 0 } names
-            ? names.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(Enum.Parse<FaultKind>).ToArray()
-            : Enum.GetValues<FaultKind>();
+        var kinds = ChaosRun.ParseKinds(Environment.GetEnvironmentVariable("TWIN_FAULT_KINDS"));
         var lines = new List<string>();
-        var run = new ChaosRun(cluster, seed, line =>
+        var run = new ChaosRun(cluster.Cluster, seed, line =>
         {
             lock (lines)
             {

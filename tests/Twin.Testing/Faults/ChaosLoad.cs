@@ -5,7 +5,7 @@ using System.Text;
 using MQTTnet;
 using MQTTnet.Protocol;
 
-namespace Twin.Gateway.Tests.Faults;
+namespace Twin.Testing.Faults;
 
 /// <summary>
 /// Devices publishing QoS 1 telemetry and part counts at a steady total rate, each machine in its

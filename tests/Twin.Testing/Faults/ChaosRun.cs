@@ -2,10 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Twin.Gateway.Tests.Cluster;
-using Twin.Testing;
 
-namespace Twin.Gateway.Tests.Faults;
+namespace Twin.Testing.Faults;
 
 /// <summary>The faults a run draws from.</summary>
 public enum FaultKind
@@ -29,7 +27,7 @@ public enum FaultKind
 /// sent, every good part in the machine and its work order once, no dead letter, and no process
 /// gone that was not killed.
 /// </summary>
-public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> log)
+public sealed class ChaosRun(TwinCluster cluster, int seed, Action<string> log)
 {
     private readonly Random _random = new(seed);
     private readonly Stopwatch _clock = new();
@@ -49,6 +47,28 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
 
     /// <summary>Faults drawn so far, by kind.</summary>
     public Dictionary<FaultKind, int> Drawn { get; } = [];
+
+    /// <summary>Distinct messages the broker acknowledged over the run (not those sent again on purpose); known once the load stopped.</summary>
+    public long Acknowledged { get; private set; }
+
+    /// <summary>Kinds from comma-separated names (<c>KillSilo,HangSilo</c>); every kind when there are none.</summary>
+    public static IReadOnlyList<FaultKind> ParseKinds(string? names)
+    {
+        FaultKind[] kinds = [.. (names ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ParseKind)];
+        return kinds.Length > 0 ? kinds : Enum.GetValues<FaultKind>();
+    }
+
+    /// <summary>Acknowledged messages missing from their twin (refused as too old or never applied), over every machine.</summary>
+    public long MessagesLost { get; private set; }
+
+    /// <summary>Messages a twin applied beyond those acknowledged (taken twice), over every machine.</summary>
+    public long MessagesDoubled { get; private set; }
+
+    /// <summary>Acknowledged readings missing from the history, over every machine.</summary>
+    public long HistoryMissing { get; private set; }
+
+    /// <summary>History points beyond the acknowledged readings (doubled or unknown), over every machine.</summary>
+    public long HistoryExtra { get; private set; }
 
     /// <summary>Runs load and faults, heals, checks; returns the failures (empty: nothing lost or doubled).</summary>
     public async Task<IReadOnlyList<string>> RunAsync(string factory)
@@ -78,7 +98,8 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
             Log("  device: " + line);
         }
 
-        Log($"load stopped: {expected.Sum(e => e.Messages):N0} messages acknowledged ({expected.Sum(e => e.Repeated):N0} sent again on purpose)");
+        Acknowledged = expected.Sum(e => e.Messages);
+        Log($"load stopped: {Acknowledged:N0} messages acknowledged ({expected.Sum(e => e.Repeated):N0} sent again on purpose)");
         await HealAsync();
         await VerifyAsync(factory, load, expected);
         return _failures;
@@ -90,7 +111,7 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
         {
             case FaultKind.KillSilo:
             {
-                var i = _random.Next(ClusterFixture.Silos);
+                var i = _random.Next(cluster.SiloProcesses.Length);
                 var down = TimeSpan.FromSeconds(3 + _random.Next(8));
                 Log($"kill -9 silo {i} (pid {cluster.SiloProcesses[i].Process.Id}); a new one in {down.TotalSeconds:F0} s");
                 await cluster.SiloProcesses[i].KillAsync();
@@ -102,7 +123,7 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
 
             case FaultKind.HangSilo:
             {
-                var i = _random.Next(ClusterFixture.Silos);
+                var i = _random.Next(cluster.SiloProcesses.Length);
                 var hung = cluster.SiloProcesses[i].Process;
                 Log($"SIGSTOP silo {i} (pid {hung.Id}) for 20 s");
                 _hung.Add(i);
@@ -194,7 +215,7 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
     /// <summary>Every process of the cluster running again, and the gateways consuming.</summary>
     private async Task HealAsync()
     {
-        for (var i = 0; i < ClusterFixture.Silos; i++)
+        for (var i = 0; i < cluster.SiloProcesses.Length; i++)
         {
             if (!cluster.SiloProcesses[i].HasExited)
             {
@@ -246,12 +267,15 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
 
             if (twin is not { } snapshot)
             {
+                MessagesLost += machine.Messages;
                 Fail($"{machine.Machine}: no twin");
                 continue;
             }
 
             var ingest = snapshot.GetProperty("ingest");
             var taken = Taken(snapshot);
+            MessagesDoubled += Math.Max(0, taken - machine.Messages);
+            MessagesLost += Math.Max(0, machine.Messages - taken);
             if (taken != machine.Messages)
             {
                 Fail($"{machine.Machine}: {machine.Messages} messages acknowledged, the twin applied {taken} ({ingest})");
@@ -348,6 +372,8 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
         {
             var missing = machine.Temperatures.Except(values).Count();
             var extra = values.Count - machine.Temperatures.Count + missing;
+            HistoryMissing += missing;
+            HistoryExtra += extra;
             Fail($"{machine.Machine}: the history holds {values.Count} points for {machine.Temperatures.Count} acknowledged readings ({missing} missing, {extra} extra or doubled)");
         }
     }
@@ -366,6 +392,11 @@ public sealed class ChaosRun(ClusterFixture cluster, int seed, Action<string> lo
             }
         }
     }
+
+    private static FaultKind ParseKind(string name) =>
+        Enum.TryParse<FaultKind>(name, out var kind) && Enum.IsDefined(kind)
+            ? kind
+            : throw new FormatException($"'{name}' is not a fault kind (kinds: {string.Join(", ", Enum.GetValues<FaultKind>())})");
 
     private static long Taken(JsonElement snapshot) =>
         snapshot.GetProperty("ingest").GetProperty("applied").GetInt64() + snapshot.GetProperty("ingest").GetProperty("late").GetInt64();
