@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR.Client;
+using Twin.Testing;
 
 namespace Twin.Bench;
 
@@ -212,7 +213,10 @@ public static class LatencyBenchmark
                 // phase never inherits the one before's backlog (drained is how long that took).
                 var lastSeq = firstSeq + perMachine[p] - 1;
                 var drain = Stopwatch.StartNew();
-                await Until(() => Enumerable.Range(0, clients).All(c => Volatile.Read(ref lastSeen[c]) >= lastSeq), TimeSpan.FromSeconds(60));
+                await Wait.UntilAsync(
+                    () => Task.FromResult(Enumerable.Range(0, clients).All(c => Volatile.Read(ref lastSeen[c]) >= lastSeq)),
+                    TimeSpan.FromSeconds(60),
+                    "every client seeing its machine's last reading");
                 var drained = drain.Elapsed.TotalSeconds;
                 await Task.Delay(TimeSpan.FromSeconds(1));
                 Volatile.Write(ref phase, -1);
@@ -240,15 +244,6 @@ public static class LatencyBenchmark
         finally
         {
             await Task.WhenAll(connections.Select(c => c.DisposeAsync().AsTask()));
-        }
-    }
-
-    private static async Task Until(Func<bool> condition, TimeSpan within)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition() && deadline.Elapsed < within)
-        {
-            await Task.Delay(50);
         }
     }
 }
