@@ -46,6 +46,11 @@ dotnet run -c Release --no-build --project tools/Twin.Bench -- quick || status=$
 
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+if [ "$failed" -gt 0 ]; then
+  # Repeat each failure's name and message at the end, where a CI log's tail shows it.
+  echo "--- failed tests"
+  awk '/^ +Failed [^:]/ {show=1} /^ +Stack Trace:/ {show=0} show' "$log" | cut -c1-400 | head -n 80
+fi
 echo "tests: ${passed} passed, ${failed} failed"
 if [ "$passed" -eq 0 ] && [ "$status" -eq 0 ]; then
   echo "test.sh: no test ran" >&2
