@@ -28,6 +28,7 @@ public sealed partial class ParkedReadingsGrain(
     private const int Batch = 512;
     private GroupCommit? _commit;
     private Task _delivering = Task.CompletedTask;
+    private Task _reminderChange = Task.CompletedTask;
     private IGrainTimer? _retry;
     private int _failures;
     private bool _reminder;
@@ -53,12 +54,7 @@ public sealed partial class ParkedReadingsGrain(
         await _commit!.CommitAsync();
 
         // Before the gateway acknowledges: the reminder brings this twin back for them after a restart.
-        if (!_reminder)
-        {
-            await this.RegisterOrUpdateReminder(Reminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-            _reminder = true;
-        }
-
+        await ChangeReminderAsync(keep: true);
         Deliver();
     }
 
@@ -80,43 +76,75 @@ public sealed partial class ParkedReadingsGrain(
     }
 
     /// <summary>
+    /// Registers or drops the reminder, one change after the other: a park that arrives while the
+    /// reminder is being dropped waits for the drop and registers it again before it answers, so an
+    /// acknowledged reading is never left without a reminder. A drop happens only while nothing waits.
+    /// </summary>
+    private Task ChangeReminderAsync(bool keep)
+    {
+        _reminderChange = ChangeAfterAsync(_reminderChange, keep);
+        return _reminderChange;
+
+        async Task ChangeAfterAsync(Task previous, bool keep)
+        {
+            try
+            {
+                await previous;
+            }
+            catch (Exception)
+            {
+                // Its caller saw that failure; this change is tried on its own.
+            }
+
+            if (keep)
+            {
+                if (!_reminder)
+                {
+                    await this.RegisterOrUpdateReminder(Reminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                    _reminder = true;
+                }
+            }
+            else if (_reminder && state.State.Waiting.Count == 0)
+            {
+                if (await this.GetReminder(Reminder) is { } reminder)
+                {
+                    await this.UnregisterReminder(reminder);
+                }
+
+                _reminder = false;
+            }
+        }
+    }
+
+    /// <summary>
     /// Hands everything waiting to the twin, batch by batch. It looks at the list again after every
     /// await, so readings parked meanwhile are never left behind, and it keeps the reminder while
-    /// anything waits: it ends only when nothing waits and the reminder is gone.
+    /// anything waits: it ends only when nothing waits and the reminder is gone. Any failure (the
+    /// twin out of reach, the reminder table refusing a change) is retried by a timer while active
+    /// and by the reminder after a restart.
     /// </summary>
     private async Task DeliverAsync()
     {
         var twin = GrainFactory.GetGrain<IMachineGrain>(_machineKey);
         while (true)
         {
-            if (state.State.Waiting.Count == 0)
-            {
-                if (!_reminder)
-                {
-                    DeactivateOnIdle();
-                    return;
-                }
-
-                _reminder = false;
-                if (await this.GetReminder(Reminder) is { } reminder)
-                {
-                    await this.UnregisterReminder(reminder);
-                }
-
-                // Parked meanwhile, while the reminder was going: the loop sets it again.
-                _reminder = false;
-                continue;
-            }
-
-            if (!_reminder)
-            {
-                await this.RegisterOrUpdateReminder(Reminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-                _reminder = true;
-            }
-
-            var batch = state.State.Waiting.Take(Batch).ToImmutableArray();
             try
             {
+                if (state.State.Waiting.Count == 0)
+                {
+                    if (!_reminder)
+                    {
+                        DeactivateOnIdle();
+                        return;
+                    }
+
+                    // Parked meanwhile: the drop leaves the reminder and the loop delivers them.
+                    await ChangeReminderAsync(keep: false);
+                    continue;
+                }
+
+                await ChangeReminderAsync(keep: true);
+                var batch = state.State.Waiting.Take(Batch).ToImmutableArray();
                 var result = await twin.IngestAsync(batch);
                 if (!result.Rejected.IsDefaultOrEmpty)
                 {
@@ -132,7 +160,6 @@ public sealed partial class ParkedReadingsGrain(
             }
             catch (Exception ex)
             {
-                // The twin is still out of reach: try again later; the reminder covers a restart.
                 _failures++;
                 LogDeliveryFailed(ex, _machineKey, state.State.Waiting.Count, _failures);
                 _retry?.Dispose();
