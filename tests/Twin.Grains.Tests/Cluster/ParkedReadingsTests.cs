@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.DependencyInjection;
 using Twin.DeadLetters;
 using Twin.Machines;
 
@@ -60,5 +62,53 @@ public class ParkedReadingsTests(ClusterFixture fixture)
         var letter = Assert.Single((await letters.ListAsync("sensors.too-many", 10)).Items);
         Assert.Equal("parked", letter.Source);
         Assert.Equal($"factory/{_factory}/machine/tiny", letter.Topic);
+    }
+
+    [Fact]
+    public async Task Parks_that_race_the_end_of_a_delivery_are_delivered_at_once_and_the_reminder_goes_with_the_last()
+    {
+        // Parks arrive while the slot hands earlier ones over and drops its reminder: each must be
+        // delivered by the slot itself, well inside the reminder's one-minute period.
+        var key = TwinKey.Compose(_factory, "racer");
+        var slot = fixture.Client.GetGrain<IParkedReadingsGrain>(IParkedReadingsGrain.Key(key, 0));
+        var machine = fixture.Client.GetGrain<IMachineGrain>(key);
+        const int Waves = 40;
+        const int PerPark = 3;
+        var seq = 0;
+        for (var wave = 0; wave < Waves; wave++)
+        {
+            var parks = Enumerable.Range(0, 1 + (wave % 3)).Select(_ =>
+            {
+                var batch = Enumerable.Range(0, PerPark)
+                    .Select(_ => (MachineMessage)new TelemetryMessage(++seq, T0.AddSeconds(seq), [new SensorReading("temperature", seq, "degC")]))
+                    .ToImmutableArray();
+                return slot.ParkAsync(batch);
+            }).ToList();
+            await Task.WhenAll(parks);
+
+            // Sometimes right away, sometimes once the slot has had time to empty and drop its reminder.
+            await Task.Delay(wave % 4 == 0 ? 60 : 1);
+        }
+
+        var sent = seq;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        MachineSnapshot snapshot;
+        do
+        {
+            await Task.Delay(50);
+            snapshot = await machine.GetSnapshotAsync();
+        }
+        while (snapshot.Ingest.Applied + snapshot.Ingest.Late < sent && clock.Elapsed < TimeSpan.FromSeconds(20));
+
+        Assert.Equal(sent, snapshot.Ingest.Applied + snapshot.Ingest.Late);
+        Assert.Equal(0, await slot.WaitingAsync());
+        var table = fixture.Cluster.Silos[0].ServiceProvider.GetRequiredService<IReminderTable>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await table.ReadRow(slot.GetGrainId(), "parked") is not null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Null(await table.ReadRow(slot.GetGrainId(), "parked"));
     }
 }
