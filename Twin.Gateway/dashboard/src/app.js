@@ -191,9 +191,20 @@ function rangePicker() {
   return picker;
 }
 
+/**
+ * Each sensor keeps its own scale (temperature and vibration differ by orders of magnitude), so each
+ * gets its own axis in its series' colour, alternating left and right: no line is read against
+ * another sensor's numbers.
+ */
 function newChart(sensors, data) {
+  const colour = (i) => `hsl(${i * 70},70%,45%)`;
   return new uPlot(
-    { width: Math.min(900, window.innerWidth - 80), height: 240, series: [{}, ...sensors.map((s, i) => ({ label: s, stroke: `hsl(${i * 70},70%,45%)`, scale: `s${i}` }))], axes: [{}, { scale: "s0" }] },
+    {
+      width: Math.min(900, window.innerWidth - 80),
+      height: 240,
+      series: [{}, ...sensors.map((s, i) => ({ label: s, stroke: colour(i), scale: `s${i}` }))],
+      axes: [{}, ...sensors.map((s, i) => ({ scale: `s${i}`, side: i % 2 === 0 ? 3 : 1, stroke: colour(i), label: s, grid: { show: i === 0 } }))],
+    },
     data,
     $("chart"),
   );

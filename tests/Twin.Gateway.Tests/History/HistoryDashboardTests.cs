@@ -50,6 +50,9 @@ public sealed class HistoryDashboardTests(HistoryGatewayFixture fixture) : IClas
         await page.WaitForSelectorAsync("#chart[data-range='24h'][data-points]", new PageWaitForSelectorOptions { Timeout = 10_000 });
         Assert.Equal(buckets.ToString(CultureInfo.InvariantCulture), await page.GetAttributeAsync("#chart", "data-points"));
 
+        // Temperature (60–69) and vibration (0–2) each on their own scale: each is drawn with its own axis, beside time's.
+        Assert.Equal(3, await page.Locator("#chart .u-axis").CountAsync());
+
         var screenshot = Path.Combine(Repository.Root, "artifacts", "dashboard-history.png");
         Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
