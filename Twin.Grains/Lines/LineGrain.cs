@@ -84,7 +84,18 @@ public sealed partial class LineGrain(
             || state.State.Name != definition.Name
             || !state.State.Machines.SequenceEqual(definition.Machines, StringComparer.Ordinal);
 
-        // Machines join first (each refuses if it belongs to another line), so two lines defined
+        // A machine of another line refuses before any machine changes (so a refused definition
+        // shows nowhere, live feed and publish-back included).
+        var elsewhere = (await Task.WhenAll(definition.Machines.Select(async m => (Machine: m, (await Machine(factory, m).GetSummaryAsync()).Line))))
+            .Where(m => m.Line is { } other && other != id)
+            .Select(m => $"'{m.Machine}' belongs to line '{m.Line}'")
+            .ToList();
+        if (elsewhere.Count > 0)
+        {
+            throw new TwinRuleException("line.machine-in-other-line", $"{string.Join("; ", elsewhere)}; remove it from that line first.");
+        }
+
+        // Then machines join (each refuses if it belongs to another line), so two lines defined
         // at once cannot both take one machine; on a refusal the joins made are undone.
         var joined = new List<string>();
         var taken = new List<string>();

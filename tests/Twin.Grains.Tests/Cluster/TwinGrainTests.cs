@@ -39,11 +39,15 @@ public class TwinGrainTests(ClusterFixture fixture)
 
         // A machine belongs to one line: another line cannot take it until it is released.
         var other = Grain<ILineGrain>("l2");
+        var freeVersion = (await Grain<IMachineGrain>("b").GetSnapshotAsync()).Version;
         var taken = await Assert.ThrowsAsync<TwinRuleException>(() => other.DefineAsync(new LineDefinition("Line 2", ["a", "b"])));
         Assert.Equal("line.machine-in-other-line", taken.Code);
         Assert.Contains("'a' belongs to line 'l1'", taken.Message, StringComparison.Ordinal);
         Assert.False(await other.ExistsAsync());
         Assert.Equal("l1", (await Grain<IMachineGrain>("a").GetSnapshotAsync()).Line);
+
+        // The refusal changed no machine, not even for a moment: the free one kept its version.
+        Assert.Equal(freeVersion, (await Grain<IMachineGrain>("b").GetSnapshotAsync()).Version);
         await other.DefineAsync(new LineDefinition("Line 2", ["b"]));
         Assert.Equal("l2", (await Grain<IMachineGrain>("b").GetSnapshotAsync()).Line);
 
