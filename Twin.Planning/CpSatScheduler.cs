@@ -32,18 +32,43 @@ public static class CpSatScheduler
         if (solved is null && frozen.Count > 0)
         {
             notes.Add($"the {frozen.Count} frozen operations could not all be kept; solved without the freeze");
-            solved = TrySolve(problem, jobs, [], settings, clock, cancellationToken);
+            frozen = [];
+            solved = TrySolve(problem, jobs, frozen, settings, clock, cancellationToken);
         }
 
+        var rule = problem.Previous is { Count: > 0 } ? DispatchRule.Previous : DispatchRule.Edd;
         if (solved is not { } result)
         {
             // No search result in time: the dispatch rule's schedule is still a valid one.
             notes.Add("CP-SAT found no schedule within the time limit; the dispatch rule's schedule is used");
-            var rule = problem.Previous is { Count: > 0 } ? DispatchRule.Previous : DispatchRule.Edd;
             return ProblemRules.Build(problem, jobs, DispatchRules.Place(problem, jobs, rule), ScheduleStatus.Heuristic, $"{Method} ({rule.ToString().ToUpperInvariant()} fallback)", clock.Elapsed, unscheduled, notes);
         }
 
-        return ProblemRules.Build(problem, jobs, result.Operations, result.Optimal ? ScheduleStatus.Optimal : ScheduleStatus.Feasible, Method, clock.Elapsed, unscheduled, notes);
+        // Where setups were planned as always paid, close the gaps the saved ones leave (the
+        // solver's order and machines, shifted left). And never answer worse than the rule.
+        var candidates = new List<(string Name, List<PlannedOperation> Operations)> { ("", result.Operations) };
+        if (!result.Sequenced)
+        {
+            candidates.Add(("", DispatchRules.Place(problem with { Previous = result.Operations }, jobs, DispatchRule.Previous, frozen)));
+        }
+
+        candidates.Add((rule.ToString().ToUpperInvariant(), DispatchRules.Place(problem, jobs, rule, frozen)));
+        var chosen = candidates.MinBy(c => Score(jobs, c.Operations));
+        var operations = chosen.Operations;
+        if (chosen.Name.Length > 0 && Score(jobs, chosen.Operations) != Score(jobs, result.Operations))
+        {
+            notes.Add($"the {chosen.Name} rule's schedule was better than what the search found in time; it is used");
+        }
+
+        return ProblemRules.Build(problem, jobs, operations, result.Optimal ? ScheduleStatus.Optimal : ScheduleStatus.Feasible, Method, clock.Elapsed, unscheduled, notes);
+    }
+
+    /// <summary>The objective levels of a schedule, compared in order.</summary>
+    private static (long Tardiness, long Makespan, int Setups) Score(List<JobSpec> jobs, List<PlannedOperation> operations)
+    {
+        var ends = operations.GroupBy(o => o.Job, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Max(o => o.End), StringComparer.Ordinal);
+        var tardiness = jobs.Sum(j => j.Due is { } due && ends.TryGetValue(j.Id, out var end) ? Math.Max(0, end - due) * j.Weight : 0);
+        return (tardiness, operations.Count == 0 ? 0 : operations.Max(o => o.End), operations.Count(o => o.Setup > 0));
     }
 
     private sealed class Choice(ModeSpec mode, ILiteral present, ILiteral? saved)
@@ -70,10 +95,13 @@ public static class CpSatScheduler
 
         public IntVar? StartVar { get; init; }
 
+        /// <summary>Where the freeze keeps it (no variables then).</summary>
+        public PlannedOperation? Frozen { get; init; }
+
         public List<Choice> Choices { get; } = [];
     }
 
-    private static (List<PlannedOperation> Operations, bool Optimal)? TrySolve(
+    private static (List<PlannedOperation> Operations, bool Optimal, bool Sequenced)? TrySolve(
         SchedulingProblem problem,
         List<JobSpec> jobs,
         Dictionary<(string Job, string Operation), PlannedOperation> frozen,
@@ -81,8 +109,31 @@ public static class CpSatScheduler
         Stopwatch clock,
         CancellationToken cancellationToken)
     {
+        // Which machines can save a setup: two operations with one key and a setup there. The
+        // solver sequences them (a circuit per machine) while that stays small enough.
+        var savable = new HashSet<(string Machine, string Key)>();
+        foreach (var group in jobs.SelectMany(j => j.Operations).Where(o => o.SetupKey is not null)
+            .SelectMany(o => o.Modes.Select(m => (m.Machine, Key: o.SetupKey!, m.Setup)))
+            .GroupBy(x => (x.Machine, x.Key)))
+        {
+            if (group.Count() > 1 && group.Any(x => x.Setup > 0))
+            {
+                savable.Add(group.Key);
+            }
+        }
+
+        var sequencedMachines = savable.Select(s => s.Machine).ToHashSet(StringComparer.Ordinal);
+        var arcCount = jobs.SelectMany(j => j.Operations).SelectMany(o => o.Modes).Where(m => sequencedMachines.Contains(m.Machine))
+            .GroupBy(m => m.Machine).Sum(g => (long)g.Count() * g.Count());
+        var sequenced = arcCount <= settings.MaxSequencingArcs;
+        if (!sequenced)
+        {
+            savable.Clear();
+            settings.Trace?.Invoke($"setups not sequenced by the solver: {arcCount} arcs > {settings.MaxSequencingArcs}; saved afterwards where runs come together");
+        }
+
         var hintRule = problem.Previous is { Count: > 0 } ? DispatchRule.Previous : DispatchRule.Edd;
-        var hint = DispatchRules.Place(problem, jobs, hintRule, frozen);
+        var hint = DispatchRules.Place(problem, jobs, hintRule, frozen, saveSetups: sequenced);
 
         var machines = problem.Machines.ToDictionary(m => m.Id, StringComparer.Ordinal);
         var low = Math.Min(problem.Now, frozen.Count == 0 ? problem.Now : frozen.Values.Min(f => f.Start));
@@ -95,18 +146,6 @@ public static class CpSatScheduler
         var ops = new List<Op>();
         var byMachine = problem.Machines.ToDictionary(m => m.Id, _ => new List<(Op Op, Choice Choice)>(), StringComparer.Ordinal);
 
-        // Which machines can save a setup: two operations with one key and a setup there.
-        var savable = new HashSet<(string Machine, string Key)>();
-        foreach (var group in jobs.SelectMany(j => j.Operations).Where(o => o.SetupKey is not null)
-            .SelectMany(o => o.Modes.Select(m => (m.Machine, Key: o.SetupKey!, m.Setup)))
-            .GroupBy(x => (x.Machine, x.Key)))
-        {
-            if (group.Count() > 1 && group.Any(x => x.Setup > 0))
-            {
-                savable.Add(group.Key);
-            }
-        }
-
         for (var j = 0; j < jobs.Count; j++)
         {
             var job = jobs[j];
@@ -116,8 +155,9 @@ public static class CpSatScheduler
                 Op op;
                 if (frozen.TryGetValue((job.Id, spec.Id), out var kept))
                 {
-                    op = new Op(j, i, spec, LinearExpr.Constant(kept.Start), LinearExpr.Constant(kept.End));
+                    op = new Op(j, i, spec, LinearExpr.Constant(kept.Start), LinearExpr.Constant(kept.End)) { Frozen = kept };
                     var mode = spec.Modes.First(m => m.Machine == kept.Machine);
+
                     var saved = mode.Setup > 0 && kept.Setup == 0 && spec.SetupKey is not null && savable.Contains((mode.Machine, spec.SetupKey)) ? model.TrueLiteral() : null;
                     op.Choices.Add(new Choice(mode, model.TrueLiteral(), saved));
                 }
@@ -210,6 +250,7 @@ public static class CpSatScheduler
 
         // Setups: where a machine can save one, a circuit orders its operations and a saved setup
         // needs the operation right before it on the machine to have the same key.
+        var circuits = new List<(List<(Op Op, Choice Choice)> Members, Dictionary<(int From, int To), BoolVar> Arcs)>();
         foreach (var machine in problem.Machines)
         {
             var members = byMachine[machine.Id];
@@ -219,14 +260,24 @@ public static class CpSatScheduler
             }
 
             var circuit = model.AddCircuit();
-            circuit.AddArc(0, 0, model.NewBoolVar($"empty {machine.Id}"));
+            var arcs = new Dictionary<(int From, int To), BoolVar>();
+            circuits.Add((members, arcs));
+            BoolVar Arc(int from, int to, string name)
+            {
+                var arc = model.NewBoolVar(name);
+                arcs[(from, to)] = arc;
+                circuit.AddArc(from, to, arc);
+                return arc;
+            }
+
+            Arc(0, 0, $"empty {machine.Id}");
             var into = members.Select(_ => new List<(int From, ILiteral Arc)>()).ToList();
             for (var a = 0; a < members.Count; a++)
             {
                 var present = members[a].Choice.Present;
                 circuit.AddArc(a + 1, a + 1, present.Not());
-                circuit.AddArc(0, a + 1, model.NewBoolVar($"first {a}@{machine.Id}"));
-                circuit.AddArc(a + 1, 0, model.NewBoolVar($"last {a}@{machine.Id}"));
+                Arc(0, a + 1, $"first {a}@{machine.Id}");
+                Arc(a + 1, 0, $"last {a}@{machine.Id}");
                 for (var b = 0; b < members.Count; b++)
                 {
                     if (a == b || (members[a].Op.Job == members[b].Op.Job && members[a].Op.Index > members[b].Op.Index))
@@ -234,8 +285,7 @@ public static class CpSatScheduler
                         continue;
                     }
 
-                    var arc = model.NewBoolVar($"{a}->{b}@{machine.Id}");
-                    circuit.AddArc(a + 1, b + 1, arc);
+                    var arc = Arc(a + 1, b + 1, $"{a}->{b}@{machine.Id}");
                     model.Add(members[b].Op.Start >= members[a].Op.End).OnlyEnforceIf(arc);
                     into[b].Add((a, arc));
                 }
@@ -258,6 +308,7 @@ public static class CpSatScheduler
         var lasts = ops.GroupBy(o => o.Job).Select(g => g.Last()).ToList();
         var stages = new List<(string Name, LinearExpr Objective)>();
         var dueJobs = lasts.Where(o => jobs[o.Job].Due is not null).ToList();
+        var tardinessVars = new List<(IntVar Var, string Job, long Due)>();
         if (dueJobs.Count > 0)
         {
             var terms = new List<LinearExpr>();
@@ -267,6 +318,7 @@ public static class CpSatScheduler
                 var tardiness = model.NewIntVar(0, Math.Max(0, high - job.Due!.Value), $"t {job.Id}");
                 model.Add(tardiness >= last.End - job.Due.Value);
                 terms.Add(job.Weight * tardiness);
+                tardinessVars.Add((tardiness, job.Id, job.Due.Value));
             }
 
             stages.Add(("weighted tardiness", LinearExpr.Sum(terms)));
@@ -282,7 +334,8 @@ public static class CpSatScheduler
             stages.Add(("setups", -LinearExpr.Sum(setupTerms)));
         }
 
-        ApplyHint(model, ops, jobs, hint);
+        var hints = new Hints(ops, jobs, circuits, tardinessVars, makespan);
+        hints.Apply(model, hint);
         (List<PlannedOperation> Operations, bool Optimal)? best = null;
         var allOptimal = true;
         for (var s = 0; s < stages.Count; s++)
@@ -302,16 +355,28 @@ public static class CpSatScheduler
                 StringParameters = string.Create(CultureInfo.InvariantCulture, $"max_time_in_seconds:{Math.Max(0.05, budget):0.###} num_workers:{settings.Workers} random_seed:{settings.Seed}"),
             };
             using var stop = cancellationToken.Register(solver.StopSearch);
+            var stageClock = Stopwatch.StartNew();
             var status = solver.Solve(model);
+            settings.Trace?.Invoke(string.Create(CultureInfo.InvariantCulture, $"stage {stages[s].Name}: {status}, objective {solver.ObjectiveValue:0}, bound {solver.BestObjectiveBound:0}, {stageClock.Elapsed.TotalSeconds:0.00} s of {budget:0.00} s (model built at {clock.Elapsed.TotalSeconds - stageClock.Elapsed.TotalSeconds:0.00} s)"));
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible))
             {
-                if (best is null)
+                allOptimal = false;
+                if (best is not null || status == CpSolverStatus.Infeasible || stages[s].Name == "setups")
                 {
-                    return null;
+                    if (best is null)
+                    {
+                        return null;
+                    }
+
+                    break;
                 }
 
-                allOptimal = false;
-                break;
+                // Nothing found in time (a large problem on few cores): the dispatch rule's
+                // schedule, which the hint is, holds this level and the next one starts from it.
+                var (tardinessOfHint, makespanOfHint, _) = Score(jobs, hint);
+                best = (hint, false);
+                model.Add(stages[s].Objective <= (stages[s].Name == "makespan" ? makespanOfHint : tardinessOfHint));
+                continue;
             }
 
             allOptimal &= status == CpSolverStatus.Optimal;
@@ -320,7 +385,7 @@ public static class CpSatScheduler
             var value = (long)Math.Round(solver.ObjectiveValue);
             model.Add(stages[s].Objective <= value);
             model.ClearHints();
-            ApplyHint(model, ops, jobs, found);
+            hints.Apply(model, found);
             if (cancellationToken.IsCancellationRequested)
             {
                 allOptimal = false;
@@ -328,33 +393,87 @@ public static class CpSatScheduler
             }
         }
 
-        return best is { } done ? (done.Operations, allOptimal) : null;
+        return best is { } done ? (sequenced ? done.Operations : ProblemRules.SaveSetups(jobs, done.Operations), allOptimal && sequenced, sequenced) : null;
     }
 
-    private static void ApplyHint(CpModel model, List<Op> ops, List<JobSpec> jobs, IReadOnlyList<PlannedOperation> hint)
+    /// <summary>
+    /// A complete solution as the search's starting point: starts and machines, and everything
+    /// that follows from them (setups saved, each machine's sequence, tardiness, makespan), so
+    /// CP-SAT takes it as a first solution at once instead of having to complete it.
+    /// </summary>
+    private sealed class Hints(
+        List<Op> ops,
+        List<JobSpec> jobs,
+        List<(List<(Op Op, Choice Choice)> Members, Dictionary<(int From, int To), BoolVar> Arcs)> circuits,
+        List<(IntVar Var, string Job, long Due)> tardiness,
+        IntVar makespan)
     {
-        var placed = hint.GroupBy(h => (h.Job, h.Operation)).ToDictionary(g => g.Key, g => g.First());
-        foreach (var op in ops)
+        public void Apply(CpModel model, IReadOnlyList<PlannedOperation> hint)
         {
-            if (op.StartVar is not { } start || !placed.TryGetValue((jobs[op.Job].Id, op.Spec.Id), out var at))
+            var placed = hint.GroupBy(h => (h.Job, h.Operation)).ToDictionary(g => g.Key, g => g.First());
+            foreach (var op in ops)
             {
-                continue;
-            }
-
-            model.AddHint(start, at.Start);
-            foreach (var choice in op.Choices)
-            {
-                var here = choice.Mode.Machine == at.Machine;
-                if (op.Choices.Count > 1 && choice.Present is IntVar present)
+                if (op.StartVar is not { } start || !placed.TryGetValue((jobs[op.Job].Id, op.Spec.Id), out var at))
                 {
-                    model.AddHint(present, here ? 1 : 0);
+                    continue;
                 }
 
-                if (choice.Saved is IntVar saved)
+                model.AddHint(start, at.Start);
+                foreach (var choice in op.Choices)
                 {
-                    model.AddHint(saved, here && at.Setup == 0 ? 1 : 0);
+                    var here = choice.Mode.Machine == at.Machine;
+                    if (op.Choices.Count > 1 && choice.Present is IntVar present)
+                    {
+                        model.AddHint(present, here ? 1 : 0);
+                    }
+
+                    if (choice.Saved is IntVar saved)
+                    {
+                        model.AddHint(saved, here && at.Setup == 0 ? 1 : 0);
+                    }
                 }
             }
+
+            if (placed.Count != ops.Count)
+            {
+                return;
+            }
+
+            foreach (var (members, arcs) in circuits)
+            {
+                var sequence = Enumerable.Range(0, members.Count)
+                    .Where(i => placed[(jobs[members[i].Op.Job].Id, members[i].Op.Spec.Id)].Machine == members[i].Choice.Mode.Machine)
+                    .OrderBy(i => placed[(jobs[members[i].Op.Job].Id, members[i].Op.Spec.Id)].Start)
+                    .Select(i => i + 1)
+                    .ToList();
+                var used = new HashSet<(int, int)>();
+                if (sequence.Count == 0)
+                {
+                    used.Add((0, 0));
+                }
+                else
+                {
+                    used.Add((0, sequence[0]));
+                    used.Add((sequence[^1], 0));
+                    for (var k = 1; k < sequence.Count; k++)
+                    {
+                        used.Add((sequence[k - 1], sequence[k]));
+                    }
+                }
+
+                foreach (var (key, arc) in arcs)
+                {
+                    model.AddHint(arc, used.Contains(key) ? 1 : 0);
+                }
+            }
+
+            var ends = placed.Values.GroupBy(p => p.Job, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Max(p => p.End), StringComparer.Ordinal);
+            foreach (var (variable, job, due) in tardiness)
+            {
+                model.AddHint(variable, Math.Max(0, ends[job] - due));
+            }
+
+            model.AddHint(makespan, ends.Values.Max());
         }
     }
 
@@ -363,6 +482,12 @@ public static class CpSatScheduler
         var result = new List<PlannedOperation>(ops.Count);
         foreach (var op in ops)
         {
+            if (op.Frozen is { } kept)
+            {
+                result.Add(kept);
+                continue;
+            }
+
             var choice = op.Choices.First(c => solver.BooleanValue(c.Present));
             var start = solver.Value(op.Start);
             var saved = choice.Saved is { } s && solver.BooleanValue(s);

@@ -36,7 +36,8 @@ public static class DispatchRules
     }
 
     /// <param name="frozen">The operations kept where they are; by default those <see cref="ProblemRules.Frozen"/> names.</param>
-    internal static List<PlannedOperation> Place(SchedulingProblem problem, IReadOnlyList<JobSpec> jobs, DispatchRule rule, Dictionary<(string Job, string Operation), PlannedOperation>? frozen = null)
+    /// <param name="saveSetups">False: every operation pays its setup (as the solver plans it when it does not sequence setups).</param>
+    internal static List<PlannedOperation> Place(SchedulingProblem problem, IReadOnlyList<JobSpec> jobs, DispatchRule rule, Dictionary<(string Job, string Operation), PlannedOperation>? frozen = null, bool saveSetups = true)
     {
         var unavailable = problem.Machines.ToDictionary(
             m => m.Id,
@@ -63,7 +64,7 @@ public static class DispatchRules
             next[j]++;
             ready[j] = Math.Max(ready[j], kept.End);
             free[kept.Machine] = Math.Max(free[kept.Machine], kept.End);
-            lastKey[kept.Machine] = jobs[j].Operations.First(o => o.Id == kept.Operation).SetupKey;
+            lastKey[kept.Machine] = saveSetups ? jobs[j].Operations.First(o => o.Id == kept.Operation).SetupKey : null;
         }
 
         while (true)
@@ -128,7 +129,7 @@ public static class DispatchRules
             next[chosen.Job]++;
             ready[chosen.Job] = run.End;
             free[run.Mode.Machine] = run.End;
-            lastKey[run.Mode.Machine] = operation.SetupKey;
+            lastKey[run.Mode.Machine] = saveSetups ? operation.SetupKey : null;
         }
 
         return placed;

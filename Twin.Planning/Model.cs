@@ -97,7 +97,13 @@ public sealed record Schedule(
 /// <summary>Settings of one solve.</summary>
 /// <param name="TimeLimit">Wall time for the whole solve, all objective levels together.</param>
 /// <param name="Workers">CP-SAT search workers (threads).</param>
-public sealed record SolverSettings(TimeSpan TimeLimit, int Workers = 2, int Seed = 1)
+/// <param name="Trace">Told each stage's outcome (for logs and the benchmark).</param>
+/// <param name="MaxSequencingArcs">
+/// Setups are sequenced by the solver (a circuit per machine) only while the circuits have at most
+/// this many arcs (about the square of the operations per machine); above it setups are planned as
+/// always paid and saved afterwards wherever a run of one key happens to come together.
+/// </param>
+public sealed record SolverSettings(TimeSpan TimeLimit, int Workers = 2, int Seed = 1, Action<string>? Trace = null, int MaxSequencingArcs = 5000)
 {
     public static SolverSettings Default { get; } = new(TimeSpan.FromSeconds(10));
 }

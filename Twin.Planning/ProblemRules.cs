@@ -131,6 +131,28 @@ public static class ProblemRules
         return merged;
     }
 
+    /// <summary>
+    /// Drops the setup of every operation that follows one of the same setup key on its machine,
+    /// keeping its end (it starts later by the setup): nothing it touches moves.
+    /// </summary>
+    public static List<PlannedOperation> SaveSetups(IReadOnlyList<JobSpec> jobs, IReadOnlyList<PlannedOperation> operations)
+    {
+        var keys = jobs.SelectMany(j => j.Operations.Select(o => (j.Id, o.Id, o.SetupKey))).ToDictionary(x => (x.Item1, x.Item2), x => x.SetupKey);
+        var result = new List<PlannedOperation>(operations.Count);
+        foreach (var machine in operations.GroupBy(o => o.Machine, StringComparer.Ordinal))
+        {
+            string? previous = null;
+            foreach (var op in machine.OrderBy(o => o.Start).ThenBy(o => o.End))
+            {
+                var key = keys.GetValueOrDefault((op.Job, op.Operation));
+                result.Add(op.Setup > 0 && key is not null && key == previous ? op with { Start = op.Start + op.Setup, Setup = 0 } : op);
+                previous = key;
+            }
+        }
+
+        return result;
+    }
+
     /// <summary>The earliest time work may start: the problem's now (never before the job's release).</summary>
     public static long ReadyAt(SchedulingProblem problem, JobSpec job) => Math.Max(problem.Now, job.Release);
 
