@@ -480,7 +480,7 @@ public static class MachineRules
                     "",
                     message.Timestamp,
                     isDown ? "machine down" : $"machine back ({message.State.ToString().ToLowerInvariant()})");
-                OutboxRules.Add(state.Outbox, signal.Id, new PlanningMessage(signal), message.Timestamp);
+                OutboxRules.Add(state.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), message.Timestamp);
             }
         }
 

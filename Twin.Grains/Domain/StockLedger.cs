@@ -225,7 +225,7 @@ public static class StockLedger
             notice.Below ? $"{notice.Sku} below its reorder point ({notice.Available} available)" : $"{notice.Sku} refilled ({notice.Available} available)",
             Sku: notice.Sku,
             Available: notice.Available);
-        OutboxRules.Add(state.Outbox, signal.Id, new PlanningMessage(signal), notice.At);
+        OutboxRules.Add(state.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), notice.At);
     }
 
     /// <summary>Queues a transfer's arrival for its target bin, in the write that takes the stock out.</summary>

@@ -234,7 +234,7 @@ public sealed partial class MachineGrain(
         {
             // The planner lays its work out on the machine's shifts.
             var signal = new Twin.Scheduling.PlanningSignal($"calendar:{state.State.Version}", Twin.Scheduling.PlanningSignalKind.MachineCalendar, "", clock.UtcNow, "shift calendar set", Calendar: definition.Calendar);
-            OutboxRules.Add(state.State.Outbox, signal.Id, new PlanningMessage(signal), clock.UtcNow);
+            OutboxRules.Add(state.State.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), clock.UtcNow);
         }
 
         await _commit!.CommitAsync();

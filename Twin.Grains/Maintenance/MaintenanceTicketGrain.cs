@@ -202,7 +202,7 @@ public sealed partial class MaintenanceTicketGrain(
             clock.UtcNow,
             summary,
             Machine: _machine);
-        OutboxRules.Add(state.State.Outbox, signal.Id, new PlanningMessage(signal), clock.UtcNow);
+        OutboxRules.Add(state.State.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), clock.UtcNow);
     }
 
     private void Emit(TicketState ticket, string what, string summary, string? type = null)

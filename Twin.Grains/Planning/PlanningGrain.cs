@@ -191,6 +191,19 @@ public sealed partial class PlanningGrain(
 
     private async Task SolveLoopAsync()
     {
+        try
+        {
+            await SolveUntilCurrentAsync();
+        }
+        catch (Exception ex)
+        {
+            // A bug or a failed write: the plan in force stays; the next signal (or activation) tries again.
+            LogReplanFailed(ex, Factory);
+        }
+    }
+
+    private async Task SolveUntilCurrentAsync()
+    {
         while (state.State.InputVersion != state.State.PlannedInput)
         {
             var input = state.State.InputVersion;
@@ -210,6 +223,7 @@ public sealed partial class PlanningGrain(
                 LogReplanFailed(ex, Factory);
                 return;
             }
+
 
             if (state.State.InputVersion != input)
             {

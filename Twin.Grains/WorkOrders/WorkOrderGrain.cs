@@ -162,7 +162,7 @@ public sealed partial class WorkOrderGrain(
         var d = state.State.Definition!;
         var demand = new OrderDemand(id, state.State.Version, d.Product, d.Quantity, state.State.Good, d.Due, state.State.Status, d.Bom, d.Priority ?? 1, d.Line ?? state.State.DispatchedLine);
         var signal = new PlanningSignal($"order:{id}:{state.State.Version}", PlanningSignalKind.OrderChanged, id, clock.UtcNow, $"work order {what}", demand);
-        OutboxRules.Add(state.State.Outbox, signal.Id, new PlanningMessage(signal), clock.UtcNow);
+        OutboxRules.Add(state.State.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), clock.UtcNow);
     }
 
     public Task<WorkOrderSnapshot> GetSnapshotAsync()
