@@ -115,7 +115,7 @@ public class PlanningGrainTests(ClusterFixture fixture)
         Assert.True(sawReplanning, "never saw the planner at work");
         Assert.Equal(15, plan.Orders.Length);
         Assert.Equal(150, plan.Operations.Length);
-        Assert.True(latencies.Count >= 10, $"only {latencies.Count} reads during the solve");
+        Assert.True(latencies.Count >= 5, $"only {latencies.Count} reads during the solve");
         Assert.True(latencies.Max() < TimeSpan.FromSeconds(1), $"slowest read {latencies.Max().TotalMilliseconds:0} ms");
     }
 }
