@@ -21,6 +21,10 @@ public static class TwinEvents
     public const int OutboxParkFailed = 1403;
     public const int OutboxCommitFailed = 1404;
     public const int ParkedReadingsDeliveryFailed = 1501;
+    public const int PlanningGrainReplanned = 1601;
+    public const int PlanningGrainReplanFailed = 1602;
+    public const int PlanningGrainStale = 1603;
+    public const int PlanningGrainKpiFailed = 1604;
 
     // 2xxx: Storage
     public const int SqliteGrainStorageWriteFailed = 2001;

@@ -58,6 +58,7 @@ public static class TwinSiloHosting
         services.AddTwinOptions<MaintenanceOptions, MaintenanceOptionsValidator>();
         services.AddTwinOptions<LiveFeedOptions, LiveFeedOptionsValidator>();
         services.AddTwinOptions<LiveStreamOptions, LiveStreamOptionsValidator>();
+        services.AddTwinOptions<Twin.Grains.Planning.PlanningOptions, Twin.Grains.Planning.PlanningOptionsValidator>();
         return services;
     }
 
@@ -125,6 +126,7 @@ public static class TwinSiloHosting
         silo.Services.AddOptions<LiveFeedOptions>();
         silo.AddTwinLiveStreams();
         silo.Services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>();
+        silo.Services.AddOptions<Twin.Grains.Planning.PlanningOptions>();
         silo.Services.AddTwinOptions<Twin.Silo.Integration.OutboundOptions, Twin.Silo.Integration.OutboundOptionsValidator>();
         silo.Services.AddHttpClient("twin-outbound");
         silo.Services.TryAddSingleton<Twin.Grains.Infrastructure.IOutboundDelivery, Twin.Silo.Integration.WebhookDelivery>();

@@ -16,9 +16,9 @@ namespace Twin.Gateway.Api;
 /// <summary>A BOM line of an ERP work order.</summary>
 public sealed record BomLineRequest(string? Sku, decimal? QuantityPerUnit, string? SourceBin);
 
-/// <summary>An ERP work order event: <c>action</c> is create, release or cancel.</summary>
+/// <summary>An ERP work order event: <c>action</c> is create, release or cancel; <c>priority</c> (1–100) weighs its lateness in the schedule.</summary>
 public sealed record WorkOrderEventRequest(
-    string? EventId, string? Action, string? WorkOrder, string? Product, long? Quantity, DateTimeOffset? Due, string? Line, List<BomLineRequest>? Bom, string? Reason);
+    string? EventId, string? Action, string? WorkOrder, string? Product, long? Quantity, DateTimeOffset? Due, string? Line, List<BomLineRequest>? Bom, string? Reason, int? Priority = null);
 
 /// <summary>A WMS stock movement: <c>kind</c> is receipt, issue, transfer, countAdjustment, reserve or unreserve.</summary>
 public sealed record MovementEventRequest(
@@ -88,6 +88,11 @@ internal static class BusinessEventApi
                 errors["line"] = [lineError];
             }
 
+            if (request.Priority is < 1 or > 100)
+            {
+                errors["priority"] = ["from 1 to 100"];
+            }
+
             var bom = request.Bom ?? [];
             for (var i = 0; i < bom.Count; i++)
             {
@@ -109,7 +114,7 @@ internal static class BusinessEventApi
 
             if (errors.Count == 0)
             {
-                definition = new WorkOrderDefinition(request.Product!, request.Quantity!.Value, request.Due, [.. bom.Select(b => new BomLine(b.Sku!, b.QuantityPerUnit!.Value, b.SourceBin!))], request.Line);
+                definition = new WorkOrderDefinition(request.Product!, request.Quantity!.Value, request.Due, [.. bom.Select(b => new BomLine(b.Sku!, b.QuantityPerUnit!.Value, b.SourceBin!))], request.Line, request.Priority);
             }
         }
 

@@ -16,9 +16,16 @@ public sealed record StockCoverage(string Bin, string? Sku, decimal Available, d
 /// <summary>A work order past its due date and not completed or cancelled.</summary>
 public sealed record LateWorkOrder(string Id, string Product, DateTimeOffset Due, double Progress, WorkOrderStatus Status);
 
+/// <summary>A work order the schedule projects to finish after its due date.</summary>
+/// <param name="LatenessMinutes">Projected completion − due, in minutes.</param>
+public sealed record ProjectedLateOrder(string Id, string Product, DateTimeOffset Due, DateTimeOffset ProjectedCompletion, double LatenessMinutes);
+
 /// <summary>Plant-level indicators of a factory.</summary>
 /// <param name="MttrMinutes">Mean time to repair over every machine's resolved tickets.</param>
 /// <param name="MtbfHours">Mean time between consecutive ticket openings, averaged over machines with at least two.</param>
+/// <param name="OnTimeDeliveryRate">Share of the planned orders with a due date that the schedule projects on time.</param>
+/// <param name="ScheduleStability">Mean share of operations that kept their machine and start over the recent re-plans.</param>
+/// <param name="ProjectedLateOrders">Orders the schedule projects late, latest first.</param>
 public sealed record FactoryKpis(
     string Factory,
     DateTimeOffset At,
@@ -28,7 +35,10 @@ public sealed record FactoryKpis(
     double? MttrMinutes,
     double? MtbfHours,
     IReadOnlyList<StockCoverage> StockCoverage,
-    IReadOnlyList<LateWorkOrder> LateWorkOrders);
+    IReadOnlyList<LateWorkOrder> LateWorkOrders,
+    double? OnTimeDeliveryRate = null,
+    double? ScheduleStability = null,
+    IReadOnlyList<ProjectedLateOrder>? ProjectedLateOrders = null);
 
 internal static class KpiApi
 {
@@ -36,7 +46,7 @@ internal static class KpiApi
     {
         var group = app.MapFactoryGroup("").WithTags("KPIs");
         group.MapGet("/kpis", GetAsync).WithName("GetFactoryKpis")
-            .WithSummary("OEE by line, open tickets by age, MTTR/MTBF, stock coverage days and late work orders.");
+            .WithSummary("OEE by line, open tickets by age, MTTR/MTBF, stock coverage days, late work orders, and the schedule's on-time rate, stability and projected late orders.");
         return group;
     }
 
@@ -58,6 +68,9 @@ internal static class KpiApi
             k.MttrMinutes,
             k.MtbfHours,
             [.. k.StockCoverage.Select(c => new StockCoverage(c.Bin, c.Sku, c.Available, c.DailyConsumption, c.Days))],
-            [.. k.LateWorkOrders.Select(o => new LateWorkOrder(o.Id, o.Product, o.Due!.Value, o.Progress, o.Status))]));
+            [.. k.LateWorkOrders.Select(o => new LateWorkOrder(o.Id, o.Product, o.Due!.Value, o.Progress, o.Status))],
+            k.Plan?.OnTimeRate,
+            k.Plan?.Stability,
+            [.. (k.Plan?.ProjectedLate ?? []).Select(p => new ProjectedLateOrder(p.WorkOrder, p.Product, p.Due!.Value, p.ProjectedCompletion, Math.Round(p.Lateness!.Value.TotalMinutes, 1)))]));
     }
 }

@@ -6,6 +6,7 @@ using Twin.Factories;
 using Twin.Lines;
 using Twin.Live;
 using Twin.Machines;
+using Twin.Scheduling;
 
 namespace Twin.Gateway.Live;
 
@@ -118,6 +119,9 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
             case TwinTopicKind.Line:
                 var line = await cluster.GetGrain<ILineGrain>(topic.Key).GetSnapshotAsync();
                 return new TwinChange(topic.ToString(), VersionOf(line), null, line);
+            case TwinTopicKind.Schedule:
+                var plan = await cluster.GetGrain<IPlanningGrain>(topic.Factory).GetPlanAsync();
+                return new TwinChange(topic.ToString(), plan.Version, null, Schedule: plan);
             default:
                 var lines = await cluster.GetGrain<IFactoryGrain>(topic.Factory).ListAsync(TwinKind.Line);
                 return await FactoryChangeAsync(topic, lines);
@@ -228,7 +232,7 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
         {
             await cluster.GetGrain<IMachineGrain>(watch.Topic.Key).KeepLiveAsync();
         }
-        else
+        else if (watch.Topic.Kind != TwinTopicKind.Schedule)
         {
             await RefreshAsync(watch);
         }
@@ -285,7 +289,7 @@ public sealed partial class LiveFeed(IClusterClient cluster, IHubContext<TwinHub
             return;
         }
 
-        if (watch.Topic.Kind != TwinTopicKind.Machine)
+        if (watch.Topic.Kind is TwinTopicKind.Line or TwinTopicKind.Factory)
         {
             // The line or factory itself changed (a member joined or left): re-read the view.
             MarkDirty(watch);

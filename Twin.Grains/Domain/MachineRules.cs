@@ -151,7 +151,7 @@ public static class MachineRules
                 ApplyTelemetry(state, telemetry, options, history);
                 break;
             case StatusMessage status:
-                ApplyStatus(state, status);
+                ApplyStatus(state, status, MessageId(state, message));
                 break;
             case CountsMessage counts:
                 ApplyCounts(state, counts, options);
@@ -457,7 +457,7 @@ public static class MachineRules
             .OrderBy(f => f.Key, StringComparer.Ordinal)
             .Select(f => new ActiveFault(f.Key, f.k, state.LastEvidence?.GetValueOrDefault($"{f.Key}.{f.k}") ?? f.Value.Timestamp, f.Value.Value))];
 
-    private static void ApplyStatus(MachineState state, StatusMessage message)
+    private static void ApplyStatus(MachineState state, StatusMessage message, string id)
     {
         if (state.RunStateTimestamp is { } current && message.Timestamp < current)
         {
@@ -468,6 +468,20 @@ public static class MachineRules
         if (state.RunState != message.State)
         {
             state.StatusSince = message.Timestamp;
+
+            // Going down or coming back changes what the factory can make: its planner re-plans.
+            var wasDown = state.RunState == MachineRunState.Down;
+            var isDown = message.State == MachineRunState.Down;
+            if (wasDown != isDown)
+            {
+                var signal = new Twin.Scheduling.PlanningSignal(
+                    $"machine:{id}:{(isDown ? "down" : "up")}",
+                    isDown ? Twin.Scheduling.PlanningSignalKind.MachineDown : Twin.Scheduling.PlanningSignalKind.MachineUp,
+                    "",
+                    message.Timestamp,
+                    isDown ? "machine down" : $"machine back ({message.State.ToString().ToLowerInvariant()})");
+                OutboxRules.Add(state.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), message.Timestamp);
+            }
         }
 
         state.RunState = message.State;

@@ -212,8 +212,21 @@ public static class StockLedger
         }
     }
 
-    private static void Notify(BinState state, Twin.Purchasing.StockNotice notice) =>
+    private static void Notify(BinState state, Twin.Purchasing.StockNotice notice)
+    {
         OutboxRules.Add(state.Outbox, $"notice:{notice.NoticeId}", new StockNoticeMessage(notice), notice.At);
+
+        // The same crossing tells the planner: orders short of this material wait for it.
+        var signal = new Twin.Scheduling.PlanningSignal(
+            $"material:{notice.NoticeId}",
+            notice.Below ? Twin.Scheduling.PlanningSignalKind.MaterialShort : Twin.Scheduling.PlanningSignalKind.MaterialAvailable,
+            "",
+            notice.At,
+            notice.Below ? $"{notice.Sku} below its reorder point ({notice.Available} available)" : $"{notice.Sku} refilled ({notice.Available} available)",
+            Sku: notice.Sku,
+            Available: notice.Available);
+        OutboxRules.Add(state.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), notice.At);
+    }
 
     /// <summary>Queues a transfer's arrival for its target bin, in the write that takes the stock out.</summary>
     public static void QueueTransfer(BinState state, string source, StockMovement transfer) =>

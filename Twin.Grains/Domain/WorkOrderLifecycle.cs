@@ -100,6 +100,11 @@ public static class WorkOrderLifecycle
             errors.Add("quantity: must be positive");
         }
 
+        if (definition.Priority is < 1 or > 100)
+        {
+            errors.Add("priority: from 1 to 100");
+        }
+
         if (definition.Line is not null && !TwinKey.IsValidId(definition.Line, out var lineError))
         {
             errors.Add($"line: {lineError}");
@@ -292,6 +297,6 @@ public static class WorkOrderLifecycle
     }
 
     private static bool SameDefinition(WorkOrderDefinition a, WorkOrderDefinition b) =>
-        a.Product == b.Product && a.Quantity == b.Quantity && a.Due == b.Due && a.Line == b.Line
+        a.Product == b.Product && a.Quantity == b.Quantity && a.Due == b.Due && a.Line == b.Line && a.Priority == b.Priority
         && a.Bom.SequenceEqual(b.Bom);
 }

@@ -8,6 +8,7 @@ using Twin.DeadLetters;
 using Twin.Integration;
 using Twin.Maintenance;
 using Twin.Purchasing;
+using Twin.Scheduling;
 using Twin.WorkOrders;
 
 namespace Twin.Grains.Infrastructure;
@@ -65,6 +66,13 @@ public sealed record MovementMessage([property: Id(0)] string Bin, [property: Id
 public sealed record ExternalMessage([property: Id(0)] OutboundEvent Event) : OutboxMessage
 {
     public override string Lane => "external";
+}
+
+/// <summary>A change the factory's planner must hear of (a machine down or up, an order changed, a predicted failure, a shortage).</summary>
+[GenerateSerializer, Immutable, Alias("twin.outbox.Planning")]
+public sealed record PlanningMessage([property: Id(0)] PlanningSignal Signal) : OutboxMessage
+{
+    public override string Lane => "planning";
 }
 
 /// <summary>One message waiting in an outbox, with its retry schedule.</summary>
@@ -249,6 +257,10 @@ public sealed class OutboxDelivery(IGrainFactory grains, IOutboundDelivery exter
             case MovementMessage movement:
                 var result = await grains.GetGrain<IStockBinGrain>(TwinKey.Compose(factory, movement.Bin)).ApplyMovementAsync(movement.Movement);
                 return result.Outcome == MovementOutcome.Refused ? result.Reason ?? "stock.refused: the bin gave no reason" : null;
+            case PlanningMessage planning:
+                var signal = planning.Signal.Subject.Length == 0 ? planning.Signal with { Subject = owner } : planning.Signal;
+                await grains.GetGrain<IPlanningGrain>(factory).SignalAsync(signal);
+                return null;
             case ExternalMessage outbound:
                 if (external.HasTargets)
                 {
@@ -333,7 +345,9 @@ internal sealed class Outbox
         _services = services;
         _refused = refused;
         _twin = owner.GrainContext.GrainId.ToString();
-        (_factory, _id) = TwinKey.Split(owner.GrainContext.GrainId.Key.ToString()!);
+        // A twin's key is {factory}/{id}; a factory-wide grain (the planner) is keyed by its factory alone.
+        var key = owner.GrainContext.GrainId.Key.ToString()!;
+        (_factory, _id) = key.Contains('/', StringComparison.Ordinal) ? TwinKey.Split(key) : (key, key);
     }
 
     /// <summary>Delivers in the background what is due (after a commit). Never throws, never waits.</summary>

@@ -47,6 +47,8 @@ public sealed partial class FactoryKpiGrain(
 
     public Task ReportLineAsync(LineKpiReport report) => Commit(KpiRules.Apply(state.State, report));
 
+    public Task ReportPlanAsync(PlanKpi report) => Commit(KpiRules.Apply(state.State, report));
+
     private Task Commit(bool changed) => changed ? _commit!.CommitAsync() : _commit!.WhenDurableAsync();
 
     public async Task<FactoryKpiSnapshot> GetAsync()

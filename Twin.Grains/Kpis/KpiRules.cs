@@ -25,6 +25,9 @@ public sealed class FactoryKpiState
     [Id(4)] public Dictionary<string, BinKpi> Bins { get; set; } = [];
 
     [Id(5)] public Dictionary<string, LineKpiReport> Lines { get; set; } = [];
+
+    /// <summary>The planner's latest report.</summary>
+    [Id(6)] public PlanKpi? Plan { get; set; }
 }
 
 /// <summary>
@@ -60,6 +63,17 @@ public static class KpiRules
         }
 
         state.Bins[report.Bin] = report;
+        return true;
+    }
+
+    public static bool Apply(FactoryKpiState state, PlanKpi report)
+    {
+        if (state.Plan is { } kept && kept.Version >= report.Version)
+        {
+            return false;
+        }
+
+        state.Plan = report;
         return true;
     }
 
@@ -148,7 +162,8 @@ public static class KpiRules
             resolved > 0 ? desks.Sum(d => d.RepairMinutes) / resolved : null,
             mtbf.Count > 0 ? mtbf.Average() : null,
             [.. state.Bins.OrderBy(b => b.Key, StringComparer.Ordinal).Select(b => Coverage(b.Value, now)).OrderBy(c => c.Days ?? double.MaxValue)],
-            [.. state.Orders.Values.Where(o => o.Due is { } due && due < now).OrderBy(o => o.Due).ThenBy(o => o.Id, StringComparer.Ordinal)]);
+            [.. state.Orders.Values.Where(o => o.Due is { } due && due < now).OrderBy(o => o.Due).ThenBy(o => o.Id, StringComparer.Ordinal)],
+            state.Plan);
     }
 
     /// <summary>MTTR and MTBF of a machine from the summaries of its desks.</summary>

@@ -227,10 +227,19 @@ public sealed partial class MachineGrain(
     {
         await this.RegisterOnceAsync(state.State, TwinKind.Machine);
 
+        var calendarChanged = definition.Calendar != state.State.Definition?.Calendar;
         state.State.Definition = definition;
         state.State.Version++;
+        if (calendarChanged)
+        {
+            // The planner lays its work out on the machine's shifts.
+            var signal = new Twin.Scheduling.PlanningSignal($"calendar:{state.State.Version}", Twin.Scheduling.PlanningSignalKind.MachineCalendar, "", clock.UtcNow, "shift calendar set", Calendar: definition.Calendar);
+            OutboxRules.Add(state.State.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), clock.UtcNow);
+        }
+
         await _commit!.CommitAsync();
         ScheduleNotify();
+        _outbox!.Kick();
         return MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options);
     }
 

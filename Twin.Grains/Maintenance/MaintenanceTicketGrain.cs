@@ -102,10 +102,12 @@ public sealed partial class MaintenanceTicketGrain(
             if (opened is not null)
             {
                 Emit(opened, "opened", $"{_kind} on {_machine} ({report.Evidence.Sensor} = {report.Evidence.Value})");
+                TellPlanner(opened, opened: true, $"predicted failure ({report.Evidence.Sensor} = {report.Evidence.Value}): maintenance window reserved");
             }
             else if (report.Cleared && wasOpen is { Status: TicketStatus.Resolved })
             {
                 Emit(wasOpen, "resolved", $"{_kind} on {_machine} resolved by the detector: the fault cleared");
+                TellPlanner(wasOpen, opened: false, "predicted failure cleared: maintenance window released");
             }
 
             TicketsChanged();
@@ -117,6 +119,10 @@ public sealed partial class MaintenanceTicketGrain(
                 await this.RegisterOrUpdateReminder(EscalationReminder, period, period);
                 await DeliverAsync();
                 _remindersChecked = true;
+            }
+            else
+            {
+                _outbox!.Kick();
             }
 
             await _kpis.WhenSentAsync(KpiWait);
@@ -140,6 +146,7 @@ public sealed partial class MaintenanceTicketGrain(
         if (target == TicketStatus.Resolved && before != TicketStatus.Resolved)
         {
             Emit(moved, "resolved", $"{_kind} on {_machine} resolved by {by ?? "someone"}{(note is null ? "" : $": {note}")}");
+            TellPlanner(moved, opened: false, $"maintenance done (resolved by {by ?? "someone"}): window released");
         }
 
         TicketsChanged();
@@ -177,6 +184,25 @@ public sealed partial class MaintenanceTicketGrain(
                 await this.UnregisterReminder(reminder);
             }
         }
+    }
+
+    /// <summary>A predicted failure reserves a maintenance window in the factory's schedule until it is resolved.</summary>
+    private void TellPlanner(TicketState ticket, bool opened, string summary)
+    {
+        if (_kind != FaultKind.Predicted)
+        {
+            return;
+        }
+
+        var id = new TicketDeskKey(_factory, _machine, _kind).TicketId(ticket.Number);
+        var signal = new Twin.Scheduling.PlanningSignal(
+            $"ticket:{id}:{(opened ? "opened" : "cleared")}",
+            opened ? Twin.Scheduling.PlanningSignalKind.MaintenancePredicted : Twin.Scheduling.PlanningSignalKind.MaintenanceCleared,
+            id,
+            clock.UtcNow,
+            summary,
+            Machine: _machine);
+        OutboxRules.Add(state.State.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), clock.UtcNow);
     }
 
     private void Emit(TicketState ticket, string what, string summary, string? type = null)

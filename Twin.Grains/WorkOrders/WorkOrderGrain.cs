@@ -6,6 +6,7 @@ using Twin.Grains.Infrastructure;
 using Twin.Grains.Kpis;
 using Twin.Integration;
 using Twin.Kpis;
+using Twin.Scheduling;
 using Twin.WorkOrders;
 
 namespace Twin.Grains.WorkOrders;
@@ -84,9 +85,11 @@ public sealed partial class WorkOrderGrain(
 
         if (WorkOrderLifecycle.Create(state.State, definition, clock.UtcNow))
         {
+            TellPlanner(state.State.Version == 1 ? "created" : "changed");
             MarkKpiChange();
             await _commit!.CommitAsync();
             ReportKpis();
+            _outbox!.Kick();
         }
 
         return Snapshot();
@@ -96,9 +99,11 @@ public sealed partial class WorkOrderGrain(
     {
         if (WorkOrderLifecycle.Move(state.State, target, clock.UtcNow, by, reason))
         {
+            TellPlanner(target.ToString().ToLowerInvariant());
             MarkKpiChange();
             await _commit!.CommitAsync();
             ReportKpis();
+            _outbox!.Kick();
         }
 
         return Snapshot();
@@ -117,8 +122,16 @@ public sealed partial class WorkOrderGrain(
     public async Task<WorkOrderSnapshot> RecordProductionAsync(ProductionReport report)
     {
         var wasCompleted = state.State.Status == WorkOrderStatus.Completed;
+        var statusBefore = state.State.Status;
+        var tenthsBefore = Tenths();
         if (WorkOrderLifecycle.RecordProduction(state.State, report, clock.UtcNow))
         {
+            if (state.State.Status != statusBefore || Tenths() != tenthsBefore)
+            {
+                // The planner plans what is left: told at each tenth of the quantity, not each part.
+                TellPlanner(state.State.Status != statusBefore ? state.State.Status.ToString().ToLowerInvariant() : $"{Tenths() * 10} % made");
+            }
+
             var completed = !wasCompleted && state.State.Status == WorkOrderStatus.Completed;
             if (completed)
             {
@@ -139,6 +152,18 @@ public sealed partial class WorkOrderGrain(
     }
 
     public Task ReceiveReminder(string reminderName, TickStatus status) => _outbox!.OnReminderAsync(reminderName);
+
+    private long Tenths() => state.State.Definition is { Quantity: > 0 } d ? Math.Min(10, state.State.Good * 10 / d.Quantity) : 0;
+
+    /// <summary>Queues the order as it now is for the factory's planner, in the write that changed it.</summary>
+    private void TellPlanner(string what)
+    {
+        var id = TwinKey.Split(this.GetPrimaryKeyString()).Id;
+        var d = state.State.Definition!;
+        var demand = new OrderDemand(id, state.State.Version, d.Product, d.Quantity, state.State.Good, d.Due, state.State.Status, d.Bom, d.Priority ?? 1, d.Line ?? state.State.DispatchedLine);
+        var signal = new PlanningSignal($"order:{id}:{state.State.Version}", PlanningSignalKind.OrderChanged, id, clock.UtcNow, $"work order {what}", demand);
+        OutboxRules.Add(state.State.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), clock.UtcNow);
+    }
 
     public Task<WorkOrderSnapshot> GetSnapshotAsync()
     {

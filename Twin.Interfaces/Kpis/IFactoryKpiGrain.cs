@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Twin.Scheduling;
 using Twin.WorkOrders;
 
 namespace Twin.Kpis;
@@ -62,6 +63,20 @@ public sealed record LineKpiReport(
     [property: Id(7)] string? Bottleneck,
     [property: Id(8)] DateTimeOffset At);
 
+/// <summary>What the factory's schedule promises, as the planner reported it after its latest re-plan.</summary>
+/// <param name="Version">The plan's version: an older report is ignored.</param>
+/// <param name="OnTimeRate">Share of the planned orders with a due date projected on time.</param>
+/// <param name="Stability">Mean share of operations that kept machine and start over the recent re-plans.</param>
+/// <param name="ProjectedLate">Orders the plan projects to finish after their due date, latest first.</param>
+[GenerateSerializer, Immutable, Alias("twin.PlanKpi")]
+public sealed record PlanKpi(
+    [property: Id(0)] long Version,
+    [property: Id(1)] DateTimeOffset? PlannedAt,
+    [property: Id(2)] int PlannedOrders,
+    [property: Id(3)] double? OnTimeRate,
+    [property: Id(4)] double? Stability,
+    [property: Id(5)] ImmutableArray<OrderPromise> ProjectedLate);
+
 /// <summary>Open maintenance tickets by how long they have been open.</summary>
 [GenerateSerializer, Immutable, Alias("twin.OpenTicketAges")]
 public sealed record OpenTicketAges(
@@ -83,6 +98,7 @@ public sealed record BinCoverage(
 /// <param name="MttrMinutes">Mean time to repair over every machine's resolved tickets.</param>
 /// <param name="MtbfHours">Mean time between consecutive ticket openings, averaged over machines with at least two.</param>
 /// <param name="LateWorkOrders">Orders past due and neither completed nor cancelled, earliest due first.</param>
+/// <param name="Plan">What the schedule promises (projected lateness, on-time rate, stability); null before the first plan.</param>
 [GenerateSerializer, Immutable, Alias("twin.FactoryKpiSnapshot")]
 public sealed record FactoryKpiSnapshot(
     [property: Id(0)] string Factory,
@@ -93,7 +109,8 @@ public sealed record FactoryKpiSnapshot(
     [property: Id(5)] double? MttrMinutes,
     [property: Id(6)] double? MtbfHours,
     [property: Id(7)] ImmutableArray<BinCoverage> StockCoverage,
-    [property: Id(8)] ImmutableArray<WorkOrderKpi> LateWorkOrders);
+    [property: Id(8)] ImmutableArray<WorkOrderKpi> LateWorkOrders,
+    [property: Id(9)] PlanKpi? Plan = null);
 
 /// <summary>Maintenance figures of one machine from its tickets.</summary>
 /// <param name="MttrMinutes">Mean time to repair: opened → resolved, over resolved tickets.</param>
@@ -129,6 +146,10 @@ public interface IFactoryKpiGrain : IGrainWithStringKey
     /// <summary>A line's latest OEE and bottleneck (replaces the one kept when newer).</summary>
     [Alias("ReportLine")]
     Task ReportLineAsync(LineKpiReport report);
+
+    /// <summary>The schedule's promises after a re-plan (replaces the one kept when newer).</summary>
+    [Alias("ReportPlan")]
+    Task ReportPlanAsync(PlanKpi report);
 
     /// <summary>The factory's KPIs now.</summary>
     [Alias("Get")]

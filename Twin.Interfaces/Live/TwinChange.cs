@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Twin.Lines;
 using Twin.Machines;
+using Twin.Scheduling;
 
 namespace Twin.Live;
 
@@ -13,13 +14,15 @@ namespace Twin.Live;
 /// <param name="Machine">Set for a machine topic.</param>
 /// <param name="Line">Set for a line topic sent to clients; a line twin publishes its membership changes without it.</param>
 /// <param name="Factory">Set for a factory topic sent to clients; a factory publishes its new lines without it.</param>
+/// <param name="Schedule">Set for a schedule topic: the plan in force.</param>
 [GenerateSerializer, Immutable, Alias("twin.TwinChange")]
 public sealed record TwinChange(
     [property: Id(0)] string Topic,
     [property: Id(1)] long Version,
     [property: Id(2)] MachineSnapshot? Machine,
     [property: Id(3)] LineSnapshot? Line = null,
-    [property: Id(4)] FactoryView? Factory = null);
+    [property: Id(4)] FactoryView? Factory = null,
+    [property: Id(5)] PlanSnapshot? Schedule = null);
 
 /// <summary>A factory at a glance: its lines (with their machines) and how many machines are in each status.</summary>
 [GenerateSerializer, Immutable, Alias("twin.FactoryView")]

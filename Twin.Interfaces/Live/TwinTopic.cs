@@ -8,11 +8,14 @@ public enum TwinTopicKind
     Machine,
     Line,
     Factory,
+
+    /// <summary>The factory's schedule (its planner): dispatch lists, promises, the last re-plan.</summary>
+    Schedule,
 }
 
 /// <summary>
-/// A live topic: <c>machine:{factory}/{machine}</c>, <c>line:{factory}/{line}</c> or
-/// <c>factory:{factory}</c>, and the Orleans stream its twin publishes durable changes to. The one
+/// A live topic: <c>machine:{factory}/{machine}</c>, <c>line:{factory}/{line}</c>,
+/// <c>factory:{factory}</c> or <c>schedule:{factory}</c>, and the Orleans stream its twin publishes durable changes to. The one
 /// place topic strings and stream ids are built and parsed.
 /// </summary>
 /// <remarks>
@@ -44,7 +47,7 @@ public readonly record struct TwinTopic
     public string Id { get; }
 
     /// <summary>The twin's grain key: <c>{factory}/{id}</c>, or the factory id.</summary>
-    public string Key => Kind == TwinTopicKind.Factory ? Factory : TwinKey.Compose(Factory, Id);
+    public string Key => Kind is TwinTopicKind.Factory or TwinTopicKind.Schedule ? Factory : TwinKey.Compose(Factory, Id);
 
     /// <summary>The namespace of the stream the twin publishes to (<c>twin.{kind}</c>); the stream's key is <see cref="Key"/>.</summary>
     public string StreamNamespace => Namespace(Kind);
@@ -55,12 +58,20 @@ public readonly record struct TwinTopic
 
     public static TwinTopic OfFactory(string factory) => new(TwinTopicKind.Factory, factory, "");
 
+    /// <summary>The factory's schedule, published by its planner on every re-plan.</summary>
+    public static TwinTopic Schedule(string factory) => new(TwinTopicKind.Schedule, factory, "");
+
     /// <summary>The topic of a machine or line twin from its grain key <c>{factory}/{id}</c>.</summary>
     public static TwinTopic FromKey(TwinTopicKind kind, string key)
     {
         if (kind == TwinTopicKind.Factory)
         {
             return OfFactory(key);
+        }
+
+        if (kind == TwinTopicKind.Schedule)
+        {
+            return Schedule(key);
         }
 
         var (factory, id) = TwinKey.Split(key);
@@ -94,6 +105,9 @@ public readonly record struct TwinTopic
             case "factory" when slash < 0 && TwinKey.IsValidId(key, out _):
                 topic = OfFactory(key);
                 return true;
+            case "schedule" when slash < 0 && TwinKey.IsValidId(key, out _):
+                topic = Schedule(key);
+                return true;
             default:
                 return false;
         }
@@ -108,6 +122,7 @@ public readonly record struct TwinTopic
             "twin.machine" => TwinTopicKind.Machine,
             "twin.line" => TwinTopicKind.Line,
             "twin.factory" => TwinTopicKind.Factory,
+            "twin.schedule" => TwinTopicKind.Schedule,
             _ => (TwinTopicKind?)null,
         };
         return kind is { } k && key is not null && TryParse(Prefix(k) + key, out topic);
@@ -117,6 +132,7 @@ public readonly record struct TwinTopic
     {
         TwinTopicKind.Machine => "machine:",
         TwinTopicKind.Line => "line:",
+        TwinTopicKind.Schedule => "schedule:",
         _ => "factory:",
     };
 
@@ -124,6 +140,7 @@ public readonly record struct TwinTopic
     {
         TwinTopicKind.Machine => "twin.machine",
         TwinTopicKind.Line => "twin.line",
+        TwinTopicKind.Schedule => "twin.schedule",
         _ => "twin.factory",
     };
 }

@@ -32,13 +32,15 @@ public sealed record BomLine(
     [property: Id(2)] string SourceBin);
 
 /// <summary>A work order as ERP defines it.</summary>
+/// <param name="Priority">The weight of its lateness in the schedule, 1 (default) to 100; a rush order weighs more.</param>
 [GenerateSerializer, Immutable, Alias("twin.WorkOrderDefinition")]
 public sealed record WorkOrderDefinition(
     [property: Id(0)] string Product,
     [property: Id(1)] long Quantity,
     [property: Id(2)] DateTimeOffset? Due,
     [property: Id(3)] ImmutableArray<BomLine> Bom,
-    [property: Id(4)] string? Line = null);
+    [property: Id(4)] string? Line = null,
+    [property: Id(5)] int? Priority = null);
 
 /// <summary>A lifecycle transition with who asked and when.</summary>
 [GenerateSerializer, Immutable, Alias("twin.WorkOrderTransition")]

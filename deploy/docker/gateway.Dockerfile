@@ -11,6 +11,7 @@ WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY Twin.Interfaces/Twin.Interfaces.csproj Twin.Interfaces/
 COPY Twin.Grains/Twin.Grains.csproj Twin.Grains/
+COPY Twin.Planning/Twin.Planning.csproj Twin.Planning/
 COPY Twin.Ingestion/Twin.Ingestion.csproj Twin.Ingestion/
 COPY Twin.Hosting/Twin.Hosting.csproj Twin.Hosting/
 COPY Twin.Silo/Twin.Silo.csproj Twin.Silo/
@@ -18,6 +19,7 @@ COPY Twin.Gateway/Twin.Gateway.csproj Twin.Gateway/
 RUN dotnet restore Twin.Gateway/Twin.Gateway.csproj
 COPY Twin.Interfaces/ Twin.Interfaces/
 COPY Twin.Grains/ Twin.Grains/
+COPY Twin.Planning/ Twin.Planning/
 COPY Twin.Ingestion/ Twin.Ingestion/
 COPY Twin.Hosting/ Twin.Hosting/
 COPY Twin.Silo/ Twin.Silo/

@@ -10,11 +10,13 @@ WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY Twin.Interfaces/Twin.Interfaces.csproj Twin.Interfaces/
 COPY Twin.Grains/Twin.Grains.csproj Twin.Grains/
+COPY Twin.Planning/Twin.Planning.csproj Twin.Planning/
 COPY Twin.Hosting/Twin.Hosting.csproj Twin.Hosting/
 COPY Twin.Silo/Twin.Silo.csproj Twin.Silo/
 RUN dotnet restore Twin.Silo/Twin.Silo.csproj
 COPY Twin.Interfaces/ Twin.Interfaces/
 COPY Twin.Grains/ Twin.Grains/
+COPY Twin.Planning/ Twin.Planning/
 COPY Twin.Hosting/ Twin.Hosting/
 COPY Twin.Silo/ Twin.Silo/
 RUN dotnet publish Twin.Silo/Twin.Silo.csproj -c Release -o /app --no-restore

@@ -16,7 +16,8 @@ public sealed partial class ArchitectureTests
     private static readonly Dictionary<string, string[]> Allowed = new(StringComparer.Ordinal)
     {
         ["Twin.Interfaces"] = [],
-        ["Twin.Grains"] = ["Twin.Interfaces"],
+        ["Twin.Grains"] = ["Twin.Interfaces", "Twin.Planning"],
+        ["Twin.Planning"] = [],
         ["Twin.Ingestion"] = ["Twin.Interfaces"],
         ["Twin.Hosting"] = ["Twin.Interfaces"],
         ["Twin.Silo"] = ["Twin.Grains", "Twin.Hosting", "Twin.Interfaces"],
@@ -31,7 +32,10 @@ public sealed partial class ArchitectureTests
         ["Twin.Grains"] = ["Microsoft.Orleans.Server", "Npgsql", "Microsoft.Data.Sqlite", "MQTTnet", "OpenTelemetry", "Microsoft.AspNetCore"],
         ["Twin.Ingestion"] = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Streaming", "Microsoft.Orleans.Server", "Npgsql", "Microsoft.Data.Sqlite", "MQTTnet", "Microsoft.AspNetCore"],
         ["Twin.Hosting"] = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Streaming", "Microsoft.Orleans.Server", "Microsoft.Data.Sqlite", "MQTTnet"],
-        ["Twin.Gateway"] = ["Microsoft.Orleans.Server", "Microsoft.Data.Sqlite"],
+        ["Twin.Gateway"] = ["Microsoft.Orleans.Server", "Microsoft.Data.Sqlite", "Google.OrTools"],
+
+        // The scheduling core is plain code over CP-SAT: no Orleans at all, no storage, no I/O.
+        ["Twin.Planning"] = ["Microsoft.Orleans", "Npgsql", "Microsoft.Data.Sqlite", "MQTTnet", "OpenTelemetry", "Microsoft.AspNetCore"],
     };
 
     public static TheoryData<string> Projects() => [.. Allowed.Keys];
@@ -72,9 +76,21 @@ public sealed partial class ArchitectureTests
     }
 
     [Fact]
+    public void The_gateway_code_never_names_the_solver()
+    {
+        // OR-Tools is a large native dependency of the silos: the gateway speaks to the planning
+        // grain through contracts (its embedded mode co-hosts a silo, which brings the solver along).
+        var offenders = SourceFiles("Twin.Gateway")
+            .SelectMany(f => File.ReadLines(f).Where(l => l.Contains("Twin.Planning", StringComparison.Ordinal) || l.Contains("Google.OrTools", StringComparison.Ordinal))
+                .Select(l => $"{Path.GetRelativePath(Repository.Root, f)}: {l.Trim()}"))
+            .ToList();
+        Assert.True(offenders.Count == 0, "the gateway names the solver:\n" + string.Join("\n", offenders));
+    }
+
+    [Fact]
     public void The_contracts_and_the_ingest_pipeline_know_nothing_of_grains_or_hosts()
     {
-        var offenders = SourceFiles("Twin.Interfaces").Concat(SourceFiles("Twin.Ingestion")).Concat(SourceFiles("Twin.Hosting"))
+        var offenders = SourceFiles("Twin.Interfaces").Concat(SourceFiles("Twin.Ingestion")).Concat(SourceFiles("Twin.Hosting")).Concat(SourceFiles("Twin.Planning"))
             .SelectMany(Uses)
             .ToList();
         Assert.True(offenders.Count == 0, string.Join("\n", offenders));

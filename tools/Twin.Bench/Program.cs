@@ -16,6 +16,7 @@ var commands = new Dictionary<string, (string Usage, Func<BenchArguments, Task<i
     ["memory"] = (MemoryBenchmark.Usage, MemoryBenchmark.RunAsync),
     ["micro"] = (MicroBenchmarks.Usage, MicroBenchmarks.RunAsync),
     ["quick"] = (QuickCheck.Usage, QuickCheck.RunAsync),
+    ["schedule"] = (ScheduleBenchmark.Usage, ScheduleBenchmark.RunAsync),
     ["soak"] = (SoakRun.Usage, SoakRun.RunAsync),
 };
 

@@ -50,6 +50,8 @@ const tiles = new Map(); // topic → { el, version }
 const lineHeaders = new Map(); // line topic → h2
 const linePanels = new Map(); // line id → element showing OEE and bottleneck
 let selected = null; // { id, topic, chart, data, sensors, range }
+let scheduleTopic = null; // the factory's schedule topic while subscribed
+let scheduleVersion = -1;
 // Chart ranges of the machine page: live from the hub, or the stored history in buckets of `step`.
 const ranges = {
   live: { label: "live" },
@@ -78,6 +80,13 @@ function fmt(v) {
 }
 
 function apply(change) {
+  if (change.schedule) {
+    if (change.topic === `schedule:${factory()}` && change.version >= scheduleVersion) {
+      scheduleVersion = change.version;
+      renderSchedule(change.schedule);
+    }
+    return;
+  }
   if (change.line) {
     const header = lineHeaders.get(change.topic);
     const l = change.line;
@@ -156,12 +165,101 @@ async function loadOverview() {
 
 async function resubscribe() {
   setConnection(true);
+  if (scheduleTopic) {
+    scheduleVersion = -1;
+    apply(await connection.invoke("Subscribe", scheduleTopic));
+  }
   // Versions missed while away: subscribing again returns the current snapshot.
   for (const [topic, tile] of tiles) {
     tile.version = -1;
     apply(await connection.invoke("Subscribe", topic));
   }
   for (const topic of lineHeaders.keys()) apply(await connection.invoke("Subscribe", topic));
+}
+
+// The schedule: a Gantt chart per line (a row per machine, a bar per operation, late orders
+// highlighted) and each order's projected completion, live on the factory's schedule topic.
+async function loadSchedule() {
+  if (scheduleTopic) await connection.invoke("Unsubscribe", scheduleTopic).catch(() => {});
+  scheduleTopic = `schedule:${factory()}`;
+  scheduleVersion = -1;
+  apply(await connection.invoke("Subscribe", scheduleTopic));
+}
+
+const clock = (iso) => new Date(iso).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+
+function minutes(span) {
+  // TimeSpan as JSON: "[-][d.]hh:mm:ss[.fffffff]".
+  const m = /^(-)?(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)$/.exec(span ?? "");
+  if (!m) return null;
+  const total = (+(m[2] ?? 0) * 1440) + (+m[3] * 60) + +m[4] + (+m[5] / 60);
+  return m[1] ? -total : total;
+}
+
+function renderSchedule(plan) {
+  const late = new Set(plan.orders.filter((o) => o.late).map((o) => o.workOrder));
+  const section = $("schedule");
+  section.dataset.version = plan.version;
+  const last = plan.last;
+  fill(
+    $("schedule-summary"),
+    plan.plannedAt ? `plan ${plan.version} of ${clock(plan.plannedAt)}` : "no plan yet",
+    plan.onTimeRate != null ? ` · on time ${Math.round(plan.onTimeRate * 100)} %` : "",
+    plan.stability != null ? ` · stability ${Math.round(plan.stability * 100)} %` : "",
+    last ? h("small", {}, ` · last re-plan after: ${last.triggers.slice(-1)[0] ?? "—"} (${last.method}, ${last.moved} moved)`) : null,
+    plan.replanning ? h("small", {}, " · re-planning…") : null,
+  );
+
+  const ops = plan.operations;
+  const gantt = $("gantt");
+  if (!ops.length) {
+    fill(gantt, h("p", {}, "Nothing planned."));
+  } else {
+    const from = Math.min(...ops.map((o) => Date.parse(o.start)));
+    const to = Math.max(...ops.map((o) => Date.parse(o.end)));
+    const span = Math.max(1, to - from);
+    const byLine = new Map();
+    for (const op of ops) {
+      const line = op.line ?? "(no line)";
+      if (!byLine.has(line)) byLine.set(line, new Map());
+      const machines = byLine.get(line);
+      if (!machines.has(op.machine)) machines.set(op.machine, []);
+      machines.get(op.machine).push(op);
+    }
+    fill(
+      gantt,
+      [...byLine.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([line, machines]) =>
+        h("div", { className: "gantt-line", dataset: { line } },
+          h("h3", {}, line, h("small", {}, ` ${clock(new Date(from).toISOString())} – ${clock(new Date(to).toISOString())}`)),
+          [...machines.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([machine, list]) => {
+            const track = h("div", { className: "track" });
+            for (const op of list) {
+              const bar = h("div", {
+                className: `bar${late.has(op.workOrder) ? " late" : ""}`,
+                dataset: { order: op.workOrder, operation: op.operation },
+                title: `${op.workOrder} · operation ${op.operation} (${op.product}) on ${machine}: ${clock(op.start)} – ${clock(op.end)}${late.has(op.workOrder) ? " · LATE" : ""}`,
+              }, op.workOrder);
+              // Positions through the CSSOM (allowed by the CSP, unlike style attributes).
+              bar.style.left = `${((Date.parse(op.start) - from) / span) * 100}%`;
+              bar.style.width = `${Math.max(0.3, ((Date.parse(op.end) - Date.parse(op.start)) / span) * 100)}%`;
+              track.append(bar);
+            }
+            return h("div", { className: "gantt-row", dataset: { machine } }, h("span", { className: "machine" }, machine), track);
+          }))),
+    );
+  }
+
+  fill(
+    $("promises"),
+    h("tr", {}, h("th", {}, "order"), h("th", {}, "product"), h("th", {}, "due"), h("th", {}, "projected"), h("th", {}, "lateness")),
+    plan.orders.map((o) => {
+      const lateBy = minutes(o.lateness);
+      return h("tr", { className: o.late ? "late" : null, dataset: { order: o.workOrder } },
+        h("td", {}, o.workOrder), h("td", {}, o.product), h("td", {}, o.due ? clock(o.due) : "—"), h("td", {}, clock(o.projectedCompletion)),
+        h("td", {}, lateBy == null ? "—" : lateBy > 0 ? `${Math.round(lateBy)} min late` : `${Math.round(-lateBy)} min early`));
+    }),
+    plan.unscheduled.map((u) => h("tr", { className: "late" }, h("td", {}, u.workOrder), h("td", {}, "not scheduled"), h("td", {}, u.reason), h("td", {}), h("td", {}))),
+  );
 }
 
 function select(id) {
@@ -336,12 +434,13 @@ document.addEventListener("click", async (e) => {
   await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: "dashboard" }) }).catch(() => {});
   loadLists();
 });
-$("factory").addEventListener("change", () => loadOverview().then(loadLists).then(loadPerformance).then(loadKpis));
+$("factory").addEventListener("change", () => loadOverview().then(loadSchedule).then(loadLists).then(loadPerformance).then(loadKpis));
 
 (async () => {
   await connection.start();
   setConnection(true);
   await loadOverview();
+  await loadSchedule().catch(() => {});
   await loadLists();
   await loadPerformance().catch(() => {});
   await loadKpis().catch(() => {});

@@ -57,4 +57,69 @@ public class DashboardTests(EmbeddedGatewayFixture fixture, ITestOutputHelper ou
         output.WriteLine($"screenshot: {screenshot}");
         Assert.True(new FileInfo(screenshot).Length > 10_000);
     }
+
+    [Fact]
+    public async Task The_schedule_shows_a_gantt_chart_per_line_with_late_orders_highlighted()
+    {
+        var gateway = fixture.Gateway;
+        const string f = "/api/factories/demo";
+        var routing = new
+        {
+            steps = new object[]
+            {
+                new { operation = "10", machines = new[] { "g-saw" }, runPerPart = "00:01:00" },
+                new { operation = "20", machines = new[] { "g-weld" }, setup = "00:05:00", runPerPart = "00:02:00" },
+            },
+        };
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PutAsJsonAsync($"{f}/routings/gantt-frame", routing)).StatusCode);
+        var orders = new[] { ("G-LATE", DateTimeOffset.UtcNow.AddMinutes(-30)), ("G-OK", DateTimeOffset.UtcNow.AddDays(3)) };
+        foreach (var (order, due) in orders)
+        {
+            var created = await gateway.Http.PostAsJsonAsync($"{f}/erp/work-orders", new { eventId = $"gantt-{order}", action = "create", workOrder = order, product = "gantt-frame", quantity = 10, due, line = "g-line" });
+            Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        }
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        var violations = new List<string>();
+        page.Console += (_, message) =>
+        {
+            if (message.Text.Contains("Content Security Policy", StringComparison.OrdinalIgnoreCase))
+            {
+                violations.Add(message.Text);
+            }
+        };
+        await page.GotoAsync(gateway.Http.BaseAddress!.ToString());
+
+        // Live on the schedule topic: the bars arrive with the plan, whenever it is made.
+        await page.WaitForSelectorAsync("#gantt .gantt-line[data-line='g-line'] .bar[data-order='G-OK']", new PageWaitForSelectorOptions { Timeout = 30_000 });
+        var line = page.Locator("#gantt .gantt-line[data-line='g-line']");
+        Assert.Equal(2, await line.Locator(".gantt-row").CountAsync());
+        Assert.Equal(["g-saw", "g-weld"], await line.Locator(".gantt-row .machine").AllTextContentsAsync());
+        Assert.Equal(4, await line.Locator(".bar").CountAsync());
+        Assert.Equal(2, await line.Locator(".bar.late[data-order='G-LATE']").CountAsync());
+        Assert.Equal(0, await line.Locator(".bar.late[data-order='G-OK']").CountAsync());
+
+        // Bars sit at their times: the weld of an order starts after its saw.
+        var saw = await line.Locator(".gantt-row[data-machine='g-saw'] .bar[data-order='G-OK']").BoundingBoxAsync();
+        var weld = await line.Locator(".gantt-row[data-machine='g-weld'] .bar[data-order='G-OK']").BoundingBoxAsync();
+        Assert.True(weld!.X >= saw!.X + saw.Width - 1, $"weld at {weld.X}, saw ends at {saw.X + saw.Width}");
+
+        // Projected completion per order, the late one flagged.
+        var late = page.Locator("#promises tr.late[data-order='G-LATE']");
+        Assert.Contains("min late", await late.TextContentAsync(), StringComparison.Ordinal);
+        Assert.Contains("min early", await page.Locator("#promises tr[data-order='G-OK']").TextContentAsync(), StringComparison.Ordinal);
+        Assert.Empty(violations);
+
+        var screenshot = Path.Combine(Repository.Root, "artifacts", "schedule.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
+        await page.Locator("#schedule").ScreenshotAsync(new LocatorScreenshotOptions { Path = screenshot });
+        output.WriteLine($"screenshot: {screenshot}");
+    }
 }

@@ -48,6 +48,7 @@ public sealed class SettingsValidationTests
         [typeof(IngestOptions)] = ("Twin:Ingest:MaxPayloadBytes", "10", "Twin:Ingest:MaxPayloadBytes must be from 256 to 16777216; it is 10."),
         [typeof(Twin.Ingestion.Sparkplug.SparkplugOptions)] = ("Twin:Sparkplug:RebirthInterval", "00:00:00", "Twin:Sparkplug:RebirthInterval must be from 00:00:00.1 to 01:00:00"),
         [typeof(ProfilesOptions)] = ("Twin:Profiles:plant:Sensors:temp:Unit", "parsecs", "Twin:Profiles:plant:Sensors:temp:Unit 'parsecs' is not a known unit."),
+        [typeof(Twin.Grains.Planning.PlanningOptions)] = ("Twin:Planning:TimeLimit", "00:30:00", "Twin:Planning:TimeLimit must be from 00:00:00.2 to 00:10:00; it is 00:30:00."),
         [typeof(Twin.Grains.Live.LiveFeedOptions)] = ("Twin:Live:MaxUpdatesPerSecond", "500", "Twin:Live:MaxUpdatesPerSecond must be from 0.1 to 100; it is 500."),
         [typeof(MachineTwinOptions)] = ("Twin:Machine:Prediction:Points", "2", "Twin:Machine:Prediction:Points must be from 3 to 128; it is 2."),
         [typeof(Twin.Grains.Maintenance.MaintenanceOptions)] = ("Twin:Maintenance:EscalateAfter", "00:00:30", "Twin:Maintenance:EscalateAfter must be from 00:01:00"),

@@ -1,0 +1,178 @@
+using System.Collections.Immutable;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Twin.Gateway.Security;
+using Twin.Scheduling;
+
+namespace Twin.Gateway.Api;
+
+/// <summary>One operation of a routing: the machines that can run it, its setup and its run time per part.</summary>
+public sealed record RoutingStepRequest(string? Operation, List<string>? Machines, TimeSpan? Setup, TimeSpan? RunPerPart, string? Name);
+
+/// <summary>A product's routing: its operations in precedence order.</summary>
+public sealed record RoutingRequest(List<RoutingStepRequest>? Steps);
+
+/// <summary>An order that might come in now: when would it finish?</summary>
+public sealed record WhatIfRequest(string? Product, long? Quantity, DateTimeOffset? Due, int? Priority);
+
+/// <summary>Why a re-plan is asked for (recorded as its trigger).</summary>
+public sealed record ReplanRequest(string? Reason);
+
+/// <summary>
+/// The factory's planner over HTTP: routings (master data), the schedule with its promises and
+/// re-plan history, per-machine dispatch lists, and what-if questions that leave the plan alone.
+/// </summary>
+internal static class PlanningApi
+{
+    public static RouteGroupBuilder MapPlanningApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapFactoryGroup("").WithTags("Planning");
+        group.MapGet("/routings", ListRoutingsAsync).WithName("ListRoutings").WithSummary("The products' routings (planning master data).");
+        group.MapPut("/routings/{product}", PutRoutingAsync).RequireAuthorization(TwinPolicies.Integrator).WithName("PutRouting")
+            .WithSummary("Sets a product's routing: operations in order, each with its machines, setup and run time per part; re-plans.");
+        group.MapGet("/schedule", GetScheduleAsync).WithName("GetSchedule").WithSummary("The finite-capacity schedule in force: operations, each order's projected completion and lateness, the last re-plan.");
+        group.MapGet("/schedule/history", GetHistoryAsync).WithName("GetScheduleHistory").WithSummary("The recent re-plans, newest first: trigger, method, what moved.");
+        group.MapPost("/schedule/replan", ReplanAsync).RequireAuthorization(TwinPolicies.Integrator).WithName("PostReplan").WithSummary("Re-plans now, recording the reason as the trigger.");
+        group.MapGet("/machines/{machine}/dispatch", GetDispatchAsync).WithName("GetDispatchList").WithSummary("A machine's dispatch list: what it runs next, in order.");
+
+        // Changes nothing: as readable as the schedule it is computed from.
+        group.MapPost("/work-orders/what-if", WhatIfAsync).RequireAuthorization(TwinPolicies.Viewer).WithName("PostWhatIf")
+            .WithSummary("If this order came in now, when would it finish, and whose promises would move? The plan is not changed.");
+        return group;
+    }
+
+    private static async Task<Results<Ok<ImmutableArray<Routing>>, ValidationProblem>> ListRoutingsAsync(string factory, IGrainFactory grains)
+    {
+        if (ApiSupport.ValidateIds(("factory", factory)) is { } errors)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        return TypedResults.Ok(await grains.GetGrain<IPlanningGrain>(factory).GetRoutingsAsync());
+    }
+
+    private static async Task<Results<Ok<Routing>, ValidationProblem>> PutRoutingAsync(string factory, string product, RoutingRequest request, IGrainFactory grains)
+    {
+        var errors = ApiSupport.ValidateIds(("factory", factory), ("product", product)) ?? [];
+        var steps = request.Steps ?? [];
+        if (steps.Count is 0 or > 100)
+        {
+            errors["steps"] = ["1 to 100 operations in precedence order"];
+        }
+
+        for (var i = 0; i < steps.Count; i++)
+        {
+            var step = steps[i];
+            if (string.IsNullOrWhiteSpace(step?.Operation) || step.Operation.Length > 64)
+            {
+                errors[$"steps[{i}].operation"] = ["required, at most 64 characters"];
+            }
+            else if (steps.Take(i).Any(s => s?.Operation == step.Operation))
+            {
+                errors[$"steps[{i}].operation"] = [$"'{step.Operation}' is listed twice"];
+            }
+
+            var machines = step?.Machines ?? [];
+            var bad = machines.Select((m, k) => TwinKey.IsValidId(m, out var e) ? null : $"[{k}]: {e}").OfType<string>().ToList();
+            if (machines.Count is 0 or > 100 || bad.Count > 0)
+            {
+                errors[$"steps[{i}].machines"] = bad.Count > 0 ? [.. bad] : ["1 to 100 machine ids that can run it"];
+            }
+
+            if (step?.Setup is { } setup && (setup < TimeSpan.Zero || setup > TimeSpan.FromDays(7)))
+            {
+                errors[$"steps[{i}].setup"] = ["from 00:00:00 to 7.00:00:00"];
+            }
+
+            if (step?.RunPerPart is not { } run || run <= TimeSpan.Zero || run > TimeSpan.FromDays(1))
+            {
+                errors[$"steps[{i}].runPerPart"] = ["required: more than 00:00:00, at most 1.00:00:00"];
+            }
+
+            if (step?.Name is { Length: > 200 })
+            {
+                errors[$"steps[{i}].name"] = ["at most 200 characters"];
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var routing = new Routing(product, [.. steps.Select(s => new RoutingStep(s.Operation!, [.. s.Machines!], s.Setup ?? TimeSpan.Zero, s.RunPerPart!.Value, s.Name))]);
+        return TypedResults.Ok(await grains.GetGrain<IPlanningGrain>(factory).DefineRoutingAsync(routing));
+    }
+
+    private static async Task<Results<Ok<PlanSnapshot>, ValidationProblem>> GetScheduleAsync(string factory, IGrainFactory grains)
+    {
+        if (ApiSupport.ValidateIds(("factory", factory)) is { } errors)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        return TypedResults.Ok(await grains.GetGrain<IPlanningGrain>(factory).GetPlanAsync());
+    }
+
+    private static async Task<Results<Ok<ImmutableArray<ReplanRecord>>, ValidationProblem>> GetHistoryAsync(string factory, IGrainFactory grains)
+    {
+        if (ApiSupport.ValidateIds(("factory", factory)) is { } errors)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        return TypedResults.Ok(await grains.GetGrain<IPlanningGrain>(factory).GetHistoryAsync());
+    }
+
+    private static async Task<Results<Accepted, ValidationProblem>> ReplanAsync(string factory, ReplanRequest? request, IGrainFactory grains)
+    {
+        var errors = ApiSupport.ValidateIds(("factory", factory)) ?? [];
+        if (request?.Reason is { Length: > 200 })
+        {
+            errors["reason"] = ["at most 200 characters"];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        await grains.GetGrain<IPlanningGrain>(factory).ReplanAsync(request?.Reason is { Length: > 0 } reason ? $"asked: {reason}" : "asked over the API");
+        return TypedResults.Accepted($"/api/factories/{factory}/schedule");
+    }
+
+    private static async Task<Results<Ok<DispatchList>, ValidationProblem>> GetDispatchAsync(string factory, string machine, IGrainFactory grains)
+    {
+        if (ApiSupport.ValidateIds(("factory", factory), ("machine", machine)) is { } errors)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        return TypedResults.Ok(await grains.GetGrain<IPlanningGrain>(factory).GetDispatchAsync(machine));
+    }
+
+    private static async Task<Results<Ok<WhatIfAnswer>, ValidationProblem>> WhatIfAsync(string factory, WhatIfRequest request, IGrainFactory grains)
+    {
+        var errors = ApiSupport.ValidateIds(("factory", factory)) ?? [];
+        if (string.IsNullOrWhiteSpace(request.Product) || request.Product.Length > 128)
+        {
+            errors["product"] = ["required, at most 128 characters"];
+        }
+
+        if (request.Quantity is null or <= 0 or > 10_000_000)
+        {
+            errors["quantity"] = ["required, a positive whole number"];
+        }
+
+        if (request.Priority is < 1 or > 100)
+        {
+            errors["priority"] = ["from 1 to 100"];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        return TypedResults.Ok(await grains.GetGrain<IPlanningGrain>(factory).WhatIfAsync(new WhatIfOrder(request.Product!, request.Quantity!.Value, request.Due, request.Priority ?? 1)));
+    }
+}

@@ -1,0 +1,165 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Twin.Testing;
+
+namespace Twin.Gateway.Tests.EndToEnd;
+
+/// <summary>
+/// A line of three machines with three orders, planned by the factory's planner; the bottleneck
+/// goes down over MQTT and comes back, and the plan follows: dispatch lists, projected lateness in
+/// the KPIs, <c>dispatch.changed</c> at a webhook — all through a running gateway.
+/// </summary>
+public sealed class PlanningTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task A_bottleneck_breakdown_repairs_the_schedule_and_its_return_plans_again()
+    {
+        using var temp = new TempDirectory();
+        using var receiver = new WebhookReceiver();
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string>
+        {
+            ["Twin:Outbound:Webhooks:0:Url"] = receiver.Url,
+            ["Twin:Outbound:Webhooks:0:Events:0"] = "dispatch.",
+            ["Twin:Planning:TimeLimit"] = "00:00:02",
+            ["Twin:Planning:AssumedRepair"] = "06:00:00",
+        });
+        await gateway.StartAsync();
+        const string f = "/api/factories/plan";
+
+        // Master data: the line, and a routing through it (press is the bottleneck: 3 minutes a part).
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PutAsJsonAsync($"{f}/lines/l1", new { name = "Line 1", machines = new[] { "saw", "press", "pack" } })).StatusCode);
+        var routing = new
+        {
+            steps = new object[]
+            {
+                new { operation = "10", machines = new[] { "saw" }, setup = "00:05:00", runPerPart = "00:01:00" },
+                new { operation = "20", machines = new[] { "press" }, setup = "00:10:00", runPerPart = "00:03:00" },
+                new { operation = "30", machines = new[] { "pack" }, runPerPart = "00:00:30" },
+            },
+        };
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PutAsJsonAsync($"{f}/routings/bracket", routing)).StatusCode);
+
+        // Three released orders from ERP, due within five hours: on time while press runs.
+        var due = DateTimeOffset.UtcNow.AddHours(5);
+        foreach (var (order, quantity, priority) in new[] { ("WO-1", 10, 1), ("WO-2", 15, 1), ("WO-3", 5, 5) })
+        {
+            var created = await gateway.Http.PostAsJsonAsync($"{f}/erp/work-orders", new { eventId = $"{order}-c", action = "create", workOrder = order, product = "bracket", quantity, due, line = "l1", priority });
+            Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostAsJsonAsync($"{f}/erp/work-orders", new { eventId = $"{order}-r", action = "release", workOrder = order })).StatusCode);
+        }
+
+        var first = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync($"{f}/schedule") is { } s && s.GetProperty("orders").GetArrayLength() == 3 && !s.GetProperty("replanning").GetBoolean() ? s : (JsonElement?)null,
+            Deadline,
+            "a plan with the three orders");
+        Assert.Equal(9, first.GetProperty("operations").GetArrayLength());
+        Assert.All(first.GetProperty("orders").EnumerateArray(), o => Assert.False(o.GetProperty("late").GetBoolean()));
+        var pressBefore = await DispatchAsync(gateway, "press");
+        Assert.Equal(3, pressBefore.Count);
+        var firstVersion = first.GetProperty("version").GetInt64();
+        var kpis = await gateway.GetJsonAsync($"{f}/kpis");
+        Assert.Equal(1.0, kpis!.Value.GetProperty("onTimeDeliveryRate").GetDouble());
+
+        // The bottleneck goes down: its work waits for the assumed repair, and the orders turn late.
+        await using var device = await TestDevice.ConnectAsync(gateway.MqttPort);
+        await device.PublishAsync("factory/plan/machine/press/status", $"{{\"seq\":1,\"ts\":\"{TestDevice.Now()}\",\"state\":\"down\"}}");
+        var repaired = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync($"{f}/schedule") is { } s && s.GetProperty("version").GetInt64() > firstVersion && !s.GetProperty("replanning").GetBoolean() ? s : (JsonElement?)null,
+            Deadline,
+            "a re-plan after press went down");
+        var last = repaired.GetProperty("last");
+        Assert.Contains(last.GetProperty("triggers").EnumerateArray(), t => t.GetString() == "press: machine down");
+        Assert.Contains("press", last.GetProperty("machines").EnumerateArray().Select(m => m.GetString()));
+        Assert.True(last.GetProperty("moved").GetInt32() > 0);
+        Assert.All(repaired.GetProperty("orders").EnumerateArray(), o => Assert.True(o.GetProperty("late").GetBoolean()));
+
+        var pressAfter = await DispatchAsync(gateway, "press");
+        Assert.All(pressAfter, p => Assert.True(p.Start >= DateTimeOffset.UtcNow.AddHours(5.5), $"{p.Order} on press at {p.Start:O}, before the assumed repair"));
+        Assert.NotEqual(pressBefore.Select(p => p.Start), pressAfter.Select(p => p.Start));
+
+        var late = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync($"{f}/kpis") is { } k && k.GetProperty("projectedLateOrders").GetArrayLength() == 3 ? k : (JsonElement?)null,
+            Deadline,
+            "the projected lateness in the factory KPIs");
+        Assert.Equal(0.0, late.GetProperty("onTimeDeliveryRate").GetDouble());
+        Assert.All(late.GetProperty("projectedLateOrders").EnumerateArray(), o => Assert.True(o.GetProperty("latenessMinutes").GetDouble() > 30));
+
+        var version = repaired.GetProperty("version").GetInt64();
+        await Wait.UntilAsync(
+            () => Task.FromResult(receiver.Received.Any(e => e.GetProperty("id").GetString() == $"dispatch:press:{version}")),
+            Deadline,
+            "dispatch.changed for press at the webhook");
+        var changed = receiver.Received.First(e => e.GetProperty("id").GetString() == $"dispatch:press:{version}");
+        Assert.Equal("dispatch.changed", changed.GetProperty("type").GetString());
+        Assert.Equal("machine/press", changed.GetProperty("subject").GetString());
+        Assert.Contains("press: machine down", changed.GetProperty("summary").GetString(), StringComparison.Ordinal);
+
+        // Back up: planned again, on time again.
+        await device.PublishAsync("factory/plan/machine/press/status", $"{{\"seq\":2,\"ts\":\"{TestDevice.Now(1)}\",\"state\":\"running\"}}");
+        var back = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync($"{f}/schedule") is { } s && s.GetProperty("version").GetInt64() > version && !s.GetProperty("replanning").GetBoolean() ? s : (JsonElement?)null,
+            Deadline,
+            "a re-plan after press came back");
+        Assert.Contains(back.GetProperty("last").GetProperty("triggers").EnumerateArray(), t => t.GetString() == "press: machine back (running)");
+        Assert.All(back.GetProperty("orders").EnumerateArray(), o => Assert.False(o.GetProperty("late").GetBoolean()));
+        Assert.True((await DispatchAsync(gateway, "press"))[0].Start < DateTimeOffset.UtcNow.AddHours(2));
+        await Wait.UntilAsync(
+            async () => await gateway.GetJsonAsync($"{f}/kpis") is { } k && k.GetProperty("projectedLateOrders").GetArrayLength() == 0,
+            Deadline,
+            "no projected lateness once press is back");
+        var backVersion = back.GetProperty("version").GetInt64();
+        await Wait.UntilAsync(
+            () => Task.FromResult(receiver.Received.Any(e => e.GetProperty("id").GetString() == $"dispatch:press:{backVersion}")),
+            Deadline,
+            "dispatch.changed for press after it came back");
+
+        var history = await gateway.GetJsonAsync($"{f}/schedule/history");
+        Assert.True(history!.Value.GetArrayLength() >= 3);
+        Assert.All(receiver.Received, e => Assert.StartsWith("dispatch.", e.GetProperty("type").GetString(), StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_what_if_order_gets_a_promise_and_the_plan_stays_as_it_was()
+    {
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string> { ["Twin:Planning:TimeLimit"] = "00:00:01" });
+        await gateway.StartAsync();
+        const string f = "/api/factories/wif";
+        var routing = new { steps = new object[] { new { operation = "10", machines = new[] { "lathe" }, runPerPart = "00:02:00" } } };
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PutAsJsonAsync($"{f}/routings/shaft", routing)).StatusCode);
+        await gateway.Http.PostAsJsonAsync($"{f}/erp/work-orders", new { eventId = "a", action = "create", workOrder = "WO-A", product = "shaft", quantity = 30 });
+        var plan = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync($"{f}/schedule") is { } s && s.GetProperty("orders").GetArrayLength() == 1 && !s.GetProperty("replanning").GetBoolean() ? s : (JsonElement?)null,
+            Deadline,
+            "a plan with WO-A");
+
+        using var asked = await gateway.Http.PostAsJsonAsync($"{f}/work-orders/what-if", new { product = "shaft", quantity = 15, due = DateTimeOffset.UtcNow.AddMinutes(10) });
+        Assert.Equal(HttpStatusCode.OK, asked.StatusCode);
+        var answer = await asked.Content.ReadFromJsonAsync<JsonElement>();
+
+        // 15 parts of 2 minutes take 30 minutes: at least that from now, so 20 or more minutes late.
+        var completion = answer.GetProperty("projectedCompletion").GetDateTimeOffset();
+        Assert.True(completion >= DateTimeOffset.UtcNow.AddMinutes(29));
+        Assert.True(TimeSpan.Parse(answer.GetProperty("lateness").GetString()!, System.Globalization.CultureInfo.InvariantCulture) >= TimeSpan.FromMinutes(19));
+        Assert.Single(answer.GetProperty("operations").EnumerateArray());
+
+        var after = await gateway.GetJsonAsync($"{f}/schedule");
+        Assert.Equal(plan.GetProperty("version").GetInt64(), after!.Value.GetProperty("version").GetInt64());
+        Assert.Equal(1, after.Value.GetProperty("orders").GetArrayLength());
+
+        using var unknown = await gateway.Http.PostAsJsonAsync($"{f}/work-orders/what-if", new { product = "gear", quantity = 1 });
+        var refused = await unknown.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Contains("no routing for product 'gear'", refused.GetProperty("unschedulable").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.BadRequest, (await gateway.Http.PostAsJsonAsync($"{f}/work-orders/what-if", new { product = "shaft", quantity = 0 })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await gateway.Http.PutAsJsonAsync($"{f}/routings/shaft", new { steps = new object[] { new { operation = "10", machines = Array.Empty<string>() } } })).StatusCode);
+    }
+
+    private static async Task<List<(string Order, DateTimeOffset Start)>> DispatchAsync(GatewayProcess gateway, string machine)
+    {
+        var list = await gateway.GetJsonAsync($"/api/factories/plan/machines/{machine}/dispatch");
+        return [.. list!.Value.GetProperty("operations").EnumerateArray().Select(o => (o.GetProperty("workOrder").GetString()!, o.GetProperty("start").GetDateTimeOffset()))];
+    }
+}

@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using Twin.Machines;
+using Twin.Scheduling;
+using Twin.WorkOrders;
+
+namespace Twin.Grains.Tests.Cluster;
+
+/// <summary>The planner hears the twins through their outboxes and answers its callers while CP-SAT searches.</summary>
+[Collection(ClusterCollection.Name)]
+public class PlanningGrainTests(ClusterFixture fixture)
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private readonly string _factory = "plan-" + Guid.NewGuid().ToString("N")[..8];
+
+    private IPlanningGrain Planner => fixture.Client.GetGrain<IPlanningGrain>(_factory);
+
+    private async Task<PlanSnapshot> PlanWhenAsync(Func<PlanSnapshot, bool> condition, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var plan = await Planner.GetPlanAsync();
+            if (condition(plan))
+            {
+                return plan;
+            }
+
+            if (clock.Elapsed > Deadline)
+            {
+                throw new TimeoutException($"{what}: not seen within {Deadline.TotalSeconds} s; plan {plan.Version} with {plan.Orders.Length} orders");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task Work_orders_reach_the_plan_through_their_outbox_and_leave_it_when_cancelled()
+    {
+        await Planner.DefineRoutingAsync(new Routing("gear", [new RoutingStep("10", ["hob"], TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(1))]));
+        var order = fixture.Client.GetGrain<IWorkOrderGrain>(TwinKey.Compose(_factory, "WO-1"));
+        await order.CreateAsync(new WorkOrderDefinition("gear", 20, fixture.Clock.GetUtcNow().AddHours(1), [], Priority: 3));
+
+        var plan = await PlanWhenAsync(p => p.Orders.Length == 1 && !p.Replanning, "WO-1 planned");
+        var op = Assert.Single(plan.Operations);
+        Assert.Equal(("WO-1", "hob", TimeSpan.FromMinutes(30)), (op.WorkOrder, op.Machine, op.End - op.Start));
+        Assert.False(plan.Orders[0].Late);
+        Assert.Contains("WO-1: work order created", plan.Last!.Triggers);
+
+        await order.TransitionAsync(WorkOrderStatus.Cancelled, "erp", "customer cancelled");
+        var after = await PlanWhenAsync(p => p.Orders.IsEmpty && !p.Replanning, "WO-1 gone from the plan");
+        Assert.Contains("WO-1: work order cancelled", after.Last!.Triggers);
+        Assert.Contains("hob", after.Last.Machines);
+    }
+
+    [Fact]
+    public async Task A_predicted_failure_reserves_a_maintenance_window_until_its_ticket_is_resolved()
+    {
+        var now = fixture.Clock.GetUtcNow();
+        await Planner.DefineRoutingAsync(new Routing("shaft", [new RoutingStep("10", ["lathe"], TimeSpan.Zero, TimeSpan.FromMinutes(1))]));
+        await fixture.Client.GetGrain<IWorkOrderGrain>(TwinKey.Compose(_factory, "WO-1")).CreateAsync(new WorkOrderDefinition("shaft", 240, null, []));
+        var free = await PlanWhenAsync(p => p.Orders.Length == 1 && !p.Replanning, "WO-1 planned");
+        Assert.Equal(now.AddHours(4), free.Orders[0].ProjectedCompletion);
+
+        // The ticket desk of lathe's predicted failures opens a ticket: a window from 1 h to 3 h after it opened.
+        var desk = fixture.Client.GetGrain<Twin.Maintenance.IMaintenanceTicketGrain>(new Twin.Maintenance.TicketDeskKey(_factory, "lathe", FaultKind.Predicted).GrainKey);
+        await desk.ReportAsync(new Twin.Maintenance.FaultReport("p1", "lathe", FaultKind.Predicted, new Twin.Maintenance.FaultEvidence(now, "vibration", 7.1, 1)));
+        var reserved = await PlanWhenAsync(p => p.Version > free.Version && !p.Replanning, "a re-plan after the prediction");
+        var lathe = await Planner.GetDispatchAsync("lathe");
+
+        // Four hours in one piece cannot run around the window (and so is not frozen either): it waits for the window's end.
+        Assert.All(lathe.Operations, o => Assert.True(o.End <= now.AddHours(1) || o.Start >= now.AddHours(3), $"{o.Start:t}–{o.End:t} is in the window"));
+        Assert.Equal(now.AddHours(7), reserved.Orders[0].ProjectedCompletion);
+        Assert.Contains(reserved.Last!.Triggers, t => t.Contains("predicted failure", StringComparison.Ordinal));
+
+        await desk.MoveAsync(1, Twin.Maintenance.TicketStatus.Resolved, "tech", "bearing replaced");
+        var released = await PlanWhenAsync(p => p.Version > reserved.Version && !p.Replanning, "a re-plan after the ticket was resolved");
+        Assert.Contains(released.Last!.Triggers, t => t.Contains("window released", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_planner_answers_while_a_solve_runs()
+    {
+        // Fifteen products, each through ten machines in an order of its own: a job shop CP-SAT does
+        // not prove optimal within its time limit, so the solve takes the whole of it.
+        var random = new Random(7);
+        var machines = Enumerable.Range(0, 10).Select(m => $"m{m}").ToList();
+        for (var p = 0; p < 15; p++)
+        {
+            var steps = machines.OrderBy(_ => random.Next()).Select((m, i) => new RoutingStep($"{i}", [m], TimeSpan.Zero, TimeSpan.FromSeconds(random.Next(10, 100)))).ToList();
+            await Planner.DefineRoutingAsync(new Routing($"p{p}", [.. steps]));
+        }
+
+        for (var p = 0; p < 15; p++)
+        {
+            await fixture.Client.GetGrain<IWorkOrderGrain>(TwinKey.Compose(_factory, $"WO-{p}")).CreateAsync(new WorkOrderDefinition($"p{p}", 60, null, []));
+        }
+
+        // While it plans, reads come back at once (the search runs off the grain's turn).
+        var latencies = new List<TimeSpan>();
+        var sawReplanning = false;
+        var clock = Stopwatch.StartNew();
+        PlanSnapshot plan;
+        do
+        {
+            var call = Stopwatch.StartNew();
+            plan = await Planner.GetPlanAsync();
+            await Planner.GetRoutingsAsync();
+            latencies.Add(call.Elapsed);
+            sawReplanning |= plan.Replanning;
+            await Task.Delay(100);
+        }
+        while ((plan.Replanning || plan.Orders.Length < 15) && clock.Elapsed < Deadline);
+
+        Assert.True(sawReplanning, "never saw the planner at work");
+        Assert.Equal(15, plan.Orders.Length);
+        Assert.Equal(150, plan.Operations.Length);
+        Assert.True(latencies.Count >= 5, $"only {latencies.Count} reads during the solve");
+        Assert.True(latencies.Max() < TimeSpan.FromSeconds(1), $"slowest read {latencies.Max().TotalMilliseconds:0} ms");
+    }
+}
