@@ -19,6 +19,9 @@ internal sealed record MqttInbound(MqttApplicationMessageReceivedEventArgs Args,
 
     /// <summary>Published by a twin's publish-back (its user property says so): never ingested.</summary>
     public bool Echo { get; init; }
+
+    /// <summary>The seq of a Sparkplug payload over the size limit (only its start is kept).</summary>
+    public ulong? OversizedSeq { get; init; }
 }
 
 /// <summary>
@@ -233,10 +236,12 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         var payload = length > maxPayloadBytes
             ? message.Payload.Slice(0, Twin.DeadLetters.DeadLetter.MaxPayloadChars).ToArray()
             : message.Payload.ToArray();
+        // A Sparkplug message too large to take keeps its place in its node's sequence by its seq.
+        var oversizedSeq = length > maxPayloadBytes && sparkplug is not null && SparkplugTopic.IsSparkplug(message.Topic) ? SparkplugHost.PeekSeq(message.Payload) : null;
         try
         {
             var echo = message.UserProperties?.Exists(p => p.Name == UnsLayout.OriginProperty && p.ReadValueAsString() == UnsLayout.OriginValue) == true;
-            await _received.Writer.WriteAsync(new MqttInbound(e, message.Topic, payload, length, message.QualityOfServiceLevel, Current) { Echo = echo }, stoppingToken);
+            await _received.Writer.WriteAsync(new MqttInbound(e, message.Topic, payload, length, message.QualityOfServiceLevel, Current) { Echo = echo, OversizedSeq = oversizedSeq }, stoppingToken);
         }
         catch (OperationCanceledException)
         {
