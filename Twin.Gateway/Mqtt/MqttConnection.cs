@@ -187,9 +187,8 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         {
             // Never shared: a Sparkplug host must see every message of an edge node, in order,
             // to follow its seq and aliases. No-local: our own rebirth requests are not data.
-            foreach (var group in sparkplug.Groups)
+            foreach (var sparkplugFilter in sparkplug.Filters)
             {
-                var sparkplugFilter = SparkplugTopic.FilterFor(group);
                 subscription = subscription.WithTopicFilter(f => f.WithTopic(sparkplugFilter).WithAtLeastOnceQoS().WithNoLocal(true));
                 filters += ", " + sparkplugFilter;
             }
