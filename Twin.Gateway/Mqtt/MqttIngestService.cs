@@ -30,6 +30,7 @@ internal sealed partial class MqttIngestService(
     IOptions<ProfilesOptions> profiles,
     LineMembership lines,
     IngestStatistics statistics,
+    IGrainFactory grains,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
     private const string Source = "mqtt";
@@ -43,7 +44,8 @@ internal sealed partial class MqttIngestService(
     {
         var host = sparkplug.Value.Enabled ? new SparkplugHost(sparkplug.Value, ingest.Value.Limits) : null;
         var uns = new UnsRouter(profiles.Value, ingest.Value.Limits, time.GetUtcNow());
-        using var connection = new MqttConnection(options.Value, ingest.Value.MaxPayloadBytes, service, broker.Value.Enabled, host is null ? null : sparkplug.Value, uns.Filters, time, logger);
+        var session = grains.GetGrain<Twin.Operations.IMqttSessionGrain>(options.Value.EffectiveClientId);
+        using var connection = new MqttConnection(options.Value, ingest.Value.MaxPayloadBytes, service, broker.Value.Enabled, host is null ? null : sparkplug.Value, uns.Filters, time, logger, session);
         _connection = connection;
         var dispatcher = new KeyedSerialDispatcher<Routed>(ingest.Value.MaxConcurrentCalls, (key, items, ct) => IngestAsync(connection, key, items, ct));
         var reading = Task.Run(() => ReadAsync(connection, host, uns, dispatcher, stoppingToken), CancellationToken.None);
