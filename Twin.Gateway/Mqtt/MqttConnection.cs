@@ -177,7 +177,10 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         {
             // Unified Namespace topics of the mapping profiles' templates, shared like the contract's.
             var unsFilter = string.IsNullOrEmpty(options.SharedGroup) ? uns : $"$share/{options.SharedGroup}/{uns}";
-            subscription = subscription.WithTopicFilter(f => f.WithTopic(unsFilter).WithAtLeastOnceQoS());
+            // Retained values only for a new subscription: a restart with the session present must
+            // not take the plant's retained values in again as new readings (arrival time is their
+            // event time when the payload has none).
+            subscription = subscription.WithTopicFilter(f => f.WithTopic(unsFilter).WithAtLeastOnceQoS().WithRetainHandling(MqttRetainHandling.SendAtSubscribeIfNewSubscriptionOnly));
             wanted.Add(unsFilter);
         }
 

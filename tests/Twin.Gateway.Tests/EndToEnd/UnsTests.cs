@@ -62,6 +62,51 @@ public class UnsTests
         Assert.Equal("uns", letters.GetProperty("items")[0].GetProperty("source").GetString());
     }
 
+    [Fact]
+    public async Task A_retained_uns_value_is_taken_once_and_not_again_at_every_restart()
+    {
+        using var temp = new TempDirectory();
+        await using var mosquitto = await MosquittoProcess.StartAsync(temp.Sub("mosquitto"));
+        var settings = new Dictionary<string, string>
+        {
+            ["Twin:Broker:Enabled"] = "false",
+            ["Twin:Mqtt:Port"] = mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Twin:Mqtt:ClientId"] = "gateway-retained",
+            ["Twin:Profiles:plant-r:Topics:0:Topic"] = "acme/{line}/{machine}/{tag}",
+        };
+
+        // A plant system keeps its latest value retained, without a time: its arrival is its event time.
+        using (var publisher = new MQTTnet.MqttClientFactory().CreateMqttClient())
+        {
+            await publisher.ConnectAsync(new MQTTnet.MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mosquitto.Port).Build());
+            await publisher.PublishAsync(new MQTTnet.MqttApplicationMessageBuilder().WithTopic("acme/l1/m1/level").WithPayload("42").WithRetainFlag().WithQualityOfServiceLevel(MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            await publisher.DisconnectAsync(new MQTTnet.MqttClientDisconnectOptionsBuilder().Build());
+        }
+
+        DateTimeOffset taken;
+        await using (var gateway = new GatewayProcess(temp.Sub("data"), settings))
+        {
+            await gateway.StartAsync();
+            var m1 = await MachineAsync(gateway, "plant-r", "m1", s => s.GetProperty("ingest").GetProperty("applied").GetInt64() == 1);
+            Assert.Equal(42, Value(m1, "level"));
+            taken = Sensor(m1, "level").GetProperty("timestamp").GetDateTimeOffset();
+            await gateway.StopAsync();
+        }
+
+        // Started again on its persistent session: the retained value is not delivered again. A
+        // reading for the same machine after it (its twin takes them in order) shows when it would have come.
+        await using (var gateway = new GatewayProcess(temp.Sub("data"), settings))
+        {
+            await gateway.StartAsync();
+            await gateway.WaitConsumingAsync(Deadline);
+            await using var device = await TestDevice.ConnectAsync(mosquitto.Port);
+            await device.PublishAsync("acme/l1/m1/marker", "1");
+            var m1 = await MachineAsync(gateway, "plant-r", "m1", s => s.GetProperty("sensors").GetArrayLength() == 2);
+            Assert.Equal(2, m1.GetProperty("ingest").GetProperty("applied").GetInt64());
+            Assert.Equal(taken, Sensor(m1, "level").GetProperty("timestamp").GetDateTimeOffset());
+        }
+    }
+
     private static double Value(JsonElement machine, string sensor) => Sensor(machine, sensor).GetProperty("value").GetDouble();
 
     private static JsonElement Sensor(JsonElement machine, string sensor) =>
