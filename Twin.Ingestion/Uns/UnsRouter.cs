@@ -55,6 +55,26 @@ public sealed class UnsRouter
 
     public bool IsEmpty => _templates.Count == 0;
 
+    /// <summary>
+    /// The twin a topic is for, as ingestion would route it (the first template that matches); false
+    /// when no template matches or its ids are no ids. The embedded broker uses it to let a device
+    /// account publish UNS topics of its own machines only.
+    /// </summary>
+    public bool TryMatch(string topic, out UnsMatch match)
+    {
+        match = default;
+        var levels = topic.Split('/');
+        foreach (var template in _templates)
+        {
+            if (template.TryMatch(levels, out match, out var error))
+            {
+                return error is null;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Decodes a message whose topic a template matches; false when none does.</summary>
     public bool TryRoute(string topic, ReadOnlySpan<byte> payload, long length, DateTimeOffset now, out UnsOutcome outcome)
     {
