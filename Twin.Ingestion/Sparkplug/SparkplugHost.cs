@@ -154,14 +154,7 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
 
         if (length > limits.MaxPayloadBytes)
         {
-            var tooLarge = $"payload.too-large: {length} bytes, the limit is {limits.MaxPayloadBytes} (Twin:Ingest:MaxPayloadBytes)";
-            if (oversizedSeq is { } seq && topic.Type is not (SparkplugMessageType.NBIRTH or SparkplugMessageType.NDEATH))
-            {
-                // Refused, but in its place in the node's sequence: the node's other messages go on.
-                return InSession(new Context(topic, factory, new Payload { Seq = seq }, now, token) { Oversized = tooLarge });
-            }
-
-            return Reject(factory, tooLarge, "");
+            return TooLarge(topic, factory, $"payload.too-large: {length} bytes, the limit is {limits.MaxPayloadBytes} (Twin:Ingest:MaxPayloadBytes)", oversizedSeq, now, token);
         }
 
         if (bytes.IsEmpty)
@@ -177,6 +170,37 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         catch (InvalidProtocolBufferException ex)
         {
             return Reject(factory, $"payload.malformed: not a Sparkplug B payload ({ex.Message})", IngestPipeline.Text(bytes.ToArray()));
+        }
+
+        if (payload.HasUuid && payload.Uuid == CompressedUuid)
+        {
+            // Eclipse Tahu's compression: the real payload, DEFLATE (zlib) or GZIP, in the body.
+            var algorithm = payload.Metrics.FirstOrDefault(m => m.Name == "algorithm" && m.ValueCase == Metric.ValueOneofCase.StringValue)?.StringValue ?? "DEFLATE";
+            var outer = payload;
+            if (Decompress(outer.Body.Span, algorithm, DecompressedCap, out var inner) is { } error)
+            {
+                return Reject(factory, $"payload.malformed: a compressed Sparkplug payload ({algorithm}) that does not decompress: {error}", Describe(outer));
+            }
+
+            if (inner.Length > limits.MaxPayloadBytes)
+            {
+                // The limit is the decoded payload's: a compressed one counts as decompressed.
+                return TooLarge(topic, factory, $"payload.too-large: {inner.Length} bytes decompressed ({algorithm}), the limit is {limits.MaxPayloadBytes} (Twin:Ingest:MaxPayloadBytes)", PeekSeq(new System.Buffers.ReadOnlySequence<byte>(inner)) ?? (outer.HasSeq ? outer.Seq : null), now, token);
+            }
+
+            try
+            {
+                payload = Payload.Parser.ParseFrom(inner);
+            }
+            catch (InvalidProtocolBufferException ex)
+            {
+                return Reject(factory, $"payload.malformed: the decompressed payload ({algorithm}) is not a Sparkplug B payload ({ex.Message})", Describe(outer));
+            }
+
+            if (!payload.HasSeq && outer.HasSeq)
+            {
+                payload.Seq = outer.Seq;
+            }
         }
 
         var context = new Context(topic, factory, payload, now, token);
@@ -268,6 +292,78 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         }
 
         return null;
+    }
+
+    /// <summary>The <c>uuid</c> of a compressed payload (Eclipse Tahu): its body is the real payload, compressed.</summary>
+    public const string CompressedUuid = "SPBV1.0_COMPRESSED";
+
+    /// <summary>Most bytes a compressed body may decompress to before it counts as a bomb (beyond it the seq is not read either).</summary>
+    private int DecompressedCap => (int)Math.Min(int.MaxValue / 2, 16L * limits.MaxPayloadBytes);
+
+    /// <summary>A payload too large to decode: refused, in its place in the node's sequence when its seq is known.</summary>
+    private SparkplugOutcome? TooLarge(SparkplugTopic topic, string factory, string reason, ulong? seq, DateTimeOffset now, object? token)
+    {
+        if (seq is { } known && topic.Type is not (SparkplugMessageType.NBIRTH or SparkplugMessageType.NDEATH))
+        {
+            // The node's other messages go on.
+            return InSession(new Context(topic, factory, new Payload { Seq = known }, now, token) { Oversized = reason });
+        }
+
+        return Reject(factory, reason, "");
+    }
+
+    /// <summary>Decompresses a body by its algorithm (DEFLATE as zlib, as Tahu writes it, or raw; GZIP), at most <paramref name="cap"/> bytes; the error, or null.</summary>
+    internal static string? Decompress(ReadOnlySpan<byte> body, string algorithm, int cap, out byte[] inner)
+    {
+        inner = [];
+        var kind = algorithm.ToUpperInvariant();
+        if (kind is not ("DEFLATE" or "GZIP"))
+        {
+            return $"unknown algorithm '{Truncate(algorithm)}' (DEFLATE or GZIP)";
+        }
+
+        var bytes = body.ToArray();
+        string? error = null;
+        foreach (var attempt in kind == "GZIP" ? [0] : new[] { 1, 2 })
+        {
+            try
+            {
+                using var input = new MemoryStream(bytes, writable: false);
+                using System.IO.Stream stream = attempt switch
+                {
+                    0 => new System.IO.Compression.GZipStream(input, System.IO.Compression.CompressionMode.Decompress),
+                    1 => new System.IO.Compression.ZLibStream(input, System.IO.Compression.CompressionMode.Decompress),
+                    _ => new System.IO.Compression.DeflateStream(input, System.IO.Compression.CompressionMode.Decompress),
+                };
+                using var output = new MemoryStream();
+                var buffer = new byte[16 * 1024];
+                int read;
+                while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+                {
+                    if (output.Length + read > cap)
+                    {
+                        return $"it decompresses to more than {cap} bytes";
+                    }
+
+                    output.Write(buffer, 0, read);
+                }
+
+                if (output.Length > 0)
+                {
+                    inner = output.ToArray();
+                    return null;
+                }
+
+                error ??= "it decompresses to nothing";
+            }
+            catch (InvalidDataException ex)
+            {
+                // zlib first (Tahu's DEFLATE), then raw DEFLATE.
+                error ??= ex.Message;
+            }
+        }
+
+        return error;
     }
 
     /// <summary>The rebirth request to an edge node (specification 6.4.1: <c>Node Control/Rebirth</c> = true).</summary>

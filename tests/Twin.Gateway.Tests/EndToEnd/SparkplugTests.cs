@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using MQTTnet;
 using Twin.Testing;
 
@@ -218,6 +219,39 @@ public class SparkplugTests
         // Nothing of it needed a rebirth.
         Assert.DoesNotContain("rebirth-request", edge.Output, StringComparison.Ordinal);
         Assert.Equal(0, Count((await gateway.GetJsonAsync($"/api/factories/{Group}/dead-letters"))!.Value, "sparkplug.unknown-alias"));
+    }
+
+    [Fact]
+    public async Task Compressed_payloads_of_a_tahu_node_are_taken_like_plain_ones()
+    {
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string> { ["Twin:Sparkplug:RebirthInterval"] = "00:00:00.2" });
+        await gateway.StartAsync();
+        await using var edge = await EdgeNode.StartAsync(gateway.MqttPort);
+        await edge.WaitForAsync("\"births\",\"count\":1");
+
+        // Eclipse Tahu's {compress: true}: uuid SPBV1.0_COMPRESSED, the payload DEFLATE-compressed in
+        // the body (seq inside); with an algorithm, GZIP, named by an 'algorithm' metric outside.
+        await edge.SendAsync("""{"op":"compress"}""");
+        await edge.SendAsync("""{"op":"dbirth","device":"press-3","metrics":[{"name":"a","alias":1,"type":"Double","value":1},{"name":"b","alias":2,"type":"Double","value":1}]}""");
+        await MachineAsync(gateway, "press-3", s => s.GetProperty("sensors").GetArrayLength() == 2);
+        await edge.SendAsync("""{"op":"ddata","device":"press-3","values":{"a":2}}""");
+        await edge.SendAsync("""{"op":"compress","algorithm":"GZIP"}""");
+        await edge.SendAsync("""{"op":"ddata","device":"press-3","values":{"b":3}}""");
+        var press = await MachineAsync(gateway, "press-3", s => Value(s, "a") == 2 && Value(s, "b") == 3);
+        Assert.Equal(3, press.GetProperty("ingest").GetProperty("applied").GetInt64());
+
+        // A gap: the rebirth that answers it is compressed too (the NBIRTH with its bdSeq inside).
+        await edge.SendAsync("""{"op":"gap","skip":1}""");
+        await edge.SendAsync("""{"op":"ddata","device":"press-3","values":{"a":99},"remember":false}""");
+        await edge.WaitForAsync("\"births\",\"count\":2");
+        await edge.SendAsync("""{"op":"ddata","device":"press-3","values":{"a":4}}""");
+        await MachineAsync(gateway, "press-3", s => Value(s, "a") == 4);
+
+        var letters = (await gateway.GetJsonAsync($"/api/factories/{Group}/dead-letters"))!.Value;
+        Assert.Equal(["sparkplug.seq-gap"], letters.GetProperty("countsByReason").EnumerateObject().Select(p => p.Name));
+        Assert.Equal(1, Count(letters, "sparkplug.seq-gap"));
+        Assert.Single(Regex.Matches(edge.Output, "rebirth-request"));
     }
 
     private static double Value(JsonElement machine, string sensor) => Sensor(machine, sensor).GetProperty("value").GetDouble();

@@ -317,6 +317,77 @@ public sealed class SparkplugHostTests
         Assert.Null(host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(5, Now, ByAlias(1, 22)), 1, Now).Single().Rejection);
     }
 
+    private static byte[] Compressed(byte[] inner, string? algorithm, Func<Stream, Stream>? compressor = null, ulong? outerSeq = null)
+    {
+        using var buffer = new MemoryStream();
+        using (var stream = compressor?.Invoke(buffer) ?? (algorithm == "GZIP"
+            ? new System.IO.Compression.GZipStream(buffer, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)
+            : new System.IO.Compression.ZLibStream(buffer, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)))
+        {
+            stream.Write(inner);
+        }
+
+        var outer = new Payload { Uuid = SparkplugHost.CompressedUuid, Body = ByteString.CopyFrom(buffer.ToArray()) };
+        if (outerSeq is { } seq)
+        {
+            outer.Seq = seq;
+        }
+
+        if (algorithm is not null)
+        {
+            outer.Metrics.Add(new Metric { Name = "algorithm", Datatype = (uint)DataType.String, StringValue = algorithm });
+        }
+
+        return outer.ToByteArray();
+    }
+
+    [Fact]
+    public void Compressed_payloads_are_decompressed_and_read_as_the_payload_inside()
+    {
+        Assert.Null(Handle("spBv1.0/g1/NBIRTH/n1", Compressed(Birth(0, 7, Now), null)).Rejection);
+        var birth = Handle("spBv1.0/g1/DBIRTH/n1/d1", Compressed(Data(1, Now, Define("a", 1, DataType.Double, 1), Define("b", 2, DataType.Double, 2)), "DEFLATE"));
+        Assert.Equal([1.0, 2.0], Assert.IsType<TelemetryMessage>(Assert.Single(birth.Messages).Message).Readings.Select(r => r.Value));
+
+        // GZIP, raw DEFLATE, and the outer seq when the inner payload has none.
+        var gzip = Handle("spBv1.0/g1/DDATA/n1/d1", Compressed(Data(2, Now, ByAlias(1, 3)), "GZIP"));
+        Assert.Equal(3, ((TelemetryMessage)Assert.Single(gzip.Messages).Message).Readings.Single().Value);
+        var raw = Handle("spBv1.0/g1/DDATA/n1/d1", Compressed(Data(3, Now, ByAlias(2, 4)), "DEFLATE", b => new System.IO.Compression.DeflateStream(b, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)));
+        Assert.Equal(4, ((TelemetryMessage)Assert.Single(raw.Messages).Message).Readings.Single().Value);
+        var inner = new Payload { Timestamp = Ms(Now) };
+        inner.Metrics.Add(ByAlias(1, 5));
+        var outerSeq = Handle("spBv1.0/g1/DDATA/n1/d1", Compressed(inner.ToByteArray(), null, outerSeq: 4));
+        Assert.Equal(5, ((TelemetryMessage)Assert.Single(outerSeq.Messages).Message).Readings.Single().Value);
+
+        // What does not decompress is malformed, and the node's sequence goes on.
+        var outer = new Payload { Uuid = SparkplugHost.CompressedUuid, Body = ByteString.CopyFrom([1, 2, 3, 4]) };
+        Assert.StartsWith("payload.malformed: a compressed Sparkplug payload (DEFLATE)", Handle("spBv1.0/g1/DDATA/n1/d1", outer.ToByteArray()).Rejection, StringComparison.Ordinal);
+        Assert.StartsWith("payload.malformed: a compressed Sparkplug payload (LZ4)", Handle("spBv1.0/g1/DDATA/n1/d1", Compressed(Data(5, Now), "LZ4")).Rejection, StringComparison.Ordinal);
+        Assert.Null(Handle("spBv1.0/g1/DDATA/n1/d1", Compressed(Data(5, Now, ByAlias(1, 6)), "GZIP")).Rejection);
+    }
+
+    [Fact]
+    public void A_compressed_payload_too_large_once_decompressed_is_refused_in_its_place()
+    {
+        var host = new SparkplugHost(new SparkplugOptions { ReorderTimeout = TimeSpan.Zero }, new PayloadLimits { MaxPayloadBytes = 1024 });
+        Assert.Single(host.Handle("spBv1.0/g1/NBIRTH/n1", Birth(0, 7, Now), 1, Now));
+        Assert.Null(host.Handle("spBv1.0/g1/DBIRTH/n1/d1", Data(1, Now, Define("t", 1, DataType.Double, 20)), 1, Now).Single().Rejection);
+
+        var large = Compressed(Data(2, Now, [.. Enumerable.Range(0, 300).Select(i => Define("m", (ulong)i + 1, DataType.Double, 0))]), "GZIP");
+        Assert.True(large.Length < 1024);
+        var refused = host.Handle("spBv1.0/g1/DBIRTH/n1/big", large, large.Length, Now).Single();
+        Assert.StartsWith("payload.too-large:", refused.Rejection, StringComparison.Ordinal);
+        Assert.Contains("decompressed (GZIP)", refused.Rejection, StringComparison.Ordinal);
+        Assert.Null(host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(3, Now, ByAlias(1, 21)), 1, Now).Single().Rejection);
+
+        // A bomb: more than 16 times the limit is not even read for its seq.
+        var zeros = new Payload();
+        zeros.Metrics.Add(new Metric { Name = "x", Datatype = (uint)DataType.Bytes, BytesValue = ByteString.CopyFrom(new byte[100_000]) });
+        var compressed = Compressed(zeros.ToByteArray(), "GZIP");
+        Assert.True(compressed.Length < 1024);
+        var bomb = host.Handle("spBv1.0/g1/DDATA/n1/d1", compressed, compressed.Length, Now).Single();
+        Assert.Contains("decompresses to more than 16384 bytes", bomb.Rejection, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void The_seq_is_read_from_a_payload_without_decoding_it()
     {

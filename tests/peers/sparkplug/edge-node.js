@@ -12,6 +12,8 @@
 //                                            a DBIRTH with these metrics ("NaN" is NaN; Int64/UInt64
 //                                            values as text keep all their digits); later DDATA of
 //                                            that device by name: {"op":"ddata","device":"press-2","values":{"a":2}}
+//   {"op":"compress","algorithm":"GZIP"}     Tahu's {compress: true} for every later payload (births
+//                                            too); no algorithm: DEFLATE, without the algorithm metric
 // It reports on stdout, one JSON object a line: connected, births, rebirth-request, done.
 'use strict';
 
@@ -40,7 +42,7 @@ const nodeMetrics = {
 
 // Devices born with {"op":"dbirth"}: device → metric name → definition.
 const extraDevices = {};
-// Tahu's publish options for every payload.
+// Tahu's publish options for every payload ({"op":"compress"}).
 let publishOptions;
 
 let last = 0;
@@ -144,7 +146,7 @@ input.on('line', (line) => {
       break;
     case 'alias': {
       const timestamp = now();
-      client.publishDeviceData(command.device, { timestamp, metrics: [{ alias: command.alias, timestamp, type: 'Double', value: command.value }] });
+      client.publishDeviceData(command.device, { timestamp, metrics: [{ alias: command.alias, timestamp, type: 'Double', value: command.value }] }, publishOptions);
       break;
     }
     case 'dbirth': {
@@ -157,6 +159,9 @@ input.on('line', (line) => {
       client.publishDeviceBirth(command.device, { timestamp, metrics: birthMetrics(metrics, timestamp) }, publishOptions);
       break;
     }
+    case 'compress':
+      publishOptions = command.algorithm ? { compress: true, algorithm: command.algorithm } : { compress: true };
+      break;
     case 'ddeath':
       client.publishDeviceDeath(command.device, { timestamp: now(), metrics: [] });
       break;
