@@ -187,7 +187,7 @@ public sealed partial class IngestPipeline(
 
         foreach (var letter in letters)
         {
-            statistics.Rejected(factory == UnroutedFactory ? null : factory, letter.ReasonCode, source);
+            statistics.Rejected(factory, letter.ReasonCode, source);
             LogRejected(source, letter.Topic, letter.Reason);
         }
 

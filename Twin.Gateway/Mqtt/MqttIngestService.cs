@@ -175,6 +175,11 @@ internal sealed partial class MqttIngestService(
                         Add(groups, decoded.GrainKey, routed);
                     }
                 }
+                else if (uns.TryExplain(item.Topic, out var factory, out var mismatch))
+                {
+                    // Delivered for a UNS template, but not of its shape: say which template, not the JSON contract's.
+                    (unroutable ??= []).Add(new Routed(item, default, mismatch) { Source = UnsRouter.Source, Factory = factory });
+                }
                 else
                 {
                     (unroutable ??= []).Add(new Routed(item, default, error));
