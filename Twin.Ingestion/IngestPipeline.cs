@@ -71,6 +71,24 @@ public sealed partial class IngestPipeline(
         }
     }
 
+    /// <summary>
+    /// Stage 3 reading by reading, for a decoded message whose readings are independent tags
+    /// (Sparkplug B metrics): what the profile refuses is listed in <paramref name="refused"/>
+    /// (index, reason) and left out, the rest goes on.
+    /// </summary>
+    public ParseResult PrepareEach(MachineMessage decoded, Origin origin, Normaliser normaliser, List<(int Index, string Reason)> refused)
+    {
+        try
+        {
+            return decoded is TelemetryMessage telemetry ? new ParseResult(normaliser.NormaliseEach(telemetry, refused), null) : new ParseResult(decoded, null);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogPrepareCrashed(ex, origin.Topic);
+            return ParseResult.Fail($"internal.error: the gateway could not process this message ({ex.GetType().Name})");
+        }
+    }
+
     /// <summary>The dead letter for a message refused with <paramref name="reason"/>: topic, reason and payload truncated to bounded sizes.</summary>
     public static DeadLetter Letter(string source, Origin origin, string reason, DateTimeOffset now) =>
         new DeadLetter(now, source, origin.Topic, reason, Text(origin.Payload)).Bounded();
@@ -169,7 +187,7 @@ public sealed partial class IngestPipeline(
 
         foreach (var letter in letters)
         {
-            statistics.Rejected(factory == UnroutedFactory ? null : factory, letter.ReasonCode, source);
+            statistics.Rejected(factory, letter.ReasonCode, source);
             LogRejected(source, letter.Topic, letter.Reason);
         }
 

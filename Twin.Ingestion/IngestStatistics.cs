@@ -17,8 +17,11 @@ public sealed class IngestStatistics
     /// <summary>Factories counted one by one; messages of further ones count under <see cref="OtherFactories"/>.</summary>
     public const int MaxFactories = 1000;
 
-    /// <summary>Where messages go whose factory is unknown (an unparsable topic) or past <see cref="MaxFactories"/>.</summary>
-    public const string OtherFactories = "";
+    /// <summary>
+    /// Where messages go whose factory is unknown (an unparsable topic) or past <see cref="MaxFactories"/>:
+    /// the factory their dead letters are kept under too.
+    /// </summary>
+    public const string OtherFactories = IngestPipeline.UnroutedFactory;
 
     private readonly ConcurrentDictionary<string, FactoryCounts> _factories = new(StringComparer.Ordinal);
     private readonly Counter<long> _acceptedCounter;

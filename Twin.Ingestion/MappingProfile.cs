@@ -134,6 +134,35 @@ public sealed class Normaliser
         return new ParseResult(message with { Readings = readings.MoveToImmutable() }, null);
     }
 
+    /// <summary>
+    /// Like <see cref="Normalise(TelemetryMessage)"/>, but reading by reading: a reading the profile
+    /// refuses is left out and listed in <paramref name="refused"/> (its index in the message, the
+    /// reason); the others are kept. For sources whose message is a bag of independent tags (Sparkplug
+    /// metrics), where one bad tag must not cost the good ones.
+    /// </summary>
+    public TelemetryMessage NormaliseEach(TelemetryMessage message, List<(int Index, string Reason)> refused)
+    {
+        var readings = ImmutableArray.CreateBuilder<SensorReading>(message.Readings.Length);
+        for (var i = 0; i < message.Readings.Length; i++)
+        {
+            var result = Normalise(message.Readings[i]);
+            if (result.Error is not null)
+            {
+                refused.Add((i, result.Error));
+            }
+            else if (readings.Any(r => r.Sensor == result.Reading!.Sensor))
+            {
+                refused.Add((i, $"values.duplicate: two values map to the sensor '{result.Reading!.Sensor}'; the first is taken"));
+            }
+            else
+            {
+                readings.Add(result.Reading!);
+            }
+        }
+
+        return message with { Readings = readings.ToImmutable() };
+    }
+
     private (SensorReading? Reading, string? Error) Normalise(SensorReading reading)
     {
         if (!_byName.TryGetValue(reading.Sensor, out var known))

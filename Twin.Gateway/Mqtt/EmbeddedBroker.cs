@@ -16,9 +16,13 @@ namespace Twin.Gateway.Mqtt;
 /// The MQTT broker built into the gateway for the one-command embedded mode. It keeps
 /// persistent sessions, so the gateway's consumer picks up what was queued while it reconnected.
 /// </summary>
-internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IOptions<SparkplugOptions> sparkplug, IOptions<UnsPublishOptions> publish, BrokerServiceAccount service, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
+internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IOptions<SparkplugOptions> sparkplug, IOptions<UnsPublishOptions> publish, IOptions<Twin.Ingestion.ProfilesOptions> profiles, BrokerServiceAccount service, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
 {
     private MqttServer? _server;
+
+    // The UNS templates of the mapping profiles, as ingestion matches them: a device account may
+    // publish the topics that ingestion would route to one of its machines.
+    private readonly Lazy<Twin.Ingestion.Uns.UnsRouter> _uns = new(() => new Twin.Ingestion.Uns.UnsRouter(profiles.Value, new Twin.Ingestion.PayloadLimits(), DateTimeOffset.UnixEpoch));
 
     // Client id → the account that opened its session. A client id belongs to that account until the
     // session ends, so another account can neither take it over nor inherit its subscriptions.
@@ -184,8 +188,21 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IO
         }
 
         var device = o.Devices.FirstOrDefault(d => string.Equals(d.Username, user, StringComparison.Ordinal));
-        return device is not null && (MayPublish(device, topic) || MaySparkplug(device, topic, access, sparkplug.Value) || MayReadPublished(device, topic, access, publish.Value));
+        return device is not null && (MayPublish(device, topic) || MaySparkplug(device, topic, access, sparkplug.Value) || MayReadPublished(device, topic, access, publish.Value) || MayPublishUns(device, topic, access, _uns.Value));
     }
+
+    /// <summary>
+    /// A Unified Namespace topic (<c>Twin:Profiles:{factory}:Topics</c>) that ingestion routes to one
+    /// of the device's machines in its factory: published, never subscribed to (a device reads the
+    /// governed picture, <see cref="MayReadPublished"/>, not other devices' values). Topics with
+    /// wildcards name no machine.
+    /// </summary>
+    internal static bool MayPublishUns(DeviceCredential device, string topic, Access access, Twin.Ingestion.Uns.UnsRouter uns) =>
+        access == Access.Publish
+        && topic.IndexOfAny(['+', '#']) < 0
+        && uns.TryMatch(topic, out var match)
+        && string.Equals(match.Factory, device.Factory, StringComparison.Ordinal)
+        && (device.Machines.Contains("*") || device.Machines.Contains(match.Machine));
 
     /// <summary>
     /// The publish-back subtree of the device's factory (<c>Twin:Uns:Publish</c>): any account of the

@@ -19,6 +19,9 @@ internal sealed record MqttInbound(MqttApplicationMessageReceivedEventArgs Args,
 
     /// <summary>Published by a twin's publish-back (its user property says so): never ingested.</summary>
     public bool Echo { get; init; }
+
+    /// <summary>The seq of a Sparkplug payload over the size limit (only its start is kept).</summary>
+    public ulong? OversizedSeq { get; init; }
 }
 
 /// <summary>
@@ -28,7 +31,14 @@ internal sealed record MqttInbound(MqttApplicationMessageReceivedEventArgs Args,
 /// leaves messages queued at the broker (receive maximum) instead of in this process's memory.
 /// As a Sparkplug host it announces its STATE on every connect, with a will that says offline.
 /// </summary>
-internal sealed partial class MqttConnection(MqttOptions options, int maxPayloadBytes, BrokerServiceAccount service, bool embeddedBroker, SparkplugOptions? sparkplug, IReadOnlyList<string> unsFilters, TimeProvider time, ILogger logger) : IDisposable
+/// <remarks>
+/// A persistent session keeps its subscriptions across restarts, and MQTT cannot list them: what
+/// the settings no longer want (a Sparkplug group, a UNS template, another shared group) would keep
+/// coming. So the filters subscribed are recorded per client id (<paramref name="session"/>, in the
+/// cluster's storage), and after connecting those of an earlier run that are no longer wanted are
+/// unsubscribed.
+/// </remarks>
+internal sealed partial class MqttConnection(MqttOptions options, int maxPayloadBytes, BrokerServiceAccount service, bool embeddedBroker, SparkplugOptions? sparkplug, IReadOnlyList<string> unsFilters, TimeProvider time, ILogger logger, Twin.Operations.IMqttSessionGrain? session = null) : IDisposable
 {
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     private readonly Channel<MqttInbound> _received = Channel.CreateBounded<MqttInbound>(new BoundedChannelOptions(options.MaxInFlight)
@@ -40,6 +50,7 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
 
     private int _connection;
     private volatile bool _stopping;
+    private bool _sessionTidy;
     private DateTimeOffset _stateSince;
 
     public ChannelReader<MqttInbound> Received => _received.Reader;
@@ -157,6 +168,44 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
 
         builder = builder.WithGatewayCredentials(options, service, embeddedBroker);
 
+        var filter = string.IsNullOrEmpty(options.SharedGroup)
+            ? MachineTopic.Filter
+            : $"$share/{options.SharedGroup}/{MachineTopic.Filter}";
+        var subscription = new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(filter).WithAtLeastOnceQoS());
+        var wanted = new List<string> { filter };
+        foreach (var uns in unsFilters)
+        {
+            // Unified Namespace topics of the mapping profiles' templates, shared like the contract's.
+            var unsFilter = string.IsNullOrEmpty(options.SharedGroup) ? uns : $"$share/{options.SharedGroup}/{uns}";
+            // Retained values only for a new subscription: a restart with the session present must
+            // not take the plant's retained values in again as new readings (arrival time is their
+            // event time when the payload has none).
+            subscription = subscription.WithTopicFilter(f => f.WithTopic(unsFilter).WithAtLeastOnceQoS().WithRetainHandling(MqttRetainHandling.SendAtSubscribeIfNewSubscriptionOnly));
+            wanted.Add(unsFilter);
+        }
+
+        if (sparkplug is not null)
+        {
+            // Never shared: a Sparkplug host must see every message of an edge node, in order,
+            // to follow its seq and aliases. No-local: our own rebirth requests are not data.
+            foreach (var sparkplugFilter in sparkplug.Filters)
+            {
+                subscription = subscription.WithTopicFilter(f => f.WithTopic(sparkplugFilter).WithAtLeastOnceQoS().WithNoLocal(true));
+                wanted.Add(sparkplugFilter);
+            }
+        }
+
+        // What an earlier run left subscribed in the session: read before connecting (a failure
+        // here is retried like a refused connection), and recorded together with what is wanted
+        // now, so a stop between subscribing and recording still leaves every filter known.
+        List<string> stale = [];
+        if (session is not null && !_sessionTidy)
+        {
+            var known = await session.GetFiltersAsync().WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+            stale = [.. known.Except(wanted, StringComparer.Ordinal)];
+            await session.SetFiltersAsync([.. known.Union(wanted, StringComparer.Ordinal)]).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+        }
+
         // A new connection number before connecting: with a session present the broker resends
         // unacknowledged messages as soon as the connection is up, and they must carry this
         // connection's number or their acknowledgements would be dropped as stale.
@@ -167,31 +216,7 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
             throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode} {result.ReasonString}");
         }
 
-        var filter = string.IsNullOrEmpty(options.SharedGroup)
-            ? MachineTopic.Filter
-            : $"$share/{options.SharedGroup}/{MachineTopic.Filter}";
-        var subscription = new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(filter).WithAtLeastOnceQoS());
-        var filters = filter;
-        foreach (var uns in unsFilters)
-        {
-            // Unified Namespace topics of the mapping profiles' templates, shared like the contract's.
-            var unsFilter = string.IsNullOrEmpty(options.SharedGroup) ? uns : $"$share/{options.SharedGroup}/{uns}";
-            subscription = subscription.WithTopicFilter(f => f.WithTopic(unsFilter).WithAtLeastOnceQoS());
-            filters += ", " + unsFilter;
-        }
-
-        if (sparkplug is not null)
-        {
-            // Never shared: a Sparkplug host must see every message of an edge node, in order,
-            // to follow its seq and aliases. No-local: our own rebirth requests are not data.
-            foreach (var group in sparkplug.Groups)
-            {
-                var sparkplugFilter = SparkplugTopic.FilterFor(group);
-                subscription = subscription.WithTopicFilter(f => f.WithTopic(sparkplugFilter).WithAtLeastOnceQoS().WithNoLocal(true));
-                filters += ", " + sparkplugFilter;
-            }
-        }
-
+        var filters = string.Join(", ", wanted);
         var subscribed = await _client.SubscribeAsync(subscription.Build(), cancellationToken);
         foreach (var item in subscribed.Items)
         {
@@ -209,6 +234,11 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
             LogSubscriptionRefused(item.TopicFilter.Topic, item.ResultCode.ToString());
         }
 
+        if (session is not null && !_sessionTidy)
+        {
+            await TidySessionAsync(stale, wanted, result.IsSessionPresent, cancellationToken);
+        }
+
         if (sparkplug is not null)
         {
             // Refused (a broker ACL without it): logged by PublishAsync; edge nodes then do not see this host online.
@@ -216,6 +246,42 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         }
 
         LogConnected(options.Host, options.Port, options.EffectiveClientId, filters, result.IsSessionPresent);
+    }
+
+    /// <summary>Unsubscribes what an earlier run subscribed and the settings no longer want, then records what the session holds.</summary>
+    private async Task TidySessionAsync(List<string> stale, List<string> wanted, bool sessionPresent, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (stale.Count > 0 && sessionPresent)
+            {
+                var unsubscribe = new MqttClientUnsubscribeOptionsBuilder();
+                foreach (var topic in stale)
+                {
+                    unsubscribe = unsubscribe.WithTopicFilter(topic);
+                }
+
+                var result = await _client.UnsubscribeAsync(unsubscribe.Build(), cancellationToken);
+                var failed = result.Items.Where(i => i.ResultCode is not (MqttClientUnsubscribeResultCode.Success or MqttClientUnsubscribeResultCode.NoSubscriptionExisted)).ToList();
+                if (failed.Count > 0)
+                {
+                    throw new InvalidOperationException("the broker refused to unsubscribe " + string.Join(", ", failed.Select(i => $"{i.TopicFilter} ({i.ResultCode})")));
+                }
+
+                var names = string.Join(", ", stale);
+                LogUnsubscribed(options.EffectiveClientId, names);
+            }
+
+            // Without a session (new, or expired) nothing of the earlier run is subscribed.
+            await session!.SetFiltersAsync([.. wanted]).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+            _sessionTidy = true;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Tried again at the next connect: meanwhile the earlier filters' messages still come
+            // (and are ingested or dead-lettered by the current settings).
+            LogSessionRecordFailed(ex, options.EffectiveClientId);
+        }
     }
 
     private async Task OnReceivedAsync(MqttApplicationMessageReceivedEventArgs e, CancellationToken stoppingToken)
@@ -233,10 +299,12 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         var payload = length > maxPayloadBytes
             ? message.Payload.Slice(0, Twin.DeadLetters.DeadLetter.MaxPayloadChars).ToArray()
             : message.Payload.ToArray();
+        // A Sparkplug message too large to take keeps its place in its node's sequence by its seq.
+        var oversizedSeq = length > maxPayloadBytes && sparkplug is not null && SparkplugTopic.IsSparkplug(message.Topic) ? SparkplugHost.PeekSeq(message.Payload) : null;
         try
         {
             var echo = message.UserProperties?.Exists(p => p.Name == UnsLayout.OriginProperty && p.ReadValueAsString() == UnsLayout.OriginValue) == true;
-            await _received.Writer.WriteAsync(new MqttInbound(e, message.Topic, payload, length, message.QualityOfServiceLevel, Current) { Echo = echo }, stoppingToken);
+            await _received.Writer.WriteAsync(new MqttInbound(e, message.Topic, payload, length, message.QualityOfServiceLevel, Current) { Echo = echo, OversizedSeq = oversizedSeq }, stoppingToken);
         }
         catch (OperationCanceledException)
         {
@@ -245,6 +313,12 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
 
     [LoggerMessage(EventId = TwinEvents.MqttConnectionConnected, Level = LogLevel.Information, Message = "MQTT consumer connected to {Host}:{Port} as {ClientId}, subscribed to {Filter} (session present: {SessionPresent})")]
     private partial void LogConnected(string host, int port, string clientId, string filter, bool sessionPresent);
+
+    [LoggerMessage(EventId = TwinEvents.MqttConnectionUnsubscribed, Level = LogLevel.Information, Message = "MQTT consumer {ClientId}: unsubscribed what an earlier run subscribed and the settings no longer want: {Filters}")]
+    private partial void LogUnsubscribed(string clientId, string filters);
+
+    [LoggerMessage(EventId = TwinEvents.MqttConnectionSessionRecordFailed, Level = LogLevel.Warning, Message = "MQTT consumer {ClientId}: could not tidy or record the session's subscriptions; trying again at the next connect")]
+    private partial void LogSessionRecordFailed(Exception exception, string clientId);
 
     [LoggerMessage(EventId = TwinEvents.MqttConnectionConnectFailed, Level = LogLevel.Warning, Message = "MQTT consumer cannot connect to {Host}:{Port}; retrying in {Seconds} s")]
     private partial void LogConnectFailed(Exception exception, string host, int port, double seconds);

@@ -30,6 +30,7 @@ internal sealed partial class MqttIngestService(
     IOptions<ProfilesOptions> profiles,
     LineMembership lines,
     IngestStatistics statistics,
+    IGrainFactory grains,
     ILogger<MqttIngestService> logger) : BackgroundService
 {
     private const string Source = "mqtt";
@@ -43,7 +44,8 @@ internal sealed partial class MqttIngestService(
     {
         var host = sparkplug.Value.Enabled ? new SparkplugHost(sparkplug.Value, ingest.Value.Limits) : null;
         var uns = new UnsRouter(profiles.Value, ingest.Value.Limits, time.GetUtcNow());
-        using var connection = new MqttConnection(options.Value, ingest.Value.MaxPayloadBytes, service, broker.Value.Enabled, host is null ? null : sparkplug.Value, uns.Filters, time, logger);
+        var session = grains.GetGrain<Twin.Operations.IMqttSessionGrain>(options.Value.EffectiveClientId);
+        using var connection = new MqttConnection(options.Value, ingest.Value.MaxPayloadBytes, service, broker.Value.Enabled, host is null ? null : sparkplug.Value, uns.Filters, time, logger, session);
         _connection = connection;
         var dispatcher = new KeyedSerialDispatcher<Routed>(ingest.Value.MaxConcurrentCalls, (key, items, ct) => IngestAsync(connection, key, items, ct));
         var reading = Task.Run(() => ReadAsync(connection, host, uns, dispatcher, stoppingToken), CancellationToken.None);
@@ -114,17 +116,25 @@ internal sealed partial class MqttIngestService(
                     {
                         (unroutable ??= []).Add(new Routed(inbound, default, reason) { Source = SparkplugHost.Source, Factory = outcome.Factory, Text = outcome.Text });
                     }
-                    else if (outcome.Messages.Count == 0)
+                    else if (outcome.IsIgnored)
                     {
                         // Nothing for a twin (a command, another host's state, a birth without numbers).
                         (ignored ??= []).Add(inbound);
                     }
                     else
                     {
-                        var parts = outcome.Messages.Count > 1 ? new Parts(outcome.Messages.Count) : null;
+                        // Its twins' messages and the dead letters of the metrics refused one by one:
+                        // acknowledged once all of them are durable.
+                        var count = outcome.Messages.Count + outcome.Refused.Count;
+                        var parts = count > 1 ? new Parts(count) : null;
                         foreach (var reading in outcome.Messages)
                         {
-                            Add(groups, reading.GrainKey, new Routed(inbound, default, null) { Source = SparkplugHost.Source, Decoded = reading.Message, Parts = parts });
+                            Add(groups, reading.GrainKey, new Routed(inbound, default, null) { Source = SparkplugHost.Source, Decoded = reading.Message, Metrics = reading.Metrics, Parts = parts });
+                        }
+
+                        foreach (var refusal in outcome.Refused)
+                        {
+                            (unroutable ??= []).Add(new Routed(inbound, default, refusal.Reason) { Source = SparkplugHost.Source, Factory = outcome.Factory, Text = refusal.Text, Parts = parts });
                         }
                     }
                 }
@@ -147,7 +157,7 @@ internal sealed partial class MqttIngestService(
                 else if (host is not null && SparkplugTopic.IsSparkplug(item.Topic))
                 {
                     // Held back (ahead of a missing seq): nothing now; it comes with a later outcome.
-                    await SparkplugAsync(host.Handle(item.Topic, item.Payload, item.Length, time.GetUtcNow(), item));
+                    await SparkplugAsync(host.Handle(item.Topic, item.Payload, item.Length, time.GetUtcNow(), item, item.OversizedSeq));
                 }
                 else if (MachineTopic.TryParse(item.Topic, out var topic, out var error))
                 {
@@ -164,6 +174,11 @@ internal sealed partial class MqttIngestService(
                     {
                         Add(groups, decoded.GrainKey, routed);
                     }
+                }
+                else if (uns.TryExplain(item.Topic, out var factory, out var mismatch))
+                {
+                    // Delivered for a UNS template, but not of its shape: say which template, not the JSON contract's.
+                    (unroutable ??= []).Add(new Routed(item, default, mismatch) { Source = UnsRouter.Source, Factory = factory });
                 }
                 else
                 {
@@ -266,11 +281,30 @@ internal sealed partial class MqttIngestService(
             var accepted = new List<(Routed Routed, MachineMessage Message)>(routed.Count);
             var refused = new List<(Routed Routed, DeadLetter Letter)>();
             var normaliser = await pipeline.NormaliserAsync(TwinKey.Split(key).Factory);
+            List<(int Index, string Reason)>? each = null;
+            List<DeadLetter>? metricLetters = null; // acknowledged with their message, once it is applied
             foreach (var r in routed)
             {
-                var parsed = r.Decoded is { } decoded
-                    ? pipeline.Prepare(decoded, r.Inbound.Origin, normaliser)
-                    : pipeline.Prepare(r.Topic, r.Inbound.Origin, now, normaliser);
+                ParseResult parsed;
+                if (r.Decoded is { } decoded && !r.Metrics.IsDefault)
+                {
+                    // Sparkplug metrics are independent tags: one the profile refuses is a dead letter
+                    // of its own, naming the metric, and the others are taken.
+                    (each ??= []).Clear();
+                    parsed = pipeline.PrepareEach(decoded, r.Inbound.Origin, normaliser, each);
+                    foreach (var (index, reason) in each)
+                    {
+                        var reading = ((TelemetryMessage)decoded).Readings[index];
+                        (metricLetters ??= []).Add(new DeadLetter(now, r.Source, r.Inbound.Topic, $"{reason} (metric '{r.Metrics[index]}')", MetricText(r.Metrics[index], reading)).Bounded());
+                    }
+                }
+                else
+                {
+                    parsed = r.Decoded is { } other
+                        ? pipeline.Prepare(other, r.Inbound.Origin, normaliser)
+                        : pipeline.Prepare(r.Topic, r.Inbound.Origin, now, normaliser);
+                }
+
                 if (parsed.Ok)
                 {
                     accepted.Add((r, parsed.Message!));
@@ -287,6 +321,11 @@ internal sealed partial class MqttIngestService(
                 {
                     return false;
                 }
+            }
+
+            if (metricLetters is not null && !await pipeline.DeadLetterAsync(SparkplugHost.Source, TwinKey.Split(key).Factory, [.. metricLetters], retry: true, stoppingToken))
+            {
+                return false;
             }
 
             // In arrival order, in runs of one source (JSON and Sparkplug may feed the same machine).
@@ -321,6 +360,27 @@ internal sealed partial class MqttIngestService(
         }
     }
 
+    /// <summary>A refused reading as dead-letter text.</summary>
+    private static string MetricText(string metric, SensorReading reading)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("metric", metric);
+            writer.WriteString("sensor", reading.Sensor);
+            writer.WriteNumber("value", reading.Value);
+            if (reading.Unit is not null)
+            {
+                writer.WriteString("unit", reading.Unit);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
     /// <summary>Acknowledges each message whose every part is durable (a Sparkplug death or a multi-device message has several).</summary>
     private static Task AcknowledgeAsync(MqttConnection connection, IEnumerable<Routed> routed) =>
         connection.AcknowledgeAsync(routed.Where(r => r.Parts is null || r.Parts.Done()).Select(r => r.Inbound));
@@ -334,6 +394,9 @@ internal sealed partial class MqttIngestService(
         public MachineMessage? Decoded { get; init; }
 
         public Parts? Parts { get; init; }
+
+        /// <summary>For Sparkplug telemetry, the metric name of each reading, to name a refused one.</summary>
+        public ImmutableArray<string> Metrics { get; init; }
 
         /// <summary>The factory of a dead letter, when the decoder knew it.</summary>
         public string? Factory { get; init; }

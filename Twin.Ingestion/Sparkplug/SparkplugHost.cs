@@ -11,7 +11,13 @@ namespace Twin.Ingestion.Sparkplug;
 public readonly record struct SparkplugReading(string Factory, string Machine, MachineMessage Message)
 {
     public string GrainKey => TwinKey.Compose(Factory, Machine);
+
+    /// <summary>For telemetry, the metric name of each reading (same order), to name it in a dead letter.</summary>
+    public ImmutableArray<string> Metrics { get; init; }
 }
+
+/// <summary>One metric of a message refused on its own (the others are taken): the reason names it; the metric as JSON.</summary>
+public sealed record SparkplugRefusal(string Reason, string Text);
 
 /// <summary>A message the host publishes in answer (a rebirth request).</summary>
 public sealed record SparkplugCommand(string Topic, byte[] Payload);
@@ -26,7 +32,10 @@ public sealed record SparkplugOutcome(string Factory, IReadOnlyList<SparkplugRea
     public static readonly SparkplugOutcome Ignored = new("", [], null, null, "");
 
     /// <summary>Nothing for a twin and nothing to keep: acknowledge it.</summary>
-    public bool IsIgnored => Rejection is null && Messages.Count == 0;
+    public bool IsIgnored => Rejection is null && Messages.Count == 0 && Refused.Count == 0;
+
+    /// <summary>Metrics refused one by one (not a number, out of range…), each a dead letter of its own, beside <see cref="Messages"/>.</summary>
+    public IReadOnlyList<SparkplugRefusal> Refused { get; init; } = [];
 
     /// <summary>What the caller passed with the message this is the outcome of (its MQTT message, to acknowledge).</summary>
     public object? Token { get; init; }
@@ -82,10 +91,15 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
     /// (it came ahead of a missing <c>seq</c>), and more when it was the missing one and releases
     /// the held ones. Each outcome carries the <paramref name="token"/> its message came with.
     /// </summary>
-    public IReadOnlyList<SparkplugOutcome> Handle(string topicText, ReadOnlySpan<byte> bytes, long length, DateTimeOffset now, object? token = null)
+    /// <param name="oversizedSeq">
+    /// For a payload over <see cref="PayloadLimits.MaxPayloadBytes"/> (of which <paramref name="bytes"/>
+    /// is only the start), its <c>seq</c> as <see cref="PeekSeq"/> read it from the whole payload:
+    /// the message is refused, but it keeps its place in the node's sequence.
+    /// </param>
+    public IReadOnlyList<SparkplugOutcome> Handle(string topicText, ReadOnlySpan<byte> bytes, long length, DateTimeOffset now, object? token = null, ulong? oversizedSeq = null)
     {
         _released.Clear();
-        var outcome = HandleOne(topicText, bytes, length, now, token);
+        var outcome = HandleOne(topicText, bytes, length, now, token, oversizedSeq);
         var results = new List<SparkplugOutcome>(1 + _released.Count);
         if (outcome is not null)
         {
@@ -120,7 +134,7 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         return results;
     }
 
-    private SparkplugOutcome? HandleOne(string topicText, ReadOnlySpan<byte> bytes, long length, DateTimeOffset now, object? token)
+    private SparkplugOutcome? HandleOne(string topicText, ReadOnlySpan<byte> bytes, long length, DateTimeOffset now, object? token, ulong? oversizedSeq)
     {
         if (!SparkplugTopic.TryParse(topicText, out var topic, out var topicError))
         {
@@ -140,7 +154,7 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
 
         if (length > limits.MaxPayloadBytes)
         {
-            return Reject(factory, $"payload.too-large: {length} bytes, the limit is {limits.MaxPayloadBytes}", "");
+            return TooLarge(topic, factory, $"payload.too-large: {length} bytes, the limit is {limits.MaxPayloadBytes} (Twin:Ingest:MaxPayloadBytes)", oversizedSeq, now, token);
         }
 
         if (bytes.IsEmpty)
@@ -158,6 +172,37 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
             return Reject(factory, $"payload.malformed: not a Sparkplug B payload ({ex.Message})", IngestPipeline.Text(bytes.ToArray()));
         }
 
+        if (payload.HasUuid && payload.Uuid == CompressedUuid)
+        {
+            // Eclipse Tahu's compression: the real payload, DEFLATE (zlib) or GZIP, in the body.
+            var algorithm = payload.Metrics.FirstOrDefault(m => m.Name == "algorithm" && m.ValueCase == Metric.ValueOneofCase.StringValue)?.StringValue ?? "DEFLATE";
+            var outer = payload;
+            if (Decompress(outer.Body.Span, algorithm, DecompressedCap, out var inner) is { } error)
+            {
+                return Reject(factory, $"payload.malformed: a compressed Sparkplug payload ({algorithm}) that does not decompress: {error}", Describe(outer));
+            }
+
+            if (inner.Length > limits.MaxPayloadBytes)
+            {
+                // The limit is the decoded payload's: a compressed one counts as decompressed.
+                return TooLarge(topic, factory, $"payload.too-large: {inner.Length} bytes decompressed ({algorithm}), the limit is {limits.MaxPayloadBytes} (Twin:Ingest:MaxPayloadBytes)", PeekSeq(new System.Buffers.ReadOnlySequence<byte>(inner)) ?? (outer.HasSeq ? outer.Seq : null), now, token);
+            }
+
+            try
+            {
+                payload = Payload.Parser.ParseFrom(inner);
+            }
+            catch (InvalidProtocolBufferException ex)
+            {
+                return Reject(factory, $"payload.malformed: the decompressed payload ({algorithm}) is not a Sparkplug B payload ({ex.Message})", Describe(outer));
+            }
+
+            if (!payload.HasSeq && outer.HasSeq)
+            {
+                payload.Seq = outer.Seq;
+            }
+        }
+
         var context = new Context(topic, factory, payload, now, token);
         return topic.Type switch
         {
@@ -165,6 +210,160 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
             SparkplugMessageType.NDEATH => NodeDeath(context),
             _ => InSession(context),
         };
+    }
+
+    /// <summary>
+    /// The <c>seq</c> of a Sparkplug payload (field 3 at the top level), read without decoding the
+    /// rest: for payloads too large to decode, so they keep their place in the node's sequence.
+    /// Null when the bytes are not protobuf or carry no seq.
+    /// </summary>
+    public static ulong? PeekSeq(System.Buffers.ReadOnlySequence<byte> payload)
+    {
+        var reader = new System.Buffers.SequenceReader<byte>(payload);
+        ulong? seq = null;
+        while (!reader.End)
+        {
+            if (ReadVarint(ref reader) is not { } tag)
+            {
+                return null;
+            }
+
+            switch (tag & 7)
+            {
+                case 0:
+                    if (ReadVarint(ref reader) is not { } value)
+                    {
+                        return null;
+                    }
+
+                    if (tag >> 3 == 3)
+                    {
+                        seq = value;
+                    }
+
+                    break;
+                case 1:
+                    if (reader.Remaining < 8)
+                    {
+                        return null;
+                    }
+
+                    reader.Advance(8);
+                    break;
+                case 2:
+                    if (ReadVarint(ref reader) is not { } length || (ulong)reader.Remaining < length)
+                    {
+                        return null;
+                    }
+
+                    reader.Advance((long)length);
+                    break;
+                case 5:
+                    if (reader.Remaining < 4)
+                    {
+                        return null;
+                    }
+
+                    reader.Advance(4);
+                    break;
+                default:
+                    return null;
+            }
+        }
+
+        return seq;
+    }
+
+    private static ulong? ReadVarint(ref System.Buffers.SequenceReader<byte> reader)
+    {
+        ulong value = 0;
+        for (var shift = 0; shift < 64; shift += 7)
+        {
+            if (!reader.TryRead(out var b))
+            {
+                return null;
+            }
+
+            value |= (ulong)(b & 0x7F) << shift;
+            if (b < 0x80)
+            {
+                return value;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The <c>uuid</c> of a compressed payload (Eclipse Tahu): its body is the real payload, compressed.</summary>
+    public const string CompressedUuid = "SPBV1.0_COMPRESSED";
+
+    /// <summary>Most bytes a compressed body may decompress to before it counts as a bomb (beyond it the seq is not read either).</summary>
+    private int DecompressedCap => (int)Math.Min(int.MaxValue / 2, 16L * limits.MaxPayloadBytes);
+
+    /// <summary>A payload too large to decode: refused, in its place in the node's sequence when its seq is known.</summary>
+    private SparkplugOutcome? TooLarge(SparkplugTopic topic, string factory, string reason, ulong? seq, DateTimeOffset now, object? token)
+    {
+        if (seq is { } known && topic.Type is not (SparkplugMessageType.NBIRTH or SparkplugMessageType.NDEATH))
+        {
+            // The node's other messages go on.
+            return InSession(new Context(topic, factory, new Payload { Seq = known }, now, token) { Oversized = reason });
+        }
+
+        return Reject(factory, reason, "");
+    }
+
+    /// <summary>Decompresses a body by its algorithm (DEFLATE as zlib, as Tahu writes it, or raw; GZIP), at most <paramref name="cap"/> bytes; the error, or null.</summary>
+    internal static string? Decompress(ReadOnlySpan<byte> body, string algorithm, int cap, out byte[] inner)
+    {
+        inner = [];
+        var kind = algorithm.ToUpperInvariant();
+        if (kind is not ("DEFLATE" or "GZIP"))
+        {
+            return $"unknown algorithm '{Truncate(algorithm)}' (DEFLATE or GZIP)";
+        }
+
+        var bytes = body.ToArray();
+        string? error = null;
+        foreach (var attempt in kind == "GZIP" ? [0] : new[] { 1, 2 })
+        {
+            try
+            {
+                using var input = new MemoryStream(bytes, writable: false);
+                using System.IO.Stream stream = attempt switch
+                {
+                    0 => new System.IO.Compression.GZipStream(input, System.IO.Compression.CompressionMode.Decompress),
+                    1 => new System.IO.Compression.ZLibStream(input, System.IO.Compression.CompressionMode.Decompress),
+                    _ => new System.IO.Compression.DeflateStream(input, System.IO.Compression.CompressionMode.Decompress),
+                };
+                using var output = new MemoryStream();
+                var buffer = new byte[16 * 1024];
+                int read;
+                while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+                {
+                    if (output.Length + read > cap)
+                    {
+                        return $"it decompresses to more than {cap} bytes";
+                    }
+
+                    output.Write(buffer, 0, read);
+                }
+
+                if (output.Length > 0)
+                {
+                    inner = output.ToArray();
+                    return null;
+                }
+
+                error ??= "it decompresses to nothing";
+            }
+            catch (InvalidDataException ex)
+            {
+                // zlib first (Tahu's DEFLATE), then raw DEFLATE.
+                error ??= ex.Message;
+            }
+        }
+
+        return error;
     }
 
     /// <summary>The rebirth request to an edge node (specification 6.4.1: <c>Node Control/Rebirth</c> = true).</summary>
@@ -378,6 +577,20 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
     private SparkplugOutcome Apply(Context c, NodeSession session, long? first)
     {
         var device = c.Topic.Device;
+        if (c.Oversized is { } tooLarge && c.Topic.Type != SparkplugMessageType.DDEATH)
+        {
+            if (c.Topic.Type == SparkplugMessageType.DBIRTH && device is not null)
+            {
+                // Its catalogue is unknown: the device is not born, and its data say why (no rebirth
+                // is asked for: the same birth would come again).
+                session.Devices.Remove(device);
+                session.Refused[device] = $"its DBIRTH was refused at {c.Now:HH:mm:ss.fff} ({tooLarge})";
+                return Reject(c.Factory, $"{tooLarge}; the device '{Truncate(device)}' cannot be born (its data are refused until a DBIRTH within the limit): raise the limit", "");
+            }
+
+            return Reject(c.Factory, tooLarge, "");
+        }
+
         switch (c.Topic.Type)
         {
             case SparkplugMessageType.DBIRTH:
@@ -386,6 +599,8 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
                 {
                     return Reject(c.Factory, $"topic.machine: device '{Truncate(device)}': {deviceError}", Describe(c.Payload));
                 }
+
+                session.Refused.Remove(device!);
 
                 var catalogue = new Catalogue();
                 if (catalogue.Learn(c.Payload.Metrics) is { } learnError)
@@ -419,6 +634,11 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
             default:
                 if (!session.Devices.TryGetValue(device!, out var known))
                 {
+                    if (session.Refused.TryGetValue(device!, out var why))
+                    {
+                        return Reject(c.Factory, $"sparkplug.device-refused: DDATA from device '{Truncate(device!)}', which has no birth in this session: {why}", Describe(c.Payload));
+                    }
+
                     return RejectAndRebirth(c, $"sparkplug.before-birth: DDATA from device '{Truncate(device!)}' without a DBIRTH in this session; rebirth requested", session);
                 }
 
@@ -426,7 +646,13 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         }
     }
 
-    /// <summary>The numeric metrics of a birth or data message as telemetry, one message per distinct timestamp.</summary>
+    /// <summary>
+    /// The numeric metrics of a birth or data message as telemetry: one message per distinct
+    /// timestamp, and per <see cref="PayloadLimits.MaxValuesPerMessage"/> metrics, so a birth of any
+    /// size is delivered whole. A metric that cannot be a reading (not a finite number, beyond ±1e15,
+    /// too far ahead of the clock, a second metric for the same sensor) is refused on its own; the
+    /// others are taken.
+    /// </summary>
     private SparkplugOutcome Readings(Context c, NodeSession session, Catalogue catalogue, string machine, long? first)
     {
         if (!TwinKey.IsValidId(machine, out var idError))
@@ -436,13 +662,15 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         }
 
         var payloadTime = Timestamp(c.Payload.HasTimestamp ? c.Payload.Timestamp : null, c.Now);
-        var groups = new List<(DateTimeOffset At, ImmutableArray<SensorReading>.Builder Readings)>();
-        var count = 0;
+        var groups = new List<(DateTimeOffset At, List<(SensorReading Reading, string Metric)> Readings)>();
+        var sensors = new Dictionary<string, string>(StringComparer.Ordinal);
+        List<SparkplugRefusal>? refused = null;
         foreach (var metric in c.Payload.Metrics)
         {
             var definition = catalogue.Resolve(metric);
             if (definition is null)
             {
+                // The catalogue and the node disagree: nothing of the message can be trusted to mean what the birth said.
                 var which = metric.HasAlias ? $"alias {metric.Alias}" : $"metric '{Truncate(metric.Name)}'";
                 return RejectAndRebirth(c, $"sparkplug.unknown-alias: {which} is not in the birth of {c.Topic.Type switch { SparkplugMessageType.NDATA => "the edge node", _ => "the device" }}; rebirth requested", session);
             }
@@ -452,42 +680,39 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
                 continue;
             }
 
-            if (!double.IsFinite(value))
-            {
-                return Reject(c.Factory, $"values.not-number: '{Truncate(definition.Name)}' is not a finite number", Describe(c.Payload));
-            }
-
-            if (Math.Abs(value) > PayloadParser.MaxMagnitude)
-            {
-                return Reject(c.Factory, $"values.out-of-range: '{Truncate(definition.Name)}' is {value:G3}; values beyond ±1e15 are refused", Describe(c.Payload));
-            }
-
+            var name = $"metric '{Truncate(definition.Name)}'";
             var at = metric.HasTimestamp ? Timestamp(metric.Timestamp, c.Now) : payloadTime;
-            if (at - c.Now > limits.MaxClockSkew)
+            var refusal = definition.Refusal
+                ?? (!double.IsFinite(value) ? $"values.not-number: {name} is not a finite number"
+                : Math.Abs(value) > PayloadParser.MaxMagnitude ? $"values.out-of-range: {name} is {value.ToString("G17", CultureInfo.InvariantCulture)}; values beyond ±1e15 are refused"
+                : at - c.Now > limits.MaxClockSkew ? $"ts.future: {name} at {at:O} is more than {limits.MaxClockSkew} ahead of the gateway's clock"
+                : sensors.TryGetValue(definition.Sensor, out var other) ? $"values.duplicate: {name} and metric '{Truncate(other)}' of the same message both give the sensor '{definition.Sensor}'; the first is taken"
+                : null);
+            if (refusal is not null)
             {
-                return Reject(c.Factory, $"ts.future: {at:O} is more than {limits.MaxClockSkew} ahead of the gateway's clock", Describe(c.Payload));
+                (refused ??= []).Add(new SparkplugRefusal(refusal, Describe(metric)));
+                continue;
             }
 
-            if (++count > limits.MaxValuesPerMessage)
-            {
-                return Reject(c.Factory, $"values.too-many: more than {limits.MaxValuesPerMessage} values in one message", Describe(c.Payload));
-            }
-
-            var group = groups.FindIndex(g => g.At == at);
+            sensors[definition.Sensor] = definition.Name;
+            var group = groups.FindIndex(g => g.At == at && g.Readings.Count < limits.MaxValuesPerMessage);
             if (group < 0)
             {
-                groups.Add((at, ImmutableArray.CreateBuilder<SensorReading>()));
+                groups.Add((at, []));
                 group = groups.Count - 1;
             }
 
-            groups[group].Readings.Add(new SensorReading(definition.Sensor, value, definition.Unit));
+            groups[group].Readings.Add((new SensorReading(definition.Sensor, value, definition.Unit), definition.Name));
         }
 
         var number = first ?? session.Next;
         var messages = new List<SparkplugReading>(groups.Count);
         foreach (var (at, readings) in groups)
         {
-            messages.Add(new SparkplugReading(c.Factory, machine, new TelemetryMessage(number++, at, readings.ToImmutable()) { Source = Source }));
+            messages.Add(new SparkplugReading(c.Factory, machine, new TelemetryMessage(number++, at, [.. readings.Select(r => r.Reading)]) { Source = Source })
+            {
+                Metrics = [.. readings.Select(r => r.Metric)],
+            });
         }
 
         if (first is null)
@@ -496,7 +721,7 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
             _nextNumbers[NodeKey(c.Topic)] = number;
         }
 
-        return new SparkplugOutcome(c.Factory, messages, null, null, "");
+        return new SparkplugOutcome(c.Factory, messages, null, null, "") { Refused = refused ?? [] };
     }
 
     private SparkplugOutcome RejectAndRebirth(Context c, string reason, NodeSession? session = null)
@@ -618,6 +843,10 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         }
     }
 
+    private static string Describe(Metric metric) => Bounded(Json.Format(metric));
+
+    private static string Bounded(string json) => json.Length <= Twin.DeadLetters.DeadLetter.MaxPayloadChars ? json : json[..Twin.DeadLetters.DeadLetter.MaxPayloadChars];
+
     private static string Describe(Payload payload)
     {
         var json = Json.Format(payload);
@@ -626,7 +855,11 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
 
     private static string Truncate(string? text) => text is null ? "" : text.Length <= 40 ? text : string.Concat(text.AsSpan(0, 40), "…");
 
-    private readonly record struct Context(SparkplugTopic Topic, string Factory, Payload Payload, DateTimeOffset Now, object? Token);
+    private readonly record struct Context(SparkplugTopic Topic, string Factory, Payload Payload, DateTimeOffset Now, object? Token)
+    {
+        /// <summary>Why the payload was not read (it is too large); its <see cref="Payload"/> then has only its seq.</summary>
+        public string? Oversized { get; init; }
+    }
 
     private readonly record struct Held(int Seq, Context Context);
 
@@ -638,6 +871,9 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         public Catalogue Node { get; } = node;
 
         public Dictionary<string, Catalogue> Devices { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Devices whose DBIRTH was refused in this session (too large), with why: their data are refused without a rebirth request.</summary>
+        public Dictionary<string, string> Refused { get; } = new(StringComparer.Ordinal);
 
         /// <summary>The seq the next message must carry.</summary>
         public int Expected { get; set; }
@@ -662,7 +898,8 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
     }
 
     /// <summary>What a metric is, as its birth told.</summary>
-    private sealed record Definition(string Name, string Sensor, DataType Type, string? Unit, bool Control);
+    /// <param name="Refusal">Why the birth's metric is refused wherever it comes (it gives the sensor of an earlier metric of the birth); null when it is fine.</param>
+    private sealed record Definition(string Name, string Sensor, DataType Type, string? Unit, bool Control, string? Refusal = null);
 
     /// <summary>The metrics of one birth, by name and by alias.</summary>
     private sealed class Catalogue
@@ -672,6 +909,8 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
 
         public string? Learn(IEnumerable<Metric> metrics)
         {
+            // Sensor name → the birth's first metric that gives it.
+            var sensors = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var metric in metrics)
             {
                 if (!metric.HasName || metric.Name.Length == 0)
@@ -679,12 +918,22 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
                     return "every metric of a birth needs a name";
                 }
 
+                var control = metric.Name == "bdSeq" || Array.Exists(ControlPrefixes, p => metric.Name.StartsWith(p, StringComparison.Ordinal));
+                var sensor = SensorName(metric.Name);
+                string? refusal = null;
+                if (!control && !sensors.TryAdd(sensor, metric.Name) && sensors[sensor] != metric.Name)
+                {
+                    // Two metrics for one sensor would overwrite each other's values: the first keeps it.
+                    refusal = $"values.duplicate: metric '{Truncate(metric.Name)}' gives the sensor '{sensor}', as does metric '{Truncate(sensors[sensor])}' of the same birth, which feeds it; give one a profile alias of its own";
+                }
+
                 var definition = new Definition(
                     metric.Name,
-                    SensorName(metric.Name),
+                    sensor,
                     metric.HasDatatype ? (DataType)metric.Datatype : DataType.Unknown,
                     UnitOf(metric),
-                    metric.Name == "bdSeq" || Array.Exists(ControlPrefixes, p => metric.Name.StartsWith(p, StringComparison.Ordinal)));
+                    control,
+                    refusal);
                 _byName[metric.Name] = definition;
                 if (metric.HasAlias)
                 {

@@ -23,9 +23,19 @@ public sealed class SparkplugOptions : ITwinOptions, IValidatableObject
     public string EffectiveHostId(string clientId) =>
         !string.IsNullOrEmpty(HostId) ? HostId : string.Concat(clientId.Select(c => c is '/' or '+' or '#' ? '_' : c));
 
-    /// <summary>Group ids to consume (<c>spBv1.0/{group}/#</c> each); <c>+</c> (default) takes every group.</summary>
-    [MinLength(1, ErrorMessage = "{0} is empty; use [\"+\"] for every group, or name the group ids.")]
-    public List<string> Groups { get; set; } = ["+"];
+    /// <summary>
+    /// Group ids to consume (<c>spBv1.0/{group}/#</c> each). Empty (default) or <c>["+"]</c>: every
+    /// group. It starts empty so that configuration replaces it: the binder appends to a list, and a
+    /// default of <c>["+"]</c> would stay beside the configured groups and take every group anyway.
+    /// </summary>
+    public List<string> Groups { get; set; } = [];
+
+    /// <summary>The subscriptions of the host: one per group, or one for every group.</summary>
+    public IReadOnlyList<string> Filters =>
+        Groups.Count == 0 || Groups.Contains("+") ? [SparkplugTopic.FilterFor("+")] : [.. Groups.Distinct(StringComparer.Ordinal).Select(SparkplugTopic.FilterFor)];
+
+    /// <summary>Whether messages of <paramref name="group"/> are consumed.</summary>
+    public bool Consumes(string group) => Groups.Count == 0 || Groups.Contains("+") || Groups.Contains(group);
 
     /// <summary>Group id → factory id, for groups not named like their factory; by default the group id is the factory id.</summary>
     public Dictionary<string, string> Factories { get; set; } = new(StringComparer.Ordinal);
@@ -64,6 +74,15 @@ public sealed class SparkplugOptions : ITwinOptions, IValidatableObject
             if (Groups[i] != "+" && !SparkplugTopic.IsValidId(Groups[i]))
             {
                 yield return new ValidationResult($"{Section}:Groups:{i} '{Groups[i]}' must be '+' or a group id without '/', '+' or '#'.");
+            }
+            else if (Groups[i] == "+" && Groups.Count > 1)
+            {
+                // Overlapping subscriptions: a broker such as Mosquitto delivers each message once per filter.
+                yield return new ValidationResult($"{Section}:Groups:{i} is '+' (every group) beside other groups; leave the list empty (or just '+') for every group, or name the groups only.");
+            }
+            else if (Groups.IndexOf(Groups[i]) < i)
+            {
+                yield return new ValidationResult($"{Section}:Groups:{i} '{Groups[i]}' is also {Section}:Groups:{Groups.IndexOf(Groups[i])}; name each group once.");
             }
         }
 

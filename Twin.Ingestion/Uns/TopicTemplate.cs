@@ -159,18 +159,67 @@ public sealed class CompiledTemplate
         return true;
     }
 
+    /// <summary>
+    /// Why a topic under this template's subscription is not the template's (too few or too many
+    /// levels, another text level), or null when it is, or not even under the subscription.
+    /// </summary>
+    public string? Mismatch(string[] levels)
+    {
+        if (!UnderFilter(levels) || TryMatch(levels, out _, out _))
+        {
+            return null;
+        }
+
+        var hasTag = _names[^1] == "tag";
+        var least = _literals.Length - (hasTag && Template.Payload == UnsPayloadShape.Tags ? 1 : 0);
+        if (levels.Length < least)
+        {
+            return $"it has {levels.Length} levels, the template at least {least}";
+        }
+
+        if (!hasTag && levels.Length != _literals.Length)
+        {
+            return $"it has {levels.Length} levels, the template {_literals.Length}";
+        }
+
+        return "a level differs";
+    }
+
+    /// <summary>Whether the topic is one <see cref="Filter"/> delivers.</summary>
+    private bool UnderFilter(string[] levels)
+    {
+        var filter = Filter.Split('/');
+        for (var i = 0; i < filter.Length; i++)
+        {
+            if (filter[i] == "#")
+            {
+                return true;
+            }
+
+            if (i >= levels.Length || (filter[i] != "+" && filter[i] != levels[i]))
+            {
+                return false;
+            }
+        }
+
+        return levels.Length == filter.Length;
+    }
+
     /// <summary>Whether <paramref name="topic"/> is this template's; its parts when it is.</summary>
     public bool TryMatch(string[] levels, out UnsMatch match, out string? error)
     {
         match = default;
         error = null;
         var hasTag = _names[^1] == "tag";
-        if (levels.Length < _literals.Length || (!hasTag && levels.Length != _literals.Length))
+        // A Tags payload names its tags itself: its {tag} level may be left out (UMH's
+        // umh/v1/…/_historian with an object of tags), and then the tags have no prefix.
+        var tagOptional = hasTag && Template.Payload == UnsPayloadShape.Tags;
+        if (levels.Length < _literals.Length - (tagOptional ? 1 : 0) || (!hasTag && levels.Length != _literals.Length))
         {
             return false;
         }
 
-        for (var i = 0; i < _literals.Length; i++)
+        for (var i = 0; i < Math.Min(_literals.Length, levels.Length); i++)
         {
             if (_literals[i] is { } literal && !string.Equals(literal, levels[i], StringComparison.Ordinal))
             {
@@ -193,7 +242,7 @@ public sealed class CompiledTemplate
                     line = levels[i];
                     break;
                 case "tag":
-                    tag = string.Join('.', levels, i, levels.Length - i);
+                    tag = i < levels.Length ? string.Join('.', levels, i, levels.Length - i) : null;
                     break;
                 default:
                     break;

@@ -55,6 +55,51 @@ public sealed class UnsRouter
 
     public bool IsEmpty => _templates.Count == 0;
 
+    /// <summary>
+    /// The twin a topic is for, as ingestion would route it (the first template that matches); false
+    /// when no template matches or its ids are no ids. The embedded broker uses it to let a device
+    /// account publish UNS topics of its own machines only.
+    /// </summary>
+    public bool TryMatch(string topic, out UnsMatch match)
+    {
+        match = default;
+        var levels = topic.Split('/');
+        foreach (var template in _templates)
+        {
+            if (template.TryMatch(levels, out match, out var error))
+            {
+                return error is null;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// For a topic no template matches but a template's subscription delivered (a topic under the
+    /// template's root with a level too few, say): the dead letter's reason, naming the template, and
+    /// the factory of the template's profile (<see cref="IngestPipeline.UnroutedFactory"/> for the
+    /// default profile's). False for a topic no template's subscription covers.
+    /// </summary>
+    public bool TryExplain(string topic, out string factory, out string reason)
+    {
+        factory = IngestPipeline.UnroutedFactory;
+        reason = "";
+        var levels = topic.Split('/');
+        foreach (var template in _templates)
+        {
+            if (template.Mismatch(levels) is { } why)
+            {
+                factory = template.Factory ?? IngestPipeline.UnroutedFactory;
+                var owner = template.Factory is null ? "the default profile" : $"the profile of {template.Factory}";
+                reason = $"topic.template: the topic is under {template.Filter}, the subscription of {owner}'s template {template.Template.Topic}, but not the template's: {why}";
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Decodes a message whose topic a template matches; false when none does.</summary>
     public bool TryRoute(string topic, ReadOnlySpan<byte> payload, long length, DateTimeOffset now, out UnsOutcome outcome)
     {

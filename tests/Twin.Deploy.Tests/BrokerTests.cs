@@ -79,7 +79,9 @@ public sealed class BrokerTests
             Assert.Contains($"topic write spBv1.0/+/{type}/+/+", device);
         }
 
-        Assert.DoesNotContain(device, rule => rule.StartsWith("topic write", StringComparison.Ordinal) && (rule.Contains("CMD", StringComparison.Ordinal) || rule.Contains("STATE", StringComparison.Ordinal) || rule.EndsWith('#')));
+        // No write that reaches commands or states: no CMD or STATE rule, no '#' over the Sparkplug namespace (or everything).
+        Assert.DoesNotContain(device, rule => rule.StartsWith("topic write", StringComparison.Ordinal) && (rule.Contains("CMD", StringComparison.Ordinal) || rule.Contains("STATE", StringComparison.Ordinal)
+            || (rule.EndsWith('#') && (rule.Contains("spBv1.0", StringComparison.Ordinal) || rule.Split(' ')[^1] is "#" or "+/#"))));
     }
 
     [Fact]
@@ -97,6 +99,26 @@ public sealed class BrokerTests
         Assert.Contains($"topic readwrite {subtree}", gateway);
         Assert.Contains($"topic read {subtree}", device);
         Assert.DoesNotContain(device, rule => rule.StartsWith("topic write twin", StringComparison.Ordinal) || rule.StartsWith("topic readwrite twin", StringComparison.Ordinal) || rule == "topic write #");
+    }
+
+    [Fact]
+    public void Broker_users_may_read_and_publish_the_documented_uns_templates()
+    {
+        var acl = Acl();
+        var users = SecretTests.Values(Kustomize.Render("deploy/k8s/base/secrets").Single("Secret", "twin-mqtt")).ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal);
+        var gateway = acl.GetValueOrDefault(users["username"]) ?? [];
+        var device = acl.GetValueOrDefault(users["device-username"]) ?? [];
+        var templates = Regex.Matches(Repository.ReadText("docs/INGESTION.md"), "\"Topic\": \"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
+        Assert.NotEmpty(templates);
+
+        // Without a read rule Mosquitto still grants the subscription and delivers nothing: no error anywhere.
+        foreach (var template in templates)
+        {
+            var levels = template.Split('/');
+            var root = string.Join('/', levels.TakeWhile(l => !l.StartsWith('{'))) + "/#";
+            Assert.True(gateway.Contains($"topic read {root}"), $"the gateways read {root} ({template})");
+            Assert.True(device.Contains($"topic write {root}"), $"devices publish {root} ({template})");
+        }
     }
 
     /// <summary>mosquitto.conf as setting → value.</summary>

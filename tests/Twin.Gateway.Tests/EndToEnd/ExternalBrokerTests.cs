@@ -35,6 +35,60 @@ public class ExternalBrokerTests
     }
 
     [Fact]
+    public async Task Subscriptions_the_settings_no_longer_want_leave_the_persistent_session()
+    {
+        using var temp = new TempDirectory();
+        await using var mosquitto = await MosquittoProcess.StartAsync(temp.Sub("mosquitto"));
+        var port = mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Dictionary<string, string> Settings(bool before)
+        {
+            var settings = new Dictionary<string, string>
+            {
+                ["Twin:Broker:Enabled"] = "false",
+                ["Twin:Mqtt:Port"] = port,
+                ["Twin:Mqtt:ClientId"] = "gateway-tidy",
+                ["Twin:Sparkplug:Groups:0"] = "plant-a",
+                ["Twin:Profiles:plant-a:Topics:0:Topic"] = "acme/{line}/{machine}/{tag}",
+            };
+            if (before)
+            {
+                // A group id that names no factory and a template of its own: their messages are dead letters of _unrouted.
+                settings["Twin:Sparkplug:Groups:1"] = "old$group";
+                settings["Twin:Profiles:plant-a:Topics:1:Topic"] = "old/{machine}/{tag}";
+            }
+
+            return settings;
+        }
+
+        await using (var first = new GatewayProcess(temp.Sub("data"), Settings(before: true)))
+        {
+            await first.StartAsync();
+            await first.WaitConsumingAsync(Deadline);
+            await first.StopAsync();
+        }
+
+        // The same gateway (client id, storage) with a group and a template less.
+        await using var gateway = new GatewayProcess(temp.Sub("data"), Settings(before: false));
+        await gateway.StartAsync();
+        await gateway.WaitConsumingAsync(Deadline);
+        await Wait.UntilAsync(() => Task.FromResult(gateway.Output.Contains("no longer want: ", StringComparison.Ordinal)), Deadline, "the stale filters unsubscribed\n" + gateway.Output);
+        Assert.Contains("old/+/#", gateway.Output, StringComparison.Ordinal);
+        Assert.Contains("spBv1.0/old$group/#", gateway.Output, StringComparison.Ordinal);
+
+        // What the removed filters covered no longer comes; a dead letter of _unrouted after them
+        // (the same dead-letter queue, in order) shows everything before it was handled.
+        await using var device = await TestDevice.ConnectAsync(mosquitto.Port);
+        await device.PublishAsync("old/m1/stale", "1");
+        await device.PublishAsync("spBv1.0/old$group/NDATA/n1", "x");
+        await device.PublishAsync("factory/bad$id/machine/m1/telemetry", "{}");
+        var letters = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync("/api/factories/_unrouted/dead-letters") is { } d && d.GetProperty("items").EnumerateArray().Any(i => i.GetProperty("topic").GetString()!.StartsWith("factory/bad", StringComparison.Ordinal)) ? d : (JsonElement?)null,
+            Deadline,
+            "the marker's dead letter");
+        Assert.Equal(["factory/bad$id/machine/m1/telemetry"], letters.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("topic").GetString()));
+    }
+
+    [Fact]
     public async Task A_gateway_in_client_mode_uses_a_separate_silo_process()
     {
         using var temp = new TempDirectory();

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using MQTTnet;
 using Twin.Testing;
 
@@ -160,6 +161,97 @@ public class SparkplugTests
         await edge.SendAsync("""{"op":"ndeath"}""");
         await MachineAsync(gateway, "edge-1", s => s.GetProperty("status").GetString() == "offline");
         await MachineAsync(gateway, "press-1", s => s.GetProperty("status").GetString() == "offline");
+    }
+
+    [Fact]
+    public async Task A_birth_with_bad_metrics_delivers_the_good_ones_and_dead_letters_each_bad_one()
+    {
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string> { ["Twin:Sparkplug:RebirthInterval"] = "00:00:00.2" });
+        await gateway.StartAsync();
+        await using var edge = await EdgeNode.StartAsync(gateway.MqttPort);
+        await edge.WaitForAsync("\"births\",\"count\":1");
+
+        // One DBIRTH, as Eclipse Tahu encodes it: good metrics, more than one message may carry
+        // (Twin:Ingest:MaxValuesPerMessage, 256), and some no twin can take.
+        var metrics = new List<object>
+        {
+            new { name = "good1", alias = 1, type = "Double", value = (object)11 },
+            new { name = "nanm", alias = 2, type = "Double", value = (object)"NaN" },
+            new { name = "Big", alias = 3, type = "Int64", value = (object)"9007199254740993" },
+            new { name = "UBig", alias = 4, type = "UInt64", value = (object)"18446744073709551615" },
+            new { name = "Neg64", alias = 5, type = "Int64", value = (object)"-42" },
+            new { name = "Exact", alias = 6, type = "Int64", value = (object)"999999999999999" },
+            new { name = "Motor/Temp", alias = 7, type = "Double", value = (object)20 },
+            new { name = "Motor.Temp", alias = 8, type = "Double", value = (object)30 },
+        };
+        metrics.Add(new { name = "Len", alias = 9, type = "Double", value = (object)5, unit = "furlongs" });
+        for (var i = 0; i < 300; i++)
+        {
+            metrics.Add(new { name = $"m{i}", alias = 100 + i, type = "Double", value = (object)i });
+        }
+
+        await edge.SendAsync(JsonSerializer.Serialize(new { op = "dbirth", device = "press-2", metrics }));
+        var twin = await MachineAsync(gateway, "press-2", s => s.GetProperty("sensors").GetArrayLength() == 304);
+        Assert.Equal(11, Value(twin, "good1"));
+        Assert.Equal(-42, Value(twin, "Neg64"));
+        Assert.Equal(999999999999999, Value(twin, "Exact"));
+        Assert.Equal(20, Value(twin, "Motor.Temp"));
+        Assert.Equal(299, Value(twin, "m299"));
+        Assert.Equal(0, Value(twin, "m0"));
+
+        // Each bad metric is a dead letter of its own, naming it.
+        var letters = await DeadLettersAsync(gateway, d => d.GetProperty("items").GetArrayLength() >= 5);
+        var reasons = letters.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("reason").GetString()!).ToList();
+        Assert.Equal(5, reasons.Count);
+        Assert.Contains(reasons, r => r.StartsWith("values.not-number: metric 'nanm'", StringComparison.Ordinal));
+        Assert.Contains(reasons, r => r.StartsWith("values.out-of-range: metric 'Big' is 9007199254740992", StringComparison.Ordinal));
+        Assert.Contains(reasons, r => r.StartsWith("values.out-of-range: metric 'UBig'", StringComparison.Ordinal));
+        Assert.Contains(reasons, r => r.StartsWith("values.duplicate: metric 'Motor.Temp'", StringComparison.Ordinal));
+        Assert.Contains(reasons, r => r.StartsWith("units.unknown:", StringComparison.Ordinal) && r.EndsWith("(metric 'Len')", StringComparison.Ordinal));
+
+        // Data of the same device: one bad metric costs only itself.
+        await edge.SendAsync("""{"op":"ddata","device":"press-2","values":{"good1":12,"nanm":"NaN","m5":55}}""");
+        twin = await MachineAsync(gateway, "press-2", s => Value(s, "good1") == 12);
+        Assert.Equal(55, Value(twin, "m5"));
+        await DeadLettersAsync(gateway, d => Count(d, "values.not-number") == 2);
+
+        // Nothing of it needed a rebirth.
+        Assert.DoesNotContain("rebirth-request", edge.Output, StringComparison.Ordinal);
+        Assert.Equal(0, Count((await gateway.GetJsonAsync($"/api/factories/{Group}/dead-letters"))!.Value, "sparkplug.unknown-alias"));
+    }
+
+    [Fact]
+    public async Task Compressed_payloads_of_a_tahu_node_are_taken_like_plain_ones()
+    {
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string> { ["Twin:Sparkplug:RebirthInterval"] = "00:00:00.2" });
+        await gateway.StartAsync();
+        await using var edge = await EdgeNode.StartAsync(gateway.MqttPort);
+        await edge.WaitForAsync("\"births\",\"count\":1");
+
+        // Eclipse Tahu's {compress: true}: uuid SPBV1.0_COMPRESSED, the payload DEFLATE-compressed in
+        // the body (seq inside); with an algorithm, GZIP, named by an 'algorithm' metric outside.
+        await edge.SendAsync("""{"op":"compress"}""");
+        await edge.SendAsync("""{"op":"dbirth","device":"press-3","metrics":[{"name":"a","alias":1,"type":"Double","value":1},{"name":"b","alias":2,"type":"Double","value":1}]}""");
+        await MachineAsync(gateway, "press-3", s => s.GetProperty("sensors").GetArrayLength() == 2);
+        await edge.SendAsync("""{"op":"ddata","device":"press-3","values":{"a":2}}""");
+        await edge.SendAsync("""{"op":"compress","algorithm":"GZIP"}""");
+        await edge.SendAsync("""{"op":"ddata","device":"press-3","values":{"b":3}}""");
+        var press = await MachineAsync(gateway, "press-3", s => Value(s, "a") == 2 && Value(s, "b") == 3);
+        Assert.Equal(3, press.GetProperty("ingest").GetProperty("applied").GetInt64());
+
+        // A gap: the rebirth that answers it is compressed too (the NBIRTH with its bdSeq inside).
+        await edge.SendAsync("""{"op":"gap","skip":1}""");
+        await edge.SendAsync("""{"op":"ddata","device":"press-3","values":{"a":99},"remember":false}""");
+        await edge.WaitForAsync("\"births\",\"count\":2");
+        await edge.SendAsync("""{"op":"ddata","device":"press-3","values":{"a":4}}""");
+        await MachineAsync(gateway, "press-3", s => Value(s, "a") == 4);
+
+        var letters = (await gateway.GetJsonAsync($"/api/factories/{Group}/dead-letters"))!.Value;
+        Assert.Equal(["sparkplug.seq-gap"], letters.GetProperty("countsByReason").EnumerateObject().Select(p => p.Name));
+        Assert.Equal(1, Count(letters, "sparkplug.seq-gap"));
+        Assert.Single(Regex.Matches(edge.Output, "rebirth-request"));
     }
 
     private static double Value(JsonElement machine, string sensor) => Sensor(machine, sensor).GetProperty("value").GetDouble();

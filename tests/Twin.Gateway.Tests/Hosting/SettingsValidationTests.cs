@@ -139,6 +139,76 @@ public sealed class SettingsValidationTests
         Assert.Contains("Twin:Cluster:Membership 'PostgreSql' needs Twin:Storage:Provider 'PostgreSql'", message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The configuration binder appends to a list it finds filled: a default item would stay beside
+    /// the configured ones (a default group <c>+</c> beside <c>Groups:0=plant-a</c> took every group).
+    /// So no list setting has default items, in any options class or its parts.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(OptionsTypes))]
+    public void A_list_setting_starts_empty_so_configuration_replaces_it(Type options)
+    {
+        var filled = new List<string>();
+        void Check(Type type, object instance, string path, int depth)
+        {
+            foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanRead && p.CanWrite && p.GetIndexParameters().Length == 0))
+            {
+                var value = property.GetValue(instance);
+                if (value is System.Collections.IEnumerable items and not string and not System.Collections.IDictionary)
+                {
+                    if (items.Cast<object?>().Any())
+                    {
+                        filled.Add($"{path}:{property.Name}");
+                    }
+
+                    // The items' own lists (Devices:0:Machines) bind the same way.
+                    var item = property.PropertyType.IsGenericType ? property.PropertyType.GetGenericArguments()[0] : property.PropertyType.GetElementType();
+                    if (depth < 2 && item is { IsClass: true } && item != typeof(string) && item.GetConstructor(Type.EmptyTypes) is not null)
+                    {
+                        Check(item, Activator.CreateInstance(item)!, $"{path}:{property.Name}:0", depth + 1);
+                    }
+                }
+                else if (depth < 2 && value is not null && property.PropertyType.IsClass && property.PropertyType != typeof(string) && property.PropertyType.Namespace?.StartsWith("Twin", StringComparison.Ordinal) == true)
+                {
+                    Check(property.PropertyType, value, $"{path}:{property.Name}", depth + 1);
+                }
+            }
+        }
+
+        var section = (string)options.GetField("Section")!.GetRawConstantValue()!;
+        Check(options, Activator.CreateInstance(options)!, section, 0);
+        Assert.True(filled.Count == 0, "list settings with default items (configuration would add to them, not replace them): " + string.Join(", ", filled));
+    }
+
+    [Fact]
+    public void Configured_sparkplug_groups_are_the_only_ones_subscribed()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Twin:Sparkplug:Groups:0"] = "plant-a",
+            ["Twin:Sparkplug:Groups:1"] = "line-7",
+        }).Build();
+        var sparkplug = configuration.GetTwinOptions<Twin.Ingestion.Sparkplug.SparkplugOptions, Twin.Ingestion.Sparkplug.SparkplugOptionsValidator>();
+        Assert.Equal(["plant-a", "line-7"], sparkplug.Groups);
+        Assert.Equal(["spBv1.0/plant-a/#", "spBv1.0/line-7/#"], sparkplug.Filters);
+        Assert.False(sparkplug.Consumes("plant-b"));
+
+        var every = new ConfigurationBuilder().Build().GetTwinOptions<Twin.Ingestion.Sparkplug.SparkplugOptions, Twin.Ingestion.Sparkplug.SparkplugOptionsValidator>();
+        Assert.Equal(["spBv1.0/+/#"], every.Filters);
+        Assert.True(every.Consumes("plant-b"));
+    }
+
+    [Theory]
+    [InlineData("+", "plant-a", "Twin:Sparkplug:Groups:0 is '+' (every group) beside other groups")]
+    [InlineData("plant-a", "+", "Twin:Sparkplug:Groups:1 is '+' (every group) beside other groups")]
+    [InlineData("plant-a", "plant-a", "Twin:Sparkplug:Groups:1 'plant-a' is also Twin:Sparkplug:Groups:0")]
+    [InlineData("plant-a", "a/b", "Twin:Sparkplug:Groups:1 'a/b' must be '+' or a group id")]
+    public async Task Overlapping_sparkplug_groups_are_refused_naming_the_index(string first, string second, string failure)
+    {
+        var message = await FailureAsync(typeof(Twin.Ingestion.Sparkplug.SparkplugOptions), new() { ["Twin:Sparkplug:Groups:0"] = first, ["Twin:Sparkplug:Groups:1"] = second });
+        Assert.Contains(failure, message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task The_defaults_are_valid()
     {

@@ -237,6 +237,165 @@ public sealed class SparkplugHostTests
         Assert.Equal(new Dictionary<string, double> { ["i8"] = -5, ["i16"] = -12, ["i64"] = -9_000_000_000, ["u32"] = 4_000_000_000, ["flag"] = 1 }, readings);
     }
 
+    [Fact]
+    public void Bad_metrics_are_refused_one_by_one_and_the_good_ones_are_taken()
+    {
+        Assert.Null(Handle("spBv1.0/g1/NBIRTH/n1", Birth(0, 7, Now)).Rejection);
+        var birth = Handle("spBv1.0/g1/DBIRTH/n1/d1", Data(
+            1,
+            Now,
+            Define("good", 1, DataType.Double, 11),
+            Define("nan", 2, DataType.Double, double.NaN),
+            new Metric { Name = "big", Alias = 3, Datatype = (uint)DataType.Int64, LongValue = 9_007_199_254_740_993 },
+            new Metric { Name = "ubig", Alias = 4, Datatype = (uint)DataType.Uint64, LongValue = ulong.MaxValue },
+            new Metric { Name = "exact", Alias = 5, Datatype = (uint)DataType.Int64, LongValue = 999_999_999_999_999 },
+            Define("Motor/Temp", 6, DataType.Double, 20),
+            Define("Motor.Temp", 7, DataType.Double, 30),
+            new Metric { Name = "later", Alias = 8, Datatype = (uint)DataType.Double, DoubleValue = 1, Timestamp = Ms(Now.AddHours(1)) }));
+        Assert.Null(birth.Rejection);
+        Assert.Null(birth.Command);
+        var readings = Assert.IsType<TelemetryMessage>(Assert.Single(birth.Messages).Message).Readings;
+        Assert.Equal(new Dictionary<string, double> { ["good"] = 11, ["exact"] = 999_999_999_999_999, ["Motor.Temp"] = 20 }, readings.ToDictionary(r => r.Sensor, r => r.Value));
+        Assert.Equal(["good", "exact", "Motor/Temp"], birth.Messages[0].Metrics.ToArray());
+        string[] expected = ["values.not-number: metric 'nan'", "values.out-of-range: metric 'big' is 9007199254740992;", "values.out-of-range: metric 'ubig' is 1.8446744073709552E+19;", "values.duplicate: metric 'Motor.Temp'", "ts.future: metric 'later'"];
+        Assert.Equal(expected.Length, birth.Refused.Count);
+        Assert.All(expected.Zip(birth.Refused), p => Assert.StartsWith(p.First, p.Second.Reason, StringComparison.Ordinal));
+        Assert.Contains("\"name\": \"nan\"", birth.Refused[0].Text, StringComparison.Ordinal);
+
+        // The same in data: the bad metric costs itself only, and the refused duplicate stays refused.
+        var data = Handle("spBv1.0/g1/DDATA/n1/d1", Data(2, Now, ByAlias(1, 12), ByAlias(2, double.PositiveInfinity), ByAlias(7, 31)));
+        Assert.Equal([12.0], Assert.IsType<TelemetryMessage>(Assert.Single(data.Messages).Message).Readings.Select(r => r.Value));
+        Assert.Equal(["values.not-number", "values.duplicate"], data.Refused.Select(r => Twin.DeadLetters.DeadLetter.ReasonCodeOf(r.Reason)));
+    }
+
+    [Fact]
+    public void A_birth_with_more_metrics_than_a_message_carries_is_split_and_numbered_the_same_when_redelivered()
+    {
+        var host = new SparkplugHost(new SparkplugOptions { ReorderTimeout = TimeSpan.Zero }, new PayloadLimits { MaxValuesPerMessage = 256 });
+        Assert.Single(host.Handle("spBv1.0/g1/NBIRTH/n1", Birth(0, 7, Now), 1, Now));
+        var metrics = Enumerable.Range(0, 600).Select(i => Define($"m{i}", (ulong)i + 1, DataType.Double, i)).ToArray();
+        var birth = Data(1, Now, metrics);
+        var first = host.Handle("spBv1.0/g1/DBIRTH/n1/d1", birth, birth.Length, Now).Single();
+        Assert.Equal([256, 256, 88], first.Messages.Select(m => ((TelemetryMessage)m.Message).Readings.Length));
+        Assert.Equal(Enumerable.Range(0, 600).Select(i => (double)i), first.Messages.SelectMany(m => ((TelemetryMessage)m.Message).Readings).Select(r => r.Value));
+        var numbers = first.Messages.Select(m => m.Message.Seq).ToList();
+        Assert.Equal([numbers[0], numbers[0] + 1, numbers[0] + 2], numbers);
+
+        var data = host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(2, Now.AddSeconds(1), ByAlias(1, 5)), 1, Now).Single();
+        Assert.Equal(numbers[2] + 1, data.Messages.Single().Message.Seq);
+
+        // Redelivered after a reconnect: the same numbers, so the twin takes none of it twice.
+        var again = host.Handle("spBv1.0/g1/DBIRTH/n1/d1", birth, birth.Length, Now).Single();
+        Assert.Equal(numbers, again.Messages.Select(m => m.Message.Seq));
+    }
+
+    [Fact]
+    public void A_too_large_DBIRTH_keeps_its_place_in_the_sequence_and_only_its_device_is_refused()
+    {
+        var limits = new PayloadLimits { MaxPayloadBytes = 1024 };
+        var host = new SparkplugHost(new SparkplugOptions { ReorderTimeout = TimeSpan.Zero }, limits);
+        Assert.Single(host.Handle("spBv1.0/g1/NBIRTH/n1", Birth(0, 7, Now), 1, Now));
+        Assert.Null(host.Handle("spBv1.0/g1/DBIRTH/n1/d1", Data(1, Now, Define("t", 1, DataType.Double, 20)), 1, Now).Single().Rejection);
+
+        var large = Data(2, Now, [.. Enumerable.Range(0, 200).Select(i => Define($"metric-{i}", (ulong)i + 1, DataType.Double, i))]);
+        Assert.True(large.Length > limits.MaxPayloadBytes);
+        var seq = SparkplugHost.PeekSeq(new System.Buffers.ReadOnlySequence<byte>(large));
+        Assert.Equal(2UL, seq);
+        var refused = host.Handle("spBv1.0/g1/DBIRTH/n1/big", large.AsSpan(0, 1024), large.Length, Now, oversizedSeq: seq).Single();
+        Assert.StartsWith("payload.too-large:", refused.Rejection, StringComparison.Ordinal);
+        Assert.Contains("the device 'big' cannot be born", refused.Rejection, StringComparison.Ordinal);
+        Assert.Null(refused.Command);
+
+        // The node's next seq is not a gap: the other device goes on.
+        Assert.Null(host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(3, Now, ByAlias(1, 21)), 1, Now).Single().Rejection);
+
+        // The unborn device's data say why, and ask for no rebirth that would bring the same birth again.
+        var data = host.Handle("spBv1.0/g1/DDATA/n1/big", Data(4, Now, ByAlias(1, 1)), 1, Now).Single();
+        Assert.StartsWith("sparkplug.device-refused: DDATA from device 'big'", data.Rejection, StringComparison.Ordinal);
+        Assert.Contains("payload.too-large", data.Rejection, StringComparison.Ordinal);
+        Assert.Null(data.Command);
+        Assert.Null(host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(5, Now, ByAlias(1, 22)), 1, Now).Single().Rejection);
+    }
+
+    private static byte[] Compressed(byte[] inner, string? algorithm, Func<Stream, Stream>? compressor = null, ulong? outerSeq = null)
+    {
+        using var buffer = new MemoryStream();
+        using (var stream = compressor?.Invoke(buffer) ?? (algorithm == "GZIP"
+            ? new System.IO.Compression.GZipStream(buffer, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)
+            : new System.IO.Compression.ZLibStream(buffer, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)))
+        {
+            stream.Write(inner);
+        }
+
+        var outer = new Payload { Uuid = SparkplugHost.CompressedUuid, Body = ByteString.CopyFrom(buffer.ToArray()) };
+        if (outerSeq is { } seq)
+        {
+            outer.Seq = seq;
+        }
+
+        if (algorithm is not null)
+        {
+            outer.Metrics.Add(new Metric { Name = "algorithm", Datatype = (uint)DataType.String, StringValue = algorithm });
+        }
+
+        return outer.ToByteArray();
+    }
+
+    [Fact]
+    public void Compressed_payloads_are_decompressed_and_read_as_the_payload_inside()
+    {
+        Assert.Null(Handle("spBv1.0/g1/NBIRTH/n1", Compressed(Birth(0, 7, Now), null)).Rejection);
+        var birth = Handle("spBv1.0/g1/DBIRTH/n1/d1", Compressed(Data(1, Now, Define("a", 1, DataType.Double, 1), Define("b", 2, DataType.Double, 2)), "DEFLATE"));
+        Assert.Equal([1.0, 2.0], Assert.IsType<TelemetryMessage>(Assert.Single(birth.Messages).Message).Readings.Select(r => r.Value));
+
+        // GZIP, raw DEFLATE, and the outer seq when the inner payload has none.
+        var gzip = Handle("spBv1.0/g1/DDATA/n1/d1", Compressed(Data(2, Now, ByAlias(1, 3)), "GZIP"));
+        Assert.Equal(3, ((TelemetryMessage)Assert.Single(gzip.Messages).Message).Readings.Single().Value);
+        var raw = Handle("spBv1.0/g1/DDATA/n1/d1", Compressed(Data(3, Now, ByAlias(2, 4)), "DEFLATE", b => new System.IO.Compression.DeflateStream(b, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)));
+        Assert.Equal(4, ((TelemetryMessage)Assert.Single(raw.Messages).Message).Readings.Single().Value);
+        var inner = new Payload { Timestamp = Ms(Now) };
+        inner.Metrics.Add(ByAlias(1, 5));
+        var outerSeq = Handle("spBv1.0/g1/DDATA/n1/d1", Compressed(inner.ToByteArray(), null, outerSeq: 4));
+        Assert.Equal(5, ((TelemetryMessage)Assert.Single(outerSeq.Messages).Message).Readings.Single().Value);
+
+        // What does not decompress is malformed, and the node's sequence goes on.
+        var outer = new Payload { Uuid = SparkplugHost.CompressedUuid, Body = ByteString.CopyFrom([1, 2, 3, 4]) };
+        Assert.StartsWith("payload.malformed: a compressed Sparkplug payload (DEFLATE)", Handle("spBv1.0/g1/DDATA/n1/d1", outer.ToByteArray()).Rejection, StringComparison.Ordinal);
+        Assert.StartsWith("payload.malformed: a compressed Sparkplug payload (LZ4)", Handle("spBv1.0/g1/DDATA/n1/d1", Compressed(Data(5, Now), "LZ4")).Rejection, StringComparison.Ordinal);
+        Assert.Null(Handle("spBv1.0/g1/DDATA/n1/d1", Compressed(Data(5, Now, ByAlias(1, 6)), "GZIP")).Rejection);
+    }
+
+    [Fact]
+    public void A_compressed_payload_too_large_once_decompressed_is_refused_in_its_place()
+    {
+        var host = new SparkplugHost(new SparkplugOptions { ReorderTimeout = TimeSpan.Zero }, new PayloadLimits { MaxPayloadBytes = 1024 });
+        Assert.Single(host.Handle("spBv1.0/g1/NBIRTH/n1", Birth(0, 7, Now), 1, Now));
+        Assert.Null(host.Handle("spBv1.0/g1/DBIRTH/n1/d1", Data(1, Now, Define("t", 1, DataType.Double, 20)), 1, Now).Single().Rejection);
+
+        var large = Compressed(Data(2, Now, [.. Enumerable.Range(0, 300).Select(i => Define("m", (ulong)i + 1, DataType.Double, 0))]), "GZIP");
+        Assert.True(large.Length < 1024);
+        var refused = host.Handle("spBv1.0/g1/DBIRTH/n1/big", large, large.Length, Now).Single();
+        Assert.StartsWith("payload.too-large:", refused.Rejection, StringComparison.Ordinal);
+        Assert.Contains("decompressed (GZIP)", refused.Rejection, StringComparison.Ordinal);
+        Assert.Null(host.Handle("spBv1.0/g1/DDATA/n1/d1", Data(3, Now, ByAlias(1, 21)), 1, Now).Single().Rejection);
+
+        // A bomb: more than 16 times the limit is not even read for its seq.
+        var zeros = new Payload();
+        zeros.Metrics.Add(new Metric { Name = "x", Datatype = (uint)DataType.Bytes, BytesValue = ByteString.CopyFrom(new byte[100_000]) });
+        var compressed = Compressed(zeros.ToByteArray(), "GZIP");
+        Assert.True(compressed.Length < 1024);
+        var bomb = host.Handle("spBv1.0/g1/DDATA/n1/d1", compressed, compressed.Length, Now).Single();
+        Assert.Contains("decompresses to more than 16384 bytes", bomb.Rejection, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_seq_is_read_from_a_payload_without_decoding_it()
+    {
+        Assert.Equal(17UL, SparkplugHost.PeekSeq(new System.Buffers.ReadOnlySequence<byte>(Data(17, Now, Define("a", 1, DataType.Double, 1)))));
+        Assert.Null(SparkplugHost.PeekSeq(new System.Buffers.ReadOnlySequence<byte>(new Payload { Timestamp = 1 }.ToByteArray())));
+        Assert.Null(SparkplugHost.PeekSeq(new System.Buffers.ReadOnlySequence<byte>([0xFF, 0xFF, 0xFF])));
+    }
+
     [Theory]
     [InlineData("spBv1.0/g1/DDATA/n1", "sparkplug.topic")]
     [InlineData("spBv1.0/g1/NFOO/n1", "sparkplug.topic")]

@@ -46,6 +46,46 @@ public sealed class UnsRouterTests
     }
 
     [Fact]
+    public void Umh_historian_topics_without_a_tag_level_give_the_payloads_tags_as_they_are()
+    {
+        var router = Router(("default", new TopicTemplate
+        {
+            Topic = "umh/v1/{factory}/{site}/{area}/{line}/{machine}/_historian/{tag}",
+            Payload = UnsPayloadShape.Tags,
+            TimestampField = "timestamp_ms",
+        }));
+        var outcome = Route(router, "umh/v1/pb/berlin/body/l1/m1/_historian", """{"timestamp_ms": 1764576000000, "temperature": 23.5, "pressure": 1.25}""");
+        Assert.Equal(("pb", "m1", "l1"), (outcome.Factory, outcome.Machine, outcome.Line));
+        var message = Assert.IsType<TelemetryMessage>(outcome.Message);
+        Assert.Equal(["temperature", "pressure"], message.Readings.Select(r => r.Sensor));
+
+        // A value per topic still needs its tag level.
+        var values = Router(("plant-a", new TopicTemplate { Topic = "acme/{machine}/{tag}" }));
+        Assert.False(values.TryRoute("acme/m1", "1"u8, 1, Now, out _));
+    }
+
+    [Fact]
+    public void A_topic_under_a_templates_subscription_but_not_its_shape_names_the_template()
+    {
+        var router = Router(
+            ("plant-a", new TopicTemplate { Topic = "acme/{site}/{area}/{line}/{machine}/{tag}" }),
+            ("default", new TopicTemplate { Topic = "umh/v1/{factory}/{machine}/{tag}" }));
+        Assert.False(router.TryRoute("acme/x/y/l/m", "1"u8, 1, Now, out _));
+        Assert.True(router.TryExplain("acme/x/y/l/m", out var factory, out var reason));
+        Assert.Equal("plant-a", factory);
+        Assert.Equal("topic.template: the topic is under acme/+/+/+/+/#, the subscription of the profile of plant-a's template acme/{site}/{area}/{line}/{machine}/{tag}, but not the template's: it has 5 levels, the template at least 6", reason);
+
+        // The default profile's template: its factory is in the topic, which did not match.
+        Assert.True(router.TryExplain("umh/v1/plant-b/m1", out factory, out reason));
+        Assert.Equal(IngestPipeline.UnroutedFactory, factory);
+        Assert.Contains("the default profile's template umh/v1/{factory}/{machine}/{tag}", reason, StringComparison.Ordinal);
+        Assert.EndsWith("it has 4 levels, the template at least 5", reason, StringComparison.Ordinal);
+
+        Assert.False(router.TryExplain("elsewhere/a/b", out _, out _));
+        Assert.False(router.TryExplain("acme/x/y/l/m/t", out _, out _));
+    }
+
+    [Fact]
     public void Umh_historian_tag_objects_take_their_timestamp_and_the_factory_from_the_topic()
     {
         var router = Router(("default", new TopicTemplate

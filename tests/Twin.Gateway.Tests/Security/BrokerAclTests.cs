@@ -54,6 +54,47 @@ public sealed class BrokerAclTests(SecuredGatewayFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task A_device_publishes_the_uns_topics_of_its_own_machines_only()
+    {
+        using var client = new MqttClientFactory().CreateMqttClient();
+        await client.ConnectAsync(Options("press-a-uns"));
+        async Task<MqttClientPublishReasonCode> PublishUnsAsync(string topic, string payload = "21.5") =>
+            (await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build())).ReasonCode;
+
+        // Its own machine under its factory's template and under the default one naming its factory.
+        Assert.Equal(MqttClientPublishReasonCode.Success, await PublishUnsAsync("acme/line-1/press-1/uns_temp"));
+        Assert.Equal(MqttClientPublishReasonCode.Success, await PublishUnsAsync("umh/v1/plant-a/press-1/uns_level", "3"));
+        foreach (var topic in new[]
+        {
+            "acme/line-1/press-2/uns_temp", // another machine
+            "umh/v1/plant-b/press-1/uns_level", // another factory through the default template
+            "bravo/press-9/uns_temp", // another factory's template
+            "acme/line-1/press-1", // no template matches
+            "elsewhere/press-1/uns_temp",
+        })
+        {
+            Assert.True(await PublishUnsAsync(topic) == MqttClientPublishReasonCode.NotAuthorized, topic);
+        }
+
+        // Publish only: other devices' UNS values are not for it to read.
+        var subscribed = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("acme/line-1/press-1/#").Build());
+        Assert.Equal(MqttClientSubscribeResultCode.NotAuthorized, subscribed.Items.Single().ResultCode);
+
+        await Wait.UntilAsync(
+            async () =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, "/api/factories/plant-a/machines/press-1");
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", SecuredGatewayFixture.Token("admin", "*"));
+                using var response = await Gateway.Http.SendAsync(request);
+                var text = await response.Content.ReadAsStringAsync();
+                return text.Contains("\"uns_temp\"", StringComparison.Ordinal) && text.Contains("\"uns_level\"", StringComparison.Ordinal);
+            },
+            TimeSpan.FromSeconds(15),
+            "the device's UNS values in its twin");
+        Assert.Equal(HttpStatusCode.NotFound, await MachineStatusAsync("plant-a", "press-2"));
+    }
+
+    [Fact]
     public async Task A_takeover_by_the_same_client_id_keeps_the_new_connection_restricted()
     {
         var clients = new List<IMqttClient>();

@@ -39,6 +39,10 @@ public sealed class SecuredGatewayFixture : IAsyncLifetime
             ["Twin:Broker:Devices:1:Password"] = DevicePassword,
             ["Twin:Broker:Devices:1:Factory"] = "plant-b",
             ["Twin:Broker:Devices:1:Machines:0"] = "press-9",
+            // UNS templates: a device account may publish those routed to its own machines.
+            ["Twin:Profiles:plant-a:Topics:0:Topic"] = "acme/{line}/{machine}/{tag}",
+            ["Twin:Profiles:plant-b:Topics:0:Topic"] = "bravo/{machine}/{tag}",
+            ["Twin:Profiles:default:Topics:0:Topic"] = "umh/v1/{factory}/{machine}/{tag}",
             ["Twin:Live:MaxSubscriptionsPerConnection"] = "5",
             ["Twin:Live:SubscribesPerSecond"] = "2",
             ["Twin:Live:SubscribeBurst"] = "40",

@@ -8,10 +8,17 @@
 //   {"op":"alias","device":"press-1","alias":99,"value":5}   DDATA with an alias no birth gave
 //   {"op":"ddeath","device":"press-1"}       DDEATH
 //   {"op":"ndeath"}                          NDEATH (the client's own death), then disconnect
+//   {"op":"dbirth","device":"press-2","metrics":[{"name":"a","alias":1,"type":"Double","value":1,"unit":"degC"}]}
+//                                            a DBIRTH with these metrics ("NaN" is NaN; Int64/UInt64
+//                                            values as text keep all their digits); later DDATA of
+//                                            that device by name: {"op":"ddata","device":"press-2","values":{"a":2}}
+//   {"op":"compress","algorithm":"GZIP"}     Tahu's {compress: true} for every later payload (births
+//                                            too); no algorithm: DEFLATE, without the algorithm metric
 // It reports on stdout, one JSON object a line: connected, births, rebirth-request, done.
 'use strict';
 
 const readline = require('readline');
+const Long = require('long');
 const sparkplug = require('sparkplug-client');
 
 const port = process.env.SP_PORT;
@@ -32,6 +39,11 @@ const deviceMetrics = {
 const nodeMetrics = {
   'Uptime': { alias: 100, type: 'Double', unit: 's', value: 3600 },
 };
+
+// Devices born with {"op":"dbirth"}: device → metric name → definition.
+const extraDevices = {};
+// Tahu's publish options for every payload ({"op":"compress"}).
+let publishOptions;
 
 let last = 0;
 function now() {
@@ -72,8 +84,11 @@ function publishBirths() {
   client.publishNodeBirth({
     timestamp,
     metrics: [{ name: 'Node Control/Rebirth', timestamp, type: 'Boolean', value: false }, ...birthMetrics(nodeMetrics, timestamp)],
-  });
-  client.publishDeviceBirth(deviceId, { timestamp, metrics: birthMetrics(deviceMetrics, timestamp) });
+  }, publishOptions);
+  client.publishDeviceBirth(deviceId, { timestamp, metrics: birthMetrics(deviceMetrics, timestamp) }, publishOptions);
+  for (const [device, metrics] of Object.entries(extraDevices)) {
+    client.publishDeviceBirth(device, { timestamp, metrics: birthMetrics(metrics, timestamp) }, publishOptions);
+  }
   births++;
   report({ event: 'births', count: births });
 }
@@ -89,17 +104,30 @@ client.on('ncmd', (payload) => {
 });
 client.on('error', (error) => report({ event: 'error', message: String(error) }));
 
+// A value as the command gives it: "NaN" is NaN, a 64-bit integer may come as text.
+function typed(type, value) {
+  if (value === 'NaN') {
+    return NaN;
+  }
+  if (typeof value === 'string' && /^U?Int64$/.test(type)) {
+    return Long.fromString(value, type === 'UInt64');
+  }
+  return value;
+}
+
 function data(device, values, remember) {
   const timestamp = now();
-  const metrics = Object.entries(values).map(([name, value]) => {
-    const m = deviceMetrics[name];
+  const known = extraDevices[device] || deviceMetrics;
+  const metrics = Object.entries(values).map(([name, raw]) => {
+    const m = known[name];
+    const value = typed(m.type, raw);
     if (remember !== false) {
       m.value = value;
     }
-    // By alias only, as an edge node sends data after its birth.
-    return { alias: m.alias, timestamp, type: m.type, value };
+    // By alias, as an edge node sends data after its birth (by name when the birth gave none).
+    return m.alias !== undefined ? { alias: m.alias, timestamp, type: m.type, value } : { name, timestamp, type: m.type, value };
   });
-  client.publishDeviceData(device, { timestamp, metrics });
+  client.publishDeviceData(device, { timestamp, metrics }, publishOptions);
 }
 
 const input = readline.createInterface({ input: process.stdin });
@@ -118,9 +146,22 @@ input.on('line', (line) => {
       break;
     case 'alias': {
       const timestamp = now();
-      client.publishDeviceData(command.device, { timestamp, metrics: [{ alias: command.alias, timestamp, type: 'Double', value: command.value }] });
+      client.publishDeviceData(command.device, { timestamp, metrics: [{ alias: command.alias, timestamp, type: 'Double', value: command.value }] }, publishOptions);
       break;
     }
+    case 'dbirth': {
+      const metrics = {};
+      for (const m of command.metrics) {
+        metrics[m.name] = { alias: m.alias, type: m.type, unit: m.unit, value: typed(m.type, m.value) };
+      }
+      extraDevices[command.device] = metrics;
+      const timestamp = now();
+      client.publishDeviceBirth(command.device, { timestamp, metrics: birthMetrics(metrics, timestamp) }, publishOptions);
+      break;
+    }
+    case 'compress':
+      publishOptions = command.algorithm ? { compress: true, algorithm: command.algorithm } : { compress: true };
+      break;
     case 'ddeath':
       client.publishDeviceDeath(command.device, { timestamp: now(), metrics: [] });
       break;
