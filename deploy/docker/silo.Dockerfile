@@ -5,6 +5,8 @@
 # by digest in production (docs/DEPLOY.md).
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0.401 AS build
+# The image's architecture (BuildKit): native libraries (OR-Tools, SQLite) for it alone, not for every platform.
+ARG TARGETARCH
 WORKDIR /src
 # Restore from the project files alone, so this layer is rebuilt only when a dependency changes.
 COPY global.json Directory.Build.props Directory.Packages.props .editorconfig ./
@@ -13,13 +15,13 @@ COPY Twin.Grains/Twin.Grains.csproj Twin.Grains/
 COPY Twin.Planning/Twin.Planning.csproj Twin.Planning/
 COPY Twin.Hosting/Twin.Hosting.csproj Twin.Hosting/
 COPY Twin.Silo/Twin.Silo.csproj Twin.Silo/
-RUN dotnet restore Twin.Silo/Twin.Silo.csproj
+RUN dotnet restore Twin.Silo/Twin.Silo.csproj -a $TARGETARCH
 COPY Twin.Interfaces/ Twin.Interfaces/
 COPY Twin.Grains/ Twin.Grains/
 COPY Twin.Planning/ Twin.Planning/
 COPY Twin.Hosting/ Twin.Hosting/
 COPY Twin.Silo/ Twin.Silo/
-RUN dotnet publish Twin.Silo/Twin.Silo.csproj -c Release -o /app --no-restore
+RUN dotnet publish Twin.Silo/Twin.Silo.csproj -c Release -a $TARGETARCH --self-contained false -o /app --no-restore
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0.12 AS final
 WORKDIR /app
