@@ -50,6 +50,7 @@ public static class TwinEvents
     public const int EmbeddedBrokerPublishRefused = 3202;
     public const int EmbeddedBrokerSubscribeRefused = 3203;
     public const int EmbeddedBrokerClientIdTaken = 3204;
+    public const int EmbeddedBrokerTopicNameInvalid = 3205;
     public const int ProfileProviderLoadFailed = 3301;
 
     // 34xx: Sparkplug B host and Unified Namespace topics (ingest and publish-back)

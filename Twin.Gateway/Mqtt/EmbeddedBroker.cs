@@ -100,6 +100,16 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IO
         // do cannot come loose across takeover, reconnect or clean start. Unknown means refused.
         _server.InterceptingPublishAsync += e =>
         {
+            if (!IsTopicName(e.ApplicationMessage.Topic))
+            {
+                // A topic name never has wildcards (MQTT 5, 4.7.1): a protocol error, from any account.
+                e.ProcessPublish = false;
+                e.Response.ReasonCode = MqttPubAckReasonCode.TopicNameInvalid;
+                e.CloseConnection = true;
+                LogTopicNameInvalid(e.UserName ?? "(none)", e.ApplicationMessage.Topic);
+                return Task.CompletedTask;
+            }
+
             if (!MayUse(e.UserName, e.ApplicationMessage.Topic, o, Access.Publish))
             {
                 // Refused: a device publishes only under its own machines' topics.
@@ -163,6 +173,9 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IO
             : IPAddress.None;
         return (host, v6);
     }
+
+    /// <summary>A topic a message may be published to: not empty, no wildcard (<c>+</c>, <c>#</c>), no NUL.</summary>
+    internal static bool IsTopicName(string? topic) => !string.IsNullOrEmpty(topic) && topic.IndexOfAny(['+', '#', '\0']) < 0;
 
     private static string SessionId(ValidatingConnectionEventArgs e) => string.IsNullOrEmpty(e.AssignedClientIdentifier) ? e.ClientId : e.AssignedClientIdentifier;
 
@@ -285,6 +298,9 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IO
 
     [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerPublishRefused, Level = LogLevel.Warning, Message = "MQTT publish refused: device {User} may not publish to {Topic}")]
     private partial void LogPublishRefused(string user, string topic);
+
+    [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerTopicNameInvalid, Level = LogLevel.Warning, Message = "MQTT publish refused and connection closed: {User} published to {Topic}, a topic name with a wildcard")]
+    private partial void LogTopicNameInvalid(string user, string topic);
 
     [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerSubscribeRefused, Level = LogLevel.Warning, Message = "MQTT subscription refused: device {User} may not subscribe to {Topic}")]
     private partial void LogSubscribeRefused(string user, string topic);

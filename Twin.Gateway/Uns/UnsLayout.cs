@@ -102,15 +102,19 @@ internal static class UnsLayout
         return values;
     }
 
-    /// <summary>A machine's OEE figures per window: the four ratios and their inputs.</summary>
-    public static Dictionary<string, byte[]> MachineOee(string root, MachineOee oee, IReadOnlyCollection<string> windows)
+    /// <summary>
+    /// A machine's OEE figures per window: the four ratios and their inputs. The inputs carry the
+    /// window's bounds, which move with every read; when only they changed since what is published
+    /// (<paramref name="published"/>), that payload is kept, so nothing is sent again.
+    /// </summary>
+    public static Dictionary<string, byte[]> MachineOee(string root, MachineOee oee, IReadOnlyCollection<string> windows, Func<string, byte[]?>? published = null)
     {
         var values = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (var window in oee.Windows.Where(w => windows.Count == 0 || windows.Contains(w.Window)))
         {
             var at = $"{root}/machine/{Level(oee.Id)}/oee/{Level(window.Window)}";
             AddRatios(values, at, window.Oee, window.Availability, window.Performance, window.Quality);
-            values[$"{at}/inputs"] = Json(w =>
+            var inputs = Json(w =>
             {
                 w.WriteString("from", Time(window.From));
                 w.WriteString("to", Time(window.To));
@@ -121,9 +125,35 @@ internal static class UnsLayout
                 w.WriteNumber("good", window.Good);
                 w.WriteNumber("scrap", window.Scrap);
             });
+            var topic = $"{at}/inputs";
+            values[topic] = published?.Invoke(topic) is { } before && SameBesidesBounds(before, inputs) ? before : inputs;
         }
 
         return values;
+    }
+
+    /// <summary>Whether two inputs payloads differ in their window's <c>from</c> and <c>to</c> only.</summary>
+    internal static bool SameBesidesBounds(byte[] a, byte[] b)
+    {
+        static System.Text.Json.Nodes.JsonObject? Values(byte[] payload)
+        {
+            try
+            {
+                if (System.Text.Json.Nodes.JsonNode.Parse(payload) is System.Text.Json.Nodes.JsonObject node)
+                {
+                    node.Remove("from");
+                    node.Remove("to");
+                    return node;
+                }
+            }
+            catch (System.Text.Json.JsonException)
+            {
+            }
+
+            return null;
+        }
+
+        return Values(a) is { } x && Values(b) is { } y && System.Text.Json.Nodes.JsonNode.DeepEquals(x, y);
     }
 
     /// <summary>A machine's open tickets (open, acknowledged, in progress); a resolved or closed one is gone.</summary>

@@ -373,7 +373,7 @@ internal sealed partial class UnsPublisher : BackgroundService, ILiveListener
         await Parallel.ForEachAsync(machines, parallel, (machine, _) => new ValueTask(TryAsync(async () =>
         {
             var oee = await _grains.GetGrain<IMachineGrain>(TwinKey.Compose(f, machine)).GetOeeAsync();
-            Replace(factory.Source("oee", machine), UnsLayout.MachineOee(factory.Root, oee, _options.OeeWindows));
+            Replace(factory.Source("oee", machine), UnsLayout.MachineOee(factory.Root, oee, _options.OeeWindows, _picture.Get));
         })));
 
         var tickets = new ConcurrentDictionary<string, ConcurrentBag<Ticket>>(StringComparer.Ordinal);

@@ -416,9 +416,18 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         };
         _nodes[key] = session;
         _rebirthRequested.Remove(key);
+        // A new birth forgets the node's devices, and with them the machines they fed.
+        ReleaseAll(key);
         if (!options.NodeMetrics)
         {
             return new SparkplugOutcome(c.Factory, [], null, null, "");
+        }
+
+        if (TwinKey.IsValidId(c.Topic.Node, out _) && Claim(c, c.Topic.Node) is { } conflict)
+        {
+            // The session stands (its devices may go on); only the node's own metrics have no twin.
+            session.NodeConflict = conflict;
+            return Reject(c.Factory, $"{conflict.Reason}; the node's own metrics are refused", Describe(c.Payload));
         }
 
         var birth = Readings(c, session, catalogue, c.Topic.Node, first: null);
@@ -454,11 +463,14 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         FlushHeld(session, _released);
         var messages = new List<SparkplugReading>();
         var at = c.Now;
-        if (options.NodeMetrics && TwinKey.IsValidId(c.Topic.Node, out _))
+        if (options.NodeMetrics && TwinKey.IsValidId(c.Topic.Node, out _) && session.NodeConflict is null)
         {
+            // Only the machines this session fed: another node's session may feed a machine of the same name.
             messages.Add(new SparkplugReading(c.Factory, c.Topic.Node, new OfflineMessage(session.Next++, at, "sparkplug.ndeath") { Source = Source }));
             _departed.Add(key);
         }
+
+        ReleaseAll(key);
 
         // Devices with a DBIRTH: their ids are machine ids (a DBIRTH of another id was refused).
         foreach (var device in session.Devices.Keys)
@@ -601,11 +613,19 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
                 }
 
                 session.Refused.Remove(device!);
+                session.Conflicts.Remove(device!);
+                if (Claim(c, device!) is { } conflict)
+                {
+                    session.Devices.Remove(device!);
+                    session.Conflicts[device!] = conflict;
+                    return Reject(c.Factory, conflict.Reason, Describe(c.Payload));
+                }
 
                 var catalogue = new Catalogue();
                 if (catalogue.Learn(c.Payload.Metrics) is { } learnError)
                 {
                     session.Devices.Remove(device!);
+                    Release(c, device!);
                     return Reject(c.Factory, $"sparkplug.birth-invalid: {learnError}", Describe(c.Payload));
                 }
 
@@ -621,19 +641,33 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
                     return new SparkplugOutcome(c.Factory, [], null, null, "");
                 }
 
+                Release(c, device!);
                 var number = first ?? session.Next++;
                 var at = Timestamp(c.Payload.HasTimestamp ? c.Payload.Timestamp : null, c.Now);
                 return new SparkplugOutcome(c.Factory, [new SparkplugReading(c.Factory, device!, new OfflineMessage(number, at, "sparkplug.ddeath") { Source = Source })], null, null, "");
             }
 
             case SparkplugMessageType.NDATA:
-                return options.NodeMetrics
-                    ? Readings(c, session, session.Node, c.Topic.Node, first)
-                    : new SparkplugOutcome(c.Factory, [], null, null, "");
+                if (!options.NodeMetrics)
+                {
+                    return new SparkplugOutcome(c.Factory, [], null, null, "");
+                }
+
+                if (session.NodeConflict is { } nodeConflict)
+                {
+                    return Conflicted(c, session, nodeConflict, c.Topic.Node);
+                }
+
+                return Readings(c, session, session.Node, c.Topic.Node, first);
 
             default:
                 if (!session.Devices.TryGetValue(device!, out var known))
                 {
+                    if (session.Conflicts.TryGetValue(device!, out var deviceConflict))
+                    {
+                        return Conflicted(c, session, deviceConflict, device!);
+                    }
+
                     if (session.Refused.TryGetValue(device!, out var why))
                     {
                         return Reject(c.Factory, $"sparkplug.device-refused: DDATA from device '{Truncate(device!)}', which has no birth in this session: {why}", Describe(c.Payload));
@@ -722,6 +756,61 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         }
 
         return new SparkplugOutcome(c.Factory, messages, null, null, "") { Refused = refused ?? [] };
+    }
+
+    /// <summary>
+    /// Machine (factory/machine) → the edge node (group/node) whose session feeds it. One machine
+    /// is fed by one session at a time: two groups mapped to one factory with the same edge node
+    /// id, or two nodes with the same device id, would otherwise mix two sequences in one twin
+    /// (each restarting its numbering) and one death would take both offline.
+    /// </summary>
+    private readonly Dictionary<string, (string Node, DateTimeOffset Since)> _owners = new(StringComparer.Ordinal);
+
+    /// <summary>Why a machine is another session's.</summary>
+    private sealed record Conflict(string Owner, string Reason);
+
+    /// <summary>Makes this node's session the one that feeds <paramref name="machine"/>; the conflict when another live session does.</summary>
+    private Conflict? Claim(Context c, string machine)
+    {
+        var key = NodeKey(c.Topic);
+        var twin = TwinKey.Compose(c.Factory, machine);
+        if (_owners.TryGetValue(twin, out var owner) && owner.Node != key && _nodes.ContainsKey(owner.Node))
+        {
+            var (group, node) = (owner.Node[..owner.Node.IndexOf('/', StringComparison.Ordinal)], owner.Node[(owner.Node.IndexOf('/', StringComparison.Ordinal) + 1)..]);
+            return new Conflict(owner.Node, $"sparkplug.machine-conflict: the machine {twin} is fed by edge node '{Truncate(node)}' of group '{Truncate(group)}' (since {owner.Since:HH:mm:ss.fff}); {c.Topic.Type} of edge node '{Truncate(c.Topic.Node)}' of group '{Truncate(c.Topic.Group)}' would feed it too (their groups map to one factory): give one of them another id, or map its group to another factory (Twin:Sparkplug:Factories)");
+        }
+
+        _owners[twin] = (key, c.Now);
+        return null;
+    }
+
+    private void Release(Context c, string machine)
+    {
+        var twin = TwinKey.Compose(c.Factory, machine);
+        if (_owners.TryGetValue(twin, out var owner) && owner.Node == NodeKey(c.Topic))
+        {
+            _owners.Remove(twin);
+        }
+    }
+
+    private void ReleaseAll(string node)
+    {
+        foreach (var twin in _owners.Where(o => o.Value.Node == node).Select(o => o.Key).ToList())
+        {
+            _owners.Remove(twin);
+        }
+    }
+
+    /// <summary>Data of a machine another session fed at this one's birth: refused while it still does; once free, a rebirth claims it.</summary>
+    private SparkplugOutcome Conflicted(Context c, NodeSession session, Conflict conflict, string machine)
+    {
+        var twin = TwinKey.Compose(c.Factory, machine);
+        if (_owners.TryGetValue(twin, out var owner) && owner.Node == conflict.Owner && _nodes.ContainsKey(owner.Node))
+        {
+            return Reject(c.Factory, $"{conflict.Reason} — {c.Topic.Type} refused", Describe(c.Payload));
+        }
+
+        return RejectAndRebirth(c, $"sparkplug.before-birth: {c.Topic.Type} for the machine {twin}, which another edge node fed at this node's birth and no longer does; rebirth requested", session);
     }
 
     private SparkplugOutcome RejectAndRebirth(Context c, string reason, NodeSession? session = null)
@@ -874,6 +963,12 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
 
         /// <summary>Devices whose DBIRTH was refused in this session (too large), with why: their data are refused without a rebirth request.</summary>
         public Dictionary<string, string> Refused { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Devices whose machine another session fed at their DBIRTH.</summary>
+        public Dictionary<string, Conflict> Conflicts { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Set when another session fed the node's own machine at its NBIRTH.</summary>
+        public Conflict? NodeConflict { get; set; }
 
         /// <summary>The seq the next message must carry.</summary>
         public int Expected { get; set; }

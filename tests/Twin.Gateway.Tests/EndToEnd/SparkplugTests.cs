@@ -254,6 +254,38 @@ public class SparkplugTests
         Assert.Single(Regex.Matches(edge.Output, "rebirth-request"));
     }
 
+    [Fact]
+    public async Task One_edge_node_id_in_two_groups_of_one_factory_is_refused_not_mixed()
+    {
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string> { ["Twin:Sparkplug:Factories:line-7"] = Group });
+        await gateway.StartAsync();
+        await using var first = await EdgeNode.StartAsync(gateway.MqttPort);
+        await first.WaitForAsync("\"births\",\"count\":1");
+        await MachineAsync(gateway, "press-1", s => Value(s, "Motor.Temperature") == 70.5);
+
+        // Another Tahu node with the same ids in a group mapped to the same factory.
+        await using var second = await EdgeNode.StartAsync(gateway.MqttPort, environment: new Dictionary<string, string> { ["SP_GROUP"] = "line-7" });
+        await second.WaitForAsync("\"births\",\"count\":1");
+        var letters = await DeadLettersAsync(gateway, d => Count(d, "sparkplug.machine-conflict") == 2);
+        Assert.All(letters.GetProperty("items").EnumerateArray(), i => Assert.StartsWith("spBv1.0/line-7/", i.GetProperty("topic").GetString(), StringComparison.Ordinal));
+        Assert.Contains(letters.GetProperty("items").EnumerateArray(), i => i.GetProperty("reason").GetString()!.StartsWith($"sparkplug.machine-conflict: the machine {Group}/press-1 is fed by edge node 'edge-1' of group '{Group}'", StringComparison.Ordinal));
+
+        await second.SendAsync("""{"op":"ddata","device":"press-1","values":{"Motor/Temperature":99}}""");
+        await first.SendAsync("""{"op":"ddata","device":"press-1","values":{"Motor/Temperature":71}}""");
+        var press = await MachineAsync(gateway, "press-1", s => Value(s, "Motor.Temperature") == 71);
+        await DeadLettersAsync(gateway, d => Count(d, "sparkplug.machine-conflict") == 3);
+
+        // The second one's death takes nothing of the first one's offline.
+        await second.SendAsync("""{"op":"ndeath"}""");
+        await first.SendAsync("""{"op":"ddata","device":"press-1","values":{"Motor/Temperature":72}}""");
+        press = await MachineAsync(gateway, "press-1", s => Value(s, "Motor.Temperature") == 72);
+        Assert.NotEqual("offline", press.GetProperty("status").GetString());
+        Assert.NotEqual("offline", (await gateway.GetJsonAsync($"/api/factories/{Group}/machines/edge-1"))!.Value.GetProperty("status").GetString());
+        Assert.Equal(0, press.GetProperty("ingest").GetProperty("sequenceRestarts").GetInt64());
+        Assert.DoesNotContain(press.GetProperty("sensors").EnumerateArray(), s => s.GetProperty("value").GetDouble() == 99);
+    }
+
     private static double Value(JsonElement machine, string sensor) => Sensor(machine, sensor).GetProperty("value").GetDouble();
 
     private static JsonElement Sensor(JsonElement machine, string sensor) =>

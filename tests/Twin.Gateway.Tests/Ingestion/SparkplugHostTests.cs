@@ -389,6 +389,38 @@ public sealed class SparkplugHostTests
     }
 
     [Fact]
+    public void One_edge_node_id_in_two_groups_of_one_factory_feeds_its_machines_from_one_session_only()
+    {
+        var host = new SparkplugHost(new SparkplugOptions { ReorderTimeout = TimeSpan.Zero, Factories = { ["g1"] = "f", ["g2"] = "f" } }, new PayloadLimits());
+        SparkplugOutcome One(string topic, byte[] payload) => host.Handle(topic, payload, payload.Length, Now).Single();
+        Assert.Null(One("spBv1.0/g1/NBIRTH/n1", Birth(0, 1, Now, Define("up", 9, DataType.Double, 1))).Rejection);
+        Assert.Null(One("spBv1.0/g1/DBIRTH/n1/d1", Data(1, Now, Define("t", 1, DataType.Double, 20))).Rejection);
+
+        // The second session is born, but feeds neither f/n1 nor f/d1.
+        var node = One("spBv1.0/g2/NBIRTH/n1", Birth(0, 5, Now, Define("up", 9, DataType.Double, 2)));
+        Assert.StartsWith("sparkplug.machine-conflict: the machine f/n1 is fed by edge node 'n1' of group 'g1'", node.Rejection, StringComparison.Ordinal);
+        Assert.Empty(node.Messages);
+        Assert.StartsWith("sparkplug.machine-conflict: the machine f/d1", One("spBv1.0/g2/DBIRTH/n1/d1", Data(1, Now, Define("t", 1, DataType.Double, 99))).Rejection, StringComparison.Ordinal);
+        var refused = One("spBv1.0/g2/DDATA/n1/d1", Data(2, Now, ByAlias(1, 98)));
+        Assert.StartsWith("sparkplug.machine-conflict", refused.Rejection, StringComparison.Ordinal);
+        Assert.Null(refused.Command);
+        Assert.StartsWith("sparkplug.machine-conflict", One("spBv1.0/g2/NDATA/n1", Data(3, Now, ByAlias(9, 3))).Rejection, StringComparison.Ordinal);
+        Assert.Null(One("spBv1.0/g1/DDATA/n1/d1", Data(2, Now, ByAlias(1, 21))).Rejection);
+
+        // Its death takes nothing of the first session's offline.
+        Assert.Empty(One("spBv1.0/g2/NDEATH/n1", Birth(0, 5, Now)).Messages);
+        Assert.StartsWith("sparkplug.machine-conflict", One("spBv1.0/g2/NBIRTH/n1", Birth(0, 6, Now)).Rejection, StringComparison.Ordinal);
+
+        // Once the first session ends, the second is asked to be born again, and then feeds them.
+        Assert.Equal(["f/n1", "f/d1"], One("spBv1.0/g1/NDEATH/n1", Birth(0, 1, Now)).Messages.Select(m => m.GrainKey));
+        var free = One("spBv1.0/g2/NDATA/n1", Data(1, Now, ByAlias(9, 4)));
+        Assert.StartsWith("sparkplug.before-birth", free.Rejection, StringComparison.Ordinal);
+        Assert.Equal("spBv1.0/g2/NCMD/n1", free.Command?.Topic);
+        Assert.Null(One("spBv1.0/g2/NBIRTH/n1", Birth(0, 7, Now, Define("up", 9, DataType.Double, 5))).Rejection);
+        Assert.Null(One("spBv1.0/g2/DBIRTH/n1/d1", Data(1, Now, Define("t", 1, DataType.Double, 30))).Rejection);
+    }
+
+    [Fact]
     public void The_seq_is_read_from_a_payload_without_decoding_it()
     {
         Assert.Equal(17UL, SparkplugHost.PeekSeq(new System.Buffers.ReadOnlySequence<byte>(Data(17, Now, Define("a", 1, DataType.Double, 1)))));

@@ -94,6 +94,68 @@ public sealed class BrokerAclTests(SecuredGatewayFixture fixture) : IClassFixtur
         Assert.Equal(HttpStatusCode.NotFound, await MachineStatusAsync("plant-a", "press-2"));
     }
 
+    [Theory]
+    [InlineData("factory/plant-a/machine/press-1/#")]
+    [InlineData("factory/plant-a/machine/press-1/+")]
+    [InlineData("factory/plant-a/machine/+/telemetry")]
+    public async Task A_publish_to_a_topic_name_with_a_wildcard_is_refused_and_closes_the_connection(string topic)
+    {
+        // MQTTnet's client will not send such a topic: the packets are written by hand.
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, Gateway.MqttPort);
+        var stream = tcp.GetStream();
+        static byte[] Text(string text) => [(byte)(System.Text.Encoding.UTF8.GetByteCount(text) >> 8), (byte)System.Text.Encoding.UTF8.GetByteCount(text), .. System.Text.Encoding.UTF8.GetBytes(text)];
+        static byte[] Packet(byte type, byte[] body) => [type, .. Length(body.Length), .. body];
+        static byte[] Length(int n) => n < 128 ? [(byte)n] : [(byte)(n % 128 | 0x80), (byte)(n / 128)];
+        byte[] connect = [.. Text("MQTT"), 5, 0xC2, 0, 30, 0, .. Text("raw-" + Guid.NewGuid().ToString("N")[..8]), .. Text("press-a"), .. Text(SecuredGatewayFixture.DevicePassword)];
+        await stream.WriteAsync(Packet(0x10, connect));
+        var connack = await ReadPacketAsync(stream);
+        Assert.Equal((0x20, 0), (connack.Type, (int)connack.Body[1]));
+
+        var payload = System.Text.Encoding.UTF8.GetBytes($"{{\"seq\":1,\"ts\":\"{DateTimeOffset.UtcNow:O}\",\"values\":{{\"t\":1}}}}");
+        await stream.WriteAsync(Packet(0x32, [.. Text(topic), 0, 1, 0, .. payload]));
+        var answer = await ReadPacketAsync(stream);
+        if (answer.Type == 0x40)
+        {
+            // PUBACK: packet id 1, reason 0x90 Topic Name invalid; then the broker closes the connection.
+            Assert.Equal(0x90, answer.Body.Length > 2 ? answer.Body[2] : 0);
+            answer = await ReadPacketAsync(stream);
+        }
+
+        Assert.True(answer.Type is 0xE0 or -1, $"expected DISCONNECT or a closed connection, got packet type {answer.Type:x}");
+        await Wait.UntilAsync(() => Task.FromResult(Gateway.Output.Contains($"published to {topic}, a topic name with a wildcard", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "the refusal logged");
+    }
+
+    /// <summary>One MQTT packet's type (first byte, flags cleared) and body; type -1 when the connection closed.</summary>
+    private static async Task<(int Type, byte[] Body)> ReadPacketAsync(System.Net.Sockets.NetworkStream stream)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var header = new byte[1];
+        if (await stream.ReadAtLeastAsync(header, 1, throwOnEndOfStream: false, timeout.Token) == 0)
+        {
+            return (-1, []);
+        }
+
+        int length = 0, shift = 0;
+        byte next;
+        do
+        {
+            var b = new byte[1];
+            if (await stream.ReadAtLeastAsync(b, 1, throwOnEndOfStream: false, timeout.Token) == 0)
+            {
+                return (-1, []);
+            }
+
+            next = b[0];
+            length |= (next & 0x7F) << shift;
+            shift += 7;
+        }
+        while ((next & 0x80) != 0);
+        var body = new byte[length];
+        await stream.ReadExactlyAsync(body, timeout.Token);
+        return (header[0] & 0xF0, body);
+    }
+
     [Fact]
     public async Task A_takeover_by_the_same_client_id_keeps_the_new_connection_restricted()
     {

@@ -89,6 +89,40 @@ public sealed class UnsLayoutTests
         Assert.Equal("""{"value":null,"unit":"h"}""", Text(UnsLayout.FactoryKpis(Root, kpis))["twin/plant-a/kpi/mtbfHours"]);
     }
 
+    [Fact]
+    public void Oee_inputs_are_published_again_when_their_values_change_not_when_the_window_moves()
+    {
+        var picture = new UnsPicture(100, TimeSpan.FromMilliseconds(1));
+        const string inputs = "twin/plant-a/machine/press-1/oee/1h/inputs";
+        MachineOee Read(DateTimeOffset to, long good) => new("plant-a", "press-1", null, [new OeeFigures("1h", to.AddHours(-1), to, 3600, 3600, 0, 0, good, 0, 1, 1, 1, 1)]);
+        int Pending(long now)
+        {
+            var sent = 0;
+            while (picture.TryTake(now, out var topic, out var payload, out _))
+            {
+                picture.Sent(topic, payload);
+                sent++;
+            }
+
+            return sent;
+        }
+
+        picture.Replace("oee", UnsLayout.MachineOee(Root, Read(At, 100), [], picture.Get), 0);
+        Assert.Equal(5, Pending(5));
+        var first = Encoding.UTF8.GetString(picture.Get(inputs)!);
+
+        // Every KpiInterval the rolling window ends later: same figures, nothing sent, the payload kept.
+        picture.Replace("oee", UnsLayout.MachineOee(Root, Read(At.AddSeconds(10), 100), [], picture.Get), 10);
+        Assert.Equal(0, Pending(15));
+        Assert.Equal(first, Encoding.UTF8.GetString(picture.Get(inputs)!));
+
+        // A count changed: sent, with the window it was read over.
+        picture.Replace("oee", UnsLayout.MachineOee(Root, Read(At.AddSeconds(20), 101), [], picture.Get), 20);
+        Assert.Equal(1, Pending(25));
+        Assert.Contains("\"good\":101", Encoding.UTF8.GetString(picture.Get(inputs)!), StringComparison.Ordinal);
+        Assert.Contains($"\"to\":\"{At.AddSeconds(20):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\"", Encoding.UTF8.GetString(picture.Get(inputs)!), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("press-1", "press-1")]
     [InlineData("Motor.Spindle_Speed", "Motor.Spindle_Speed")]
