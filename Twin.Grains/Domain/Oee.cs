@@ -385,8 +385,8 @@ public static class OeeMath
             .FirstOrDefault();
     }
 
-    /// <summary>Each daily interval's occurrences (in UTC) on the days around [from, to).</summary>
-    private static IEnumerable<(DateTimeOffset Start, DateTimeOffset End)> Occurrences(ShiftCalendar calendar, IEnumerable<(TimeOnly Start, TimeOnly End)> daily, DateTimeOffset from, DateTimeOffset to)
+    /// <summary>Each daily interval's occurrences (in UTC) on the days around [from, to); an interval that ends before it starts runs past midnight.</summary>
+    public static IEnumerable<(DateTimeOffset Start, DateTimeOffset End)> Occurrences(ShiftCalendar calendar, IEnumerable<(TimeOnly Start, TimeOnly End)> daily, DateTimeOffset from, DateTimeOffset to)
     {
         var intervals = daily.ToList();
         var firstDay = DateOnly.FromDateTime(from.ToOffset(calendar.UtcOffset).DateTime).AddDays(-1);

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Options;
+using Twin.Grains.Domain;
 using Twin.Machines;
 using Twin.Planning;
 using Twin.Scheduling;
@@ -355,7 +356,7 @@ public static class PlanningRules
             yield break;
         }
 
-        var open = Daily(calendar, calendar.Shifts.Select(s => (s.Start, s.End)), from, to).OrderBy(o => o.Start).ToList();
+        var open = OeeMath.Occurrences(calendar, calendar.Shifts.Select(s => (s.Start, s.End)), from, to).OrderBy(o => o.Start).ToList();
         var cursor = from.AddDays(-1);
         foreach (var (start, end) in open)
         {
@@ -372,30 +373,9 @@ public static class PlanningRules
             yield return (cursor, to, "no shift");
         }
 
-        foreach (var (start, end) in Daily(calendar, calendar.Stops.IsDefault ? [] : calendar.Stops.Select(s => (s.Start, s.End)), from, to))
+        foreach (var (start, end) in OeeMath.Occurrences(calendar, calendar.Stops.IsDefault ? [] : calendar.Stops.Select(s => (s.Start, s.End)), from, to))
         {
             yield return (start, end, "planned stop");
-        }
-    }
-
-    private static IEnumerable<(DateTimeOffset Start, DateTimeOffset End)> Daily(ShiftCalendar calendar, IEnumerable<(TimeOnly Start, TimeOnly End)> daily, DateTimeOffset from, DateTimeOffset to)
-    {
-        var intervals = daily.ToList();
-        var firstDay = DateOnly.FromDateTime(from.ToOffset(calendar.UtcOffset).DateTime).AddDays(-1);
-        var lastDay = DateOnly.FromDateTime(to.ToOffset(calendar.UtcOffset).DateTime);
-        for (var day = firstDay; day <= lastDay; day = day.AddDays(1))
-        {
-            foreach (var (start, end) in intervals)
-            {
-                var s = new DateTimeOffset(day.ToDateTime(start), calendar.UtcOffset);
-                var e = new DateTimeOffset(day.ToDateTime(end), calendar.UtcOffset);
-                if (e <= s)
-                {
-                    e = e.AddDays(1);
-                }
-
-                yield return (s.ToUniversalTime(), e.ToUniversalTime());
-            }
         }
     }
 
