@@ -475,7 +475,7 @@ public static class MachineRules
             if (wasDown != isDown)
             {
                 var signal = new Twin.Scheduling.PlanningSignal(
-                    $"machine:{id}:{(isDown ? "down" : "up")}",
+                    $"machine:{id}:{(isDown ? "down" : "up")}:{message.Timestamp.UtcTicks}",
                     isDown ? Twin.Scheduling.PlanningSignalKind.MachineDown : Twin.Scheduling.PlanningSignalKind.MachineUp,
                     "",
                     message.Timestamp,

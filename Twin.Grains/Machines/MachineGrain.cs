@@ -233,7 +233,7 @@ public sealed partial class MachineGrain(
         if (calendarChanged)
         {
             // The planner lays its work out on the machine's shifts.
-            var signal = new Twin.Scheduling.PlanningSignal($"calendar:{state.State.Version}", Twin.Scheduling.PlanningSignalKind.MachineCalendar, "", clock.UtcNow, "shift calendar set", Calendar: definition.Calendar);
+            var signal = new Twin.Scheduling.PlanningSignal($"calendar:{_id}:{state.State.Version}", Twin.Scheduling.PlanningSignalKind.MachineCalendar, "", clock.UtcNow, "shift calendar set", Calendar: definition.Calendar);
             OutboxRules.Add(state.State.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), clock.UtcNow);
         }
 

