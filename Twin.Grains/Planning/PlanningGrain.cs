@@ -127,7 +127,7 @@ public sealed partial class PlanningGrain(
             throw new TwinRuleException("what-if.invalid", "product and a positive quantity are required");
         }
 
-        var now = clock.UtcNow;
+        var now = PlanningRules.Origin(clock.UtcNow);
         var probe = new OrderDemand("what-if", 0, order.Product, order.Quantity, 0, order.Due, Twin.WorkOrders.WorkOrderStatus.Released, [], Math.Clamp(order.Priority, 1, 100), null);
         var (problem, unscheduled) = PlanningRules.ToProblem(state.State, now, options.Value, [probe]);
         if (unscheduled.TryGetValue(probe.WorkOrder, out var reason))
@@ -208,7 +208,7 @@ public sealed partial class PlanningGrain(
         {
             var input = state.State.InputVersion;
             var triggers = state.State.PendingTriggers.ToList();
-            var now = clock.UtcNow;
+            var now = PlanningRules.Origin(clock.UtcNow);
             var (problem, unscheduled) = PlanningRules.ToProblem(state.State, now, options.Value);
             var settings = Settings();
             Schedule schedule;

@@ -379,6 +379,14 @@ public static class PlanningRules
         }
     }
 
+    /// <summary>
+    /// The instant a plan is made from, on a whole second (the next one): the model counts whole
+    /// seconds, so plans made from whole seconds map each other's instants exactly, and an unchanged
+    /// operation keeps its start across re-plans instead of creeping later by a rounding each time.
+    /// </summary>
+    public static DateTimeOffset Origin(DateTimeOffset now) =>
+        new((now.UtcTicks + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
+
     private static long Seconds(TimeSpan span) => (long)Math.Ceiling(span.TotalSeconds);
 
     /// <summary>The solver's schedule as the plan's operations, in instants.</summary>

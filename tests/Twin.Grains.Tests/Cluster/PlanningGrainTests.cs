@@ -162,4 +162,24 @@ public class PlanningGrainTests(ClusterFixture fixture)
         Assert.Equal(2, downs);
         Assert.True(calendars.Version > first.Version);
     }
+
+    [Fact]
+    public async Task A_re_plan_with_nothing_changed_moves_nothing_and_changes_no_dispatch_list()
+    {
+        await Planner.DefineRoutingAsync(new Routing("nut", [new RoutingStep("10", ["n1"], TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(1)), new RoutingStep("20", ["n2"], TimeSpan.Zero, TimeSpan.FromMinutes(1))]));
+        await fixture.Client.GetGrain<IWorkOrderGrain>(TwinKey.Compose(_factory, "WO-1")).CreateAsync(new WorkOrderDefinition("nut", 30, null, []));
+        var first = await PlanWhenAsync(p => p.Orders.Length == 1 && !p.Replanning, "WO-1 planned");
+
+        // A fraction of a second later, planned again with nothing new: every start stays, no list changed.
+        var plan = first;
+        for (var i = 0; i < 3; i++)
+        {
+            fixture.Clock.Advance(TimeSpan.FromMilliseconds(370));
+            await Planner.ReplanAsync("nothing new");
+            var again = await PlanWhenAsync(p => p.Version > plan.Version && !p.Replanning, $"re-plan {i + 1}");
+            Assert.Empty(again.Last!.Machines);
+            Assert.Equal(first.Operations.Select(o => (o.Machine, o.Start, o.End)), again.Operations.Select(o => (o.Machine, o.Start, o.End)));
+            plan = again;
+        }
+    }
 }
