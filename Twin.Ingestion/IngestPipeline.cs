@@ -73,14 +73,27 @@ public sealed partial class IngestPipeline(
 
     /// <summary>
     /// Stage 3 reading by reading, for a decoded message whose readings are independent tags
-    /// (Sparkplug B metrics): what the profile refuses is listed in <paramref name="refused"/>
-    /// (index, reason) and left out, the rest goes on.
+    /// (Sparkplug B metrics, named by <paramref name="metrics"/>): each one the profile refuses
+    /// becomes a dead letter of its own in <paramref name="letters"/>, naming the metric, and the
+    /// rest goes on.
     /// </summary>
-    public ParseResult PrepareEach(MachineMessage decoded, Origin origin, Normaliser normaliser, List<(int Index, string Reason)> refused)
+    public ParseResult PrepareEach(MachineMessage decoded, Origin origin, Normaliser normaliser, string source, IReadOnlyList<string> metrics, DateTimeOffset now, List<DeadLetter> letters)
     {
         try
         {
-            return decoded is TelemetryMessage telemetry ? new ParseResult(normaliser.NormaliseEach(telemetry, refused), null) : new ParseResult(decoded, null);
+            if (decoded is not TelemetryMessage telemetry)
+            {
+                return new ParseResult(decoded, null);
+            }
+
+            var refused = new List<(int Index, string Reason)>();
+            var kept = normaliser.NormaliseEach(telemetry, refused);
+            foreach (var (index, reason) in refused)
+            {
+                letters.Add(new DeadLetter(now, source, origin.Topic, $"{reason} (metric '{metrics[index]}')", MetricText(metrics[index], telemetry.Readings[index])).Bounded());
+            }
+
+            return new ParseResult(kept, null);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -89,9 +102,34 @@ public sealed partial class IngestPipeline(
         }
     }
 
+    /// <summary>A refused metric as dead-letter text: the metric, the sensor it maps to, the value and unit.</summary>
+    private static string MetricText(string metric, SensorReading reading)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("metric", metric);
+            writer.WriteString("sensor", reading.Sensor);
+            writer.WriteNumber("value", reading.Value);
+            if (reading.Unit is not null)
+            {
+                writer.WriteString("unit", reading.Unit);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
     /// <summary>The dead letter for a message refused with <paramref name="reason"/>: topic, reason and payload truncated to bounded sizes.</summary>
     public static DeadLetter Letter(string source, Origin origin, string reason, DateTimeOffset now) =>
-        new DeadLetter(now, source, origin.Topic, reason, Text(origin.Payload)).Bounded();
+        Letter(source, origin.Topic, reason, Text(origin.Payload), now);
+
+    /// <summary>The dead letter for a message refused with <paramref name="reason"/> whose payload the decoder described as <paramref name="text"/> (binary payloads).</summary>
+    public static DeadLetter Letter(string source, string topic, string reason, string text, DateTimeOffset now) =>
+        new DeadLetter(now, source, topic, reason, text).Bounded();
 
     /// <summary>A payload as dead-letter text: UTF-8, at most <see cref="DeadLetter.MaxPayloadChars"/> bytes of it.</summary>
     public static string Text(ReadOnlyMemory<byte> payload) =>

@@ -294,8 +294,7 @@ internal static class BusinessEventApi
         {
             var reason = string.Join("; ", errors.Select(e => $"{e.Key}: {string.Join(", ", e.Value)}"));
             var code = errors.Count == 1 && errors.Values.First()[0].StartsWith("payload.malformed", StringComparison.Ordinal) ? "payload.malformed" : "event.invalid";
-            var payload = raw.Length > DeadLetter.MaxPayloadChars ? raw[..DeadLetter.MaxPayloadChars] : raw;
-            await grains.GetGrain<IDeadLetterGrain>(factory).RecordAsync([new DeadLetter(time.GetUtcNow(), "http", http.Path.Value, $"{code}: {reason}", payload)]);
+            await grains.GetGrain<IDeadLetterGrain>(factory).RecordAsync([new DeadLetter(time.GetUtcNow(), "http", http.Path.Value, $"{code}: {reason}", raw).Bounded()]);
         }
 
         return TypedResults.ValidationProblem(errors);

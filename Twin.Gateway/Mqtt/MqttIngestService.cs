@@ -281,7 +281,6 @@ internal sealed partial class MqttIngestService(
             var accepted = new List<(Routed Routed, MachineMessage Message)>(routed.Count);
             var refused = new List<(Routed Routed, DeadLetter Letter)>();
             var normaliser = await pipeline.NormaliserAsync(TwinKey.Split(key).Factory);
-            List<(int Index, string Reason)>? each = null;
             List<DeadLetter>? metricLetters = null; // acknowledged with their message, once it is applied
             foreach (var r in routed)
             {
@@ -290,13 +289,7 @@ internal sealed partial class MqttIngestService(
                 {
                     // Sparkplug metrics are independent tags: one the profile refuses is a dead letter
                     // of its own, naming the metric, and the others are taken.
-                    (each ??= []).Clear();
-                    parsed = pipeline.PrepareEach(decoded, r.Inbound.Origin, normaliser, each);
-                    foreach (var (index, reason) in each)
-                    {
-                        var reading = ((TelemetryMessage)decoded).Readings[index];
-                        (metricLetters ??= []).Add(new DeadLetter(now, r.Source, r.Inbound.Topic, $"{reason} (metric '{r.Metrics[index]}')", MetricText(r.Metrics[index], reading)).Bounded());
-                    }
+                    parsed = pipeline.PrepareEach(decoded, r.Inbound.Origin, normaliser, r.Source, r.Metrics, now, metricLetters ??= []);
                 }
                 else
                 {
@@ -360,27 +353,6 @@ internal sealed partial class MqttIngestService(
         }
     }
 
-    /// <summary>A refused reading as dead-letter text.</summary>
-    private static string MetricText(string metric, SensorReading reading)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("metric", metric);
-            writer.WriteString("sensor", reading.Sensor);
-            writer.WriteNumber("value", reading.Value);
-            if (reading.Unit is not null)
-            {
-                writer.WriteString("unit", reading.Unit);
-            }
-
-            writer.WriteEndObject();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
-    }
-
     /// <summary>Acknowledges each message whose every part is durable (a Sparkplug death or a multi-device message has several).</summary>
     private static Task AcknowledgeAsync(MqttConnection connection, IEnumerable<Routed> routed) =>
         connection.AcknowledgeAsync(routed.Where(r => r.Parts is null || r.Parts.Done()).Select(r => r.Inbound));
@@ -412,7 +384,7 @@ internal sealed partial class MqttIngestService(
 
         public DeadLetter Letter(string reason, DateTimeOffset now) =>
             Source == SparkplugHost.Source
-                ? new DeadLetter(now, Source, Inbound.Topic, reason, Text is { Length: > 0 } text ? text : SparkplugHost.Describe(Inbound.Payload)).Bounded()
+                ? IngestPipeline.Letter(Source, Inbound.Topic, reason, Text is { Length: > 0 } text ? text : SparkplugHost.Describe(Inbound.Payload), now)
                 : IngestPipeline.Letter(Source, Inbound.Origin, reason, now);
     }
 
