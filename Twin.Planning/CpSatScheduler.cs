@@ -17,6 +17,23 @@ public static class CpSatScheduler
 {
     public const string Method = "CP-SAT";
 
+    /// <summary>
+    /// <see cref="Solve"/>, and should the solver itself fail (a native fault, a model it refuses),
+    /// the dispatch rule's schedule with a note that says why: a plan is always answered.
+    /// </summary>
+    public static Schedule SolveOrFallBack(SchedulingProblem problem, SolverSettings settings, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return Solve(problem, settings, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            var schedule = DispatchRules.Build(problem, problem.Previous is { Count: > 0 } ? DispatchRule.Previous : DispatchRule.Edd);
+            return schedule with { Notes = [$"CP-SAT failed ({ex.GetType().Name}: {ex.Message}); the {schedule.Method} rule's schedule is used"] };
+        }
+    }
+
     public static Schedule Solve(SchedulingProblem problem, SolverSettings settings, CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
@@ -37,11 +54,12 @@ public static class CpSatScheduler
         }
 
         var rule = problem.Previous is { Count: > 0 } ? DispatchRule.Previous : DispatchRule.Edd;
+        var ruleName = rule.ToString().ToUpperInvariant();
         if (solved is not { } result)
         {
             // No search result in time: the dispatch rule's schedule is still a valid one.
-            notes.Add("CP-SAT found no schedule within the time limit; the dispatch rule's schedule is used");
-            return ProblemRules.Build(problem, jobs, DispatchRules.Place(problem, jobs, rule), ScheduleStatus.Heuristic, $"{Method} ({rule.ToString().ToUpperInvariant()} fallback)", clock.Elapsed, unscheduled, notes);
+            notes.Add($"CP-SAT found no schedule within the time limit; the {ruleName} rule's schedule is used");
+            return ProblemRules.Build(problem, jobs, DispatchRules.Place(problem, jobs, rule), ScheduleStatus.Heuristic, ruleName, clock.Elapsed, unscheduled, notes);
         }
 
         // Where setups were planned as always paid, close the gaps the saved ones leave (the
@@ -52,12 +70,21 @@ public static class CpSatScheduler
             candidates.Add(("", DispatchRules.Place(problem with { Previous = result.Operations }, jobs, DispatchRule.Previous, frozen)));
         }
 
-        candidates.Add((rule.ToString().ToUpperInvariant(), DispatchRules.Place(problem, jobs, rule, frozen)));
+        candidates.Add((ruleName, DispatchRules.Place(problem, jobs, rule, frozen)));
         var chosen = candidates.MinBy(c => Score(jobs, c.Operations));
         var operations = chosen.Operations;
+        if (!result.Searched)
+        {
+            // Every stage ran out of time before CP-SAT found a solution: what is answered is the
+            // rule's schedule the search started from, and the record says so.
+            notes.Add($"CP-SAT found no schedule within the time limit; the {ruleName} rule's schedule is used");
+            return ProblemRules.Build(problem, jobs, operations, ScheduleStatus.Heuristic, ruleName, clock.Elapsed, unscheduled, notes);
+        }
+
         if (chosen.Name.Length > 0 && Score(jobs, chosen.Operations) != Score(jobs, result.Operations))
         {
             notes.Add($"the {chosen.Name} rule's schedule was better than what the search found in time; it is used");
+            return ProblemRules.Build(problem, jobs, operations, ScheduleStatus.Heuristic, chosen.Name, clock.Elapsed, unscheduled, notes);
         }
 
         return ProblemRules.Build(problem, jobs, operations, result.Optimal ? ScheduleStatus.Optimal : ScheduleStatus.Feasible, Method, clock.Elapsed, unscheduled, notes);
@@ -101,7 +128,8 @@ public static class CpSatScheduler
         public List<Choice> Choices { get; } = [];
     }
 
-    private static (List<PlannedOperation> Operations, bool Optimal, bool Sequenced)? TrySolve(
+    /// <returns>Null when nothing holds; else the operations, whether every level was proved optimal, whether setups were sequenced, and whether any of it came from the search (false: the dispatch rule's starting point held every level).</returns>
+    private static (List<PlannedOperation> Operations, bool Optimal, bool Sequenced, bool Searched)? TrySolve(
         SchedulingProblem problem,
         List<JobSpec> jobs,
         Dictionary<(string Job, string Operation), PlannedOperation> frozen,
@@ -338,6 +366,7 @@ public static class CpSatScheduler
         hints.Apply(model, hint);
         (List<PlannedOperation> Operations, bool Optimal)? best = null;
         var allOptimal = true;
+        var searched = false;
         for (var s = 0; s < stages.Count; s++)
         {
             // CP-SAT stops a little after its own limit, and the answer still has to be built: a margin keeps the whole within the limit.
@@ -381,6 +410,7 @@ public static class CpSatScheduler
             }
 
             allOptimal &= status == CpSolverStatus.Optimal;
+            searched = true;
             var found = Extract(solver, ops, jobs);
             best = (found, false);
             var value = (long)Math.Round(solver.ObjectiveValue);
@@ -394,7 +424,7 @@ public static class CpSatScheduler
             }
         }
 
-        return best is { } done ? (sequenced ? done.Operations : ProblemRules.SaveSetups(jobs, done.Operations), allOptimal && sequenced, sequenced) : null;
+        return best is { } done ? (sequenced ? done.Operations : ProblemRules.SaveSetups(jobs, done.Operations), allOptimal && sequenced, sequenced, searched) : null;
     }
 
     /// <summary>

@@ -78,9 +78,9 @@ internal static class BusinessEventApi
                 errors["product"] = ["required for create, at most 128 characters"];
             }
 
-            if (request.Quantity is null or <= 0)
+            if (request.Quantity is null or <= 0 or > WorkOrderLimits.MaxQuantity)
             {
-                errors["quantity"] = ["required for create, a positive whole number"];
+                errors["quantity"] = [$"required for create, a whole number from 1 to {WorkOrderLimits.MaxQuantity}"];
             }
 
             if (request.Line is not null && !TwinKey.IsValidId(request.Line, out var lineError))

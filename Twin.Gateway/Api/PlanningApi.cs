@@ -1,7 +1,9 @@
 using System.Collections.Immutable;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Twin.Factories;
 using Twin.Gateway.Security;
 using Twin.Scheduling;
+using Twin.WorkOrders;
 
 namespace Twin.Gateway.Api;
 
@@ -11,8 +13,15 @@ public sealed record RoutingStepRequest(string? Operation, List<string>? Machine
 /// <summary>A product's routing: its operations in precedence order.</summary>
 public sealed record RoutingRequest(List<RoutingStepRequest>? Steps);
 
-/// <summary>An order that might come in now: when would it finish?</summary>
-public sealed record WhatIfRequest(string? Product, long? Quantity, DateTimeOffset? Due, int? Priority);
+/// <summary>An order that might come in now: when would it finish? <c>bom</c> (as on an ERP order) is checked against the bins; without it, the BOM of an open order of the product.</summary>
+public sealed record WhatIfRequest(string? Product, long? Quantity, DateTimeOffset? Due, int? Priority, List<BomLineRequest>? Bom = null);
+
+/// <summary>
+/// A routing as stored, with warnings: each machine it names that is not (yet) a machine twin of
+/// the factory. Such a routing is accepted (master data may arrive before the machines do); the
+/// planner plans that machine as always available until it reports.
+/// </summary>
+public sealed record RoutingResponse(string Product, ImmutableArray<RoutingStep> Steps, ImmutableArray<string> Warnings);
 
 /// <summary>Why a re-plan is asked for (recorded as its trigger).</summary>
 public sealed record ReplanRequest(string? Reason);
@@ -23,6 +32,9 @@ public sealed record ReplanRequest(string? Reason);
 /// </summary>
 internal static class PlanningApi
 {
+    /// <summary>The code prefix of the planner's refusals of a what-if question; the rest names the field.</summary>
+    private const string WhatIfRefusal = "what-if.";
+
     public static RouteGroupBuilder MapPlanningApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapFactoryGroup("").WithTags("Planning");
@@ -50,7 +62,7 @@ internal static class PlanningApi
         return TypedResults.Ok(await grains.GetGrain<IPlanningGrain>(factory).GetRoutingsAsync());
     }
 
-    private static async Task<Results<Ok<Routing>, ValidationProblem>> PutRoutingAsync(string factory, string product, RoutingRequest request, IGrainFactory grains)
+    private static async Task<Results<Ok<RoutingResponse>, ValidationProblem>> PutRoutingAsync(string factory, string product, RoutingRequest request, IGrainFactory grains)
     {
         var errors = ApiSupport.ValidateIds(("factory", factory), ("product", product)) ?? [];
         var steps = request.Steps ?? [];
@@ -100,7 +112,53 @@ internal static class PlanningApi
         }
 
         var routing = new Routing(product, [.. steps.Select(s => new RoutingStep(s.Operation!, [.. s.Machines!], s.Setup ?? TimeSpan.Zero, s.RunPerPart!.Value, s.Name))]);
-        return TypedResults.Ok(await grains.GetGrain<IPlanningGrain>(factory).DefineRoutingAsync(routing));
+        var known = await grains.GetGrain<IFactoryGrain>(factory).ListAsync(TwinKind.Machine);
+        var kept = await grains.GetGrain<IPlanningGrain>(factory).DefineRoutingAsync(routing);
+        return TypedResults.Ok(new RoutingResponse(kept.Product, kept.Steps, UnknownMachines(factory, kept, known)));
+    }
+
+    /// <summary>A warning per machine of the routing that is not a machine twin of the factory, with the nearest known id when one is close (a typo).</summary>
+    internal static ImmutableArray<string> UnknownMachines(string factory, Routing routing, ImmutableArray<string> known)
+    {
+        var warnings = ImmutableArray.CreateBuilder<string>();
+        var ids = known.IsDefault ? [] : known;
+        for (var i = 0; i < routing.Steps.Length; i++)
+        {
+            var machines = routing.Steps[i].Machines;
+            for (var k = 0; k < machines.Length; k++)
+            {
+                var machine = machines[k];
+                if (ids.Contains(machine, StringComparer.Ordinal))
+                {
+                    continue;
+                }
+
+                var near = ids.Select(id => (Id: id, Distance: Distance(id, machine))).Where(c => c.Distance <= 2).OrderBy(c => c.Distance).ThenBy(c => c.Id, StringComparer.Ordinal).Select(c => c.Id).FirstOrDefault();
+                warnings.Add($"steps[{i}].machines[{k}]: '{machine}' is not a machine of factory '{factory}' yet (no data or master data from it); it is planned as always available until it reports"
+                    + (near is null ? "" : $"; did you mean '{near}'?"));
+            }
+        }
+
+        return warnings.ToImmutable();
+    }
+
+    /// <summary>Edit distance (Levenshtein) between two short ids.</summary>
+    private static int Distance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var diagonal = row[0];
+            row[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+
+        return row[b.Length];
     }
 
     private static async Task<Results<Ok<PlanSnapshot>, ValidationProblem>> GetScheduleAsync(string factory, IGrainFactory grains)
@@ -158,9 +216,9 @@ internal static class PlanningApi
             errors["product"] = ["required, at most 128 characters"];
         }
 
-        if (request.Quantity is null or <= 0 or > 10_000_000)
+        if (request.Quantity is null or <= 0 or > WorkOrderLimits.MaxQuantity)
         {
-            errors["quantity"] = ["required, a positive whole number"];
+            errors["quantity"] = [$"required, a whole number from 1 to {WorkOrderLimits.MaxQuantity} (as for an ERP work order)"];
         }
 
         if (request.Priority is < 1 or > 100)
@@ -168,11 +226,45 @@ internal static class PlanningApi
             errors["priority"] = ["from 1 to 100"];
         }
 
+        var bom = request.Bom ?? [];
+        if (bom.Count > 100)
+        {
+            errors["bom"] = ["at most 100 lines"];
+        }
+
+        for (var i = 0; i < bom.Count && i < 100; i++)
+        {
+            if (string.IsNullOrWhiteSpace(bom[i]?.Sku))
+            {
+                errors[$"bom[{i}].sku"] = ["required"];
+            }
+
+            if (bom[i]?.QuantityPerUnit is null or <= 0)
+            {
+                errors[$"bom[{i}].quantityPerUnit"] = ["required, positive"];
+            }
+
+            if (!TwinKey.IsValidId(bom[i]?.SourceBin, out var binError))
+            {
+                errors[$"bom[{i}].sourceBin"] = [binError];
+            }
+        }
+
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);
         }
 
-        return TypedResults.Ok(await grains.GetGrain<IPlanningGrain>(factory).WhatIfAsync(new WhatIfOrder(request.Product!, request.Quantity!.Value, request.Due, request.Priority ?? 1)));
+        var order = new WhatIfOrder(request.Product!, request.Quantity!.Value, request.Due, request.Priority ?? 1, [.. bom.Select(b => new BomLine(b.Sku!, b.QuantityPerUnit!.Value, b.SourceBin!))]);
+        try
+        {
+            return TypedResults.Ok(await grains.GetGrain<IPlanningGrain>(factory).WhatIfAsync(order));
+        }
+        catch (TwinRuleException rule) when (rule.Code.StartsWith(WhatIfRefusal, StringComparison.Ordinal))
+        {
+            // The planner names the field it cannot plan (e.g. a quantity whose machine time exceeds the horizon).
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [rule.Code[WhatIfRefusal.Length..]] = [rule.Message] });
+        }
     }
+
 }

@@ -99,6 +99,10 @@ public static class WorkOrderLifecycle
         {
             errors.Add("quantity: must be positive");
         }
+        else if (definition.Quantity > WorkOrderLimits.MaxQuantity)
+        {
+            errors.Add($"quantity: at most {WorkOrderLimits.MaxQuantity}");
+        }
 
         if (definition.Priority is < 1 or > 100)
         {

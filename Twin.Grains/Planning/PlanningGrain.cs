@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Twin.Bins;
 using Twin.Grains.Infrastructure;
 using Twin.Grains.Kpis;
 using Twin.Grains.Live;
@@ -9,7 +10,9 @@ using Twin.Integration;
 using Twin.Kpis;
 using Twin.Live;
 using Twin.Planning;
+using Twin.Purchasing;
 using Twin.Scheduling;
+using Twin.WorkOrders;
 
 namespace Twin.Grains.Planning;
 
@@ -18,7 +21,11 @@ namespace Twin.Grains.Planning;
 /// picture of orders, machines and material from them, and re-plans in the background: the
 /// problem is built in a turn, solved on the thread pool (seconds of CP-SAT never hold the grain),
 /// and the result applied in a turn only if the picture it was made from is still the latest
-/// (otherwise it plans again from the new picture). Each re-plan records its triggers and what it
+/// (otherwise it plans again from the new picture, once per run of solves: later results are applied
+/// even if more signals came meanwhile, so a steady trickle of signals cannot keep every plan from
+/// being applied).
+/// A fault in building, solving or applying never leaves it re-planning: CP-SAT failing falls back
+/// to the dispatch rule, anything else is recorded in the history and retried. Each re-plan records its triggers and what it
 /// changed, queues <c>dispatch.changed</c> for the machines whose lists changed (outbox → webhooks,
 /// MQTT), reports its promises to the factory KPIs and publishes the plan on <c>schedule:{factory}</c>.
 /// </summary>
@@ -36,6 +43,8 @@ public sealed partial class PlanningGrain(
     private LivePublisher? _live;
     private Task _solving = Task.CompletedTask;
     private IGrainTimer? _debounce;
+    private IGrainTimer? _retry;
+    private int _failures;
 
     private string Factory => this.GetPrimaryKeyString();
 
@@ -50,10 +59,14 @@ public sealed partial class PlanningGrain(
         }
 
         _outbox.Kick();
-        if (state.State.InputVersion != state.State.PlannedInput)
+        if (PlanningRules.Unanswered(state.State))
         {
             // Signals taken before a deactivation or crash that no plan has answered yet.
             RequestReplan();
+        }
+        else if (state.State.InputVersion == state.State.FailedInput && state.State.FailedInput != state.State.PlannedInput)
+        {
+            ScheduleRetry();
         }
 
         return Task.CompletedTask;
@@ -122,25 +135,51 @@ public sealed partial class PlanningGrain(
 
     public async Task<WhatIfAnswer> WhatIfAsync(WhatIfOrder order)
     {
-        if (order.Quantity <= 0 || string.IsNullOrWhiteSpace(order.Product))
+        if (string.IsNullOrWhiteSpace(order.Product))
         {
-            throw new TwinRuleException("what-if.invalid", "product and a positive quantity are required");
+            throw new TwinRuleException("what-if.product", "required");
+        }
+
+        if (order.Quantity is <= 0 or > WorkOrderLimits.MaxQuantity)
+        {
+            throw new TwinRuleException("what-if.quantity", $"a whole number from 1 to {WorkOrderLimits.MaxQuantity}");
+        }
+
+        var planning = options.Value;
+        if (state.State.Routings.TryGetValue(order.Product, out var routing) && PlanningRules.BeyondHorizon(routing, order.Quantity, planning) is { } tooLong)
+        {
+            throw new TwinRuleException("what-if.quantity", tooLong);
+        }
+
+        var notes = new List<string>();
+        var bom = order.Bom.IsDefaultOrEmpty ? [] : order.Bom;
+        if (bom.IsEmpty && state.State.Orders.Values.Where(o => o.Product == order.Product && !o.Bom.IsDefaultOrEmpty).OrderByDescending(o => o.WorkOrder, StringComparer.Ordinal).FirstOrDefault() is { } like)
+        {
+            bom = like.Bom;
+            notes.Add($"material as on the BOM of {like.WorkOrder} (the question gave none)");
         }
 
         var now = PlanningRules.Origin(clock.UtcNow);
-        var probe = new OrderDemand("what-if", 0, order.Product, order.Quantity, 0, order.Due, Twin.WorkOrders.WorkOrderStatus.Released, [], Math.Clamp(order.Priority, 1, 100), null);
-        var (problem, unscheduled) = PlanningRules.ToProblem(state.State, now, options.Value, [probe]);
+        var probe = new OrderDemand("what-if", 0, order.Product, order.Quantity, 0, order.Due, WorkOrderStatus.Released, bom, Math.Clamp(order.Priority, 1, 100), null);
+        var (release, shortages) = PlanningRules.Material(state.State, probe, await SupplyAsync(probe, notes), now, planning);
+        if (!shortages.IsEmpty)
+        {
+            notes.Add($"short of material: starts no earlier than {release:O} (the material lead time, {PlanningOptions.Section}:MaterialLeadTime)");
+        }
+
+        var (problem, unscheduled) = PlanningRules.ToProblem(state.State, now, planning, [probe], new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal) { [probe.WorkOrder] = release });
         if (unscheduled.TryGetValue(probe.WorkOrder, out var reason))
         {
-            return new WhatIfAnswer(null, null, reason, [], []);
+            return new WhatIfAnswer(null, null, reason, [], [], shortages, [.. notes]);
         }
 
         // A copy of the plan's problem with the order in it, solved off the grain's turn; nothing is kept.
         var settings = Settings();
-        var schedule = await Task.Run(() => CpSatScheduler.Solve(problem, settings));
+        var schedule = await Task.Run(() => CpSatScheduler.SolveOrFallBack(problem, settings));
+        notes.AddRange(schedule.Notes);
         if (schedule.Unscheduled.TryGetValue(probe.WorkOrder, out var refused))
         {
-            return new WhatIfAnswer(null, null, refused, [], []);
+            return new WhatIfAnswer(null, null, refused, [], [], shortages, [.. notes]);
         }
 
         var plan = PlanningRules.ToPlan(state.State, schedule, now, [probe]);
@@ -152,13 +191,53 @@ public sealed partial class PlanningGrain(
             .Where(c => c.From != c.To)
             .Select(c => new CompletionShift(c.Key, c.From, c.To))
             .ToImmutableArray();
-        return new WhatIfAnswer(completion, order.Due is { } due ? completion - due : null, null, operations, moved);
+        return new WhatIfAnswer(completion, order.Due is { } due ? completion - due : null, null, operations, moved, shortages, [.. notes]);
+    }
+
+    /// <summary>What the bins of a what-if order's BOM hold now and have on order (a read per bin; a question, not the hot path).</summary>
+    private async Task<Dictionary<string, PlanningRules.BinSupply>> SupplyAsync(OrderDemand order, List<string> notes)
+    {
+        var supply = new Dictionary<string, PlanningRules.BinSupply>(StringComparer.Ordinal);
+        foreach (var line in order.Bom.IsDefault ? [] : order.Bom)
+        {
+            if (supply.ContainsKey(line.SourceBin))
+            {
+                continue;
+            }
+
+            var key = TwinKey.Compose(Factory, line.SourceBin);
+            try
+            {
+                decimal available = 0;
+                var sku = line.Sku;
+                if (await GrainFactory.GetGrain<IStockBinGrain>(key).ExistsAsync())
+                {
+                    var bin = await GrainFactory.GetGrain<IStockBinGrain>(key).GetSnapshotAsync();
+                    available = bin.Available;
+                    sku = bin.Sku ?? sku;
+                }
+
+                var onOrder = (await GrainFactory.GetGrain<IPurchaseRequestGrain>(key).ListAsync())
+                    .Where(r => r.Status is PurchaseRequestStatus.Open or PurchaseRequestStatus.Ordered)
+                    .Sum(r => r.Quantity);
+                supply[line.SourceBin] = new PlanningRules.BinSupply(sku, available, onOrder);
+            }
+            catch (Exception ex) when (ex is not TwinRuleException)
+            {
+                // A bin that does not answer: the answer says its material was not checked rather than failing.
+                LogMaterialUnread(ex, Factory, line.SourceBin);
+                supply[line.SourceBin] = new PlanningRules.BinSupply(line.Sku, decimal.MaxValue, 0);
+                notes.Add($"bin {line.SourceBin} could not be read; its material was not checked");
+            }
+        }
+
+        return supply;
     }
 
     private SolverSettings Settings() => new(options.Value.TimeLimit, options.Value.Workers);
 
     private PlanSnapshot Snapshot() =>
-        PlanningRules.ToSnapshot(Factory, state.State, !_solving.IsCompleted || state.State.InputVersion != state.State.PlannedInput);
+        PlanningRules.ToSnapshot(Factory, state.State, PlanningRules.Replanning(state.State, !_solving.IsCompleted));
 
     /// <summary>Plans soon (after the debounce, so a burst of signals is one re-plan); a solve running now is followed by another.</summary>
     private void RequestReplan()
@@ -197,42 +276,66 @@ public sealed partial class PlanningGrain(
         }
         catch (Exception ex)
         {
-            // A bug or a failed write: the plan in force stays; the next signal (or activation) tries again.
+            // A failed write (or a bug past the guards below): the plan in force stays; tried again later.
             LogReplanFailed(ex, Factory);
+            ScheduleRetry();
         }
     }
 
     private async Task SolveUntilCurrentAsync()
     {
-        while (state.State.InputVersion != state.State.PlannedInput)
+        var discarded = false;
+        while (PlanningRules.Unanswered(state.State))
         {
             var input = state.State.InputVersion;
-            var triggers = state.State.PendingTriggers.ToList();
             var now = PlanningRules.Origin(clock.UtcNow);
-            var (problem, unscheduled) = PlanningRules.ToProblem(state.State, now, options.Value);
-            var settings = Settings();
+            var started = System.Diagnostics.Stopwatch.StartNew();
             Schedule schedule;
+            Dictionary<string, string> unscheduled;
             try
             {
+                (var problem, unscheduled) = PlanningRules.ToProblem(state.State, now, options.Value);
+                var settings = Settings();
+
                 // Off the grain's turn: calls go on while CP-SAT searches.
-                schedule = await Task.Run(() => CpSatScheduler.Solve(problem, settings));
+                schedule = await Task.Run(() => CpSatScheduler.SolveOrFallBack(problem, settings));
             }
             catch (Exception ex)
             {
-                // A failed solve keeps the plan in force; the next signal (or activation) tries again.
-                LogReplanFailed(ex, Factory);
-                return;
-            }
-
-
-            if (state.State.InputVersion != input)
-            {
-                // The picture changed while it was solved: plan again from the new one.
-                LogStale(Factory, input, state.State.InputVersion);
+                // Recorded, and the input marked failed: the loop ends unless a signal came meanwhile.
+                await FailAsync(input, now, started.Elapsed, ex);
                 continue;
             }
 
-            Apply(schedule, now, triggers, unscheduled, input);
+            if (schedule.Method != CpSatScheduler.Method && schedule.Notes.Any(n => n.StartsWith("CP-SAT failed", StringComparison.Ordinal)))
+            {
+                LogSolverFellBack(Factory, schedule.Method, schedule.Notes[0]);
+            }
+
+            if (state.State.InputVersion != input && !discarded)
+            {
+                // The picture changed while it was solved: plan again from the new one — once per
+                // run of solves. From then on each result is applied even if the picture moved
+                // again meanwhile (and planned again after, for everything that came), so signals
+                // arriving faster than a solve cannot starve the plan: a signal is in force within
+                // about two solves of its arrival.
+                LogStale(Factory, input, state.State.InputVersion);
+                discarded = true;
+                continue;
+            }
+
+            try
+            {
+                Apply(schedule, now, unscheduled, input);
+            }
+            catch (Exception ex)
+            {
+                // Recorded, and the input marked failed: the loop ends unless a signal came meanwhile.
+                await FailAsync(input, now, started.Elapsed, ex);
+                continue;
+            }
+
+            _failures = 0;
             await _commit!.CommitAsync();
             _outbox!.Kick();
             _kpis!.Kick();
@@ -240,38 +343,73 @@ public sealed partial class PlanningGrain(
         }
     }
 
-    /// <summary>Makes the solved schedule the plan in force (synchronously, in one turn).</summary>
-    private void Apply(Schedule schedule, DateTimeOffset now, List<string> triggers, Dictionary<string, string> unscheduled, long input)
+    /// <summary>A re-plan that failed: recorded in the history with why, the plan in force kept, tried again after a back-off.</summary>
+    private async Task FailAsync(long input, DateTimeOffset now, TimeSpan elapsed, Exception ex)
+    {
+        LogReplanFailed(ex, Factory);
+        var retryIn = RetryDelay(_failures + 1);
+        PlanningRules.RecordFailure(state.State, input, now, elapsed, $"{ex.GetType().Name}: {ex.Message}", retryIn);
+        await _commit!.CommitAsync();
+        Live.Changed();
+        ScheduleRetry();
+    }
+
+    /// <summary>Back-off between retries of a failing re-plan: 5 s, doubling, at most 5 minutes.</summary>
+    private static TimeSpan RetryDelay(int failures) => TimeSpan.FromSeconds(Math.Min(300, 5 * Math.Pow(2, Math.Min(10, Math.Max(0, failures - 1)))));
+
+    private void ScheduleRetry()
+    {
+        if (_retry is not null)
+        {
+            return;
+        }
+
+        _failures++;
+        _retry = this.RegisterGrainTimer(
+            async _ =>
+            {
+                _retry?.Dispose();
+                _retry = null;
+                if (state.State.InputVersion == state.State.FailedInput || PlanningRules.Unanswered(state.State))
+                {
+                    PlanningRules.Touch(state.State, "retry after a failed re-plan");
+                    await _commit!.CommitAsync();
+                    RequestReplan();
+                }
+            },
+            new GrainTimerCreationOptions(RetryDelay(_failures), Timeout.InfiniteTimeSpan) { Interleave = true });
+    }
+
+    /// <summary>Makes the solved schedule the plan in force (synchronously, in one turn); throws before changing anything when the schedule cannot be taken.</summary>
+    private void Apply(Schedule schedule, DateTimeOffset now, Dictionary<string, string> unscheduled, long input)
     {
         var s = state.State;
         var before = s.Plan;
         var after = PlanningRules.ToPlan(s, schedule, now);
         var machines = PlanningRules.ChangedMachines(before, after);
+        var completions = schedule.Changes.Completions.Select(c => new CompletionShift(c.Job, c.From is { } from ? now.AddSeconds(from) : null, now.AddSeconds(c.To))).ToImmutableArray();
+        var (listed, notListed) = PlanningRules.TakeTriggers(s, input);
         s.Version++;
         s.Plan = after;
         s.PlannedAt = now;
         s.PlannedInput = input;
-        s.PendingTriggers.RemoveRange(0, Math.Min(triggers.Count, s.PendingTriggers.Count));
         s.Unscheduled = [.. unscheduled.Concat(schedule.Unscheduled).Select(u => new UnscheduledOrder(u.Key, u.Value)).OrderBy(u => u.WorkOrder, StringComparer.Ordinal)];
         var record = new ReplanRecord(
             s.Version,
             now,
-            [.. triggers],
+            PlanningRules.Listing(listed, notListed),
             schedule.Method,
             schedule.Status.ToString().ToLowerInvariant(),
             schedule.Elapsed,
             schedule.Changes.Moved.Count,
-            [.. schedule.Changes.Completions.Select(c => new CompletionShift(c.Job, c.From is { } from ? now.AddSeconds(from) : null, now.AddSeconds(c.To)))],
+            completions,
             schedule.Changes.Stability,
             [.. machines],
-            [.. schedule.Notes]);
-        s.History.Insert(0, record);
-        if (s.History.Count > PlanningRules.HistoryKept)
-        {
-            s.History.RemoveRange(PlanningRules.HistoryKept, s.History.Count - PlanningRules.HistoryKept);
-        }
+            [.. schedule.Notes],
+            notListed);
+        PlanningRules.Remember(s, record);
 
-        var cause = triggers.Count == 0 ? "re-plan" : triggers[^1];
+        var cause = listed.IsEmpty ? "re-plan" : listed[^1];
         foreach (var machine in machines)
         {
             var list = PlanningRules.Dispatch(after, machine);
@@ -319,6 +457,12 @@ public sealed partial class PlanningGrain(
 
     [LoggerMessage(EventId = TwinEvents.PlanningGrainStale, Level = LogLevel.Debug, Message = "Re-plan of {Factory} from input {Input} is stale (now {Latest}); planning again")]
     private partial void LogStale(string factory, long input, long latest);
+
+    [LoggerMessage(EventId = TwinEvents.PlanningGrainSolverFellBack, Level = LogLevel.Warning, Message = "Planner of {Factory} used the {Method} rule: {Note}")]
+    private partial void LogSolverFellBack(string factory, string method, string note);
+
+    [LoggerMessage(EventId = TwinEvents.PlanningGrainWhatIfMaterialUnread, Level = LogLevel.Warning, Message = "Planner of {Factory} could not read bin {Bin} for a what-if question; its material was not checked")]
+    private partial void LogMaterialUnread(Exception exception, string factory, string bin);
 
     [LoggerMessage(EventId = TwinEvents.PlanningGrainKpiFailed, Level = LogLevel.Warning, Message = "Planner of {Factory} could not report to the factory KPIs yet (retried)")]
     private partial void LogKpiFailed(Exception exception, string factory);

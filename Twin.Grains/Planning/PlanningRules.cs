@@ -101,6 +101,12 @@ public sealed class PlanningState
     [Id(13)] public List<Twin.Grains.Infrastructure.OutboxEntry> Outbox { get; set; } = [];
 
     [Id(14)] public bool KpiPending { get; set; }
+
+    /// <summary>The input version whose re-plan failed (recorded in the history); it is retried later, or planned with the next change.</summary>
+    [Id(15)] public long FailedInput { get; set; }
+
+    /// <summary>The input version up to which the triggers have gone into a history record.</summary>
+    [Id(16)] public long TriggersTaken { get; set; }
 }
 
 /// <summary>
@@ -112,6 +118,14 @@ public static class PlanningRules
 {
     public const int SignalsRemembered = 2000;
     public const int HistoryKept = 50;
+
+    /// <summary>Triggers kept for the next re-plan's record (the newest); the record counts the others.</summary>
+    public const int TriggersKept = 20;
+
+    /// <summary>The method and status of a re-plan record whose re-plan failed: the plan in force stays.</summary>
+    public const string FailedMethod = "none";
+
+    public const string FailedStatus = "failed";
 
     /// <summary>Applies a signal once; true when it changed what the plan depends on.</summary>
     public static bool Apply(PlanningState state, PlanningSignal signal, PlanningOptions options)
@@ -156,8 +170,9 @@ public static class PlanningRules
                 changed = true;
                 break;
             case PlanningSignalKind.MaintenancePredicted:
-                var from = signal.At + options.MaintenanceLead;
-                Machine(state, signal.Machine ?? signal.Subject).Maintenance[signal.Subject] = (from, from + options.MaintenanceWindow);
+                // Saturating: a reading stamped near the end of time must not make the signal a poison message.
+                var from = Later(signal.At, options.MaintenanceLead);
+                Machine(state, signal.Machine ?? signal.Subject).Maintenance[signal.Subject] = (from, Later(from, options.MaintenanceWindow));
                 changed = true;
                 break;
             case PlanningSignalKind.MaintenanceCleared:
@@ -188,15 +203,83 @@ public static class PlanningRules
     }
 
     /// <summary>Records a change of the plan's inputs, and why, for the next re-plan.</summary>
+    /// <remarks>One trigger per input version: the pending list holds the newest <see cref="TriggersKept"/>, for versions up to <see cref="PlanningState.InputVersion"/>.</remarks>
     public static void Touch(PlanningState state, string why)
     {
         state.InputVersion++;
         state.PendingTriggers.Add(why);
-        if (state.PendingTriggers.Count > 20)
+        if (state.PendingTriggers.Count > TriggersKept)
         {
-            state.PendingTriggers.RemoveRange(0, state.PendingTriggers.Count - 20);
+            state.PendingTriggers.RemoveRange(0, state.PendingTriggers.Count - TriggersKept);
         }
     }
+
+    /// <summary>
+    /// Takes the triggers a re-plan of input version <paramref name="input"/> answers out of the
+    /// pending list: those kept (oldest first), and how many more there were that the list no longer holds.
+    /// </summary>
+    public static (ImmutableArray<string> Listed, int NotListed) TakeTriggers(PlanningState state, long input)
+    {
+        var from = Math.Max(state.TriggersTaken, state.PlannedInput);
+        var pending = state.PendingTriggers;
+        var firstVersion = state.InputVersion - pending.Count + 1;
+        var count = (int)Math.Clamp(input - firstVersion + 1, 0, pending.Count);
+        var listed = pending.Take(count).ToImmutableArray();
+        pending.RemoveRange(0, count);
+        state.TriggersTaken = Math.Max(state.TriggersTaken, input);
+        var notListed = (int)Math.Clamp(input - from - count, 0, int.MaxValue);
+        return (listed, notListed);
+    }
+
+    /// <summary>
+    /// The triggers as a record lists them, oldest first: when some were not kept, first a line
+    /// saying how many came before the ones listed (so the last entry stays the newest trigger).
+    /// </summary>
+    public static ImmutableArray<string> Listing(ImmutableArray<string> listed, int notListed) =>
+        notListed == 0 ? listed : listed.Insert(0, $"… and {notListed} more before these (only the newest {TriggersKept} are listed)");
+
+    /// <summary>
+    /// Records a re-plan that failed: the plan in force stays, the history says why, and the input
+    /// counts as answered until it is retried or changes again (so the planner does not show itself
+    /// re-planning forever).
+    /// </summary>
+    public static ReplanRecord RecordFailure(PlanningState state, long input, DateTimeOffset now, TimeSpan elapsed, string reason, TimeSpan retryIn)
+    {
+        var (listed, notListed) = TakeTriggers(state, input);
+        state.FailedInput = input;
+        var record = new ReplanRecord(
+            state.Version,
+            now,
+            Listing(listed, notListed),
+            FailedMethod,
+            FailedStatus,
+            elapsed,
+            0,
+            [],
+            1,
+            [],
+            [$"re-plan failed: {reason}; the plan in force stays; retried in {retryIn.TotalSeconds:0} s or with the next change"],
+            notListed);
+        Remember(state, record);
+        return record;
+    }
+
+    /// <summary>Adds a record to the front of the history, keeping the newest <see cref="HistoryKept"/>.</summary>
+    public static void Remember(PlanningState state, ReplanRecord record)
+    {
+        state.History.Insert(0, record);
+        if (state.History.Count > HistoryKept)
+        {
+            state.History.RemoveRange(HistoryKept, state.History.Count - HistoryKept);
+        }
+    }
+
+    /// <summary>Whether the planner has input no plan (and no failure) has answered yet, or is solving.</summary>
+    public static bool Replanning(PlanningState state, bool solving) =>
+        solving || (state.InputVersion != state.PlannedInput && state.InputVersion != state.FailedInput);
+
+    /// <summary>Whether the loop should plan: input neither planned nor failed.</summary>
+    public static bool Unanswered(PlanningState state) => Replanning(state, solving: false);
 
     private static PlanningMachineState Machine(PlanningState state, string id)
     {
@@ -257,18 +340,25 @@ public static class PlanningRules
     }
 
     /// <summary>The factory as a scheduling problem at <paramref name="now"/>, in whole seconds from <paramref name="now"/>.</summary>
+    /// <param name="releases">Earliest starts that replace the material rule's for these orders (a what-if order's, from the bins).</param>
+    /// <remarks>
+    /// The arithmetic is bounded: an order whose machine time does not fit in the planning horizon
+    /// (a quantity far beyond what its routing can make in it) is not planned but listed as
+    /// unschedulable with the reason, and the rest of the factory is planned as usual.
+    /// </remarks>
     public static (SchedulingProblem Problem, Dictionary<string, string> Unscheduled) ToProblem(
         PlanningState state,
         DateTimeOffset now,
         PlanningOptions options,
-        IReadOnlyList<OrderDemand>? extra = null)
+        IReadOnlyList<OrderDemand>? extra = null,
+        IReadOnlyDictionary<string, DateTimeOffset>? releases = null)
     {
         var unscheduled = new Dictionary<string, string>(StringComparer.Ordinal);
         var jobs = new List<JobSpec>();
         var machineIds = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var order in state.Orders.Values.Concat(extra ?? []).OrderBy(o => o.WorkOrder, StringComparer.Ordinal))
         {
-            var remaining = Math.Max(0, order.Quantity - order.Good);
+            var remaining = Math.Max(0, order.Quantity - Math.Max(0, order.Good));
             if (remaining == 0)
             {
                 continue;
@@ -280,15 +370,22 @@ public static class PlanningRules
                 continue;
             }
 
+            if (BeyondHorizon(routing, remaining, options) is { } refusal)
+            {
+                unscheduled[order.WorkOrder] = refusal;
+                continue;
+            }
+
             var operations = routing.Steps.Select(step =>
             {
                 machineIds.UnionWith(step.Machines);
+                var run = (long)RunSeconds(step.RunPerPart, remaining);
                 return new OperationSpec(
                     step.Operation,
-                    [.. step.Machines.Select(m => new ModeSpec(m, Seconds(step.RunPerPart * remaining), Seconds(step.Setup)))],
+                    [.. step.Machines.Select(m => new ModeSpec(m, run, Seconds(step.Setup)))],
                     $"{order.Product}.{step.Operation}");
             }).ToList();
-            var release = MaterialReady(state, order, now, options);
+            var release = releases is not null && releases.TryGetValue(order.WorkOrder, out var given) ? given : MaterialReady(state, order, now, options);
             jobs.Add(new JobSpec(order.WorkOrder, operations, Seconds(release - now), order.Due is { } due ? Seconds(due - now) : null, Math.Clamp(order.Priority, 1, 100)));
         }
 
@@ -321,6 +418,30 @@ public static class PlanningRules
         return (new SchedulingProblem(jobs, machines, 0, Seconds(options.Freeze), previous), unscheduled);
     }
 
+    /// <summary>Run time of <paramref name="parts"/> parts in whole seconds (rounded up), exact for any quantity.</summary>
+    public static Int128 RunSeconds(TimeSpan perPart, long parts) =>
+        (((Int128)perPart.Ticks * parts) + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond;
+
+    /// <summary>The machine time of an order of <paramref name="parts"/> parts on its routing: every setup and run, in seconds.</summary>
+    public static Int128 MachineTime(Routing routing, long parts) =>
+        routing.Steps.Aggregate(Int128.Zero, (sum, step) => sum + RunSeconds(step.RunPerPart, parts) + Seconds(step.Setup));
+
+    /// <summary>Why an order of <paramref name="parts"/> parts cannot be planned within the horizon, or null when it can.</summary>
+    public static string? BeyondHorizon(Routing routing, long parts, PlanningOptions options)
+    {
+        var total = MachineTime(routing, parts);
+        var horizon = Seconds(options.Horizon);
+        if (total <= horizon)
+        {
+            return null;
+        }
+
+        var days = total > (Int128)long.MaxValue ? "more than a thousand years" : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{(double)(long)total / 86400:0.#} days");
+        return string.Create(
+            System.Globalization.CultureInfo.InvariantCulture,
+            $"{parts} parts of '{routing.Product}' need {days} of machine time, more than the planning horizon of {options.Horizon.TotalDays:0.#} days ({PlanningOptions.Section}:Horizon); split the order or lengthen the horizon");
+    }
+
     /// <summary>
     /// When an order's material is there: now, unless one of its BOM lines comes from a bin that
     /// fell below its reorder point with less available than the order needs (earlier-due orders
@@ -337,8 +458,8 @@ public static class PlanningRules
 
             var before = state.Orders.Values
                 .Where(o => o.WorkOrder != order.WorkOrder && (o.Due ?? DateTimeOffset.MaxValue) < (order.Due ?? DateTimeOffset.MaxValue))
-                .Sum(o => o.Bom.IsDefault ? 0 : o.Bom.Where(b => b.SourceBin == line.SourceBin).Sum(b => b.QuantityPerUnit * Math.Max(0, o.Quantity - o.Good)));
-            var need = line.QuantityPerUnit * Math.Max(0, order.Quantity - order.Good);
+                .Aggregate(0m, (sum, o) => Plus(sum, Need(o, line.SourceBin)));
+            var need = Times(line.QuantityPerUnit, Math.Max(0, order.Quantity - order.Good));
             if (bin.Available - before < need)
             {
                 return now + options.MaterialLeadTime;
@@ -346,6 +467,54 @@ public static class PlanningRules
         }
 
         return now;
+    }
+
+    /// <summary>What an order still needs from one bin (saturating: a BOM too large to count needs more than any bin holds).</summary>
+    public static decimal Need(OrderDemand order, string bin) =>
+        order.Bom.IsDefault ? 0 : order.Bom.Where(b => b.SourceBin == bin).Aggregate(0m, (sum, b) => Plus(sum, Times(b.QuantityPerUnit, Math.Max(0, order.Quantity - order.Good))));
+
+    private static decimal Times(decimal a, long b) => b != 0 && Math.Abs(a) > decimal.MaxValue / Math.Abs(b) ? decimal.MaxValue : a * b;
+
+    private static decimal Plus(decimal a, decimal b) => a > 0 && b > decimal.MaxValue - a ? decimal.MaxValue : a + b;
+
+    private static DateTimeOffset Later(DateTimeOffset at, TimeSpan by) => at > DateTimeOffset.MaxValue - by ? DateTimeOffset.MaxValue : at + by;
+
+    /// <summary>What the bins and purchasing hold for one bin of a what-if order, read from the twins.</summary>
+    /// <param name="Available">Available (on-hand − reserved) now; 0 for a bin the factory does not know.</param>
+    /// <param name="OnOrder">Open and ordered purchase requests of the bin.</param>
+    public sealed record BinSupply(string Sku, decimal Available, decimal OnOrder);
+
+    /// <summary>
+    /// Whether the bins can give a new order its material now, and if not, when it may start. The
+    /// open orders keep what they still need (a new order takes nothing promised to them); what is
+    /// short and covered by purchase requests arrives after the material lead time (purchase
+    /// requests carry no delivery date); what is not covered is reported uncovered and assumed
+    /// bought within the same lead time.
+    /// </summary>
+    public static (DateTimeOffset Release, ImmutableArray<MaterialShortage> Shortages) Material(
+        PlanningState state,
+        OrderDemand order,
+        IReadOnlyDictionary<string, BinSupply> supply,
+        DateTimeOffset now,
+        PlanningOptions options)
+    {
+        var shortages = new List<MaterialShortage>();
+        var expected = Later(now, options.MaterialLeadTime);
+        foreach (var bin in (order.Bom.IsDefault ? [] : order.Bom).Select(b => b.SourceBin).Distinct(StringComparer.Ordinal))
+        {
+            var need = Need(order, bin);
+            var claimed = state.Orders.Values.Where(o => o.WorkOrder != order.WorkOrder).Aggregate(0m, (sum, o) => Plus(sum, Need(o, bin)));
+            var have = supply.TryGetValue(bin, out var held) ? held : new BinSupply(order.Bom.First(b => b.SourceBin == bin).Sku, 0, 0);
+            var free = Math.Max(0, have.Available - claimed);
+            if (free >= need)
+            {
+                continue;
+            }
+
+            shortages.Add(new MaterialShortage(bin, have.Sku, need, free, have.OnOrder, free + have.OnOrder >= need, expected));
+        }
+
+        return (shortages.Count == 0 ? now : expected, [.. shortages]);
     }
 
     /// <summary>When a calendar's machine does not work in [from, to): outside its shifts, and in its daily stops.</summary>
@@ -427,8 +596,12 @@ public static class PlanningRules
         return dated.Count == 0 ? null : (double)dated.Count(p => !p.Late) / dated.Count;
     }
 
-    public static double? Stability(PlanningState state) =>
-        state.History.Count == 0 ? null : state.History.Take(10).Average(h => h.Stability);
+    /// <summary>Mean stability over the last ten re-plans that made a plan (failed ones made none).</summary>
+    public static double? Stability(PlanningState state)
+    {
+        var made = state.History.Where(h => h.Status != FailedStatus).Take(10).ToList();
+        return made.Count == 0 ? null : made.Average(h => h.Stability);
+    }
 
     /// <summary>A machine's dispatch list from a plan: its operations in start order.</summary>
     public static ImmutableArray<ScheduledOperation> Dispatch(IEnumerable<ScheduledOperation> plan, string machine) =>

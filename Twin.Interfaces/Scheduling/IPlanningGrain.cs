@@ -124,6 +124,9 @@ public sealed record CompletionShift(
 /// <param name="Moved">Operations whose machine or start changed (new ones included).</param>
 /// <param name="Stability">Share of the operations of both plans that kept machine and start.</param>
 /// <param name="Machines">Machines whose dispatch list changed.</param>
+/// <param name="Method">How the plan was made: <c>CP-SAT</c>, a dispatch rule (<c>EDD</c>, <c>PREVIOUS</c>) when its schedule was used, or <c>none</c> when the re-plan failed.</param>
+/// <param name="Status"><c>optimal</c>, <c>feasible</c>, <c>heuristic</c> (a dispatch rule's schedule), <c>infeasible</c>, or <c>failed</c> (the plan in force stays; see the notes for why).</param>
+/// <param name="TriggersNotListed">Earlier triggers of this re-plan beyond the ones listed (only the newest 20 are kept); the first entry of <paramref name="Triggers"/> then says "… and N more before these".</param>
 [GenerateSerializer, Immutable, Alias("twin.ReplanRecord")]
 public sealed record ReplanRecord(
     [property: Id(0)] long Version,
@@ -136,7 +139,8 @@ public sealed record ReplanRecord(
     [property: Id(7)] ImmutableArray<CompletionShift> Completions,
     [property: Id(8)] double Stability,
     [property: Id(9)] ImmutableArray<string> Machines,
-    [property: Id(10)] ImmutableArray<string> Notes);
+    [property: Id(10)] ImmutableArray<string> Notes,
+    [property: Id(11)] int TriggersNotListed = 0);
 
 /// <summary>The factory's schedule now.</summary>
 /// <param name="OnTimeRate">Share of the planned orders with a due date projected on time.</param>
@@ -163,21 +167,44 @@ public sealed record DispatchList(
     [property: Id(3)] ImmutableArray<ScheduledOperation> Operations);
 
 /// <summary>An order that might come in now, for a what-if question.</summary>
+/// <param name="Quantity">1 to <see cref="WorkOrderLimits.MaxQuantity"/>.</param>
+/// <param name="Bom">The material it needs; none: the BOM of an open order of the same product, if the planner knows one.</param>
 [GenerateSerializer, Immutable, Alias("twin.WhatIfOrder")]
 public sealed record WhatIfOrder(
     [property: Id(0)] string Product,
     [property: Id(1)] long Quantity,
     [property: Id(2)] DateTimeOffset? Due,
-    [property: Id(3)] int Priority);
+    [property: Id(3)] int Priority,
+    [property: Id(4)] ImmutableArray<BomLine> Bom = default);
+
+/// <summary>Material a what-if order needs and the bins cannot give it now.</summary>
+/// <param name="Needed">What the order needs from the bin.</param>
+/// <param name="Available">What is in the bin for it: available (on-hand − reserved) less what the open orders still need from it (never below 0).</param>
+/// <param name="OnOrder">Open or ordered purchase requests of the bin.</param>
+/// <param name="Covered">True when the purchase requests cover what is short.</param>
+/// <param name="ExpectedAt">The earliest the order is planned to start because of it: purchase requests carry no delivery date, so this is the material lead time (<c>Twin:Planning:MaterialLeadTime</c>) from now.</param>
+[GenerateSerializer, Immutable, Alias("twin.MaterialShortage")]
+public sealed record MaterialShortage(
+    [property: Id(0)] string Bin,
+    [property: Id(1)] string Sku,
+    [property: Id(2)] decimal Needed,
+    [property: Id(3)] decimal Available,
+    [property: Id(4)] decimal OnOrder,
+    [property: Id(5)] bool Covered,
+    [property: Id(6)] DateTimeOffset ExpectedAt);
 
 /// <summary>The answer: when the order would finish if it came in now, and whose promises it would move; the plan is not changed.</summary>
+/// <param name="Shortages">Material the bins cannot give the order now; the order then starts no earlier than the latest <see cref="MaterialShortage.ExpectedAt"/>.</param>
+/// <param name="Notes">How the answer was made (e.g. whose BOM was taken).</param>
 [GenerateSerializer, Immutable, Alias("twin.WhatIfAnswer")]
 public sealed record WhatIfAnswer(
     [property: Id(0)] DateTimeOffset? ProjectedCompletion,
     [property: Id(1)] TimeSpan? Lateness,
     [property: Id(2)] string? Unschedulable,
     [property: Id(3)] ImmutableArray<ScheduledOperation> Operations,
-    [property: Id(4)] ImmutableArray<CompletionShift> Moved);
+    [property: Id(4)] ImmutableArray<CompletionShift> Moved,
+    [property: Id(5)] ImmutableArray<MaterialShortage> Shortages,
+    [property: Id(6)] ImmutableArray<string> Notes);
 
 /// <summary>
 /// The planner of one factory, keyed by the factory id: routings, the finite-capacity schedule of
@@ -209,7 +236,11 @@ public interface IPlanningGrain : IGrainWithStringKey
     [Alias("GetHistory")]
     Task<ImmutableArray<ReplanRecord>> GetHistoryAsync();
 
-    /// <summary>When would <paramref name="order"/> finish if it came in now? Solves a copy; the plan is not changed.</summary>
+    /// <summary>
+    /// When would <paramref name="order"/> finish if it came in now? Solves a copy; the plan is not
+    /// changed. Input it cannot plan throws <see cref="TwinRuleException"/> with the code
+    /// <c>what-if.{field}</c> (e.g. <c>what-if.quantity</c> when its machine time exceeds the planning horizon).
+    /// </summary>
     [Alias("WhatIf")]
     Task<WhatIfAnswer> WhatIfAsync(WhatIfOrder order);
 

@@ -31,6 +31,17 @@ public sealed record BomLine(
     [property: Id(1)] decimal QuantityPerUnit,
     [property: Id(2)] string SourceBin);
 
+/// <summary>Limits every source of work orders shares (ERP over HTTP, the grain, what-if questions).</summary>
+public static class WorkOrderLimits
+{
+    /// <summary>
+    /// The largest quantity of one work order: ten million parts. Larger orders are refused (HTTP
+    /// 400); an order whose machine time exceeds the planning horizon is still accepted but not
+    /// planned (the schedule lists it as unschedulable with the reason).
+    /// </summary>
+    public const long MaxQuantity = 10_000_000;
+}
+
 /// <summary>A work order as ERP defines it.</summary>
 /// <param name="Priority">The weight of its lateness in the schedule, 1 (default) to 100; a rush order weighs more.</param>
 [GenerateSerializer, Immutable, Alias("twin.WorkOrderDefinition")]

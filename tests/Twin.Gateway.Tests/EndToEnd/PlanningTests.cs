@@ -157,6 +157,78 @@ public sealed class PlanningTests
         Assert.Equal(HttpStatusCode.BadRequest, (await gateway.Http.PutAsJsonAsync($"{f}/routings/shaft", new { steps = new object[] { new { operation = "10", machines = Array.Empty<string>() } } })).StatusCode);
     }
 
+    [Fact]
+    public async Task An_order_too_large_to_plan_leaves_the_rest_planned_and_what_if_checks_quantity_and_material()
+    {
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string> { ["Twin:Planning:TimeLimit"] = "00:00:01" });
+        await gateway.StartAsync();
+        const string f = "/api/factories/big";
+
+        // A routing naming a machine that is a twin and one that is not (a typo of it): accepted, with a warning naming the stranger.
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PutAsJsonAsync($"{f}/machines/lathe-1", new { name = "Lathe 1", sensors = new Dictionary<string, object>() })).StatusCode);
+        using var typo = await gateway.Http.PutAsJsonAsync($"{f}/routings/axle", new { steps = new object[] { new { operation = "10", machines = new[] { "lathe-l" }, runPerPart = "00:01:00" } } });
+        Assert.Equal(HttpStatusCode.OK, typo.StatusCode);
+        var warning = Assert.Single((await typo.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("warnings").EnumerateArray()).GetString()!;
+        Assert.Contains("steps[0].machines[0]: 'lathe-l' is not a machine of factory 'big'", warning, StringComparison.Ordinal);
+        Assert.Contains("did you mean 'lathe-1'?", warning, StringComparison.Ordinal);
+        using var known = await gateway.Http.PutAsJsonAsync($"{f}/routings/shaft", new { steps = new object[] { new { operation = "10", machines = new[] { "lathe-1" }, runPerPart = "1.00:00:00" } } });
+        Assert.Empty((await known.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("warnings").EnumerateArray());
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PutAsJsonAsync($"{f}/routings/pin", new { steps = new object[] { new { operation = "10", machines = new[] { "lathe-1" }, runPerPart = "00:02:00" } } })).StatusCode);
+
+        // ERP refuses what what-if refuses: more than ten million parts.
+        using var huge = await gateway.Http.PostAsJsonAsync($"{f}/erp/work-orders", new { eventId = "h", action = "create", workOrder = "WO-H", product = "shaft", quantity = 2147483647L });
+        Assert.Equal(HttpStatusCode.BadRequest, huge.StatusCode);
+        Assert.True((await huge.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("quantity", out _));
+        Assert.Equal(HttpStatusCode.BadRequest, (await gateway.Http.PostAsJsonAsync($"{f}/work-orders/what-if", new { product = "shaft", quantity = 10_000_001 })).StatusCode);
+
+        // Ten million parts of a day each (27,000 years) are accepted from ERP but cannot be planned: listed
+        // as unschedulable with the reason, and the small order beside it is planned; the planner is not stuck.
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostAsJsonAsync($"{f}/erp/work-orders", new { eventId = "b", action = "create", workOrder = "WO-BIG", product = "shaft", quantity = 10_000_000 })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostAsJsonAsync($"{f}/erp/work-orders", new { eventId = "s", action = "create", workOrder = "WO-S", product = "pin", quantity = 5 })).StatusCode);
+        var plan = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync($"{f}/schedule") is { } s && s.GetProperty("orders").GetArrayLength() == 1 && s.GetProperty("unscheduled").GetArrayLength() == 1 && !s.GetProperty("replanning").GetBoolean() ? s : (JsonElement?)null,
+            Deadline,
+            "WO-S planned and WO-BIG unschedulable");
+        Assert.Equal("WO-S", plan.GetProperty("orders")[0].GetProperty("workOrder").GetString());
+        var unscheduled = plan.GetProperty("unscheduled")[0];
+        Assert.Equal("WO-BIG", unscheduled.GetProperty("workOrder").GetString());
+        Assert.Contains("planning horizon", unscheduled.GetProperty("reason").GetString(), StringComparison.Ordinal);
+
+        // The same quantity as a what-if question: 400 naming the field, never 500.
+        using var tooLong = await gateway.Http.PostAsJsonAsync($"{f}/work-orders/what-if", new { product = "shaft", quantity = 10_000_000 });
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        var problem = await tooLong.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Contains("planning horizon", problem.GetProperty("errors").GetProperty("quantity")[0].GetString(), StringComparison.Ordinal);
+
+        // Material: bin-a holds 10, the question needs 20 and nothing is on order: short, uncovered, and the order starts after the lead time.
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PutAsJsonAsync($"{f}/bins/bin-a", new { sku = "steel", reorderPoint = 0, reorderQuantity = 0 })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostAsJsonAsync($"{f}/wms/movements", new { eventId = "r1", bin = "bin-a", kind = "receipt", quantity = 10 })).StatusCode);
+        using var shortAsked = await gateway.Http.PostAsJsonAsync($"{f}/work-orders/what-if", new { product = "pin", quantity = 20, bom = new[] { new { sku = "steel", quantityPerUnit = 1, sourceBin = "bin-a" } } });
+        Assert.Equal(HttpStatusCode.OK, shortAsked.StatusCode);
+        var shortAnswer = await shortAsked.Content.ReadFromJsonAsync<JsonElement>();
+        var shortage = Assert.Single(shortAnswer.GetProperty("shortages").EnumerateArray());
+        Assert.Equal(("bin-a", 20m, 10m, false), (shortage.GetProperty("bin").GetString(), shortage.GetProperty("needed").GetDecimal(), shortage.GetProperty("available").GetDecimal(), shortage.GetProperty("covered").GetBoolean()));
+        Assert.True(shortAnswer.GetProperty("operations")[0].GetProperty("start").GetDateTimeOffset() >= DateTimeOffset.UtcNow.AddHours(7.9), "a short order starts after the material lead time");
+
+        // Enough in the bin: no shortage, it starts at once.
+        using var enough = await gateway.Http.PostAsJsonAsync($"{f}/work-orders/what-if", new { product = "pin", quantity = 5, bom = new[] { new { sku = "steel", quantityPerUnit = 1, sourceBin = "bin-a" } } });
+        var enoughAnswer = await enough.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Empty(enoughAnswer.GetProperty("shortages").EnumerateArray());
+        Assert.True(enoughAnswer.GetProperty("operations")[0].GetProperty("start").GetDateTimeOffset() < DateTimeOffset.UtcNow.AddHours(1));
+
+        // bin-b falls below its reorder point: its open purchase request (100) covers what the question lacks.
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PutAsJsonAsync($"{f}/bins/bin-b", new { sku = "bolt", reorderPoint = 50, reorderQuantity = 100 })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Http.PostAsJsonAsync($"{f}/wms/movements", new { eventId = "r2", bin = "bin-b", kind = "receipt", quantity = 30 })).StatusCode);
+        await Wait.UntilAsync(
+            async () => await gateway.GetJsonAsync($"{f}/purchase-requests?bin=bin-b") is { } list && list.GetProperty("total").GetInt32() == 1,
+            Deadline,
+            "a purchase request for bin-b");
+        using var onOrder = await gateway.Http.PostAsJsonAsync($"{f}/work-orders/what-if", new { product = "pin", quantity = 60, bom = new[] { new { sku = "bolt", quantityPerUnit = 1, sourceBin = "bin-b" } } });
+        var covered = Assert.Single((await onOrder.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("shortages").EnumerateArray());
+        Assert.Equal((30m, 100m, true), (covered.GetProperty("available").GetDecimal(), covered.GetProperty("onOrder").GetDecimal(), covered.GetProperty("covered").GetBoolean()));
+    }
+
     private static async Task<List<(string Order, DateTimeOffset Start)>> DispatchAsync(GatewayProcess gateway, string machine)
     {
         var list = await gateway.GetJsonAsync($"/api/factories/plan/machines/{machine}/dispatch");

@@ -121,6 +121,55 @@ public class PlanningGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_trickle_of_signals_faster_than_a_solve_still_gets_plans_applied()
+    {
+        // The job shop of the test above: every solve takes the whole time limit (4 s by default).
+        var random = new Random(11);
+        var machines = Enumerable.Range(0, 10).Select(m => $"m{m}").ToList();
+        for (var p = 0; p < 15; p++)
+        {
+            var steps = machines.OrderBy(_ => random.Next()).Select((m, i) => new RoutingStep($"{i}", [m], TimeSpan.Zero, TimeSpan.FromSeconds(random.Next(10, 100)))).ToList();
+            await Planner.DefineRoutingAsync(new Routing($"p{p}", [.. steps]));
+        }
+
+        for (var p = 0; p < 15; p++)
+        {
+            await Planner.SignalAsync(Created($"WO-{p}", $"p{p}", 60));
+        }
+
+        var first = await PlanWhenAsync(p => p.Orders.Length == 15 && !p.Replanning, "the 15 orders planned");
+        var interval = TimeSpan.FromSeconds(1);
+        Assert.True(first.Last!.Elapsed > 2 * interval, $"the solve took {first.Last.Elapsed.TotalSeconds:0.0} s: too quick for signals every {interval.TotalSeconds} s to overtake it");
+
+        // A new small order every second for sixteen seconds (four time limits): each solve is
+        // overtaken by the next signal. Plans must still be applied while they keep coming.
+        var trickle = Stopwatch.StartNew();
+        for (var i = 0; i < 16; i++)
+        {
+            await Planner.SignalAsync(Created($"T-{i}", $"p{i % 15}", 1));
+            var next = interval * (i + 1) - trickle.Elapsed;
+            if (next > TimeSpan.Zero)
+            {
+                await Task.Delay(next);
+            }
+        }
+
+        var during = await Planner.GetPlanAsync();
+        var history = await Planner.GetHistoryAsync();
+        Assert.True(during.Version > first.Version, $"no plan applied during {trickle.Elapsed.TotalSeconds:0} s of signals every {interval.TotalSeconds} s (plan {during.Version})");
+        Assert.Contains(history, h => h.Version > first.Version && h.Triggers.Any(t => t.StartsWith("T-", StringComparison.Ordinal)));
+
+        // And the last signal's effect is in force within a few time limits of it.
+        var caughtUp = await PlanWhenAsync(p => !p.Replanning && p.Orders.Any(o => o.WorkOrder == "T-15"), "the last order of the trickle planned");
+        Assert.Equal(31, caughtUp.Orders.Length);
+        Assert.True(trickle.Elapsed < TimeSpan.FromSeconds(16 + 20), $"caught up {trickle.Elapsed.TotalSeconds - 16:0.0} s after the last signal");
+
+        PlanningSignal Created(string order, string product, long quantity) => new(
+            $"order:{order}:1", PlanningSignalKind.OrderChanged, order, fixture.Clock.GetUtcNow(), "work order created",
+            new OrderDemand(order, 1, product, quantity, 0, null, WorkOrderStatus.Released, [], 1, null));
+    }
+
+    [Fact]
     public async Task Every_machines_calendar_and_every_breakdown_reach_the_planner()
     {
         await Planner.DefineRoutingAsync(new Routing("pin", [new RoutingStep("10", ["k1", "k2"], TimeSpan.Zero, TimeSpan.FromMinutes(1))]));

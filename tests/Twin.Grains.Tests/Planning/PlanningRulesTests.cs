@@ -130,4 +130,111 @@ public sealed class PlanningRulesTests
         Assert.Equal(["saw"], PlanningRules.ChangedMachines([a, b, c], [b with { Start = Now, End = Now.AddMinutes(10) }, a with { Start = Now.AddMinutes(10), End = Now.AddMinutes(20) }, c]));
         Assert.Equal(["press"], PlanningRules.ChangedMachines([a, b, c], [a, b]));
     }
+
+    [Fact]
+    public void An_order_too_large_for_the_horizon_is_unschedulable_and_the_rest_is_planned()
+    {
+        var state = State();
+        PlanningRules.Apply(state, Order("WO-1", 1, 10, WorkOrderStatus.Released), Options);
+        PlanningRules.Apply(state, Order("WO-INT", 1, int.MaxValue, WorkOrderStatus.Released, due: DateTimeOffset.MaxValue), Options);
+        PlanningRules.Apply(state, Order("WO-LONG", 1, long.MaxValue, WorkOrderStatus.Released, bom: [new BomLine("steel", 1e20m, "bin-steel")]), Options);
+        PlanningRules.Apply(state, new PlanningSignal("material:below:z", PlanningSignalKind.MaterialShort, "bin-steel", Now, "steel below its reorder point", Sku: "steel", Available: 5), Options);
+
+        // 10 parts: 5 min setup + 10 min, then 30 min: planned. 2^31 parts of 4 minutes are 16,000 years.
+        var (problem, unscheduled) = PlanningRules.ToProblem(state, Now, Options);
+        Assert.Equal("WO-1", Assert.Single(problem.Jobs).Id);
+        Assert.Contains("more than the planning horizon of 28 days (Twin:Planning:Horizon)", unscheduled["WO-INT"], StringComparison.Ordinal);
+        Assert.Contains("more than a thousand years", unscheduled["WO-LONG"], StringComparison.Ordinal);
+        Assert.Equal(Now + Options.MaterialLeadTime, PlanningRules.MaterialReady(state, state.Orders["WO-LONG"], Now, Options));
+
+        // The rest of the factory is planned, and its instants are all representable.
+        var schedule = CpSatScheduler.Solve(problem, new SolverSettings(TimeSpan.FromSeconds(2)));
+        Assert.Empty(ScheduleValidator.Check(problem, schedule));
+        Assert.Equal(2, PlanningRules.ToPlan(state, schedule, Now).Count);
+
+        // Just inside the horizon is still planned: 28 days of machine time exactly.
+        var edge = new PlanningState();
+        edge.Routings["day"] = new Routing("day", [new RoutingStep("10", ["m"], TimeSpan.Zero, TimeSpan.FromDays(1))]);
+        edge.Orders["WO-28"] = new OrderDemand("WO-28", 1, "day", 28, 0, null, WorkOrderStatus.Released, [], 1, null);
+        edge.Orders["WO-29"] = new OrderDemand("WO-29", 1, "day", 29, 0, null, WorkOrderStatus.Released, [], 1, null);
+        var (edgeProblem, edgeRefused) = PlanningRules.ToProblem(edge, Now, Options);
+        Assert.Equal(28 * 86400L, Assert.Single(edgeProblem.Jobs).Operations[0].Modes[0].Duration);
+        Assert.Contains("29 parts of 'day' need 29 days of machine time", edgeRefused["WO-29"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Triggers_beyond_the_twenty_kept_are_counted_and_said()
+    {
+        var state = State();
+        for (var i = 1; i <= 25; i++)
+        {
+            PlanningRules.Touch(state, $"change {i}");
+        }
+
+        var (listed, notListed) = PlanningRules.TakeTriggers(state, state.InputVersion);
+        Assert.Equal(20, listed.Length);
+        Assert.Equal("change 6", listed[0]);
+        Assert.Equal(5, notListed);
+        var listing = PlanningRules.Listing(listed, notListed);
+        Assert.Equal(21, listing.Length);
+        Assert.Equal("… and 5 more before these (only the newest 20 are listed)", listing[0]);
+        Assert.Equal("change 25", listing[^1]);
+        Assert.Empty(state.PendingTriggers);
+        state.PlannedInput = state.InputVersion;
+
+        // A plan made from input 27 answers the two changes before it; the third waits for the next one.
+        PlanningRules.Touch(state, "a");
+        PlanningRules.Touch(state, "b");
+        PlanningRules.Touch(state, "c");
+        var (first, none) = PlanningRules.TakeTriggers(state, 27);
+        Assert.Equal(new[] { "a", "b" }, first.AsEnumerable());
+        Assert.Equal(0, none);
+        Assert.Equal(["c"], state.PendingTriggers);
+        Assert.Equal(new[] { "a", "b" }, PlanningRules.Listing(first, none).AsEnumerable());
+    }
+
+    [Fact]
+    public void A_failed_re_plan_is_recorded_and_the_planner_does_not_stay_replanning()
+    {
+        var state = State();
+        PlanningRules.Touch(state, "WO-9: work order created");
+        Assert.True(PlanningRules.Replanning(state, solving: false));
+
+        var record = PlanningRules.RecordFailure(state, state.InputVersion, Now, TimeSpan.FromSeconds(1), "OverflowException: too big", TimeSpan.FromSeconds(5));
+        Assert.Same(record, state.History[0]);
+        Assert.Equal(("none", "failed"), (record.Method, record.Status));
+        Assert.Equal(new[] { "WO-9: work order created" }, record.Triggers.AsEnumerable());
+        Assert.Contains("OverflowException: too big", Assert.Single(record.Notes), StringComparison.Ordinal);
+        Assert.False(PlanningRules.Replanning(state, solving: false));
+        Assert.Null(PlanningRules.Stability(state));
+
+        // The next change plans again.
+        PlanningRules.Touch(state, "retry after a failed re-plan");
+        Assert.True(PlanningRules.Unanswered(state));
+    }
+
+    [Fact]
+    public void A_what_if_order_short_of_material_starts_after_the_lead_time_and_says_so()
+    {
+        var state = State();
+        PlanningRules.Apply(state, Order("WO-1", 1, 20, WorkOrderStatus.Released, bom: [new BomLine("steel", 2, "bin-steel")]), Options);
+        OrderDemand Probe(long quantity) => new("what-if", 0, "bracket", quantity, 0, null, WorkOrderStatus.Released, [new BomLine("steel", 1, "bin-steel")], 1, null);
+
+        // 100 in the bin, 40 kept for WO-1: 60 free.
+        var (release, shortages) = PlanningRules.Material(state, Probe(60), new Dictionary<string, PlanningRules.BinSupply> { ["bin-steel"] = new("steel", 100, 0) }, Now, Options);
+        Assert.Equal(Now, release);
+        Assert.Empty(shortages);
+
+        (release, shortages) = PlanningRules.Material(state, Probe(70), new Dictionary<string, PlanningRules.BinSupply> { ["bin-steel"] = new("steel", 100, 0) }, Now, Options);
+        Assert.Equal(Now + Options.MaterialLeadTime, release);
+        Assert.Equal(new MaterialShortage("bin-steel", "steel", 70, 60, 0, false, Now + Options.MaterialLeadTime), Assert.Single(shortages));
+
+        // A purchase request of 20 covers the 10 missing.
+        (_, shortages) = PlanningRules.Material(state, Probe(70), new Dictionary<string, PlanningRules.BinSupply> { ["bin-steel"] = new("steel", 100, 20) }, Now, Options);
+        Assert.True(Assert.Single(shortages).Covered);
+
+        // A bin the factory does not know gives nothing; and a BOM too large to count does not overflow.
+        (_, shortages) = PlanningRules.Material(state, Probe(1000) with { Bom = [new BomLine("gold", 1e27m, "bin-gold")] }, new Dictionary<string, PlanningRules.BinSupply>(), Now, Options);
+        Assert.Equal(("bin-gold", 0m, false), (Assert.Single(shortages).Bin, shortages[0].Available, shortages[0].Covered));
+    }
 }
