@@ -25,6 +25,8 @@ public static class TwinEvents
     public const int PlanningGrainReplanFailed = 1602;
     public const int PlanningGrainStale = 1603;
     public const int PlanningGrainKpiFailed = 1604;
+    public const int InspectionLogGrainKpiFailed = 1701;
+    public const int RootCauseGrainHistoryFailed = 1702;
 
     // 2xxx: Storage
     public const int SqliteGrainStorageWriteFailed = 2001;
