@@ -23,6 +23,9 @@ public static class RootCauseRanking
 {
     private const double Z95 = 1.959963984540054;
 
+    /// <summary>The Holm-adjusted p-value below which a factor's summary says the bad parts follow it.</summary>
+    public const double ClearSeparation = 0.05;
+
     /// <summary>Ranks <paramref name="candidates"/> for the parts labelled in <paramref name="bad"/> (true: bad).</summary>
     public static (ImmutableArray<RootCauseFactor> Factors, ImmutableArray<RootCauseSkipped> Skipped) Rank(IReadOnlyList<bool> bad, IEnumerable<RootCauseCandidate> candidates, int minPerGroup)
     {
@@ -166,7 +169,9 @@ public static class RootCauseRanking
             var withRate = badWith + goodWith > 0 ? (double)badWith / (badWith + goodWith) : (double?)null;
             var withoutCount = (badValues.Length - badWith) + (goodValues.Length - goodWith);
             var withoutRate = withoutCount > 0 ? (double)(badValues.Length - badWith) / withoutCount : (double?)null;
-            var summary = string.Create(CultureInfo.InvariantCulture, $"bad parts {(present ? "follow" : "avoid")} {c.Name}: {Percent(withRate)} bad with it, {Percent(withoutRate)} without; {interval}");
+            var summary = adjusted < ClearSeparation
+                ? string.Create(CultureInfo.InvariantCulture, $"bad parts {(present ? "follow" : "avoid")} {c.Name}: {Percent(withRate)} bad with it, {Percent(withoutRate)} without; {interval}")
+                : string.Create(CultureInfo.InvariantCulture, $"no clear separation by {c.Name}: {Percent(withRate)} bad with it, {Percent(withoutRate)} without; {interval}");
             return new RootCauseFactor(c.Kind, c.Name, c.Machine, c.Sensor, c.Statistic, s.Bad, s.Good, null, null, s.Auc, low, high, null, null, null, s.PValue, adjusted, null, present ? "present" : "absent", withRate, withoutRate, summary);
         }
 
@@ -177,7 +182,10 @@ public static class RootCauseRanking
         double? rateBeyond = beyond > 0 ? (double)badBeyond / beyond : null;
         double? rateWithin = within > 0 ? (double)(badValues.Length - badBeyond) / within : null;
         var g = s.Hedges is { } h ? string.Create(CultureInfo.InvariantCulture, $", g {h:0.00} (95 % {h - (Z95 * s.HedgesStandardError!.Value):0.00}–{h + (Z95 * s.HedgesStandardError.Value):0.00})") : "";
-        var text = string.Create(CultureInfo.InvariantCulture, $"bad parts follow {c.Name} {(above ? ">" : "<")} {threshold:G4}: {Percent(rateBeyond)} bad beyond, {Percent(rateWithin)} within; {interval}{g}");
+        // A cut can always be found; it is worth a sentence only when the separation is unlikely to be chance.
+        var text = adjusted < ClearSeparation
+            ? string.Create(CultureInfo.InvariantCulture, $"bad parts follow {c.Name} {(above ? ">" : "<")} {threshold:G4}: {Percent(rateBeyond)} bad beyond, {Percent(rateWithin)} within; {interval}{g}")
+            : string.Create(CultureInfo.InvariantCulture, $"no clear separation by {c.Name}: {interval}{g}");
         return new RootCauseFactor(
             c.Kind, c.Name, c.Machine, c.Sensor, c.Statistic, s.Bad, s.Good, s.MeanBad, s.MeanGood, s.Auc, low, high,
             s.Hedges, s.Hedges - (Z95 * s.HedgesStandardError), s.Hedges + (Z95 * s.HedgesStandardError),

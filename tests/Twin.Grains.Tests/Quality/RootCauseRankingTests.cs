@@ -81,6 +81,7 @@ public class RootCauseRankingTests
         Assert.Equal((1.0, 0.0), (top.BadRateBeyond!.Value, top.BadRateWithin!.Value));
         Assert.True(top.AdjustedPValue < 1e-4);
         Assert.StartsWith("bad parts follow temperature > ", top.Summary, StringComparison.Ordinal);
+        Assert.StartsWith("no clear separation by noise", factors[1].Summary, StringComparison.Ordinal);
         Assert.Equal(["sparse", "material steel"], skipped.Select(s => s.Name));
         Assert.StartsWith("not enough data", skipped[0].Reason, StringComparison.Ordinal);
         Assert.StartsWith("no variation", skipped[1].Reason, StringComparison.Ordinal);
