@@ -54,12 +54,12 @@ internal static class DemoFactory
 
     /// <summary>
     /// The inspections of the demo: the machining line's inspection station measures each shaft's
-    /// diameter, which starts to drift once its control limits are learned (25 parts); the paint
+    /// diameter, which starts to drift once its control limits are learned (from its 26th part); the paint
     /// line measures film thickness. Scrap carries a defect code, for the Pareto.
     /// </summary>
     public static InspectionSpec? Inspection(string machine) => machine switch
     {
-        "inspect-1" => new InspectionSpec("diameter", "mm", 40.0, 0.05, 0.006, 40, 0.0006, ["burr", "chatter-marks", "scratch"]),
+        "inspect-1" => new InspectionSpec("diameter", "mm", 40.0, 0.05, 0.006, 25, 0.0008, ["burr", "chatter-marks", "scratch"]),
         "paint-1" => new InspectionSpec("film_thickness", "um", 80, 20, 4, 0, 0, ["paint-run", "orange-peel", "dust-inclusion", "paint-run"]),
         _ => null,
     };
