@@ -176,6 +176,7 @@ public static class GatewayHosting
         app.MapReliabilityApi();
         app.MapHistoryApi();
         app.MapKpiApi();
+        app.MapQualityApi();
         app.MapPlanningApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.

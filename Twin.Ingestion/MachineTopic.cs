@@ -1,14 +1,17 @@
 namespace Twin.Ingestion;
 
-/// <summary>The three message kinds of the MQTT contract.</summary>
+/// <summary>The message kinds of the MQTT contract.</summary>
 public enum MachineTopicKind
 {
     Telemetry,
     Status,
     Counts,
+
+    /// <summary>Inspection results: measured characteristics against their specification, defect codes.</summary>
+    Quality,
 }
 
-/// <summary>A parsed contract topic: <c>factory/{factory}/machine/{machine}/{telemetry|status|counts}</c>.</summary>
+/// <summary>A parsed contract topic: <c>factory/{factory}/machine/{machine}/{telemetry|status|counts|quality}</c>.</summary>
 public readonly record struct MachineTopic(string Factory, string Machine, MachineTopicKind Kind)
 {
     /// <summary>The topic filter the gateway subscribes to.</summary>
@@ -22,7 +25,7 @@ public readonly record struct MachineTopic(string Factory, string Machine, Machi
         var parts = (topic ?? "").Split('/');
         if (parts.Length != 5 || parts[0] != "factory" || parts[2] != "machine")
         {
-            error = "topic.unknown: expected factory/{factory}/machine/{machine}/{telemetry|status|counts}";
+            error = "topic.unknown: expected factory/{factory}/machine/{machine}/{telemetry|status|counts|quality}";
             return false;
         }
 
@@ -50,8 +53,11 @@ public readonly record struct MachineTopic(string Factory, string Machine, Machi
             case "counts":
                 kind = MachineTopicKind.Counts;
                 break;
+            case "quality":
+                kind = MachineTopicKind.Quality;
+                break;
             default:
-                error = $"topic.kind: '{parts[4]}' is not telemetry, status or counts";
+                error = $"topic.kind: '{parts[4]}' is not telemetry, status, counts or quality";
                 return false;
         }
 

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.Text.Json;
 using Twin.Machines;
+using Twin.Quality;
 
 namespace Twin.Ingestion;
 
@@ -89,6 +90,10 @@ public static class PayloadParser
         MachineRunState? state = null;
         List<(string Name, double Value)>? values = null;
         Dictionary<string, string>? units = null;
+        string? part = null, batch = null, defect = null;
+        bool? reinspection = null;
+        DateTimeOffset? start = null;
+        List<Measurement>? measurements = null;
         if (StartObject(ref reader) is { } startError)
         {
             return ParseResult.Fail(startError);
@@ -108,7 +113,13 @@ public static class PayloadParser
                 (MachineTopicKind.Status, "state") => ReadState(ref reader, out state),
                 (MachineTopicKind.Counts, "good") => ReadCount(ref reader, "good", out good),
                 (MachineTopicKind.Counts, "scrap") => ReadCount(ref reader, "scrap", out scrap),
-                (MachineTopicKind.Counts, "workOrder") => ReadWorkOrder(ref reader, out workOrder),
+                (MachineTopicKind.Counts or MachineTopicKind.Quality, "workOrder") => ReadWorkOrder(ref reader, out workOrder),
+                (MachineTopicKind.Quality, "measurements") => ReadMeasurements(ref reader, limits, out measurements),
+                (MachineTopicKind.Quality, "part") => ReadId(ref reader, "part", out part),
+                (MachineTopicKind.Quality, "batch") => ReadId(ref reader, "batch", out batch),
+                (MachineTopicKind.Quality, "defect") => ReadId(ref reader, "defect", out defect),
+                (MachineTopicKind.Quality, "reinspection") => ReadBool(ref reader, "reinspection", out reinspection),
+                (MachineTopicKind.Quality, "start") => ReadOptionalTime(ref reader, "start", out start),
                 _ => Skip(ref reader),
             };
             if (error is not null)
@@ -125,6 +136,9 @@ public static class PayloadParser
         return kind switch
         {
             MachineTopicKind.Telemetry => Telemetry(seq!.Value, ts!.Value, source, values, units),
+            MachineTopicKind.Quality => QualityPayload.Build(seq!.Value, ts!.Value, measurements, part, batch, workOrder, defect, reinspection ?? false, start) is var (quality, qualityError) && quality is not null
+                ? new ParseResult(quality with { Source = source }, null)
+                : ParseResult.Fail(qualityError!),
             MachineTopicKind.Status => state is null
                 ? ParseResult.Fail("state.missing: a status payload needs 'state' (running, idle or down)")
                 : new ParseResult(new StatusMessage(seq!.Value, ts!.Value, state.Value) { Source = source }, null),
@@ -199,6 +213,142 @@ public static class PayloadParser
         }
 
         workOrder = reader.GetString();
+        return null;
+    }
+
+    private static string? ReadId(ref Utf8JsonReader reader, string name, out string? id)
+    {
+        id = null;
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.String || !TwinKey.IsValidId(reader.GetString(), out _))
+        {
+            return $"{name}.invalid: must be an id of letters, digits, '-', '_' and '.' (at most 64)";
+        }
+
+        id = reader.GetString();
+        return null;
+    }
+
+    private static string? ReadBool(ref Utf8JsonReader reader, string name, out bool? value)
+    {
+        value = reader.TokenType switch
+        {
+            JsonTokenType.True => true,
+            JsonTokenType.False => false,
+            _ => null,
+        };
+        return value is null && reader.TokenType != JsonTokenType.Null ? $"{name}.invalid: must be true or false" : null;
+    }
+
+    private static string? ReadOptionalTime(ref Utf8JsonReader reader, string name, out DateTimeOffset? time)
+    {
+        time = null;
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        var error = ReadTimestamp(ref reader, out time);
+        return error is null ? null : name + error[2..];
+    }
+
+    private static string? ReadNumber(ref Utf8JsonReader reader, string name, out double? value)
+    {
+        value = null;
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out var number) || !double.IsFinite(number))
+        {
+            return $"measurements.not-number: '{name}' must be a finite number";
+        }
+
+        value = number;
+        return null;
+    }
+
+    /// <summary>An array of objects <c>{"characteristic", "value", "lsl", "usl", "nominal", "unit"}</c>.</summary>
+    private static string? ReadMeasurements(ref Utf8JsonReader reader, PayloadLimits limits, out List<Measurement>? measurements)
+    {
+        measurements = null;
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            return "measurements.invalid: must be an array of {\"characteristic\", \"value\", \"lsl\", \"usl\"} objects";
+        }
+
+        var list = new List<Measurement>();
+        while (Next(ref reader) != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                return "measurements.invalid: each measurement must be an object";
+            }
+
+            string? characteristic = null, unit = null;
+            double? value = null, lsl = null, usl = null, nominal = null;
+            while (Next(ref reader) == JsonTokenType.PropertyName)
+            {
+                var property = reader.GetString()!;
+                Next(ref reader);
+                string? error = null;
+                switch (property)
+                {
+                    case "characteristic":
+                        characteristic = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                        error = characteristic is null ? "measurements.characteristic: must be a string" : null;
+                        break;
+                    case "value":
+                        error = ReadNumber(ref reader, "value", out value);
+                        break;
+                    case "lsl":
+                        error = ReadNumber(ref reader, "lsl", out lsl);
+                        break;
+                    case "usl":
+                        error = ReadNumber(ref reader, "usl", out usl);
+                        break;
+                    case "nominal":
+                        error = ReadNumber(ref reader, "nominal", out nominal);
+                        break;
+                    case "unit":
+                        unit = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                        error = unit is null && reader.TokenType != JsonTokenType.Null ? "measurements.unit: must be a string" : null;
+                        break;
+                    default:
+                        reader.Skip();
+                        break;
+                }
+
+                if (error is not null)
+                {
+                    return error;
+                }
+            }
+
+            if (list.Count == limits.MaxValuesPerMessage)
+            {
+                return $"measurements.too-many: more than {limits.MaxValuesPerMessage} measurements in one message";
+            }
+
+            if (QualityPayload.Measure(characteristic, value, lsl, usl, nominal, unit, out var measurement) is { } invalid)
+            {
+                return invalid;
+            }
+
+            if (list.Exists(m => m.Characteristic == measurement!.Characteristic))
+            {
+                return $"measurements.duplicate: '{measurement!.Characteristic}' appears twice";
+            }
+
+            list.Add(measurement!);
+        }
+
+        measurements = list;
         return null;
     }
 

@@ -27,6 +27,8 @@ public static class TwinEvents
     public const int PlanningGrainKpiFailed = 1604;
     public const int PlanningGrainSolverFellBack = 1605;
     public const int PlanningGrainWhatIfMaterialUnread = 1606;
+    public const int InspectionLogGrainKpiFailed = 1701;
+    public const int RootCauseGrainHistoryFailed = 1702;
 
     // 2xxx: Storage
     public const int SqliteGrainStorageWriteFailed = 2001;

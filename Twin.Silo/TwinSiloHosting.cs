@@ -56,6 +56,7 @@ public static class TwinSiloHosting
             .Configure<IOptions<TwinStorageOptions>>((cluster, storage) => cluster.SiloStorage = storage.Value.Provider);
         services.AddTwinOptions<MachineTwinOptions, MachineTwinOptionsValidator>();
         services.AddTwinOptions<MaintenanceOptions, MaintenanceOptionsValidator>();
+        services.AddTwinOptions<Twin.Grains.Quality.QualityOptions, Twin.Grains.Quality.QualityOptionsValidator>();
         services.AddTwinOptions<LiveFeedOptions, LiveFeedOptionsValidator>();
         services.AddTwinOptions<LiveStreamOptions, LiveStreamOptionsValidator>();
         services.AddTwinOptions<Twin.Grains.Planning.PlanningOptions, Twin.Grains.Planning.PlanningOptionsValidator>();
@@ -126,6 +127,7 @@ public static class TwinSiloHosting
         silo.Services.AddOptions<LiveFeedOptions>();
         silo.AddTwinLiveStreams();
         silo.Services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>();
+        silo.Services.AddOptions<Twin.Grains.Quality.QualityOptions>();
         silo.Services.AddOptions<Twin.Grains.Planning.PlanningOptions>();
         silo.Services.AddTwinOptions<Twin.Silo.Integration.OutboundOptions, Twin.Silo.Integration.OutboundOptionsValidator>();
         silo.Services.AddHttpClient("twin-outbound");

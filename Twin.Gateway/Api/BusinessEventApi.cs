@@ -27,6 +27,13 @@ public sealed record MovementEventRequest(
 /// <summary>An MES dispatch of a work order to a line.</summary>
 public sealed record DispatchEventRequest(string? EventId, string? WorkOrder, string? Line);
 
+/// <summary>One measured characteristic of an MES inspection.</summary>
+public sealed record MeasurementRequest(string? Characteristic, double? Value, double? Lsl, double? Usl, double? Nominal, string? Unit);
+
+/// <summary>An MES inspection result of a part or batch on a machine; <c>defect</c> makes it scrap.</summary>
+public sealed record InspectionEventRequest(
+    string? EventId, string? Machine, DateTimeOffset? Ts, string? Part, string? Batch, string? WorkOrder, List<MeasurementRequest>? Measurements, string? Defect, bool? Reinspection, DateTimeOffset? Start);
+
 /// <summary>
 /// Business-system events over HTTP. Each carries an <c>eventId</c>; the first result is kept and
 /// a replay answers it again without applying twice. Invalid requests answer 400 listing every
@@ -44,6 +51,7 @@ internal static class BusinessEventApi
             .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(limits.MaxEventBodyBytes));
         group.MapPost("/erp/work-orders", PostWorkOrderAsync).WithName("PostErpWorkOrder").WithSummary("ERP: create, release or cancel a work order (idempotent by eventId).").Accepts<WorkOrderEventRequest>("application/json");
         group.MapPost("/wms/movements", PostMovementAsync).WithName("PostWmsMovement").WithSummary("WMS: a stock movement (idempotent by eventId, which is the movement id).").Accepts<MovementEventRequest>("application/json");
+        group.MapPost("/mes/inspections", PostInspectionAsync).WithName("PostMesInspection").WithSummary("MES: an inspection result of a part on a machine: measured characteristics against their specification, a defect code for scrap (idempotent by eventId).").Accepts<InspectionEventRequest>("application/json");
         group.MapPost("/mes/dispatch", PostDispatchAsync).WithName("PostMesDispatch").WithSummary("MES: dispatch a work order to a line (idempotent by eventId).").Accepts<DispatchEventRequest>("application/json");
         return group;
     }
@@ -205,6 +213,73 @@ internal static class BusinessEventApi
         }
 
         return await ApplyAsync(grains, factory, "mes", new DispatchEvent(request.EventId!, Fingerprint(request, json.Value), request.WorkOrder!, request.Line!));
+    }
+
+    private static async Task<IResult> PostInspectionAsync(string factory, HttpRequest http, IGrainFactory grains, IOptions<JsonOptions> json, TimeProvider time)
+    {
+        var (request, raw, problem) = await ReadAsync<InspectionEventRequest>(factory, http, grains, json.Value, time);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var errors = Common(factory, request!.EventId);
+        Require(errors, "machine", request.Machine);
+        if (request.Ts is null)
+        {
+            errors["ts"] = ["required: the inspection's event time"];
+        }
+
+        foreach (var (field, id) in new[] { ("part", request.Part), ("batch", request.Batch), ("workOrder", request.WorkOrder), ("defect", request.Defect) })
+        {
+            if (id is not null && !TwinKey.IsValidId(id, out var idError))
+            {
+                errors[field] = [idError];
+            }
+        }
+
+        var measurements = new List<Twin.Quality.Measurement>();
+        var given = request.Measurements ?? [];
+        if (given.Count > Twin.Ingestion.QualityPayload.MaxMeasurements)
+        {
+            errors["measurements"] = [$"at most {Twin.Ingestion.QualityPayload.MaxMeasurements}"];
+        }
+
+        for (var i = 0; i < given.Count && i < Twin.Ingestion.QualityPayload.MaxMeasurements; i++)
+        {
+            var m = given[i];
+            if (Twin.Ingestion.QualityPayload.Measure(m?.Characteristic, m?.Value, m?.Lsl, m?.Usl, m?.Nominal, m?.Unit, out var measurement) is { } error)
+            {
+                errors[$"measurements[{i}]"] = [error];
+            }
+            else if (measurements.Exists(x => x.Characteristic == measurement!.Characteristic))
+            {
+                errors[$"measurements[{i}]"] = [$"measurements.duplicate: '{measurement!.Characteristic}' appears twice"];
+            }
+            else
+            {
+                measurements.Add(measurement!);
+            }
+        }
+
+        Twin.Quality.QualityMessage? inspection = null;
+        if (errors.Count == 0)
+        {
+            var (built, buildError) = Twin.Ingestion.QualityPayload.Build(0, request.Ts!.Value, measurements, request.Part, request.Batch, request.WorkOrder, request.Defect, request.Reinspection ?? false, request.Start);
+            if (built is null)
+            {
+                errors["measurements"] = [buildError!];
+            }
+
+            inspection = built;
+        }
+
+        if (errors.Count > 0)
+        {
+            return await RejectAsync(factory, http, grains, raw, errors, time);
+        }
+
+        return await ApplyAsync(grains, factory, "mes", new InspectionEvent(request.EventId!, Fingerprint(request, json.Value), request.Machine!, inspection!));
     }
 
     private static async Task<IResult> ApplyAsync(IGrainFactory grains, string factory, string channel, BusinessEvent businessEvent)

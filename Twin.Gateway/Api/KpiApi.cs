@@ -26,6 +26,7 @@ public sealed record ProjectedLateOrder(string Id, string Product, DateTimeOffse
 /// <param name="OnTimeDeliveryRate">Share of the planned orders with a due date that the schedule projects on time.</param>
 /// <param name="ScheduleStability">Mean share of operations that kept their machine and start over the recent re-plans.</param>
 /// <param name="ProjectedLateOrders">Orders the schedule projects late, latest first.</param>
+/// <param name="Quality">First-pass yield, scrap and its Pareto by defect code, scrap by machine and shift, over the last 24 hours of inspections; null before the first.</param>
 public sealed record FactoryKpis(
     string Factory,
     DateTimeOffset At,
@@ -38,7 +39,8 @@ public sealed record FactoryKpis(
     IReadOnlyList<LateWorkOrder> LateWorkOrders,
     double? OnTimeDeliveryRate = null,
     double? ScheduleStability = null,
-    IReadOnlyList<ProjectedLateOrder>? ProjectedLateOrders = null);
+    IReadOnlyList<ProjectedLateOrder>? ProjectedLateOrders = null,
+    QualityKpis? Quality = null);
 
 internal static class KpiApi
 {
@@ -46,7 +48,7 @@ internal static class KpiApi
     {
         var group = app.MapFactoryGroup("").WithTags("KPIs");
         group.MapGet("/kpis", GetAsync).WithName("GetFactoryKpis")
-            .WithSummary("OEE by line, open tickets by age, MTTR/MTBF, stock coverage days, late work orders, and the schedule's on-time rate, stability and projected late orders.");
+            .WithSummary("OEE by line, open tickets by age, MTTR/MTBF, stock coverage days, late work orders, the schedule's on-time rate, stability and projected late orders, and quality: first-pass yield, scrap Pareto, scrap by machine and shift.");
         return group;
     }
 
@@ -71,6 +73,7 @@ internal static class KpiApi
             [.. k.LateWorkOrders.Select(o => new LateWorkOrder(o.Id, o.Product, o.Due!.Value, o.Progress, o.Status))],
             k.Plan?.OnTimeRate,
             k.Plan?.Stability,
-            [.. (k.Plan?.ProjectedLate ?? []).Select(p => new ProjectedLateOrder(p.WorkOrder, p.Product, p.Due!.Value, p.ProjectedCompletion, Math.Round(p.Lateness!.Value.TotalMinutes, 1)))]));
+            [.. (k.Plan?.ProjectedLate ?? []).Select(p => new ProjectedLateOrder(p.WorkOrder, p.Product, p.Due!.Value, p.ProjectedCompletion, Math.Round(p.Lateness!.Value.TotalMinutes, 1)))],
+            k.Quality));
     }
 }

@@ -48,6 +48,22 @@ internal static class DemoFactory
         new("inspect-1", "machining", CncSensors, 5), // inspects what cnc-3, the slowest, makes
     ];
 
+    /// <summary>What an inspecting machine measures of each part, and the defect codes of its scrap.</summary>
+    /// <param name="DriftAfter">From this part on the characteristic drifts by <paramref name="DriftPerPart"/> a part (0: never).</param>
+    public sealed record InspectionSpec(string Characteristic, string Unit, double Nominal, double Tolerance, double Noise, long DriftAfter, double DriftPerPart, string[] Defects);
+
+    /// <summary>
+    /// The inspections of the demo: the machining line's inspection station measures each shaft's
+    /// diameter, which starts to drift once its control limits are learned (from its 26th part); the paint
+    /// line measures film thickness. Scrap carries a defect code, for the Pareto.
+    /// </summary>
+    public static InspectionSpec? Inspection(string machine) => machine switch
+    {
+        "inspect-1" => new InspectionSpec("diameter", "mm", 40.0, 0.05, 0.006, 25, 0.0008, ["burr", "chatter-marks", "scratch"]),
+        "paint-1" => new InspectionSpec("film_thickness", "um", 80, 20, 4, 0, 0, ["paint-run", "orange-peel", "dust-inclusion", "paint-run"]),
+        _ => null,
+    };
+
     /// <summary>The machine whose temperature drifts up until its limit alarms (the loop closing).</summary>
     public const string DriftingMachine = "cnc-3";
 

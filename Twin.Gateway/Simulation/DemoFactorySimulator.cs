@@ -59,6 +59,10 @@ internal sealed partial class DemoFactorySimulator(
                         var workOrder = machine.Spec.Line == "assembly" ? "WO-1001" : "WO-1002";
                         var names = machine.Spec.Id is "paint-1" or "inspect-1" ? $",\"workOrder\":\"{workOrder}\"" : "";
                         await PublishAsync(client, $"{topic}/counts", $"{{\"seq\":{++seq},\"ts\":\"{ts}\",\"good\":{good},\"scrap\":{scrap}{names}}}", stoppingToken);
+                        foreach (var inspection in machine.Inspections(good, scrap, ts, workOrder))
+                        {
+                            await PublishAsync(client, $"{topic}/quality", inspection.Replace("{seq}", (++seq).ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal), stoppingToken);
+                        }
                     }
                 }
             }
@@ -255,6 +259,34 @@ internal sealed partial class DemoFactorySimulator(
 
             sb.Append("}}");
             return sb.ToString();
+        }
+
+        private long _inspected;
+
+        /// <summary>
+        /// The inspection results of the parts just made, on the machines that inspect (the payload's
+        /// "{seq}" is filled in by the caller): each part's measured characteristic, and a defect
+        /// code for the scrapped ones. The shaft diameter on the inspection station drifts upwards
+        /// after its baseline, so an SPC rule fires a few minutes into the demo.
+        /// </summary>
+        public IEnumerable<string> Inspections(int good, int scrap, string ts, string workOrder)
+        {
+            if (DemoFactory.Inspection(spec.Id) is not { } inspection)
+            {
+                yield break;
+            }
+
+            for (var i = 0; i < good + scrap; i++)
+            {
+                _inspected++;
+                // Up to five standard deviations: far enough for every rule, not so far that every part is scrap.
+                var drift = _inspected > inspection.DriftAfter && inspection.DriftPerPart > 0 ? Math.Min((_inspected - inspection.DriftAfter) * inspection.DriftPerPart, 5 * inspection.Noise) : 0;
+                var value = Math.Round(inspection.Nominal + drift + (inspection.Noise * Gaussian()), 4);
+                var defect = i >= good ? $",\"defect\":\"{inspection.Defects[random.Next(inspection.Defects.Length)]}\"" : "";
+                yield return string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{{\"seq\":{{seq}},\"ts\":\"{ts}\",\"part\":\"{spec.Id}-{_inspected}\",\"workOrder\":\"{workOrder}\",\"measurements\":[{{\"characteristic\":\"{inspection.Characteristic}\",\"value\":{value},\"lsl\":{inspection.Nominal - inspection.Tolerance},\"usl\":{inspection.Nominal + inspection.Tolerance},\"nominal\":{inspection.Nominal},\"unit\":\"{inspection.Unit}\"}}]{defect}}}");
+            }
         }
 
         public bool PartsDue(DateTimeOffset now, out int good, out int scrap)

@@ -63,6 +63,14 @@ public sealed class MachineTwinOptions : ITwinOptions, IValidatableObject
     [SettingRange(1, 1_000_000)]
     public int MaxOutbox { get; set; } = 500;
 
+    /// <summary>An inspected part's processing window on the machine when neither its message gives a start nor an earlier inspection is near (event time).</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan PartWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The previous inspection on the machine starts a part's window only when it is at most this long before it.</summary>
+    [SettingRange(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
+    public TimeSpan MaxPartWindow { get; set; } = TimeSpan.FromHours(1);
+
     public TimeSpan StatisticsBucketWidth => StatisticsWindow / StatisticsBuckets;
 
     public TimeSpan ThroughputBucketWidth => ThroughputWindow / ThroughputBuckets;
@@ -155,6 +163,9 @@ public static class MachineRules
                 break;
             case CountsMessage counts:
                 ApplyCounts(state, counts, options);
+                break;
+            case Twin.Quality.QualityMessage quality:
+                ApplyQuality(state, quality, MessageId(state, message), options);
                 break;
             case OfflineMessage when verdict is SequenceVerdict.New or SequenceVerdict.Restart:
                 // The device's session ended (a Sparkplug death); a later message brings it back.
@@ -486,6 +497,49 @@ public static class MachineRules
 
         state.RunState = message.State;
         state.RunStateTimestamp = message.Timestamp;
+    }
+
+    /// <summary>Most MES inspection ids a machine remembers, to apply each once.</summary>
+    public const int InspectionsRemembered = 1000;
+
+    /// <summary>
+    /// Applies an inspection the MES sent (not numbered by the device): once per <paramref name="id"/>.
+    /// False when it was applied before.
+    /// </summary>
+    public static bool Inspect(MachineState state, string id, Twin.Quality.QualityMessage message, MachineTwinOptions options)
+    {
+        state.SeenInspections ??= [];
+        if (!SeenIds.Remember(state.SeenInspections, id, InspectionsRemembered))
+        {
+            return false;
+        }
+
+        state.Version++;
+        ApplyQuality(state, message, id, options);
+        return true;
+    }
+
+    /// <summary>
+    /// An inspection: its record goes to the machine's inspection log, each measurement to its
+    /// characteristic's control chart, through the outbox. The part's window on the machine starts
+    /// at the message's <c>start</c>, else at the previous inspection (when near), else
+    /// <see cref="MachineTwinOptions.PartWindow"/> before it.
+    /// </summary>
+    private static void ApplyQuality(MachineState state, Twin.Quality.QualityMessage message, string id, MachineTwinOptions options)
+    {
+        var record = Twin.Grains.Quality.InspectionRules.Record(
+            id, "", message, state.LastInspection, state.Definition?.Calendar, state.CurrentWorkOrder, options.PartWindow, options.MaxPartWindow);
+        if (state.LastInspection is null || message.Timestamp > state.LastInspection)
+        {
+            state.LastInspection = message.Timestamp;
+        }
+
+        OutboxRules.Add(state.Outbox, $"inspection:{id}", new InspectionMessage(record), message.Timestamp);
+        foreach (var measurement in message.Measurements)
+        {
+            var sample = new Twin.Quality.SpcSample(id, message.Timestamp, measurement.Value, measurement.Spec, message.Part ?? message.Batch);
+            OutboxRules.Add(state.Outbox, $"spc:{id}:{measurement.Characteristic}", new SpcMessage(measurement.Characteristic, sample), message.Timestamp);
+        }
     }
 
     private static void ApplyCounts(MachineState state, CountsMessage message, MachineTwinOptions options)

@@ -125,4 +125,10 @@ public sealed class MachineState : Twin.Grains.Infrastructure.IRegisteredState
     /// order; written with the state, so history is derived from durable state and cannot miss them.
     /// </summary>
     [Id(28)] public List<Twin.Grains.Infrastructure.HistoryPoint>? HistoryPending { get; set; }
+
+    /// <summary>Event time of the latest inspection on the machine: where the next part's window starts.</summary>
+    [Id(29)] public DateTimeOffset? LastInspection { get; set; }
+
+    /// <summary>Ids of the MES inspection events applied (the latest <see cref="MachineRules.InspectionsRemembered"/>).</summary>
+    [Id(30)] public List<string>? SeenInspections { get; set; }
 }

@@ -8,6 +8,7 @@ using Twin.DeadLetters;
 using Twin.Integration;
 using Twin.Maintenance;
 using Twin.Purchasing;
+using Twin.Quality;
 using Twin.Scheduling;
 using Twin.WorkOrders;
 
@@ -73,6 +74,27 @@ public sealed record ExternalMessage([property: Id(0)] OutboundEvent Event) : Ou
 public sealed record PlanningMessage([property: Id(0)] PlanningSignal Signal) : OutboxMessage
 {
     public override string Lane => "planning";
+}
+
+/// <summary>An inspected part for the machine's inspection log.</summary>
+[GenerateSerializer, Immutable, Alias("twin.outbox.Inspection")]
+public sealed record InspectionMessage([property: Id(0)] InspectionRecord Record) : OutboxMessage
+{
+    public override string Lane => "inspection-log";
+}
+
+/// <summary>A measurement for its characteristic's control chart on the machine.</summary>
+[GenerateSerializer, Immutable, Alias("twin.outbox.Spc")]
+public sealed record SpcMessage([property: Id(0)] string Characteristic, [property: Id(1)] SpcSample Sample) : OutboxMessage
+{
+    public override string Lane => $"characteristic:{Characteristic}";
+}
+
+/// <summary>A Nelson rule that started firing on a characteristic, for its quality ticket desk.</summary>
+[GenerateSerializer, Immutable, Alias("twin.outbox.QualityAlarm")]
+public sealed record QualityAlarmMessage([property: Id(0)] string Machine, [property: Id(1)] string Characteristic, [property: Id(2)] FaultReport Report) : OutboxMessage
+{
+    public override string Lane => $"ticket-desk:{Report.Kind}";
 }
 
 /// <summary>One message waiting in an outbox, with its retry schedule.</summary>
@@ -251,6 +273,15 @@ public sealed class OutboxDelivery(IGrainFactory grains, IOutboundDelivery exter
                     return $"workorder.not-found: machine {owner} counted parts for work order {production.WorkOrder}, which does not exist";
                 }
 
+            case InspectionMessage inspection:
+                await grains.GetGrain<IInspectionLogGrain>(TwinKey.Compose(factory, owner)).RecordAsync(inspection.Record with { Machine = owner });
+                return null;
+            case SpcMessage spc:
+                await grains.GetGrain<ICharacteristicGrain>(new CharacteristicKey(factory, owner, spc.Characteristic).GrainKey).RecordAsync(spc.Sample);
+                return null;
+            case QualityAlarmMessage alarm:
+                await grains.GetGrain<IMaintenanceTicketGrain>(new TicketDeskKey(factory, alarm.Machine, alarm.Report.Kind, alarm.Characteristic).GrainKey).ReportAsync(alarm.Report with { Machine = alarm.Machine });
+                return null;
             case StockNoticeMessage notice:
                 await grains.GetGrain<IPurchaseRequestGrain>(TwinKey.Compose(factory, owner)).NoticeAsync(notice.Notice);
                 return null;

@@ -46,6 +46,7 @@ public sealed class BusinessEventGrain(
                 StockMovementEvent movement => await ApplyAsync(factory, movement),
                 WorkOrderEvent order => await ApplyAsync(factory, order),
                 DispatchEvent dispatch => await ApplyAsync(factory, dispatch),
+                InspectionEvent inspection => await ApplyAsync(factory, inspection),
                 _ => throw new TwinRuleException("event.unknown", $"Unknown event type {businessEvent.GetType().Name}."),
             };
         }
@@ -91,8 +92,18 @@ public sealed class BusinessEventGrain(
         return new EventOutcome(e.EventId, true, null, $"Work order {e.WorkOrder} dispatched to line {e.Line}.", TwinOf(e), snapshot.Version, clock.UtcNow, false);
     }
 
+    private async Task<EventOutcome> ApplyAsync(string factory, InspectionEvent e)
+    {
+        var machine = GrainFactory.GetGrain<Twin.Machines.IMachineGrain>(TwinKey.Compose(factory, e.Machine));
+        var fresh = await machine.RecordInspectionAsync(e.EventId, e.Inspection);
+        var what = e.Inspection.Part ?? e.Inspection.Batch ?? "a part";
+        var detail = $"Inspection of {what} on machine {e.Machine} {(fresh ? "recorded" : "was recorded before")}: {e.Inspection.Measurements.Length} measurements{(e.Inspection.Defect is { } d ? $", defect {d}" : "")}.";
+        return new EventOutcome(e.EventId, true, null, detail, TwinOf(e), 0, clock.UtcNow, false);
+    }
+
     private static string TwinOf(BusinessEvent e) => e switch
     {
+        InspectionEvent i => $"machine/{i.Machine}",
         StockMovementEvent m => $"bin/{m.Bin}",
         WorkOrderEvent w => $"work-order/{w.WorkOrder}",
         DispatchEvent d => $"work-order/{d.WorkOrder}",

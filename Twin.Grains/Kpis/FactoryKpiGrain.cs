@@ -49,6 +49,8 @@ public sealed partial class FactoryKpiGrain(
 
     public Task ReportPlanAsync(PlanKpi report) => Commit(KpiRules.Apply(state.State, report));
 
+    public Task ReportQualityAsync(QualityKpiReport report) => Commit(KpiRules.Apply(state.State, report));
+
     private Task Commit(bool changed) => changed ? _commit!.CommitAsync() : _commit!.WhenDurableAsync();
 
     public async Task<FactoryKpiSnapshot> GetAsync()
@@ -106,7 +108,8 @@ public sealed partial class FactoryKpiGrain(
 
             foreach (var (id, tickets) in desks)
             {
-                KpiRules.Apply(state.State, KpiRules.Desk(id, TicketDeskKey.OfId(this.GetPrimaryKeyString(), id).Machine, 0, tickets));
+                var desk = TicketDeskKey.OfId(this.GetPrimaryKeyString(), id);
+                KpiRules.Apply(state.State, KpiRules.Desk(id, desk.Machine, 0, tickets, global::Twin.Quality.SpcRules.IsSpc(desk.Kind)));
             }
 
             foreach (var bin in bins.OfType<BinSnapshot>())

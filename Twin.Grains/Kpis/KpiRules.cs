@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Twin.Bins;
+using Twin.Grains.Quality;
 using Twin.Kpis;
 using Twin.Lines;
 using Twin.Maintenance;
@@ -28,6 +29,9 @@ public sealed class FactoryKpiState
 
     /// <summary>The planner's latest report.</summary>
     [Id(6)] public PlanKpi? Plan { get; set; }
+
+    /// <summary>Latest recent-hours report per machine's inspection log.</summary>
+    [Id(7)] public Dictionary<string, QualityKpiReport> Quality { get; set; } = [];
 }
 
 /// <summary>
@@ -74,6 +78,17 @@ public static class KpiRules
         }
 
         state.Plan = report;
+        return true;
+    }
+
+    public static bool Apply(FactoryKpiState state, QualityKpiReport report)
+    {
+        if (state.Quality.TryGetValue(report.Machine, out var kept) && kept.Version >= report.Version)
+        {
+            return false;
+        }
+
+        state.Quality[report.Machine] = report;
         return true;
     }
 
@@ -138,8 +153,11 @@ public static class KpiRules
 
     public static FactoryKpiSnapshot Read(FactoryKpiState state, string factory, DateTimeOffset now)
     {
-        var desks = state.Desks.Values.ToList();
-        var open = desks.SelectMany(d => d.OpenSince).Select(opened => now - opened).ToList();
+        var all = state.Desks.Values.ToList();
+        var open = all.SelectMany(d => d.OpenSince).Select(opened => now - opened).ToList();
+
+        // Repairs and failures are the machines' own: quality desks (SPC signals) count as open tickets only.
+        var desks = all.Where(d => !d.Quality).ToList();
         var ages = new OpenTicketAges(
             open.Count(a => a < TimeSpan.FromHours(1)),
             open.Count(a => a >= TimeSpan.FromHours(1) && a < TimeSpan.FromHours(8)),
@@ -163,7 +181,70 @@ public static class KpiRules
             mtbf.Count > 0 ? mtbf.Average() : null,
             [.. state.Bins.OrderBy(b => b.Key, StringComparer.Ordinal).Select(b => Coverage(b.Value, now)).OrderBy(c => c.Days ?? double.MaxValue)],
             [.. state.Orders.Values.Where(o => o.Due is { } due && due < now).OrderBy(o => o.Due).ThenBy(o => o.Id, StringComparer.Ordinal)],
-            state.Plan);
+            state.Plan,
+            state.Quality.Count > 0 ? QualityFigures(state.Quality.Values, now, TimeSpan.FromHours(24)) : null);
+    }
+
+    /// <summary>
+    /// The quality figures over the hours of <paramref name="window"/> that end with the current one
+    /// (event time): sums of the machines' hourly buckets, so a read costs the same however many parts there were.
+    /// </summary>
+    public static QualityKpis QualityFigures(IEnumerable<QualityKpiReport> reports, DateTimeOffset now, TimeSpan window)
+    {
+        var from = QualityLedger.HourOf(now) - window + TimeSpan.FromHours(1);
+        long inspected = 0, firstPass = 0, firstPassGood = 0, scrap = 0;
+        var defects = new Dictionary<string, long>(StringComparer.Ordinal);
+        var machines = new List<ScrapFigure>();
+        var shifts = new List<ScrapFigure>();
+        foreach (var report in reports.OrderBy(r => r.Machine, StringComparer.Ordinal))
+        {
+            long machineInspected = 0, machineScrap = 0;
+            var byShift = new SortedDictionary<string, (long Inspected, long Scrap)>(StringComparer.Ordinal);
+            foreach (var bucket in report.Buckets.Where(b => b.Hour >= from && b.Hour <= now))
+            {
+                machineInspected += bucket.Inspected;
+                machineScrap += bucket.Scrap;
+                firstPass += bucket.FirstPass;
+                firstPassGood += bucket.FirstPassGood;
+                foreach (var (code, count) in bucket.Defects)
+                {
+                    defects[code] = defects.GetValueOrDefault(code) + count;
+                }
+
+                foreach (var (shift, count) in bucket.Shifts)
+                {
+                    var (i, sc) = byShift.GetValueOrDefault(shift);
+                    byShift[shift] = (i + count.Inspected, sc + count.Scrap);
+                }
+            }
+
+            if (machineInspected == 0)
+            {
+                continue;
+            }
+
+            inspected += machineInspected;
+            scrap += machineScrap;
+            machines.Add(new ScrapFigure(report.Machine, null, machineInspected, machineScrap, (double)machineScrap / machineInspected));
+            shifts.AddRange(byShift.Select(s => new ScrapFigure(report.Machine, s.Key.Length == 0 ? null : s.Key, s.Value.Inspected, s.Value.Scrap, s.Value.Inspected > 0 ? (double)s.Value.Scrap / s.Value.Inspected : null)));
+        }
+
+        var total = defects.Values.Sum();
+        var cumulative = 0L;
+        var pareto = defects.OrderByDescending(d => d.Value).ThenBy(d => d.Key, StringComparer.Ordinal).Select(d =>
+        {
+            cumulative += d.Value;
+            return new DefectShare(d.Key, d.Value, (double)d.Value / total, (double)cumulative / total);
+        }).ToImmutableArray();
+        return new QualityKpis(
+            $"{window.TotalHours:0}h",
+            inspected,
+            firstPass > 0 ? (double)firstPassGood / firstPass : null,
+            scrap,
+            inspected > 0 ? (double)scrap / inspected : null,
+            pareto,
+            [.. machines],
+            [.. shifts]);
     }
 
     /// <summary>MTTR and MTBF of a machine from the summaries of its desks.</summary>
@@ -187,7 +268,7 @@ public static class KpiRules
     }
 
     public static MachineReliability Reliability(FactoryKpiState state, string machine) =>
-        Reliability(machine, state.Desks.Values.Where(d => string.Equals(d.Machine, machine, StringComparison.Ordinal)));
+        Reliability(machine, state.Desks.Values.Where(d => !d.Quality && string.Equals(d.Machine, machine, StringComparison.Ordinal)));
 
     /// <summary>Consumption is the issues among the bin's recent movements, per day over the span they cover (at least an hour).</summary>
     public static BinCoverage Coverage(BinKpi bin, DateTimeOffset now)
@@ -203,7 +284,7 @@ public static class KpiRules
     }
 
     /// <summary>A desk's summary from its tickets (what <c>ListAsync</c> returns, or its state).</summary>
-    public static TicketDeskKpi Desk(string desk, string machine, long version, IEnumerable<(DateTimeOffset OpenedAt, TicketStatus Status, IEnumerable<TicketStep> History)> tickets)
+    public static TicketDeskKpi Desk(string desk, string machine, long version, IEnumerable<(DateTimeOffset OpenedAt, TicketStatus Status, IEnumerable<TicketStep> History)> tickets, bool quality = false)
     {
         var list = tickets.ToList();
         var repairs = list
@@ -220,11 +301,12 @@ public static class KpiRules
             repairs.Sum(),
             list.Count > 0 ? list.Min(t => t.OpenedAt) : null,
             list.Count > 0 ? list.Max(t => t.OpenedAt) : null,
-            [.. list.Where(t => IsOpen(t.Status)).Select(t => t.OpenedAt)]);
+            [.. list.Where(t => IsOpen(t.Status)).Select(t => t.OpenedAt)],
+            quality);
     }
 
-    public static TicketDeskKpi Desk(string desk, string machine, long version, IEnumerable<Ticket> tickets) =>
-        Desk(desk, machine, version, tickets.Select(t => (t.OpenedAt, t.Status, (IEnumerable<TicketStep>)t.History)));
+    public static TicketDeskKpi Desk(string desk, string machine, long version, IEnumerable<Ticket> tickets, bool quality = false) =>
+        Desk(desk, machine, version, tickets.Select(t => (t.OpenedAt, t.Status, (IEnumerable<TicketStep>)t.History)), quality);
 
     /// <summary>A bin's summary from its recent movements.</summary>
     public static BinKpi Bin(string bin, long version, string? sku, decimal available, IEnumerable<MovementRecord> recent)

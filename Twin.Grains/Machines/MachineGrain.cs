@@ -223,6 +223,21 @@ public sealed partial class MachineGrain(
         () => new TwinChange(TwinTopic.Machine(_factory, _id).ToString(), state.State.Version, MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options)),
         logger);
 
+    public async Task<bool> RecordInspectionAsync(string inspectionId, Twin.Quality.QualityMessage inspection)
+    {
+        await this.RegisterOnceAsync(state.State, TwinKind.Machine);
+        if (!MachineRules.Inspect(state.State, $"mes:{inspectionId}", inspection, _options))
+        {
+            await _commit!.WhenDurableAsync();
+            return false;
+        }
+
+        await _commit!.CommitAsync();
+        ScheduleNotify();
+        _outbox!.Kick();
+        return true;
+    }
+
     public async Task<MachineSnapshot> DefineAsync(MachineDefinition definition)
     {
         await this.RegisterOnceAsync(state.State, TwinKind.Machine);

@@ -29,6 +29,7 @@ public sealed partial class MaintenanceTicketGrain(
     private string _factory = "";
     private string _machine = "";
     private FaultKind _kind;
+    private TicketDeskKey _key;
     private bool _remindersChecked;
     private KpiFeed? _kpis;
     private GroupCommit? _commit;
@@ -37,7 +38,7 @@ public sealed partial class MaintenanceTicketGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         var key = TicketDeskKey.Parse(this.GetPrimaryKeyString());
-        (_factory, _machine, _kind) = (key.Factory, key.Machine, key.Kind);
+        (_factory, _machine, _kind, _key) = (key.Factory, key.Machine, key.Kind, key);
         ReportOpen();
         _commit = new GroupCommit(state, this);
         _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
@@ -66,7 +67,7 @@ public sealed partial class MaintenanceTicketGrain(
     {
         var (_, id) = TwinKey.Split(this.GetPrimaryKeyString());
         var version = state.State.Version;
-        var report = KpiRules.Desk(id, _machine, version, state.State.Tickets.Select(t => (t.OpenedAt, t.Status, (IEnumerable<TicketStep>)t.History)));
+        var report = KpiRules.Desk(id, _machine, version, state.State.Tickets.Select(t => (t.OpenedAt, t.Status, (IEnumerable<TicketStep>)t.History)), Twin.Quality.SpcRules.IsSpc(_kind));
         await GrainFactory.GetGrain<IFactoryKpiGrain>(_factory).ReportTicketsAsync(report);
         if (state.State.Version == version)
         {
@@ -101,7 +102,9 @@ public sealed partial class MaintenanceTicketGrain(
             var opened = wasOpen is null && !report.Cleared ? state.State.Tickets[^1] : null;
             if (opened is not null)
             {
-                Emit(opened, "opened", $"{_kind} on {_machine} ({report.Evidence.Sensor} = {report.Evidence.Value})");
+                Emit(opened, "opened", _key.Characteristic is { } characteristic
+                    ? $"{_kind} on {_machine} {characteristic}: {report.Evidence.Note}"
+                    : $"{_kind} on {_machine} ({report.Evidence.Sensor} = {report.Evidence.Value})");
                 TellPlanner(opened, opened: true, $"predicted failure ({report.Evidence.Sensor} = {report.Evidence.Value}): maintenance window reserved");
             }
             else if (report.Cleared && wasOpen is { Status: TicketStatus.Resolved })
@@ -135,7 +138,7 @@ public sealed partial class MaintenanceTicketGrain(
 
         // A clearing that found no ticket (its raise was never delivered) answers with an empty one.
         var open = state.State.Tickets.LastOrDefault(t => TicketRules.IsOpen(t.Status)) ?? state.State.Tickets.LastOrDefault() ?? new TicketState { Status = TicketStatus.Closed };
-        return TicketRules.ToTicket(_factory, _machine, _kind, open);
+        return TicketRules.ToTicket(_key, open);
     }
 
     public async Task<Ticket> MoveAsync(int number, TicketStatus target, string? by, string? note)
@@ -154,7 +157,7 @@ public sealed partial class MaintenanceTicketGrain(
         _kpis!.Kick();
         await DeliverAsync();
         await _kpis.WhenSentAsync(KpiWait);
-        return TicketRules.ToTicket(_factory, _machine, _kind, state.State.Tickets.First(t => t.Number == number));
+        return TicketRules.ToTicket(_key, state.State.Tickets.First(t => t.Number == number));
     }
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
@@ -194,7 +197,7 @@ public sealed partial class MaintenanceTicketGrain(
             return;
         }
 
-        var id = new TicketDeskKey(_factory, _machine, _kind).TicketId(ticket.Number);
+        var id = _key.TicketId(ticket.Number);
         var signal = new Twin.Scheduling.PlanningSignal(
             $"ticket:{id}:{(opened ? "opened" : "cleared")}",
             opened ? Twin.Scheduling.PlanningSignalKind.MaintenancePredicted : Twin.Scheduling.PlanningSignalKind.MaintenanceCleared,
@@ -207,7 +210,7 @@ public sealed partial class MaintenanceTicketGrain(
 
     private void Emit(TicketState ticket, string what, string summary, string? type = null)
     {
-        var id = new TicketDeskKey(_factory, _machine, _kind).TicketId(ticket.Number);
+        var id = _key.TicketId(ticket.Number);
         OutboxRules.AddEvent(state.State.Outbox, new OutboundEvent($"ticket:{id}:{what}", type ?? $"ticket.{what}", _factory, $"ticket/{id}", clock.UtcNow, summary));
     }
 
@@ -233,5 +236,5 @@ public sealed partial class MaintenanceTicketGrain(
     private TimeSpan Period() => options.Value.EscalateAfter < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : options.Value.EscalateAfter;
 
     public Task<ImmutableArray<Ticket>> ListAsync() =>
-        Task.FromResult(state.State.Tickets.AsEnumerable().Reverse().Select(t => TicketRules.ToTicket(_factory, _machine, _kind, t)).ToImmutableArray());
+        Task.FromResult(state.State.Tickets.AsEnumerable().Reverse().Select(t => TicketRules.ToTicket(_key, t)).ToImmutableArray());
 }

@@ -185,5 +185,8 @@ public static class TicketRules
     }
 
     public static Ticket ToTicket(string factory, string machine, FaultKind kind, TicketState t) =>
-        new(factory, new TicketDeskKey(factory, machine, kind).TicketId(t.Number), machine, kind, t.Status, t.OpenedAt, t.EvidenceCount, [.. t.Evidence], [.. t.History], t.Version, t.Escalations);
+        ToTicket(new TicketDeskKey(factory, machine, kind), t);
+
+    public static Ticket ToTicket(TicketDeskKey desk, TicketState t) =>
+        new(desk.Factory, desk.TicketId(t.Number), desk.Machine, desk.Kind, t.Status, t.OpenedAt, t.EvidenceCount, [.. t.Evidence], [.. t.History], t.Version, t.Escalations, desk.Characteristic);
 }

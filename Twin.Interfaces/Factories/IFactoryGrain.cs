@@ -22,6 +22,12 @@ public enum TwinKind
 
     /// <summary>The purchase requests of one stock bin.</summary>
     PurchaseDesk = 5,
+
+    /// <summary>The control chart of one characteristic on one machine (<c>{machine}/{characteristic}</c>).</summary>
+    Characteristic = 6,
+
+    /// <summary>The inspection log of one machine.</summary>
+    InspectionLog = 7,
 }
 
 /// <summary>

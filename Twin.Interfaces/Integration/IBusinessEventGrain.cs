@@ -50,6 +50,14 @@ public sealed record DispatchEvent(
     [property: Id(0)] string WorkOrder,
     [property: Id(1)] string Line) : BusinessEvent(EventId, Fingerprint);
 
+/// <summary>An MES inspection result for a machine: the same as a message on its <c>quality</c> topic, identified by the event id.</summary>
+[GenerateSerializer, Immutable, Alias("twin.InspectionEvent")]
+public sealed record InspectionEvent(
+    string EventId,
+    string Fingerprint,
+    [property: Id(0)] string Machine,
+    [property: Id(1)] Twin.Quality.QualityMessage Inspection) : BusinessEvent(EventId, Fingerprint);
+
 /// <summary>The first result of an event, returned again on every replay.</summary>
 /// <param name="Applied">True when the twin accepted it; false when a twin rule refused it.</param>
 /// <param name="Code">The rule's code when refused, e.g. <c>stock.insufficient</c>.</param>

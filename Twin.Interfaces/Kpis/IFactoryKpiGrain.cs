@@ -13,6 +13,7 @@ namespace Twin.Kpis;
 /// <param name="FirstOpened">The earliest opening among the desk's tickets.</param>
 /// <param name="LastOpened">The latest opening among the desk's tickets.</param>
 /// <param name="OpenSince">When each ticket still open (open, acknowledged, in progress) was opened.</param>
+/// <param name="Quality">A quality desk (an SPC rule on a characteristic): its tickets count as open tickets, not in MTTR or MTBF.</param>
 [GenerateSerializer, Immutable, Alias("twin.TicketDeskKpi")]
 public sealed record TicketDeskKpi(
     [property: Id(0)] string Desk,
@@ -23,7 +24,8 @@ public sealed record TicketDeskKpi(
     [property: Id(5)] double RepairMinutes,
     [property: Id(6)] DateTimeOffset? FirstOpened,
     [property: Id(7)] DateTimeOffset? LastOpened,
-    [property: Id(8)] ImmutableArray<DateTimeOffset> OpenSince);
+    [property: Id(8)] ImmutableArray<DateTimeOffset> OpenSince,
+    [property: Id(9)] bool Quality = false);
 
 /// <summary>A work order's due date, status and progress, as lateness needs them.</summary>
 /// <param name="Version">The order's version: a report older than the one kept is ignored.</param>
@@ -77,6 +79,68 @@ public sealed record PlanKpi(
     [property: Id(4)] double? Stability,
     [property: Id(5)] ImmutableArray<OrderPromise> ProjectedLate);
 
+/// <summary>Inspected parts and scrap of one kind (a shift of a machine).</summary>
+[GenerateSerializer, Immutable, Alias("twin.QualityCount")]
+public sealed record QualityCount(
+    [property: Id(0)] long Inspected,
+    [property: Id(1)] long Scrap);
+
+/// <summary>One hour (event time) of a machine's inspections.</summary>
+/// <param name="FirstPass">Inspections that were not re-inspections after rework.</param>
+/// <param name="FirstPassGood">Of those, the parts that passed.</param>
+/// <param name="Scrap">Parts that failed (a defect code, or a measurement outside its limits).</param>
+/// <param name="Defects">Failed parts by defect code.</param>
+/// <param name="Shifts">Inspections and scrap by the machine's shift (<c>""</c> outside a calendar).</param>
+[GenerateSerializer, Immutable, Alias("twin.QualityBucket")]
+public sealed record QualityBucket(
+    [property: Id(0)] DateTimeOffset Hour,
+    [property: Id(1)] long Inspected,
+    [property: Id(2)] long FirstPass,
+    [property: Id(3)] long FirstPassGood,
+    [property: Id(4)] long Scrap,
+    [property: Id(5)] ImmutableDictionary<string, long> Defects,
+    [property: Id(6)] ImmutableDictionary<string, QualityCount> Shifts);
+
+/// <summary>What one machine's inspection log holds that the factory's quality KPIs need: its recent hours.</summary>
+/// <param name="Version">The log's version: a report older than the one kept is ignored.</param>
+[GenerateSerializer, Immutable, Alias("twin.QualityKpiReport")]
+public sealed record QualityKpiReport(
+    [property: Id(0)] string Machine,
+    [property: Id(1)] long Version,
+    [property: Id(2)] ImmutableArray<QualityBucket> Buckets);
+
+/// <summary>A defect code's share of the scrap: a bar of the Pareto chart.</summary>
+/// <param name="Cumulative">Share of this code and every more frequent one.</param>
+[GenerateSerializer, Immutable, Alias("twin.DefectShare")]
+public sealed record DefectShare(
+    [property: Id(0)] string Defect,
+    [property: Id(1)] long Count,
+    [property: Id(2)] double Share,
+    [property: Id(3)] double Cumulative);
+
+/// <summary>Scrap of a machine, or of one of its shifts (<paramref name="Shift"/> null for the machine's total).</summary>
+[GenerateSerializer, Immutable, Alias("twin.ScrapFigure")]
+public sealed record ScrapFigure(
+    [property: Id(0)] string Machine,
+    [property: Id(1)] string? Shift,
+    [property: Id(2)] long Inspected,
+    [property: Id(3)] long Scrap,
+    [property: Id(4)] double? Rate);
+
+/// <summary>Quality figures of a factory over a window: first-pass yield, scrap and its Pareto by defect code, scrap by machine and by shift.</summary>
+/// <param name="Window">The hours the figures cover: <c>24h</c> is the current hour and the 23 before (event time).</param>
+/// <param name="FirstPassYield">First-pass inspections that passed / first-pass inspections.</param>
+[GenerateSerializer, Immutable, Alias("twin.QualityKpis")]
+public sealed record QualityKpis(
+    [property: Id(0)] string Window,
+    [property: Id(1)] long Inspected,
+    [property: Id(2)] double? FirstPassYield,
+    [property: Id(3)] long Scrap,
+    [property: Id(4)] double? ScrapRate,
+    [property: Id(5)] ImmutableArray<DefectShare> Pareto,
+    [property: Id(6)] ImmutableArray<ScrapFigure> ByMachine,
+    [property: Id(7)] ImmutableArray<ScrapFigure> ByShift);
+
 /// <summary>Open maintenance tickets by how long they have been open.</summary>
 [GenerateSerializer, Immutable, Alias("twin.OpenTicketAges")]
 public sealed record OpenTicketAges(
@@ -99,6 +163,7 @@ public sealed record BinCoverage(
 /// <param name="MtbfHours">Mean time between consecutive ticket openings, averaged over machines with at least two.</param>
 /// <param name="LateWorkOrders">Orders past due and neither completed nor cancelled, earliest due first.</param>
 /// <param name="Plan">What the schedule promises (projected lateness, on-time rate, stability); null before the first plan.</param>
+/// <param name="Quality">First-pass yield, scrap Pareto, scrap by machine and shift over the last 24 hours; null before the first inspection.</param>
 [GenerateSerializer, Immutable, Alias("twin.FactoryKpiSnapshot")]
 public sealed record FactoryKpiSnapshot(
     [property: Id(0)] string Factory,
@@ -110,7 +175,8 @@ public sealed record FactoryKpiSnapshot(
     [property: Id(6)] double? MtbfHours,
     [property: Id(7)] ImmutableArray<BinCoverage> StockCoverage,
     [property: Id(8)] ImmutableArray<WorkOrderKpi> LateWorkOrders,
-    [property: Id(9)] PlanKpi? Plan = null);
+    [property: Id(9)] PlanKpi? Plan = null,
+    [property: Id(10)] QualityKpis? Quality = null);
 
 /// <summary>Maintenance figures of one machine from its tickets.</summary>
 /// <param name="MttrMinutes">Mean time to repair: opened → resolved, over resolved tickets.</param>
@@ -150,6 +216,10 @@ public interface IFactoryKpiGrain : IGrainWithStringKey
     /// <summary>The schedule's promises after a re-plan (replaces the one kept when newer).</summary>
     [Alias("ReportPlan")]
     Task ReportPlanAsync(PlanKpi report);
+
+    /// <summary>A machine's recent inspections (replaces the one kept when newer).</summary>
+    [Alias("ReportQuality")]
+    Task ReportQualityAsync(QualityKpiReport report);
 
     /// <summary>The factory's KPIs now.</summary>
     [Alias("Get")]

@@ -16,6 +16,14 @@ public interface IMachineGrain : IGrainWithStringKey
     [Alias("Ingest")]
     Task<IngestResult> IngestAsync(ImmutableArray<MachineMessage> messages);
 
+    /// <summary>
+    /// Applies an inspection the MES sent (the same as one on the machine's <c>quality</c> topic, but
+    /// identified by <paramref name="inspectionId"/> instead of the device's sequence): once per id.
+    /// Completes once durable; false when the id was applied before.
+    /// </summary>
+    [Alias("RecordInspection")]
+    Task<bool> RecordInspectionAsync(string inspectionId, Twin.Quality.QualityMessage inspection);
+
     /// <summary>Sets the machine's master data: name, sensor limits and detector settings.</summary>
     [Alias("Define")]
     Task<MachineSnapshot> DefineAsync(MachineDefinition definition);

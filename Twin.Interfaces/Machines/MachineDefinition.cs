@@ -31,6 +31,30 @@ public enum FaultKind
 
     /// <summary>A degradation trend will reach a limit within the prediction horizon (predictive maintenance).</summary>
     Predicted = 8,
+
+    /// <summary>SPC, Nelson rule 1: one point beyond 3 sigma of the centre line (a quality characteristic).</summary>
+    Nelson1 = 9,
+
+    /// <summary>SPC, Nelson rule 2: nine points in a row on one side of the centre line.</summary>
+    Nelson2 = 10,
+
+    /// <summary>SPC, Nelson rule 3: six points in a row steadily increasing or decreasing.</summary>
+    Nelson3 = 11,
+
+    /// <summary>SPC, Nelson rule 4: fourteen points in a row alternating up and down.</summary>
+    Nelson4 = 12,
+
+    /// <summary>SPC, Nelson rule 5: two of three points in a row beyond 2 sigma on the same side.</summary>
+    Nelson5 = 13,
+
+    /// <summary>SPC, Nelson rule 6: four of five points in a row beyond 1 sigma on the same side.</summary>
+    Nelson6 = 14,
+
+    /// <summary>SPC, Nelson rule 7: fifteen points in a row within 1 sigma of the centre line.</summary>
+    Nelson7 = 15,
+
+    /// <summary>SPC, Nelson rule 8: eight points in a row beyond 1 sigma, on both sides.</summary>
+    Nelson8 = 16,
 }
 
 /// <summary>Master data of one sensor: limits and detector settings. Values in the sensor's canonical unit.</summary>

@@ -54,8 +54,9 @@ public sealed record TicketStep(
     [property: Id(3)] string? Note);
 
 /// <summary>A maintenance ticket and the evidence that caused it.</summary>
-/// <param name="Id">Ticket id <c>{machine}.{kind}.{n}</c>.</param>
+/// <param name="Id">Ticket id <c>{machine}.{kind}.{n}</c>, or <c>{machine}.{characteristic}.{kind}.{n}</c> for a quality ticket.</param>
 /// <param name="EvidenceCount">All evidence received; <paramref name="Evidence"/> keeps the first and the latest.</param>
+/// <param name="Characteristic">The quality characteristic of an SPC ticket (kinds <c>Nelson1</c>–<c>Nelson8</c>); null for a machine fault.</param>
 [GenerateSerializer, Immutable, Alias("twin.Ticket")]
 public sealed record Ticket(
     [property: Id(0)] string Factory,
@@ -68,7 +69,8 @@ public sealed record Ticket(
     [property: Id(7)] ImmutableArray<FaultEvidence> Evidence,
     [property: Id(8)] ImmutableArray<TicketStep> History,
     [property: Id(9)] long Version,
-    [property: Id(10)] int Escalations);
+    [property: Id(10)] int Escalations,
+    [property: Id(11)] string? Characteristic = null);
 
 /// <summary>
 /// The maintenance desk of one machine and fault kind, keyed <c>"{factory}/{machine}.{kind}"</c>:

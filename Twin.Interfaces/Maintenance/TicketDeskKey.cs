@@ -6,15 +6,18 @@ namespace Twin.Maintenance;
 
 /// <summary>
 /// The key of one machine's ticket desk for one fault kind: grain key <c>{factory}/{machine}.{kind}</c>,
-/// desk id <c>{machine}.{kind}</c>, ticket ids <c>{machine}.{kind}.{number}</c>. Built and read only here.
+/// desk id <c>{machine}.{kind}</c>, ticket ids <c>{machine}.{kind}.{number}</c>. A quality desk (an
+/// SPC rule, <see cref="Twin.Quality.SpcRules.IsSpc"/>) is one per characteristic and rule:
+/// <c>{machine}.{characteristic}.{kind}</c> (characteristic names have no '.'). Built and read only here.
 /// </summary>
-public readonly record struct TicketDeskKey(string Factory, string Machine, FaultKind Kind)
+/// <param name="Characteristic">The characteristic of a quality desk; null for a machine fault.</param>
+public readonly record struct TicketDeskKey(string Factory, string Machine, FaultKind Kind, string? Characteristic = null)
 {
-    /// <summary>The desk's id within its factory: <c>{machine}.{kind}</c>.</summary>
-    public string Id => $"{Machine}.{Kind}";
+    /// <summary>The desk's id within its factory: <c>{machine}.{kind}</c>, or <c>{machine}.{characteristic}.{kind}</c>.</summary>
+    public string Id => Characteristic is null ? $"{Machine}.{Kind}" : $"{Machine}.{Characteristic}.{Kind}";
 
     /// <summary>The desk's grain key: <c>{factory}/{machine}.{kind}</c>.</summary>
-    public string GrainKey => TwinKey.Compose(Factory, Id);
+    public string GrainKey => Characteristic is null ? TwinKey.Compose(Factory, Id) : $"{TwinKey.Compose(Factory, Machine)}.{Characteristic}.{Kind}";
 
     /// <summary>The id of the desk's ticket <paramref name="number"/>.</summary>
     public string TicketId(int number) => string.Create(CultureInfo.InvariantCulture, $"{Id}.{number}");
@@ -30,7 +33,21 @@ public readonly record struct TicketDeskKey(string Factory, string Machine, Faul
             return false;
         }
 
-        key = new TicketDeskKey(factory, id[..dot], kind);
+        var owner = id[..dot];
+        if (!Twin.Quality.SpcRules.IsSpc(kind))
+        {
+            key = new TicketDeskKey(factory, owner, kind);
+            return true;
+        }
+
+        // A quality desk: the characteristic follows the machine after its last '.'.
+        var split = owner.LastIndexOf('.');
+        if (split <= 0 || !TwinKey.IsValidId(owner[..split], out _) || !Twin.Quality.CharacteristicKey.IsValidName(owner[(split + 1)..], out _))
+        {
+            return false;
+        }
+
+        key = new TicketDeskKey(factory, owner[..split], kind, owner[(split + 1)..]);
         return true;
     }
 

@@ -1,12 +1,14 @@
 // The plant dashboard: lines and machine tiles live over SignalR (/hubs/twins), a machine page
 // with live sensor charts (longer ranges from the stored history), open tickets, purchase
-// requests with their actions, and the latest dead letters.
+// requests with their actions, the latest dead letters, and quality (SPC charts and the Pareto of
+// defects, in quality.js).
 //
 // Twin data is shown as text only: every element is built with createElement and filled through
 // textContent (the `h` helper), never by parsing markup. The gateway's Content-Security-Policy
 // refuses inline script on top of that.
 import * as signalR from "@microsoft/signalr";
 import uPlot from "uplot";
+import { initQuality } from "./quality.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -45,6 +47,7 @@ const token = (() => {
 const withToken = (init = {}) => (token ? { ...init, headers: { ...(init.headers ?? {}), Authorization: `Bearer ${token}` } } : init);
 const api = (path, init) => fetch(`/api/factories/${encodeURIComponent(factory())}${path}`, withToken(init)).then((r) => (r.ok ? r.json() : Promise.reject(r)));
 const factory = () => $("factory").value.trim() || "demo";
+const quality = initQuality({ api: (path, init) => api(path, init), h: (...a) => h(...a), fill: (...a) => fill(...a), factory: () => factory() });
 const keyValues = ["temperature", "vibration", "pressure", "spindle_speed", "power"];
 const tiles = new Map(); // topic → { el, version }
 const lineHeaders = new Map(); // line topic → h2
@@ -394,7 +397,9 @@ async function loadKpis() {
     kpi("MTTR · MTBF", k.mttrMinutes == null ? "–" : `${k.mttrMinutes.toFixed(0)} min`, ` · ${hours(k.mtbfHours)}`),
     kpi("lowest stock coverage", low ? `${low.days.toFixed(1)} d` : "–", low ? ` ${low.bin}` : ""),
     h("div", { id: "late-orders" }, h("small", {}, "late work orders"), h("b", {}, String(k.lateWorkOrders.length)), ` ${k.lateWorkOrders.slice(0, 3).map((o) => o.id).join(", ")}`),
+    k.quality ? kpi("first-pass yield (24 h)", pct(k.quality.firstPassYield), ` scrap ${k.quality.scrap}`) : null,
   );
+  quality.renderPareto(k.quality);
 }
 
 async function loadLists() {
@@ -434,7 +439,10 @@ document.addEventListener("click", async (e) => {
   await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: "dashboard" }) }).catch(() => {});
   loadLists();
 });
-$("factory").addEventListener("change", () => loadOverview().then(loadSchedule).then(loadLists).then(loadPerformance).then(loadKpis));
+$("factory").addEventListener("change", () => {
+  quality.reset();
+  return loadOverview().then(loadSchedule).then(loadLists).then(loadPerformance).then(loadKpis).then(() => quality.load());
+});
 
 (async () => {
   await connection.start();
@@ -444,7 +452,9 @@ $("factory").addEventListener("change", () => loadOverview().then(loadSchedule).
   await loadLists();
   await loadPerformance().catch(() => {});
   await loadKpis().catch(() => {});
+  await quality.load().catch(() => {});
   setInterval(() => loadLists().catch(() => {}), 5000);
+  setInterval(() => quality.load().catch(() => {}), 5000);
   setInterval(() => loadPerformance().catch(() => {}), 5000);
   setInterval(() => loadKpis().catch(() => {}), 10000);
 })();

@@ -8,6 +8,7 @@ public class MachineTopicTests
     [InlineData("factory/demo/machine/press-1/telemetry", "demo", "press-1", MachineTopicKind.Telemetry)]
     [InlineData("factory/f_2/machine/m.3/status", "f_2", "m.3", MachineTopicKind.Status)]
     [InlineData("factory/a/machine/b/counts", "a", "b", MachineTopicKind.Counts)]
+    [InlineData("factory/a/machine/b/quality", "a", "b", MachineTopicKind.Quality)]
     public void Parses_contract_topics(string topic, string factory, string machine, MachineTopicKind kind)
     {
         Assert.True(MachineTopic.TryParse(topic, out var parsed, out _));

@@ -58,11 +58,44 @@ public class PayloadParserTests
     [InlineData(MachineTopicKind.Counts, """{"seq":1,"ts":"2026-11-26T08:00:00Z"}""", "counts.missing")]
     [InlineData(MachineTopicKind.Counts, """{"seq":1,"ts":"2026-11-26T08:00:00Z","good":-1}""", "good.invalid")]
     [InlineData(MachineTopicKind.Counts, """{"seq":1,"ts":"2026-11-26T08:00:00Z","good":1,"workOrder":"a/b"}""", "workOrder.invalid")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","part":"P-1"}""", "quality.empty")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","measurements":{"bore":1}}""", "measurements.invalid")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","measurements":[{"value":1}]}""", "measurements.characteristic")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","measurements":[{"characteristic":"a.b","value":1}]}""", "measurements.characteristic")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","measurements":[{"characteristic":"bore"}]}""", "measurements.value")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","measurements":[{"characteristic":"bore","value":"x"}]}""", "measurements.not-number")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","measurements":[{"characteristic":"bore","value":1,"lsl":2,"usl":1}]}""", "measurements.spec")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","measurements":[{"characteristic":"bore","value":1e300}]}""", "measurements.out-of-range")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","measurements":[{"characteristic":"bore","value":1},{"characteristic":"bore","value":2}]}""", "measurements.duplicate")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","defect":"a b"}""", "defect.invalid")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","defect":"burr","reinspection":"yes"}""", "reinspection.invalid")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","defect":"burr","start":"2026-11-26T08:00:01Z"}""", "start.invalid")]
+    [InlineData(MachineTopicKind.Quality, """{"seq":1,"ts":"2026-11-26T08:00:00Z","defect":"burr","start":"later"}""", "start.invalid")]
     public void Rejects_with_a_reason_code(MachineTopicKind kind, string json, string code)
     {
         var result = Parse(kind, json);
         Assert.False(result.Ok);
         Assert.StartsWith(code + ":", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parses_an_inspection_with_its_measurements_against_their_limits()
+    {
+        var quality = Assert.IsType<Twin.Quality.QualityMessage>(Parse(MachineTopicKind.Quality, """
+            {"seq": 45, "ts": "2026-11-26T08:00:00Z", "part": "S-17", "workOrder": "WO-1002", "start": "2026-11-26T07:59:00Z",
+             "measurements": [{"characteristic": "diameter", "value": 40.012, "lsl": 39.95, "usl": 40.05, "nominal": 40, "unit": "mm"},
+                              {"characteristic": "length", "value": 120.4, "usl": 120.5}],
+             "defect": "burr", "reinspection": true}
+            """).Message);
+        Assert.Equal((45L, "S-17", "WO-1002", "burr", true), (quality.Seq, quality.Part, quality.WorkOrder, quality.Defect, quality.Reinspection));
+        Assert.Equal(Now.AddMinutes(-1), quality.Start);
+        Assert.Equal(new Twin.Quality.Measurement("diameter", 40.012, new Twin.Quality.SpecLimits(39.95, 40.05, 40, "mm")), quality.Measurements[0]);
+        Assert.Equal(new Twin.Quality.SpecLimits(null, 120.5), quality.Measurements[1].Spec);
+        Assert.False(quality.Measurements[1].Spec.IsOutside(120.4));
+        Assert.True(quality.Measurements[0].Spec.IsOutside(40.06));
+
+        var scrapOnly = Assert.IsType<Twin.Quality.QualityMessage>(Parse(MachineTopicKind.Quality, """{"seq":46,"ts":"2026-11-26T08:00:00Z","defect":"scratch"}""").Message);
+        Assert.Empty(scrapOnly.Measurements);
     }
 
     [Fact]
