@@ -12,7 +12,8 @@ public sealed class ValidatorTests
         var problem = RandomInstances.Make(seed);
         var solved = CpSatScheduler.Solve(problem, new SolverSettings(TimeSpan.FromSeconds(1)));
         Assert.Empty(ScheduleValidator.Check(problem, solved));
-        Assert.Equal(CpSatScheduler.Method, solved.Method);
+        // Which method answered depends on the machine's speed within the time limit (a loaded
+        // machine may see the search find nothing and the rule's schedule used); MethodTests checks the label.
         Assert.Empty(solved.Unscheduled);
         Assert.Equal(problem.Jobs.Sum(j => j.Operations.Count), solved.Operations.Count);
         foreach (var rule in Enum.GetValues<DispatchRule>())
