@@ -53,6 +53,9 @@ public sealed class CharacteristicGrain(
         return Task.CompletedTask;
     }
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.CloseAsync(cancellationToken, _outbox) ?? Task.CompletedTask;
+
     public async Task RecordAsync(SpcSample sample)
     {
         if (state.State.Seen.Contains(sample.Id))
