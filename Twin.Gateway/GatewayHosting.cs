@@ -88,6 +88,10 @@ public static class GatewayHosting
         });
         services.AddProblemDetails();
         services.AddExceptionHandler<TwinExceptionHandler>();
+
+        // A body that does not bind (a string where a number belongs) answers ProblemDetails naming
+        // the field, like every other 400, instead of an empty response.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddOpenApi();
         services.AddHealthChecks()
             .AddCheck<ClusterHealthCheck>("cluster", tags: ["ready"])

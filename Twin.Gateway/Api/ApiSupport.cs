@@ -71,6 +71,24 @@ internal static class ApiSupport
     }
 }
 
+/// <summary>What a JSON body that does not bind did wrong, in the words of the other validation errors.</summary>
+internal static class JsonFaults
+{
+    /// <summary>
+    /// The field it failed on as validation errors name it (<c>steps[0].runPerPart</c>; <c>body</c>
+    /// when it is the whole body) and a reason a client can act on: the serializer's own message
+    /// names internal types.
+    /// </summary>
+    public static (string Field, string Reason) Describe(System.Text.Json.JsonException exception)
+    {
+        var field = exception.Path is { Length: > 1 } path ? path.TrimStart('$').TrimStart('.') : "";
+        var reason = exception.Message.Contains("could not be converted", StringComparison.Ordinal)
+            ? "the value has the wrong type for this field"
+            : exception.Message.Split(" Path:", 2)[0].TrimEnd('.');
+        return (field.Length == 0 ? "body" : field, reason);
+    }
+}
+
 /// <summary>
 /// Turns exceptions into ProblemDetails: rule violations from the twins become 404/409 with the
 /// rule's message; anything else is a 500 that says nothing about the internals.
@@ -92,12 +110,22 @@ internal sealed partial class TwinExceptionHandler(IProblemDetailsService proble
                 };
                 problem.Extensions["code"] = rule.Code;
                 break;
+            case BadHttpRequestException { InnerException: System.Text.Json.JsonException json } bad:
+                var (field, reason) = JsonFaults.Describe(json);
+                problem = new ValidationProblemDetails(new Dictionary<string, string[]> { [field] = [$"payload.malformed: {reason}"] })
+                {
+                    Status = bad.StatusCode,
+                    Title = "The request body is not valid JSON for this endpoint",
+                };
+                break;
             case BadHttpRequestException bad:
                 problem = new ProblemDetails
                 {
                     Status = bad.StatusCode,
                     Title = "Bad request",
-                    Detail = bad.Message,
+                    Detail = bad.Message.StartsWith("Implicit body inferred", StringComparison.Ordinal) || bad.Message.StartsWith("Required parameter", StringComparison.Ordinal)
+                        ? "The request needs a JSON body; the OpenAPI document (/openapi/v1.json) describes it."
+                        : bad.Message,
                 };
                 break;
             case TimeoutException:

@@ -363,7 +363,8 @@ internal static class BusinessEventApi
         }
         catch (JsonException ex)
         {
-            var detail = ex.Path is { Length: > 1 } path ? $"{path.TrimStart('$', '.')}: {ex.Message}" : ex.Message;
+            var (field, reason) = JsonFaults.Describe(ex);
+            var detail = field == "body" ? reason : $"{field}: {reason}";
             return (null, raw, await RejectAsync(factory, http, grains, raw, new Dictionary<string, string[]> { ["body"] = ["payload.malformed: " + detail] }, time));
         }
     }

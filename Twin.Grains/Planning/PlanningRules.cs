@@ -324,6 +324,10 @@ public static class PlanningRules
             {
                 errors.Add($"steps[{i}].machines: 1 to 100 machine ids");
             }
+            else if (machines.GroupBy(m => m, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            {
+                errors.Add($"steps[{i}].machines: '{twice.Key}' is listed twice");
+            }
 
             if (step.Setup < TimeSpan.Zero || step.Setup > TimeSpan.FromDays(7))
             {

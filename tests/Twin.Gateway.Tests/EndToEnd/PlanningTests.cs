@@ -155,6 +155,16 @@ public sealed class PlanningTests
         Assert.Contains("no routing for product 'gear'", refused.GetProperty("unschedulable").GetString(), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.BadRequest, (await gateway.Http.PostAsJsonAsync($"{f}/work-orders/what-if", new { product = "shaft", quantity = 0 })).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await gateway.Http.PutAsJsonAsync($"{f}/routings/shaft", new { steps = new object[] { new { operation = "10", machines = Array.Empty<string>() } } })).StatusCode);
+
+        // A body that does not bind names the field like every other 400.
+        using var banana = await gateway.Http.PutAsJsonAsync($"{f}/routings/shaft", new { steps = new object[] { new { operation = "10", machines = new[] { "lathe-1" }, runPerPart = "banana" } } });
+        Assert.Equal(HttpStatusCode.BadRequest, banana.StatusCode);
+        Assert.Equal("application/problem+json", banana.Content.Headers.ContentType?.MediaType);
+        var bananaError = (await banana.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").GetProperty("steps[0].runPerPart")[0].GetString()!;
+        Assert.StartsWith("payload.malformed:", bananaError, StringComparison.Ordinal);
+        using var wrongType = await gateway.Http.PostAsJsonAsync($"{f}/work-orders/what-if", new { product = "shaft", quantity = "many" });
+        Assert.Equal(HttpStatusCode.BadRequest, wrongType.StatusCode);
+        Assert.True((await wrongType.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("quantity", out _));
     }
 
     [Fact]

@@ -237,4 +237,17 @@ public sealed class PlanningRulesTests
         (_, shortages) = PlanningRules.Material(state, Probe(1000) with { Bom = [new BomLine("gold", 1e27m, "bin-gold")] }, new Dictionary<string, PlanningRules.BinSupply>(), Now, Options);
         Assert.Equal(("bin-gold", 0m, false), (Assert.Single(shortages).Bin, shortages[0].Available, shortages[0].Covered));
     }
+
+    [Fact]
+    public void A_routing_naming_one_machine_twice_in_a_step_is_refused_and_sub_second_runs_add_up_before_rounding()
+    {
+        var twice = new Routing("bracket", [new RoutingStep("10", ["saw", "press", "saw"], TimeSpan.Zero, TimeSpan.FromMinutes(1))]);
+        Assert.Equal(["steps[0].machines: 'saw' is listed twice"], PlanningRules.Validate(twice));
+
+        // A 0.3 s cycle is valid: 1,000 parts take 300 s, not 1,000 s rounded per part.
+        var fast = new Routing("bracket", [new RoutingStep("10", ["press"], TimeSpan.Zero, TimeSpan.FromMilliseconds(300))]);
+        Assert.Empty(PlanningRules.Validate(fast));
+        Assert.Equal(300, (long)PlanningRules.RunSeconds(TimeSpan.FromMilliseconds(300), 1000));
+        Assert.Equal(1, (long)PlanningRules.RunSeconds(TimeSpan.FromMilliseconds(300), 1));
+    }
 }
