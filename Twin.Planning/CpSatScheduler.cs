@@ -45,12 +45,12 @@ public static class CpSatScheduler
         }
 
         var frozen = ProblemRules.Frozen(problem, jobs);
-        var solved = TrySolve(problem, jobs, frozen, settings, clock, cancellationToken);
+        var solved = TrySolve(problem, jobs, frozen, settings, clock, notes, cancellationToken);
         if (solved is null && frozen.Count > 0)
         {
             notes.Add($"the {frozen.Count} frozen operations could not all be kept; solved without the freeze");
             frozen = [];
-            solved = TrySolve(problem, jobs, frozen, settings, clock, cancellationToken);
+            solved = TrySolve(problem, jobs, frozen, settings, clock, notes, cancellationToken);
         }
 
         var rule = problem.Previous is { Count: > 0 } ? DispatchRule.Previous : DispatchRule.Edd;
@@ -135,6 +135,7 @@ public static class CpSatScheduler
         Dictionary<(string Job, string Operation), PlannedOperation> frozen,
         SolverSettings settings,
         Stopwatch clock,
+        List<string> notes,
         CancellationToken cancellationToken)
     {
         // Which machines can save a setup: two operations with one key and a setup there. The
@@ -163,6 +164,20 @@ public static class CpSatScheduler
         var hintRule = problem.Previous is { Count: > 0 } ? DispatchRule.Previous : DispatchRule.Edd;
         var hint = DispatchRules.Place(problem, jobs, hintRule, frozen, saveSetups: sequenced);
 
+        // A model too large to search in the time (one routing of 100 steps on 100 machines each)
+        // would leave the whole factory to the rule: the widest operations keep only some machines.
+        var (modelJobs, limited, machinesEach) = ModeBudget.Limit(jobs, hint, frozen, settings.MaxModes);
+        if (limited > 0)
+        {
+            var note = $"{limited} operations with many eligible machines were searched on {machinesEach} of them each (the rule's choice and the least loaded), to keep the model within {settings.MaxModes} machine choices";
+            if (!notes.Contains(note))
+            {
+                notes.Add(note);
+            }
+
+            settings.Trace?.Invoke(note);
+        }
+
         var machines = problem.Machines.ToDictionary(m => m.Id, StringComparer.Ordinal);
         var low = Math.Min(problem.Now, frozen.Count == 0 ? problem.Now : frozen.Values.Min(f => f.Start));
         var work = jobs.Sum(j => j.Operations.Sum(o => o.Modes.Max(m => m.Setup + m.Duration)));
@@ -174,9 +189,9 @@ public static class CpSatScheduler
         var ops = new List<Op>();
         var byMachine = problem.Machines.ToDictionary(m => m.Id, _ => new List<(Op Op, Choice Choice)>(), StringComparer.Ordinal);
 
-        for (var j = 0; j < jobs.Count; j++)
+        for (var j = 0; j < modelJobs.Count; j++)
         {
-            var job = jobs[j];
+            var job = modelJobs[j];
             for (var i = 0; i < job.Operations.Count; i++)
             {
                 var spec = job.Operations[i];

@@ -103,7 +103,12 @@ public sealed record Schedule(
 /// this many arcs (about the square of the operations per machine); above it setups are planned as
 /// always paid and saved afterwards wherever a run of one key happens to come together.
 /// </param>
-public sealed record SolverSettings(TimeSpan TimeLimit, int Workers = 2, int Seed = 1, Action<string>? Trace = null, int MaxSequencingArcs = 5000)
+/// <param name="MaxModes">
+/// Most machine choices (operation × eligible machine) the search gets. Above it the operations
+/// with the most eligible machines are searched on fewer of them: the one the dispatch rule chose
+/// and the least loaded others (<see cref="ModeBudget"/>).
+/// </param>
+public sealed record SolverSettings(TimeSpan TimeLimit, int Workers = 2, int Seed = 1, Action<string>? Trace = null, int MaxSequencingArcs = 5000, int MaxModes = 2000)
 {
     public static SolverSettings Default { get; } = new(TimeSpan.FromSeconds(10));
 }

@@ -15,7 +15,7 @@ namespace Twin.Bench;
 /// </summary>
 public static class ScheduleBenchmark
 {
-    public const string Usage = "[--instances DIR (a JSPLIB checkout: instances.json, instances/NAME)] [--only ft06,ft10,la01] [--limit 10] [--workers 2] [--orders 100] [--machines 20] [--seed 42] [--replan-limit 4] [--trace]";
+    public const string Usage = "[--instances DIR (a JSPLIB checkout: instances.json, instances/NAME)] [--only ft06,ft10,la01] [--limit 10] [--workers 2] [--orders 100] [--machines 20] [--seed 42] [--replan-limit 4] [--wide 100x100 (one more order: 100 steps, each on any of 100 more machines)] [--max-modes 2000] [--trace]";
 
     private const string DefaultSet = "ft06,ft10,ft20,la01,la02,la03,la04,la05,la06,la07,la08,la09,la10,la11,la12,la13,la14,la15,la16,la17,la18,la19,la20";
 
@@ -29,6 +29,10 @@ public static class ScheduleBenchmark
         var machines = arguments.Number("machines", 20, 4, 1000);
         var seed = arguments.Number("seed", 42, 0, int.MaxValue);
         var replanLimit = TimeSpan.FromSeconds(arguments.Number("replan-limit", 4, 1, 600));
+        var wide = arguments.Text("wide") is { } w && w.Split('x') is [var steps, var across] && int.TryParse(steps, out var s) && int.TryParse(across, out var a) && s is > 0 and <= 100 && a is > 0 and <= 100
+            ? (Steps: s, Machines: a)
+            : arguments.Text("wide") is null ? default : throw new ArgumentException("--wide: STEPSxMACHINES, each 1 to 100, e.g. 100x100");
+        var maxModes = arguments.Number("max-modes", 2000, 10, 10_000_000);
         Action<string>? trace = arguments.Flag("trace") ? line => Console.Error.WriteLine(line) : null;
         arguments.RejectUnknown();
 
@@ -43,7 +47,7 @@ public static class ScheduleBenchmark
             Console.WriteLine(RunInstances(directory, only, new SolverSettings(limit, workers)));
         }
 
-        Console.WriteLine(RunFactory(orders, machines, seed, new SolverSettings(limit, workers, Trace: trace), new SolverSettings(replanLimit, workers, Trace: trace)));
+        Console.WriteLine(RunFactory(orders, machines, seed, wide, new SolverSettings(limit, workers, Trace: trace, MaxModes: maxModes), new SolverSettings(replanLimit, workers, Trace: trace, MaxModes: maxModes)));
         return Task.FromResult(0);
     }
 
@@ -117,13 +121,23 @@ public static class ScheduleBenchmark
         return result;
     }
 
-    private static string RunFactory(int orders, int machines, int seed, SolverSettings plan, SolverSettings replan)
+    private static string RunFactory(int orders, int machines, int seed, (int Steps, int Machines) wide, SolverSettings plan, SolverSettings replan)
     {
         var problem = FactoryCase.Make(orders, machines, seed);
+        if (wide.Steps > 0)
+        {
+            problem = FactoryCase.WithWideOrder(problem, wide.Steps, wide.Machines);
+        }
+
         var operations = problem.Jobs.Sum(j => j.Operations.Count);
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"## Factory-scale case (generated, seed {seed})\n");
         text.AppendLine(CultureInfo.InvariantCulture, $"{orders} orders, {operations} operations, {machines} machines in groups of 4 (each operation may run on 2 or 3 machines of its group), two shifts a day (06:00–22:00) with a 30-minute break, setups saved by runs of one product, due dates 1–3 days out, times in seconds.\n");
+        if (wide.Steps > 0)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"Plus one wide order: {wide.Steps} steps, each eligible on any of {wide.Machines} more machines ({wide.Steps * wide.Machines} machine choices); the search gets at most {plan.MaxModes}.\n");
+        }
+
         text.AppendLine("| step | method | weighted tardiness (h) | late orders | makespan (h) | setups | moved operations | stability | time | valid |");
         text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
 
@@ -164,6 +178,17 @@ public static class ScheduleBenchmark
 /// <summary>A factory to schedule, generated from a seed: product routings over machine groups, calendars, due dates.</summary>
 public static class FactoryCase
 {
+    /// <summary>The factory plus one order whose every step may run on any of <paramref name="machines"/> machines of their own.</summary>
+    public static SchedulingProblem WithWideOrder(SchedulingProblem problem, int steps, int machines)
+    {
+        var extra = Enumerable.Range(0, machines).Select(i => $"w{i:000}").ToList();
+        var operations = Enumerable.Range(0, steps)
+            .Select(s => new OperationSpec($"{s + 1}0", [.. extra.Select((m, i) => new ModeSpec(m, 600 + (i % 7 * 60), 300))], $"WIDE.{s + 1}0"))
+            .ToList();
+        var job = new JobSpec("WO-WIDE", operations, problem.Now, problem.Now + (3 * 24 * 3600), 1);
+        return problem with { Jobs = [.. problem.Jobs, job], Machines = [.. problem.Machines, .. extra.Select(m => new MachineSpec(m))] };
+    }
+
     public static SchedulingProblem Make(int orders, int machineCount, int seed)
     {
         var random = new Random(seed);
