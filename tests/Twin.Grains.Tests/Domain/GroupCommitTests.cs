@@ -11,12 +11,7 @@ public class GroupCommitTests
     public async Task Commits_arriving_during_a_write_share_the_next_write()
     {
         var writes = new List<TaskCompletionSource>();
-        var commit = new GroupCommit(new Storage(() =>
-        {
-            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            writes.Add(tcs);
-            return tcs.Task;
-        }));
+        var commit = new GroupCommit(Gated(writes));
 
         var first = commit.CommitAsync();
         Assert.Single(writes);
@@ -75,12 +70,7 @@ public class GroupCommitTests
     public async Task Once_idle_it_drains_at_once_and_the_next_change_starts_a_new_write()
     {
         var gates = new List<TaskCompletionSource>();
-        var commit = new GroupCommit(new Storage(() =>
-        {
-            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            gates.Add(gate);
-            return gate.Task;
-        }));
+        var commit = new GroupCommit(Gated(gates));
 
         var first = commit.CommitAsync();
         var draining = commit.DrainAsync();
@@ -102,12 +92,7 @@ public class GroupCommitTests
     public async Task Closing_waits_for_the_write_in_flight_and_refuses_later_commits()
     {
         var gates = new List<TaskCompletionSource>();
-        var commit = new GroupCommit(new Storage(() =>
-        {
-            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            gates.Add(gate);
-            return gate.Task;
-        }));
+        var commit = new GroupCommit(Gated(gates));
 
         var first = commit.CommitAsync();
         var closing = commit.CloseAsync(CancellationToken.None);
@@ -123,6 +108,14 @@ public class GroupCommitTests
         Assert.Single(gates);
         Assert.Equal(1, commit.Writes);
     }
+
+    /// <summary>Storage whose every write waits for a gate of its own, added to <paramref name="gates"/>.</summary>
+    private static Storage Gated(List<TaskCompletionSource> gates) => new(() =>
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        gates.Add(gate);
+        return gate.Task;
+    });
 
     /// <summary>Grain storage whose writes the test controls.</summary>
     private sealed class Storage(Func<Task> write) : IStorage
