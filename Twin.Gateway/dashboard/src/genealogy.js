@@ -56,12 +56,13 @@ export function initGenealogy({ api, h, fill, factory }) {
     fill(
       $("genealogy-machines"),
       h("tr", {}, ["machine / sensor", "window", "good / scrap", "n", "mean", "min", "max", "std dev"].map((t) => h("th", {}, t))),
-      g.machines.map((m) => [
+      // fill flattens one level: one flat list of rows, a machine's row then its sensors'.
+      g.machines.flatMap((m) => [
         h("tr", { className: "machine", dataset: { machine: m.machine } },
           h("td", {}, m.machine), h("td", {}, `${time(m.from)} – ${time(m.to)}`), h("td", {}, `${m.good} / ${m.scrap}`),
           h("td", { title: m.note ?? "" }, m.sensors.length ? "" : (m.note ?? "no readings in the window")), h("td", {}), h("td", {}), h("td", {}), h("td", {})),
-        m.sensors.map((s) => h("tr", { className: "sensor", dataset: { machine: m.machine, sensor: s.sensor } },
-          h("td", {}, `  ${s.sensor}${s.unit ? ` (${s.unit})` : ""}`), h("td", {}), h("td", {}),
+        ...m.sensors.map((s) => h("tr", { className: "sensor", dataset: { machine: m.machine, sensor: s.sensor } },
+          h("td", {}, `${s.sensor}${s.unit ? ` (${s.unit})` : ""}`), h("td", {}), h("td", {}),
           h("td", {}, String(s.count)), h("td", { className: "mean" }, num(s.mean)), h("td", {}, num(s.min)), h("td", {}, num(s.max)), h("td", {}, num(s.stdDev)))),
       ]),
     );
