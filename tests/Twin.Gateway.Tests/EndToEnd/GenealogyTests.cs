@@ -73,6 +73,12 @@ public class GenealogyTests(EmbeddedGatewayFixture fixture, ITestOutputHelper ou
             await a.PublishAsync($"factory/{_factory}/machine/lathe-a/telemetry", Telemetry(2 + i, start.AddSeconds(10 * i), "spindle_temperature", 70 + (2 * i)));
         }
 
+        // An inspected part of the order on lathe-a, inside its window: listed among the order's parts.
+        using (var inspection = await PostAsync("mes/inspections", new { eventId = "insp-g", machine = "lathe-a", ts = start.AddSeconds(50), part = "S-G1", workOrder = "WO-G", measurements = new[] { new { characteristic = "length", value = 100.0, lsl = 99.5, usl = 100.5 } } }))
+        {
+            Assert.Equal(HttpStatusCode.OK, inspection.StatusCode);
+        }
+
         await a.PublishAsync($"factory/{_factory}/machine/lathe-a/counts", Counts(10, start.AddSeconds(55), 3));
         await a.PublishAsync($"factory/{_factory}/machine/lathe-a/counts", Counts(11, start.AddSeconds(60), 2));
 
@@ -87,9 +93,9 @@ public class GenealogyTests(EmbeddedGatewayFixture fixture, ITestOutputHelper ou
 
         var path = $"/api/factories/{_factory}/work-orders/WO-G/genealogy";
         await Wait.UntilAsync(
-            async () => await Gateway.GetJsonAsync(path) is { } g && g.GetProperty("movementsTotal").GetInt64() == 3,
+            async () => await Gateway.GetJsonAsync(path) is { } g && g.GetProperty("movementsTotal").GetInt64() == 3 && g.GetProperty("parts").GetArrayLength() == 1,
             Deadline,
-            "three backflush movements on the order");
+            "three backflush movements and the inspected part on the order");
 
         // The history is written in the background: wait until the last readings of both machines are stored.
         await Wait.UntilAsync(
@@ -119,6 +125,8 @@ public class GenealogyTests(EmbeddedGatewayFixture fixture, ITestOutputHelper ou
         Assert.All(ids, id => Assert.EndsWith(":bar-42", id, StringComparison.Ordinal));
         Assert.All(movements, m => Assert.Equal(m.GetProperty("quantity").GetDecimal(), m.GetProperty("lots").EnumerateArray().Sum(l => l.GetProperty("quantity").GetDecimal())));
         Assert.All(movements, m => Assert.Equal("bin-bar", m.GetProperty("bin").GetString()));
+
+        Assert.Equal(["S-G1"], genealogy.GetProperty("parts").EnumerateArray().Select(x => x.GetString()!).ToArray());
 
         var machines = genealogy.GetProperty("machines").EnumerateArray().ToDictionary(m => m.GetProperty("machine").GetString()!, m => m);
         Assert.Equal(["lathe-a", "lathe-b"], machines.Keys.Order(StringComparer.Ordinal).ToArray());
