@@ -181,6 +181,7 @@ public static class GatewayHosting
         app.MapHistoryApi();
         app.MapKpiApi();
         app.MapQualityApi();
+        app.MapGenealogyApi();
         app.MapPlanningApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.

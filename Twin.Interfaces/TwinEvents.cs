@@ -29,6 +29,8 @@ public static class TwinEvents
     public const int PlanningGrainWhatIfMaterialUnread = 1606;
     public const int InspectionLogGrainKpiFailed = 1701;
     public const int RootCauseGrainHistoryFailed = 1702;
+    public const int GenealogyGrainHistoryFailed = 1851;
+    public const int GenealogyGrainPartsFailed = 1852;
 
     // 2xxx: Storage
     public const int SqliteGrainStorageWriteFailed = 2001;

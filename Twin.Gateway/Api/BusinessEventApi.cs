@@ -20,9 +20,12 @@ public sealed record BomLineRequest(string? Sku, decimal? QuantityPerUnit, strin
 public sealed record WorkOrderEventRequest(
     string? EventId, string? Action, string? WorkOrder, string? Product, long? Quantity, DateTimeOffset? Due, string? Line, List<BomLineRequest>? Bom, string? Reason, int? Priority = null);
 
-/// <summary>A WMS stock movement: <c>kind</c> is receipt, issue, transfer, countAdjustment, reserve or unreserve.</summary>
+/// <summary>
+/// A WMS stock movement: <c>kind</c> is receipt, issue, transfer, countAdjustment, reserve or unreserve;
+/// <c>lot</c>, optional, the material lot a receipt brings or an issue or transfer takes.
+/// </summary>
 public sealed record MovementEventRequest(
-    string? EventId, string? Bin, string? Kind, decimal? Quantity, string? TargetBin, DateTimeOffset? Ts, string? Reference);
+    string? EventId, string? Bin, string? Kind, decimal? Quantity, string? TargetBin, DateTimeOffset? Ts, string? Reference, string? Lot = null);
 
 /// <summary>An MES dispatch of a work order to a line.</summary>
 public sealed record DispatchEventRequest(string? EventId, string? WorkOrder, string? Line);
@@ -187,13 +190,22 @@ internal static class BusinessEventApi
             errors["reference"] = ["at most 200 characters"];
         }
 
+        if (request.Lot is not null && !TwinKey.IsValidId(request.Lot, out var lotError))
+        {
+            errors["lot"] = [lotError];
+        }
+
         if (errors.Count > 0)
         {
             return await RejectAsync(factory, http, grains, raw, errors, time);
         }
 
-        var movement = new StockMovement(request.EventId!, kind!.Value, request.Quantity!.Value, request.Ts ?? time.GetUtcNow(), kind == MovementKind.Transfer ? request.TargetBin : null, request.Reference);
-        return await ApplyAsync(grains, factory, "wms", new StockMovementEvent(request.EventId!, Fingerprint(request, json.Value), request.Bin!, movement));
+        var movement = new StockMovement(request.EventId!, kind!.Value, request.Quantity!.Value, request.Ts ?? time.GetUtcNow(), kind == MovementKind.Transfer ? request.TargetBin : null, request.Reference, request.Lot);
+        // A movement without a lot keeps the fingerprint it had before lots, so a replay of an older event still matches.
+        var fingerprint = request.Lot is null
+            ? Fingerprint(new MovementFingerprint(request.EventId, request.Bin, request.Kind, request.Quantity, request.TargetBin, request.Ts, request.Reference), json.Value)
+            : Fingerprint(request, json.Value);
+        return await ApplyAsync(grains, factory, "wms", new StockMovementEvent(request.EventId!, fingerprint, request.Bin!, movement));
     }
 
     private static async Task<IResult> PostDispatchAsync(string factory, HttpRequest http, IGrainFactory grains, IOptions<JsonOptions> json, TimeProvider time)
@@ -322,6 +334,9 @@ internal static class BusinessEventApi
             errors[field] = [error];
         }
     }
+
+    /// <summary>A movement event as it was before lots: what a movement without a lot is fingerprinted as.</summary>
+    private sealed record MovementFingerprint(string? EventId, string? Bin, string? Kind, decimal? Quantity, string? TargetBin, DateTimeOffset? Ts, string? Reference);
 
     private static string Fingerprint<T>(T request, JsonOptions json) =>
         Convert.ToHexString(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, json.SerializerOptions)));

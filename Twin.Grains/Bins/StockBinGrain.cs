@@ -1,4 +1,6 @@
+using System.Collections.Immutable;
 using Twin.Bins;
+using Twin.Genealogy;
 using Twin.Factories;
 using Twin.Grains.Domain;
 using Microsoft.Extensions.Logging;
@@ -74,11 +76,15 @@ public sealed partial class StockBinGrain(
         return StockLedger.ToSnapshot(_factory, _id, state.State);
     }
 
-    public async Task<MovementResult> ApplyMovementAsync(StockMovement movement)
+    public async Task<MovementResult> ApplyMovementAsync(StockMovement movement) => (await ApplyTracedMovementAsync(movement)).Result;
+
+    public Task<ImmutableArray<LotQuantity>> GetLotsAsync() => Task.FromResult(LotLedger.Holding(state.State.Lots));
+
+    public async Task<LotMovementResult> ApplyTracedMovementAsync(StockMovement movement)
     {
         if (movement.Kind == MovementKind.Transfer && movement.TargetBin == _id)
         {
-            return new MovementResult(movement.MovementId, MovementOutcome.Refused, "targetBin: a transfer needs another bin than its source", state.State.OnHand, state.State.Reserved, state.State.Version);
+            return new LotMovementResult(new MovementResult(movement.MovementId, MovementOutcome.Refused, "targetBin: a transfer needs another bin than its source", state.State.OnHand, state.State.Reserved, state.State.Version), []);
         }
 
         await this.RegisterOnceAsync(state.State, TwinKind.StockBin);
@@ -92,13 +98,13 @@ public sealed partial class StockBinGrain(
                 await _outbox!.DeliverAsync();
             }
 
-            return StockLedger.AsDuplicate(first);
+            return new LotMovementResult(StockLedger.AsDuplicate(first), StockLedger.FindDraw(state.State, movement));
         }
 
-        var result = StockLedger.Apply(state.State, movement);
+        var result = StockLedger.Apply(state.State, movement, out var lots);
         if (result.Outcome != MovementOutcome.Applied)
         {
-            return result;
+            return new LotMovementResult(result, []);
         }
 
         StockLedger.CheckReorderPoint(
@@ -108,8 +114,10 @@ public sealed partial class StockBinGrain(
             movement.Timestamp);
         if (movement.Kind == MovementKind.Transfer)
         {
-            StockLedger.QueueTransfer(state.State, _id, movement);
+            StockLedger.QueueTransfer(state.State, _id, movement, lots);
         }
+
+        StockLedger.QueueLotReceipt(state.State, _id, movement);
 
         state.State.KpiPending = true;
         await _commit!.CommitAsync();
@@ -124,7 +132,7 @@ public sealed partial class StockBinGrain(
             _outbox!.Kick();
         }
 
-        return result;
+        return new LotMovementResult(result, lots);
     }
 
     public Task<BinSnapshot> GetSnapshotAsync()

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Twin.Bins;
+using Twin.Genealogy;
 using Twin.Grains.Infrastructure;
 
 namespace Twin.Grains.Domain;
@@ -36,6 +37,12 @@ public sealed class BinState : IRegisteredState
 
     /// <summary>Notices for purchasing and transfers for their target bins, not yet taken (the bin's persisted outbox).</summary>
     [Id(15)] public List<Twin.Grains.Infrastructure.OutboxEntry> Outbox { get; set; } = [];
+
+    /// <summary>The lots the bin holds, oldest receipt first (<see cref="LotLedger"/>); empty while it never received a lot.</summary>
+    [Id(16)] public List<LotLayer> Lots { get; set; } = [];
+
+    /// <summary>The lots the latest issues and transfers drew, oldest first, for idempotent replays (as many as <see cref="Applied"/>).</summary>
+    [Id(17)] public List<LotDraw> Draws { get; set; } = [];
 }
 
 /// <summary>
@@ -73,6 +80,11 @@ public static class StockLedger
         if (movement.Kind == MovementKind.Transfer && !TwinKey.IsValidId(movement.TargetBin, out var error))
         {
             errors.Add($"targetBin: required for a transfer; {error}");
+        }
+
+        if (movement.Lot is not null && !TwinKey.IsValidId(movement.Lot, out var lotError))
+        {
+            errors.Add($"lot: {lotError}");
         }
 
         return errors;
@@ -123,11 +135,32 @@ public static class StockLedger
         return null;
     }
 
+    /// <summary>The lots a movement drew when it was applied: kept ones, else (a bin without lots, or forgotten) untracked.</summary>
+    public static ImmutableArray<LotQuantity> FindDraw(BinState state, StockMovement movement)
+    {
+        for (var i = state.Draws.Count - 1; i >= 0; i--)
+        {
+            if (state.Draws[i].MovementId == movement.MovementId)
+            {
+                return state.Draws[i].Lots;
+            }
+        }
+
+        return movement.Kind is MovementKind.Issue or MovementKind.Transfer ? [new LotQuantity(null, movement.Quantity)] : [];
+    }
+
     /// <summary>
     /// Applies a movement (its id not applied before). Returns the result; a refusal changes nothing.
     /// </summary>
-    public static MovementResult Apply(BinState state, StockMovement movement)
+    public static MovementResult Apply(BinState state, StockMovement movement) => Apply(state, movement, out _);
+
+    /// <summary>
+    /// Applies a movement (its id not applied before) and keeps the bin's lots: <paramref name="lots"/>
+    /// are the lots an issue or transfer drew (empty otherwise). A refusal changes nothing.
+    /// </summary>
+    public static MovementResult Apply(BinState state, StockMovement movement, out ImmutableArray<LotQuantity> lots)
     {
+        lots = [];
         var errors = Validate(movement);
         if (errors.Count > 0)
         {
@@ -167,6 +200,16 @@ public static class StockLedger
                 break;
             default:
                 return Refuse(state, movement, $"kind: '{movement.Kind}' is not a movement kind");
+        }
+
+        lots = LotLedger.Track(state.Lots, movement, state.OnHand, onHand);
+        if (lots.Any(l => l.Lot is not null))
+        {
+            state.Draws.Add(new LotDraw(movement.MovementId, lots));
+            if (state.Draws.Count > IdempotencyHorizon)
+            {
+                state.Draws.RemoveRange(0, state.Draws.Count - IdempotencyHorizon);
+            }
         }
 
         state.OnHand = onHand;
@@ -228,13 +271,35 @@ public static class StockLedger
         OutboxRules.Add(state.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), notice.At);
     }
 
-    /// <summary>Queues a transfer's arrival for its target bin, in the write that takes the stock out.</summary>
-    public static void QueueTransfer(BinState state, string source, StockMovement transfer) =>
+    /// <summary>
+    /// Queues a transfer's arrival for its target bin, in the write that takes the stock out. It
+    /// carries the lot when everything it drew was of one lot; otherwise it arrives untracked.
+    /// </summary>
+    public static void QueueTransfer(BinState state, string source, StockMovement transfer, ImmutableArray<LotQuantity> drawn = default) =>
         OutboxRules.Add(
             state.Outbox,
             $"transfer:{transfer.MovementId}",
-            new MovementMessage(transfer.TargetBin!, transfer with { Kind = MovementKind.TransferIn, TargetBin = null, Reference = transfer.Reference ?? $"transfer from {source}" }),
+            new MovementMessage(transfer.TargetBin!, transfer with
+            {
+                Kind = MovementKind.TransferIn,
+                TargetBin = null,
+                Reference = transfer.Reference ?? $"transfer from {source}",
+                Lot = drawn.IsDefaultOrEmpty ? transfer.Lot : drawn.Length == 1 ? drawn[0].Lot : null,
+            }),
             transfer.Timestamp);
+
+    /// <summary>Tells the lot's index of a receipt with a lot, in the write that applies it.</summary>
+    public static void QueueLotReceipt(BinState state, string bin, StockMovement receipt)
+    {
+        if (receipt.Lot is { } lot && receipt.Kind is MovementKind.Receipt or MovementKind.TransferIn)
+        {
+            OutboxRules.Add(
+                state.Outbox,
+                $"lot-receipt:{receipt.MovementId}",
+                new LotReceiptMessage(lot, new LotReceipt(receipt.MovementId, bin, state.Sku, receipt.Quantity, receipt.Timestamp)),
+                receipt.Timestamp);
+        }
+    }
 
     /// <summary>Moves what a bin saved before the one outbox into <see cref="BinState.Outbox"/>; true when anything moved.</summary>
     public static bool Upgrade(BinState state, string id)

@@ -30,6 +30,9 @@ public sealed class WorkOrderState : IRegisteredState
 
     /// <summary>Backflush issues for the source bins and events for external systems, not yet taken (the order's persisted outbox).</summary>
     [Id(14)] public List<Twin.Grains.Infrastructure.OutboxEntry> Outbox { get; set; } = [];
+
+    /// <summary>The order's genealogy as recorded so far: machines with windows, consumed material with lots (<see cref="GenealogyRules"/>).</summary>
+    [Id(20)] public GenealogyState Genealogy { get; set; } = new();
 }
 
 /// <summary>The work order state machine: created → released → in progress → completed, or cancelled before completion.</summary>
@@ -262,6 +265,7 @@ public static class WorkOrderLifecycle
         state.Good += report.Good;
         state.Scrap += report.Scrap;
         state.Version++;
+        GenealogyRules.Produced(state.Genealogy, report);
         if (state.Status is WorkOrderStatus.Completed or WorkOrderStatus.Cancelled)
         {
             return true;

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Twin.Bins;
 using Twin.DeadLetters;
+using Twin.Genealogy;
 using Twin.Integration;
 using Twin.Maintenance;
 using Twin.Purchasing;
@@ -95,6 +96,20 @@ public sealed record SpcMessage([property: Id(0)] string Characteristic, [proper
 public sealed record QualityAlarmMessage([property: Id(0)] string Machine, [property: Id(1)] string Characteristic, [property: Id(2)] FaultReport Report) : OutboxMessage
 {
     public override string Lane => $"ticket-desk:{Report.Kind}";
+}
+
+/// <summary>A receipt of a lot into a bin, for the lot's index.</summary>
+[GenerateSerializer, Immutable, Alias("twin.Lot.outbox.Receipt")]
+public sealed record LotReceiptMessage([property: Id(0)] string Lot, [property: Id(1)] LotReceipt Receipt) : OutboxMessage
+{
+    public override string Lane => $"lot:{Lot}";
+}
+
+/// <summary>A work order that used a lot, for the lot's index.</summary>
+[GenerateSerializer, Immutable, Alias("twin.Lot.outbox.Use")]
+public sealed record LotUseMessage([property: Id(0)] string Lot, [property: Id(1)] LotUse Use) : OutboxMessage
+{
+    public override string Lane => $"lot:{Lot}";
 }
 
 /// <summary>One message waiting in an outbox, with its retry schedule.</summary>
@@ -254,7 +269,25 @@ public sealed class OutboxDelivery(IGrainFactory grains, IOutboundDelivery exter
     /// Null when it was taken; a reason when it was refused for good (retrying cannot help);
     /// throws when the outcome is unknown (retried: every receiver is idempotent by id).
     /// </summary>
-    public async Task<string?> DeliverAsync(string factory, string owner, OutboxMessage message)
+    public async Task<string?> DeliverAsync(string factory, string owner, OutboxMessage message) =>
+        (await DeliverWithAnswerAsync(factory, owner, message)).Refused;
+
+    /// <summary>
+    /// <see cref="DeliverAsync"/>, with what the receiver answered when the sender may want to
+    /// record it (a bin's <see cref="LotMovementResult"/> for a movement; null for the others).
+    /// </summary>
+    public async Task<(string? Refused, object? Answer)> DeliverWithAnswerAsync(string factory, string owner, OutboxMessage message)
+    {
+        if (message is MovementMessage movement)
+        {
+            var traced = await grains.GetGrain<IStockBinGrain>(TwinKey.Compose(factory, movement.Bin)).ApplyTracedMovementAsync(movement.Movement);
+            return traced.Result.Outcome == MovementOutcome.Refused ? (traced.Result.Reason ?? "stock.refused: the bin gave no reason", null) : (null, traced);
+        }
+
+        return (await DeliverOtherAsync(factory, owner, message), null);
+    }
+
+    private async Task<string?> DeliverOtherAsync(string factory, string owner, OutboxMessage message)
     {
         switch (message)
         {
@@ -285,9 +318,12 @@ public sealed class OutboxDelivery(IGrainFactory grains, IOutboundDelivery exter
             case StockNoticeMessage notice:
                 await grains.GetGrain<IPurchaseRequestGrain>(TwinKey.Compose(factory, owner)).NoticeAsync(notice.Notice);
                 return null;
-            case MovementMessage movement:
-                var result = await grains.GetGrain<IStockBinGrain>(TwinKey.Compose(factory, movement.Bin)).ApplyMovementAsync(movement.Movement);
-                return result.Outcome == MovementOutcome.Refused ? result.Reason ?? "stock.refused: the bin gave no reason" : null;
+            case LotReceiptMessage receipt:
+                await grains.GetGrain<ILotGrain>(TwinKey.Compose(factory, receipt.Lot)).RecordReceiptAsync(receipt.Receipt);
+                return null;
+            case LotUseMessage use:
+                await grains.GetGrain<ILotGrain>(TwinKey.Compose(factory, use.Lot)).RecordUseAsync(use.Use);
+                return null;
             case PlanningMessage planning:
                 var signal = planning.Signal.Subject.Length == 0 ? planning.Signal with { Subject = owner } : planning.Signal;
                 await grains.GetGrain<IPlanningGrain>(factory).SignalAsync(signal);
@@ -359,6 +395,7 @@ internal sealed class Outbox
     private readonly GroupCommit _commit;
     private readonly OutboxServices _services;
     private readonly Func<OutboxEntry, string, bool>? _refused;
+    private readonly Func<OutboxEntry, object?, bool>? _taken;
     private readonly string _twin;
     private readonly string _factory;
     private readonly string _id;
@@ -369,8 +406,13 @@ internal sealed class Outbox
     private bool _stopped;
 
     /// <param name="refused">Handles a message refused for good (true: handled, drop it); otherwise it is parked.</param>
-    public Outbox(IGrainBase owner, Func<List<OutboxEntry>> entries, GroupCommit commit, OutboxServices services, Func<OutboxEntry, string, bool>? refused = null)
+    /// <param name="taken">
+    /// Sees each message taken with the receiver's answer, before it leaves the outbox, to record it in
+    /// the same write (true: it queued more messages, delivered in the same flush).
+    /// </param>
+    public Outbox(IGrainBase owner, Func<List<OutboxEntry>> entries, GroupCommit commit, OutboxServices services, Func<OutboxEntry, string, bool>? refused = null, Func<OutboxEntry, object?, bool>? taken = null)
     {
+        _taken = taken;
         _owner = owner;
         _entries = entries;
         _commit = commit;
@@ -474,10 +516,11 @@ internal sealed class Outbox
         foreach (var entry in OutboxRules.Due(entries, now))
         {
             string? refused;
+            object? answer;
             entry.Sending = true;
             try
             {
-                refused = await _services.Delivery.DeliverAsync(_factory, _id, entry.Message);
+                (refused, answer) = await _services.Delivery.DeliverWithAnswerAsync(_factory, _id, entry.Message);
             }
             catch (Exception ex)
             {
@@ -493,6 +536,11 @@ internal sealed class Outbox
             {
                 park.Add((entry, $"outbox.refused: {refused}"));
                 continue;
+            }
+
+            if (refused is null && _taken?.Invoke(entry, answer) == true)
+            {
+                _again = true;
             }
 
             entries.Remove(entry);

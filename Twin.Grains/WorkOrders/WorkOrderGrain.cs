@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Twin.Bins;
 using Twin.Factories;
+using Twin.Genealogy;
 using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
 using Twin.Grains.Kpis;
@@ -28,7 +29,13 @@ public sealed partial class WorkOrderGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _commit = new GroupCommit(state, this);
-        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices, (entry, reason) => WorkOrderLifecycle.Refused(state.State, entry.Message, reason, clock.UtcNow));
+        _outbox = new Outbox(
+            this,
+            () => state.State.Outbox,
+            _commit,
+            outboxServices,
+            (entry, reason) => WorkOrderLifecycle.Refused(state.State, entry.Message, reason, clock.UtcNow),
+            (entry, answer) => GenealogyRules.Taken(state.State, TwinKey.Split(this.GetPrimaryKeyString()).Id, entry.Message, answer, clock.UtcNow));
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, this.GetPrimaryKeyString()), TimeSpan.Zero);
         if (state.State.KpiPending)
         {
@@ -180,6 +187,17 @@ public sealed partial class WorkOrderGrain(
     }
 
     public Task<bool> ExistsAsync() => Task.FromResult(state.State.Created);
+
+    public Task<GenealogyRecord> GetGenealogyRecordAsync()
+    {
+        var (factory, id) = TwinKey.Split(this.GetPrimaryKeyString());
+        if (!state.State.Created)
+        {
+            throw new TwinRuleException("workorder.not-found", $"Work order '{id}' of factory '{factory}' is not known.");
+        }
+
+        return Task.FromResult(GenealogyRules.ToRecord(factory, id, state.State));
+    }
 
     private WorkOrderSnapshot Snapshot()
     {

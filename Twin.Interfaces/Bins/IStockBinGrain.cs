@@ -40,6 +40,11 @@ public enum MovementKind
 }
 
 /// <summary>A stock movement, applied once per <paramref name="MovementId"/>.</summary>
+/// <param name="Lot">
+/// The material lot (batch) it concerns, where the WMS knows it: a receipt brings that lot into the
+/// bin; an issue or transfer takes from that lot first. Without it an issue draws the bin's lots
+/// first in, first out (by receipt). An id: letters, digits, <c>-</c>, <c>_</c>, <c>.</c>.
+/// </param>
 [GenerateSerializer, Immutable, Alias("twin.StockMovement")]
 public sealed record StockMovement(
     [property: Id(0)] string MovementId,
@@ -47,7 +52,8 @@ public sealed record StockMovement(
     [property: Id(2)] decimal Quantity,
     [property: Id(3)] DateTimeOffset Timestamp,
     [property: Id(4)] string? TargetBin = null,
-    [property: Id(5)] string? Reference = null);
+    [property: Id(5)] string? Reference = null,
+    [property: Id(6)] string? Lot = null);
 
 /// <summary>What became of a movement.</summary>
 public enum MovementOutcome
@@ -114,6 +120,17 @@ public interface IStockBinGrain : IGrainWithStringKey
     /// </summary>
     [Alias("ApplyMovement")]
     Task<MovementResult> ApplyMovementAsync(StockMovement movement);
+
+    /// <summary>
+    /// <see cref="ApplyMovementAsync"/>, answering also which lots an issue or transfer drew (a
+    /// replay answers the same lots): what a work order records as its genealogy.
+    /// </summary>
+    [Alias("ApplyTracedMovement")]
+    Task<Twin.Genealogy.LotMovementResult> ApplyTracedMovementAsync(StockMovement movement);
+
+    /// <summary>The bin's lots with their remaining quantities, oldest receipt first.</summary>
+    [Alias("GetLots")]
+    Task<ImmutableArray<Twin.Genealogy.LotQuantity>> GetLotsAsync();
 
     /// <summary>The bin's state.</summary>
     [Alias("GetSnapshot")]

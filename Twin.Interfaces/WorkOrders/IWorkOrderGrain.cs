@@ -129,6 +129,14 @@ public interface IWorkOrderGrain : IGrainWithStringKey
     [Alias("GetSnapshot")]
     Task<WorkOrderSnapshot> GetSnapshotAsync();
 
+    /// <summary>
+    /// What the order recorded of its making: the machines that reported its parts with their
+    /// processing windows, and the material the bins answered for its backflush (with lots).
+    /// Throws <see cref="TwinRuleException"/> (not found) when never created.
+    /// </summary>
+    [Alias("GetGenealogyRecord")]
+    Task<Twin.Genealogy.GenealogyRecord> GetGenealogyRecordAsync();
+
     /// <summary>Whether the order has been created.</summary>
     [Alias("Exists")]
     Task<bool> ExistsAsync();

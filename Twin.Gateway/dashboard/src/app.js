@@ -1,7 +1,7 @@
 // The plant dashboard: lines and machine tiles live over SignalR (/hubs/twins), a machine page
 // with live sensor charts (longer ranges from the stored history), open tickets, purchase
-// requests with their actions, the latest dead letters, and quality (SPC charts and the Pareto of
-// defects, in quality.js).
+// requests with their actions, the latest dead letters, quality (SPC charts and the Pareto of
+// defects, in quality.js) and the genealogy of a work order (genealogy.js).
 //
 // Twin data is shown as text only: every element is built with createElement and filled through
 // textContent (the `h` helper), never by parsing markup. The gateway's Content-Security-Policy
@@ -9,6 +9,7 @@
 import * as signalR from "@microsoft/signalr";
 import uPlot from "uplot";
 import { initQuality } from "./quality.js";
+import { initGenealogy } from "./genealogy.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -48,6 +49,7 @@ const withToken = (init = {}) => (token ? { ...init, headers: { ...(init.headers
 const api = (path, init) => fetch(`/api/factories/${encodeURIComponent(factory())}${path}`, withToken(init)).then((r) => (r.ok ? r.json() : Promise.reject(r)));
 const factory = () => $("factory").value.trim() || "demo";
 const quality = initQuality({ api: (path, init) => api(path, init), h: (...a) => h(...a), fill: (...a) => fill(...a), factory: () => factory() });
+const genealogy = initGenealogy({ api: (path, init) => api(path, init), h: (...a) => h(...a), fill: (...a) => fill(...a), factory: () => factory() });
 const keyValues = ["temperature", "vibration", "pressure", "spindle_speed", "power"];
 const tiles = new Map(); // topic → { el, version }
 const lineHeaders = new Map(); // line topic → h2
@@ -441,7 +443,8 @@ document.addEventListener("click", async (e) => {
 });
 $("factory").addEventListener("change", () => {
   quality.reset();
-  return loadOverview().then(loadSchedule).then(loadLists).then(loadPerformance).then(loadKpis).then(() => quality.load());
+  genealogy.reset();
+  return loadOverview().then(loadSchedule).then(loadLists).then(loadPerformance).then(loadKpis).then(() => quality.load()).then(() => genealogy.load());
 });
 
 (async () => {
@@ -453,6 +456,8 @@ $("factory").addEventListener("change", () => {
   await loadPerformance().catch(() => {});
   await loadKpis().catch(() => {});
   await quality.load().catch(() => {});
+  await genealogy.load().catch(() => {});
+  setInterval(() => genealogy.load().catch(() => {}), 5000);
   setInterval(() => loadLists().catch(() => {}), 5000);
   setInterval(() => quality.load().catch(() => {}), 5000);
   setInterval(() => loadPerformance().catch(() => {}), 5000);
