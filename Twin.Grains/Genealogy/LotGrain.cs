@@ -96,6 +96,9 @@ public sealed class LotGrain(
         return Task.CompletedTask;
     }
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.CloseAsync(cancellationToken) ?? Task.CompletedTask;
+
     public async Task RecordUseAsync(LotUse use)
     {
         if (LotIndex.Use(state.State, use))

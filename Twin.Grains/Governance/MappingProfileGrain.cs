@@ -16,6 +16,9 @@ public sealed class MappingProfileGrain(
 {
     private GroupCommit? _commit;
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.CloseAsync(cancellationToken) ?? Task.CompletedTask;
+
     public Task<MappingProfileDefinition?> GetAsync() => Task.FromResult(state.State.Profile);
 
     public async Task<MappingProfileDefinition> SetAsync(MappingProfileDefinition profile)

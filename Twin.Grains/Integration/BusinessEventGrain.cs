@@ -23,6 +23,9 @@ public sealed class BusinessEventGrain(
 {
     private GroupCommit? _commit;
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.CloseAsync(cancellationToken) ?? Task.CompletedTask;
+
     public async Task<EventOutcome> ApplyOnceAsync(BusinessEvent businessEvent)
     {
         if (state.State.Outcome is { } first)

@@ -38,6 +38,9 @@ public sealed partial class LineGrain(
 
     private KpiFeed? _kpis;
     private GroupCommit? _commit;
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.CloseAsync(cancellationToken) ?? Task.CompletedTask;
     private IGrainTimer? _kpiTimer;
     private LineKpiReport? _latest;
 

@@ -137,6 +137,18 @@ public sealed partial class ArchitectureTests
         Assert.True(literals.Count == 0, "log messages with an event id outside TwinEvents:\n" + string.Join("\n", literals));
     }
 
+    [Fact]
+    public void Every_twin_that_writes_through_a_group_commit_closes_it_on_deactivation()
+    {
+        // Without it a dying activation's background work (an outbox round) can still write and
+        // race the next activation's write: an ETag conflict, or a change lost.
+        var twins = SourceFiles("Twin.Grains").Where(f => File.ReadAllText(f).Contains("new GroupCommit(", StringComparison.Ordinal)).ToList();
+        Assert.True(twins.Count > 10, "the twins were not found");
+        var open = twins.Where(f => !File.ReadAllText(f).Contains("CloseAsync(cancellationToken", StringComparison.Ordinal))
+            .Select(f => Path.GetRelativePath(Repository.Root, f)).ToList();
+        Assert.True(open.Count == 0, "twins whose OnDeactivateAsync does not close their GroupCommit:\n" + string.Join("\n", open));
+    }
+
     private static IEnumerable<string> SourceFiles(string project) =>
         Directory.EnumerateFiles(Repository.PathOf(project), "*.cs", SearchOption.AllDirectories)
             .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
