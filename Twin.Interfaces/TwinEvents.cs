@@ -29,6 +29,10 @@ public static class TwinEvents
     public const int PlanningGrainWhatIfMaterialUnread = 1606;
     public const int InspectionLogGrainKpiFailed = 1701;
     public const int RootCauseGrainHistoryFailed = 1702;
+    public const int ActionEffectGrainTracked = 1901;
+    public const int ActionEffectGrainVerified = 1902;
+    public const int ActionEffectGrainProbeFailed = 1903;
+    public const int ActionEffectGrainHistoryFailed = 1904;
 
     // 2xxx: Storage
     public const int SqliteGrainStorageWriteFailed = 2001;
