@@ -227,10 +227,14 @@ public sealed partial class ActionEffectGrain(
         var (beforeReadings, afterReadings, unavailable) = await ReadingsAsync(machine, probe.Sensors, at, window);
         figures.Add(EffectRules.Compare("anomalyRate", machine, EffectRules.AnomalySide(beforeReadings, unavailable), verify ? EffectRules.AnomalySide(afterReadings, unavailable) : null));
 
-        var (failuresBefore, failuresAfter) = await FailuresAsync(machine, at, window);
+        // Failures are counted when the report is made: ticket opening times do not roll away.
+        var (failuresBefore, failuresAfter) = verify ? await FailuresAsync(machine, at, window) : (0, 0);
         var beforeRun = probe.Before.RunSeconds;
-        figures.Add(EffectRules.Compare("failures", machine, EffectRules.FailureSide(failuresBefore, beforeRun), verify ? EffectRules.FailureSide(failuresAfter, probe.After.RunSeconds) : null));
-        figures.Add(EffectRules.Compare("mtbfHours", machine, EffectRules.MtbfSide(failuresBefore, beforeRun), verify ? EffectRules.MtbfSide(failuresAfter, probe.After.RunSeconds) : null));
+        if (verify)
+        {
+            figures.Add(EffectRules.Compare("failures", machine, EffectRules.FailureSide(failuresBefore, beforeRun), EffectRules.FailureSide(failuresAfter, probe.After.RunSeconds)));
+            figures.Add(EffectRules.Compare("mtbfHours", machine, EffectRules.MtbfSide(failuresBefore, beforeRun), EffectRules.MtbfSide(failuresAfter, probe.After.RunSeconds)));
+        }
 
         foreach (var (key, chart) in await ChartsAsync(action))
         {

@@ -90,6 +90,11 @@ public interface IMaintenanceTicketGrain : IGrainWithStringKey
     Task<Ticket> MoveAsync(int number, TicketStatus target, string? by, string? note);
 
     /// <summary>The desk's tickets, newest first.</summary>
+    /// <remarks>
+    /// Interleaves: a read of state only, so the factory's effects grain can count failures while
+    /// this desk waits on it (a resolution is delivered to it inside <see cref="MoveAsync"/>).
+    /// </remarks>
     [Alias("List")]
+    [Orleans.Concurrency.AlwaysInterleave]
     Task<ImmutableArray<Ticket>> ListAsync();
 }
