@@ -233,7 +233,7 @@ public static class EffectRules
     {
         var (scale, unit) = f.Kpi is "scrapRate" or "anomalyRate" or "oee" ? (100.0, "%") : (1.0, "");
         var name = f.Kpi switch { "scrapRate" => "scrap", "anomalyRate" => "anomalies", "mtbfHours" => "MTBF h", _ => f.Kpi };
-        return string.Create(CultureInfo.InvariantCulture, $"{name} {f.Before.Value * scale:0.#}{unit} → {f.After!.Value * scale:0.#}{unit} ({f.Verdict}, n={f.Before.Samples}/{f.After.Samples})");
+        return string.Create(CultureInfo.InvariantCulture, $"{name} {f.Before.Value * scale:0.##}{unit} → {f.After!.Value * scale:0.##}{unit} ({f.Verdict}, n={f.Before.Samples}/{f.After.Samples})");
     }
 
     /// <summary>The OEE figures of the "after" window with the exactly counted parts in place of the bucketed ones.</summary>

@@ -63,7 +63,7 @@ public class EffectTests(EffectGatewayFixture fixture) : IClassFixture<EffectGat
         });
         Assert.Equal(HttpStatusCode.OK, put.StatusCode);
 
-        // Before: running, over temperature once a second for 18 s (the limit held 2 s raises the
+        // Before: running, over temperature (a little noise, so no flatline) once a second for 18 s (the limit held 2 s raises the
         // fault: the first two readings score 0.5 and 0.745, the other 16 score 1), 6 good and 2 scrap.
         await using var device = await TestDevice.ConnectAsync(Gateway.MqttPort);
         var topic = $"factory/{_factory}/machine/oven-1";
@@ -72,7 +72,7 @@ public class EffectTests(EffectGatewayFixture fixture) : IClassFixture<EffectGat
         await device.PublishAsync($"{topic}/status", Status(seq++, start, "running"));
         for (var i = 0; i < 18; i++)
         {
-            await device.PublishAsync($"{topic}/telemetry", Telemetry(seq++, start.AddSeconds(1 + i), 95));
+            await device.PublishAsync($"{topic}/telemetry", Telemetry(seq++, start.AddSeconds(1 + i), 95 + (0.3 * (i % 3))));
         }
 
         await device.PublishAsync($"{topic}/counts", Counts(seq++, start.AddSeconds(5), 3, 1));
@@ -89,6 +89,14 @@ public class EffectTests(EffectGatewayFixture fixture) : IClassFixture<EffectGat
             Deadline,
             "the machine counted the parts");
 
+        // Everything before is in (the readings stored, the evidence paced every 10 s of event time on the
+        // ticket: at 3 s and 13 s), so no late evidence of this fault opens a second ticket after the resolution.
+        await Wait.UntilAsync(async () => await StoredReadingsAsync(start, start.AddSeconds(20)) == 18, Deadline, "the before readings are in the history");
+        await Wait.UntilAsync(
+            async () => await Gateway.GetJsonAsync($"/api/factories/{_factory}/tickets") is { } t && t.GetProperty("items")[0].GetProperty("evidenceCount").GetInt64() == 2,
+            Deadline,
+            "both pieces of evidence on the ticket");
+
         var resolved = await Gateway.Http.PostAsJsonAsync($"/api/factories/{_factory}/tickets/{ticketId}/resolve", new { by = "anna", note = "fan replaced" });
         Assert.Equal(HttpStatusCode.OK, resolved.StatusCode);
 
@@ -102,10 +110,10 @@ public class EffectTests(EffectGatewayFixture fixture) : IClassFixture<EffectGat
         var at = action.GetProperty("action").GetProperty("at").GetDateTimeOffset();
         Assert.True(at - start > TimeSpan.FromSeconds(18), "the resolution comes after the before data");
 
-        // After: back to normal (10 readings at 80 °C, the fault clears), 10 good parts, all within [t, t + 1 min).
+        // After: back to normal (10 readings about 80 °C, never flat: the fault clears), 10 good parts, all within [t, t + 1 min).
         for (var i = 0; i < 10; i++)
         {
-            await device.PublishAsync($"{topic}/telemetry", Telemetry(seq++, at.AddSeconds(2 + (3 * i)), 80));
+            await device.PublishAsync($"{topic}/telemetry", Telemetry(seq++, at.AddSeconds(2 + (3 * i)), 80 + (0.3 * (i % 3))));
         }
 
         await device.PublishAsync($"{topic}/counts", Counts(seq++, at.AddSeconds(10), 5, 0));
