@@ -269,8 +269,12 @@ public sealed partial class MachineGrain(
     }
 
     private static bool SameDefinition(MachineDefinition a, MachineDefinition b) =>
-        a.Name == b.Name && a.IdealCycleTime == b.IdealCycleTime && Equals(a.Calendar, b.Calendar)
+        a.Name == b.Name && a.IdealCycleTime == b.IdealCycleTime && SameCalendar(a.Calendar, b.Calendar)
         && a.Sensors.Count == b.Sensors.Count && a.Sensors.All(p => b.Sensors.TryGetValue(p.Key, out var other) && Equals(p.Value, other));
+
+    private static bool SameCalendar(ShiftCalendar? a, ShiftCalendar? b) =>
+        a is null || b is null ? a is null && b is null
+        : a.UtcOffset == b.UtcOffset && a.Shifts.AsSpan().SequenceEqual(b.Shifts.AsSpan()) && a.Stops.AsSpan().SequenceEqual(b.Stops.AsSpan());
 
     public async Task<Twin.Effects.EffectProbe> ProbeEffectAsync(string actionId, DateTimeOffset at, TimeSpan window, bool release)
     {
