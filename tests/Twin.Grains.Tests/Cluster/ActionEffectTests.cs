@@ -89,4 +89,21 @@ public class ActionEffectTests(ClusterFixture fixture)
         Assert.Equal(ActionStatus.Verified, forTickets["press.LimitHigh.1"].Status);
         Assert.Empty(await effects.ListAsync(ActionStatus.Open));
     }
+
+    [Fact]
+    public async Task Changed_master_data_is_an_action_and_the_first_definition_or_the_same_values_are_not()
+    {
+        var machine = fixture.Client.GetGrain<IMachineGrain>(TwinKey.Compose(_factory, "oven"));
+        var effects = fixture.Client.GetGrain<IActionEffectGrain>(_factory);
+        MachineDefinition Limits(double high) => new("Oven", System.Collections.Immutable.ImmutableDictionary<string, SensorLimit>.Empty.Add("temperature", new SensorLimit(High: high)));
+
+        await machine.DefineAsync(Limits(90));
+        await machine.DefineAsync(Limits(90));
+        await machine.DefineAsync(Limits(85));
+
+        var action = await EventuallyAsync(async () => await effects.ListAsync(null) is { Length: > 0 } list ? list.ToArray() : null, "the settings action");
+        var only = Assert.Single(action);
+        Assert.Equal((ActionKind.MachineSettingsChanged, "oven", "machine/oven", ActionStatus.Open), (only.Action.Kind, only.Action.Machine, only.Action.Subject, only.Status));
+        Assert.StartsWith("settings:oven:", only.Action.Id, StringComparison.Ordinal);
+    }
 }
