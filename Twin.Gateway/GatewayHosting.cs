@@ -176,6 +176,7 @@ public static class GatewayHosting
         app.MapBusinessEventApi();
         app.MapProfileApi();
         app.MapTicketApi();
+        app.MapEffectApi();
         app.MapPurchaseRequestApi();
         app.MapReliabilityApi();
         app.MapHistoryApi();

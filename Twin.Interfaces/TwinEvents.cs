@@ -31,6 +31,10 @@ public static class TwinEvents
     public const int RootCauseGrainHistoryFailed = 1702;
     public const int GenealogyGrainHistoryFailed = 1851;
     public const int GenealogyGrainPartsFailed = 1852;
+    public const int ActionEffectGrainTracked = 1901;
+    public const int ActionEffectGrainVerified = 1902;
+    public const int ActionEffectGrainProbeFailed = 1903;
+    public const int ActionEffectGrainHistoryFailed = 1904;
 
     // 2xxx: Storage
     public const int SqliteGrainStorageWriteFailed = 2001;

@@ -57,6 +57,7 @@ public static class TwinSiloHosting
         services.AddTwinOptions<MachineTwinOptions, MachineTwinOptionsValidator>();
         services.AddTwinOptions<MaintenanceOptions, MaintenanceOptionsValidator>();
         services.AddTwinOptions<Twin.Grains.Quality.QualityOptions, Twin.Grains.Quality.QualityOptionsValidator>();
+        services.AddTwinOptions<Twin.Grains.Effects.EffectOptions, Twin.Grains.Effects.EffectOptionsValidator>();
         services.AddTwinOptions<LiveFeedOptions, LiveFeedOptionsValidator>();
         services.AddTwinOptions<LiveStreamOptions, LiveStreamOptionsValidator>();
         services.AddTwinOptions<Twin.Grains.Planning.PlanningOptions, Twin.Grains.Planning.PlanningOptionsValidator>();
@@ -128,6 +129,7 @@ public static class TwinSiloHosting
         silo.AddTwinLiveStreams();
         silo.Services.AddOptions<Twin.Grains.Maintenance.MaintenanceOptions>();
         silo.Services.AddOptions<Twin.Grains.Quality.QualityOptions>();
+        silo.Services.AddOptions<Twin.Grains.Effects.EffectOptions>();
         silo.Services.AddOptions<Twin.Grains.Planning.PlanningOptions>();
         silo.Services.AddTwinOptions<Twin.Silo.Integration.OutboundOptions, Twin.Silo.Integration.OutboundOptionsValidator>();
         silo.Services.AddHttpClient("twin-outbound");

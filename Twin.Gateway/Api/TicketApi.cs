@@ -46,6 +46,10 @@ internal static class TicketApi
             .Where(t => (wanted is null || t.Status == wanted) && (!openOnly || t.Status is TicketStatus.Open or TicketStatus.Acknowledged or TicketStatus.InProgress))
             .OrderByDescending(t => t.OpenedAt)
             .ToList();
+
+        // The dashboard's effect column: one read of the factory's effect reports, not one per ticket.
+        var effects = await grains.GetGrain<Twin.Effects.IActionEffectGrain>(factory).ForTicketsAsync();
+        tickets = [.. tickets.Select(t => effects.TryGetValue(t.Id, out var effect) ? t with { Effect = effect } : t)];
         return TypedResults.Ok(new TwinList<Ticket>(factory, tickets.Count, paging.Offset, [.. tickets.Skip(paging.Offset).Take(paging.Limit)]));
     }
 

@@ -547,6 +547,7 @@ public static class MachineRules
         state.Good += message.Good;
         state.Scrap += message.Scrap;
         (state.Oee ??= new OeeLedger()).Parts(message.Timestamp, message.Good, message.Scrap);
+        Twin.Grains.Effects.EffectRules.CountParts(state.EffectWatches, message.Timestamp, message.Good, message.Scrap);
         (state.GoodRate ??= new()).Add(message.Timestamp, message.Good, options.ThroughputBucketWidth, options.ThroughputBuckets);
         if (message.WorkOrder is not null
             && (state.CurrentWorkOrderTimestamp is null || message.Timestamp >= state.CurrentWorkOrderTimestamp))

@@ -131,4 +131,7 @@ public sealed class MachineState : Twin.Grains.Infrastructure.IRegisteredState
 
     /// <summary>Ids of the MES inspection events applied (the latest <see cref="MachineRules.InspectionsRemembered"/>).</summary>
     [Id(30)] public List<string>? SeenInspections { get; set; }
+
+    /// <summary>Actions whose effect is being verified: parts with event time in each one's "after" window, counted exactly.</summary>
+    [Id(35)] public List<Twin.Grains.Effects.EffectWatch>? EffectWatches { get; set; }
 }

@@ -112,6 +112,13 @@ public sealed record LotUseMessage([property: Id(0)] string Lot, [property: Id(1
     public override string Lane => $"lot:{Lot}";
 }
 
+/// <summary>An action (a ticket resolved, a setting changed, a re-plan) whose effect the factory is to verify.</summary>
+[GenerateSerializer, Immutable, Alias("twin.ActionMessage")]
+public sealed record ActionMessage([property: Id(0)] Twin.Effects.ActionRecord Action) : OutboxMessage
+{
+    public override string Lane => "effects";
+}
+
 /// <summary>One message waiting in an outbox, with its retry schedule.</summary>
 [GenerateSerializer, Alias("twin.OutboxEntry")]
 public sealed class OutboxEntry
@@ -327,6 +334,9 @@ public sealed class OutboxDelivery(IGrainFactory grains, IOutboundDelivery exter
             case PlanningMessage planning:
                 var signal = planning.Signal.Subject.Length == 0 ? planning.Signal with { Subject = owner } : planning.Signal;
                 await grains.GetGrain<IPlanningGrain>(factory).SignalAsync(signal);
+                return null;
+            case ActionMessage action:
+                await grains.GetGrain<Twin.Effects.IActionEffectGrain>(factory).TrackAsync(action.Action);
                 return null;
             case ExternalMessage outbound:
                 if (external.HasTargets)

@@ -16,14 +16,19 @@ public sealed class TwinMetrics
     private readonly ConcurrentDictionary<string, int> _openTickets = new(StringComparer.Ordinal);
     private readonly UpDownCounter<long> _active;
     private readonly Counter<long> _parked;
+    private readonly Counter<long> _actionsVerified;
 
     public TwinMetrics(IMeterFactory meters)
     {
         var meter = meters.Create(MeterName);
         _active = meter.CreateUpDownCounter<long>("twin.twins.active", description: "Twin activations on this silo, by kind.");
         _parked = meter.CreateCounter<long>("twin.outbox.parked", description: "Outbox messages parked as dead letters (refused for good, or past the outbox bound), by reason code.");
+        _actionsVerified = meter.CreateCounter<long>("twin.actions.verified", description: "Action effect reports completed (before/after KPI comparisons), by action kind.");
         meter.CreateObservableGauge("twin.tickets.open", () => _openTickets.Values.Sum(), description: "Open maintenance tickets held by this silo's ticket desks.");
     }
+
+    /// <summary>An action's effect report was completed.</summary>
+    public void ActionVerified(string kind) => _actionsVerified.Add(1, new KeyValuePair<string, object?>("kind", kind));
 
     public void Activated(string kind) => _active.Add(1, new KeyValuePair<string, object?>("kind", kind));
 

@@ -242,6 +242,7 @@ public sealed partial class MachineGrain(
     {
         await this.RegisterOnceAsync(state.State, TwinKind.Machine);
 
+        var previous = state.State.Definition;
         var calendarChanged = definition.Calendar != state.State.Definition?.Calendar;
         state.State.Definition = definition;
         state.State.Version++;
@@ -252,10 +253,63 @@ public sealed partial class MachineGrain(
             OutboxRules.Add(state.State.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), clock.UtcNow);
         }
 
+        // New master data is an action whose effect the factory verifies; only a machine that had
+        // data before (not the first definition) has a "before" to compare with.
+        if (previous is not null && !SameDefinition(previous, definition))
+        {
+            var action = new Twin.Effects.ActionRecord(
+                $"settings:{_id}:{state.State.Version}", Twin.Effects.ActionKind.MachineSettingsChanged, _id, null, $"machine/{_id}", clock.UtcNow, null, "master data set");
+            OutboxRules.Add(state.State.Outbox, $"effects:{action.Id}", new ActionMessage(action), clock.UtcNow);
+        }
+
         await _commit!.CommitAsync();
         ScheduleNotify();
         _outbox!.Kick();
         return MachineRules.ToSnapshot(_factory, _id, state.State, clock.UtcNow, _options);
+    }
+
+    private static bool SameDefinition(MachineDefinition a, MachineDefinition b) =>
+        a.Name == b.Name && a.IdealCycleTime == b.IdealCycleTime && SameCalendar(a.Calendar, b.Calendar)
+        && a.Sensors.Count == b.Sensors.Count && a.Sensors.All(p => b.Sensors.TryGetValue(p.Key, out var other) && Equals(p.Value, other));
+
+    private static bool SameCalendar(ShiftCalendar? a, ShiftCalendar? b) =>
+        a is null || b is null ? a is null && b is null
+        : a.UtcOffset == b.UtcOffset && a.Shifts.AsSpan().SequenceEqual(b.Shifts.AsSpan()) && a.Stops.AsSpan().SequenceEqual(b.Stops.AsSpan());
+
+    public async Task<Twin.Effects.EffectProbe> ProbeEffectAsync(string actionId, DateTimeOffset at, TimeSpan window, bool release)
+    {
+        var watches = state.State.EffectWatches ??= [];
+        var existed = watches.Exists(w => w.Action == actionId);
+        var watch = Twin.Grains.Effects.EffectRules.Watch(watches, actionId, at, at + window);
+        if (release)
+        {
+            watches.Remove(watch);
+        }
+
+        if (release ? existed : !existed)
+        {
+            if (watches.Count == 0)
+            {
+                state.State.EffectWatches = null;
+            }
+
+            await _commit!.CommitAsync();
+        }
+
+        var ledger = state.State.Oee ?? new OeeLedger();
+        var calendar = state.State.Definition?.Calendar;
+        var ideal = state.State.Definition?.IdealCycleTime;
+        OeeFigures Window(string name, DateTimeOffset from, DateTimeOffset to) =>
+            OeeMath.Figures(name, from, to, ledger.Sum(from, to, _options.OfflineAfter), OeeMath.PlannedSeconds(calendar, from, to), ideal);
+        return new Twin.Effects.EffectProbe(
+            Window("before", at - window, at),
+            Window("after", at, at + window),
+            watch.Good,
+            watch.Scrap,
+            ledger.LastHeard,
+            ideal,
+            [.. state.State.Sensors.Keys.Order(StringComparer.Ordinal)],
+            existed || !release);
     }
 
     public Task<MachineSnapshot> GetSnapshotAsync() =>

@@ -150,6 +150,7 @@ public sealed partial class MaintenanceTicketGrain(
         {
             Emit(moved, "resolved", $"{_kind} on {_machine} resolved by {by ?? "someone"}{(note is null ? "" : $": {note}")}");
             TellPlanner(moved, opened: false, $"maintenance done (resolved by {by ?? "someone"}): window released");
+            TrackEffect(moved, by, note);
         }
 
         TicketsChanged();
@@ -206,6 +207,24 @@ public sealed partial class MaintenanceTicketGrain(
             summary,
             Machine: _machine);
         OutboxRules.Add(state.State.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), clock.UtcNow);
+    }
+
+    /// <summary>A person's resolution is an action whose effect the factory verifies (delivered through the outbox, with the resolution).</summary>
+    private void TrackEffect(TicketState ticket, string? by, string? note)
+    {
+        var id = _key.TicketId(ticket.Number);
+        var resolution = ticket.History.Count(s => s.Status == TicketStatus.Resolved);
+        var action = new Twin.Effects.ActionRecord(
+            $"ticket:{id}:resolved.{resolution}",
+            Twin.Effects.ActionKind.TicketResolved,
+            _machine,
+            _key.Characteristic,
+            $"ticket/{id}",
+            clock.UtcNow,
+            by,
+            note is null ? $"{_kind} on {_machine} resolved" : $"{_kind} on {_machine} resolved: {note}",
+            id);
+        OutboxRules.Add(state.State.Outbox, $"effects:{action.Id}", new ActionMessage(action), clock.UtcNow);
     }
 
     private void Emit(TicketState ticket, string what, string summary, string? type = null)

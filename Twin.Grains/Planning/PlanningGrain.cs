@@ -420,6 +420,14 @@ public sealed partial class PlanningGrain(
             OutboxRules.AddEvent(s.Outbox, new OutboundEvent($"dispatch:{machine}:{s.Version}", "dispatch.changed", Factory, $"machine/{machine}", now, summary));
         }
 
+        // A re-plan a twin event asked for is an action whose effect is verified on the machine the
+        // newest trigger names (else the first whose dispatch list changed).
+        if (!listed.IsEmpty && (machines.FirstOrDefault(m => cause.Contains(m, StringComparison.Ordinal)) ?? machines.FirstOrDefault()) is { } subject)
+        {
+            var action = new Twin.Effects.ActionRecord($"replan:{s.Version}", Twin.Effects.ActionKind.Replan, subject, null, $"plan/{s.Version}", now, "planner", $"re-plan {s.Version} after: {cause}");
+            OutboxRules.Add(s.Outbox, $"effects:{action.Id}", new ActionMessage(action), now);
+        }
+
         s.KpiPending = true;
         LogReplanned(Factory, s.Version, schedule.Method, schedule.Elapsed.TotalSeconds, schedule.Changes.Moved.Count, machines.Count, cause);
     }

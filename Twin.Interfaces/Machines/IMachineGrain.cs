@@ -62,4 +62,12 @@ public interface IMachineGrain : IGrainWithStringKey
     /// <summary>Clears the machine's line if it is <paramref name="line"/>.</summary>
     [Alias("LeaveLine")]
     Task LeaveLineAsync(string line);
+
+    /// <summary>
+    /// For an action's effect report: starts counting parts with event time in [at, at + window)
+    /// under <paramref name="actionId"/> (idempotent; a machine watches at most a few actions at a
+    /// time) and answers the OEE buckets of both windows. <paramref name="release"/> ends the watch.
+    /// </summary>
+    [Alias("ProbeEffect")]
+    Task<Twin.Effects.EffectProbe> ProbeEffectAsync(string actionId, DateTimeOffset at, TimeSpan window, bool release);
 }

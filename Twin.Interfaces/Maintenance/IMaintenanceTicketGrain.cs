@@ -57,6 +57,7 @@ public sealed record TicketStep(
 /// <param name="Id">Ticket id <c>{machine}.{kind}.{n}</c>, or <c>{machine}.{characteristic}.{kind}.{n}</c> for a quality ticket.</param>
 /// <param name="EvidenceCount">All evidence received; <paramref name="Evidence"/> keeps the first and the latest.</param>
 /// <param name="Characteristic">The quality characteristic of an SPC ticket (kinds <c>Nelson1</c>–<c>Nelson8</c>); null for a machine fault.</param>
+/// <param name="Effect">The verified (or still open) effect of the ticket's latest resolution, as the ticket list shows it; null from the desk itself.</param>
 [GenerateSerializer, Immutable, Alias("twin.Ticket")]
 public sealed record Ticket(
     [property: Id(0)] string Factory,
@@ -70,7 +71,8 @@ public sealed record Ticket(
     [property: Id(8)] ImmutableArray<TicketStep> History,
     [property: Id(9)] long Version,
     [property: Id(10)] int Escalations,
-    [property: Id(11)] string? Characteristic = null);
+    [property: Id(11)] string? Characteristic = null,
+    [property: Id(12)] Twin.Effects.ActionEffectSummary? Effect = null);
 
 /// <summary>
 /// The maintenance desk of one machine and fault kind, keyed <c>"{factory}/{machine}.{kind}"</c>:
@@ -88,6 +90,11 @@ public interface IMaintenanceTicketGrain : IGrainWithStringKey
     Task<Ticket> MoveAsync(int number, TicketStatus target, string? by, string? note);
 
     /// <summary>The desk's tickets, newest first.</summary>
+    /// <remarks>
+    /// Interleaves: a read of state only, so the factory's effects grain can count failures while
+    /// this desk waits on it (a resolution is delivered to it inside <see cref="MoveAsync"/>).
+    /// </remarks>
     [Alias("List")]
+    [Orleans.Concurrency.AlwaysInterleave]
     Task<ImmutableArray<Ticket>> ListAsync();
 }

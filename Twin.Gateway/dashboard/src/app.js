@@ -10,6 +10,7 @@ import * as signalR from "@microsoft/signalr";
 import uPlot from "uplot";
 import { initQuality } from "./quality.js";
 import { initGenealogy } from "./genealogy.js";
+import { initEffects } from "./effects.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -48,6 +49,7 @@ const token = (() => {
 const withToken = (init = {}) => (token ? { ...init, headers: { ...(init.headers ?? {}), Authorization: `Bearer ${token}` } } : init);
 const api = (path, init) => fetch(`/api/factories/${encodeURIComponent(factory())}${path}`, withToken(init)).then((r) => (r.ok ? r.json() : Promise.reject(r)));
 const factory = () => $("factory").value.trim() || "demo";
+const effects = initEffects({ api: (path, init) => api(path, init), h: (...a) => h(...a), fill: (...a) => fill(...a), factory: () => factory() });
 const quality = initQuality({ api: (path, init) => api(path, init), h: (...a) => h(...a), fill: (...a) => fill(...a), factory: () => factory() });
 const genealogy = initGenealogy({ api: (path, init) => api(path, init), h: (...a) => h(...a), fill: (...a) => fill(...a), factory: () => factory() });
 const keyValues = ["temperature", "vibration", "pressure", "spindle_speed", "power"];
@@ -407,7 +409,7 @@ async function loadKpis() {
 async function loadLists() {
   const asked = factory();
   const [tickets, purchases, letters] = await Promise.all([
-    api("/tickets?status=open-any"),
+    api("/tickets?limit=20"),
     api("/purchase-requests"),
     api("/dead-letters?limit=10").catch(() => ({ items: [] })),
   ]);
@@ -416,9 +418,11 @@ async function loadLists() {
   const button = (data, label) => h("button", { dataset: data }, label);
   fill(
     $("tickets"),
-    row("th", "ticket", "status", "evidence", "note", ""),
-    tickets.items.map((t) => row("td", t.id, t.status, String(t.evidenceCount), note(t),
-      h("span", {}, button({ ticket: t.id, action: "acknowledge" }, "acknowledge"), " ", button({ ticket: t.id, action: "resolve" }, "resolve")))),
+    row("th", "ticket", "status", "evidence", "note", "effect", ""),
+    tickets.items.map((t) => row("td", t.id, t.status, String(t.evidenceCount), note(t), t.effect ? t.effect.summary : "—",
+      ["open", "acknowledged", "inProgress"].includes(t.status)
+        ? h("span", {}, button({ ticket: t.id, action: "acknowledge" }, "acknowledge"), " ", button({ ticket: t.id, action: "resolve" }, "resolve"))
+        : "")),
   );
   fill(
     $("purchases"),
@@ -444,7 +448,7 @@ document.addEventListener("click", async (e) => {
 $("factory").addEventListener("change", () => {
   quality.reset();
   genealogy.reset();
-  return loadOverview().then(loadSchedule).then(loadLists).then(loadPerformance).then(loadKpis).then(() => quality.load()).then(() => genealogy.load());
+  return loadOverview().then(loadSchedule).then(loadLists).then(loadPerformance).then(loadKpis).then(() => quality.load()).then(() => genealogy.load()).then(() => effects.load());
 });
 
 (async () => {
@@ -460,6 +464,8 @@ $("factory").addEventListener("change", () => {
   setInterval(() => genealogy.load().catch(() => {}), 5000);
   setInterval(() => loadLists().catch(() => {}), 5000);
   setInterval(() => quality.load().catch(() => {}), 5000);
+  await effects.load().catch(() => {});
+  setInterval(() => effects.load().catch(() => {}), 5000);
   setInterval(() => loadPerformance().catch(() => {}), 5000);
   setInterval(() => loadKpis().catch(() => {}), 10000);
 })();

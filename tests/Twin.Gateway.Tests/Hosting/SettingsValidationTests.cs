@@ -53,6 +53,7 @@ public sealed class SettingsValidationTests
         [typeof(MachineTwinOptions)] = ("Twin:Machine:Prediction:Points", "2", "Twin:Machine:Prediction:Points must be from 3 to 128; it is 2."),
         [typeof(Twin.Grains.Maintenance.MaintenanceOptions)] = ("Twin:Maintenance:EscalateAfter", "00:00:30", "Twin:Maintenance:EscalateAfter must be from 00:01:00"),
         [typeof(Twin.Grains.Quality.QualityOptions)] = ("Twin:Quality:SubgroupSize", "11", "Twin:Quality:SubgroupSize must be from 1 to 10; it is 11."),
+        [typeof(Twin.Grains.Effects.EffectOptions)] = ("Twin:Effects:Window", "13:00:00", "Twin:Effects:Window must be from 00:00:10 to 12:00:00"),
         [typeof(Twin.Grains.Infrastructure.OutboxOptions)] = ("Twin:Outbox:MaxEntries", "5", "Twin:Outbox:MaxEntries must be from 10 to 1000000; it is 5."),
         [typeof(Twin.Silo.History.TwinHistoryOptions)] = ("Twin:History:RawRetention", "00:10:00", "Twin:History:RawRetention must be from 01:00:00"),
         [typeof(Twin.Silo.Integration.OutboundOptions)] = ("Twin:Outbound:Mqtt:Port", "0", "Twin:Outbound:Mqtt:Port must be from 1 to 65535; it is 0."),

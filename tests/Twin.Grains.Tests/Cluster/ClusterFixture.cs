@@ -65,6 +65,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton(Writes);
             silo.Services.Replace(ServiceDescriptor.Singleton<IOutboundDelivery>(External));
             silo.Services.Replace(ServiceDescriptor.Singleton<IHistorySink>(History));
+            silo.Services.TryAddSingleton<IHistoryReader>(new Twin.Silo.History.UnavailableHistoryReader("no history store in the grain cluster tests"));
             silo.AddIncomingGrainCallFilter(context =>
             {
                 Calls.Add($"{context.InterfaceName}.{context.MethodName} {context.TargetId}");
