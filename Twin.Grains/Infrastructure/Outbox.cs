@@ -97,6 +97,13 @@ public sealed record QualityAlarmMessage([property: Id(0)] string Machine, [prop
     public override string Lane => $"ticket-desk:{Report.Kind}";
 }
 
+/// <summary>A work order telling its product twin of itself (created, changed, status).</summary>
+[GenerateSerializer, Immutable, Alias("twin.ProductOrderMessage")]
+public sealed record ProductOrderMessage([property: Id(0)] string Product, [property: Id(1)] Twin.Products.ProductOrder Order) : OutboxMessage
+{
+    public override string Lane => $"product:{Product}";
+}
+
 /// <summary>One message waiting in an outbox, with its retry schedule.</summary>
 [GenerateSerializer, Alias("twin.OutboxEntry")]
 public sealed class OutboxEntry
@@ -291,6 +298,9 @@ public sealed class OutboxDelivery(IGrainFactory grains, IOutboundDelivery exter
             case PlanningMessage planning:
                 var signal = planning.Signal.Subject.Length == 0 ? planning.Signal with { Subject = owner } : planning.Signal;
                 await grains.GetGrain<IPlanningGrain>(factory).SignalAsync(signal);
+                return null;
+            case ProductOrderMessage product:
+                await grains.GetGrain<Twin.Products.IProductGrain>(TwinKey.Compose(factory, product.Product)).TrackOrderAsync(product.Order with { WorkOrder = owner });
                 return null;
             case ExternalMessage outbound:
                 if (external.HasTargets)
