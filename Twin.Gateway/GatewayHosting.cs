@@ -178,6 +178,7 @@ public static class GatewayHosting
         app.MapKpiApi();
         app.MapQualityApi();
         app.MapPlanningApi();
+        app.MapPlmApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();

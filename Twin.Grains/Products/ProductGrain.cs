@@ -62,7 +62,7 @@ public sealed partial class ProductGrain(
     public async Task<EngineeringChangeResult> ApplyChangeAsync(EngineeringChange change)
     {
         var (factory, product) = TwinKey.Split(this.GetPrimaryKeyString());
-        var errors = EngineeringChangeRules.Validate(change);
+        var errors = EngineeringChangeLimits.Validate(change);
         if (change.Product != product)
         {
             errors["product"] = [$"the change is for {change.Product}, this twin is {product}"];

@@ -33,6 +33,97 @@ public sealed record EngineeringChange(
     [property: Id(6)] string? Reason,
     [property: Id(7)] string? By);
 
+/// <summary>What every source of engineering changes checks (HTTP, the product twin).</summary>
+public static class EngineeringChangeLimits
+{
+    /// <summary>The most BOM lines of one revision.</summary>
+    public const int MaxBomLines = 200;
+
+    /// <summary>Field errors of a change, keyed by the HTTP request's field names (<c>bom[0].sourceBin</c>); empty when valid.</summary>
+    public static Dictionary<string, string[]> Validate(EngineeringChange change)
+    {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        foreach (var (field, id) in new[] { ("changeId", change.ChangeId), ("product", change.Product), ("revision", change.Revision) })
+        {
+            if (!TwinKey.IsValidId(id, out var error))
+            {
+                errors[field] = [error];
+            }
+        }
+
+        var bom = change.Bom.IsDefault ? [] : change.Bom;
+        if (bom.Length == 0)
+        {
+            errors["bom"] = ["required: at least one line (the revision's material per good part)"];
+        }
+        else if (bom.Length > MaxBomLines)
+        {
+            errors["bom"] = [$"at most {MaxBomLines} lines"];
+        }
+
+        for (var i = 0; i < bom.Length && i < MaxBomLines; i++)
+        {
+            var line = bom[i];
+            if (string.IsNullOrWhiteSpace(line?.Sku) || line.Sku.Length > 128)
+            {
+                errors[$"bom[{i}].sku"] = ["required, at most 128 characters"];
+            }
+
+            if (line is null || line.QuantityPerUnit <= 0)
+            {
+                errors[$"bom[{i}].quantityPerUnit"] = ["required, positive"];
+            }
+
+            if (!TwinKey.IsValidId(line?.SourceBin, out var binError))
+            {
+                errors[$"bom[{i}].sourceBin"] = [binError];
+            }
+        }
+
+        if (change.Routing is { } routing)
+        {
+            var steps = routing.Steps.IsDefault ? [] : routing.Steps;
+            if (steps.Length == 0)
+            {
+                errors["routing.steps"] = ["at least one step when a routing is given"];
+            }
+
+            for (var i = 0; i < steps.Length; i++)
+            {
+                var step = steps[i];
+                if (string.IsNullOrWhiteSpace(step?.Operation))
+                {
+                    errors[$"routing.steps[{i}].operation"] = ["required"];
+                }
+
+                var machines = step is null || step.Machines.IsDefault ? [] : step.Machines;
+                if (machines.Length == 0 || machines.Any(m => !TwinKey.IsValidId(m, out _)))
+                {
+                    errors[$"routing.steps[{i}].machines"] = ["at least one machine id"];
+                }
+
+                if (step is not null && (step.Setup < TimeSpan.Zero || step.RunPerPart <= TimeSpan.Zero))
+                {
+                    errors[$"routing.steps[{i}].runPerPart"] = ["positive, with a setup of zero or more"];
+                }
+            }
+        }
+
+        if (change.Reason is { Length: > 500 })
+        {
+            errors["reason"] = ["at most 500 characters"];
+        }
+
+        if (change.By is { Length: > 128 })
+        {
+            errors["by"] = ["at most 128 characters"];
+        }
+
+        return errors;
+    }
+
+}
+
 /// <summary>What an engineering change did to one work order.</summary>
 public enum EngineeringChangeTreatment
 {
