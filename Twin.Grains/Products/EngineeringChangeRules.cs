@@ -84,7 +84,7 @@ public static class EngineeringChangeRules
         }
 
         state.PendingChange = new EngineeringChangePending(change.ChangeId, from, change.Revision, change.Bom, now);
-        Record(state, new EngineeringChangeEntry(change.ChangeId, from, change.Revision, "flagged", now, null, state.Good));
+        Record(state, new EngineeringChangeEntry(change.ChangeId, from, change.Revision, "flagged", now, null, state.Good, []));
         state.History.Add(new WorkOrderTransition(state.Status, state.Status, now, "plm", $"engineering change {change.ChangeId}: revision {change.Revision} waits for a decision"));
         state.Version++;
         return (new EngineeringChangeAnswer(EngineeringChangeTreatment.Flagged, state.Status, from, $"{StatusText(state.Status)}: keeps revision {from ?? "(none)"} until someone decides", Remaining(definition.Bom, definition.Quantity, state.Good)), true);
@@ -119,7 +119,7 @@ public static class EngineeringChangeRules
         }
         else
         {
-            Record(state, new EngineeringChangeEntry(pending.ChangeId, pending.FromRevision, pending.ToRevision, "keep", now, by, state.Good));
+            Record(state, new EngineeringChangeEntry(pending.ChangeId, pending.FromRevision, pending.ToRevision, "keep", now, by, state.Good, []));
             state.History.Add(new WorkOrderTransition(state.Status, state.Status, now, by, $"engineering change {pending.ChangeId}: keeps revision {pending.FromRevision ?? "(none)"}"));
             state.Version++;
         }

@@ -122,7 +122,7 @@ public sealed record EngineeringChangePending(
 /// <summary>What an engineering change did to the order, kept on it.</summary>
 /// <param name="Outcome"><c>switched</c> (automatically, not yet released), <c>flagged</c>, <c>switch</c> or <c>keep</c> (a decision).</param>
 /// <param name="GoodAtSwitch">Good parts made when the BOM changed: their material was backflushed under the earlier revision and stays so.</param>
-/// <param name="EarlierBom">The BOM before the switch; default when the order kept its BOM.</param>
+/// <param name="EarlierBom">The BOM before the switch; empty when the order kept its BOM.</param>
 [GenerateSerializer, Immutable, Alias("twin.EngineeringChangeEntry")]
 public sealed record EngineeringChangeEntry(
     [property: Id(0)] string ChangeId,
