@@ -67,13 +67,15 @@ public class PlmGrainTests(ClusterFixture fixture)
         Assert.Equal(
             [("WO-1", EngineeringChangeTreatment.Switched), ("WO-2", EngineeringChangeTreatment.Flagged), ("WO-3", EngineeringChangeTreatment.NotAffected)],
             result.Orders.Select(o => (o.WorkOrder, o.Treatment)).ToArray());
-        Assert.Equal([new EngineeringChangeNeed("bin-alu", "alu", 10)], result.Orders[0].Remaining);
-        Assert.Equal([new EngineeringChangeNeed("bin-steel", "steel", 12)], result.Orders[1].Remaining);
+        Assert.Equal([new EngineeringChangeNeed("bin-alu", "alu", 10)], result.Orders[0].Remaining.ToArray());
+        Assert.Equal([new EngineeringChangeNeed("bin-steel", "steel", 12)], result.Orders[1].Remaining.ToArray());
 
         var switched = await Order("WO-1").GetSnapshotAsync();
-        Assert.Equal(("B", bomB), (switched.Definition.Revision, switched.Definition.Bom.ToArray()));
+        Assert.Equal("B", switched.Definition.Revision);
+        Assert.Equal(bomB, switched.Definition.Bom.ToArray());
         var flagged = await Order("WO-2").GetSnapshotAsync();
-        Assert.Equal(("A", bomA), (flagged.Definition.Revision, flagged.Definition.Bom.ToArray()));
+        Assert.Equal("A", flagged.Definition.Revision);
+        Assert.Equal(bomA, flagged.Definition.Bom.ToArray());
         Assert.Equal(("ECO-17", "A", "B"), (flagged.PendingEngineeringChange!.ChangeId, flagged.PendingEngineeringChange.FromRevision, flagged.PendingEngineeringChange.ToRevision));
         Assert.Equal(("A", WorkOrderStatus.Cancelled), ((await Order("WO-3").GetSnapshotAsync()).Definition.Revision, (await Order("WO-3").GetSnapshotAsync()).Status));
 
@@ -90,7 +92,7 @@ public class PlmGrainTests(ClusterFixture fixture)
         // A repeat answers the first result; other content under the same id is refused; so is a second change to the same revision.
         var again = await Product.ApplyChangeAsync(change);
         Assert.Equal(result.At, again.At);
-        Assert.Equal(result.Orders, again.Orders);
+        Assert.Equal(result.Orders.Select(o => (o.WorkOrder, o.Treatment, o.Note)), again.Orders.Select(o => (o.WorkOrder, o.Treatment, o.Note)));
         Assert.Equal("engineering-change.id-reused", (await Assert.ThrowsAsync<TwinRuleException>(() => Product.ApplyChangeAsync(change with { Reason = "other" }))).Code);
         Assert.Equal("product.revision-exists", (await Assert.ThrowsAsync<TwinRuleException>(() => Product.ApplyChangeAsync(change with { ChangeId = "ECO-18" }))).Code);
 
