@@ -45,7 +45,7 @@ public sealed partial class ProductGrain(
     TwinClock clock,
     ILogger<ProductGrain> logger) : Grain, IProductGrain, IRemindable
 {
-    /// <summary>Finished orders kept (the newest by version beyond it are forgotten first by age of their id).</summary>
+    /// <summary>Finished orders kept for the changes' listings; beyond it the first by id are forgotten (open orders are always kept).</summary>
     public const int FinishedOrdersKept = 500;
 
     private GroupCommit? _commit;
