@@ -17,6 +17,17 @@ public sealed class PayloadLimits
 
     /// <summary>Readings may be at most this far ahead of the gateway's clock.</summary>
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// The one event-time check of every source (MQTT, Sparkplug, UNS, HTTP telemetry and MES
+    /// events): a <c>ts.future</c> reason when <paramref name="at"/> is more than
+    /// <see cref="MaxClockSkew"/> ahead of <paramref name="now"/>, else null. A far-future time
+    /// would become its twin's "now" and push every real reading out of its windows.
+    /// </summary>
+    public string? Future(DateTimeOffset at, DateTimeOffset now, string? what = null) =>
+        at - now > MaxClockSkew
+            ? $"ts.future: {(what is null ? "" : what + " at ")}{at:O} is more than {MaxClockSkew} ahead of the gateway's clock"
+            : null;
 }
 
 /// <summary>The outcome of parsing one payload: a message, or the reason it was rejected.</summary>
@@ -384,12 +395,7 @@ public static class PayloadParser
             return "ts.missing: every payload needs 'ts', the event time (ISO 8601 with offset, e.g. 2026-11-26T08:00:00Z)";
         }
 
-        if (ts.Value - now > limits.MaxClockSkew)
-        {
-            return $"ts.future: {ts.Value:O} is more than {limits.MaxClockSkew} ahead of the gateway's clock";
-        }
-
-        return null;
+        return limits.Future(ts.Value, now);
     }
 
     private static string? ReadSeq(ref Utf8JsonReader reader, out long? seq)

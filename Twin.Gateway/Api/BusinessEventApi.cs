@@ -215,7 +215,7 @@ internal static class BusinessEventApi
         return await ApplyAsync(grains, factory, "mes", new DispatchEvent(request.EventId!, Fingerprint(request, json.Value), request.WorkOrder!, request.Line!));
     }
 
-    private static async Task<IResult> PostInspectionAsync(string factory, HttpRequest http, IGrainFactory grains, IOptions<JsonOptions> json, TimeProvider time)
+    private static async Task<IResult> PostInspectionAsync(string factory, HttpRequest http, IGrainFactory grains, IOptions<JsonOptions> json, IOptions<Twin.Ingestion.IngestOptions> ingest, TimeProvider time)
     {
         var (request, raw, problem) = await ReadAsync<InspectionEventRequest>(factory, http, grains, json.Value, time);
         if (problem is not null)
@@ -228,6 +228,11 @@ internal static class BusinessEventApi
         if (request.Ts is null)
         {
             errors["ts"] = ["required: the inspection's event time"];
+        }
+        else if (ingest.Value.Limits.Future(request.Ts.Value, time.GetUtcNow()) is { } future)
+        {
+            // As on the quality topic: one far-future inspection would empty the machine's quality windows.
+            errors["ts"] = [future];
         }
 
         foreach (var (field, id) in new[] { ("part", request.Part), ("batch", request.Batch), ("workOrder", request.WorkOrder), ("defect", request.Defect) })

@@ -11,7 +11,7 @@ public sealed record CharacteristicSummary(
     string Id, string Machine, string Characteristic, string Phase, SpecLimits? Spec, double? Center, double? Cpk, long Readings, long OutOfSpec, IReadOnlyList<Twin.Machines.FaultKind> FiringRules, DateTimeOffset? LastPoint);
 
 /// <summary>How to learn a characteristic's limits again: from the next points, with new settings when given.</summary>
-public sealed record RebaselineRequest(int? SubgroupSize, int? BaselineSubgroups, string? By);
+public sealed record RebaselineRequest(int? SubgroupSize, int? BaselineSubgroups, string? By, DateTimeOffset? From = null);
 
 /// <summary>SPC charts per characteristic, re-baselining, and the root-cause ranking.</summary>
 internal static class QualityApi
@@ -100,7 +100,7 @@ internal static class QualityApi
         }
 
         var settings = request?.SubgroupSize is { } n ? new SpcSettings(n, request.BaselineSubgroups!.Value) : null;
-        return TypedResults.Ok(await grains.GetGrain<ICharacteristicGrain>(new CharacteristicKey(factory, machine, characteristic).GrainKey).RebaselineAsync(settings, request?.By));
+        return TypedResults.Ok(await grains.GetGrain<ICharacteristicGrain>(new CharacteristicKey(factory, machine, characteristic).GrainKey).RebaselineAsync(settings, request?.By, request?.From));
     }
 
     private static async Task<Results<Ok<RootCauseReport>, ValidationProblem>> RootCauseAsync(

@@ -54,7 +54,7 @@ public sealed partial class StockBinGrain(
     public Task ReceiveReminder(string reminderName, TickStatus status) => _outbox!.OnReminderAsync(reminderName);
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
-        _commit?.DrainAsync() ?? Task.CompletedTask;
+        _commit?.CloseAsync(cancellationToken, _outbox) ?? Task.CompletedTask;
 
     public async Task<BinSnapshot> DefineAsync(BinDefinition definition)
     {

@@ -29,7 +29,7 @@ public sealed class DeadLetterGrain(
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
-        _commit?.DrainAsync() ?? Task.CompletedTask;
+        _commit?.CloseAsync(cancellationToken) ?? Task.CompletedTask;
 
     public Task RecordAsync(ImmutableArray<DeadLetter> letters)
     {

@@ -33,7 +33,7 @@ public sealed class FactoryGrain(
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
-        _commit?.DrainAsync() ?? Task.CompletedTask;
+        _commit?.CloseAsync(cancellationToken) ?? Task.CompletedTask;
 
     public Task RegisterAsync(TwinKind kind, string id)
     {

@@ -22,6 +22,7 @@ internal sealed class GroupCommit(IStorage storage, IGrainBase? owner = null)
     private TaskCompletionSource? _inFlight;
     private Task _loop = Task.CompletedTask;
     private Exception? _fault;
+    private bool _closed;
 
     /// <summary>Number of writes done, for tests and metrics.</summary>
     public long Writes { get; private set; }
@@ -35,6 +36,11 @@ internal sealed class GroupCommit(IStorage storage, IGrainBase? owner = null)
         if (_fault is not null)
         {
             return Task.FromException(new InvalidOperationException("The twin's state could not be saved; it is reloading.", _fault));
+        }
+
+        if (_closed)
+        {
+            return Task.FromException(new InvalidOperationException("The twin is deactivating; the next activation saves this change again from what is stored."));
         }
 
         _pending ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -60,6 +66,31 @@ internal sealed class GroupCommit(IStorage storage, IGrainBase? owner = null)
 
     /// <summary>Completes when no write is running or pending (for deactivation).</summary>
     public Task DrainAsync() => _loop;
+
+    /// <summary>
+    /// For <c>OnDeactivateAsync</c>: lets the twin's outbox finish the round it is in (up to the
+    /// deactivation's deadline), then waits for the last write and refuses any later commit. A
+    /// continuation of this dying activation can then never write over the state the next
+    /// activation loaded (an ETag conflict there, or lost changes). What was not written stays in
+    /// the stored outbox and is delivered again by the next activation; receivers drop repeats.
+    /// </summary>
+    public async Task CloseAsync(CancellationToken deadline, Outbox? outbox = null)
+    {
+        if (outbox is not null)
+        {
+            try
+            {
+                await outbox.StopAsync().WaitAsync(deadline);
+            }
+            catch (OperationCanceledException)
+            {
+                // Still delivering at the deadline: its commit is refused below.
+            }
+        }
+
+        _closed = true;
+        await _loop;
+    }
 
     private async Task RunAsync()
     {

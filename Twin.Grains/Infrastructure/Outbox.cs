@@ -376,6 +376,7 @@ internal sealed class Outbox
     private bool _again;
     private bool? _reminder;
     private IGrainTimer? _timer;
+    private bool _stopped;
 
     /// <param name="refused">Handles a message refused for good (true: handled, drop it); otherwise it is parked.</param>
     public Outbox(IGrainBase owner, Func<List<OutboxEntry>> entries, GroupCommit commit, OutboxServices services, Func<OutboxEntry, string, bool>? refused = null)
@@ -394,7 +395,7 @@ internal sealed class Outbox
     /// <summary>Delivers in the background what is due (after a commit). Never throws, never waits.</summary>
     public void Kick()
     {
-        if (_entries().Count > 0)
+        if (!_stopped && _entries().Count > 0)
         {
             _ = DeliverAsync();
         }
@@ -403,6 +404,11 @@ internal sealed class Outbox
     /// <summary>Delivers what is due now; completes when this round is done. Never throws.</summary>
     public Task DeliverAsync()
     {
+        if (_stopped)
+        {
+            return _running;
+        }
+
         if (!_running.IsCompleted)
         {
             _again = true;
@@ -410,6 +416,16 @@ internal sealed class Outbox
         }
 
         _running = RunAsync();
+        return _running;
+    }
+
+    /// <summary>For deactivation: starts no new round and completes when the running one is done. Never throws.</summary>
+    public Task StopAsync()
+    {
+        _stopped = true;
+        _again = false;
+        _timer?.Dispose();
+        _timer = null;
         return _running;
     }
 
@@ -554,7 +570,8 @@ internal sealed class Outbox
         {
             var wait = next - _services.Clock.GetUtcNow();
             var due = wait < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : wait;
-            _timer = _owner.RegisterGrainTimer(_ => DeliverAsync(), new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { Interleave = true });
+            // A deactivating twin keeps only the reminder: the next activation takes over.
+            _timer = _stopped ? null : _owner.RegisterGrainTimer(_ => DeliverAsync(), new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { Interleave = true });
             if (_reminder != true)
             {
                 await _owner.RegisterOrUpdateReminder(Reminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));

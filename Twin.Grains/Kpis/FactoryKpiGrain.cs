@@ -37,7 +37,7 @@ public sealed partial class FactoryKpiGrain(
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
-        _commit?.DrainAsync() ?? Task.CompletedTask;
+        _commit?.CloseAsync(cancellationToken) ?? Task.CompletedTask;
 
     public Task ReportTicketsAsync(TicketDeskKpi report) => Commit(KpiRules.Apply(state.State, report));
 

@@ -66,7 +66,7 @@ public sealed partial class MachineGrain(
         _deactivating = true;
         if (_commit is not null)
         {
-            await _commit.DrainAsync();
+            await _commit.CloseAsync(cancellationToken, _outbox);
         }
     }
 

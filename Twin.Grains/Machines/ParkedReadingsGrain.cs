@@ -43,6 +43,9 @@ public sealed partial class ParkedReadingsGrain(
         return Task.CompletedTask;
     }
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.CloseAsync(cancellationToken) ?? Task.CompletedTask;
+
     public async Task ParkAsync(ImmutableArray<MachineMessage> messages)
     {
         if (state.State.Waiting.Count + messages.Length > IParkedReadingsGrain.MaxWaiting)

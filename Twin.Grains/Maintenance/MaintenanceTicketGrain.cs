@@ -81,7 +81,7 @@ public sealed partial class MaintenanceTicketGrain(
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         metrics.TicketsOpen(this.GetPrimaryKeyString(), 0);
-        return Task.CompletedTask;
+        return _commit?.CloseAsync(cancellationToken, _outbox) ?? Task.CompletedTask;
     }
 
     private void ReportOpen() => metrics.TicketsOpen(this.GetPrimaryKeyString(), state.State.Tickets.Count(t => TicketRules.IsOpen(t.Status)));

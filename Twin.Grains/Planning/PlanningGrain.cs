@@ -76,7 +76,7 @@ public sealed partial class PlanningGrain(
     {
         if (_commit is not null)
         {
-            await _commit.DrainAsync();
+            await _commit.CloseAsync(cancellationToken, _outbox);
         }
     }
 

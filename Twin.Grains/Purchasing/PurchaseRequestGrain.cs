@@ -27,6 +27,9 @@ public sealed class PurchaseRequestGrain(
         _outbox.Kick();
     }
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.CloseAsync(cancellationToken, _outbox) ?? Task.CompletedTask;
+
     public async Task NoticeAsync(StockNotice notice)
     {
         var (factory, bin) = TwinKey.Split(this.GetPrimaryKeyString());

@@ -53,6 +53,9 @@ public sealed class CharacteristicGrain(
         return Task.CompletedTask;
     }
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.CloseAsync(cancellationToken, _outbox) ?? Task.CompletedTask;
+
     public async Task RecordAsync(SpcSample sample)
     {
         if (state.State.Seen.Contains(sample.Id))
@@ -89,7 +92,7 @@ public sealed class CharacteristicGrain(
             ? throw new TwinRuleException("characteristic.not-found", $"Nothing was measured of '{_key.Characteristic}' on machine '{_key.Machine}' yet.")
             : Snapshot());
 
-    public async Task<CharacteristicSnapshot> RebaselineAsync(SpcSettings? settings, string? by)
+    public async Task<CharacteristicSnapshot> RebaselineAsync(SpcSettings? settings, string? by, DateTimeOffset? from = null)
     {
         if (settings is not null)
         {
@@ -98,7 +101,7 @@ public sealed class CharacteristicGrain(
 
         await this.RegisterOnceAsync(state.State, TwinKind.Characteristic, _key.Id);
         var o = options.Value;
-        SpcChart.Rebaseline(state.State.Chart ??= new SpcState { SubgroupSize = o.SubgroupSize, BaselineSubgroups = o.BaselineSubgroups }, settings);
+        SpcChart.Rebaseline(state.State.Chart ??= new SpcState { SubgroupSize = o.SubgroupSize, BaselineSubgroups = o.BaselineSubgroups }, settings, from ?? clock.UtcNow);
         state.State.RebaselinedAt = clock.UtcNow;
         state.State.RebaselinedBy = by;
         state.State.Version++;
@@ -128,6 +131,8 @@ public sealed class CharacteristicGrain(
             SpcRules.Kinds(chart.Firing),
             state.State.Version,
             state.State.RebaselinedAt,
-            state.State.RebaselinedBy);
+            state.State.RebaselinedBy,
+            chart.From,
+            chart.BeforeRebaseline);
     }
 }

@@ -53,6 +53,9 @@ public sealed partial class InspectionLogGrain(
         return Task.CompletedTask;
     }
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.CloseAsync(cancellationToken) ?? Task.CompletedTask;
+
     public async Task RecordAsync(InspectionRecord record)
     {
         if (state.State.Records.Exists(r => r.Id == record.Id))

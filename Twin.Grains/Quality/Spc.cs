@@ -183,6 +183,12 @@ public sealed class SpcState
     [Id(10)] public SpecLimits? Spec { get; set; }
     [Id(11)] public long Readings { get; set; }
     [Id(12)] public long OutOfSpec { get; set; }
+
+    /// <summary>Event time from which measurements count, after a re-baseline: earlier ones (late arrivals of the old process) are counted but not charted.</summary>
+    [Id(13)] public DateTimeOffset? From { get; set; }
+
+    /// <summary>Measurements left off the chart as older than <see cref="From"/>.</summary>
+    [Id(14)] public long BeforeRebaseline { get; set; }
 }
 
 /// <summary>What one measurement did to a chart.</summary>
@@ -214,6 +220,12 @@ public static class SpcChart
         if (spec.Lsl is not null || spec.Usl is not null || spec.Nominal is not null)
         {
             state.Spec = spec;
+        }
+
+        if (state.From is { } from && time < from)
+        {
+            state.BeforeRebaseline++;
+            return new SpcStep(null, 0, false);
         }
 
         if (state.Pending.Count == 0)
@@ -370,8 +382,11 @@ public static class SpcChart
         return new Capability(mean, sigma, recent.Count, cp, cpk);
     }
 
-    /// <summary>Phase I again: no limits, an empty baseline, the next points learn new ones (with new settings when given).</summary>
-    public static void Rebaseline(SpcState state, SpcSettings? settings)
+    /// <summary>
+    /// Phase I again: no limits, an empty baseline, the next points learn new ones (with new settings
+    /// when given). Measurements made before <paramref name="from"/> no longer enter the chart.
+    /// </summary>
+    public static void Rebaseline(SpcState state, SpcSettings? settings, DateTimeOffset from)
     {
         if (settings is not null)
         {
@@ -381,6 +396,7 @@ public static class SpcChart
         }
 
         state.Limits = null;
+        state.From = from;
         state.Baseline.Clear();
         state.Pending.Clear();
         state.PendingPart = null;

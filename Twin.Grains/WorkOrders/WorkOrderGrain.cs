@@ -45,6 +45,9 @@ public sealed partial class WorkOrderGrain(
         _outbox.Kick();
     }
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.CloseAsync(cancellationToken, _outbox) ?? Task.CompletedTask;
+
     /// <summary>Before a write: flags a change the factory KPIs should hear of; true when it did.</summary>
     private bool MarkKpiChange()
     {

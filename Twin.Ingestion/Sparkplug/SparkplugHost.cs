@@ -719,7 +719,7 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
             var refusal = definition.Refusal
                 ?? (!double.IsFinite(value) ? $"values.not-number: {name} is not a finite number"
                 : Math.Abs(value) > PayloadParser.MaxMagnitude ? $"values.out-of-range: {name} is {value.ToString("G17", CultureInfo.InvariantCulture)}; values beyond ±1e15 are refused"
-                : at - c.Now > limits.MaxClockSkew ? $"ts.future: {name} at {at:O} is more than {limits.MaxClockSkew} ahead of the gateway's clock"
+                : limits.Future(at, c.Now, name) is { } future ? future
                 : sensors.TryGetValue(definition.Sensor, out var other) ? $"values.duplicate: {name} and metric '{Truncate(other)}' of the same message both give the sensor '{definition.Sensor}'; the first is taken"
                 : null);
             if (refusal is not null)

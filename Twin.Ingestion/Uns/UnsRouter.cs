@@ -223,9 +223,9 @@ public sealed class UnsRouter
                 at = eventTime;
             }
 
-            if (at - now > _limits.MaxClockSkew)
+            if (_limits.Future(at, now) is { } future)
             {
-                return ParseResult.Fail($"ts.future: {at:O} is more than {_limits.MaxClockSkew} ahead of the gateway's clock");
+                return ParseResult.Fail(future);
             }
 
             if (values.Count == 0)

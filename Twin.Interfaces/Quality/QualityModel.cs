@@ -170,7 +170,9 @@ public sealed record CharacteristicSnapshot(
     [property: Id(13)] ImmutableArray<FaultKind> FiringRules,
     [property: Id(14)] long Version,
     [property: Id(15)] DateTimeOffset? RebaselinedAt = null,
-    [property: Id(16)] string? RebaselinedBy = null);
+    [property: Id(16)] string? RebaselinedBy = null,
+    [property: Id(17)] DateTimeOffset? BaselineFrom = null,
+    [property: Id(18)] long BeforeRebaseline = 0);
 
 /// <summary>How a characteristic's control limits are learned: subgroup size and baseline length.</summary>
 /// <param name="SubgroupSize">Consecutive measurements per subgroup, 1 (individuals) to 10.</param>
@@ -299,8 +301,13 @@ public interface ICharacteristicGrain : IGrainWithStringKey
     /// Forgets the limits and learns new ones from the next points (phase I again), with new
     /// settings when given; the points so far stay on the chart.
     /// </summary>
+    /// <remarks>
+    /// Measurements made before <paramref name="from"/> (event time; default: the cluster's clock
+    /// at the call) do not enter the new baseline, even when they arrive after it: one still on its
+    /// way from the inspection log belongs to the old process.
+    /// </remarks>
     [Alias("Rebaseline")]
-    Task<CharacteristicSnapshot> RebaselineAsync(SpcSettings? settings, string? by);
+    Task<CharacteristicSnapshot> RebaselineAsync(SpcSettings? settings, string? by, DateTimeOffset? from = null);
 }
 
 /// <summary>

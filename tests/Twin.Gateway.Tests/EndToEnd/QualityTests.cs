@@ -166,6 +166,17 @@ public class QualityTests(EmbeddedGatewayFixture fixture, ITestOutputHelper outp
         Assert.Contains("ts", fields);
         Assert.Contains("measurements[0]", fields);
 
+        // An inspection from the far future is refused like one on the quality topic: taken, it would
+        // become the machine's "now" and push every real inspection out of the 24 h KPI window.
+        var future = await PostInspectionAsync(new { eventId = "insp-2099", machine = "press-1", ts = new DateTimeOffset(2099, 1, 1, 0, 0, 0, TimeSpan.Zero), part = "P-99", measurements = new[] { new { characteristic = "height", value = 12.0, lsl = 11.8, usl = 12.2 } } });
+        Assert.Equal(HttpStatusCode.BadRequest, future.StatusCode);
+        var futureTs = (await future.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").GetProperty("ts")[0].GetString()!;
+        Assert.StartsWith("ts.future:", futureTs, StringComparison.Ordinal);
+        await Wait.UntilAsync(
+            async () => await Gateway.GetJsonAsync($"/api/factories/{_factory}/dead-letters") is { } d && d.GetProperty("items").EnumerateArray().Any(l => l.GetProperty("reason").GetString()!.Contains("ts.future", StringComparison.Ordinal)),
+            Deadline,
+            "the far-future inspection is a dead letter");
+
         var quality = await Wait.ForAsync(
             async () => await Gateway.GetJsonAsync($"/api/factories/{_factory}/kpis") is { } k && k.GetProperty("quality") is { ValueKind: JsonValueKind.Object } q && q.GetProperty("inspected").GetInt64() == 11 ? q : (JsonElement?)null,
             Deadline,

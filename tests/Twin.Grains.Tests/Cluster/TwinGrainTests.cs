@@ -149,4 +149,22 @@ public class TwinGrainTests(ClusterFixture fixture)
         Assert.Equal("planner", snapshot.History[1].By);
         await Assert.ThrowsAsync<TwinRuleException>(() => order.TransitionAsync(WorkOrderStatus.Cancelled));
     }
+
+    [Fact]
+    public async Task A_twin_deactivated_while_its_outbox_delivers_never_writes_over_the_next_activation()
+    {
+        // Each transition queues a planner message that the outbox delivers in the background;
+        // deactivating at once leaves that delivery (and its write) racing the next activation.
+        for (var i = 0; i < 40; i++)
+        {
+            var order = Grain<IWorkOrderGrain>($"WO-race-{i}");
+            await order.CreateAsync(new WorkOrderDefinition("panel", 10, T0.AddDays(2), [new BomLine("steel", 1, "bin-1")], "l1"));
+            await order.TransitionAsync(WorkOrderStatus.Released, "planner");
+            await fixture.Cluster.DeactivateAsync(order);
+            await order.TransitionAsync(WorkOrderStatus.InProgress, "mes");
+            await fixture.Cluster.DeactivateAsync(order);
+            var snapshot = await order.TransitionAsync(WorkOrderStatus.Completed, "mes");
+            Assert.Equal(WorkOrderStatus.Completed, snapshot.Status);
+        }
+    }
 }

@@ -98,6 +98,32 @@ public class GroupCommitTests
         Assert.Equal(2, commit.Writes);
     }
 
+    [Fact]
+    public async Task Closing_waits_for_the_write_in_flight_and_refuses_later_commits()
+    {
+        var gates = new List<TaskCompletionSource>();
+        var commit = new GroupCommit(new Storage(() =>
+        {
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            gates.Add(gate);
+            return gate.Task;
+        }));
+
+        var first = commit.CommitAsync();
+        var closing = commit.CloseAsync(CancellationToken.None);
+        Assert.False(closing.IsCompleted);
+
+        // A continuation of the dying activation must not start a write of its own.
+        var late = commit.CommitAsync();
+        Assert.True(late.IsFaulted);
+        Assert.IsType<InvalidOperationException>(late.Exception!.InnerException);
+
+        gates[0].SetResult();
+        await Task.WhenAll(first, closing).WaitAsync(Deadline);
+        Assert.Single(gates);
+        Assert.Equal(1, commit.Writes);
+    }
+
     /// <summary>Grain storage whose writes the test controls.</summary>
     private sealed class Storage(Func<Task> write) : IStorage
     {

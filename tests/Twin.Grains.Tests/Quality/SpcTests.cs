@@ -192,12 +192,46 @@ public class SpcTests
         }
 
         Assert.NotNull(state.Limits);
-        SpcChart.Rebaseline(state, new SpcSettings(1, 10));
+        SpcChart.Rebaseline(state, new SpcSettings(1, 10), T0);
         Assert.Null(state.Limits);
         Assert.Equal((1, 10), (state.SubgroupSize, state.BaselineSubgroups));
         Assert.Equal(5, state.Points.Count);
-        Assert.Throws<TwinRuleException>(() => SpcChart.Rebaseline(state, new SpcSettings(11, 25)));
-        Assert.Throws<TwinRuleException>(() => SpcChart.Rebaseline(state, new SpcSettings(1, 4)));
+        Assert.Throws<TwinRuleException>(() => SpcChart.Rebaseline(state, new SpcSettings(11, 25), T0));
+        Assert.Throws<TwinRuleException>(() => SpcChart.Rebaseline(state, new SpcSettings(1, 4), T0));
+    }
+
+    [Fact]
+    public void A_measurement_made_before_a_rebaseline_never_enters_the_new_baseline()
+    {
+        // Subgroups of 2, baseline of 5: learn limits, then re-baseline at T0 + 1 h.
+        var state = new SpcState { SubgroupSize = 2, BaselineSubgroups = 5 };
+        for (var i = 0; i < 10; i++)
+        {
+            SpcChart.Add(state, 10 + (i % 2), T0.AddMinutes(i), NoSpec, null, T0, 100);
+        }
+
+        Assert.NotNull(state.Limits);
+        SpcChart.Add(state, 50, T0.AddMinutes(20), NoSpec, null, T0, 100);
+        var cut = T0.AddHours(1);
+        SpcChart.Rebaseline(state, null, cut);
+        Assert.Empty(state.Pending);
+
+        // Still on its way when the re-baseline came: measured at T0 + 30 min, it arrives after.
+        var late = SpcChart.Add(state, 99, T0.AddMinutes(30), NoSpec, null, T0, 100);
+        Assert.Null(late.Point);
+        Assert.Empty(state.Pending);
+        Assert.Equal(1, state.BeforeRebaseline);
+
+        // The new process: subgroups (20, 22) x5 give X-double-bar 21 and R-bar 2, nothing of the old.
+        for (var i = 0; i < 10; i++)
+        {
+            SpcChart.Add(state, i % 2 == 0 ? 20 : 22, cut.AddMinutes(i), NoSpec, null, T0, 100);
+        }
+
+        Assert.NotNull(state.Limits);
+        Assert.Equal(21, state.Limits!.Center, 9);
+        Assert.Equal(2, state.Limits.RangeCenter, 9);
+        Assert.Equal(22, state.Readings);
     }
 
     [Fact]
