@@ -59,6 +59,9 @@ public sealed partial class ProductGrain(
         return Task.CompletedTask;
     }
 
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
+        _commit?.CloseAsync(cancellationToken, _outbox) ?? Task.CompletedTask;
+
     public async Task<EngineeringChangeResult> ApplyChangeAsync(EngineeringChange change)
     {
         var (factory, product) = TwinKey.Split(this.GetPrimaryKeyString());
