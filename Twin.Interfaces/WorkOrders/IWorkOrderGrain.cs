@@ -96,8 +96,8 @@ public sealed record WorkOrderSnapshot(
     [property: Id(8)] ImmutableArray<WorkOrderTransition> History,
     [property: Id(9)] string? DispatchedLine,
     [property: Id(10)] ImmutableArray<BackflushShortfall> Shortfalls,
-    [property: Id(11)] EngineeringChangePending? PendingEngineeringChange = null,
-    [property: Id(12)] ImmutableArray<EngineeringChangeEntry> EngineeringChanges = default);
+    [property: Id(11)] EngineeringChangePending? PendingEngineeringChange,
+    [property: Id(12)] ImmutableArray<EngineeringChangeEntry> EngineeringChanges);
 
 /// <summary>An engineering change as it reaches one work order of its product.</summary>
 /// <param name="Effective">The revision applies to orders due at or after it (orders without a due date: from <paramref name="At"/>).</param>
@@ -132,7 +132,7 @@ public sealed record EngineeringChangeEntry(
     [property: Id(4)] DateTimeOffset At,
     [property: Id(5)] string? By,
     [property: Id(6)] long GoodAtSwitch,
-    [property: Id(7)] ImmutableArray<BomLine> EarlierBom = default);
+    [property: Id(7)] ImmutableArray<BomLine> EarlierBom);
 
 /// <summary>The answer of a work order to an engineering change.</summary>
 [GenerateSerializer, Immutable, Alias("twin.EngineeringChangeAnswer")]
