@@ -184,6 +184,7 @@ public static class GatewayHosting
         app.MapQualityApi();
         app.MapGenealogyApi();
         app.MapPlanningApi();
+        app.MapPlmApi();
 
         // Liveness never depends on storage or the cluster: only that the process answers.
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();

@@ -29,6 +29,7 @@ public static class TwinEvents
     public const int PlanningGrainWhatIfMaterialUnread = 1606;
     public const int InspectionLogGrainKpiFailed = 1701;
     public const int RootCauseGrainHistoryFailed = 1702;
+    public const int ProductGrainChangeApplied = 1801;
     public const int GenealogyGrainHistoryFailed = 1851;
     public const int GenealogyGrainPartsFailed = 1852;
     public const int ActionEffectGrainTracked = 1901;

@@ -316,7 +316,7 @@ internal static class BusinessEventApi
         });
     }
 
-    private static Dictionary<string, string[]> Common(string factory, string? eventId)
+    internal static Dictionary<string, string[]> Common(string factory, string? eventId)
     {
         var errors = ApiSupport.ValidateIds(("factory", factory)) ?? [];
         if (string.IsNullOrEmpty(eventId) || eventId.Length > MaxEventIdLength || !eventId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))
@@ -338,10 +338,10 @@ internal static class BusinessEventApi
     /// <summary>A movement event as it was before lots: what a movement without a lot is fingerprinted as.</summary>
     private sealed record MovementFingerprint(string? EventId, string? Bin, string? Kind, decimal? Quantity, string? TargetBin, DateTimeOffset? Ts, string? Reference);
 
-    private static string Fingerprint<T>(T request, JsonOptions json) =>
+    internal static string Fingerprint<T>(T request, JsonOptions json) =>
         Convert.ToHexString(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, json.SerializerOptions)));
 
-    private static async Task<(T? Request, string Raw, IResult? Problem)> ReadAsync<T>(string factory, HttpRequest http, IGrainFactory grains, JsonOptions json, TimeProvider time)
+    internal static async Task<(T? Request, string Raw, IResult? Problem)> ReadAsync<T>(string factory, HttpRequest http, IGrainFactory grains, JsonOptions json, TimeProvider time)
         where T : class
     {
         var maxBodyBytes = http.HttpContext.RequestServices.GetRequiredService<IOptions<HttpLimitsOptions>>().Value.MaxEventBodyBytes;
@@ -384,7 +384,7 @@ internal static class BusinessEventApi
         }
     }
 
-    private static async Task<IResult> RejectAsync(string factory, HttpRequest http, IGrainFactory grains, string raw, Dictionary<string, string[]> errors, TimeProvider time)
+    internal static async Task<IResult> RejectAsync(string factory, HttpRequest http, IGrainFactory grains, string raw, Dictionary<string, string[]> errors, TimeProvider time)
     {
         if (TwinKey.IsValidId(factory, out _))
         {

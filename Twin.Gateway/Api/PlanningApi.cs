@@ -65,10 +65,25 @@ internal static class PlanningApi
     private static async Task<Results<Ok<RoutingResponse>, ValidationProblem>> PutRoutingAsync(string factory, string product, RoutingRequest request, IGrainFactory grains)
     {
         var errors = ApiSupport.ValidateIds(("factory", factory), ("product", product)) ?? [];
-        var steps = request.Steps ?? [];
+        var routing = Steps(product, request.Steps, errors, "");
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var known = await grains.GetGrain<IFactoryGrain>(factory).ListAsync(TwinKind.Machine);
+        var kept = await grains.GetGrain<IPlanningGrain>(factory).DefineRoutingAsync(routing!);
+        return TypedResults.Ok(new RoutingResponse(kept.Product, kept.Steps, UnknownMachines(factory, kept, known)));
+    }
+
+    /// <summary>Checks a routing's steps, adding field errors under <paramref name="prefix"/>; the routing when they are valid.</summary>
+    internal static Routing? Steps(string product, List<RoutingStepRequest>? given, Dictionary<string, string[]> errors, string prefix)
+    {
+        var before = errors.Count;
+        var steps = given ?? [];
         if (steps.Count is 0 or > 100)
         {
-            errors["steps"] = ["1 to 100 operations in precedence order"];
+            errors[prefix + "steps"] = ["1 to 100 operations in precedence order"];
         }
 
         for (var i = 0; i < steps.Count; i++)
@@ -76,45 +91,37 @@ internal static class PlanningApi
             var step = steps[i];
             if (string.IsNullOrWhiteSpace(step?.Operation) || step.Operation.Length > 64)
             {
-                errors[$"steps[{i}].operation"] = ["required, at most 64 characters"];
+                errors[$"{prefix}steps[{i}].operation"] = ["required, at most 64 characters"];
             }
             else if (steps.Take(i).Any(s => s?.Operation == step.Operation))
             {
-                errors[$"steps[{i}].operation"] = [$"'{step.Operation}' is listed twice"];
+                errors[$"{prefix}steps[{i}].operation"] = [$"'{step.Operation}' is listed twice"];
             }
 
             var machines = step?.Machines ?? [];
             var bad = machines.Select((m, k) => TwinKey.IsValidId(m, out var e) ? null : $"[{k}]: {e}").OfType<string>().ToList();
             if (machines.Count is 0 or > 100 || bad.Count > 0)
             {
-                errors[$"steps[{i}].machines"] = bad.Count > 0 ? [.. bad] : ["1 to 100 machine ids that can run it"];
+                errors[$"{prefix}steps[{i}].machines"] = bad.Count > 0 ? [.. bad] : ["1 to 100 machine ids that can run it"];
             }
 
             if (step?.Setup is { } setup && (setup < TimeSpan.Zero || setup > TimeSpan.FromDays(7)))
             {
-                errors[$"steps[{i}].setup"] = ["from 00:00:00 to 7.00:00:00"];
+                errors[$"{prefix}steps[{i}].setup"] = ["from 00:00:00 to 7.00:00:00"];
             }
 
             if (step?.RunPerPart is not { } run || run <= TimeSpan.Zero || run > TimeSpan.FromDays(1))
             {
-                errors[$"steps[{i}].runPerPart"] = ["required: more than 00:00:00, at most 1.00:00:00"];
+                errors[$"{prefix}steps[{i}].runPerPart"] = ["required: more than 00:00:00, at most 1.00:00:00"];
             }
 
             if (step?.Name is { Length: > 200 })
             {
-                errors[$"steps[{i}].name"] = ["at most 200 characters"];
+                errors[$"{prefix}steps[{i}].name"] = ["at most 200 characters"];
             }
         }
 
-        if (errors.Count > 0)
-        {
-            return TypedResults.ValidationProblem(errors);
-        }
-
-        var routing = new Routing(product, [.. steps.Select(s => new RoutingStep(s.Operation!, [.. s.Machines!], s.Setup ?? TimeSpan.Zero, s.RunPerPart!.Value, s.Name))]);
-        var known = await grains.GetGrain<IFactoryGrain>(factory).ListAsync(TwinKind.Machine);
-        var kept = await grains.GetGrain<IPlanningGrain>(factory).DefineRoutingAsync(routing);
-        return TypedResults.Ok(new RoutingResponse(kept.Product, kept.Steps, UnknownMachines(factory, kept, known)));
+        return errors.Count > before ? null : new Routing(product, [.. steps.Select(s => new RoutingStep(s.Operation!, [.. s.Machines!], s.Setup ?? TimeSpan.Zero, s.RunPerPart!.Value, s.Name))]);
     }
 
     /// <summary>A warning per machine of the routing that is not a machine twin of the factory, with the nearest known id when one is close (a typo).</summary>

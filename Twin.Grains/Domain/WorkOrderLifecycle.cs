@@ -31,6 +31,12 @@ public sealed class WorkOrderState : IRegisteredState
     /// <summary>Backflush issues for the source bins and events for external systems, not yet taken (the order's persisted outbox).</summary>
     [Id(14)] public List<Twin.Grains.Infrastructure.OutboxEntry> Outbox { get; set; } = [];
 
+    /// <summary>An engineering change waiting for a switch-or-keep decision (released or running orders).</summary>
+    [Id(15)] public EngineeringChangePending? PendingChange { get; set; }
+
+    /// <summary>What engineering changes did to the order, oldest first.</summary>
+    [Id(16)] public List<EngineeringChangeEntry> EngineeringChanges { get; set; } = [];
+
     /// <summary>The order's genealogy as recorded so far: machines with windows, consumed material with lots (<see cref="GenealogyRules"/>).</summary>
     [Id(20)] public GenealogyState Genealogy { get; set; } = new();
 }
@@ -115,6 +121,11 @@ public static class WorkOrderLifecycle
         if (definition.Line is not null && !TwinKey.IsValidId(definition.Line, out var lineError))
         {
             errors.Add($"line: {lineError}");
+        }
+
+        if (definition.Revision is not null && !TwinKey.IsValidId(definition.Revision, out var revisionError))
+        {
+            errors.Add($"revision: {revisionError}");
         }
 
         var bom = definition.Bom.IsDefault ? [] : definition.Bom;
@@ -209,6 +220,12 @@ public static class WorkOrderLifecycle
 
         state.History.Add(new WorkOrderTransition(state.Status, target, now, by, reason));
         state.Status = target;
+        if (target is WorkOrderStatus.Completed or WorkOrderStatus.Cancelled)
+        {
+            // Nothing left to decide for a finished order.
+            state.PendingChange = null;
+        }
+
         state.Version++;
         return true;
     }
@@ -301,10 +318,10 @@ public static class WorkOrderLifecycle
     {
         var definition = state.Definition ?? new WorkOrderDefinition("", 0, null, []);
         var progress = definition.Quantity > 0 ? Math.Min(1.0, (double)state.Good / definition.Quantity) : 0;
-        return new WorkOrderSnapshot(factory, id, state.Version, state.Status, definition, state.Good, state.Scrap, progress, [.. state.History], state.DispatchedLine, [.. state.Shortfalls]);
+        return new WorkOrderSnapshot(factory, id, state.Version, state.Status, definition, state.Good, state.Scrap, progress, [.. state.History], state.DispatchedLine, [.. state.Shortfalls], state.PendingChange, [.. state.EngineeringChanges]);
     }
 
     private static bool SameDefinition(WorkOrderDefinition a, WorkOrderDefinition b) =>
         a.Product == b.Product && a.Quantity == b.Quantity && a.Due == b.Due && a.Line == b.Line && a.Priority == b.Priority
-        && a.Bom.SequenceEqual(b.Bom);
+        && a.Revision == b.Revision && a.Bom.SequenceEqual(b.Bom);
 }

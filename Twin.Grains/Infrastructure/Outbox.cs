@@ -119,6 +119,13 @@ public sealed record ActionMessage([property: Id(0)] Twin.Effects.ActionRecord A
     public override string Lane => "effects";
 }
 
+/// <summary>A work order telling its product twin of itself (created, changed, status).</summary>
+[GenerateSerializer, Immutable, Alias("twin.ProductOrderMessage")]
+public sealed record ProductOrderMessage([property: Id(0)] string Product, [property: Id(1)] Twin.Products.ProductOrder Order) : OutboxMessage
+{
+    public override string Lane => $"product:{Product}";
+}
+
 /// <summary>One message waiting in an outbox, with its retry schedule.</summary>
 [GenerateSerializer, Alias("twin.OutboxEntry")]
 public sealed class OutboxEntry
@@ -337,6 +344,9 @@ public sealed class OutboxDelivery(IGrainFactory grains, IOutboundDelivery exter
                 return null;
             case ActionMessage action:
                 await grains.GetGrain<Twin.Effects.IActionEffectGrain>(factory).TrackAsync(action.Action);
+                return null;
+            case ProductOrderMessage product:
+                await grains.GetGrain<Twin.Products.IProductGrain>(TwinKey.Compose(factory, product.Product)).TrackOrderAsync(product.Order with { WorkOrder = owner });
                 return null;
             case ExternalMessage outbound:
                 if (external.HasTargets)

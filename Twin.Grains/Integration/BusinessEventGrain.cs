@@ -50,6 +50,7 @@ public sealed class BusinessEventGrain(
                 WorkOrderEvent order => await ApplyAsync(factory, order),
                 DispatchEvent dispatch => await ApplyAsync(factory, dispatch),
                 InspectionEvent inspection => await ApplyAsync(factory, inspection),
+                EngineeringChangeEvent change => await ApplyAsync(factory, change),
                 _ => throw new TwinRuleException("event.unknown", $"Unknown event type {businessEvent.GetType().Name}."),
             };
         }
@@ -104,8 +105,17 @@ public sealed class BusinessEventGrain(
         return new EventOutcome(e.EventId, true, null, detail, TwinOf(e), 0, clock.UtcNow, false);
     }
 
+    private async Task<EventOutcome> ApplyAsync(string factory, EngineeringChangeEvent e)
+    {
+        var product = GrainFactory.GetGrain<Twin.Products.IProductGrain>(TwinKey.Compose(factory, e.Change.Product));
+        var result = await product.ApplyChangeAsync(e.Change);
+        var detail = $"Product {result.Product} revision {result.Revision}: {string.Join(", ", Enum.GetValues<Twin.Products.EngineeringChangeTreatment>().Select(t => $"{result.Orders.Count(o => o.Treatment == t)} {Grains.Products.EngineeringChangeRules.Treatment(t)}"))}.";
+        return new EventOutcome(e.EventId, true, null, detail, TwinOf(e), 0, clock.UtcNow, false);
+    }
+
     private static string TwinOf(BusinessEvent e) => e switch
     {
+        EngineeringChangeEvent c => $"product/{c.Change.Product}",
         InspectionEvent i => $"machine/{i.Machine}",
         StockMovementEvent m => $"bin/{m.Bin}",
         WorkOrderEvent w => $"work-order/{w.WorkOrder}",

@@ -6,7 +6,9 @@ using Twin.Grains.Domain;
 using Twin.Grains.Infrastructure;
 using Twin.Grains.Kpis;
 using Twin.Integration;
+using Twin.Grains.Products;
 using Twin.Kpis;
+using Twin.Products;
 using Twin.Scheduling;
 using Twin.WorkOrders;
 
@@ -96,6 +98,7 @@ public sealed partial class WorkOrderGrain(
         if (WorkOrderLifecycle.Create(state.State, definition, clock.UtcNow))
         {
             TellPlanner(state.State.Version == 1 ? "created" : "changed");
+            TellProduct();
             MarkKpiChange();
             await _commit!.CommitAsync();
             ReportKpis();
@@ -110,6 +113,7 @@ public sealed partial class WorkOrderGrain(
         if (WorkOrderLifecycle.Move(state.State, target, clock.UtcNow, by, reason))
         {
             TellPlanner(target.ToString().ToLowerInvariant());
+            TellProduct();
             MarkKpiChange();
             await _commit!.CommitAsync();
             ReportKpis();
@@ -140,6 +144,11 @@ public sealed partial class WorkOrderGrain(
             {
                 // The planner plans what is left: told at each tenth of the quantity, not each part.
                 TellPlanner(state.State.Status != statusBefore ? state.State.Status.ToString().ToLowerInvariant() : $"{Tenths() * 10} % made");
+            }
+
+            if (state.State.Status != statusBefore)
+            {
+                TellProduct();
             }
 
             var completed = !wasCompleted && state.State.Status == WorkOrderStatus.Completed;
@@ -173,6 +182,56 @@ public sealed partial class WorkOrderGrain(
         var demand = new OrderDemand(id, state.State.Version, d.Product, d.Quantity, state.State.Good, d.Due, state.State.Status, d.Bom, d.Priority ?? 1, d.Line ?? state.State.DispatchedLine);
         var signal = new PlanningSignal($"order:{id}:{state.State.Version}", PlanningSignalKind.OrderChanged, id, clock.UtcNow, $"work order {what}", demand);
         OutboxRules.Add(state.State.Outbox, $"planning:{signal.Id}", new PlanningMessage(signal), clock.UtcNow);
+    }
+
+    public async Task<EngineeringChangeAnswer> ApplyEngineeringChangeAsync(EngineeringChangeOrder change)
+    {
+        var (answer, changed) = EngineeringChangeRules.Apply(state.State, change, clock.UtcNow);
+        if (changed)
+        {
+            if (answer.Treatment == EngineeringChangeTreatment.Switched)
+            {
+                // The planner plans the remaining quantity with the new BOM's material.
+                TellPlanner($"switched to revision {change.Revision} by engineering change {change.ChangeId}");
+            }
+
+            TellProduct();
+            await _commit!.CommitAsync();
+            _outbox!.Kick();
+        }
+
+        return answer;
+    }
+
+    public async Task<WorkOrderSnapshot> DecideEngineeringChangeAsync(bool switchBom, string? by)
+    {
+        var pending = state.State.PendingChange;
+        if (EngineeringChangeRules.Decide(state.State, switchBom, by, clock.UtcNow))
+        {
+            if (switchBom)
+            {
+                TellPlanner($"switched to revision {pending!.ToRevision} by engineering change {pending.ChangeId} ({by ?? "unknown"} decided)");
+            }
+
+            TellProduct();
+            await _commit!.CommitAsync();
+            _outbox!.Kick();
+        }
+
+        return Snapshot();
+    }
+
+    /// <summary>Queues the order's status for its product twin, in the write that changed it (products with an id-like name only).</summary>
+    private void TellProduct()
+    {
+        var d = state.State.Definition!;
+        if (!TwinKey.IsValidId(d.Product, out _))
+        {
+            return;
+        }
+
+        var id = TwinKey.Split(this.GetPrimaryKeyString()).Id;
+        OutboxRules.Add(state.State.Outbox, $"product:{id}:{state.State.Version}", new ProductOrderMessage(d.Product, new ProductOrder(id, state.State.Version, state.State.Status, d.Revision)), clock.UtcNow);
     }
 
     public Task<WorkOrderSnapshot> GetSnapshotAsync()

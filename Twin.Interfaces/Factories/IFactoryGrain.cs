@@ -28,6 +28,9 @@ public enum TwinKind
 
     /// <summary>The inspection log of one machine.</summary>
     InspectionLog = 7,
+
+    /// <summary>A product: its revisions from PLM and its work orders.</summary>
+    Product = 8,
 }
 
 /// <summary>

@@ -58,6 +58,13 @@ public sealed record InspectionEvent(
     [property: Id(0)] string Machine,
     [property: Id(1)] Twin.Quality.QualityMessage Inspection) : BusinessEvent(EventId, Fingerprint);
 
+/// <summary>A PLM engineering change: a new revision of a product, applied to its work orders; the event id is the change id.</summary>
+[GenerateSerializer, Immutable, Alias("twin.EngineeringChangeEvent")]
+public sealed record EngineeringChangeEvent(
+    string EventId,
+    string Fingerprint,
+    [property: Id(0)] Twin.Products.EngineeringChange Change) : BusinessEvent(EventId, Fingerprint);
+
 /// <summary>The first result of an event, returned again on every replay.</summary>
 /// <param name="Applied">True when the twin accepted it; false when a twin rule refused it.</param>
 /// <param name="Code">The rule's code when refused, e.g. <c>stock.insufficient</c>.</param>
@@ -78,7 +85,7 @@ public sealed record EventOutcome(
 
 /// <summary>
 /// The once-only ledger of one business event, keyed <c>"{factory}/{channel}/{eventId}"</c>
-/// (channel: <c>erp</c>, <c>wms</c>, <c>mes</c>). It applies the event to its twin the first
+/// (channel: <c>erp</c>, <c>wms</c>, <c>mes</c>, <c>plm</c>). It applies the event to its twin the first
 /// time and keeps the outcome, so a retried request gets the same answer and changes nothing.
 /// </summary>
 [Alias("twin.IBusinessEventGrain")]

@@ -44,6 +44,7 @@ public static class WorkOrderLimits
 
 /// <summary>A work order as ERP defines it.</summary>
 /// <param name="Priority">The weight of its lateness in the schedule, 1 (default) to 100; a rush order weighs more.</param>
+/// <param name="Revision">The product revision its BOM is of (from ERP, or set by an engineering change); null when not known.</param>
 [GenerateSerializer, Immutable, Alias("twin.WorkOrderDefinition")]
 public sealed record WorkOrderDefinition(
     [property: Id(0)] string Product,
@@ -51,7 +52,8 @@ public sealed record WorkOrderDefinition(
     [property: Id(2)] DateTimeOffset? Due,
     [property: Id(3)] ImmutableArray<BomLine> Bom,
     [property: Id(4)] string? Line = null,
-    [property: Id(5)] int? Priority = null);
+    [property: Id(5)] int? Priority = null,
+    [property: Id(6)] string? Revision = null);
 
 /// <summary>A lifecycle transition with who asked and when.</summary>
 [GenerateSerializer, Immutable, Alias("twin.WorkOrderTransition")]
@@ -93,7 +95,53 @@ public sealed record WorkOrderSnapshot(
     [property: Id(7)] double Progress,
     [property: Id(8)] ImmutableArray<WorkOrderTransition> History,
     [property: Id(9)] string? DispatchedLine,
-    [property: Id(10)] ImmutableArray<BackflushShortfall> Shortfalls);
+    [property: Id(10)] ImmutableArray<BackflushShortfall> Shortfalls,
+    [property: Id(11)] EngineeringChangePending? PendingEngineeringChange,
+    [property: Id(12)] ImmutableArray<EngineeringChangeEntry> EngineeringChanges);
+
+/// <summary>An engineering change as it reaches one work order of its product.</summary>
+/// <param name="Effective">The revision applies to orders due at or after it (orders without a due date: from <paramref name="At"/>).</param>
+[GenerateSerializer, Immutable, Alias("twin.EngineeringChangeOrder")]
+public sealed record EngineeringChangeOrder(
+    [property: Id(0)] string ChangeId,
+    [property: Id(1)] string Product,
+    [property: Id(2)] string Revision,
+    [property: Id(3)] ImmutableArray<BomLine> Bom,
+    [property: Id(4)] DateTimeOffset Effective,
+    [property: Id(5)] DateTimeOffset At);
+
+/// <summary>An engineering change waiting for a decision on a released or running order: it keeps its BOM until someone decides.</summary>
+[GenerateSerializer, Immutable, Alias("twin.EngineeringChangePending")]
+public sealed record EngineeringChangePending(
+    [property: Id(0)] string ChangeId,
+    [property: Id(1)] string? FromRevision,
+    [property: Id(2)] string ToRevision,
+    [property: Id(3)] ImmutableArray<BomLine> Bom,
+    [property: Id(4)] DateTimeOffset Flagged);
+
+/// <summary>What an engineering change did to the order, kept on it.</summary>
+/// <param name="Outcome"><c>switched</c> (automatically, not yet released), <c>flagged</c>, <c>switch</c> or <c>keep</c> (a decision).</param>
+/// <param name="GoodAtSwitch">Good parts made when the BOM changed: their material was backflushed under the earlier revision and stays so.</param>
+/// <param name="EarlierBom">The BOM before the switch; empty when the order kept its BOM.</param>
+[GenerateSerializer, Immutable, Alias("twin.EngineeringChangeEntry")]
+public sealed record EngineeringChangeEntry(
+    [property: Id(0)] string ChangeId,
+    [property: Id(1)] string? FromRevision,
+    [property: Id(2)] string ToRevision,
+    [property: Id(3)] string Outcome,
+    [property: Id(4)] DateTimeOffset At,
+    [property: Id(5)] string? By,
+    [property: Id(6)] long GoodAtSwitch,
+    [property: Id(7)] ImmutableArray<BomLine> EarlierBom);
+
+/// <summary>The answer of a work order to an engineering change.</summary>
+[GenerateSerializer, Immutable, Alias("twin.EngineeringChangeAnswer")]
+public sealed record EngineeringChangeAnswer(
+    [property: Id(0)] Twin.Products.EngineeringChangeTreatment Treatment,
+    [property: Id(1)] WorkOrderStatus Status,
+    [property: Id(2)] string? FromRevision,
+    [property: Id(3)] string Note,
+    [property: Id(4)] ImmutableArray<Twin.Products.EngineeringChangeNeed> Remaining);
 
 /// <summary>The twin of a work order, keyed <c>"{factory}/{workOrder}"</c>.</summary>
 [Alias("twin.IWorkOrderGrain")]
@@ -136,6 +184,22 @@ public interface IWorkOrderGrain : IGrainWithStringKey
     /// </summary>
     [Alias("GetGenealogyRecord")]
     Task<Twin.Genealogy.GenealogyRecord> GetGenealogyRecordAsync();
+
+    /// <summary>
+    /// Applies an engineering change of its product (idempotent by change id): an order not yet
+    /// released switches to the new BOM; a released or running one keeps its BOM and is flagged for a
+    /// decision; a finished one, one of another product or one due before the effectivity is not affected.
+    /// </summary>
+    [Alias("ApplyEngineeringChange")]
+    Task<EngineeringChangeAnswer> ApplyEngineeringChangeAsync(EngineeringChangeOrder change);
+
+    /// <summary>
+    /// Decides the pending engineering change: <paramref name="switchBom"/> true takes the new BOM for
+    /// the quantity not yet made (material already backflushed stays as it was), false keeps the BOM.
+    /// Repeating the decision taken is a no-op; without a pending change it throws <see cref="TwinRuleException"/>.
+    /// </summary>
+    [Alias("DecideEngineeringChange")]
+    Task<WorkOrderSnapshot> DecideEngineeringChangeAsync(bool switchBom, string? by);
 
     /// <summary>Whether the order has been created.</summary>
     [Alias("Exists")]
