@@ -50,9 +50,11 @@ internal static class PlmApi
         }
 
         var errors = BusinessEventApi.Common(factory, request!.ChangeId);
-        if (errors.Remove("eventId", out var idError))
+        errors.Remove("eventId");
+        if (!TwinKey.IsValidId(request.ChangeId, out var idError))
         {
-            errors["changeId"] = idError;
+            // The change id is also its event id and part of the product's record: the stricter rule of ids holds.
+            errors["changeId"] = [$"required: the engineering change's id, 1 to {TwinKey.MaxIdLength} letters, digits, '-', '_', '.' ({idError})"];
         }
 
         if (request.Effective is null)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Twin.Factories;
@@ -71,9 +72,15 @@ internal static class QualityApi
         return TypedResults.Ok(await grains.GetGrain<ICharacteristicGrain>(new CharacteristicKey(factory, machine, characteristic).GrainKey).GetAsync());
     }
 
-    private static async Task<Results<Ok<CharacteristicSnapshot>, ValidationProblem>> RebaselineAsync(string factory, string machine, string characteristic, RebaselineRequest? request, IGrainFactory grains)
+    private static async Task<Results<Ok<CharacteristicSnapshot>, ValidationProblem>> RebaselineAsync(string factory, string machine, string characteristic, RebaselineRequest? request, IGrainFactory grains, IOptions<Twin.Ingestion.IngestOptions> ingest, TimeProvider time)
     {
         var errors = Validate(factory, machine, characteristic) ?? [];
+        if (request?.From is { } from && ingest.Value.Limits.Future(from, time.GetUtcNow()) is { } future)
+        {
+            // A cut-off in the future would keep every coming measurement out of the chart for good.
+            errors["from"] = [future];
+        }
+
         if (request?.SubgroupSize is < 1 or > 10)
         {
             errors["subgroupSize"] = ["from 1 (individuals) to 10"];

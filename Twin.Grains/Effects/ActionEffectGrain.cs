@@ -72,7 +72,7 @@ public sealed partial class ActionEffectGrain(
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         metrics.Deactivated("effects");
-        return Task.CompletedTask;
+        return _commit?.CloseAsync(cancellationToken) ?? Task.CompletedTask;
     }
 
     public async Task<ActionEffect> TrackAsync(ActionRecord action)

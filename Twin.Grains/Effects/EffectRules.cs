@@ -55,6 +55,9 @@ public sealed class EffectWatch
     [Id(2)] public DateTimeOffset To { get; set; }
     [Id(3)] public long Good { get; set; }
     [Id(4)] public long Scrap { get; set; }
+
+    /// <summary>The latest part count's event time (a counts-only machine is heard by its counts).</summary>
+    [Id(5)] public DateTimeOffset? CountedUntil { get; set; }
 }
 
 /// <summary>Readings of one window for the anomaly rate: how many were usable, how many scored as anomalous.</summary>
@@ -96,6 +99,11 @@ public static class EffectRules
 
         foreach (var w in watches)
         {
+            if (w.CountedUntil is null || t > w.CountedUntil)
+            {
+                w.CountedUntil = t;
+            }
+
             if (w.From <= t && t < w.To)
             {
                 w.Good += good;

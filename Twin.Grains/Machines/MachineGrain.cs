@@ -276,6 +276,31 @@ public sealed partial class MachineGrain(
         a is null || b is null ? a is null && b is null
         : a.UtcOffset == b.UtcOffset && a.Shifts.AsSpan().SequenceEqual(b.Shifts.AsSpan()) && a.Stops.AsSpan().SequenceEqual(b.Stops.AsSpan());
 
+    /// <summary>The event time of the machine's newest message of any kind: status, telemetry, counts, inspections.</summary>
+    private DateTimeOffset? HeardUntil(OeeLedger ledger, Twin.Grains.Effects.EffectWatch watch)
+    {
+        DateTimeOffset? latest = null;
+        void Take(DateTimeOffset? t)
+        {
+            if (t is { } value && (latest is null || value > latest))
+            {
+                latest = value;
+            }
+        }
+
+        Take(ledger.LastHeard);
+        Take(state.State.RunStateTimestamp);
+        Take(state.State.LastInspection);
+        Take(state.State.CurrentWorkOrderTimestamp);
+        Take(watch.CountedUntil);
+        foreach (var sensor in state.State.Sensors.Values)
+        {
+            Take(sensor.Timestamp);
+        }
+
+        return latest;
+    }
+
     public async Task<Twin.Effects.EffectProbe> ProbeEffectAsync(string actionId, DateTimeOffset at, TimeSpan window, bool release)
     {
         var watches = state.State.EffectWatches ??= [];
@@ -306,7 +331,7 @@ public sealed partial class MachineGrain(
             Window("after", at, at + window),
             watch.Good,
             watch.Scrap,
-            ledger.LastHeard,
+            HeardUntil(ledger, watch),
             ideal,
             [.. state.State.Sensors.Keys.Order(StringComparer.Ordinal)],
             existed || !release);

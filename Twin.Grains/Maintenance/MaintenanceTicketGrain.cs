@@ -109,7 +109,7 @@ public sealed partial class MaintenanceTicketGrain(
             }
             else if (report.Cleared && wasOpen is { Status: TicketStatus.Resolved })
             {
-                Emit(wasOpen, "resolved", $"{_kind} on {_machine} resolved by the detector: the fault cleared");
+                Emit(wasOpen, Resolution(wasOpen), $"{_kind} on {_machine} resolved by the detector: the fault cleared", "ticket.resolved");
                 TellPlanner(wasOpen, opened: false, "predicted failure cleared: maintenance window released");
             }
 
@@ -148,7 +148,7 @@ public sealed partial class MaintenanceTicketGrain(
         var moved = state.State.Tickets.First(t => t.Number == number);
         if (target == TicketStatus.Resolved && before != TicketStatus.Resolved)
         {
-            Emit(moved, "resolved", $"{_kind} on {_machine} resolved by {by ?? "someone"}{(note is null ? "" : $": {note}")}");
+            Emit(moved, Resolution(moved), $"{_kind} on {_machine} resolved by {by ?? "someone"}{(note is null ? "" : $": {note}")}", "ticket.resolved");
             TellPlanner(moved, opened: false, $"maintenance done (resolved by {by ?? "someone"}): window released");
             TrackEffect(moved, by, note);
         }
@@ -213,9 +213,8 @@ public sealed partial class MaintenanceTicketGrain(
     private void TrackEffect(TicketState ticket, string? by, string? note)
     {
         var id = _key.TicketId(ticket.Number);
-        var resolution = ticket.History.Count(s => s.Status == TicketStatus.Resolved);
         var action = new Twin.Effects.ActionRecord(
-            $"ticket:{id}:resolved.{resolution}",
+            $"ticket:{id}:{Resolution(ticket)}",
             Twin.Effects.ActionKind.TicketResolved,
             _machine,
             _key.Characteristic,
@@ -226,6 +225,9 @@ public sealed partial class MaintenanceTicketGrain(
             id);
         OutboxRules.Add(state.State.Outbox, $"effects:{action.Id}", new ActionMessage(action), clock.UtcNow);
     }
+
+    /// <summary>A ticket can be resolved more than once (reopened in between, or by the detector and then a person): each resolution is its own event.</summary>
+    private static string Resolution(TicketState ticket) => $"resolved.{Math.Max(1, ticket.History.Count(s => s.Status == TicketStatus.Resolved))}";
 
     private void Emit(TicketState ticket, string what, string summary, string? type = null)
     {

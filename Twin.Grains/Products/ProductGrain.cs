@@ -137,7 +137,7 @@ public sealed partial class ProductGrain(
         {
             var action = new Twin.Effects.ActionRecord(
                 $"ec:{change.ChangeId}:{machine}", Twin.Effects.ActionKind.EngineeringChange, machine, null, $"product/{product}", record.Recorded, change.By,
-                $"Engineering change {change.ChangeId}: {product} revision {change.Revision} ({EngineeringChangeRules.Summary(result)})");
+                $"Engineering change {change.ChangeId}: {product} revision {change.Revision}{(string.IsNullOrEmpty(change.Reason) ? "" : $" ({change.Reason})")}");
             OutboxRules.Add(state.State.Outbox, $"effects:{action.Id}", new ActionMessage(action), result.At);
         }
         if (state.State.Changes.Count > EngineeringChangeRules.ChangesKept)

@@ -99,9 +99,13 @@ public sealed class CharacteristicGrain(
             SpcChart.Validate(settings);
         }
 
-        await this.RegisterOnceAsync(state.State, TwinKind.Characteristic, _key.Id);
+        if (state.State.Chart is null)
+        {
+            throw new TwinRuleException("characteristic.not-found", $"Nothing was measured of '{_key.Characteristic}' on machine '{_key.Machine}' yet; there is no chart to re-baseline.");
+        }
+
         var o = options.Value;
-        SpcChart.Rebaseline(state.State.Chart ??= new SpcState { SubgroupSize = o.SubgroupSize, BaselineSubgroups = o.BaselineSubgroups }, settings, from ?? clock.UtcNow);
+        SpcChart.Rebaseline(state.State.Chart, settings, from ?? clock.UtcNow);
         state.State.RebaselinedAt = clock.UtcNow;
         state.State.RebaselinedBy = by;
         state.State.Version++;

@@ -95,7 +95,8 @@ public sealed class WebhookDelivery(IHttpClientFactory clients, IOptions<Outboun
             using var client = clients.CreateClient("twin-outbound");
             client.Timeout = options.Value.Timeout;
             using var request = new HttpRequestMessage(HttpMethod.Post, target.Url) { Content = JsonContent.Create(outboundEvent) };
-            request.Headers.TryAddWithoutValidation("Idempotency-Key", outboundEvent.Id);
+            // Event ids are unique within a factory; the key is unique across the factories a receiver may serve.
+            request.Headers.TryAddWithoutValidation("Idempotency-Key", $"{outboundEvent.Factory}/{outboundEvent.Id}");
             if (!string.IsNullOrEmpty(target.Authorization))
             {
                 request.Headers.TryAddWithoutValidation("Authorization", target.Authorization);

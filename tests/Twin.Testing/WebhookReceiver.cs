@@ -24,6 +24,9 @@ public sealed class WebhookReceiver : IDisposable
 
     public ConcurrentQueue<JsonElement> Received { get; } = new();
 
+    /// <summary>The <c>Idempotency-Key</c> header of each request, in the order received.</summary>
+    public ConcurrentQueue<string?> Keys { get; } = new();
+
     public void Dispose()
     {
         _listener.Stop();
@@ -44,6 +47,7 @@ public sealed class WebhookReceiver : IDisposable
                 return;
             }
 
+            Keys.Enqueue(context.Request.Headers["Idempotency-Key"]);
             using (var document = await JsonDocument.ParseAsync(context.Request.InputStream))
             {
                 Received.Enqueue(document.RootElement.Clone());

@@ -76,6 +76,8 @@ public class PlmTests
         await Wait.UntilAsync(() => Task.FromResult(receiver.Received.Any(e => e.GetProperty("type").GetString() == "engineering-change.applied")), Deadline, "engineering-change.applied at the webhook");
         var applied = receiver.Received.First(e => e.GetProperty("type").GetString() == "engineering-change.applied");
         Assert.Equal("engineering-change:ECO-17:applied", applied.GetProperty("id").GetString());
+        // Unique across factories too: another factory's ECO-17 is another event.
+        Assert.Contains($"{Factory}/engineering-change:ECO-17:applied", receiver.Keys);
         Assert.Contains("WO-1 switched, WO-2 flagged", applied.GetProperty("summary").GetString(), StringComparison.Ordinal);
 
         // The same change again: the same answer, nothing applied twice; other content under its id: 409.

@@ -93,6 +93,13 @@ public class QualityTests(EmbeddedGatewayFixture fixture, ITestOutputHelper outp
         var bad = await Gateway.Http.PostAsJsonAsync($"/api/factories/{_factory}/machines/cnc-2/characteristics/diameter/baseline", new { subgroupSize = 11, baselineSubgroups = 10 });
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
 
+        // A cut-off in the future would keep every coming measurement off the chart: refused. Nothing to re-baseline: 404.
+        var future = await Gateway.Http.PostAsJsonAsync($"/api/factories/{_factory}/machines/cnc-2/characteristics/diameter/baseline", new { from = new DateTimeOffset(9999, 12, 31, 0, 0, 0, TimeSpan.Zero), by = "mallory" });
+        Assert.Equal(HttpStatusCode.BadRequest, future.StatusCode);
+        Assert.StartsWith("ts.future:", (await future.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").GetProperty("from")[0].GetString(), StringComparison.Ordinal);
+        var nothing = await Gateway.Http.PostAsJsonAsync($"/api/factories/{_factory}/machines/cnc-2/characteristics/never-measured/baseline", new { by = "qe" });
+        Assert.Equal(HttpStatusCode.NotFound, nothing.StatusCode);
+
         var list = (await Gateway.GetJsonAsync($"/api/factories/{_factory}/quality/characteristics"))!.Value;
         Assert.Equal("cnc-2/diameter", list.GetProperty("items")[0].GetProperty("id").GetString());
     }

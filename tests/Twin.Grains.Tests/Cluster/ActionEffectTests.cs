@@ -106,4 +106,27 @@ public class ActionEffectTests(ClusterFixture fixture)
         Assert.Equal((ActionKind.MachineSettingsChanged, "oven", "machine/oven", ActionStatus.Open), (only.Action.Kind, only.Action.Machine, only.Action.Subject, only.Status));
         Assert.StartsWith("settings:oven:", only.Action.Id, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("telemetry")]
+    [InlineData("counts")]
+    public async Task A_machine_that_sends_no_status_is_heard_past_the_window_by_its_other_messages(string kind)
+    {
+        var now = fixture.Clock.GetUtcNow();
+        var id = "quiet-" + kind;
+        var machine = fixture.Client.GetGrain<IMachineGrain>(TwinKey.Compose(_factory, id));
+        var effects = fixture.Client.GetGrain<IActionEffectGrain>(_factory);
+        await machine.IngestAsync([new TelemetryMessage(1, now.AddMinutes(-30), [new SensorReading("temperature", 40, "degC")])]);
+        await effects.TrackAsync(new ActionRecord($"manual:{id}", ActionKind.MachineSettingsChanged, id, null, $"machine/{id}", now, "anna", "limits changed"));
+        Assert.Equal(ActionStatus.Open, (await effects.GetAsync($"manual:{id}"))!.Status);
+
+        // Past t + window in the machine's own event time, by telemetry or by counts alone.
+        var late = now + Window + TimeSpan.FromMinutes(1);
+        MachineMessage message = kind == "telemetry"
+            ? new TelemetryMessage(2, late, [new SensorReading("temperature", 41, "degC")])
+            : new CountsMessage(2, late, 1, 0, null);
+        await machine.IngestAsync([message]);
+        await fixture.Cluster.DeactivateAsync(effects);
+        await EventuallyAsync(async () => await effects.GetAsync($"manual:{id}") is { Status: ActionStatus.Verified } r ? r : null, "the report, without waiting for MaxWait");
+    }
 }
