@@ -12,23 +12,6 @@ public class ActionEffectTests(ClusterFixture fixture)
 
     private readonly string _factory = "fx-" + Guid.NewGuid().ToString("N")[..8];
 
-    private static async Task<T> EventuallyAsync<T>(Func<Task<T?>> probe, string what)
-        where T : class
-    {
-        var until = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < until)
-        {
-            if (await probe() is { } value)
-            {
-                return value;
-            }
-
-            await Task.Delay(20);
-        }
-
-        throw new TimeoutException("not within 20 s: " + what);
-    }
-
     [Fact]
     public async Task Resolving_a_ticket_yields_a_before_after_report_that_survives_deactivation()
     {
@@ -72,7 +55,7 @@ public class ActionEffectTests(ClusterFixture fixture)
         // The machine's event time passes t + window: the next check (on activation here, by the reminder in production) completes the report.
         await machine.IngestAsync([new StatusMessage(6, at + Window + TimeSpan.FromMinutes(1), MachineRunState.Running)]);
         await fixture.Cluster.DeactivateAsync(effects);
-        var report = await EventuallyAsync(async () => await effects.GetAsync(open.Action.Id) is { Status: ActionStatus.Verified } r ? r : null, "the verified report");
+        var report = await Eventually.ForAsync(async () => await effects.GetAsync(open.Action.Id) is { Status: ActionStatus.Verified } r ? r : null, "the verified report");
 
         var scrap = report.Figures.Single(f => f.Kpi == "scrapRate");
         Assert.Equal((0.2, 10L), (scrap.Before.Value!.Value, scrap.Before.Samples));
@@ -101,7 +84,7 @@ public class ActionEffectTests(ClusterFixture fixture)
         await machine.DefineAsync(Limits(90));
         await machine.DefineAsync(Limits(85));
 
-        var action = await EventuallyAsync(async () => await effects.ListAsync(null) is { Length: > 0 } list ? list.ToArray() : null, "the settings action");
+        var action = await Eventually.ForAsync(async () => await effects.ListAsync(null) is { Length: > 0 } list ? list.ToArray() : null, "the settings action");
         var only = Assert.Single(action);
         Assert.Equal((ActionKind.MachineSettingsChanged, "oven", "machine/oven", ActionStatus.Open), (only.Action.Kind, only.Action.Machine, only.Action.Subject, only.Status));
         Assert.StartsWith("settings:oven:", only.Action.Id, StringComparison.Ordinal);
@@ -127,6 +110,6 @@ public class ActionEffectTests(ClusterFixture fixture)
             : new CountsMessage(2, late, 1, 0, null);
         await machine.IngestAsync([message]);
         await fixture.Cluster.DeactivateAsync(effects);
-        await EventuallyAsync(async () => await effects.GetAsync($"manual:{id}") is { Status: ActionStatus.Verified } r ? r : null, "the report, without waiting for MaxWait");
+        await Eventually.ForAsync(async () => await effects.GetAsync($"manual:{id}") is { Status: ActionStatus.Verified } r ? r : null, "the report, without waiting for MaxWait");
     }
 }

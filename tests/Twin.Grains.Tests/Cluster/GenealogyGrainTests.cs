@@ -13,29 +13,6 @@ public class GenealogyGrainTests(ClusterFixture fixture)
     private T Grain<T>(string id)
         where T : IGrainWithStringKey => fixture.Client.GetGrain<T>(TwinKey.Compose(_factory, id));
 
-    private static async Task<T> EventuallyAsync<T>(Func<Task<T?>> probe, string what)
-        where T : class
-    {
-        var until = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < until)
-        {
-            try
-            {
-                if (await probe() is { } value)
-                {
-                    return value;
-                }
-            }
-            catch (TwinRuleException rule) when (rule.IsNotFound)
-            {
-            }
-
-            await Task.Delay(20);
-        }
-
-        throw new TimeoutException("not within 20 s: " + what);
-    }
-
     [Fact]
     public async Task Genealogy_of_an_order_records_its_machines_and_the_lots_its_backflush_drew_and_the_lot_lists_the_order()
     {
@@ -53,7 +30,7 @@ public class GenealogyGrainTests(ClusterFixture fixture)
         await order.RecordProductionAsync(new ProductionReport("cnc-1:mqtt:2", "cnc-1", 2, 0, T0.AddMinutes(12)));
 
         // The history-backed view (IGenealogyGrain) is tested end to end; here the order's own record.
-        var genealogy = await EventuallyAsync(
+        var genealogy = await Eventually.ForAsync(
             async () => await order.GetGenealogyRecordAsync() is { MovementsTotal: 3 } g ? g : null,
             "three backflush movements recorded");
         Assert.Equal([new GenealogyMaterial("bin-bar", "bar", "L-A", 5, 2), new GenealogyMaterial("bin-bar", "bar", "L-B", 4, 2)], genealogy.Materials.ToArray());
@@ -65,7 +42,7 @@ public class GenealogyGrainTests(ClusterFixture fixture)
             [new GenealogyMachine("cnc-1", T0.AddMinutes(10), T0.AddMinutes(12), 6, 0, 2), new GenealogyMachine("cnc-2", T0.AddMinutes(11), T0.AddMinutes(11), 3, 1, 1)],
             genealogy.Machines.ToArray());
 
-        var lotB = await EventuallyAsync(
+        var lotB = await Eventually.ForAsync(
             async () => await Grain<ILotGrain>("L-B").GetAsync() is { WorkOrdersTotal: 1 } l ? l : null,
             "lot B lists the order");
         Assert.Equal(new LotUse("wo-1", "bin-bar", "bar", T0.AddMinutes(11)), Assert.Single(lotB.WorkOrders));

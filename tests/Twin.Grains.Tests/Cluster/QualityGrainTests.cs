@@ -13,29 +13,6 @@ public class QualityGrainTests(ClusterFixture fixture)
     private static QualityMessage Inspection(long seq, double value, string? defect = null) =>
         new(seq, T0.AddSeconds(seq), [new Measurement("bore", value, new SpecLimits(9.0, 11.0))], $"P-{seq}", null, "WO-1", defect);
 
-    private static async Task<T> EventuallyAsync<T>(Func<Task<T?>> probe, string what)
-        where T : class
-    {
-        var until = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < until)
-        {
-            try
-            {
-                if (await probe() is { } value)
-                {
-                    return value;
-                }
-            }
-            catch (TwinRuleException rule) when (rule.IsNotFound)
-            {
-            }
-
-            await Task.Delay(20);
-        }
-
-        throw new TimeoutException("not within 20 s: " + what);
-    }
-
     [Fact]
     public async Task A_machines_inspections_reach_the_chart_durably_and_a_signal_opens_one_quality_ticket()
     {
@@ -47,14 +24,14 @@ public class QualityGrainTests(ClusterFixture fixture)
         await machine.IngestAsync([.. baseline]);
         await machine.IngestAsync([Inspection(26, 11.5, "oversize"), Inspection(26, 11.5, "oversize")]);
 
-        var snapshot = await EventuallyAsync(async () => await chart.GetAsync() is { Readings: 26 } s ? s : null, "26 readings on the chart");
+        var snapshot = await Eventually.ForAsync(async () => await chart.GetAsync() is { Readings: 26 } s ? s : null, "26 readings on the chart");
         Assert.Equal("monitoring", snapshot.Phase);
         Assert.Equal(9.996, snapshot.Limits!.Center, 9);
         Assert.Equal([FaultKind.Nelson1], snapshot.FiringRules.ToArray());
         Assert.Equal(1, snapshot.OutOfSpec);
 
         var desk = fixture.Client.GetGrain<IMaintenanceTicketGrain>(new TicketDeskKey(_factory, "lathe", FaultKind.Nelson1, "bore").GrainKey);
-        var tickets = await EventuallyAsync(async () => await desk.ListAsync() is { Length: > 0 } t ? t.ToArray() : null, "a quality ticket");
+        var tickets = await Eventually.ForAsync(async () => await desk.ListAsync() is { Length: > 0 } t ? t.ToArray() : null, "a quality ticket");
         var ticket = Assert.Single(tickets);
         Assert.Equal(("lathe.bore.Nelson1.1", "bore", TicketStatus.Open), (ticket.Id, ticket.Characteristic, ticket.Status));
 
@@ -66,7 +43,7 @@ public class QualityGrainTests(ClusterFixture fixture)
 
         // The machine's inspection log has the parts, the last one failed with its defect code.
         var log = fixture.Client.GetGrain<IInspectionLogGrain>(TwinKey.Compose(_factory, "lathe"));
-        var records = await EventuallyAsync(async () => await log.ListAsync(T0, T0.AddHours(1)) is { Length: 26 } r ? r.ToArray() : null, "26 parts in the log");
+        var records = await Eventually.ForAsync(async () => await log.ListAsync(T0, T0.AddHours(1)) is { Length: 26 } r ? r.ToArray() : null, "26 parts in the log");
         Assert.Equal(("oversize", "WO-1", "P-26"), (records[^1].Defect, records[^1].WorkOrder, records[^1].Part));
         Assert.Equal(records[^2].Time, records[^1].Start);
     }
