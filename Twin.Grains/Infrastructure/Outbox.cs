@@ -496,29 +496,35 @@ internal sealed class Outbox
 
     private async Task RunAsync()
     {
+        // A message queued while the round schedules (its reminder calls await) sets _again too:
+        // go round once more, or it would wait for the twin's next change.
         do
         {
-            _again = false;
+            do
+            {
+                _again = false;
+                try
+                {
+                    await RoundAsync();
+                }
+                catch (Exception ex)
+                {
+                    // A bug or a failed write: the entries are still in the state; the timer or reminder retries.
+                    _services.LogCommitFailed(ex, _twin);
+                }
+            }
+            while (_again);
+
             try
             {
-                await RoundAsync();
+                await ScheduleAsync();
             }
             catch (Exception ex)
             {
-                // A bug or a failed write: the entries are still in the state; the timer or reminder retries.
                 _services.LogCommitFailed(ex, _twin);
             }
         }
-        while (_again);
-
-        try
-        {
-            await ScheduleAsync();
-        }
-        catch (Exception ex)
-        {
-            _services.LogCommitFailed(ex, _twin);
-        }
+        while (_again && !_stopped);
     }
 
     private async Task RoundAsync()

@@ -106,10 +106,21 @@ public class DashboardTests(EmbeddedGatewayFixture fixture, ITestOutputHelper ou
         Assert.Equal(2, await line.Locator(".bar.late[data-order='G-LATE']").CountAsync());
         Assert.Equal(0, await line.Locator(".bar.late[data-order='G-OK']").CountAsync());
 
-        // Bars sit at their times: the weld of an order starts after its saw.
-        var saw = await line.Locator(".gantt-row[data-machine='g-saw'] .bar[data-order='G-OK']").BoundingBoxAsync();
-        var weld = await line.Locator(".gantt-row[data-machine='g-weld'] .bar[data-order='G-OK']").BoundingBoxAsync();
-        Assert.True(weld!.X >= saw!.X + saw.Width - 1, $"weld at {weld.X}, saw ends at {saw.X + saw.Width}");
+        // Bars sit at their times: the weld of an order starts after its saw. The demo re-plans
+        // (and the page re-renders) at any moment, so both boxes are read in one script turn.
+        var boxes = await page.WaitForFunctionAsync(
+            """
+            () => {
+              const box = (machine) => document.querySelector(`#gantt .gantt-line[data-line='g-line'] .gantt-row[data-machine='${machine}'] .bar[data-order='G-OK']`)?.getBoundingClientRect();
+              const saw = box("g-saw"), weld = box("g-weld");
+              return saw && weld && saw.width > 0 ? { sawEnd: saw.x + saw.width, weld: weld.x } : null;
+            }
+            """,
+            null,
+            new PageWaitForFunctionOptions { Timeout = 10_000 });
+        var sawEnd = await boxes.EvaluateAsync<double>("b => b.sawEnd");
+        var weldStart = await boxes.EvaluateAsync<double>("b => b.weld");
+        Assert.True(weldStart >= sawEnd - 1, $"weld at {weldStart}, saw ends at {sawEnd}");
 
         // Projected completion per order, the late one flagged.
         var late = page.Locator("#promises tr.late[data-order='G-LATE']");

@@ -38,6 +38,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>The external system the twins' events go to (webhooks): takes or refuses what a test says.</summary>
     public ExternalTarget External { get; } = new();
 
+    /// <summary>The reminder table's lookups, which a test can hold for one factory's grains.</summary>
+    public ReminderGate Reminders { get; } = new();
+
     /// <summary>Grain calls received, by <c>{interface}.{method} {grain id}</c>: to show what a read asked.</summary>
     public WriteCounter Calls { get; } = new();
 
@@ -66,6 +69,10 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.Services.Replace(ServiceDescriptor.Singleton<IOutboundDelivery>(External));
             silo.Services.Replace(ServiceDescriptor.Singleton<IHistorySink>(History));
             silo.Services.TryAddSingleton<IHistoryReader>(new Twin.Silo.History.UnavailableHistoryReader("no history store in the grain cluster tests"));
+            var reminders = silo.Services.Last(d => d.ServiceType == typeof(IReminderTable));
+            silo.Services.Replace(ServiceDescriptor.Singleton<IReminderTable>(sp => new GatedReminderTable(
+                (IReminderTable)(reminders.ImplementationInstance ?? reminders.ImplementationFactory?.Invoke(sp) ?? ActivatorUtilities.CreateInstance(sp, reminders.ImplementationType!)),
+                Reminders)));
             silo.AddIncomingGrainCallFilter(context =>
             {
                 Calls.Add($"{context.InterfaceName}.{context.MethodName} {context.TargetId}");
@@ -175,6 +182,72 @@ public sealed class ClusterFixture : IAsyncLifetime
             _taken.Enqueue(outboundEvent);
             return Task.CompletedTask;
         }
+    }
+
+    /// <summary>Holds the outbox reminder lookups (<c>ReadRow</c>) of one factory's grains until released.</summary>
+    public sealed class ReminderGate
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _held = new(StringComparer.Ordinal);
+        private int _waiting;
+
+        public void Hold(string factory) => _held[factory] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Release(string factory)
+        {
+            if (_held.TryRemove(factory, out var gate))
+            {
+                gate.TrySetResult();
+            }
+        }
+
+        /// <summary>Lookups waiting at a held gate now.</summary>
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        internal async Task PassAsync(GrainId grainId, string reminderName)
+        {
+            if (reminderName != Outbox.Reminder)
+            {
+                return;
+            }
+
+            var key = grainId.Key.ToString() ?? "";
+            var slash = key.IndexOf('/', StringComparison.Ordinal);
+            if (slash > 0 && _held.TryGetValue(key[..slash], out var gate))
+            {
+                Interlocked.Increment(ref _waiting);
+                try
+                {
+                    await gate.Task;
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _waiting);
+                }
+            }
+        }
+    }
+
+    private sealed class GatedReminderTable(IReminderTable inner, ReminderGate gate) : IReminderTable
+    {
+        public Task StartAsync(CancellationToken cancellationToken = default) => inner.StartAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken = default) => inner.StopAsync(cancellationToken);
+
+        public Task<ReminderTableData> ReadRows(GrainId grainId) => inner.ReadRows(grainId);
+
+        public Task<ReminderTableData> ReadRows(uint begin, uint end) => inner.ReadRows(begin, end);
+
+        public async Task<ReminderEntry?> ReadRow(GrainId grainId, string reminderName)
+        {
+            await gate.PassAsync(grainId, reminderName);
+            return await inner.ReadRow(grainId, reminderName);
+        }
+
+        public Task<string?> UpsertRow(ReminderEntry entry) => inner.UpsertRow(entry);
+
+        public Task<bool> RemoveRow(GrainId grainId, string reminderName, string eTag) => inner.RemoveRow(grainId, reminderName, eTag);
+
+        public Task TestOnlyClearTable() => inner.TestOnlyClearTable();
     }
 
     private sealed class CountingStorage(IGrainStorage inner, WriteCounter counter) : IGrainStorage

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Twin.DeadLetters;
 using Twin.Machines;
 using Twin.Maintenance;
+using Twin.Quality;
 
 namespace Twin.Grains.Tests.Cluster;
 
@@ -66,6 +67,29 @@ public class OutboxTests(ClusterFixture fixture)
         Assert.Equal(queued[10..], taken.Select(e => e.Id));
         var parkedIds = parked.Select(l => System.Text.Json.JsonDocument.Parse(l.Payload).RootElement.GetProperty("Event").GetProperty("Id").GetString()!);
         Assert.Equal(queued[..10].Order(StringComparer.Ordinal), parkedIds.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_message_queued_while_the_outbox_clears_its_reminder_is_still_delivered()
+    {
+        // The machine's outbox has just delivered its last message and is looking up its reminder to
+        // clear it; an inspection queued at that moment must not wait for a next change that may never come.
+        static QualityMessage Inspection(long seq) => new(seq, T0.AddSeconds(seq), [new Measurement("bore", 10.0, new SpecLimits(9.0, 11.0))], $"P-{seq}");
+        var machine = Grain<IMachineGrain>("lathe");
+        var log = Grain<IInspectionLogGrain>("lathe");
+        fixture.Reminders.Hold(_factory);
+        try
+        {
+            await machine.IngestAsync([Inspection(1)]);
+            await Until(async () => (await log.ListAsync(T0, T0.AddHours(1))).Length == 1 && fixture.Reminders.Waiting > 0, "the first inspection logged, the reminder lookup under way");
+            await machine.IngestAsync([Inspection(2)]);
+        }
+        finally
+        {
+            fixture.Reminders.Release(_factory);
+        }
+
+        await Until(async () => (await log.ListAsync(T0, T0.AddHours(1))).Length == 2, "the second inspection logged too");
     }
 
     [Fact]
