@@ -39,6 +39,7 @@ public static class TwinEvents
 
     // 2xxx: Storage
     public const int SqliteGrainStorageWriteFailed = 2001;
+    public const int SqliteGrainStorageCheckpointFailed = 2002;
 
     // 3xxx: Ingestion and MQTT
     public const int EmbeddedBrokerStarted = 3001;

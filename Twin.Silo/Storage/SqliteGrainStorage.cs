@@ -24,6 +24,13 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     private volatile bool _initialized;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _writer;
+    private Task? _checkpointer;
+    private long _logFrames;
+    private static readonly TimeSpan CheckpointPeriod = TimeSpan.FromMilliseconds(50);
+
+    // 4,096 frames of 4 KiB pages: the log restarts at about 16 MiB, and is cut back to that size.
+    private const long RestartFrames = 4096;
+    private const long JournalSizeLimit = 16L << 20;
 
     public SqliteGrainStorage(string path, bool fullSync, Serializer serializer, ILogger<SqliteGrainStorage> logger)
     {
@@ -146,9 +153,83 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
         }
 
         _writer = Task.Run(WriterLoopAsync);
+        _checkpointer = Task.Run(CheckpointLoopAsync);
+    }
+
+    /// <summary>
+    /// The writer does not checkpoint on every commit (a checkpoint inside a commit holds up every
+    /// twin waiting for it): this loop copies the write-ahead log into the database on its own
+    /// connection, passively, while commits go on.
+    /// </summary>
+    private async Task CheckpointLoopAsync()
+    {
+        try
+        {
+            await using var connection = await OpenAsync();
+            while (!_stopping.IsCancellationRequested)
+            {
+                await Task.Delay(CheckpointPeriod, _stopping.Token);
+                try
+                {
+                    var (_, log, _) = await CheckpointAsync(connection, _stopping.Token);
+                    Volatile.Write(ref _logFrames, log);
+                }
+                catch (SqliteException ex)
+                {
+                    LogCheckpointFailed(ex);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Under writes that never pause, the log never gets the moment to start over: past its bound,
+    /// the writer finishes the checkpoint itself between two commits (only what the loop has not
+    /// copied yet), and its next commit starts the log over.
+    /// </summary>
+    private async Task BoundLogAsync(SqliteConnection connection)
+    {
+        if (Volatile.Read(ref _logFrames) < RestartFrames)
+        {
+            return;
+        }
+
+        try
+        {
+            var (busy, log, copied) = await CheckpointAsync(connection, CancellationToken.None);
+            if (!busy && copied == log)
+            {
+                Volatile.Write(ref _logFrames, 0);
+            }
+        }
+        catch (SqliteException ex)
+        {
+            LogCheckpointFailed(ex);
+        }
     }
 
     private Task<SqliteConnection> OpenAsync() => _file.OpenAsync();
+
+    /// <summary>A passive checkpoint: whether another checkpoint was running, the frames in the log, and how many of them are in the database now.</summary>
+    private static async Task<(bool Busy, long Log, long Copied)> CheckpointAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? (reader.GetInt64(0) != 0, reader.GetInt64(1), reader.GetInt64(2)) : (false, 0, 0);
+    }
+
+    private async Task<SqliteConnection> OpenWriterAsync()
+    {
+        var connection = await _file.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {JournalSizeLimit}";
+        await command.ExecuteNonQueryAsync();
+        return connection;
+    }
 
     private async Task WriterLoopAsync()
     {
@@ -166,8 +247,9 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
 
                 try
                 {
-                    connection ??= await OpenAsync();
+                    connection ??= await OpenWriterAsync();
                     await CommitBatchAsync(connection, batch);
+                    await BoundLogAsync(connection);
                 }
                 catch (Exception ex)
                 {
@@ -279,6 +361,9 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
             "unknown",
             op.ETag ?? "none");
     }
+
+    [LoggerMessage(EventId = TwinEvents.SqliteGrainStorageCheckpointFailed, Level = LogLevel.Warning, Message = "Checkpointing the SQLite write-ahead log failed (tried again)")]
+    private partial void LogCheckpointFailed(Exception exception);
 
     [LoggerMessage(EventId = TwinEvents.SqliteGrainStorageWriteFailed, Level = LogLevel.Error, Message = "Writing a batch of {Count} grain states to SQLite failed")]
     private partial void LogWriteFailed(Exception exception, int count);
