@@ -112,6 +112,9 @@ public sealed class Normaliser
         }
     }
 
+    /// <summary>The canonical name the profile gives <paramref name="sensor"/> (itself, any spelling of it, or an alias); null when the profile does not know it.</summary>
+    public string? Canonical(string sensor) => _byName.TryGetValue(sensor, out var known) ? known.Name : null;
+
     public ParseResult Normalise(TelemetryMessage message)
     {
         var readings = ImmutableArray.CreateBuilder<SensorReading>(message.Readings.Length);

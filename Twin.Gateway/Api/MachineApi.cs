@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Twin.Factories;
 using Twin.Machines;
 using Twin.Gateway.Security;
+using Twin.Ingestion;
 
 namespace Twin.Gateway.Api;
 
@@ -46,7 +47,7 @@ internal static class MachineApi
         return TypedResults.Ok(new TwinList<MachineSummary>(factory, ids.Length, paging.Offset, summaries));
     }
 
-    private static async Task<Results<Ok<MachineSnapshot>, ValidationProblem>> PutAsync(string factory, string machine, MachineRequest request, IGrainFactory grains)
+    private static async Task<Results<Ok<MachineSnapshot>, ValidationProblem>> PutAsync(string factory, string machine, MachineRequest request, IGrainFactory grains, ProfileProvider profiles)
     {
         var errors = ApiSupport.ValidateIds(("factory", factory), ("machine", machine)) ?? [];
         if (request.Name is { Length: > 200 })
@@ -54,15 +55,28 @@ internal static class MachineApi
             errors["name"] = ["at most 200 characters"];
         }
 
+        // Limits are kept under the sensor's canonical name, which is what readings carry once the
+        // factory's mapping profile has normalised them: an alias ("temp") means its sensor.
+        var profile = errors.Count == 0 && request.Sensors is { Count: > 0 } ? await profiles.ForAsync(factory) : null;
         var sensors = System.Collections.Immutable.ImmutableDictionary.CreateBuilder<string, SensorLimit>(StringComparer.Ordinal);
-        foreach (var (name, limit) in request.Sensors ?? [])
+        var named = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (given, limit) in request.Sensors ?? [])
         {
-            var field = $"sensors.{name}";
-            if (!TwinKey.IsValidId(name, out var nameError))
+            var field = $"sensors.{given}";
+            if (!TwinKey.IsValidId(given, out var nameError))
             {
                 errors[field] = [nameError];
                 continue;
             }
+
+            var name = profile?.Canonical(given) ?? given;
+            if (named.TryGetValue(name, out var first))
+            {
+                errors[field] = [$"'{given}' and '{first}' name the same sensor '{name}' in the factory's mapping profile: give its limits once"];
+                continue;
+            }
+
+            named[name] = given;
 
             if (limit is null)
             {

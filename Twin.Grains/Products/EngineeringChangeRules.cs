@@ -74,7 +74,8 @@ public static class EngineeringChangeRules
 
         if (!InEffect(change.Effective, definition.Due, change.At))
         {
-            return (NotAffected(state, $"due {definition.Due:O}, before the revision's effectivity {change.Effective:O}"), false);
+            var when = definition.Due is { } due ? $"due {due:O}" : $"no due date, judged at the change's time {change.At:O}";
+            return (NotAffected(state, $"{when}, before the revision's effectivity {change.Effective:O}"), false);
         }
 
         if (state.Status == WorkOrderStatus.Created)

@@ -13,6 +13,32 @@ public class GovernanceTests(EmbeddedGatewayFixture fixture) : IClassFixture<Emb
     private GatewayProcess Gateway => fixture.Gateway;
 
     [Fact]
+    public async Task Sensor_limits_given_under_an_alias_apply_to_the_canonical_sensor()
+    {
+        var profile = await Gateway.Http.PutAsJsonAsync($"/api/factories/{_factory}/mapping-profile", new
+        {
+            sensors = new Dictionary<string, object> { ["temperature"] = new { aliases = new[] { "temp" }, unit = "degC" } },
+        });
+        Assert.Equal(HttpStatusCode.OK, profile.StatusCode);
+
+        // Two spellings of one sensor in one request: refused, naming both.
+        var twice = await Gateway.Http.PutAsJsonAsync($"/api/factories/{_factory}/machines/kiln", new { sensors = new Dictionary<string, object> { ["temp"] = new { high = 90 }, ["Temperature"] = new { high = 80 } } });
+        Assert.Equal(HttpStatusCode.BadRequest, twice.StatusCode);
+        var error = (await twice.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").EnumerateObject().Single();
+        Assert.Contains("the same sensor 'temperature'", error.Value[0].GetString(), StringComparison.Ordinal);
+
+        // The limit set under the alias trips on the reading the profile renames (212 degF = 100 degC).
+        Assert.Equal(HttpStatusCode.OK, (await Gateway.Http.PutAsJsonAsync($"/api/factories/{_factory}/machines/kiln", new { sensors = new { temp = new { high = 90 } } })).StatusCode);
+        await using var device = await TestDevice.ConnectAsync(Gateway.MqttPort);
+        await device.PublishAsync($"factory/{_factory}/machine/kiln/telemetry", $"{{\"seq\":1,\"ts\":\"{TestDevice.Now()}\",\"values\":{{\"temp\":212}},\"units\":{{\"temp\":\"degF\"}}}}");
+        var fault = await Wait.ForAsync(
+            async () => await Gateway.GetJsonAsync($"/api/factories/{_factory}/machines/kiln") is { } m && m.GetProperty("activeFaults").GetArrayLength() == 1 ? m.GetProperty("activeFaults")[0] : (JsonElement?)null,
+            TimeSpan.FromSeconds(15),
+            "the limit fault on the canonical sensor");
+        Assert.Equal(("temperature", "limitHigh"), (fault.GetProperty("sensor").GetString(), fault.GetProperty("kind").GetString()));
+    }
+
+    [Fact]
     public async Task A_profile_set_over_the_api_renames_converts_and_flags_mqtt_readings()
     {
         var configured = (await Gateway.GetJsonAsync($"/api/factories/{_factory}/mapping-profile"))!.Value;

@@ -96,7 +96,9 @@ public class PlmRulesTests
         Assert.Equal("A", early.Definition!.Revision);
         Assert.Equal(EngineeringChangeTreatment.Switched, EngineeringChangeRules.Apply(onTime, Change(effective), T0).Answer.Treatment);
         // Without a due date the order is judged when the change is applied, which is before a future effectivity.
-        Assert.Equal(EngineeringChangeTreatment.NotAffected, EngineeringChangeRules.Apply(undated, Change(effective), T0).Answer.Treatment);
+        var (undatedAnswer, _) = EngineeringChangeRules.Apply(undated, Change(effective), T0);
+        Assert.Equal(EngineeringChangeTreatment.NotAffected, undatedAnswer.Treatment);
+        Assert.StartsWith("no due date, judged at the change's time 2026-11-26T08:00:00", undatedAnswer.Note, StringComparison.Ordinal);
         Assert.Equal(EngineeringChangeTreatment.Switched, EngineeringChangeRules.Apply(undated, Change(T0), T0).Answer.Treatment);
     }
 
