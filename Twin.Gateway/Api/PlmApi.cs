@@ -74,7 +74,7 @@ internal static class PlmApi
 
         if (errors.Count == 0)
         {
-            return await ApplyAsync(grains, factory, new EngineeringChangeEvent(candidate.ChangeId, BusinessEventApi.Fingerprint(request, json.Value), candidate));
+            return await ApplyAsync(grains, factory, new EngineeringChangeEvent(candidate.ChangeId, BusinessEventApi.Fingerprint(Canonical(request), json.Value), candidate));
         }
 
         return await BusinessEventApi.RejectAsync(factory, http, grains, raw, errors, time);
@@ -134,4 +134,15 @@ internal static class PlmApi
 
         return TypedResults.Ok(await grains.GetGrain<IWorkOrderGrain>(TwinKey.Compose(factory, workOrder)).DecideEngineeringChangeAsync(switchBom!.Value, request!.By));
     }
+
+    /// <summary>
+    /// The request as its fingerprint sees it: the same instant in any offset and the same quantity
+    /// in any scale (<c>1</c>, <c>1.0</c>) are the same change, so a replay that a PLM system
+    /// re-serialised is a replay, not a conflict.
+    /// </summary>
+    private static EngineeringChangeRequest Canonical(EngineeringChangeRequest request) => request with
+    {
+        Effective = request.Effective?.ToUniversalTime(),
+        Bom = request.Bom?.Select(b => b is null ? null! : b with { QuantityPerUnit = b.QuantityPerUnit / 1.0000000000000000000000000000m }).ToList(),
+    };
 }

@@ -92,6 +92,14 @@ public class PlmTests
         Assert.Equal(HttpStatusCode.OK, replayStatus);
         Assert.True(replay.GetProperty("outcome").GetProperty("replay").GetBoolean());
         Assert.Equal(body.GetProperty("change").ToString(), replay.GetProperty("change").ToString());
+        // A PLM system that re-serialises the same change (another offset, another scale) replays it too.
+        var (respelledStatus, respelled) = await PostAsync("plm/changes", change with
+        {
+            effective = change.effective.ToOffset(TimeSpan.FromHours(-5)),
+            bom = new[] { new { sku = "alu", quantityPerUnit = 1.500m, sourceBin = "bin-alu" } },
+        });
+        Assert.Equal(HttpStatusCode.OK, respelledStatus);
+        Assert.True(respelled.GetProperty("outcome").GetProperty("replay").GetBoolean());
         var (conflict, refused) = await PostAsync("plm/changes", change with { reason = "something else" });
         Assert.Equal(HttpStatusCode.Conflict, conflict);
         Assert.Equal("event.id-reused", refused.GetProperty("code").GetString());
