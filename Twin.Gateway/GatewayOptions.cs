@@ -50,9 +50,16 @@ public sealed class BrokerOptions : ITwinOptions, IValidatableObject
     [SettingRange(1, 65535)]
     public int Port { get; set; } = 1883;
 
-    /// <summary>Messages the broker queues for a slow or disconnected persistent session before it drops the oldest.</summary>
+    /// <summary>
+    /// Messages the broker queues for a slow or disconnected persistent session before it drops the
+    /// oldest. The gateway's own session never gets there: from 90 % of it on, devices' publishes
+    /// wait for their acknowledgement until the gateway is down to 75 % (back-pressure).
+    /// </summary>
     [SettingRange(1, int.MaxValue)]
     public int MaxPendingMessagesPerClient { get; set; } = 250_000;
+
+    /// <summary>How long a device's publish may wait under back-pressure before it is refused (quota exceeded, connection closed, so the device sends it again).</summary>
+    public TimeSpan MaxPublishHold { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
     /// Devices allowed to connect (username/password) and what each may publish: only under its own
@@ -76,6 +83,11 @@ public sealed class BrokerOptions : ITwinOptions, IValidatableObject
         else if (Enabled && Devices.Count == 0 && !IPAddress.IsLoopback(host))
         {
             yield return new ValidationResult($"{Section}:Host is {Host}, not a loopback address, and {Section}:Devices is empty: anyone could publish. Configure device accounts (docs/SECURITY.md) or listen on 127.0.0.1.");
+        }
+
+        if (MaxPublishHold <= TimeSpan.Zero)
+        {
+            yield return new ValidationResult($"{Section}:MaxPublishHold is {MaxPublishHold}; it must be positive (e.g. 00:01:00).");
         }
 
         for (var i = 0; i < Devices.Count; i++)

@@ -45,6 +45,9 @@ public static class TwinEvents
     public const int EmbeddedBrokerStarted = 3001;
     public const int EmbeddedBrokerQueueOverflow = 3002;
     public const int EmbeddedBrokerCannotAssignId = 3003;
+    public const int EmbeddedBrokerPublishHeld = 3004;
+    public const int EmbeddedBrokerPublishRefusedFull = 3005;
+    public const int EmbeddedBrokerBacklogFailed = 3006;
     public const int MqttConnectionConnected = 3101;
     public const int MqttConnectionConnectFailed = 3102;
     public const int IngestLogCallFailed = 3103;

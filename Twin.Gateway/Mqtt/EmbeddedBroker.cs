@@ -18,7 +18,12 @@ namespace Twin.Gateway.Mqtt;
 /// </summary>
 internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IOptions<SparkplugOptions> sparkplug, IOptions<UnsPublishOptions> publish, IOptions<Twin.Ingestion.ProfilesOptions> profiles, BrokerServiceAccount service, ILogger<EmbeddedBroker> logger) : IHostedService, IDisposable
 {
+    private static readonly TimeSpan BacklogPeriod = TimeSpan.FromMilliseconds(50);
+
     private MqttServer? _server;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _sampler = Task.CompletedTask;
+    private int _consumerBacklog;
 
     // The UNS templates of the mapping profiles, as ingestion matches them: a device account may
     // publish the topics that ingestion would route to one of its machines.
@@ -116,9 +121,12 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IO
                 e.ProcessPublish = false;
                 e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
                 LogPublishRefused(e.UserName ?? "(none)", e.ApplicationMessage.Topic);
+                return Task.CompletedTask;
             }
 
-            return Task.CompletedTask;
+            return Volatile.Read(ref _consumerBacklog) >= HighWater(o) && !string.Equals(e.UserName, service.Username, StringComparison.Ordinal)
+                ? HoldAsync(e, o)
+                : Task.CompletedTask;
         };
         _server.InterceptingSubscriptionAsync += e =>
         {
@@ -144,6 +152,7 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IO
         try
         {
             await _server.StartAsync();
+            _sampler = Task.Run(() => SampleBacklogAsync(_stopping.Token), CancellationToken.None);
         }
         catch (System.Net.Sockets.SocketException ex)
         {
@@ -153,6 +162,88 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IO
         }
 
         LogStarted(o.Host, o.Port);
+    }
+
+    /// <summary>Back-pressure starts when the gateway's session holds this many undelivered messages (90 % of the bound) …</summary>
+    private static int HighWater(BrokerOptions o) => (int)(o.MaxPendingMessagesPerClient * 0.9);
+
+    /// <summary>… and ends when it is down to 75 %.</summary>
+    private static int LowWater(BrokerOptions o) => (int)(o.MaxPendingMessagesPerClient * 0.75);
+
+    /// <summary>
+    /// A device's publish while the gateway's own session is nearly full: its acknowledgement waits
+    /// (and, the connection being read in order, so does the device's next message) until the
+    /// gateway has caught up, rather than the queue dropping a message the device was told was taken.
+    /// Past <see cref="BrokerOptions.MaxPublishHold"/> the publish is refused (quota exceeded) and the
+    /// connection closed, so the device sends it again: never acknowledged and dropped.
+    /// </summary>
+    private async Task HoldAsync(InterceptingPublishEventArgs e, BrokerOptions o)
+    {
+        var held = System.Diagnostics.Stopwatch.StartNew();
+        var logged = false;
+        while (Volatile.Read(ref _consumerBacklog) > LowWater(o))
+        {
+            if (held.Elapsed >= o.MaxPublishHold || _stopping.IsCancellationRequested)
+            {
+                e.ProcessPublish = false;
+                e.Response.ReasonCode = MqttPubAckReasonCode.QuotaExceeded;
+                e.CloseConnection = true;
+                LogPublishRefusedFull(e.ClientId, held.Elapsed.TotalSeconds);
+                return;
+            }
+
+            if (!logged)
+            {
+                LogPublishHeld(e.ClientId, Volatile.Read(ref _consumerBacklog));
+                logged = true;
+            }
+
+            try
+            {
+                await Task.Delay(BacklogPeriod, _stopping.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    /// <summary>How many messages wait in the fullest session of the gateway's own account, a few times a second.</summary>
+    private async Task SampleBacklogAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                var fullest = 0L;
+                foreach (var session in await _server!.GetSessionsAsync())
+                {
+                    if (_owners.TryGetValue(session.Id, out var owner) && string.Equals(owner, service.Username, StringComparison.Ordinal))
+                    {
+                        fullest = Math.Max(fullest, session.PendingApplicationMessagesCount);
+                    }
+                }
+
+                Volatile.Write(ref _consumerBacklog, (int)Math.Min(fullest, int.MaxValue));
+                await Task.Delay(BacklogPeriod, stopping);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogBacklogFailed(ex);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), stopping);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -313,19 +404,35 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IO
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        await _stopping.CancelAsync();
+        await _sampler;
         if (_server is not null)
         {
             await _server.StopAsync(new MqttServerStopOptions());
         }
     }
 
-    public void Dispose() => _server?.Dispose();
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _stopping.Dispose();
+        _server?.Dispose();
+    }
 
     [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerStarted, Level = LogLevel.Information, Message = "Embedded MQTT broker listening on {Host}:{Port}")]
     private partial void LogStarted(string host, int port);
 
     [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerCannotAssignId, Level = LogLevel.Warning, Message = "An MQTT 3.1.1 client connected without a client id and this MQTTnet version does not let the broker assign one; it is refused")]
     private partial void LogCannotAssignId();
+
+    [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerPublishHeld, Level = LogLevel.Warning, Message = "Embedded broker holds the acknowledgement of {ClientId}'s publish: the gateway's session has {Pending} messages waiting (back-pressure until it catches up)")]
+    private partial void LogPublishHeld(string clientId, int pending);
+
+    [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerPublishRefusedFull, Level = LogLevel.Warning, Message = "Embedded broker refused {ClientId}'s publish after holding it {Seconds:F0} s (quota exceeded, connection closed; the device sends it again)")]
+    private partial void LogPublishRefusedFull(string clientId, double seconds);
+
+    [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerBacklogFailed, Level = LogLevel.Warning, Message = "Embedded broker could not read its sessions' queues (tried again)")]
+    private partial void LogBacklogFailed(Exception exception);
 
     [LoggerMessage(EventId = TwinEvents.EmbeddedBrokerQueueOverflow, Level = LogLevel.Warning, Message = "Embedded broker queue for {ClientId} is full; the oldest queued message was dropped (raise Twin:Broker:MaxPendingMessagesPerClient)")]
     private partial void LogQueueOverflow(string clientId);
