@@ -24,6 +24,9 @@ internal sealed class GroupCommit(IStorage storage, IGrainBase? owner = null)
     private Exception? _fault;
     private bool _closed;
 
+    /// <summary>Awaited before each write (the twin's outbox makes sure its reminder exists before a write that leaves it messages). Must not throw.</summary>
+    public Func<Task>? BeforeWrite { get; set; }
+
     /// <summary>Number of writes done, for tests and metrics.</summary>
     public long Writes { get; private set; }
 
@@ -102,6 +105,11 @@ internal sealed class GroupCommit(IStorage storage, IGrainBase? owner = null)
                 _inFlight = batch;
                 try
                 {
+                    if (BeforeWrite is { } before)
+                    {
+                        await before();
+                    }
+
                     await storage.WriteStateAsync();
                     Writes++;
                     batch.TrySetResult();

@@ -392,6 +392,9 @@ public sealed partial class OutboxServices(
     [LoggerMessage(EventId = TwinEvents.OutboxParkFailed, Level = LogLevel.Warning, Message = "Twin {Twin} could not park {Count} outbox messages as dead letters yet (kept; retried)")]
     internal partial void LogParkFailed(Exception exception, string twin, int count);
 
+    [LoggerMessage(EventId = TwinEvents.OutboxReminderFailed, Level = LogLevel.Warning, Message = "Twin {Twin} could not set or clear its outbox reminder yet (tried again with the next write or round)")]
+    internal partial void LogReminderFailed(Exception exception, string twin);
+
     [LoggerMessage(EventId = TwinEvents.OutboxCommitFailed, Level = LogLevel.Warning, Message = "Twin {Twin} could not save its outbox after delivering (the twin reloads; receivers drop the repeats)")]
     internal partial void LogCommitFailed(Exception exception, string twin);
 }
@@ -424,6 +427,7 @@ internal sealed class Outbox
     private bool? _reminder;
     private IGrainTimer? _timer;
     private bool _stopped;
+    private Task _reminderOps = Task.CompletedTask;
 
     /// <param name="refused">Handles a message refused for good (true: handled, drop it); otherwise it is parked.</param>
     /// <param name="taken">
@@ -442,6 +446,49 @@ internal sealed class Outbox
         // A twin's key is {factory}/{id}; a factory-wide grain (the planner) is keyed by its factory alone.
         var key = owner.GrainContext.GrainId.Key.ToString()!;
         (_factory, _id) = key.Contains('/', StringComparison.Ordinal) ? TwinKey.Split(key) : (key, key);
+
+        // The reminder must exist before the write that leaves a message in the outbox: a crash
+        // right after that write would otherwise leave the message where no activation looks for it.
+        commit.BeforeWrite = () => _stopped || _reminder == true || _entries().Count == 0 ? Task.CompletedTask : SetReminderAsync(true);
+    }
+
+    /// <summary>
+    /// Registers (or removes) the outbox reminder when the outbox has (or has no) messages at the
+    /// time the operation runs. The operations run one after another, so a removal that started
+    /// before a message arrived is always followed by the registration for it. Never throws.
+    /// </summary>
+    private Task SetReminderAsync(bool wanted)
+    {
+        _reminderOps = Next(_reminderOps, wanted);
+        return _reminderOps;
+
+        async Task Next(Task previous, bool set)
+        {
+            await previous;
+            try
+            {
+                var waiting = _entries().Count > 0;
+                if (set && waiting && _reminder != true)
+                {
+                    await _owner.RegisterOrUpdateReminder(Reminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                    _reminder = true;
+                }
+                else if (!set && !waiting && _reminder != false)
+                {
+                    if (await _owner.GetReminder(Reminder) is { } reminder)
+                    {
+                        await _owner.UnregisterReminder(reminder);
+                    }
+
+                    _reminder = false;
+                }
+            }
+            catch (Exception ex)
+            {
+                _reminder = null;
+                _services.LogReminderFailed(ex, _twin);
+            }
+        }
     }
 
     /// <summary>Delivers in the background what is due (after a commit). Never throws, never waits.</summary>
@@ -638,18 +685,12 @@ internal sealed class Outbox
             _timer = _stopped ? null : _owner.RegisterGrainTimer(_ => DeliverAsync(), new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { Interleave = true });
             if (_reminder != true)
             {
-                await _owner.RegisterOrUpdateReminder(Reminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-                _reminder = true;
+                await SetReminderAsync(true);
             }
         }
         else if (_reminder != false)
         {
-            if (await _owner.GetReminder(Reminder) is { } reminder)
-            {
-                await _owner.UnregisterReminder(reminder);
-            }
-
-            _reminder = false;
+            await SetReminderAsync(false);
         }
     }
 }

@@ -192,18 +192,24 @@ public sealed class ClusterFixture : IAsyncLifetime
 
         public void Hold(string factory) => _held[factory] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        /// <summary>Holds the registrations (<c>UpsertRow</c>) of the outbox reminders of one factory's grains until <see cref="Release"/>.</summary>
+        public void HoldRegistrations(string factory) => _held["register:" + factory] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
         public void Release(string factory)
         {
-            if (_held.TryRemove(factory, out var gate))
+            foreach (var key in new[] { factory, "register:" + factory })
             {
-                gate.TrySetResult();
+                if (_held.TryRemove(key, out var gate))
+                {
+                    gate.TrySetResult();
+                }
             }
         }
 
         /// <summary>Lookups waiting at a held gate now.</summary>
         public int Waiting => Volatile.Read(ref _waiting);
 
-        internal async Task PassAsync(GrainId grainId, string reminderName)
+        internal async Task PassAsync(GrainId grainId, string reminderName, bool registration = false)
         {
             if (reminderName != Outbox.Reminder)
             {
@@ -212,7 +218,7 @@ public sealed class ClusterFixture : IAsyncLifetime
 
             var key = grainId.Key.ToString() ?? "";
             var slash = key.IndexOf('/', StringComparison.Ordinal);
-            if (slash > 0 && _held.TryGetValue(key[..slash], out var gate))
+            if (slash > 0 && _held.TryGetValue((registration ? "register:" : "") + key[..slash], out var gate))
             {
                 Interlocked.Increment(ref _waiting);
                 try
@@ -243,7 +249,11 @@ public sealed class ClusterFixture : IAsyncLifetime
             return await inner.ReadRow(grainId, reminderName);
         }
 
-        public Task<string?> UpsertRow(ReminderEntry entry) => inner.UpsertRow(entry);
+        public async Task<string?> UpsertRow(ReminderEntry entry)
+        {
+            await gate.PassAsync(entry.GrainId, entry.ReminderName, registration: true);
+            return await inner.UpsertRow(entry);
+        }
 
         public Task<bool> RemoveRow(GrainId grainId, string reminderName, string eTag) => inner.RemoveRow(grainId, reminderName, eTag);
 

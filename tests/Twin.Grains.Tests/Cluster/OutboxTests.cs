@@ -93,6 +93,33 @@ public class OutboxTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task The_outbox_reminder_exists_before_the_write_that_leaves_a_message_in_the_outbox()
+    {
+        // A crash right after the write must find the reminder that brings the twin back to deliver:
+        // the write (and so the answer to the device) waits for the registration.
+        var machine = Grain<IMachineGrain>("kiln");
+        fixture.Reminders.HoldRegistrations(_factory);
+        Task ingest;
+        try
+        {
+            ingest = machine.IngestAsync([new QualityMessage(1, T0, [new Measurement("bore", 10.0, new SpecLimits(9.0, 11.0))], "P-1")]);
+            await Until(() => Task.FromResult(fixture.Reminders.Waiting > 0), "the reminder registration under way");
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+            Assert.False(ingest.IsCompleted, "the inspection was made durable before its outbox reminder existed");
+        }
+        finally
+        {
+            fixture.Reminders.Release(_factory);
+        }
+
+        await ingest;
+        var log = Grain<IInspectionLogGrain>("kiln");
+        await Until(async () => (await log.ListAsync(T0.AddHours(-1), T0.AddHours(1))).Length == 1, "the inspection logged");
+        var table = fixture.Cluster.Silos[0].ServiceProvider.GetRequiredService<IReminderTable>();
+        await Until(async () => await table.ReadRow(machine.GetGrainId(), "outbox") is null, "the reminder is gone once nothing waits");
+    }
+
+    [Fact]
     public async Task Parts_for_a_work_order_nobody_created_become_a_dead_letter_not_a_silent_drop()
     {
         var machine = Grain<IMachineGrain>("press");
