@@ -89,6 +89,13 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
         {
             await _writer;
         }
+
+        // Nothing more to copy once the writer is done: the last connection to close checkpoints the rest.
+        await _stopping.CancelAsync();
+        if (_checkpointer is not null)
+        {
+            await _checkpointer;
+        }
     }
 
     public void Dispose()
