@@ -41,6 +41,7 @@ public static class TwinEvents
     // 2xxx: Storage
     public const int SqliteGrainStorageWriteFailed = 2001;
     public const int SqliteGrainStorageCheckpointFailed = 2002;
+    public const int SqliteGrainStorageUpgraded = 2003;
 
     // 3xxx: Ingestion and MQTT
     public const int EmbeddedBrokerStarted = 3001;

@@ -32,6 +32,12 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     private const long RestartFrames = 4096;
     private const long JournalSizeLimit = 16L << 20;
 
+    // Each frame carries a 24-byte header besides its page: 4,096 frames fill a little over 16 MiB.
+    private const long LogFileSlack = RestartFrames * 24 + 32;
+
+    // How often the writer tries to finish a checkpoint the side loop is in (about 1 ms apart).
+    private const int MaxBoundAttempts = 50;
+
     public SqliteGrainStorage(string path, bool fullSync, Serializer serializer, ILogger<SqliteGrainStorage> logger)
     {
         _file = new SqliteFile(path, fullSync);
@@ -143,24 +149,60 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     private async Task InitializeAsync()
     {
         await using (var connection = await OpenAsync())
-        await using (var command = connection.CreateCommand())
         {
-            command.CommandText = """
-                PRAGMA journal_mode = WAL;
-                CREATE TABLE IF NOT EXISTS grain_state (
-                    state_name TEXT NOT NULL,
-                    grain_id   TEXT NOT NULL,
-                    etag       INTEGER NOT NULL,
-                    payload    BLOB NOT NULL,
-                    updated_at TEXT NOT NULL,
-                    PRIMARY KEY (state_name, grain_id)
-                ) WITHOUT ROWID;
-                """;
-            await command.ExecuteNonQueryAsync();
+            await using (var command = connection.CreateCommand())
+            {
+                command.CommandText = "PRAGMA journal_mode = WAL;" + CreateTable("grain_state");
+                await command.ExecuteNonQueryAsync();
+            }
+
+            await UpgradeTableAsync(connection);
         }
 
         _writer = Task.Run(WriterLoopAsync);
         _checkpointer = Task.Run(CheckpointLoopAsync);
+    }
+
+    /// <summary>
+    /// A rowid table: a state of up to about 4 KB sits in its row, so a write changes one page. (As
+    /// a WITHOUT ROWID table, whose rows keep at most about 1 KB in the page, every twin's state
+    /// spilled to an overflow page, freed and taken again on each write: three pages a write.)
+    /// </summary>
+    private static string CreateTable(string name) => $"""
+        CREATE TABLE IF NOT EXISTS {name} (
+            state_name TEXT NOT NULL,
+            grain_id   TEXT NOT NULL,
+            etag       INTEGER NOT NULL,
+            payload    BLOB NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (state_name, grain_id)
+        );
+        """;
+
+    /// <summary>Moves the states of a file written before the rowid table into one, in one transaction.</summary>
+    private async Task UpgradeTableAsync(SqliteConnection connection)
+    {
+        await using (var check = connection.CreateCommand())
+        {
+            check.CommandText = "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'grain_state'";
+            if (await check.ExecuteScalarAsync() is not string sql || !sql.Contains("WITHOUT ROWID", StringComparison.OrdinalIgnoreCase))
+            {
+                return;
+            }
+        }
+
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "DROP TABLE IF EXISTS grain_state_upgrade;" + CreateTable("grain_state_upgrade") + """
+            INSERT INTO grain_state_upgrade (state_name, grain_id, etag, payload, updated_at)
+                SELECT state_name, grain_id, etag, payload, updated_at FROM grain_state;
+            DROP TABLE grain_state;
+            ALTER TABLE grain_state_upgrade RENAME TO grain_state;
+            """;
+        var moved = await command.ExecuteNonQueryAsync();
+        await transaction.CommitAsync();
+        LogTableUpgraded(moved);
     }
 
     /// <summary>
@@ -195,21 +237,31 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     /// <summary>
     /// Under writes that never pause, the log never gets the moment to start over: past its bound,
     /// the writer finishes the checkpoint itself between two commits (only what the loop has not
-    /// copied yet), and its next commit starts the log over.
+    /// copied yet), and its next commit starts the log over. The loop's count of frames can be late
+    /// (a busy machine runs it late); the log file growing past the bound is the writer's own sign,
+    /// since a log that starts over is cut back to the bound and grows past it only by appending.
     /// </summary>
     private async Task BoundLogAsync(SqliteConnection connection)
     {
-        if (Volatile.Read(ref _logFrames) < RestartFrames)
+        if (Volatile.Read(ref _logFrames) < RestartFrames && LogFileLength() <= JournalSizeLimit + LogFileSlack)
         {
             return;
         }
 
         try
         {
-            var (busy, log, copied) = await CheckpointAsync(connection, CancellationToken.None);
-            if (!busy && copied == log)
+            // The side loop may be checkpointing right now (busy): wait for it a little and finish
+            // the copy, or the next commits go on appending and the log outgrows its bound.
+            for (var attempt = 0; attempt < MaxBoundAttempts; attempt++)
             {
-                Volatile.Write(ref _logFrames, 0);
+                var (busy, log, copied) = await CheckpointAsync(connection, CancellationToken.None);
+                if (!busy && copied == log)
+                {
+                    Volatile.Write(ref _logFrames, 0);
+                    return;
+                }
+
+                await Task.Delay(1);
             }
         }
         catch (SqliteException ex)
@@ -219,6 +271,12 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     }
 
     private Task<SqliteConnection> OpenAsync() => _file.OpenAsync();
+
+    private long LogFileLength()
+    {
+        var log = new FileInfo(_file.FilePath + "-wal");
+        return log.Exists ? log.Length : 0;
+    }
 
     /// <summary>A passive checkpoint: whether another checkpoint was running, the frames in the log, and how many of them are in the database now.</summary>
     private static async Task<(bool Busy, long Log, long Copied)> CheckpointAsync(SqliteConnection connection, CancellationToken cancellationToken)
@@ -242,6 +300,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     {
         var batch = new List<WriteOperation>(MaxBatch);
         SqliteConnection? connection = null;
+        WriterStatements? statements = null;
         try
         {
             while (await _writes.Reader.WaitToReadAsync())
@@ -254,8 +313,13 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
 
                 try
                 {
-                    connection ??= await OpenWriterAsync();
-                    await CommitBatchAsync(connection, batch);
+                    if (connection is null)
+                    {
+                        connection = await OpenWriterAsync();
+                        statements = new WriterStatements(connection);
+                    }
+
+                    await CommitBatchAsync(connection, statements!, batch);
                     await BoundLogAsync(connection);
                 }
                 catch (Exception ex)
@@ -268,6 +332,8 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
                         op.Completion.TrySetException(ex);
                     }
 
+                    statements?.Dispose();
+                    statements = null;
                     if (connection is not null)
                     {
                         await connection.DisposeAsync();
@@ -280,6 +346,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
         }
         finally
         {
+            statements?.Dispose();
             if (connection is not null)
             {
                 await connection.DisposeAsync();
@@ -293,15 +360,16 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
         }
     }
 
-    private static async Task CommitBatchAsync(SqliteConnection connection, List<WriteOperation> batch)
+    private static async Task CommitBatchAsync(SqliteConnection connection, WriterStatements statements, List<WriteOperation> batch)
     {
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
+        statements.Begin(transaction, DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
         var results = new List<(WriteOperation Op, long? Etag, Exception? Error)>(batch.Count);
         foreach (var op in batch)
         {
             try
             {
-                results.Add((op, await ApplyAsync(connection, transaction, op), null));
+                results.Add((op, await statements.ApplyAsync(op), null));
             }
             catch (InconsistentStateException ex)
             {
@@ -323,54 +391,100 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
         }
     }
 
-    private static async Task<long?> ApplyAsync(SqliteConnection connection, SqliteTransaction transaction, WriteOperation op)
+    /// <summary>
+    /// The writer's three statements, prepared once per connection and bound again for each write
+    /// (a new command per write would parse and plan its SQL every time).
+    /// </summary>
+    private sealed class WriterStatements : IDisposable
     {
-        await using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.Parameters.AddWithValue("$name", op.StateName);
-        command.Parameters.AddWithValue("$id", op.GrainId);
-        if (op.Payload is null)
-        {
-            command.CommandText = "DELETE FROM grain_state WHERE state_name = $name AND grain_id = $id";
-            await command.ExecuteNonQueryAsync();
-            return null;
-        }
+        private readonly SqliteCommand _insert;
+        private readonly SqliteCommand _update;
+        private readonly SqliteCommand _delete;
 
-        command.Parameters.AddWithValue("$payload", op.Payload);
-        command.Parameters.AddWithValue("$now", DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
-        if (op.ETag is null)
+        public WriterStatements(SqliteConnection connection)
         {
-            command.CommandText = """
+            _insert = Create(connection, """
                 INSERT INTO grain_state (state_name, grain_id, etag, payload, updated_at)
                 VALUES ($name, $id, 1, $payload, $now)
                 ON CONFLICT DO NOTHING
                 RETURNING etag
-                """;
-        }
-        else
-        {
-            command.CommandText = """
+                """, "$name", "$id", "$payload", "$now");
+            _update = Create(connection, """
                 UPDATE grain_state SET etag = etag + 1, payload = $payload, updated_at = $now
                 WHERE state_name = $name AND grain_id = $id AND etag = $etag
                 RETURNING etag
-                """;
-            command.Parameters.AddWithValue("$etag", long.Parse(op.ETag, System.Globalization.CultureInfo.InvariantCulture));
+                """, "$name", "$id", "$payload", "$now", "$etag");
+            _delete = Create(connection, "DELETE FROM grain_state WHERE state_name = $name AND grain_id = $id", "$name", "$id");
         }
 
-        var result = await command.ExecuteScalarAsync();
-        if (result is long etag)
+        /// <summary>For the writes of one transaction, stamped with one time.</summary>
+        public void Begin(SqliteTransaction transaction, string now)
         {
-            return etag;
+            foreach (var command in new[] { _insert, _update, _delete })
+            {
+                command.Transaction = transaction;
+                if (command.Parameters.Contains("$now"))
+                {
+                    command.Parameters["$now"].Value = now;
+                }
+            }
         }
 
-        throw new InconsistentStateException(
-            $"The stored state of {op.GrainId} ({op.StateName}) changed since it was read (ETag {op.ETag ?? "none"}).",
-            "unknown",
-            op.ETag ?? "none");
+        public async Task<long?> ApplyAsync(WriteOperation op)
+        {
+            if (op.Payload is null)
+            {
+                _delete.Parameters["$name"].Value = op.StateName;
+                _delete.Parameters["$id"].Value = op.GrainId;
+                await _delete.ExecuteNonQueryAsync();
+                return null;
+            }
+
+            var command = op.ETag is null ? _insert : _update;
+            command.Parameters["$name"].Value = op.StateName;
+            command.Parameters["$id"].Value = op.GrainId;
+            command.Parameters["$payload"].Value = op.Payload;
+            if (op.ETag is not null)
+            {
+                command.Parameters["$etag"].Value = long.Parse(op.ETag, System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            if (await command.ExecuteScalarAsync() is long etag)
+            {
+                return etag;
+            }
+
+            throw new InconsistentStateException(
+                $"The stored state of {op.GrainId} ({op.StateName}) changed since it was read (ETag {op.ETag ?? "none"}).",
+                "unknown",
+                op.ETag ?? "none");
+        }
+
+        public void Dispose()
+        {
+            _insert.Dispose();
+            _update.Dispose();
+            _delete.Dispose();
+        }
+
+        private static SqliteCommand Create(SqliteConnection connection, string sql, params string[] parameters)
+        {
+            var command = connection.CreateCommand();
+            command.CommandText = sql;
+            foreach (var name in parameters)
+            {
+                command.Parameters.Add(new SqliteParameter(name, DBNull.Value));
+            }
+
+            return command;
+        }
     }
 
     [LoggerMessage(EventId = TwinEvents.SqliteGrainStorageCheckpointFailed, Level = LogLevel.Warning, Message = "Checkpointing the SQLite write-ahead log failed (tried again)")]
     private partial void LogCheckpointFailed(Exception exception);
+
+    [LoggerMessage(EventId = TwinEvents.SqliteGrainStorageUpgraded, Level = LogLevel.Information, Message = "Moved the grain states of an earlier SQLite file into the rowid table ({Changes} rows changed)")]
+    private partial void LogTableUpgraded(int changes);
 
     [LoggerMessage(EventId = TwinEvents.SqliteGrainStorageWriteFailed, Level = LogLevel.Error, Message = "Writing a batch of {Count} grain states to SQLite failed")]
     private partial void LogWriteFailed(Exception exception, int count);

@@ -1,3 +1,4 @@
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orleans.Serialization;
@@ -56,12 +57,108 @@ public sealed class SqliteGrainStorageTests : IDisposable
         reopened.Dispose();
     }
 
+    [Fact]
+    public async Task A_state_of_a_few_kilobytes_stays_in_its_row()
+    {
+        // 1,000 twins with 1.4 KB states (a machine with a few sensors): in the rowid table each
+        // state sits in its row, two to a page; a WITHOUT ROWID table spilled every one to an
+        // overflow page of its own (about 1,150 pages), written again with each write.
+        const int twins = 1000, size = 1400;
+        var storage = Open();
+        var states = Enumerable.Range(0, twins).Select(_ => new GrainState<byte[]>()).ToArray();
+        for (var round = 0; round < 3; round++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, twins).Select(t =>
+            {
+                var payload = new byte[size];
+                payload[0] = (byte)round;
+                states[t].State = payload;
+                return storage.WriteStateAsync("machine", GrainId.Create("machine", $"f/m{t}"), states[t]);
+            }));
+        }
+
+        await storage.StopAsync();
+        storage.Dispose();
+        await using var connection = new SqliteConnection($"Data Source={DbPath}");
+        await connection.OpenAsync();
+        var pages = await ScalarAsync(connection, "PRAGMA page_count") - await ScalarAsync(connection, "PRAGMA freelist_count");
+        Assert.True(pages < twins * 3 / 4, $"{pages} pages in use for {twins} states of {size} bytes");
+    }
+
+    [Fact]
+    public async Task A_file_from_the_earlier_table_is_moved_into_the_rowid_table_with_its_states_and_etags()
+    {
+        var serializer = _services.GetRequiredService<Serializer>();
+        Directory.CreateDirectory(_directory);
+        await using (var old = new SqliteConnection($"Data Source={DbPath}"))
+        {
+            await old.OpenAsync();
+            await using var command = old.CreateCommand();
+            command.CommandText = """
+                PRAGMA journal_mode = WAL;
+                CREATE TABLE grain_state (
+                    state_name TEXT NOT NULL,
+                    grain_id   TEXT NOT NULL,
+                    etag       INTEGER NOT NULL,
+                    payload    BLOB NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    PRIMARY KEY (state_name, grain_id)
+                ) WITHOUT ROWID;
+                INSERT INTO grain_state VALUES ('machine', $a, 7, $pa, '2026-11-30T00:00:00Z'), ('bin', $b, 2, $pb, '2026-11-30T00:00:00Z');
+                """;
+            command.Parameters.AddWithValue("$a", GrainId.Create("machine", "f/m1").ToString());
+            command.Parameters.AddWithValue("$pa", serializer.SerializeToArray("first twin"));
+            command.Parameters.AddWithValue("$b", GrainId.Create("bin", "f/b1").ToString());
+            command.Parameters.AddWithValue("$pb", serializer.SerializeToArray("second twin"));
+            await command.ExecuteNonQueryAsync();
+        }
+
+        SqliteConnection.ClearAllPools();
+        var storage = Open();
+        var first = new GrainState<string>();
+        await storage.ReadStateAsync("machine", GrainId.Create("machine", "f/m1"), first);
+        var second = new GrainState<string>();
+        await storage.ReadStateAsync("bin", GrainId.Create("bin", "f/b1"), second);
+        Assert.Equal(("first twin", "7"), (first.State, first.ETag));
+        Assert.Equal(("second twin", "2"), (second.State, second.ETag));
+
+        // The ETags go on from where they were; a stale one is still refused.
+        var stale = new GrainState<string> { State = "stale", ETag = "6", RecordExists = true };
+        first.State = "first twin, again";
+        await storage.WriteStateAsync("machine", GrainId.Create("machine", "f/m1"), first);
+        Assert.Equal("8", first.ETag);
+        await Assert.ThrowsAsync<Orleans.Storage.InconsistentStateException>(() => storage.WriteStateAsync("machine", GrainId.Create("machine", "f/m1"), stale));
+        await storage.StopAsync();
+        storage.Dispose();
+
+        await using var connection = new SqliteConnection($"Data Source={DbPath}");
+        await connection.OpenAsync();
+        await using var schema = connection.CreateCommand();
+        schema.CommandText = "SELECT group_concat(name) FROM sqlite_schema WHERE type = 'table'";
+        Assert.Equal("grain_state", await schema.ExecuteScalarAsync());
+        schema.CommandText = "SELECT sql FROM sqlite_schema WHERE name = 'grain_state'";
+        Assert.DoesNotContain("WITHOUT ROWID", (string)(await schema.ExecuteScalarAsync())!, StringComparison.OrdinalIgnoreCase);
+        var reread = new GrainState<string>();
+        var reopened = Open();
+        await reopened.ReadStateAsync("machine", GrainId.Create("machine", "f/m1"), reread);
+        Assert.Equal(("first twin, again", "8"), (reread.State, reread.ETag));
+        await reopened.StopAsync();
+        reopened.Dispose();
+    }
+
+    private static async Task<long> ScalarAsync(SqliteConnection connection, string sql)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
     private long LogSize() => File.Exists(DbPath + "-wal") ? new FileInfo(DbPath + "-wal").Length : 0;
 
     public void Dispose()
     {
         _services.Dispose();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        SqliteConnection.ClearAllPools();
         try
         {
             Directory.Delete(_directory, recursive: true);
