@@ -80,7 +80,7 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
         await _writing.WaitAsync(cancellationToken);
         try
         {
-            _writer ??= await OpenAsync(cancellationToken);
+            _writer ??= await _file.OpenWriterAsync(cancellationToken);
             try
             {
                 return await WriteAsync(_writer, entries, cancellationToken);
@@ -282,7 +282,7 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
             await _writing.WaitAsync(cancellationToken);
             try
             {
-                _writer ??= await OpenAsync(cancellationToken);
+                _writer ??= await _file.OpenWriterAsync(cancellationToken);
                 await using var command = _writer.CreateCommand();
                 // Up to the batch-th oldest row (a few more when times tie); all of them when fewer are left.
                 command.CommandText = $"""

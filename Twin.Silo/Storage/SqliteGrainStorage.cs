@@ -289,7 +289,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
 
     private async Task<SqliteConnection> OpenWriterAsync()
     {
-        var connection = await _file.OpenAsync();
+        var connection = await _file.OpenWriterAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = $"PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {JournalSizeLimit}";
         await command.ExecuteNonQueryAsync();
