@@ -200,7 +200,9 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
             DROP TABLE grain_state;
             ALTER TABLE grain_state_upgrade RENAME TO grain_state;
             """;
-        var moved = await command.ExecuteNonQueryAsync();
+        await command.ExecuteNonQueryAsync();
+        command.CommandText = "SELECT count(*) FROM grain_state";
+        var moved = (long)(await command.ExecuteScalarAsync() ?? 0L);
         await transaction.CommitAsync();
         LogTableUpgraded(moved);
     }
@@ -483,8 +485,8 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     [LoggerMessage(EventId = TwinEvents.SqliteGrainStorageCheckpointFailed, Level = LogLevel.Warning, Message = "Checkpointing the SQLite write-ahead log failed (tried again)")]
     private partial void LogCheckpointFailed(Exception exception);
 
-    [LoggerMessage(EventId = TwinEvents.SqliteGrainStorageUpgraded, Level = LogLevel.Information, Message = "Moved the grain states of an earlier SQLite file into the rowid table ({Changes} rows changed)")]
-    private partial void LogTableUpgraded(int changes);
+    [LoggerMessage(EventId = TwinEvents.SqliteGrainStorageUpgraded, Level = LogLevel.Information, Message = "Moved {States} grain states of an earlier SQLite file into the rowid table")]
+    private partial void LogTableUpgraded(long states);
 
     [LoggerMessage(EventId = TwinEvents.SqliteGrainStorageWriteFailed, Level = LogLevel.Error, Message = "Writing a batch of {Count} grain states to SQLite failed")]
     private partial void LogWriteFailed(Exception exception, int count);
