@@ -20,7 +20,8 @@ public static class TwinEvents
     public const int OutboxParked = 1402;
     public const int OutboxParkFailed = 1403;
     public const int OutboxCommitFailed = 1404;
-    public const int OutboxReminderFailed = 1405;
+    public const int WakeReminderFailed = 1405;
+    public const int WakeReminderCommitFailed = 1406;
     public const int ParkedReadingsDeliveryFailed = 1501;
     public const int PlanningGrainReplanned = 1601;
     public const int PlanningGrainReplanFailed = 1602;

@@ -137,7 +137,16 @@ public static class TwinSiloHosting
         silo.Services.AddTwinOptions<OutboxOptions, OutboxOptionsValidator>();
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.TryAddSingleton<OutboxDelivery>();
+        silo.Services.TryAddSingleton<WakeServices>();
         silo.Services.TryAddSingleton<OutboxServices>();
+        // Orleans refuses a reminder period below its minimum (1 minute): follow a shorter configured one.
+        silo.Services.AddOptions<ReminderOptions>().Configure<IOptions<OutboxOptions>>((reminders, outbox) =>
+        {
+            if (outbox.Value.ReminderPeriod < reminders.MinimumReminderPeriod)
+            {
+                reminders.MinimumReminderPeriod = outbox.Value.ReminderPeriod;
+            }
+        });
         if (storage.IsPostgreSql)
         {
             // Orleans' ADO.NET providers over the project's own schema (Schema/PostgreSql); state is

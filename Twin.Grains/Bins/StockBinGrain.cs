@@ -40,6 +40,7 @@ public sealed partial class StockBinGrain(
         _commit = new GroupCommit(state, this);
         _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, _factory, _id), KpiInterval);
+        _kpis.Wake(() => state.State.KpiPending, _commit, outboxServices.Wake);
         if (state.State.KpiPending)
         {
             _kpis.Kick();
@@ -53,7 +54,13 @@ public sealed partial class StockBinGrain(
         _outbox.Kick();
     }
 
-    public Task ReceiveReminder(string reminderName, TickStatus status) => _outbox!.OnReminderAsync(reminderName);
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (!await _outbox!.OnReminderAsync(reminderName))
+        {
+            await _kpis!.OnReminderAsync(reminderName);
+        }
+    }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
         _commit?.CloseAsync(cancellationToken, _outbox) ?? Task.CompletedTask;

@@ -24,8 +24,7 @@ internal sealed class GroupCommit(IStorage storage, IGrainBase? owner = null)
     private Exception? _fault;
     private bool _closed;
 
-    /// <summary>Awaited before each write (the twin's outbox makes sure its reminder exists before a write that leaves it messages). Must not throw.</summary>
-    public Func<Task>? BeforeWrite { get; set; }
+    private WakeReminder[] _wakes = [];
 
     /// <summary>Number of writes done, for tests and metrics.</summary>
     public long Writes { get; private set; }
@@ -55,6 +54,12 @@ internal sealed class GroupCommit(IStorage storage, IGrainBase? owner = null)
 
         return task;
     }
+
+    /// <summary>
+    /// A reminder awaited before each write: it makes sure it is registered when the write stores
+    /// work it is for (outbox messages, a KPI report, history readings). See <see cref="WakeReminder"/>.
+    /// </summary>
+    internal void Add(WakeReminder wake) => _wakes = [.. _wakes, wake];
 
     /// <summary>Completes when every change made so far is durable (for calls that changed nothing).</summary>
     public Task WhenDurableAsync()
@@ -105,9 +110,9 @@ internal sealed class GroupCommit(IStorage storage, IGrainBase? owner = null)
                 _inFlight = batch;
                 try
                 {
-                    if (BeforeWrite is { } before)
+                    foreach (var wake in _wakes)
                     {
-                        await before();
+                        await wake.BeforeWriteAsync();
                     }
 
                     await storage.WriteStateAsync();

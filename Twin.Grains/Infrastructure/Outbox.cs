@@ -175,6 +175,14 @@ public sealed class OutboxOptions : ITwinOptions, IValidatableObject
     [SettingRange(typeof(TimeSpan), "00:00:00.1", "1.00:00:00")]
     public TimeSpan MaxRetryInterval { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Period of the reminders that bring a twin back, after a deactivation or a restart, for work it
+    /// saved but had not finished: its outbox, a KPI report, readings for the history. The silo lowers
+    /// Orleans' minimum reminder period to it when it is shorter.
+    /// </summary>
+    [SettingRange(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan ReminderPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (MaxRetryInterval < FirstRetry)
@@ -369,8 +377,11 @@ public sealed partial class OutboxServices(
     IOptions<OutboxOptions> options,
     TimeProvider clock,
     TwinMetrics metrics,
+    WakeServices wake,
     ILogger<OutboxServices> logger)
 {
+    internal WakeServices Wake => wake;
+
     internal IGrainFactory Grains => grains;
 
     internal OutboxDelivery Delivery => delivery;
@@ -391,9 +402,6 @@ public sealed partial class OutboxServices(
 
     [LoggerMessage(EventId = TwinEvents.OutboxParkFailed, Level = LogLevel.Warning, Message = "Twin {Twin} could not park {Count} outbox messages as dead letters yet (kept; retried)")]
     internal partial void LogParkFailed(Exception exception, string twin, int count);
-
-    [LoggerMessage(EventId = TwinEvents.OutboxReminderFailed, Level = LogLevel.Warning, Message = "Twin {Twin} could not set or clear its outbox reminder yet (tried again with the next write or round)")]
-    internal partial void LogReminderFailed(Exception exception, string twin);
 
     [LoggerMessage(EventId = TwinEvents.OutboxCommitFailed, Level = LogLevel.Warning, Message = "Twin {Twin} could not save its outbox after delivering (the twin reloads; receivers drop the repeats)")]
     internal partial void LogCommitFailed(Exception exception, string twin);
@@ -422,12 +430,11 @@ internal sealed class Outbox
     private readonly string _twin;
     private readonly string _factory;
     private readonly string _id;
+    private readonly WakeReminder _reminder;
     private Task _running = Task.CompletedTask;
     private bool _again;
-    private bool? _reminder;
     private IGrainTimer? _timer;
     private bool _stopped;
-    private Task _reminderOps = Task.CompletedTask;
 
     /// <param name="refused">Handles a message refused for good (true: handled, drop it); otherwise it is parked.</param>
     /// <param name="taken">
@@ -449,46 +456,7 @@ internal sealed class Outbox
 
         // The reminder must exist before the write that leaves a message in the outbox: a crash
         // right after that write would otherwise leave the message where no activation looks for it.
-        commit.BeforeWrite = () => _stopped || _reminder == true || _entries().Count == 0 ? Task.CompletedTask : SetReminderAsync(true);
-    }
-
-    /// <summary>
-    /// Registers (or removes) the outbox reminder when the outbox has (or has no) messages at the
-    /// time the operation runs. The operations run one after another, so a removal that started
-    /// before a message arrived is always followed by the registration for it. Never throws.
-    /// </summary>
-    private Task SetReminderAsync(bool wanted)
-    {
-        _reminderOps = Next(_reminderOps, wanted);
-        return _reminderOps;
-
-        async Task Next(Task previous, bool set)
-        {
-            await previous;
-            try
-            {
-                var waiting = _entries().Count > 0;
-                if (set && waiting && _reminder != true)
-                {
-                    await _owner.RegisterOrUpdateReminder(Reminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-                    _reminder = true;
-                }
-                else if (!set && !waiting && _reminder != false)
-                {
-                    if (await _owner.GetReminder(Reminder) is { } reminder)
-                    {
-                        await _owner.UnregisterReminder(reminder);
-                    }
-
-                    _reminder = false;
-                }
-            }
-            catch (Exception ex)
-            {
-                _reminder = null;
-                _services.LogReminderFailed(ex, _twin);
-            }
-        }
+        _reminder = new WakeReminder(owner, Reminder, () => _entries().Count > 0, DeliverAsync, commit, services.Wake);
     }
 
     /// <summary>Delivers in the background what is due (after a commit). Never throws, never waits.</summary>
@@ -523,23 +491,14 @@ internal sealed class Outbox
     {
         _stopped = true;
         _again = false;
+        _reminder.Stop();
         _timer?.Dispose();
         _timer = null;
         return _running;
     }
 
     /// <summary>For the twin's <c>ReceiveReminder</c>: true when the reminder was the outbox's.</summary>
-    public async Task<bool> OnReminderAsync(string name)
-    {
-        if (name != Reminder)
-        {
-            return false;
-        }
-
-        _reminder = true;
-        await DeliverAsync();
-        return true;
-    }
+    public Task<bool> OnReminderAsync(string name) => _reminder.OnReminderAsync(name);
 
     private async Task RunAsync()
     {
@@ -683,14 +642,11 @@ internal sealed class Outbox
             var due = wait < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : wait;
             // A deactivating twin keeps only the reminder: the next activation takes over.
             _timer = _stopped ? null : _owner.RegisterGrainTimer(_ => DeliverAsync(), new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { Interleave = true });
-            if (_reminder != true)
-            {
-                await SetReminderAsync(true);
-            }
+            await _reminder.SetAsync(true);
         }
-        else if (_reminder != false)
+        else
         {
-            await SetReminderAsync(false);
+            await _reminder.SetAsync(false);
         }
     }
 }

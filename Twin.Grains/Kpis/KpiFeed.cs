@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Twin.Grains.Infrastructure;
 
 namespace Twin.Grains.Kpis;
 
@@ -8,7 +9,9 @@ namespace Twin.Grains.Kpis;
 /// the factory's KPI grain in the background, so the twin's own call neither waits for it nor
 /// fails with it. One send at a time: changes made while one runs go out together in the next,
 /// carrying the latest version. A failed send is retried by a grain timer while the twin is
-/// active, and the persisted flag makes the next activation send again: nothing is dropped.
+/// active, and the persisted flag makes the next activation send again: nothing is dropped. The
+/// "kpi" <see cref="WakeReminder"/> (see <see cref="Wake"/>) brings that activation about after a
+/// deactivation or a restart, without waiting for anyone to call the twin.
 /// </summary>
 /// <remarks>
 /// <paramref name="send"/> builds the summary from the twin's state, calls the KPI grain and,
@@ -18,12 +21,18 @@ namespace Twin.Grains.Kpis;
 /// </remarks>
 internal sealed class KpiFeed(IGrainBase owner, Func<Task> send, Action<Exception> failed, TimeSpan minInterval)
 {
+    public const string Reminder = "kpi";
+
     private static readonly TimeSpan RetryPeriod = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest a reminder tick waits for the send it started.</summary>
+    private static readonly TimeSpan TickWait = TimeSpan.FromSeconds(30);
 
     private Task _running = Task.CompletedTask;
     private bool _dirty;
     private long _lastSent = long.MinValue;
     private IGrainTimer? _timer;
+    private WakeReminder? _wake;
 
     /// <summary>Sends (soon) the twin's current summary. Never throws, never waits.</summary>
     public void Kick()
@@ -43,6 +52,20 @@ internal sealed class KpiFeed(IGrainBase owner, Func<Task> send, Action<Exceptio
 
         _running = RunAsync();
     }
+
+    /// <summary>
+    /// Keeps the "kpi" reminder while <paramref name="pending"/> (the twin's persisted flag) says a
+    /// report is pending; its ticks send it. Call once, on activation, with the twin's group commit.
+    /// </summary>
+    public void Wake(Func<bool> pending, GroupCommit commit, WakeServices services) =>
+        _wake = new WakeReminder(owner, Reminder, pending, async () =>
+        {
+            Kick();
+            await WhenSentAsync(TickWait);
+        }, commit, services);
+
+    /// <summary>For the twin's <c>ReceiveReminder</c>: true when the tick was the KPI reminder's.</summary>
+    public Task<bool> OnReminderAsync(string name) => _wake?.OnReminderAsync(name) ?? Task.FromResult(false);
 
     /// <summary>Waits for the running send up to <paramref name="max"/> (for rare changes a reader expects to see at once). Never throws.</summary>
     public async Task WhenSentAsync(TimeSpan max)

@@ -28,9 +28,16 @@ public sealed partial class MachineGrain(
     OutboxServices outboxServices,
     ILogger<MachineGrain> logger) : Grain, IMachineGrain, IRemindable
 {
+    /// <summary>The reminder that brings the twin back for readings the history has not written.</summary>
+    public const string HistoryReminder = "history";
+
+    /// <summary>Longest a reminder tick waits for the history.</summary>
+    private static readonly TimeSpan HistoryTickWait = TimeSpan.FromSeconds(30);
+
     private readonly MachineTwinOptions _options = options.Value;
     private GroupCommit? _commit;
     private Outbox? _outbox;
+    private WakeReminder? _historyReminder;
     private LivePublisher? _live;
     private long _liveUntil = long.MinValue;
     private string _factory = "";
@@ -43,6 +50,7 @@ public sealed partial class MachineGrain(
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
         _commit = new GroupCommit(state, this);
         _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
+        _historyReminder = new WakeReminder(this, HistoryReminder, () => state.State.HistoryPending is { Count: > 0 }, WakeHistoryAsync, _commit, outboxServices.Wake);
         var period = _options.OfflineAfter / 2;
         this.RegisterGrainTimer(CheckHeartbeatAsync, period, period);
         metrics.Activated("machine");
@@ -398,7 +406,31 @@ public sealed partial class MachineGrain(
         }
     }
 
-    public Task ReceiveReminder(string reminderName, TickStatus status) => _outbox!.OnReminderAsync(reminderName);
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (!await _outbox!.OnReminderAsync(reminderName))
+        {
+            await _historyReminder!.OnReminderAsync(reminderName);
+        }
+    }
+
+    /// <summary>A history reminder tick: hands over again what a failed append left pending, and waits (a while) for the history.</summary>
+    private async Task WakeHistoryAsync()
+    {
+        if (_history.IsCompleted && state.State.HistoryPending is { Count: > 0 } pending)
+        {
+            RecordHistory([.. pending]);
+        }
+
+        try
+        {
+            await _history.WaitAsync(HistoryTickWait);
+        }
+        catch (TimeoutException)
+        {
+            // Still writing; the next tick looks again.
+        }
+    }
 
     [LoggerMessage(EventId = TwinEvents.MachineGrainHistoryFailed, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine}: {Count} readings are not yet in the history; they stay with the twin and are written again on its next activation")]
     private partial void LogHistoryFailed(Exception exception, string factory, string machine, int count);

@@ -43,6 +43,7 @@ public sealed partial class MaintenanceTicketGrain(
         _commit = new GroupCommit(state, this);
         _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, this.GetPrimaryKeyString()), TimeSpan.Zero);
+        _kpis.Wake(() => state.State.KpiPending, _commit, outboxServices.Wake);
         if (state.State.KpiPending)
         {
             _kpis.Kick();
@@ -163,7 +164,7 @@ public sealed partial class MaintenanceTicketGrain(
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (await _outbox!.OnReminderAsync(reminderName) || reminderName != EscalationReminder)
+        if (await _outbox!.OnReminderAsync(reminderName) || await _kpis!.OnReminderAsync(reminderName) || reminderName != EscalationReminder)
         {
             return;
         }

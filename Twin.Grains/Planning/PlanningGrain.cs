@@ -53,6 +53,7 @@ public sealed partial class PlanningGrain(
         _commit = new GroupCommit(state, this);
         _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, Factory), TimeSpan.Zero);
+        _kpis.Wake(() => state.State.KpiPending, _commit, outboxServices.Wake);
         if (state.State.KpiPending)
         {
             _kpis.Kick();
@@ -80,7 +81,13 @@ public sealed partial class PlanningGrain(
         }
     }
 
-    public Task ReceiveReminder(string reminderName, TickStatus status) => _outbox!.OnReminderAsync(reminderName);
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (!await _outbox!.OnReminderAsync(reminderName))
+        {
+            await _kpis!.OnReminderAsync(reminderName);
+        }
+    }
 
     public async Task<Routing> DefineRoutingAsync(Routing routing)
     {

@@ -33,7 +33,8 @@ public sealed class InspectionLogState : IRegisteredState
 public sealed partial class InspectionLogGrain(
     [PersistentState("inspections", TwinStorage.Name)] IPersistentState<InspectionLogState> state,
     IOptions<QualityOptions> options,
-    ILogger<InspectionLogGrain> logger) : Grain, IInspectionLogGrain
+    WakeServices wake,
+    ILogger<InspectionLogGrain> logger) : Grain, IInspectionLogGrain, IRemindable
 {
     // Parts come every few seconds per machine: the factory KPIs hear of them at most this often.
     private static readonly TimeSpan KpiInterval = TimeSpan.FromSeconds(2);
@@ -45,6 +46,7 @@ public sealed partial class InspectionLogGrain(
     {
         _commit = new GroupCommit(state, this);
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, this.GetPrimaryKeyString()), KpiInterval);
+        _kpis.Wake(() => state.State.KpiPending, _commit, wake);
         if (state.State.KpiPending)
         {
             _kpis.Kick();
@@ -55,6 +57,8 @@ public sealed partial class InspectionLogGrain(
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) =>
         _commit?.CloseAsync(cancellationToken) ?? Task.CompletedTask;
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) => _kpis!.OnReminderAsync(reminderName);
 
     public async Task RecordAsync(InspectionRecord record)
     {

@@ -39,6 +39,7 @@ public sealed partial class WorkOrderGrain(
             (entry, reason) => WorkOrderLifecycle.Refused(state.State, entry.Message, reason, clock.UtcNow),
             (entry, answer) => GenealogyRules.Taken(state.State, TwinKey.Split(this.GetPrimaryKeyString()).Id, entry.Message, answer, clock.UtcNow));
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, this.GetPrimaryKeyString()), TimeSpan.Zero);
+        _kpis.Wake(() => state.State.KpiPending, _commit, outboxServices.Wake);
         if (state.State.KpiPending)
         {
             _kpis.Kick();
@@ -170,7 +171,13 @@ public sealed partial class WorkOrderGrain(
         return Snapshot();
     }
 
-    public Task ReceiveReminder(string reminderName, TickStatus status) => _outbox!.OnReminderAsync(reminderName);
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (!await _outbox!.OnReminderAsync(reminderName))
+        {
+            await _kpis!.OnReminderAsync(reminderName);
+        }
+    }
 
     private long Tenths() => state.State.Definition is { Quantity: > 0 } d ? Math.Min(10, state.State.Good * 10 / d.Quantity) : 0;
 

@@ -41,6 +41,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>The reminder table's lookups, which a test can hold for one factory's grains.</summary>
     public ReminderGate Reminders { get; } = new();
 
+    /// <summary>The factory KPI grains' report calls, which a test can make fail for one factory.</summary>
+    public KpiOutage Kpis { get; } = new();
+
     /// <summary>Grain calls received, by <c>{interface}.{method} {grain id}</c>: to show what a read asked.</summary>
     public WriteCounter Calls { get; } = new();
 
@@ -58,6 +61,8 @@ public sealed class ClusterFixture : IAsyncLifetime
                 ["Twin:Outbox:MaxEntries"] = "50",
                 ["Twin:Outbox:FirstRetry"] = "00:00:00.2",
                 ["Twin:Outbox:MaxRetryInterval"] = "00:00:01",
+                // Wake reminders tick within a test's deadline (the product's default is a minute).
+                ["Twin:Outbox:ReminderPeriod"] = "00:00:02",
             });
             host.Services.AddTwinSiloOptions();
         });
@@ -76,6 +81,11 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.AddIncomingGrainCallFilter(context =>
             {
                 Calls.Add($"{context.InterfaceName}.{context.MethodName} {context.TargetId}");
+                if (Kpis.Refuses(context.InterfaceName, context.MethodName, context.TargetId))
+                {
+                    throw new InvalidOperationException("the factory KPIs are down for this test");
+                }
+
                 return context.Invoke();
             });
 
@@ -184,20 +194,37 @@ public sealed class ClusterFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>Holds the outbox reminder lookups (<c>ReadRow</c>) of one factory's grains until released.</summary>
+    /// <summary>Refuses the report calls (<c>Report…</c>) to the KPI grain of a factory a test marked down, as if the send never got there.</summary>
+    public sealed class KpiOutage
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _down = new(StringComparer.Ordinal);
+
+        public void Down(string factory) => _down[factory] = true;
+
+        public void Up(string factory) => _down.TryRemove(factory, out _);
+
+        internal bool Refuses(string interfaceName, string methodName, GrainId target) =>
+            !_down.IsEmpty
+            && interfaceName.Contains("IFactoryKpiGrain", StringComparison.Ordinal)
+            && methodName.StartsWith("Report", StringComparison.Ordinal)
+            && _down.ContainsKey(target.Key.ToString() ?? "");
+    }
+
+    /// <summary>Holds the reminder lookups (<c>ReadRow</c>) or registrations (<c>UpsertRow</c>) of one reminder (the outbox's unless told) of one factory's grains until released.</summary>
     public sealed class ReminderGate
     {
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _held = new(StringComparer.Ordinal);
         private int _waiting;
 
-        public void Hold(string factory) => _held[factory] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        public void Hold(string factory, string reminder = Outbox.Reminder) => _held[$"read:{reminder}:{factory}"] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        /// <summary>Holds the registrations (<c>UpsertRow</c>) of the outbox reminders of one factory's grains until <see cref="Release"/>.</summary>
-        public void HoldRegistrations(string factory) => _held["register:" + factory] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>Holds the registrations (<c>UpsertRow</c>) of the reminder of one factory's grains until <see cref="Release"/>.</summary>
+        public void HoldRegistrations(string factory, string reminder = Outbox.Reminder) => _held[$"register:{reminder}:{factory}"] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        /// <summary>Lets every held lookup and registration of <paramref name="factory"/> go on.</summary>
         public void Release(string factory)
         {
-            foreach (var key in new[] { factory, "register:" + factory })
+            foreach (var key in _held.Keys.Where(k => k.EndsWith(":" + factory, StringComparison.Ordinal)))
             {
                 if (_held.TryRemove(key, out var gate))
                 {
@@ -211,14 +238,14 @@ public sealed class ClusterFixture : IAsyncLifetime
 
         internal async Task PassAsync(GrainId grainId, string reminderName, bool registration = false)
         {
-            if (reminderName != Outbox.Reminder)
+            if (_held.IsEmpty)
             {
                 return;
             }
 
             var key = grainId.Key.ToString() ?? "";
             var slash = key.IndexOf('/', StringComparison.Ordinal);
-            if (slash > 0 && _held.TryGetValue((registration ? "register:" : "") + key[..slash], out var gate))
+            if (slash > 0 && _held.TryGetValue($"{(registration ? "register" : "read")}:{reminderName}:{key[..slash]}", out var gate))
             {
                 Interlocked.Increment(ref _waiting);
                 try

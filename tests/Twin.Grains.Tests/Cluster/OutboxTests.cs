@@ -73,22 +73,28 @@ public class OutboxTests(ClusterFixture fixture)
     public async Task A_message_queued_while_the_outbox_clears_its_reminder_is_still_delivered()
     {
         // The machine's outbox has just delivered its last message and is looking up its reminder to
-        // clear it; an inspection queued at that moment must not wait for a next change that may never come.
+        // clear it; an inspection queued at that moment must not wait for a next change that may never
+        // come, and its write waits for the reminder to be registered again (a crash right after that
+        // write must still find the twin).
         static QualityMessage Inspection(long seq) => new(seq, T0.AddSeconds(seq), [new Measurement("bore", 10.0, new SpecLimits(9.0, 11.0))], $"P-{seq}");
         var machine = Grain<IMachineGrain>("lathe");
         var log = Grain<IInspectionLogGrain>("lathe");
         fixture.Reminders.Hold(_factory);
+        Task second;
         try
         {
             await machine.IngestAsync([Inspection(1)]);
             await Until(async () => (await log.ListAsync(T0, T0.AddHours(1))).Length == 1 && fixture.Reminders.Waiting > 0, "the first inspection logged, the reminder lookup under way");
-            await machine.IngestAsync([Inspection(2)]);
+            second = machine.IngestAsync([Inspection(2)]);
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+            Assert.False(second.IsCompleted, "the second inspection was made durable while its outbox reminder was being removed");
         }
         finally
         {
             fixture.Reminders.Release(_factory);
         }
 
+        await second;
         await Until(async () => (await log.ListAsync(T0, T0.AddHours(1))).Length == 2, "the second inspection logged too");
     }
 

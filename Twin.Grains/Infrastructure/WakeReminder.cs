@@ -1,0 +1,156 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Twin.Grains.Infrastructure;
+
+/// <summary>What every twin's wake reminders share: their period and logging.</summary>
+public sealed partial class WakeServices(IOptions<OutboxOptions> options, ILogger<WakeServices> logger)
+{
+    internal TimeSpan Period => options.Value.ReminderPeriod;
+
+    [LoggerMessage(EventId = TwinEvents.WakeReminderFailed, Level = LogLevel.Warning, Message = "Twin {Twin} could not set or clear its {Reminder} reminder yet (tried again with the next write or tick)")]
+    internal partial void LogReminderFailed(Exception exception, string twin, string reminder);
+
+    [LoggerMessage(EventId = TwinEvents.WakeReminderCommitFailed, Level = LogLevel.Warning, Message = "Twin {Twin} could not save that its {Reminder} work is done; the reminder stays")]
+    internal partial void LogCommitFailed(Exception exception, string twin, string reminder);
+}
+
+/// <summary>
+/// The one way a twin makes sure it comes back for work it saved but has not finished (outbox
+/// messages, a KPI report, readings for the history): a reminder that exists whenever the stored
+/// state may hold such work. It is registered before the write that stores the work (the
+/// <see cref="GroupCommit"/> awaits it), so a crash right after that write still brings the twin
+/// back; once registered it is not asked for again in this activation, so a busy twin's writes
+/// cost nothing more. Each tick calls <c>wake</c> to finish the work; a tick that then finds
+/// nothing pending saves that (when the stored state may still say otherwise) and removes the
+/// reminder.
+/// </summary>
+/// <remarks>
+/// Single-threaded use only (a grain's turns). Registrations and removals run one after another,
+/// each deciding on what is pending when it runs, so a removal under way cannot undo the
+/// registration for work that arrived meanwhile.
+/// </remarks>
+internal sealed class WakeReminder
+{
+    private readonly IGrainBase _owner;
+    private readonly Func<bool> _pending;
+    private readonly Func<Task> _wake;
+    private readonly GroupCommit _commit;
+    private readonly WakeServices _services;
+    private bool? _registered;
+    private bool _stored;
+    private bool _stopped;
+    private Task _ops = Task.CompletedTask;
+
+    /// <param name="name">The reminder's name, unique within the twin.</param>
+    /// <param name="pending">True while the twin's in-memory state holds work the reminder is for.</param>
+    /// <param name="wake">Does the pending work (a tick, or the twin's activation after one); must not throw.</param>
+    public WakeReminder(IGrainBase owner, string name, Func<bool> pending, Func<Task> wake, GroupCommit commit, WakeServices services)
+    {
+        _owner = owner;
+        Name = name;
+        _pending = pending;
+        _wake = wake;
+        _commit = commit;
+        _services = services;
+        // As loaded: the stored state holds what the state holds now.
+        _stored = pending();
+        commit.Add(this);
+    }
+
+    public string Name { get; }
+
+    /// <summary>Writes no longer register it (a deactivating twin whose outbox is stopping); <see cref="SetAsync"/> still does.</summary>
+    public void Stop() => _stopped = true;
+
+    /// <summary>Awaited by the group commit right before each write. Never throws.</summary>
+    internal Task BeforeWriteAsync()
+    {
+        var pending = _pending();
+        _stored = pending;
+        return !pending || _stopped || _registered == true ? Task.CompletedTask : SetAsync(true);
+    }
+
+    /// <summary>
+    /// Registers the reminder when <paramref name="wanted"/> and work is pending, or removes it when
+    /// not wanted and nothing is pending, at the time the operation runs. Never throws.
+    /// </summary>
+    public Task SetAsync(bool wanted)
+    {
+        if (_ops.IsCompleted && _registered == wanted)
+        {
+            return Task.CompletedTask;
+        }
+
+        _ops = Next(_ops, wanted);
+        return _ops;
+
+        async Task Next(Task previous, bool set)
+        {
+            await previous;
+            try
+            {
+                var pending = _pending();
+                if (set && pending && _registered != true)
+                {
+                    await _owner.RegisterOrUpdateReminder(Name, _services.Period, _services.Period);
+                    _registered = true;
+                }
+                else if (!set && !pending && _registered != false)
+                {
+                    // Unknown while it goes: a write meanwhile asks for the registration again (queued after this).
+                    _registered = null;
+                    if (await _owner.GetReminder(Name) is { } reminder)
+                    {
+                        await _owner.UnregisterReminder(reminder);
+                    }
+
+                    _registered = false;
+                }
+            }
+            catch (Exception ex)
+            {
+                _registered = null;
+                _services.LogReminderFailed(ex, _owner.GrainContext.GrainId.ToString(), Name);
+            }
+        }
+    }
+
+    /// <summary>For the twin's <c>ReceiveReminder</c>: true when the tick was this reminder's. Never throws.</summary>
+    public async Task<bool> OnReminderAsync(string name)
+    {
+        if (name != Name)
+        {
+            return false;
+        }
+
+        // A tick proves the reminder is there (a fresh activation did not know).
+        _registered ??= true;
+        if (_pending())
+        {
+            await _wake();
+        }
+
+        if (_pending())
+        {
+            return true;
+        }
+
+        if (_stored)
+        {
+            // Done in memory only: save that first, or the next activation would find the work again and no reminder.
+            try
+            {
+                await _commit.CommitAsync();
+            }
+            catch (Exception ex)
+            {
+                _services.LogCommitFailed(ex, _owner.GrainContext.GrainId.ToString(), Name);
+                return true;
+            }
+        }
+
+        await SetAsync(false);
+        return true;
+    }
+}
