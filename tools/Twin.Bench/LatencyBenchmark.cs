@@ -114,6 +114,12 @@ public static class LatencyBenchmark
         var perMachine = phases.Select((p, i) => (int)Math.Ceiling(maxRate * p * lengths[i].TotalSeconds / machines)).ToArray();
         var published = new long[machines, 2 + perMachine.Sum()];
         var latencies = new List<double>[phases.Length];
+
+        // The same readings split where the twin applied them (its lastSeen, the wall clock of this
+        // machine): publish → applied in the twin, and applied → the client (durable write, stream, hub).
+        var publishedUtc = new long[machines, published.GetLength(1)];
+        var toTwin = new List<double>[phases.Length];
+        var toClient = new List<double>[phases.Length];
         var phase = -1;
         var received = 0L;
         var lastSeen = new long[clients];
@@ -121,6 +127,8 @@ public static class LatencyBenchmark
         for (var p = 0; p < phases.Length; p++)
         {
             latencies[p] = new List<double>(1 << 20);
+            toTwin[p] = new List<double>(1 << 20);
+            toClient[p] = new List<double>(1 << 20);
         }
 
         var connections = new List<HubConnection>();
@@ -156,9 +164,15 @@ public static class LatencyBenchmark
                             if (sent != 0 && seq > lastSeen[c])
                             {
                                 lastSeen[c] = seq;
+                                var nowUtc = DateTime.UtcNow.Ticks;
                                 lock (latencies[current])
                                 {
                                     latencies[current].Add(Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds);
+                                    if (machine.TryGetProperty("lastSeen", out var seenAt) && seenAt.TryGetDateTimeOffset(out var applied))
+                                    {
+                                        toTwin[current].Add(TimeSpan.FromTicks(applied.UtcTicks - Volatile.Read(ref publishedUtc[m, seq])).TotalMilliseconds);
+                                        toClient[current].Add(TimeSpan.FromTicks(nowUtc - applied.UtcTicks).TotalMilliseconds);
+                                    }
                                 }
                             }
                             else if (sent != 0)
@@ -204,7 +218,11 @@ public static class LatencyBenchmark
                     perMachine[p],
                     rate,
                     lengths[p] + TimeSpan.FromSeconds(30),
-                    (m, seq) => Volatile.Write(ref published[m, seq], Stopwatch.GetTimestamp()));
+                    (m, seq) =>
+                    {
+                        Volatile.Write(ref publishedUtc[m, seq], DateTime.UtcNow.Ticks);
+                        Volatile.Write(ref published[m, seq], Stopwatch.GetTimestamp());
+                    });
                 var publishSeconds = clock.Elapsed.TotalSeconds;
                 var cpu = (gateway.Process.CpuTime() - cpuBefore).TotalSeconds / publishSeconds * 100;
                 var durableAfter = await GatewayDurableAsync(gateway);
@@ -221,22 +239,26 @@ public static class LatencyBenchmark
                 await Task.Delay(TimeSpan.FromSeconds(1));
                 Volatile.Write(ref phase, -1);
                 firstSeq += perMachine[p];
-                List<double> samples;
+                List<double> samples, twin, client;
                 lock (latencies[p])
                 {
                     samples = [.. latencies[p].Order()];
+                    twin = [.. toTwin[p].Order()];
+                    client = [.. toClient[p].Order()];
                 }
 
-                double At(double q) => samples.Count == 0 ? double.NaN : samples[Math.Min(samples.Count - 1, (int)(q * samples.Count))];
+                static double Quantile(List<double> sorted, double q) => sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)(q * sorted.Count))];
+                double At(double q) => Quantile(samples, q);
+                var split = string.Create(CultureInfo.InvariantCulture, $"{Quantile(twin, 0.5):F1} / {Quantile(twin, 0.99):F1} ms | {Quantile(client, 0.5):F1} / {Quantile(client, 0.99):F1} ms");
                 var gatewayPaused = await GatewayGcPauseAsync(gateway) - gatewayPause;
                 var benchPaused = GC.GetTotalPauseDuration() - benchPause;
-                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {phases[p] * 100:F0} %{(p == 0 ? $" (warm-up, {warmup.TotalSeconds:F0} s)" : "")} | {sent / publishSeconds:N0} msg/s ({sent / publishSeconds / machines:F1} per machine) | {samples.Count:N0} ({Volatile.Read(ref seenAgain[p]):N0}) | {At(0.5):F1} ms | {At(0.95):F1} ms | **{At(0.99):F1} ms** | {samples.LastOrDefault():F1} ms | {drained:F1} s | {DurableQuantile(durableBefore, durableAfter, 0.5)} / {DurableQuantile(durableBefore, durableAfter, 0.99)} | {cpu:F0} % | {gatewayPaused.TotalMilliseconds:N0} / {benchPaused.TotalMilliseconds:N0} ms |"));
+                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {phases[p] * 100:F0} %{(p == 0 ? $" (warm-up, {warmup.TotalSeconds:F0} s)" : "")} | {sent / publishSeconds:N0} msg/s ({sent / publishSeconds / machines:F1} per machine) | {samples.Count:N0} ({Volatile.Read(ref seenAgain[p]):N0}) | {At(0.5):F1} ms | {At(0.95):F1} ms | **{At(0.99):F1} ms** | {samples.LastOrDefault():F1} ms | {drained:F1} s | {split} | {DurableQuantile(durableBefore, durableAfter, 0.5)} / {DurableQuantile(durableBefore, durableAfter, 0.99)} | {cpu:F0} % | {gatewayPaused.TotalMilliseconds:N0} / {benchPaused.TotalMilliseconds:N0} ms |"));
             }
 
             return string.Create(CultureInfo.InvariantCulture, $"""
                 Publish → SignalR client receipt through Mosquitto: {machines:N0} machines, {clients:N0} SignalR clients (WebSockets, connected in {connectSeconds:F1} s), each subscribed to one machine; {duration.TotalSeconds:F0} s per load; live feed at most {liveRate} updates per twin per second
-                | load (of {maxRate:N0} msg/s) | offered | readings seen by clients (seen again) | p50 | p95 | p99 | max | all seen after the last publish | receive → durable p50 / p99 | gateway CPU | GC pauses: gateway / clients |
-                |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+                | load (of {maxRate:N0} msg/s) | offered | readings seen by clients (seen again) | p50 | p95 | p99 | max | all seen after the last publish | publish → twin p50 / p99 | twin → client p50 / p99 | receive → durable p50 / p99 | gateway CPU | GC pauses: gateway / clients |
+                |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
                 {string.Join("\n", rows)}
 
                 """);
