@@ -14,19 +14,24 @@ namespace Twin.Bench;
 /// </summary>
 public static class LatencyBenchmark
 {
-    public const string Usage = "--max-rate <messages/s> [--machines 1000] [--clients 1000] [--seconds 15] [--warmup 10] [--live-rate 10]";
+    public const string Usage = "[--max-rate <messages/s, default: the sustained ingest rate measured first>] [--machines 1000] [--clients 1000] [--seconds 15] [--warmup 10] [--live-rate 10] [--broker-inflight 1000]";
 
     public static async Task<int> RunAsync(BenchArguments arguments)
     {
-        var maxRate = arguments.Number("max-rate", 10_000, 100, 1_000_000);
+        int? maxRate = arguments.Text("max-rate") is null ? null : arguments.Number("max-rate", 10_000, 100, 1_000_000);
         var machines = arguments.Number("machines", 1000, 1, 100_000);
         var clients = arguments.Number("clients", 1000, 1, 5000);
         var seconds = arguments.Number("seconds", 15, 1, 600);
         var liveRate = arguments.Number("live-rate", 10, 1, 1000);
         var warmup = arguments.Number("warmup", 10, 0, 600);
+
+        // The broker as the product configures it (deploy/k8s, docs/OPERATIONS.md): the gateway
+        // acknowledges a reading only once it is durable, so Mosquitto's default window of 20
+        // unacknowledged messages caps the rate at 20 per durable write's time.
+        var brokerInflight = arguments.Number("broker-inflight", 1000, 1, 65535);
         arguments.RejectUnknown();
         Console.WriteLine($"# Publish → SignalR latency\n\n{BenchEnvironment.Describe()}\n");
-        Console.WriteLine(await MeasureAsync(maxRate, machines, clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), liveRate));
+        Console.WriteLine(await MeasureAsync(maxRate, machines, clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), liveRate, brokerInflight));
         return 0;
     }
 
@@ -90,11 +95,11 @@ public static class LatencyBenchmark
         return "–";
     }
 
-    public static async Task<string> MeasureAsync(int maxRate, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate)
+    public static async Task<string> MeasureAsync(int? paced, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate, int brokerInflight)
     {
         const string factory = "live";
         using var folder = new TempDirectory("twin-bench-latency");
-        await using var broker = await MosquittoProcess.StartAsync(folder.Sub("mosquitto"));
+        await using var broker = await MosquittoProcess.StartAsync(folder.Sub("mosquitto"), brokerInflight);
         await using var gateway = BenchServers.Gateway(folder.Sub("gateway"), broker.Port, new Dictionary<string, string>
         {
             ["Twin:Live:MaxUpdatesPerSecond"] = liveRate.ToString(CultureInfo.InvariantCulture),
@@ -108,11 +113,29 @@ public static class LatencyBenchmark
             throw new InvalidOperationException("the machines were not all created");
         }
 
+        // The loads are shares of the sustained ingest rate of this gateway on this machine: unless
+        // given, it is measured here first, before any client connects (the same 1,000 machines,
+        // published as fast as the broker takes them, until every message is durable in its twin).
+        var calibration = 0;
+        var sustainedNote = "given";
+        if (paced is not { } maxRate)
+        {
+            calibration = 100;
+            var sustained = await IngestBenchmark.EndToEndAsync(gateway, broker.Port, factory, machines, calibration, 4, TimeSpan.FromMinutes(3), firstSeq: 2);
+            if (!sustained.ZeroLoss)
+            {
+                throw new InvalidOperationException("the sustained-rate run lost messages");
+            }
+
+            maxRate = (int)Math.Round(sustained.MessagesPerSecond);
+            sustainedNote = string.Create(CultureInfo.InvariantCulture, $"the sustained ingest rate measured first ({machines * calibration:N0} messages durable in {sustained.DurableSeconds:F1} s, gateway CPU {sustained.GatewayCpuPercentOfOneCore:F0} %)");
+        }
+
         // A warm-up at 50 % first (JIT, first activations and connections), reported but not a result.
         var phases = new[] { 0.5, 0.5, 0.8 };
         var lengths = new[] { warmup, duration, duration };
         var perMachine = phases.Select((p, i) => (int)Math.Ceiling(maxRate * p * lengths[i].TotalSeconds / machines)).ToArray();
-        var published = new long[machines, 2 + perMachine.Sum()];
+        var published = new long[machines, 2 + calibration + perMachine.Sum()];
         var latencies = new List<double>[phases.Length];
 
         // The same readings split where the twin applied them (its lastSeen, the wall clock of this
@@ -195,7 +218,7 @@ public static class LatencyBenchmark
             var connectSeconds = connectClock.Elapsed.TotalSeconds;
 
             var rows = new List<string>();
-            var firstSeq = 2L;
+            var firstSeq = 2L + calibration;
             for (var p = 0; p < phases.Length; p++)
             {
                 if (perMachine[p] == 0)
@@ -256,7 +279,7 @@ public static class LatencyBenchmark
             }
 
             return string.Create(CultureInfo.InvariantCulture, $"""
-                Publish → SignalR client receipt through Mosquitto: {machines:N0} machines, {clients:N0} SignalR clients (WebSockets, connected in {connectSeconds:F1} s), each subscribed to one machine; {duration.TotalSeconds:F0} s per load; live feed at most {liveRate} updates per twin per second
+                Publish → SignalR client receipt through Mosquitto (`max_inflight_messages {brokerInflight}`): {machines:N0} machines, {clients:N0} SignalR clients (WebSockets, connected in {connectSeconds:F1} s), each subscribed to one machine; {duration.TotalSeconds:F0} s per load; live feed at most {liveRate} updates per twin per second; 100 % = {maxRate:N0} msg/s, {sustainedNote}
                 | load (of {maxRate:N0} msg/s) | offered | readings seen by clients (seen again) | p50 | p95 | p99 | max | all seen after the last publish | publish → twin p50 / p99 | twin → client p50 / p99 | receive → durable p50 / p99 | gateway CPU | GC pauses: gateway / clients |
                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
                 {string.Join("\n", rows)}
