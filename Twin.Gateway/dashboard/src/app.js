@@ -127,9 +127,14 @@ function render(el, m) {
 // Each overview load has a number; one that a later load (another factory chosen meanwhile)
 // overtook stops at its next step instead of mixing two factories on the page.
 let overviewLoad = 0;
+// The factory the page shows (or is loading). The browser fires "change" again when the field
+// loses focus, e.g. on the press that clicks a machine tile; the same factory is not reloaded
+// then, or the tile under the pointer would be replaced between press and release.
+let shownFactory = null;
 
 async function loadOverview() {
   const load = ++overviewLoad;
+  shownFactory = factory();
   const current = () => load === overviewLoad;
   for (const topic of [...tiles.keys(), ...lineHeaders.keys()]) await connection.invoke("Unsubscribe", topic).catch(() => {});
   if (!current()) return;
@@ -446,14 +451,27 @@ document.addEventListener("click", async (e) => {
   loadLists();
 });
 $("factory").addEventListener("change", () => {
+  if (factory() === shownFactory) return;
   quality.reset();
   genealogy.reset();
-  return loadOverview().then(loadSchedule).then(loadLists).then(loadPerformance).then(loadKpis).then(() => quality.load()).then(() => genealogy.load()).then(() => effects.load());
+  const asked = factory();
+  delete document.body.dataset.loaded;
+  return loadOverview().then(loadSchedule).then(loadLists).then(loadPerformance).then(loadKpis).then(() => quality.load()).then(() => genealogy.load()).then(() => effects.load())
+    .finally(() => loaded(asked));
 });
+
+/**
+ * Marks the page as laid out for a factory (body[data-loaded]): every panel has had its first
+ * load, so nothing above a tile grows and moves it any more.
+ */
+function loaded(asked) {
+  if (asked === factory()) document.body.dataset.loaded = asked;
+}
 
 (async () => {
   await connection.start();
   setConnection(true);
+  const first = overviewLoad + 1;
   await loadOverview();
   await loadSchedule().catch(() => {});
   await loadLists();
@@ -465,6 +483,7 @@ $("factory").addEventListener("change", () => {
   setInterval(() => loadLists().catch(() => {}), 5000);
   setInterval(() => quality.load().catch(() => {}), 5000);
   await effects.load().catch(() => {});
+  if (overviewLoad === first) loaded(shownFactory); // else a factory chosen meanwhile marks its own load
   setInterval(() => effects.load().catch(() => {}), 5000);
   setInterval(() => loadPerformance().catch(() => {}), 5000);
   setInterval(() => loadKpis().catch(() => {}), 10000);

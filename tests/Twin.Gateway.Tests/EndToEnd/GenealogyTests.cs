@@ -224,6 +224,8 @@ public class GenealogyTests(EmbeddedGatewayFixture fixture, ITestOutputHelper ou
         await page.DispatchEventAsync("#factory", "change");
 
         await page.WaitForSelectorAsync("#genealogy-orders tr[data-order='WO-D']", new PageWaitForSelectorOptions { Timeout = 20_000 });
+        // Clicked once every panel has loaded: none grows above the row and moves it mid-click.
+        await page.WaitForSelectorAsync($"body[data-loaded='{_factory}']", new PageWaitForSelectorOptions { State = WaitForSelectorState.Attached, Timeout = 20_000 });
         await page.ClickAsync("#genealogy-orders tr[data-order='WO-D']");
         var material = page.Locator("#genealogy-view[data-order='WO-D'] #genealogy-materials tr[data-lot='L-D1']");
         await material.WaitForAsync(new LocatorWaitForOptions { Timeout = 20_000 });
