@@ -14,7 +14,7 @@ namespace Twin.Bench;
 /// </summary>
 public static class LatencyBenchmark
 {
-    public const string Usage = "[--max-rate <messages/s, default: the sustained ingest rate measured first>] [--machines 1000] [--clients 1000] [--seconds 15] [--warmup 10] [--live-rate 10] [--broker-inflight 1000]";
+    public const string Usage = "[--max-rate <messages/s, default: the sustained ingest rate measured first>] [--machines 1000] [--clients 1000] [--seconds 15] [--warmup 10] [--live-rate 10] [--broker-inflight 1000] [--episodes]";
 
     public static async Task<int> RunAsync(BenchArguments arguments)
     {
@@ -29,9 +29,12 @@ public static class LatencyBenchmark
         // acknowledges a reading only once it is durable, so Mosquitto's default window of 20
         // unacknowledged messages caps the rate at 20 per durable write's time.
         var brokerInflight = arguments.Number("broker-inflight", 1000, 1, 65535);
+
+        // Each stretch of readings slower than 50 ms, listed after the table: one stall, or a backlog that builds and drains.
+        var episodes = arguments.Flag("episodes");
         arguments.RejectUnknown();
         Console.WriteLine($"# Publish → SignalR latency\n\n{BenchEnvironment.Describe()}\n");
-        Console.WriteLine(await MeasureAsync(maxRate, machines, clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), liveRate, brokerInflight));
+        Console.WriteLine(await MeasureAsync(maxRate, machines, clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), liveRate, brokerInflight, episodes));
         return 0;
     }
 
@@ -95,7 +98,53 @@ public static class LatencyBenchmark
         return "–";
     }
 
-    public static async Task<string> MeasureAsync(int? paced, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate, int brokerInflight)
+    /// <summary>Readings over <see cref="Slow"/> whose publish times lie closer than <see cref="EpisodeGap"/> form one episode.</summary>
+    private const double Slow = 50;
+
+    private static readonly TimeSpan EpisodeGap = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The seconds of a phase whose p99 was over <see cref="Slow"/>, and the worst second's p99.</summary>
+    private static (int Over, int Seconds, double Worst) SlowSeconds(List<(long Sent, double Ms)> samples, long start)
+    {
+        var bySecond = samples.GroupBy(x => (long)Stopwatch.GetElapsedTime(start, x.Sent).TotalSeconds)
+            .Select(g =>
+            {
+                var sorted = g.Select(x => x.Ms).Order().ToList();
+                return sorted[Math.Min(sorted.Count - 1, (int)(0.99 * sorted.Count))];
+            })
+            .ToList();
+        return (bySecond.Count(p => p > Slow), bySecond.Count, bySecond.Count == 0 ? double.NaN : bySecond.Max());
+    }
+
+    /// <summary>Stretches of slow readings: from / to (publish time, seconds into the phase), how many, the slowest.</summary>
+    private static IEnumerable<string> Episodes(List<(long Sent, double Ms)> samples, long start, string phase)
+    {
+        var slow = samples.Where(x => x.Ms > Slow).OrderBy(x => x.Sent).ToList();
+        for (var i = 0; i < slow.Count;)
+        {
+            var j = i;
+            while (j + 1 < slow.Count && Stopwatch.GetElapsedTime(slow[j].Sent, slow[j + 1].Sent) < EpisodeGap)
+            {
+                j++;
+            }
+
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"| {phase} | {Stopwatch.GetElapsedTime(start, slow[i].Sent).TotalSeconds:F2} s | {Stopwatch.GetElapsedTime(start, slow[j].Sent).TotalSeconds:F2} s | {j - i + 1:N0} | {slow.Skip(i).Take(j - i + 1).Max(x => x.Ms):F0} ms |");
+            i = j + 1;
+        }
+    }
+
+    private static string EpisodeTable(List<string> rows) =>
+        rows.Count == 0 ? "\nNo reading took longer than 50 ms.\n" : $"""
+
+        Readings slower than 50 ms, in stretches (published less than 100 ms apart); times are seconds into the phase, by publish time:
+        | phase | from | to | readings | slowest |
+        |---|---:|---:|---:|---:|
+        {string.Join("\n", rows)}
+
+        """;
+
+    public static async Task<string> MeasureAsync(int? paced, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate, int brokerInflight, bool episodes = false)
     {
         const string factory = "live";
         using var folder = new TempDirectory("twin-bench-latency");
@@ -136,7 +185,7 @@ public static class LatencyBenchmark
         var lengths = new[] { warmup, duration, duration };
         var perMachine = phases.Select((p, i) => (int)Math.Ceiling(maxRate * p * lengths[i].TotalSeconds / machines)).ToArray();
         var published = new long[machines, 2 + calibration + perMachine.Sum()];
-        var latencies = new List<double>[phases.Length];
+        var latencies = new List<(long Sent, double Ms)>[phases.Length];
 
         // The same readings split where the twin applied them (its lastSeen, the wall clock of this
         // machine): publish → applied in the twin, and applied → the client (durable write, stream, hub).
@@ -149,7 +198,7 @@ public static class LatencyBenchmark
         var seenAgain = new long[phases.Length];
         for (var p = 0; p < phases.Length; p++)
         {
-            latencies[p] = new List<double>(1 << 20);
+            latencies[p] = new List<(long, double)>(1 << 20);
             toTwin[p] = new List<double>(1 << 20);
             toClient[p] = new List<double>(1 << 20);
         }
@@ -190,7 +239,7 @@ public static class LatencyBenchmark
                                 var nowUtc = DateTime.UtcNow.Ticks;
                                 lock (latencies[current])
                                 {
-                                    latencies[current].Add(Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds);
+                                    latencies[current].Add((sent, Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds));
                                     if (machine.TryGetProperty("lastSeen", out var seenAt) && seenAt.TryGetDateTimeOffset(out var applied))
                                     {
                                         toTwin[current].Add(TimeSpan.FromTicks(applied.UtcTicks - Volatile.Read(ref publishedUtc[m, seq])).TotalMilliseconds);
@@ -218,6 +267,7 @@ public static class LatencyBenchmark
             var connectSeconds = connectClock.Elapsed.TotalSeconds;
 
             var rows = new List<string>();
+            var slowRows = new List<string>();
             var firstSeq = 2L + calibration;
             for (var p = 0; p < phases.Length; p++)
             {
@@ -233,6 +283,7 @@ public static class LatencyBenchmark
                 var gatewayPause = await GatewayGcPauseAsync(gateway);
                 var durableBefore = await GatewayDurableAsync(gateway);
                 var cpuBefore = gateway.Process.CpuTime();
+                var phaseStart = Stopwatch.GetTimestamp();
                 var clock = Stopwatch.StartNew();
                 var sent = await devices.PublishAsync(
                     m => Devices.Topic(factory, Devices.Machine(m)),
@@ -263,9 +314,16 @@ public static class LatencyBenchmark
                 Volatile.Write(ref phase, -1);
                 firstSeq += perMachine[p];
                 List<double> samples, twin, client;
+                (int Over, int Seconds, double Worst) slowSeconds;
                 lock (latencies[p])
                 {
-                    samples = [.. latencies[p].Order()];
+                    samples = [.. latencies[p].Select(x => x.Ms).Order()];
+                    slowSeconds = SlowSeconds(latencies[p], phaseStart);
+                    if (episodes)
+                    {
+                        slowRows.AddRange(Episodes(latencies[p], phaseStart, string.Create(CultureInfo.InvariantCulture, $"{phases[p] * 100:F0} %{(p == 0 ? " (warm-up)" : "")}")));
+                    }
+
                     twin = [.. toTwin[p].Order()];
                     client = [.. toClient[p].Order()];
                 }
@@ -275,15 +333,15 @@ public static class LatencyBenchmark
                 var split = string.Create(CultureInfo.InvariantCulture, $"{Quantile(twin, 0.5):F1} / {Quantile(twin, 0.99):F1} ms | {Quantile(client, 0.5):F1} / {Quantile(client, 0.99):F1} ms");
                 var gatewayPaused = await GatewayGcPauseAsync(gateway) - gatewayPause;
                 var benchPaused = GC.GetTotalPauseDuration() - benchPause;
-                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {phases[p] * 100:F0} %{(p == 0 ? $" (warm-up, {warmup.TotalSeconds:F0} s)" : "")} | {sent / publishSeconds:N0} msg/s ({sent / publishSeconds / machines:F1} per machine) | {samples.Count:N0} ({Volatile.Read(ref seenAgain[p]):N0}) | {At(0.5):F1} ms | {At(0.95):F1} ms | **{At(0.99):F1} ms** | {samples.LastOrDefault():F1} ms | {drained:F1} s | {split} | {DurableQuantile(durableBefore, durableAfter, 0.5)} / {DurableQuantile(durableBefore, durableAfter, 0.99)} | {cpu:F0} % | {gatewayPaused.TotalMilliseconds:N0} / {benchPaused.TotalMilliseconds:N0} ms |"));
+                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {phases[p] * 100:F0} %{(p == 0 ? $" (warm-up, {warmup.TotalSeconds:F0} s)" : "")} | {sent / publishSeconds:N0} msg/s ({sent / publishSeconds / machines:F1} per machine) | {samples.Count:N0} ({Volatile.Read(ref seenAgain[p]):N0}) | {At(0.5):F1} ms | {At(0.95):F1} ms | **{At(0.99):F1} ms** | {samples.LastOrDefault():F1} ms | {drained:F1} s | {split} | {DurableQuantile(durableBefore, durableAfter, 0.5)} / {DurableQuantile(durableBefore, durableAfter, 0.99)} | {slowSeconds.Over} of {slowSeconds.Seconds} ({slowSeconds.Worst:F0} ms) | {cpu:F0} % | {gatewayPaused.TotalMilliseconds:N0} / {benchPaused.TotalMilliseconds:N0} ms |"));
             }
 
             return string.Create(CultureInfo.InvariantCulture, $"""
                 Publish → SignalR client receipt through Mosquitto (`max_inflight_messages {brokerInflight}`): {machines:N0} machines, {clients:N0} SignalR clients (WebSockets, connected in {connectSeconds:F1} s), each subscribed to one machine; {duration.TotalSeconds:F0} s per load; live feed at most {liveRate} updates per twin per second; 100 % = {maxRate:N0} msg/s, {sustainedNote}
-                | load (of {maxRate:N0} msg/s) | offered | readings seen by clients (seen again) | p50 | p95 | p99 | max | all seen after the last publish | publish → twin p50 / p99 | twin → client p50 / p99 | receive → durable p50 / p99 | gateway CPU | GC pauses: gateway / clients |
-                |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+                | load (of {maxRate:N0} msg/s) | offered | readings seen by clients (seen again) | p50 | p95 | p99 | max | all seen after the last publish | publish → twin p50 / p99 | twin → client p50 / p99 | receive → durable p50 / p99 | seconds with p99 over 50 ms (worst) | gateway CPU | GC pauses: gateway / clients |
+                |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
                 {string.Join("\n", rows)}
-
+                {(episodes ? EpisodeTable(slowRows) : "")}
                 """);
         }
         finally
