@@ -135,7 +135,7 @@ public sealed class DashboardInjectionTests(ITestOutputHelper output) : IAsyncLi
         await page.WaitForSelectorAsync("#tile-m-x[data-version]", new PageWaitForSelectorOptions { Timeout = 15_000 });
         await page.ClickAsync("#tile-m-x");
         await page.WaitForFunctionAsync(
-            // (Clicking the tile blurs the factory field, which may load the overview once more: wait for the tile again.)
+            // (Clicking the tile blurs the factory field; the page does not reload the factory it shows, but the tile is awaited again all the same.)
             "() => document.querySelector('#tile-m-x[data-version]')?.textContent.includes('<b>machine</b>') && document.querySelectorAll('#tickets tr').length > 1 && document.querySelectorAll('#dead-letters tr').length > 2 && document.querySelectorAll('#purchases tr').length > 1 && document.querySelectorAll('#detail-sensors tr').length > 1 && document.querySelector('#late-orders')",
             null,
             new PageWaitForFunctionOptions { Timeout = 30_000 });
