@@ -14,7 +14,10 @@ namespace Twin.Bench;
 /// </summary>
 public static class LatencyBenchmark
 {
-    public const string Usage = "[--max-rate <messages/s, default: the sustained ingest rate measured first>] [--machines 1000] [--clients 1000] [--seconds 15] [--warmup 10] [--live-rate 10] [--broker-inflight 1000] [--episodes]";
+    public const string Usage = "[--max-rate <messages/s, default: the sustained ingest rate measured first>] [--machines 1000] [--clients 1000] [--seconds 15] [--warmup 10] [--live-rate 10] [--broker-inflight 1000] [--episodes] [--calibrate-watched]";
+
+    /// <summary>The most a rate measured with the clients watching may be (the readings' arrays are sized for it before it is known).</summary>
+    private const int WatchedRateBound = 20_000;
 
     public static async Task<int> RunAsync(BenchArguments arguments)
     {
@@ -32,9 +35,17 @@ public static class LatencyBenchmark
 
         // Each stretch of readings slower than 50 ms, listed after the table: one stall, or a backlog that builds and drains.
         var episodes = arguments.Flag("episodes");
+
+        // The sustained rate measured once the clients are connected and watching, so the live feed's cost is in it.
+        var watched = arguments.Flag("calibrate-watched");
+        if (watched && maxRate is not null)
+        {
+            throw new ArgumentException("--calibrate-watched measures the rate the loads are shares of; leave out --max-rate.");
+        }
+
         arguments.RejectUnknown();
         Console.WriteLine($"# Publish → SignalR latency\n\n{BenchEnvironment.Describe()}\n");
-        Console.WriteLine(await MeasureAsync(maxRate, machines, clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), liveRate, brokerInflight, episodes));
+        Console.WriteLine(await MeasureAsync(maxRate, machines, clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), liveRate, brokerInflight, episodes, watched));
         return 0;
     }
 
@@ -144,7 +155,7 @@ public static class LatencyBenchmark
 
         """;
 
-    public static async Task<string> MeasureAsync(int? paced, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate, int brokerInflight, bool episodes = false)
+    public static async Task<string> MeasureAsync(int? paced, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate, int brokerInflight, bool episodes = false, bool calibrateWatched = false)
     {
         const string factory = "live";
         using var folder = new TempDirectory("twin-bench-latency");
@@ -163,27 +174,30 @@ public static class LatencyBenchmark
         }
 
         // The loads are shares of the sustained ingest rate of this gateway on this machine: unless
-        // given, it is measured here first, before any client connects (the same 1,000 machines,
-        // published as fast as the broker takes them, until every message is durable in its twin).
-        var calibration = 0;
+        // given, it is measured here (the same 1,000 machines, published as fast as the broker takes
+        // them, until every message is durable in its twin): before any client connects, or with
+        // --calibrate-watched once they all watch their machines.
+        var calibration = paced is null ? 100 : 0;
         var sustainedNote = "given";
-        if (paced is not { } maxRate)
+        async Task<int> CalibrateAsync(string when)
         {
-            calibration = 100;
             var sustained = await IngestBenchmark.EndToEndAsync(gateway, broker.Port, factory, machines, calibration, 4, TimeSpan.FromMinutes(3), firstSeq: 2);
             if (!sustained.ZeroLoss)
             {
                 throw new InvalidOperationException("the sustained-rate run lost messages");
             }
 
-            maxRate = (int)Math.Round(sustained.MessagesPerSecond);
-            sustainedNote = string.Create(CultureInfo.InvariantCulture, $"the sustained ingest rate measured first ({machines * calibration:N0} messages durable in {sustained.DurableSeconds:F1} s, gateway CPU {sustained.GatewayCpuPercentOfOneCore:F0} %)");
+            sustainedNote = string.Create(CultureInfo.InvariantCulture, $"the sustained ingest rate measured {when} ({machines * calibration:N0} messages durable in {sustained.DurableSeconds:F1} s, gateway CPU {sustained.GatewayCpuPercentOfOneCore:F0} %)");
+            return (int)Math.Round(sustained.MessagesPerSecond);
         }
+
+        var maxRate = paced ?? (calibrateWatched ? WatchedRateBound : await CalibrateAsync("first, before any client connected"));
 
         // A warm-up at 50 % first (JIT, first activations and connections), reported but not a result.
         var phases = new[] { 0.5, 0.5, 0.8 };
         var lengths = new[] { warmup, duration, duration };
-        var perMachine = phases.Select((p, i) => (int)Math.Ceiling(maxRate * p * lengths[i].TotalSeconds / machines)).ToArray();
+        int[] PerMachine(int rate) => phases.Select((p, i) => (int)Math.Ceiling(rate * p * lengths[i].TotalSeconds / machines)).ToArray();
+        var perMachine = PerMachine(maxRate);
         var published = new long[machines, 2 + calibration + perMachine.Sum()];
         var latencies = new List<(long Sent, double Ms)>[phases.Length];
 
@@ -265,6 +279,12 @@ public static class LatencyBenchmark
                 }
             });
             var connectSeconds = connectClock.Elapsed.TotalSeconds;
+            if (calibrateWatched)
+            {
+                // Within the bound the readings' arrays were sized for.
+                maxRate = Math.Min(WatchedRateBound, await CalibrateAsync($"with the {clients:N0} clients connected and watching"));
+                perMachine = PerMachine(maxRate);
+            }
 
             var rows = new List<string>();
             var slowRows = new List<string>();
