@@ -23,7 +23,10 @@ public sealed partial class WakeServices(IOptions<OutboxOptions> options, ILogge
 /// back; once registered it is not asked for again in this activation, so a busy twin's writes
 /// cost nothing more. Each tick calls <c>wake</c> to finish the work; a tick that then finds
 /// nothing pending saves that (when the stored state may still say otherwise) and removes the
-/// reminder.
+/// reminder once a whole period went by without new work. A busy twin keeps it: removed at every
+/// tick that happened to find its work done and registered again by its next write, it put a
+/// reminder-table write in front of that write, for every busy twin in the same second (their
+/// reminders tick together), and held up the whole plant's live feed for up to a second a minute.
 /// </summary>
 /// <remarks>
 /// Single-threaded use only (a grain's turns). Registrations and removals run one after another,
@@ -40,6 +43,9 @@ internal sealed class WakeReminder
     private bool? _registered;
     private bool _stored;
     private bool _stopped;
+
+    // Work was pending at a write since the last tick: the twin is busy, keep the reminder.
+    private bool _busy;
     private Task _ops = Task.CompletedTask;
 
     /// <param name="name">The reminder's name, unique within the twin.</param>
@@ -68,6 +74,7 @@ internal sealed class WakeReminder
     {
         var pending = _pending();
         _stored = pending;
+        _busy |= pending;
         return !pending || _stopped || _registered == true ? Task.CompletedTask : SetAsync(true);
     }
 
@@ -126,6 +133,8 @@ internal sealed class WakeReminder
 
         // A tick proves the reminder is there (a fresh activation did not know).
         _registered ??= true;
+        var busy = _busy;
+        _busy = false;
         if (_pending())
         {
             await _wake();
@@ -148,6 +157,11 @@ internal sealed class WakeReminder
                 _services.LogCommitFailed(ex, _owner.GrainContext.GrainId.ToString(), Name);
                 return true;
             }
+        }
+
+        if (busy)
+        {
+            return true;
         }
 
         await SetAsync(false);

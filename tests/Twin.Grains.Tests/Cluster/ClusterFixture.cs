@@ -233,8 +233,19 @@ public sealed class ClusterFixture : IAsyncLifetime
             }
         }
 
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _writes = new(StringComparer.Ordinal);
+
         /// <summary>Lookups waiting at a held gate now.</summary>
         public int Waiting => Volatile.Read(ref _waiting);
+
+        /// <summary>How often the reminder of the grain was registered (<c>UpsertRow</c>) since the silo started.</summary>
+        public int Registrations(GrainId grainId, string reminderName) => _writes.GetValueOrDefault($"register:{reminderName}:{grainId}");
+
+        /// <summary>How often the reminder of the grain was removed (<c>RemoveRow</c>) since the silo started.</summary>
+        public int Removals(GrainId grainId, string reminderName) => _writes.GetValueOrDefault($"remove:{reminderName}:{grainId}");
+
+        internal void Count(string what, GrainId grainId, string reminderName) =>
+            _writes.AddOrUpdate($"{what}:{reminderName}:{grainId}", 1, (_, n) => n + 1);
 
         internal async Task PassAsync(GrainId grainId, string reminderName, bool registration = false)
         {
@@ -279,10 +290,15 @@ public sealed class ClusterFixture : IAsyncLifetime
         public async Task<string?> UpsertRow(ReminderEntry entry)
         {
             await gate.PassAsync(entry.GrainId, entry.ReminderName, registration: true);
+            gate.Count("register", entry.GrainId, entry.ReminderName);
             return await inner.UpsertRow(entry);
         }
 
-        public Task<bool> RemoveRow(GrainId grainId, string reminderName, string eTag) => inner.RemoveRow(grainId, reminderName, eTag);
+        public Task<bool> RemoveRow(GrainId grainId, string reminderName, string eTag)
+        {
+            gate.Count("remove", grainId, reminderName);
+            return inner.RemoveRow(grainId, reminderName, eTag);
+        }
 
         public Task TestOnlyClearTable() => inner.TestOnlyClearTable();
     }

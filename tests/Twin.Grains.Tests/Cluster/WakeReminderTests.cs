@@ -92,6 +92,36 @@ public class WakeReminderTests(ClusterFixture fixture)
         await Until(async () => await Table.ReadRow(machine.GetGrainId(), MachineGrain.HistoryReminder) is null, "the history reminder is gone once nothing is pending");
     }
 
+    [Fact]
+    public async Task A_busy_twin_keeps_its_history_reminder_through_ticks_that_find_its_readings_written()
+    {
+        // Every busy twin's reminder ticks in the same second: removed at a tick that found the
+        // readings written and registered again by the next write, it put a reminder-table write in
+        // front of every twin's next commit at once.
+        var key = TwinKey.Compose(_factory, "press");
+        var machine = fixture.Client.GetGrain<IMachineGrain>(key);
+        var id = machine.GetGrainId();
+        var busy = System.Diagnostics.Stopwatch.StartNew();
+        var seq = 0;
+
+        // Four readings a second, each written to the history at once, for three reminder periods (2 s each).
+        while (busy.Elapsed < TimeSpan.FromSeconds(7))
+        {
+            seq++;
+            var result = await machine.IngestAsync([new TelemetryMessage(seq, T0.AddSeconds(seq), [new SensorReading("temperature", 20 + seq, "degC")])]);
+            Assert.Equal(1, result.Applied);
+            await Task.Delay(TimeSpan.FromMilliseconds(250));
+        }
+
+        await Until(() => Task.FromResult(fixture.History.Written(key).Select(p => p.Seq).Distinct().Count() == seq), "every reading written");
+        Assert.NotNull(await Table.ReadRow(id, MachineGrain.HistoryReminder));
+        Assert.Equal(0, fixture.Reminders.Removals(id, MachineGrain.HistoryReminder));
+        Assert.Equal(1, fixture.Reminders.Registrations(id, MachineGrain.HistoryReminder));
+
+        // Idle now: a period without new work, and it goes.
+        await Until(async () => await Table.ReadRow(id, MachineGrain.HistoryReminder) is null, "the history reminder is gone once the twin is idle");
+    }
+
     private static async Task Until(Func<Task<bool>> condition, string what) =>
         await Eventually.ForAsync(async () => await condition() ? "" : null, what);
 }
