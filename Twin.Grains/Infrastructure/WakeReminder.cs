@@ -23,7 +23,8 @@ public sealed partial class WakeServices(IOptions<OutboxOptions> options, ILogge
 /// back; once registered it is not asked for again in this activation, so a busy twin's writes
 /// cost nothing more. Each tick calls <c>wake</c> to finish the work; a tick that then finds
 /// nothing pending saves that (when the stored state may still say otherwise) and removes the
-/// reminder once a whole period went by without new work. A busy twin keeps it: removed at every
+/// reminder once a whole period went by without new work (the outbox also removes it when a
+/// delivery round leaves nothing to send). A busy twin keeps it: removed at every
 /// tick that happened to find its work done and registered again by its next write, it put a
 /// reminder-table write in front of that write, for every busy twin in the same second (their
 /// reminders tick together), and held up the whole plant's live feed for up to a second a minute.
@@ -159,7 +160,8 @@ internal sealed class WakeReminder
             }
         }
 
-        if (busy)
+        // Writes during the wake (it may wait for the history) count for this tick too.
+        if (busy || _busy)
         {
             return true;
         }
