@@ -216,7 +216,11 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
         {
             Check(raw.sqlite3_bind_int64(_statement, 1, series));
             Check(raw.sqlite3_bind_int64(_statement, 2, micros));
-            Check(raw.sqlite3_bind_text(_statement, 3, utf8z.FromSpan(source)));
+            // With its length, so a NUL inside a source does not cut it short; the empty source keeps
+            // its terminator, since an empty span has no address and would bind NULL.
+            Check(source.Length > 1
+                ? raw.sqlite3_bind_text(_statement, 3, source.AsSpan(0, source.Length - 1))
+                : raw.sqlite3_bind_text(_statement, 3, utf8z.FromSpan(source)));
             Check(raw.sqlite3_bind_int64(_statement, 4, point.Seq));
             Check(raw.sqlite3_bind_double(_statement, 5, point.Value));
             Check(raw.sqlite3_bind_int64(_statement, 6, (int)point.Quality));

@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
+using Twin.Grains.Infrastructure;
+using Twin.Machines;
 using Twin.Testing;
 using Twin.History;
 using Twin.Silo.History;
@@ -19,6 +21,22 @@ public sealed class SqliteHistoryStoreTests : HistoryStoreContract, IDisposable
         _stores.Add(store);
         await store.InitializeAsync();
         return store;
+    }
+
+    [Fact]
+    public async Task Sources_are_stored_whole_and_no_source_is_the_empty_source()
+    {
+        var store = await CreateStoreAsync();
+        var device = new HistoryPoint("temperature", Start, 1, ReadingQuality.Good, 0, null, 7);
+        var first = device with { Value = 2, Source = "a\0x" };
+        var second = device with { Value = 3, Source = "a\0y" };
+        var shorter = device with { Value = 4, Source = "a" };
+
+        Assert.Equal(4, await store.WriteAsync([Entry("f1", "m1", device), Entry("f1", "m1", first), Entry("f1", "m1", second), Entry("f1", "m1", shorter)]));
+        Assert.Equal(0, await store.WriteAsync([Entry("f1", "m1", device with { Source = "" }), Entry("f1", "m1", second)]));
+
+        var raw = await store.ReadRawAsync(Query("f1", "m1", "temperature"));
+        Assert.Equal([1.0, 2.0, 3.0, 4.0], raw.Points.Select(p => p.Value).Order());
     }
 
     [Fact]
