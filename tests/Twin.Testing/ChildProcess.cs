@@ -125,6 +125,23 @@ public sealed class ChildProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>
+    /// All it wrote, once it has exited: waits for the end of its output first (after
+    /// <see cref="HasExited"/> turns true the last lines, often the error that ended it, may still be on their way).
+    /// </summary>
+    public async Task<string> ExitOutputAsync()
+    {
+        try
+        {
+            await WaitForExitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        return Output;
+    }
+
     /// <summary>Writes one line to the process's standard input (started with <c>standardInput</c>).</summary>
     public async Task SendLineAsync(string line)
     {

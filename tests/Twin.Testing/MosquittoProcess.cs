@@ -70,7 +70,7 @@ public sealed class MosquittoProcess : IAsyncDisposable
         _process = process;
         await Wait.UntilAsync(
             async () => process.HasExited
-                ? throw new InvalidOperationException("mosquitto exited:\n" + process.Output)
+                ? throw new InvalidOperationException("mosquitto exited:\n" + await process.ExitOutputAsync())
                 : await Ports.IsOpenAsync(Port),
             TimeSpan.FromSeconds(15),
             "mosquitto listening");

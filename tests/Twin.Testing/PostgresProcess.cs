@@ -111,7 +111,7 @@ public sealed class PostgresProcess : IAsyncDisposable
             {
                 if (process.HasExited)
                 {
-                    throw new InvalidOperationException("postgres exited:\n" + process.Output);
+                    throw new InvalidOperationException("postgres exited:\n" + await process.ExitOutputAsync());
                 }
 
                 try

@@ -54,7 +54,7 @@ public static class Wait
                 {
                     if (process.HasExited)
                     {
-                        throw new InvalidOperationException($"{name} exited:\n" + process.Output);
+                        throw new InvalidOperationException($"{name} exited:\n" + await process.ExitOutputAsync());
                     }
 
                     using var response = await http.GetAsync("/health/ready");

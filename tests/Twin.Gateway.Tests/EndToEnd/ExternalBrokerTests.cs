@@ -103,7 +103,7 @@ public class ExternalBrokerTests
             $"--Twin:Cluster:GatewayPort={gatewayPort}",
         ], Path.GetDirectoryName(dll));
         await Wait.UntilAsync(
-            async () => silo.HasExited ? throw new InvalidOperationException(silo.Output) : await Ports.IsOpenAsync(gatewayPort),
+            async () => silo.HasExited ? throw new InvalidOperationException(await silo.ExitOutputAsync()) : await Ports.IsOpenAsync(gatewayPort),
             Deadline,
             "the silo's gateway port open");
 

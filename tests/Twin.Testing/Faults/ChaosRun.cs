@@ -239,7 +239,7 @@ public sealed class ChaosRun(TwinCluster cluster, int seed, Action<string> log)
         {
             if (cluster.Gateways[i].Process.HasExited)
             {
-                Fail($"gateway {i} exited without being killed:\n{Crash(cluster.Gateways[i].Output)}");
+                Fail($"gateway {i} exited without being killed:\n{Crash(await cluster.Gateways[i].Process.ExitOutputAsync())}");
                 await cluster.RestartGatewayAsync(i);
             }
         }
