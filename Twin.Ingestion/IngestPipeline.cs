@@ -247,6 +247,32 @@ public sealed partial class IngestPipeline(
             return await TryAsync(() => grain.IngestAsync(batch), key, cancellationToken) is { } direct ? new Attempt(direct, false) : null;
         }
 
+        if (!IsParking(key))
+        {
+            // The first attempt straight, as almost every call succeeds at once: the retry pipeline
+            // and its patience token (a context, a linked source and a timer per call) only after a
+            // failure. A first attempt that outlasts ParkAfter is parked at once, as before.
+            try
+            {
+                return new Attempt(await grain.IngestAsync(batch).WaitAsync(o.ParkAfter, cancellationToken), false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return null;
+            }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+            {
+                if (await ParkForAsync(key, batch, cancellationToken) is { } parked)
+                {
+                    return parked;
+                }
+            }
+            catch (Exception ex)
+            {
+                IngestLog.CallFailed(logger, key, 1, ex);
+            }
+        }
+
         while (true)
         {
             if (!IsParking(key))
@@ -270,10 +296,9 @@ public sealed partial class IngestPipeline(
                 }
             }
 
-            if (await ParkAsync(key, batch, cancellationToken))
+            if (await ParkForAsync(key, batch, cancellationToken) is { } parked)
             {
-                _parkingUntil[key] = Stopwatch.GetTimestamp() + (long)(o.ParkFor.TotalSeconds * Stopwatch.Frequency);
-                return new Attempt(new IngestResult(batch.Length, 0, 0, 0, 0, []), true);
+                return parked;
             }
 
             // No slot took it either (the whole cluster is out of reach): wait for the twin again.
@@ -283,6 +308,18 @@ public sealed partial class IngestPipeline(
                 return null;
             }
         }
+    }
+
+    /// <summary>Parks the batch and keeps the machine parking for <see cref="IngestOptions.ParkFor"/>; null when no slot took it.</summary>
+    private async Task<Attempt?> ParkForAsync(string key, ImmutableArray<MachineMessage> batch, CancellationToken cancellationToken)
+    {
+        if (!await ParkAsync(key, batch, cancellationToken))
+        {
+            return null;
+        }
+
+        _parkingUntil[key] = Stopwatch.GetTimestamp() + (long)(options.Value.ParkFor.TotalSeconds * Stopwatch.Frequency);
+        return new Attempt(new IngestResult(batch.Length, 0, 0, 0, 0, []), true);
     }
 
     private bool IsParking(string key)

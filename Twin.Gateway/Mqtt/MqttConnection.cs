@@ -73,23 +73,28 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
     /// <summary>Acknowledges messages once their twins made them durable; those of an earlier connection are skipped (the broker redelivers them).</summary>
     public async Task AcknowledgeAsync(IEnumerable<MqttInbound> items)
     {
-        var current = Current;
         foreach (var item in items)
         {
-            if (item.QoS == MqttQualityOfServiceLevel.AtMostOnce || item.Connection != current)
-            {
-                continue;
-            }
+            await AcknowledgeAsync(item);
+        }
+    }
 
-            try
-            {
-                await item.Args.AcknowledgeAsync(CancellationToken.None);
-            }
-            catch (Exception ex)
-            {
-                // The connection dropped: the broker redelivers, and the twin ignores the duplicate.
-                LogAckFailed(ex, item.Topic);
-            }
+    /// <summary>Acknowledges one message (QoS 0 needs none; one of an earlier connection can no longer be).</summary>
+    public async Task AcknowledgeAsync(MqttInbound item)
+    {
+        if (item.QoS == MqttQualityOfServiceLevel.AtMostOnce || item.Connection != Current)
+        {
+            return;
+        }
+
+        try
+        {
+            await item.Args.AcknowledgeAsync(CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            // The connection dropped: the broker redelivers, and the twin ignores the duplicate.
+            LogAckFailed(ex, item.Topic);
         }
     }
 

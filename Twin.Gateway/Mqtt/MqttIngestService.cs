@@ -272,14 +272,20 @@ internal sealed partial class MqttIngestService(
                 return true;
             }
 
-            foreach (var line in routed.Where(r => r.Line is not null).Select(r => r.Line!).Distinct(StringComparer.Ordinal))
+            // Plain loops from here on: a batch is mostly one message, and this runs for every one.
+            List<string>? learned = null;
+            for (var i = 0; i < routed.Count; i++)
             {
-                var (factory, machine) = TwinKey.Split(key);
-                await lines.LearnAsync(factory, line, machine);
+                if (routed[i].Line is { } line && !(learned ??= []).Contains(line, StringComparer.Ordinal))
+                {
+                    learned.Add(line);
+                    var (factory, machine) = TwinKey.Split(key);
+                    await lines.LearnAsync(factory, line, machine);
+                }
             }
 
             var accepted = new List<(Routed Routed, MachineMessage Message)>(routed.Count);
-            var refused = new List<(Routed Routed, DeadLetter Letter)>();
+            List<(Routed Routed, DeadLetter Letter)>? refused = null;
             var normaliser = await pipeline.NormaliserAsync(TwinKey.Split(key).Factory);
             List<DeadLetter>? metricLetters = null; // acknowledged with their message, once it is applied
             foreach (var r in routed)
@@ -304,11 +310,11 @@ internal sealed partial class MqttIngestService(
                 }
                 else
                 {
-                    refused.Add((r, r.Letter(parsed.Error!, now)));
+                    (refused ??= []).Add((r, r.Letter(parsed.Error!, now)));
                 }
             }
 
-            foreach (var bySource in refused.GroupBy(r => r.Routed.Source))
+            foreach (var bySource in refused?.GroupBy(r => r.Routed.Source) ?? [])
             {
                 if (!await pipeline.DeadLetterAsync(bySource.Key, TwinKey.Split(key).Factory, [.. bySource.Select(r => r.Letter)], retry: true, stoppingToken))
                 {
@@ -331,18 +337,33 @@ internal sealed partial class MqttIngestService(
                     end++;
                 }
 
-                var slice = accepted.GetRange(start, end - start);
-                if (await pipeline.ApplyAsync(source, key, [.. slice.Select(a => a.Message)], [.. slice.Select(a => a.Routed.Inbound.Origin)], retry: true, stoppingToken) is null)
+                var messages = new MachineMessage[end - start];
+                var origins = new Origin[end - start];
+                for (var i = start; i < end; i++)
+                {
+                    messages[i - start] = accepted[i].Message;
+                    origins[i - start] = accepted[i].Routed.Inbound.Origin;
+                }
+
+                if (await pipeline.ApplyAsync(source, key, messages, origins, retry: true, stoppingToken) is null)
                 {
                     return false; // stopping: what is left stays unacknowledged and comes again
                 }
 
-                await AcknowledgeAsync(connection, slice.Select(a => a.Routed));
+                for (var i = start; i < end; i++)
+                {
+                    await AcknowledgeAsync(connection, accepted[i].Routed);
+                }
+
                 start = end;
             }
 
             // The refused ones are durable as dead letters: acknowledged too.
-            await AcknowledgeAsync(connection, refused.Select(r => r.Routed));
+            foreach (var (r, _) in refused ?? [])
+            {
+                await AcknowledgeAsync(connection, r);
+            }
+
             return true;
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
@@ -356,6 +377,9 @@ internal sealed partial class MqttIngestService(
     /// <summary>Acknowledges each message whose every part is durable (a Sparkplug death or a multi-device message has several).</summary>
     private static Task AcknowledgeAsync(MqttConnection connection, IEnumerable<Routed> routed) =>
         connection.AcknowledgeAsync(routed.Where(r => r.Parts is null || r.Parts.Done()).Select(r => r.Inbound));
+
+    private static Task AcknowledgeAsync(MqttConnection connection, in Routed routed) =>
+        routed.Parts is null || routed.Parts.Done() ? connection.AcknowledgeAsync(routed.Inbound) : Task.CompletedTask;
 
     /// <summary>
     /// A message and where it goes: its parsed topic, or why it has none; for Sparkplug the

@@ -19,9 +19,25 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
 {
     private const int MaxCachedSources = 1024;
 
+    // A reading already stored is a no-op (0 rows changed).
+    private const string InsertRawSql = """
+        INSERT INTO history_raw (series_id, ts, source, seq, value, quality, score)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        ON CONFLICT DO NOTHING
+        """;
+
+    private const string UpsertMinuteSql = """
+        INSERT INTO history_minute (series_id, minute, count, sum, min, max)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        ON CONFLICT (series_id, minute) DO UPDATE SET
+            count = count + excluded.count, sum = sum + excluded.sum,
+            min = min(min, excluded.min), max = max(max, excluded.max)
+        """;
+
     private readonly SqliteFile _file;
     private readonly Dictionary<(string Factory, string Machine, string Sensor), long> _series = [];
     private readonly Dictionary<string, byte[]> _sources = new(StringComparer.Ordinal);
+    private readonly Dictionary<(long Series, long Minute), MinuteAggregate> _minutes = [];
     private readonly SemaphoreSlim _writing = new(1, 1);
     private SqliteConnection? _writer;
 
@@ -108,9 +124,10 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
     private async Task<int> WriteAsync(SqliteConnection connection, IReadOnlyList<HistoryEntry> entries, CancellationToken cancellationToken)
     {
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
-        var minutes = new Dictionary<(long Series, long Minute), MinuteAggregate>();
+        var minutes = _minutes;
+        minutes.Clear();
         var inserted = 0;
-        using (var insert = new RawInsert(connection))
+        using (var insert = new RawStatement(connection, InsertRawSql))
         {
             foreach (var entry in entries)
             {
@@ -119,8 +136,16 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
                     ? known
                     : await SeriesIdAsync(connection, transaction, entry.Factory, entry.Machine, point.Sensor, cancellationToken);
                 var micros = HistoryTime.ToMicros(point.Timestamp);
-                if (!insert.Run(id, micros, SourceBytes(point.Source), point))
+                insert.Bind(1, id);
+                insert.Bind(2, micros);
+                insert.BindText(3, SourceBytes(point.Source));
+                insert.Bind(4, point.Seq);
+                insert.Bind(5, point.Value);
+                insert.Bind(6, (int)point.Quality);
+                insert.Bind(7, point.AnomalyScore);
+                if (insert.Run() != 1)
                 {
+                    // Stored already.
                     continue;
                 }
 
@@ -137,34 +162,20 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
 
         if (minutes.Count > 0)
         {
-            await using var upsert = connection.CreateCommand();
-            upsert.Transaction = transaction;
-            upsert.CommandText = """
-                INSERT INTO history_minute (series_id, minute, count, sum, min, max)
-                VALUES ($series, $minute, $count, $sum, $min, $max)
-                ON CONFLICT (series_id, minute) DO UPDATE SET
-                    count = count + excluded.count, sum = sum + excluded.sum,
-                    min = min(min, excluded.min), max = max(max, excluded.max)
-                """;
-            var upsertSeries = upsert.Parameters.Add("$series", SqliteType.Integer);
-            var minute = upsert.Parameters.Add("$minute", SqliteType.Integer);
-            var count = upsert.Parameters.Add("$count", SqliteType.Integer);
-            var sum = upsert.Parameters.Add("$sum", SqliteType.Real);
-            var min = upsert.Parameters.Add("$min", SqliteType.Real);
-            var max = upsert.Parameters.Add("$max", SqliteType.Real);
-            upsert.Prepare();
-            foreach (var ((id, m), aggregate) in minutes)
+            using var upsert = new RawStatement(connection, UpsertMinuteSql);
+            foreach (var ((id, minute), aggregate) in minutes)
             {
-                upsertSeries.Value = id;
-                minute.Value = m;
-                count.Value = aggregate.Count;
-                sum.Value = aggregate.Sum;
-                min.Value = aggregate.Min;
-                max.Value = aggregate.Max;
-                await upsert.ExecuteNonQueryAsync(cancellationToken);
+                upsert.Bind(1, id);
+                upsert.Bind(2, minute);
+                upsert.Bind(3, aggregate.Count);
+                upsert.Bind(4, aggregate.Sum);
+                upsert.Bind(5, aggregate.Min);
+                upsert.Bind(6, aggregate.Max);
+                upsert.Run();
             }
         }
 
+        minutes.Clear();
         await transaction.CommitAsync(cancellationToken);
         return inserted;
     }
@@ -188,43 +199,36 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
     }
 
     /// <summary>
-    /// The raw-reading insert on SQLite's own statement API: one prepared statement bound and
-    /// stepped per reading without a parameter object, boxed value or reader each time (through
-    /// ADO.NET those were a tenth of everything the gateway allocated under load). Same statement,
-    /// same semantics: a reading already stored is a no-op (0 rows changed). The values are finite
-    /// (the history writer drops or replaces the others before they reach a store).
+    /// A prepared statement on SQLite's own API, bound and stepped per row without a parameter
+    /// object, boxed value or reader each time (through ADO.NET those were the largest share of
+    /// what the gateway allocated under load). Values bound are finite (the history writer drops
+    /// or replaces the others before they reach a store).
     /// </summary>
-    private sealed class RawInsert : IDisposable
+    private sealed class RawStatement : IDisposable
     {
-        private const string Sql = """
-            INSERT INTO history_raw (series_id, ts, source, seq, value, quality, score)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-            ON CONFLICT DO NOTHING
-            """;
-
         private readonly sqlite3 _db;
         private readonly sqlite3_stmt _statement;
 
-        public RawInsert(SqliteConnection connection)
+        public RawStatement(SqliteConnection connection, string sql)
         {
             _db = connection.Handle ?? throw new InvalidOperationException("The history connection is not open.");
-            Check(raw.sqlite3_prepare_v2(_db, Sql, out _statement));
+            Check(raw.sqlite3_prepare_v2(_db, sql, out _statement));
         }
 
-        /// <summary>Inserts one reading; false when it was stored already.</summary>
-        public bool Run(long series, long micros, byte[] source, in HistoryPoint point)
+        public void Bind(int index, long value) => Check(raw.sqlite3_bind_int64(_statement, index, value));
+
+        public void Bind(int index, double value) => Check(raw.sqlite3_bind_double(_statement, index, value));
+
+        /// <summary>Zero-terminated UTF-8, bound with its length so a NUL inside does not cut it short.</summary>
+        public void BindText(int index, byte[] utf8z) =>
+            // The empty text keeps its terminator: an empty span has no address and would bind NULL.
+            Check(utf8z.Length > 1
+                ? raw.sqlite3_bind_text(_statement, index, utf8z.AsSpan(0, utf8z.Length - 1))
+                : raw.sqlite3_bind_text(_statement, index, SQLitePCL.utf8z.FromSpan(utf8z)));
+
+        /// <summary>Runs the statement once with what is bound; returns the rows it changed.</summary>
+        public int Run()
         {
-            Check(raw.sqlite3_bind_int64(_statement, 1, series));
-            Check(raw.sqlite3_bind_int64(_statement, 2, micros));
-            // With its length, so a NUL inside a source does not cut it short; the empty source keeps
-            // its terminator, since an empty span has no address and would bind NULL.
-            Check(source.Length > 1
-                ? raw.sqlite3_bind_text(_statement, 3, source.AsSpan(0, source.Length - 1))
-                : raw.sqlite3_bind_text(_statement, 3, utf8z.FromSpan(source)));
-            Check(raw.sqlite3_bind_int64(_statement, 4, point.Seq));
-            Check(raw.sqlite3_bind_double(_statement, 5, point.Value));
-            Check(raw.sqlite3_bind_int64(_statement, 6, (int)point.Quality));
-            Check(raw.sqlite3_bind_double(_statement, 7, point.AnomalyScore));
             var rc = raw.sqlite3_step(_statement);
             var changed = rc == raw.SQLITE_DONE ? raw.sqlite3_changes(_db) : 0;
             raw.sqlite3_reset(_statement);
@@ -233,7 +237,7 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
                 SqliteException.ThrowExceptionForRC(rc, _db);
             }
 
-            return changed == 1;
+            return changed;
         }
 
         public void Dispose() => _statement.Dispose();
