@@ -150,7 +150,7 @@ public sealed partial class IngestPipeline(
     /// </summary>
     public async Task<IngestResult?> ApplyAsync(string source, string key, IReadOnlyList<MachineMessage> messages, IReadOnlyList<Origin> origins, bool retry, CancellationToken cancellationToken)
     {
-        var grain = grains.GetGrain<IMachineGrain>(key);
+        var grain = Machine(key);
         var batch = messages.ToImmutableArray();
         var factory = TwinKey.Split(key).Factory;
         IngestResult result;
@@ -233,6 +233,26 @@ public sealed partial class IngestPipeline(
     }
 
     private sealed record Attempt(IngestResult Result, bool Parked);
+
+    // A grain reference per machine, made once: GetGrain resolves the interface's type on every call.
+    // Bounded: past the bound the references are made again.
+    private const int MaxCachedMachines = 65_536;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IMachineGrain> _machines = new(StringComparer.Ordinal);
+
+    private IMachineGrain Machine(string key)
+    {
+        if (_machines.TryGetValue(key, out var grain))
+        {
+            return grain;
+        }
+
+        if (_machines.Count >= MaxCachedMachines)
+        {
+            _machines.Clear();
+        }
+
+        return _machines[key] = grains.GetGrain<IMachineGrain>(key);
+    }
 
     /// <summary>
     /// The twin call with retries; when the twin has not taken the batch within

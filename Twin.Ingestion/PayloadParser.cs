@@ -159,6 +159,20 @@ public static class PayloadParser
         };
     }
 
+    // A loop rather than List.Exists with a lambda: that allocates a closure for every value of every message.
+    private static int IndexOf(List<(string Name, double Value)> values, string name)
+    {
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (values[i].Name == name)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     private static ParseResult Telemetry(long seq, DateTimeOffset ts, string? source, List<(string Name, double Value)>? values, Dictionary<string, string>? units)
     {
         if (values is null || values.Count == 0)
@@ -168,7 +182,7 @@ public static class PayloadParser
 
         foreach (var unitFor in units?.Keys ?? Enumerable.Empty<string>())
         {
-            if (!values.Exists(v => v.Name == unitFor))
+            if (IndexOf(values, unitFor) < 0)
             {
                 return ParseResult.Fail($"units.unknown-sensor: a unit is given for '{unitFor}', which has no value");
             }
@@ -486,7 +500,7 @@ public static class PayloadParser
                 return $"values.out-of-range: '{name}' is {value:G3}; values beyond ±1e15 are refused";
             }
 
-            if (list.Exists(v => v.Item1 == name))
+            if (IndexOf(list, name) >= 0)
             {
                 return $"values.duplicate: '{name}' appears twice";
             }

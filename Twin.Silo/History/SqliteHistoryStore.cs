@@ -127,7 +127,7 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
         var minutes = _minutes;
         minutes.Clear();
         var inserted = 0;
-        using (var insert = new RawStatement(connection, InsertRawSql))
+        using (var insert = new SqliteStatement(connection, InsertRawSql))
         {
             foreach (var entry in entries)
             {
@@ -162,7 +162,7 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
 
         if (minutes.Count > 0)
         {
-            using var upsert = new RawStatement(connection, UpsertMinuteSql);
+            using var upsert = new SqliteStatement(connection, UpsertMinuteSql);
             foreach (var ((id, minute), aggregate) in minutes)
             {
                 upsert.Bind(1, id);
@@ -196,59 +196,6 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
         }
 
         return bytes;
-    }
-
-    /// <summary>
-    /// A prepared statement on SQLite's own API, bound and stepped per row without a parameter
-    /// object, boxed value or reader each time (through ADO.NET those were the largest share of
-    /// what the gateway allocated under load). Values bound are finite (the history writer drops
-    /// or replaces the others before they reach a store).
-    /// </summary>
-    private sealed class RawStatement : IDisposable
-    {
-        private readonly sqlite3 _db;
-        private readonly sqlite3_stmt _statement;
-
-        public RawStatement(SqliteConnection connection, string sql)
-        {
-            _db = connection.Handle ?? throw new InvalidOperationException("The history connection is not open.");
-            Check(raw.sqlite3_prepare_v2(_db, sql, out _statement));
-        }
-
-        public void Bind(int index, long value) => Check(raw.sqlite3_bind_int64(_statement, index, value));
-
-        public void Bind(int index, double value) => Check(raw.sqlite3_bind_double(_statement, index, value));
-
-        /// <summary>Zero-terminated UTF-8, bound with its length so a NUL inside does not cut it short.</summary>
-        public void BindText(int index, byte[] utf8z) =>
-            // The empty text keeps its terminator: an empty span has no address and would bind NULL.
-            Check(utf8z.Length > 1
-                ? raw.sqlite3_bind_text(_statement, index, utf8z.AsSpan(0, utf8z.Length - 1))
-                : raw.sqlite3_bind_text(_statement, index, SQLitePCL.utf8z.FromSpan(utf8z)));
-
-        /// <summary>Runs the statement once with what is bound; returns the rows it changed.</summary>
-        public int Run()
-        {
-            var rc = raw.sqlite3_step(_statement);
-            var changed = rc == raw.SQLITE_DONE ? raw.sqlite3_changes(_db) : 0;
-            raw.sqlite3_reset(_statement);
-            if (rc != raw.SQLITE_DONE)
-            {
-                SqliteException.ThrowExceptionForRC(rc, _db);
-            }
-
-            return changed;
-        }
-
-        public void Dispose() => _statement.Dispose();
-
-        private void Check(int rc)
-        {
-            if (rc != raw.SQLITE_OK)
-            {
-                SqliteException.ThrowExceptionForRC(rc, _db);
-            }
-        }
     }
 
     private async Task<long> SeriesIdAsync(SqliteConnection connection, SqliteTransaction transaction, string factory, string machine, string sensor, CancellationToken cancellationToken)

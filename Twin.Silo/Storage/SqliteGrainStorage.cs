@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -16,6 +17,9 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
 {
     private const int MaxBatch = 512;
 
+    // Past this a state that does not fit fails with the serializer's own error.
+    private const int MaxPooledPayload = 256 << 20;
+
     private readonly SqliteFile _file;
     private readonly Serializer _serializer;
     private readonly ILogger<SqliteGrainStorage> _logger;
@@ -26,6 +30,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     private Task? _writer;
     private Task? _checkpointer;
     private long _logFrames;
+    private int _payloadSize = 4096;
     private static readonly TimeSpan CheckpointPeriod = TimeSpan.FromMilliseconds(50);
 
     // 4,096 frames of 4 KiB pages: the log restarts at about 16 MiB, and is cut back to that size.
@@ -72,16 +77,53 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        // Serialise now, in the caller's turn, so the bytes are a consistent picture of the state.
-        var payload = _serializer.SerializeToArray(grainState.State);
-        var etag = await EnqueueAsync(new WriteOperation(stateName, grainId.ToString(), grainState.ETag, payload));
-        grainState.ETag = etag;
-        grainState.RecordExists = true;
+        // Serialise now, in the caller's turn, so the bytes are a consistent picture of the state;
+        // into a pooled buffer, given back once the write is done (SQLite copies what it binds).
+        var (buffer, length) = Serialize(grainState.State);
+        try
+        {
+            var etag = await EnqueueAsync(new WriteOperation(stateName, grainId.ToString(), grainState.ETag, new ArraySegment<byte>(buffer, 0, length)));
+            grainState.ETag = etag;
+            grainState.RecordExists = true;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>The state serialised into a pooled buffer, grown (and the size to start from with it) until the state fits.</summary>
+    private (byte[] Buffer, int Length) Serialize<T>(T state)
+    {
+        var size = Volatile.Read(ref _payloadSize);
+        while (true)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(size);
+            try
+            {
+                return (buffer, _serializer.Serialize(state, buffer));
+            }
+            catch (InvalidOperationException) when (buffer.Length < MaxPooledPayload)
+            {
+                // Too small (the serializer says so with this exception): twice the size.
+                ArrayPool<byte>.Shared.Return(buffer);
+                size = buffer.Length * 2;
+                if (size > Volatile.Read(ref _payloadSize))
+                {
+                    Volatile.Write(ref _payloadSize, size);
+                }
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                throw;
+            }
+        }
     }
 
     public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        await EnqueueAsync(new WriteOperation(stateName, grainId.ToString(), grainState.ETag, null));
+        await EnqueueAsync(new WriteOperation(stateName, grainId.ToString(), grainState.ETag, default));
         grainState.ETag = null;
         grainState.RecordExists = false;
         grainState.State = Activator.CreateInstance<T>();
@@ -365,13 +407,13 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     private static async Task CommitBatchAsync(SqliteConnection connection, WriterStatements statements, List<WriteOperation> batch)
     {
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
-        statements.Begin(transaction, DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        statements.Begin(DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
         var results = new List<(WriteOperation Op, long? Etag, Exception? Error)>(batch.Count);
         foreach (var op in batch)
         {
             try
             {
-                results.Add((op, await statements.ApplyAsync(op), null));
+                results.Add((op, statements.Apply(op), null));
             }
             catch (InconsistentStateException ex)
             {
@@ -397,66 +439,51 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     /// The writer's three statements, prepared once per connection and bound again for each write
     /// (a new command per write would parse and plan its SQL every time).
     /// </summary>
-    private sealed class WriterStatements : IDisposable
+    private sealed class WriterStatements(SqliteConnection connection) : IDisposable
     {
-        private readonly SqliteCommand _insert;
-        private readonly SqliteCommand _update;
-        private readonly SqliteCommand _delete;
+        // ?1 state name, ?2 grain id, ?3 payload, ?4 time of the transaction, ?5 the ETag read.
+        private readonly SqliteStatement _insert = new(connection, """
+            INSERT INTO grain_state (state_name, grain_id, etag, payload, updated_at)
+            VALUES (?1, ?2, 1, ?3, ?4)
+            ON CONFLICT DO NOTHING
+            RETURNING etag
+            """);
 
-        public WriterStatements(SqliteConnection connection)
-        {
-            _insert = Create(connection, """
-                INSERT INTO grain_state (state_name, grain_id, etag, payload, updated_at)
-                VALUES ($name, $id, 1, $payload, $now)
-                ON CONFLICT DO NOTHING
-                RETURNING etag
-                """, "$name", "$id", "$payload", "$now");
-            _update = Create(connection, """
-                UPDATE grain_state SET etag = etag + 1, payload = $payload, updated_at = $now
-                WHERE state_name = $name AND grain_id = $id AND etag = $etag
-                RETURNING etag
-                """, "$name", "$id", "$payload", "$now", "$etag");
-            _delete = Create(connection, "DELETE FROM grain_state WHERE state_name = $name AND grain_id = $id", "$name", "$id");
-        }
+        private readonly SqliteStatement _update = new(connection, """
+            UPDATE grain_state SET etag = etag + 1, payload = ?3, updated_at = ?4
+            WHERE state_name = ?1 AND grain_id = ?2 AND etag = ?5
+            RETURNING etag
+            """);
+
+        private readonly SqliteStatement _delete = new(connection, "DELETE FROM grain_state WHERE state_name = ?1 AND grain_id = ?2");
 
         /// <summary>For the writes of one transaction, stamped with one time.</summary>
-        public void Begin(SqliteTransaction transaction, string now)
+        public void Begin(string now)
         {
-            foreach (var command in new[] { _insert, _update, _delete })
-            {
-                command.Transaction = transaction;
-                if (command.Parameters.Contains("$now"))
-                {
-                    command.Parameters["$now"].Value = now;
-                }
-            }
+            _insert.Bind(4, now);
+            _update.Bind(4, now);
         }
 
-        public async Task<long?> ApplyAsync(WriteOperation op)
+        public long? Apply(WriteOperation op)
         {
-            if (op.Payload is null)
+            if (op.Payload.Array is null)
             {
-                _delete.Parameters["$name"].Value = op.StateName;
-                _delete.Parameters["$id"].Value = op.GrainId;
-                await _delete.ExecuteNonQueryAsync();
+                _delete.Bind(1, op.StateName);
+                _delete.Bind(2, op.GrainId);
+                _delete.Run();
                 return null;
             }
 
-            var command = op.ETag is null ? _insert : _update;
-            command.Parameters["$name"].Value = op.StateName;
-            command.Parameters["$id"].Value = op.GrainId;
-            command.Parameters["$payload"].Value = op.Payload;
+            var statement = op.ETag is null ? _insert : _update;
+            statement.Bind(1, op.StateName);
+            statement.Bind(2, op.GrainId);
+            statement.BindBlob(3, op.Payload);
             if (op.ETag is not null)
             {
-                command.Parameters["$etag"].Value = long.Parse(op.ETag, System.Globalization.CultureInfo.InvariantCulture);
+                statement.Bind(5, long.Parse(op.ETag, System.Globalization.CultureInfo.InvariantCulture));
             }
 
-            if (await command.ExecuteScalarAsync() is long etag)
-            {
-                return etag;
-            }
-
-            throw new InconsistentStateException(
+            return statement.RunForInt64() ?? throw new InconsistentStateException(
                 $"The stored state of {op.GrainId} ({op.StateName}) changed since it was read (ETag {op.ETag ?? "none"}).",
                 "unknown",
                 op.ETag ?? "none");
@@ -467,18 +494,6 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
             _insert.Dispose();
             _update.Dispose();
             _delete.Dispose();
-        }
-
-        private static SqliteCommand Create(SqliteConnection connection, string sql, params string[] parameters)
-        {
-            var command = connection.CreateCommand();
-            command.CommandText = sql;
-            foreach (var name in parameters)
-            {
-                command.Parameters.Add(new SqliteParameter(name, DBNull.Value));
-            }
-
-            return command;
         }
     }
 
@@ -491,7 +506,8 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     [LoggerMessage(EventId = TwinEvents.SqliteGrainStorageWriteFailed, Level = LogLevel.Error, Message = "Writing a batch of {Count} grain states to SQLite failed")]
     private partial void LogWriteFailed(Exception exception, int count);
 
-    private sealed record WriteOperation(string StateName, string GrainId, string? ETag, byte[]? Payload)
+    /// <summary>A write, or with no payload (no array) a delete.</summary>
+    private sealed record WriteOperation(string StateName, string GrainId, string? ETag, ArraySegment<byte> Payload)
     {
         public TaskCompletionSource<string?> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
