@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -30,7 +31,10 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
     private Task? _writer;
     private Task? _checkpointer;
     private long _logFrames;
-    private int _payloadSize = 4096;
+    // The buffer size each kind of state starts from: one hint for all would let the largest state
+    // (a factory directory of thousands of ids) make every small twin rent, and the pool keep, its size.
+    private const int FirstPayloadSize = 4096;
+    private readonly ConcurrentDictionary<Type, int> _payloadSizes = new();
     private static readonly TimeSpan CheckpointPeriod = TimeSpan.FromMilliseconds(50);
 
     // 4,096 frames of 4 KiB pages: the log restarts at about 16 MiB, and is cut back to that size.
@@ -92,10 +96,13 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
         }
     }
 
+    /// <summary>The buffer size the next state of type <typeparamref name="T"/> is serialised into first.</summary>
+    internal int FirstBufferSize<T>() => _payloadSizes.TryGetValue(typeof(T), out var known) ? known : FirstPayloadSize;
+
     /// <summary>The state serialised into a pooled buffer, grown (and the size to start from with it) until the state fits.</summary>
     private (byte[] Buffer, int Length) Serialize<T>(T state)
     {
-        var size = Volatile.Read(ref _payloadSize);
+        var size = FirstBufferSize<T>();
         while (true)
         {
             var buffer = ArrayPool<byte>.Shared.Rent(size);
@@ -108,10 +115,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IDisposable
                 // Too small (the serializer says so with this exception): twice the size.
                 ArrayPool<byte>.Shared.Return(buffer);
                 size = buffer.Length * 2;
-                if (size > Volatile.Read(ref _payloadSize))
-                {
-                    Volatile.Write(ref _payloadSize, size);
-                }
+                _payloadSizes.AddOrUpdate(typeof(T), static (_, grown) => grown, static (_, current, grown) => Math.Max(current, grown), size);
             }
             catch
             {

@@ -165,6 +165,10 @@ public sealed class SqliteGrainStorageTests : IDisposable
             }));
         }
 
+        // The 1 MB state taught its own type to start big, not every other kind of state.
+        Assert.True(storage.FirstBufferSize<byte[]>() > 1 << 20);
+        Assert.Equal(4096, storage.FirstBufferSize<List<int>>());
+
         // A first write over a state that exists is refused like a stale ETag.
         var unaware = new GrainState<byte[]> { State = [1, 2, 3] };
         await Assert.ThrowsAsync<Orleans.Storage.InconsistentStateException>(() => storage.WriteStateAsync("machine", GrainId.Create("machine", "f/s0"), unaware));
