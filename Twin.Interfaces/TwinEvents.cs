@@ -22,6 +22,8 @@ public static class TwinEvents
     public const int OutboxCommitFailed = 1404;
     public const int WakeReminderFailed = 1405;
     public const int WakeReminderCommitFailed = 1406;
+    public const int WakeSweepReadFailed = 1407;
+    public const int WakeSweepCallsFailed = 1408;
     public const int ParkedReadingsDeliveryFailed = 1501;
     public const int PlanningGrainReplanned = 1601;
     public const int PlanningGrainReplanFailed = 1602;

@@ -175,8 +175,29 @@ public static class TwinSiloHosting
             silo.AddReminders();
             silo.Services.AddSingleton<IReminderTable>(sp => new SqliteReminderTable(SqlitePath(sp, sp.GetRequiredService<IOptions<TwinStorageOptions>>().Value)));
         }
+        silo.AddTwinWakeRows();
         silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(30));
         return silo;
+    }
+
+    /// <summary>
+    /// The twins' wake rows (Twin.Grains' WakeTable) in the reminder table the storage mode chose,
+    /// hidden from Orleans' reminder service, and the sweepers that read them: every silo makes sure
+    /// at start that each sweeper has its reminder.
+    /// </summary>
+    private static void AddTwinWakeRows(this ISiloBuilder silo)
+    {
+        var table = silo.Services.Last(d => d.ServiceType == typeof(IReminderTable));
+        silo.Services.Remove(table);
+        silo.Services.AddSingleton(sp => new WakeTable((IReminderTable)(table.ImplementationInstance
+            ?? table.ImplementationFactory?.Invoke(sp)
+            ?? ActivatorUtilities.CreateInstance(sp, table.ImplementationType!))));
+        silo.Services.AddSingleton<IReminderTable>(sp => sp.GetRequiredService<WakeTable>());
+        silo.AddStartupTask(static (services, _) =>
+        {
+            var grains = services.GetRequiredService<IGrainFactory>();
+            return Task.WhenAll(Enumerable.Range(0, WakeTable.Sweepers).Select(i => grains.GetGrain<IWakeSweeperGrain>(i).StartAsync()));
+        });
     }
 
     /// <summary>How long a published change stays in a pulling agent's cache (for subscribers a few seconds behind).</summary>

@@ -4,9 +4,14 @@ using Microsoft.Extensions.Options;
 namespace Twin.Grains.Infrastructure;
 
 /// <summary>What every twin's wake reminders share: their period and logging.</summary>
-public sealed partial class WakeServices(IOptions<OutboxOptions> options, ILogger<WakeServices> logger)
+public sealed partial class WakeServices(IOptions<OutboxOptions> options, IReminderTable table, TimeProvider time, ILogger<WakeServices> logger)
 {
     internal TimeSpan Period => options.Value.ReminderPeriod;
+
+    /// <summary>The silo's reminder table, which holds the twins' wake rows (see <see cref="WakeTable"/>).</summary>
+    internal IReminderTable Table => table;
+
+    internal DateTime Now => time.GetUtcNow().UtcDateTime;
 
     [LoggerMessage(EventId = TwinEvents.WakeReminderFailed, Level = LogLevel.Warning, Message = "Twin {Twin} could not set or clear its {Reminder} reminder yet (tried again with the next write or tick)")]
     internal partial void LogReminderFailed(Exception exception, string twin, string reminder);
@@ -17,8 +22,10 @@ public sealed partial class WakeServices(IOptions<OutboxOptions> options, ILogge
 
 /// <summary>
 /// The one way a twin makes sure it comes back for work it saved but has not finished (outbox
-/// messages, a KPI report, readings for the history): a reminder that exists whenever the stored
-/// state may hold such work. It is registered before the write that stores the work (the
+/// messages, a KPI report, readings for the history): a wake row in the reminder table (see
+/// <see cref="WakeTable"/>; the <see cref="WakeSweeperGrain"/>s tick it once a period, as a
+/// reminder of the twin's own would tick, without an Orleans reminder per twin in the silo's
+/// memory) that exists whenever the stored state may hold such work. It is registered before the write that stores the work (the
 /// <see cref="GroupCommit"/> awaits it), so a crash right after that write still brings the twin
 /// back; once registered it is not asked for again in this activation, so a busy twin's writes
 /// cost nothing more. Each tick calls <c>wake</c> to finish the work; a tick that then finds
@@ -99,18 +106,27 @@ internal sealed class WakeReminder
             try
             {
                 var pending = _pending();
+                var grain = _owner.GrainContext.GrainId;
                 if (set && pending && _registered != true)
                 {
-                    await _owner.RegisterOrUpdateReminder(Name, _services.Period, _services.Period);
+                    await _services.Table.UpsertRow(new ReminderEntry { GrainId = grain, ReminderName = Name, StartAt = _services.Now, Period = WakeTable.WakePeriod });
                     _registered = true;
                 }
                 else if (!set && !pending && _registered != false)
                 {
                     // Unknown while it goes: a write meanwhile asks for the registration again (queued after this).
                     _registered = null;
-                    if (await _owner.GetReminder(Name) is { } reminder)
+                    if (await _services.Table.ReadRow(grain, Name) is { } row)
                     {
-                        await _owner.UnregisterReminder(reminder);
+                        if (WakeTable.IsWake(row))
+                        {
+                            await _services.Table.RemoveRow(grain, Name, row.ETag ?? "");
+                        }
+                        else if (await _owner.GetReminder(Name) is { } reminder)
+                        {
+                            // An Orleans reminder of this name, from a version before wake rows: Orleans removes it.
+                            await _owner.UnregisterReminder(reminder);
+                        }
                     }
 
                     _registered = false;
