@@ -109,7 +109,8 @@ public readonly record struct Detection(double Score, IReadOnlyList<FaultKind> R
 /// rather than <see cref="DateTimeOffset"/> (16): the detector only compares and subtracts them,
 /// which the offset does not change. They are still persisted as <see cref="DateTimeOffset"/>.
 /// Ids 2 and 4–6 held the model before the robust detector (successive-difference variance,
-/// CUSUM); they are still read, and <see cref="Variance"/> seeds <see cref="Scale"/> once.
+/// CUSUM); they are still read: <see cref="Variance"/> seeds <see cref="Scale"/> once (and takes
+/// no field of its own), the CUSUM is dropped.
 /// </remarks>
 [GenerateSerializer, Alias("twin.SensorDetectorState")]
 public sealed class SensorDetectorState
@@ -122,16 +123,65 @@ public sealed class SensorDetectorState
     [NonSerialized] private long _firstTime;
     [NonSerialized] private long _faultSince = NoTime;
 
+    // The active faults' bits and two flags in one word, and the earlier model's variance in the
+    // sign of the scale (below): every sensor of every active twin holds one of these.
+    [NonSerialized] private int _flags;
+    [NonSerialized] private double _scale;
+
+    private const int FaultBits = (1 << 29) - 1;
+    private const int CounterFlag = 1 << 29;
+    private const int HasVariedFlag = 1 << 30;
+
     [Id(0)] public long Count { get; set; }
     [Id(1)] public double Level { get; set; }
 
-    /// <summary>The earlier model's noise variance (successive differences): read to seed <see cref="Scale"/>, no longer kept.</summary>
-    [Id(2)] public double Variance { get; set; }
+    /// <summary>The earlier model's noise variance (successive differences): read to seed <see cref="Scale"/>, then 0.</summary>
+    /// <remarks>Held as a negative <see cref="Scale"/> until then: a scale is never negative.</remarks>
+    [Id(2)]
+    public double Variance
+    {
+        get => _scale < 0 ? -_scale : 0;
+        set
+        {
+            if (value > 0)
+            {
+                _scale = _scale <= 0 ? -value : _scale;
+            }
+            else if (_scale < 0)
+            {
+                _scale = 0;
+            }
+        }
+    }
 
     [Id(3)] public float[]? Seasonal { get; set; }
-    [Id(4)] public double CusumHigh { get; set; }
-    [Id(5)] public double CusumLow { get; set; }
-    [Id(6)] public int CusumRun { get; set; }
+
+    /// <summary>The earlier model's CUSUM: no longer used, so read and dropped (always 0).</summary>
+    [Id(4)]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "A member of the persisted layout, read by the serializer.")]
+    public double CusumHigh
+    {
+        get => 0;
+        set { }
+    }
+
+    /// <summary>The earlier model's CUSUM: no longer used, so read and dropped (always 0).</summary>
+    [Id(5)]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "A member of the persisted layout, read by the serializer.")]
+    public double CusumLow
+    {
+        get => 0;
+        set { }
+    }
+
+    /// <summary>The earlier model's CUSUM: no longer used, so read and dropped (always 0).</summary>
+    [Id(6)]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "A member of the persisted layout, read by the serializer.")]
+    public int CusumRun
+    {
+        get => 0;
+        set { }
+    }
     [Id(7)] public double LastValue { get; set; }
 
     [Id(8)]
@@ -148,7 +198,12 @@ public sealed class SensorDetectorState
         set => _breachSince = value is { } t ? t.UtcTicks : NoTime;
     }
 
-    [Id(10)] public int Active { get; set; }
+    [Id(10)]
+    public int Active
+    {
+        get => _flags & FaultBits;
+        set => _flags = (_flags & ~FaultBits) | (value & FaultBits);
+    }
     [Id(11)] public int SameCount { get; set; }
 
     [Id(12)]
@@ -159,7 +214,12 @@ public sealed class SensorDetectorState
     }
 
     [Id(13)] public double MeanInterval { get; set; }
-    [Id(14)] public bool HasVaried { get; set; }
+    [Id(14)]
+    public bool HasVaried
+    {
+        get => (_flags & HasVariedFlag) != 0;
+        set => _flags = value ? _flags | HasVariedFlag : _flags & ~HasVariedFlag;
+    }
 
     [Id(15)]
     public DateTimeOffset FirstTime
@@ -169,7 +229,12 @@ public sealed class SensorDetectorState
     }
 
     /// <summary>Robust scale of a reading's residual (mean absolute residual × √(π/2), outliers clipped).</summary>
-    [Id(16)] public double Scale { get; set; }
+    [Id(16)]
+    public double Scale
+    {
+        get => _scale > 0 ? _scale : 0;
+        set => _scale = value == 0 && _scale < 0 ? _scale : value;
+    }
 
     /// <summary>Short-term (exponential) mean of the residuals.</summary>
     [Id(17)] public double Fast { get; set; }
@@ -199,7 +264,12 @@ public sealed class SensorDetectorState
     [Id(25)] public int Rising { get; set; }
 
     /// <summary>True when the sensor is a counter (never decreased, mostly increased during warm-up): its rate per second is analysed, not its value.</summary>
-    [Id(26)] public bool Counter { get; set; }
+    [Id(26)]
+    public bool Counter
+    {
+        get => (_flags & CounterFlag) != 0;
+        set => _flags = value ? _flags | CounterFlag : _flags & ~CounterFlag;
+    }
 
     /// <summary>Event time the active departure fault was raised.</summary>
     [Id(27)]

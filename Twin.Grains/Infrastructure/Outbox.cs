@@ -417,7 +417,7 @@ public sealed partial class OutboxServices(
 /// factory's dead letters and counted: nothing leaves an outbox unseen.
 /// </summary>
 /// <remarks>One flush at a time; state is changed only between awaits, as every grain turn does.</remarks>
-internal sealed class Outbox
+internal sealed class Outbox : IWakeWork
 {
     public const string Reminder = "outbox";
 
@@ -427,9 +427,6 @@ internal sealed class Outbox
     private readonly OutboxServices _services;
     private readonly Func<OutboxEntry, string, bool>? _refused;
     private readonly Func<OutboxEntry, object?, bool>? _taken;
-    private readonly string _twin;
-    private readonly string _factory;
-    private readonly string _id;
     private readonly WakeReminder _reminder;
     private Task _running = Task.CompletedTask;
     private bool _again;
@@ -449,14 +446,23 @@ internal sealed class Outbox
         _commit = commit;
         _services = services;
         _refused = refused;
-        _twin = owner.GrainContext.GrainId.ToString();
-        // A twin's key is {factory}/{id}; a factory-wide grain (the planner) is keyed by its factory alone.
-        var key = owner.GrainContext.GrainId.Key.ToString()!;
-        (_factory, _id) = key.Contains('/', StringComparison.Ordinal) ? TwinKey.Split(key) : (key, key);
-
         // The reminder must exist before the write that leaves a message in the outbox: a crash
         // right after that write would otherwise leave the message where no activation looks for it.
-        _reminder = new WakeReminder(owner, Reminder, () => _entries().Count > 0, DeliverAsync, commit, services.Wake);
+        _reminder = new WakeReminder(owner, Reminder, this, commit, services.Wake);
+    }
+
+    bool IWakeWork.Pending => _entries().Count > 0;
+
+    Task IWakeWork.WakeAsync() => DeliverAsync();
+
+    // Names for deliveries and logs, built when needed: every active twin holds an outbox, most of them empty.
+    private string TwinName => _owner.GrainContext.GrainId.ToString();
+
+    /// <summary>A twin's key is {factory}/{id}; a factory-wide grain (the planner) is keyed by its factory alone.</summary>
+    private (string Factory, string Id) Key()
+    {
+        var key = _owner.GrainContext.GrainId.Key.ToString()!;
+        return key.Contains('/', StringComparison.Ordinal) ? TwinKey.Split(key) : (key, key);
     }
 
     /// <summary>Delivers in the background what is due (after a commit). Never throws, never waits.</summary>
@@ -516,7 +522,7 @@ internal sealed class Outbox
                 catch (Exception ex)
                 {
                     // A bug or a failed write: the entries are still in the state; the timer or reminder retries.
-                    _services.LogCommitFailed(ex, _twin);
+                    _services.LogCommitFailed(ex, TwinName);
                 }
             }
             while (_again);
@@ -527,7 +533,7 @@ internal sealed class Outbox
             }
             catch (Exception ex)
             {
-                _services.LogCommitFailed(ex, _twin);
+                _services.LogCommitFailed(ex, TwinName);
             }
         }
         while (_again && !_stopped);
@@ -543,6 +549,7 @@ internal sealed class Outbox
 
         var options = _services.Options;
         var now = _services.Clock.GetUtcNow();
+        var (factory, id) = Key();
         var changed = false;
         var park = new List<(OutboxEntry Entry, string Reason)>();
         foreach (var entry in OutboxRules.Due(entries, now))
@@ -552,13 +559,13 @@ internal sealed class Outbox
             entry.Sending = true;
             try
             {
-                (refused, answer) = await _services.Delivery.DeliverWithAnswerAsync(_factory, _id, entry.Message);
+                (refused, answer) = await _services.Delivery.DeliverWithAnswerAsync(factory, id, entry.Message);
             }
             catch (Exception ex)
             {
                 entry.Sending = false;
                 OutboxRules.Failed(entry, $"{ex.GetType().Name}: {ex.Message}", now, options);
-                _services.LogFailed(ex, _twin, entry.Id, entry.Message.Lane, entry.Attempts);
+                _services.LogFailed(ex, TwinName, entry.Id, entry.Message.Lane, entry.Attempts);
                 changed = true;
                 continue;
             }
@@ -608,23 +615,23 @@ internal sealed class Outbox
         var letters = park.Select(p => new DeadLetter(
             now,
             "outbox",
-            $"{_twin} -> {p.Entry.Message.Lane}",
+            $"{TwinName} -> {p.Entry.Message.Lane}",
             p.Reason,
             JsonSerializer.Serialize(p.Entry.Message, p.Entry.Message.GetType())).Bounded()).ToImmutableArray();
         try
         {
-            await _services.Grains.GetGrain<IDeadLetterGrain>(_factory).RecordAsync(letters);
+            await _services.Grains.GetGrain<IDeadLetterGrain>(Key().Factory).RecordAsync(letters);
         }
         catch (Exception ex)
         {
-            _services.LogParkFailed(ex, _twin, park.Count);
+            _services.LogParkFailed(ex, TwinName, park.Count);
             return false;
         }
 
         foreach (var (entry, reason) in park)
         {
             _services.Metrics.OutboxParked(DeadLetter.ReasonCodeOf(reason));
-            _services.LogParked(_twin, entry.Id, entry.Message.Lane, reason);
+            _services.LogParked(TwinName, entry.Id, entry.Message.Lane, reason);
         }
 
         return true;

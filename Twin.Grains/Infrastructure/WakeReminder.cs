@@ -20,6 +20,16 @@ public sealed partial class WakeServices(IOptions<OutboxOptions> options, IRemin
     internal partial void LogCommitFailed(Exception exception, string twin, string reminder);
 }
 
+/// <summary>The work a <see cref="WakeReminder"/> brings its twin back for.</summary>
+internal interface IWakeWork
+{
+    /// <summary>True while the twin's in-memory state holds work the reminder is for.</summary>
+    bool Pending { get; }
+
+    /// <summary>Does the pending work (a tick, or the twin's activation after one); must not throw.</summary>
+    Task WakeAsync();
+}
+
 /// <summary>
 /// The one way a twin makes sure it comes back for work it saved but has not finished (outbox
 /// messages, a KPI report, readings for the history): a wake row in the reminder table (see
@@ -44,8 +54,7 @@ public sealed partial class WakeServices(IOptions<OutboxOptions> options, IRemin
 internal sealed class WakeReminder
 {
     private readonly IGrainBase _owner;
-    private readonly Func<bool> _pending;
-    private readonly Func<Task> _wake;
+    private readonly IWakeWork _work;
     private readonly GroupCommit _commit;
     private readonly WakeServices _services;
     private bool? _registered;
@@ -57,18 +66,16 @@ internal sealed class WakeReminder
     private Task _ops = Task.CompletedTask;
 
     /// <param name="name">The reminder's name, unique within the twin.</param>
-    /// <param name="pending">True while the twin's in-memory state holds work the reminder is for.</param>
-    /// <param name="wake">Does the pending work (a tick, or the twin's activation after one); must not throw.</param>
-    public WakeReminder(IGrainBase owner, string name, Func<bool> pending, Func<Task> wake, GroupCommit commit, WakeServices services)
+    /// <param name="work">What the reminder is for (an interface rather than two delegates: every active twin holds one or two of these).</param>
+    public WakeReminder(IGrainBase owner, string name, IWakeWork work, GroupCommit commit, WakeServices services)
     {
         _owner = owner;
         Name = name;
-        _pending = pending;
-        _wake = wake;
+        _work = work;
         _commit = commit;
         _services = services;
         // As loaded: the stored state holds what the state holds now.
-        _stored = pending();
+        _stored = work.Pending;
         commit.Add(this);
     }
 
@@ -80,7 +87,7 @@ internal sealed class WakeReminder
     /// <summary>Awaited by the group commit right before each write. Never throws.</summary>
     internal Task BeforeWriteAsync()
     {
-        var pending = _pending();
+        var pending = _work.Pending;
         _stored = pending;
         _busy |= pending;
         return !pending || _stopped || _registered == true ? Task.CompletedTask : SetAsync(true);
@@ -105,7 +112,7 @@ internal sealed class WakeReminder
             await previous;
             try
             {
-                var pending = _pending();
+                var pending = _work.Pending;
                 var grain = _owner.GrainContext.GrainId;
                 if (set && pending && _registered != true)
                 {
@@ -152,12 +159,12 @@ internal sealed class WakeReminder
         _registered ??= true;
         var busy = _busy;
         _busy = false;
-        if (_pending())
+        if (_work.Pending)
         {
-            await _wake();
+            await _work.WakeAsync();
         }
 
-        if (_pending())
+        if (_work.Pending)
         {
             return true;
         }

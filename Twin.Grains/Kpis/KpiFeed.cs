@@ -19,7 +19,7 @@ namespace Twin.Grains.Kpis;
 /// persists that; a flag left set only causes one idempotent resend).
 /// <paramref name="minInterval"/> spaces the sends of a busy twin (processing time, not twin time).
 /// </remarks>
-internal sealed class KpiFeed(IGrainBase owner, Func<Task> send, Action<Exception> failed, TimeSpan minInterval)
+internal sealed class KpiFeed(IGrainBase owner, Func<Task> send, Action<Exception> failed, TimeSpan minInterval) : IWakeWork
 {
     public const string Reminder = "kpi";
 
@@ -33,6 +33,7 @@ internal sealed class KpiFeed(IGrainBase owner, Func<Task> send, Action<Exceptio
     private long _lastSent = long.MinValue;
     private IGrainTimer? _timer;
     private WakeReminder? _wake;
+    private Func<bool> _pending = static () => false;
 
     /// <summary>Sends (soon) the twin's current summary. Never throws, never waits.</summary>
     public void Kick()
@@ -57,12 +58,19 @@ internal sealed class KpiFeed(IGrainBase owner, Func<Task> send, Action<Exceptio
     /// Keeps the "kpi" reminder while <paramref name="pending"/> (the twin's persisted flag) says a
     /// report is pending; its ticks send it. Call once, on activation, with the twin's group commit.
     /// </summary>
-    public void Wake(Func<bool> pending, GroupCommit commit, WakeServices services) =>
-        _wake = new WakeReminder(owner, Reminder, pending, async () =>
-        {
-            Kick();
-            await WhenSentAsync(TickWait);
-        }, commit, services);
+    public void Wake(Func<bool> pending, GroupCommit commit, WakeServices services)
+    {
+        _pending = pending;
+        _wake = new WakeReminder(owner, Reminder, this, commit, services);
+    }
+
+    bool IWakeWork.Pending => _pending();
+
+    async Task IWakeWork.WakeAsync()
+    {
+        Kick();
+        await WhenSentAsync(TickWait);
+    }
 
     /// <summary>For the twin's <c>ReceiveReminder</c>: true when the tick was the KPI reminder's.</summary>
     public Task<bool> OnReminderAsync(string name) => _wake?.OnReminderAsync(name) ?? Task.FromResult(false);

@@ -26,7 +26,7 @@ public sealed partial class MachineGrain(
     TwinMetrics metrics,
     IHistorySink history,
     OutboxServices outboxServices,
-    ILogger<MachineGrain> logger) : Grain, IMachineGrain, IRemindable
+    ILogger<MachineGrain> logger) : Grain, IMachineGrain, IRemindable, IWakeWork
 {
     /// <summary>The reminder that brings the twin back for readings the history has not written.</summary>
     public const string HistoryReminder = "history";
@@ -43,6 +43,7 @@ public sealed partial class MachineGrain(
     private string _factory = "";
     private string _id = "";
     private Task _history = Task.CompletedTask;
+    private int _historyRunning;
     private bool _deactivating;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -50,7 +51,7 @@ public sealed partial class MachineGrain(
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
         _commit = new GroupCommit(state, this);
         _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
-        _historyReminder = new WakeReminder(this, HistoryReminder, () => state.State.HistoryPending is { Count: > 0 }, WakeHistoryAsync, _commit, outboxServices.Wake);
+        _historyReminder = new WakeReminder(this, HistoryReminder, this, _commit, outboxServices.Wake);
         var period = _options.OfflineAfter / 2;
         this.RegisterGrainTimer(CheckHeartbeatAsync, period, period);
         metrics.Activated("machine");
@@ -171,38 +172,51 @@ public sealed partial class MachineGrain(
     private void RecordHistory(List<HistoryPoint> points)
     {
         var previous = _history;
-        _history = RecordHistoryAsync(previous, points);
+        _historyRunning++;
+        var running = RecordHistoryAsync(previous, points);
+        _history = running.IsCompleted ? Task.CompletedTask : running;
     }
 
     private async Task RecordHistoryAsync(Task previous, List<HistoryPoint> points)
     {
-        // Handed over at once (the writer keeps the order); taken off the list in order.
-        var append = history.AppendAsync(this.GetPrimaryKeyString(), points);
-        await previous;
         try
         {
-            await append;
-        }
-        catch (Exception ex)
-        {
-            LogHistoryFailed(ex, _factory, _id, points.Count);
-            return;
-        }
+            // Handed over at once (the writer keeps the order); taken off the list in order.
+            var append = history.AppendAsync(this.GetPrimaryKeyString(), points);
+            await previous;
+            try
+            {
+                await append;
+            }
+            catch (Exception ex)
+            {
+                LogHistoryFailed(ex, _factory, _id, points.Count);
+                return;
+            }
 
-        if (_deactivating)
-        {
-            // This activation is going away: the state it would change is no longer its own. The
-            // readings stay pending in storage and the next activation hands them over again.
-            return;
-        }
+            if (_deactivating)
+            {
+                // This activation is going away: the state it would change is no longer its own. The
+                // readings stay pending in storage and the next activation hands them over again.
+                return;
+            }
 
-        try
-        {
-            HistoryRules.Written(state.State, points);
+            try
+            {
+                HistoryRules.Written(state.State, points);
+            }
+            catch (InvalidOperationException)
+            {
+                // The activation was dropped meanwhile (its silo left the cluster): as above.
+            }
         }
-        catch (InvalidOperationException)
+        finally
         {
-            // The activation was dropped meanwhile (its silo left the cluster): as above.
+            if (--_historyRunning == 0)
+            {
+                // Nothing left to wait for: let the finished task go (every active twin would keep one).
+                _history = Task.CompletedTask;
+            }
         }
     }
 
@@ -414,8 +428,11 @@ public sealed partial class MachineGrain(
         }
     }
 
+    /// <summary>The history reminder's work: readings not yet known to be written.</summary>
+    bool IWakeWork.Pending => state.State.HistoryPending is { Count: > 0 };
+
     /// <summary>A history reminder tick: hands over again what a failed append left pending, and waits (a while) for the history.</summary>
-    private async Task WakeHistoryAsync()
+    async Task IWakeWork.WakeAsync()
     {
         if (_history.IsCompleted && state.State.HistoryPending is { Count: > 0 } pending)
         {
