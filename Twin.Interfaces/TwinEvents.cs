@@ -9,6 +9,7 @@ public static class TwinEvents
     // 1xxx: Grains
     public const int MachineGrainOffline = 1001;
     public const int MachineGrainHistoryFailed = 1004;
+    public const int MachineGrainHeartbeatFailed = 1005;
     public const int StockBinGrainKpiFailed = 1103;
     public const int FactoryKpiGrainRebuilt = 1301;
     public const int FactoryKpiGrainRebuildFailed = 1302;

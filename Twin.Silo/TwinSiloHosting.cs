@@ -139,6 +139,7 @@ public static class TwinSiloHosting
         silo.Services.TryAddSingleton<OutboxDelivery>();
         silo.Services.TryAddSingleton<WakeServices>();
         silo.Services.TryAddSingleton<OutboxServices>();
+        silo.Services.TryAddSingleton<HeartbeatWheel>();
         // Orleans refuses a reminder period below its minimum (1 minute): follow a shorter configured one.
         silo.Services.AddOptions<ReminderOptions>().Configure<IOptions<OutboxOptions>>((reminders, outbox) =>
         {

@@ -26,7 +26,8 @@ public sealed partial class MachineGrain(
     TwinMetrics metrics,
     IHistorySink history,
     OutboxServices outboxServices,
-    ILogger<MachineGrain> logger) : Grain, IMachineGrain, IRemindable, IWakeWork
+    HeartbeatWheel heartbeats,
+    ILogger<MachineGrain> logger) : Grain, IMachineGrain, IRemindable, IWakeWork, IHeartbeat
 {
     /// <summary>The reminder that brings the twin back for readings the history has not written.</summary>
     public const string HistoryReminder = "history";
@@ -45,6 +46,7 @@ public sealed partial class MachineGrain(
     private Task _history = Task.CompletedTask;
     private int _historyRunning;
     private bool _deactivating;
+    private bool _beating;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -52,8 +54,6 @@ public sealed partial class MachineGrain(
         _commit = new GroupCommit(state, this);
         _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
         _historyReminder = new WakeReminder(this, HistoryReminder, this, _commit, outboxServices.Wake);
-        var period = _options.OfflineAfter / 2;
-        this.RegisterGrainTimer(CheckHeartbeatAsync, period, period);
         metrics.Activated("machine");
         if (MachineRules.Upgrade(state.State))
         {
@@ -67,6 +67,9 @@ public sealed partial class MachineGrain(
             // Applied before the last deactivation or crash, not known to be written: hand over again.
             RecordHistory([.. pending]);
         }
+
+        // Last: an activation that failed before this never joins.
+        heartbeats.Join(this, _options.OfflineAfter / 2);
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -397,7 +400,37 @@ public sealed partial class MachineGrain(
         ScheduleNotify();
     }
 
-    private async Task CheckHeartbeatAsync(CancellationToken cancellationToken)
+    bool IHeartbeat.HeartbeatStopped => _deactivating;
+
+    void IHeartbeat.Beat()
+    {
+        if (_beating || _deactivating)
+        {
+            // The previous check is still running (a slow write): as with a timer, ticks do not overlap.
+            return;
+        }
+
+        _beating = true;
+        _ = BeatAsync();
+    }
+
+    private async Task BeatAsync()
+    {
+        try
+        {
+            await CheckHeartbeatAsync();
+        }
+        catch (Exception ex)
+        {
+            LogHeartbeatFailed(ex, _factory, _id);
+        }
+        finally
+        {
+            _beating = false;
+        }
+    }
+
+    private async Task CheckHeartbeatAsync()
     {
         var now = clock.UtcNow;
         var changed = false;
@@ -451,6 +484,9 @@ public sealed partial class MachineGrain(
 
     [LoggerMessage(EventId = TwinEvents.MachineGrainHistoryFailed, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine}: {Count} readings are not yet in the history; they stay with the twin and are written again on its next activation")]
     private partial void LogHistoryFailed(Exception exception, string factory, string machine, int count);
+
+    [LoggerMessage(EventId = TwinEvents.MachineGrainHeartbeatFailed, Level = LogLevel.Warning, Message = "Machine {Factory}/{Machine}: the heartbeat check failed; the next one tries again")]
+    private partial void LogHeartbeatFailed(Exception exception, string factory, string machine);
 
     [LoggerMessage(EventId = TwinEvents.MachineGrainOffline, Level = LogLevel.Information, Message = "Machine {Factory}/{Machine} is offline: nothing heard since {LastSeen}")]
     private partial void LogOffline(string factory, string machine, DateTimeOffset? lastSeen);

@@ -1,0 +1,151 @@
+using Microsoft.Extensions.Time.Testing;
+using Twin.Grains.Infrastructure;
+
+namespace Twin.Grains.Tests.Infrastructure;
+
+public sealed class HeartbeatWheelTests
+{
+    private static readonly TimeSpan Period = TimeSpan.FromSeconds(16);
+
+    [Fact]
+    public void Every_twin_is_called_once_a_period_on_its_own_scheduler()
+    {
+        var time = new FakeTimeProvider();
+        using var wheel = new HeartbeatWheel(time);
+        var twins = Enumerable.Range(0, 100).Select(_ => new Twin()).ToList();
+        foreach (var (twin, i) in twins.Select((t, i) => (t, i)))
+        {
+            wheel.Join(twin, Period);
+            // Joined at different moments within the period.
+            if (i % 10 == 9)
+            {
+                time.Advance(Period / HeartbeatWheel.Slots);
+            }
+        }
+
+        // Not before 15/16 of a period after joining.
+        Assert.All(twins, t => Assert.Equal(0, t.Beats));
+        for (var period = 1; period <= 3; period++)
+        {
+            time.Advance(Period);
+            Assert.All(twins, t => Assert.Equal(period, t.Beats));
+        }
+
+        Assert.All(twins, t => Assert.Equal(t.Beats, t.Context.Queued));
+    }
+
+    [Fact]
+    public void A_stopped_or_deactivated_twin_is_forgotten()
+    {
+        var time = new FakeTimeProvider();
+        using var wheel = new HeartbeatWheel(time);
+        var stopped = new Twin();
+        var gone = new Twin();
+        var live = new Twin();
+        wheel.Join(stopped, Period);
+        wheel.Join(gone, Period);
+        wheel.Join(live, Period);
+        time.Advance(Period);
+        Assert.Equal([1, 1, 1], new[] { stopped.Beats, gone.Beats, live.Beats });
+
+        stopped.Stopped = true;
+        gone.Context.Deactivate();
+        time.Advance(Period);
+        time.Advance(Period);
+        Assert.Equal([1, 1, 3], new[] { stopped.Beats, gone.Beats, live.Beats });
+        Assert.Equal(1, wheel.Count);
+    }
+
+    [Fact]
+    public void Twins_with_different_periods_keep_their_own()
+    {
+        var time = new FakeTimeProvider();
+        using var wheel = new HeartbeatWheel(time);
+        var fast = new Twin();
+        var slow = new Twin();
+        wheel.Join(fast, Period);
+        wheel.Join(slow, Period * 4);
+        time.Advance(Period * 4);
+        Assert.Equal(4, fast.Beats);
+        Assert.Equal(1, slow.Beats);
+    }
+
+    private sealed class Twin : IHeartbeat
+    {
+        public FakeContext Context { get; } = new();
+
+        public IGrainContext GrainContext => Context;
+
+        public bool Stopped { get; set; }
+
+        public bool HeartbeatStopped => Stopped;
+
+        public int Beats { get; private set; }
+
+        public void Beat()
+        {
+            Assert.True(Context.Running, "called outside the activation's scheduler");
+            Beats++;
+        }
+    }
+
+    /// <summary>An activation's context: runs queued work at once, marking it as on its scheduler.</summary>
+    private sealed class FakeContext : IGrainContext, IWorkItemScheduler
+    {
+        private readonly TaskCompletionSource _deactivated = new();
+
+        public bool Running { get; private set; }
+
+        public int Queued { get; private set; }
+
+        public void Deactivate() => _deactivated.TrySetResult();
+
+        public IWorkItemScheduler Scheduler => this;
+
+        public Task Deactivated => _deactivated.Task;
+
+        public void QueueAction(Action action) => QueueAction(_ => action(), this);
+
+        public void QueueAction(Action<object> action, object state)
+        {
+            Queued++;
+            Running = true;
+            action(state);
+            Running = false;
+        }
+
+        public void QueueTask(Task task) => throw new NotSupportedException();
+
+        public GrainReference GrainReference => throw new NotSupportedException();
+
+        public GrainId GrainId => GrainId.Create("test", Guid.NewGuid().ToString("N"));
+
+        public object? GrainInstance => null;
+
+        public ActivationId ActivationId => throw new NotSupportedException();
+
+        public GrainAddress Address => throw new NotSupportedException();
+
+        public IServiceProvider ActivationServices => throw new NotSupportedException();
+
+        public IGrainLifecycle ObservableLifecycle => throw new NotSupportedException();
+
+        public void SetComponent<TComponent>(TComponent? value) where TComponent : class => throw new NotSupportedException();
+
+        public object? GetComponent(Type componentType) => null;
+
+        public object? GetTarget() => null;
+
+        public void ReceiveMessage(object message) => throw new NotSupportedException();
+
+        public void Activate(Dictionary<string, object>? requestContext, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public void Deactivate(DeactivationReason deactivationReason, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public void Rehydrate(IRehydrationContext context) => throw new NotSupportedException();
+
+        public void Migrate(Dictionary<string, object>? requestContext, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public bool Equals(IGrainContext? other) => ReferenceEquals(this, other);
+    }
+}
