@@ -15,6 +15,13 @@ public sealed class PayloadLimits
     /// <summary>Most sensor values in one telemetry message.</summary>
     public int MaxValuesPerMessage { get; set; } = 256;
 
+    /// <summary>
+    /// Deepest JSON nesting a machine payload may have (System.Text.Json's own default). Unknown
+    /// fields are skipped, so a device may send nested extras; the readers never recurse, and the
+    /// payload size limit bounds the work.
+    /// </summary>
+    public const int MaxJsonDepth = 64;
+
     /// <summary>Readings may be at most this far ahead of the gateway's clock.</summary>
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
 
@@ -61,13 +68,17 @@ public static class PayloadParser
             return ParseResult.Fail("payload.empty: the payload is empty");
         }
 
+        var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = PayloadLimits.MaxJsonDepth, CommentHandling = JsonCommentHandling.Disallow });
         try
         {
-            var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = 8, CommentHandling = JsonCommentHandling.Disallow });
             var result = ParseMessage(kind, ref reader, limits, now);
             return result.Ok && HasTrailingContent(ref reader)
                 ? ParseResult.Fail("payload.trailing: there is more after the JSON object")
                 : result;
+        }
+        catch (JsonException) when (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && reader.CurrentDepth >= PayloadLimits.MaxJsonDepth - 1)
+        {
+            return ParseResult.Fail($"payload.too-deep: the JSON nests deeper than {PayloadLimits.MaxJsonDepth} levels");
         }
         catch (JsonException ex)
         {

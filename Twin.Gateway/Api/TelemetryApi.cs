@@ -156,7 +156,7 @@ internal static class TelemetryApi
         var list = new List<ReadOnlyMemory<byte>>();
         try
         {
-            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 8 });
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = PayloadLimits.MaxJsonDepth + 1 });
             reader.Read();
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {

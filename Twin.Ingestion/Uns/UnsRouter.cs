@@ -143,7 +143,7 @@ public sealed class UnsRouter
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(payload.ToArray(), new JsonDocumentOptions { MaxDepth = 8 });
+            document = JsonDocument.Parse(payload.ToArray(), new JsonDocumentOptions { MaxDepth = PayloadLimits.MaxJsonDepth });
         }
         catch (JsonException ex)
         {

@@ -22,6 +22,27 @@ public class PayloadParserTests
         Assert.Equal(new SensorReading("vibration", 2.1, null), message.Readings[1]);
     }
 
+    [Theory]
+    [InlineData(MachineTopicKind.Telemetry, "\"values\": {\"t\": 1}")]
+    [InlineData(MachineTopicKind.Status, "\"state\": \"idle\"")]
+    [InlineData(MachineTopicKind.Counts, "\"good\": 1")]
+    public void Skips_an_unknown_field_nested_deep(MachineTopicKind kind, string fields)
+    {
+        // Devices send vendor extras; a deep one must not cost the reading (INGESTION.md: unknown fields are ignored).
+        var deep = string.Concat(Enumerable.Repeat("""{"x":""", PayloadLimits.MaxJsonDepth - 2)) + "1" + new string('}', PayloadLimits.MaxJsonDepth - 2);
+        var result = Parse(kind, $$"""{"seq": 7, "ts": "2026-11-26T08:00:00Z", "vendor": {{deep}}, {{fields}}}""");
+        Assert.True(result.Ok, result.Error);
+        Assert.Equal(7, result.Message!.Seq);
+    }
+
+    [Fact]
+    public void Refuses_nesting_past_the_limit_with_its_own_reason()
+    {
+        var deep = string.Concat(Enumerable.Repeat("[", PayloadLimits.MaxJsonDepth + 1)) + new string(']', PayloadLimits.MaxJsonDepth + 1);
+        var result = Parse(MachineTopicKind.Telemetry, $$"""{"seq": 7, "ts": "2026-11-26T08:00:00Z", "values": {"t": 1}, "vendor": {{deep}}}""");
+        Assert.StartsWith("payload.too-deep:", result.Error);
+    }
+
     [Fact]
     public void Parses_status_and_counts()
     {
