@@ -14,8 +14,29 @@ public enum MachineTopicKind
 /// <summary>A parsed contract topic: <c>factory/{factory}/machine/{machine}/{telemetry|status|counts|quality}</c>.</summary>
 public readonly record struct MachineTopic(string Factory, string Machine, MachineTopicKind Kind)
 {
-    /// <summary>The topic filter the gateway subscribes to.</summary>
+    /// <summary>The shape of the contract's topics (what devices publish, and what publish-back must stay out of).</summary>
     public const string Filter = "factory/+/machine/+/+";
+
+    /// <summary>
+    /// What the gateway subscribes to: the whole contract root, so a topic of the wrong shape
+    /// (<c>factory/demo/press-1/telemetry</c>, a trailing <c>/</c>, an empty level) becomes a
+    /// dead letter instead of going unseen. Only topics under <c>factory/</c> can be seen:
+    /// MQTT topics are case-sensitive, and <c>Factory/…</c> is another root.
+    /// </summary>
+    public const string Subscription = "factory/#";
+
+    /// <summary>
+    /// The cluster's own outbound events (<c>factory/{factory}/events/{type}</c>, docs/INTEGRATION.md),
+    /// which the contract subscription also receives: they are not input, and are acknowledged untouched.
+    /// </summary>
+    public static bool IsOutboundEvent(string topic)
+    {
+        var parts = topic.Split('/', 4);
+        return parts.Length == 4 && parts[0] == "factory" && parts[2] == "events";
+    }
+
+    /// <summary>Whether the <see cref="Subscription"/> already delivers every topic of <paramref name="filter"/> (a UNS template under the contract's root).</summary>
+    public static bool CoveredBySubscription(string filter) => filter.StartsWith("factory/", StringComparison.Ordinal);
 
     public string GrainKey => TwinKey.Compose(Factory, Machine);
 

@@ -174,12 +174,15 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         builder = builder.WithGatewayCredentials(options, service, embeddedBroker);
 
         var filter = string.IsNullOrEmpty(options.SharedGroup)
-            ? MachineTopic.Filter
-            : $"$share/{options.SharedGroup}/{MachineTopic.Filter}";
-        var subscription = new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(filter).WithAtLeastOnceQoS());
+            ? MachineTopic.Subscription
+            : $"$share/{options.SharedGroup}/{MachineTopic.Subscription}";
+        // Retained messages only for a new subscription, as for UNS below: the contract's root may hold UNS templates too.
+        var subscription = new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(filter).WithAtLeastOnceQoS().WithRetainHandling(MqttRetainHandling.SendAtSubscribeIfNewSubscriptionOnly));
         var wanted = new List<string> { filter };
-        foreach (var uns in unsFilters)
+        foreach (var uns in unsFilters.Where(f => !MachineTopic.CoveredBySubscription(f)))
         {
+            // A template under factory/ comes through the contract's subscription already: a second,
+            // overlapping subscription would have the broker deliver each of its messages twice.
             // Unified Namespace topics of the mapping profiles' templates, shared like the contract's.
             var unsFilter = string.IsNullOrEmpty(options.SharedGroup) ? uns : $"$share/{options.SharedGroup}/{uns}";
             // Retained values only for a new subscription: a restart with the session present must

@@ -180,6 +180,11 @@ internal sealed partial class MqttIngestService(
                     // Delivered for a UNS template, but not of its shape: say which template, not the JSON contract's.
                     (unroutable ??= []).Add(new Routed(item, default, mismatch) { Source = UnsRouter.Source, Factory = factory });
                 }
+                else if (MachineTopic.IsOutboundEvent(item.Topic))
+                {
+                    // The cluster's own outbound event, under the contract's root: not input.
+                    (ignored ??= []).Add(item);
+                }
                 else
                 {
                     (unroutable ??= []).Add(new Routed(item, default, error));

@@ -50,10 +50,13 @@ public sealed class BrokerTests
     {
         var acl = Acl();
         var users = SecretTests.Values(Kustomize.Render("deploy/k8s/base/secrets").Single("Secret", "twin-mqtt")).ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal);
-        var filter = Regex.Match(Repository.ReadText("Twin.Ingestion/MachineTopic.cs"), "const string Filter = \"([^\"]+)\"").Groups[1].Value;
+        var source = Repository.ReadText("Twin.Ingestion/MachineTopic.cs");
+        var filter = Regex.Match(source, "const string Filter = \"([^\"]+)\"").Groups[1].Value;
+        var subscription = Regex.Match(source, "const string Subscription = \"([^\"]+)\"").Groups[1].Value;
 
-        Assert.False(string.IsNullOrEmpty(filter), "the gateway's topic filter (MachineTopic.Filter) was not found");
-        Assert.Contains($"topic read {filter}", acl.GetValueOrDefault(users["username"]) ?? []);
+        Assert.False(string.IsNullOrEmpty(filter), "the contract's topic shape (MachineTopic.Filter) was not found");
+        Assert.False(string.IsNullOrEmpty(subscription), "the gateway's topic filter (MachineTopic.Subscription) was not found");
+        Assert.Contains($"topic read {subscription}", acl.GetValueOrDefault(users["username"]) ?? []);
         Assert.Contains($"topic write {filter}", acl.GetValueOrDefault(users["device-username"]) ?? []);
     }
 

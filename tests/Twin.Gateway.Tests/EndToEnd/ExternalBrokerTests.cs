@@ -89,6 +89,52 @@ public class ExternalBrokerTests
     }
 
     [Fact]
+    public async Task Topics_of_the_wrong_shape_under_factory_become_dead_letters()
+    {
+        using var temp = new TempDirectory();
+        await using var mosquitto = await MosquittoProcess.StartAsync(temp.Sub("mosquitto"));
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string>
+        {
+            ["Twin:Broker:Enabled"] = "false",
+            ["Twin:Mqtt:Port"] = mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // A UNS template under the contract's root: delivered by its subscription, once.
+            ["Twin:Profiles:shape:Topics:0:Topic"] = "factory/shape/area/cell/{machine}/{tag}",
+        });
+        await gateway.StartAsync();
+        await gateway.WaitConsumingAsync(Deadline);
+
+        await using var device = await TestDevice.ConnectAsync(mosquitto.Port);
+        string[] wrong = ["factory/shape/press-1/telemetry", "factory/shape/machine/m1/telemetry/", "factory/shape/Machine/m1/telemetry", "factory/shape//m1/telemetry"];
+        await device.PublishAsync("factory/shape/events/ticket.opened", "{}");
+        await device.PublishAsync("factory/shape/area/cell/m2/level", "5");
+        await device.PublishAsync("factory/shape/area/cell/m2/marker", "1");
+        foreach (var topic in wrong)
+        {
+            await device.PublishAsync(topic, $"{{\"seq\":1,\"ts\":\"{TestDevice.Now()}\",\"values\":{{\"t\":1}}}}");
+        }
+
+        await device.PublishAsync("factory/shape/machine/m1/telemetry", $"{{\"seq\":1,\"ts\":\"{TestDevice.Now()}\",\"values\":{{\"t\":1}}}}");
+        await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync("/api/factories/shape/machines/m1") is { } m && m.GetProperty("lastSeq").GetInt64() == 1 ? m : (JsonElement?)null,
+            Deadline,
+            "the contract's reading after the wrong ones");
+        var letters = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync("/api/factories/shape/dead-letters") is { } d && d.GetProperty("items").GetArrayLength() >= wrong.Length ? d : (JsonElement?)null,
+            Deadline,
+            "a dead letter for each wrong topic");
+        var items = letters.GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(wrong.Order(StringComparer.Ordinal), items.Select(i => i.GetProperty("topic").GetString()!).Order(StringComparer.Ordinal));
+        Assert.All(items, i => Assert.Equal("topic.unknown", i.GetProperty("reasonCode").GetString()));
+
+        // The template's two messages, each applied once (an overlapping subscription would double them).
+        var m2 = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync("/api/factories/shape/machines/m2") is { } m && m.GetProperty("sensors").GetArrayLength() == 2 ? m : (JsonElement?)null,
+            Deadline,
+            "the UNS machine");
+        Assert.Equal(2, m2.GetProperty("ingest").GetProperty("applied").GetInt64());
+    }
+
+    [Fact]
     public async Task A_gateway_in_client_mode_uses_a_separate_silo_process()
     {
         using var temp = new TempDirectory();
