@@ -119,6 +119,24 @@ public sealed class SettingsValidationTests
     }
 
     [Theory]
+    [InlineData("Twin.Gateway", "Twin:Machine:Analytics:RaiseScore", "2")]
+    [InlineData("Twin.Silo", "Twin:Machine:Analytics:RaiseScore", "2")]
+    public async Task A_bad_setting_stops_the_process_with_the_configuration_exit_code(string program, string key, string value)
+    {
+        using var temp = new Twin.Testing.TempDirectory();
+        var dll = Twin.Testing.Repository.ProgramDll(program);
+        await using var process = Twin.Testing.ChildProcess.Start("dotnet",
+        [
+            dll, $"--{key}={value}", "--Twin:Simulator:Enabled=false", $"--Twin:Broker:Port={Twin.Testing.Ports.Free()}",
+            $"--Twin:Storage:SqlitePath={temp.Sub("twin.db")}", $"--urls=http://127.0.0.1:{Twin.Testing.Ports.Free()}",
+        ], Path.GetDirectoryName(dll));
+        var exit = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(exit == ExitCodes.Configuration, $"exit code {exit}:\n{process.Output}");
+        Assert.Contains($"did not start: {key}", process.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", process.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData(typeof(BrokerOptions), "Twin:Broker:Devices:0:Username", "press-1", "Twin:Broker:Devices:0:Password must be at least 8 characters.")]
     [InlineData(typeof(BrokerOptions), "Twin:Broker:Devices:0:Password", "long enough", "Twin:Broker:Devices:0:Username is required")]
     [InlineData(typeof(MachineTwinOptions), "Twin:Machine:Analytics:RaiseScore", "2", "Twin:Machine:Analytics:RaiseScore must be from 0 to 1; it is 2.")]
