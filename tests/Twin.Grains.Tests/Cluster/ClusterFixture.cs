@@ -80,7 +80,7 @@ public sealed class ClusterFixture : IAsyncLifetime
                 Reminders)));
             silo.AddIncomingGrainCallFilter(context =>
             {
-                Calls.Add($"{context.InterfaceName}.{context.MethodName} {context.TargetId}");
+                Calls.Add($"{context.InterfaceName}.{context.MethodName} {context.TargetId} <- {context.SourceId}");
                 if (Kpis.Refuses(context.InterfaceName, context.MethodName, context.TargetId))
                 {
                     throw new InvalidOperationException("the factory KPIs are down for this test");
@@ -123,6 +123,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         public void Add(string grainId) => _writes.AddOrUpdate(grainId, 1, (_, n) => n + 1);
 
         public int Where(Func<string, bool> match) => _writes.Where(p => match(p.Key)).Sum(p => p.Value);
+
+        public Dictionary<string, int> Matching(Func<string, bool> match) => _writes.Where(p => match(p.Key)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
     }
 
     /// <summary>A history that writes at once, except for factories a test holds: their appends wait until released.</summary>
