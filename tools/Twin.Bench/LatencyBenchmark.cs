@@ -14,7 +14,17 @@ namespace Twin.Bench;
 /// </summary>
 public static class LatencyBenchmark
 {
-    public const string Usage = "[--max-rate <messages/s, default: the sustained ingest rate measured first>] [--machines 1000] [--clients 1000] [--seconds 15] [--warmup 10] [--live-rate 10] [--broker-inflight 1000] [--episodes] [--calibrate-watched]";
+    public const string Usage = "[--max-rate <messages/s, default: the sustained ingest rate measured first>] [--machines 1000] [--clients 1000] [--seconds 15] [--warmup 10] [--live-rate 10] [--broker-inflight 1000] [--episodes] [--calibrate-watched] [--client lean|signalr]";
+
+    /// <summary>Which SignalR client the benchmark's 1,000 connections use.</summary>
+    public enum HubClient
+    {
+        /// <summary>The JSON hub protocol over a WebSocket, parsed in place (<see cref="LeanHubClient"/>).</summary>
+        Lean,
+
+        /// <summary>The .NET client, <c>Microsoft.AspNetCore.SignalR.Client</c>'s <c>HubConnection</c>.</summary>
+        SignalR,
+    }
 
     /// <summary>The most a rate measured with the clients watching may be (the readings' arrays are sized for it before it is known).</summary>
     private const int WatchedRateBound = 20_000;
@@ -43,9 +53,16 @@ public static class LatencyBenchmark
             throw new ArgumentException("--calibrate-watched measures the rate the loads are shares of; leave out --max-rate.");
         }
 
+        var client = arguments.Text("client") switch
+        {
+            null or "lean" => HubClient.Lean,
+            "signalr" => HubClient.SignalR,
+            var other => throw new ArgumentException($"--client {other}: lean or signalr"),
+        };
+
         arguments.RejectUnknown();
         Console.WriteLine($"# Publish → SignalR latency\n\n{BenchEnvironment.Describe()}\n");
-        Console.WriteLine(await MeasureAsync(maxRate, machines, clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), liveRate, brokerInflight, episodes, watched));
+        Console.WriteLine(await MeasureAsync(maxRate, machines, clients, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), liveRate, brokerInflight, episodes, watched, client));
         return 0;
     }
 
@@ -155,7 +172,7 @@ public static class LatencyBenchmark
 
         """;
 
-    public static async Task<string> MeasureAsync(int? paced, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate, int brokerInflight, bool episodes = false, bool calibrateWatched = false)
+    public static async Task<string> MeasureAsync(int? paced, int machines, int clients, TimeSpan duration, TimeSpan warmup, int liveRate, int brokerInflight, bool episodes = false, bool calibrateWatched = false, HubClient hubClient = HubClient.Lean)
     {
         const string factory = "live";
         using var folder = new TempDirectory("twin-bench-latency");
@@ -217,65 +234,99 @@ public static class LatencyBenchmark
             toClient[p] = new List<double>(1 << 20);
         }
 
-        var connections = new List<HubConnection>();
+        // A client's handler: the reading a change shows, and when it was published.
+        void OnChange(int c, int m, JsonElement change)
+        {
+                var now = Stopwatch.GetTimestamp();
+                var current = Volatile.Read(ref phase);
+                if (current < 0 || !change.TryGetProperty("machine", out var machine) || machine.ValueKind != JsonValueKind.Object)
+                {
+                    return;
+                }
+
+                foreach (var sensor in machine.GetProperty("sensors").EnumerateArray())
+                {
+                    if (sensor.GetProperty("sensor").ValueEquals("pressure"))
+                    {
+                        var seq = (long)Math.Round(sensor.GetProperty("value").GetDouble() * 1000);
+                        var sent = seq < published.GetLength(1) ? Volatile.Read(ref published[m, seq]) : 0;
+
+                        // A reading counts once, when it first arrives: a later change that still shows it
+                        // (a late message applied behind it, a heartbeat check) is not its delivery.
+                        // (One connection's handlers run one at a time, so lastSeen[c] needs no lock.)
+                        if (sent != 0 && seq > lastSeen[c])
+                        {
+                            lastSeen[c] = seq;
+                            var nowUtc = DateTime.UtcNow.Ticks;
+                            lock (latencies[current])
+                            {
+                                latencies[current].Add((sent, Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds));
+                                if (machine.TryGetProperty("lastSeen", out var seenAt) && seenAt.TryGetDateTimeOffset(out var applied))
+                                {
+                                    toTwin[current].Add(TimeSpan.FromTicks(applied.UtcTicks - Volatile.Read(ref publishedUtc[m, seq])).TotalMilliseconds);
+                                    toClient[current].Add(TimeSpan.FromTicks(nowUtc - applied.UtcTicks).TotalMilliseconds);
+                                }
+                            }
+                        }
+                        else if (sent != 0)
+                        {
+                            Interlocked.Increment(ref seenAgain[current]);
+                        }
+
+                        Interlocked.Increment(ref received);
+                        break;
+                    }
+                }
+        }
+
+        var official = new List<HubConnection>();
+        var lean = new List<LeanHubClient>();
+        using var stopPings = new CancellationTokenSource();
+        var pings = Task.CompletedTask;
         try
         {
             var url = new Uri(gateway.Http.BaseAddress!, "/hubs/twins");
             var connectClock = Stopwatch.StartNew();
             await Parallel.ForEachAsync(Enumerable.Range(0, clients), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (c, token) =>
             {
-                var connection = new HubConnectionBuilder()
-                    .WithUrl(url, HttpTransportType.WebSockets, o => o.SkipNegotiation = true)
-                    .Build();
                 var m = c % machines;
-                connection.On<JsonElement>("twinChanged", change =>
+                var topic = $"machine:{factory}/{Devices.Machine(m)}";
+                if (hubClient == HubClient.Lean)
                 {
-                    var now = Stopwatch.GetTimestamp();
-                    var current = Volatile.Read(ref phase);
-                    if (current < 0 || !change.TryGetProperty("machine", out var machine) || machine.ValueKind != JsonValueKind.Object)
+                    var connection = await LeanHubClient.ConnectAsync(url, "twinChanged", change => OnChange(c, m, change), token);
+                    lock (lean)
                     {
-                        return;
+                        lean.Add(connection);
                     }
 
-                    foreach (var sensor in machine.GetProperty("sensors").EnumerateArray())
-                    {
-                        if (sensor.GetProperty("sensor").ValueEquals("pressure"))
-                        {
-                            var seq = (long)Math.Round(sensor.GetProperty("value").GetDouble() * 1000);
-                            var sent = seq < published.GetLength(1) ? Volatile.Read(ref published[m, seq]) : 0;
-
-                            // A reading counts once, when it first arrives: a later change that still shows it
-                            // (a late message applied behind it, a heartbeat check) is not its delivery.
-                            // (One connection's handlers run one at a time, so lastSeen[c] needs no lock.)
-                            if (sent != 0 && seq > lastSeen[c])
-                            {
-                                lastSeen[c] = seq;
-                                var nowUtc = DateTime.UtcNow.Ticks;
-                                lock (latencies[current])
-                                {
-                                    latencies[current].Add((sent, Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds));
-                                    if (machine.TryGetProperty("lastSeen", out var seenAt) && seenAt.TryGetDateTimeOffset(out var applied))
-                                    {
-                                        toTwin[current].Add(TimeSpan.FromTicks(applied.UtcTicks - Volatile.Read(ref publishedUtc[m, seq])).TotalMilliseconds);
-                                        toClient[current].Add(TimeSpan.FromTicks(nowUtc - applied.UtcTicks).TotalMilliseconds);
-                                    }
-                                }
-                            }
-                            else if (sent != 0)
-                            {
-                                Interlocked.Increment(ref seenAgain[current]);
-                            }
-
-                            Interlocked.Increment(ref received);
-                            break;
-                        }
-                    }
-                });
-                await connection.StartAsync(token);
-                await connection.InvokeAsync<JsonElement>("Subscribe", $"machine:{factory}/{Devices.Machine(m)}", token);
-                lock (connections)
+                    await connection.InvokeAsync("Subscribe", topic, token);
+                }
+                else
                 {
-                    connections.Add(connection);
+                    var connection = new HubConnectionBuilder()
+                        .WithUrl(url, HttpTransportType.WebSockets, o => o.SkipNegotiation = true)
+                        .Build();
+                    connection.On<JsonElement>("twinChanged", change => OnChange(c, m, change));
+                    await connection.StartAsync(token);
+                    lock (official)
+                    {
+                        official.Add(connection);
+                    }
+
+                    await connection.InvokeAsync<JsonElement>("Subscribe", topic, token);
+                }
+            });
+
+            // The hub closes a connection it has not heard from in 30 s; HubConnection pings on its own.
+            pings = Task.Run(async () =>
+            {
+                using var every = new PeriodicTimer(TimeSpan.FromSeconds(10));
+                while (await every.WaitForNextTickAsync(stopPings.Token))
+                {
+                    foreach (var connection in lean)
+                    {
+                        await connection.PingAsync(stopPings.Token);
+                    }
                 }
             });
             var connectSeconds = connectClock.Elapsed.TotalSeconds;
@@ -326,7 +377,9 @@ public static class LatencyBenchmark
                 var lastSeq = firstSeq + perMachine[p] - 1;
                 var drain = Stopwatch.StartNew();
                 await Wait.UntilAsync(
-                    () => Task.FromResult(Enumerable.Range(0, clients).All(c => Volatile.Read(ref lastSeen[c]) >= lastSeq)),
+                    () => lean.Find(x => x.Closed is not null) is { } closed
+                        ? throw new InvalidOperationException($"a client lost its connection: {closed.Closed}")
+                        : Task.FromResult(Enumerable.Range(0, clients).All(c => Volatile.Read(ref lastSeen[c]) >= lastSeq)),
                     TimeSpan.FromSeconds(60),
                     "every client seeing its machine's last reading");
                 var drained = drain.Elapsed.TotalSeconds;
@@ -357,7 +410,7 @@ public static class LatencyBenchmark
             }
 
             return string.Create(CultureInfo.InvariantCulture, $"""
-                Publish → SignalR client receipt through Mosquitto (`max_inflight_messages {brokerInflight}`): {machines:N0} machines, {clients:N0} SignalR clients (WebSockets, connected in {connectSeconds:F1} s), each subscribed to one machine; {duration.TotalSeconds:F0} s per load; live feed at most {liveRate} updates per twin per second; 100 % = {maxRate:N0} msg/s, {sustainedNote}
+                Publish → SignalR client receipt through Mosquitto (`max_inflight_messages {brokerInflight}`): {machines:N0} machines, {clients:N0} SignalR clients ({(hubClient == HubClient.Lean ? "the benchmark's lean JSON-protocol client" : "the .NET HubConnection")}, WebSockets, connected in {connectSeconds:F1} s), each subscribed to one machine; {duration.TotalSeconds:F0} s per load; live feed at most {liveRate} updates per twin per second; 100 % = {maxRate:N0} msg/s, {sustainedNote}
                 | load (of {maxRate:N0} msg/s) | offered | readings seen by clients (seen again) | p50 | p95 | p99 | max | all seen after the last publish | publish → twin p50 / p99 | twin → client p50 / p99 | receive → durable p50 / p99 | seconds with p99 over 50 ms (worst) | gateway CPU | GC pauses: gateway / clients |
                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
                 {string.Join("\n", rows)}
@@ -366,7 +419,16 @@ public static class LatencyBenchmark
         }
         finally
         {
-            await Task.WhenAll(connections.Select(c => c.DisposeAsync().AsTask()));
+            await stopPings.CancelAsync();
+            try
+            {
+                await pings;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            await Task.WhenAll(official.Select(c => c.DisposeAsync().AsTask()).Concat(lean.Select(c => c.DisposeAsync().AsTask())));
         }
     }
 }
