@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Options;
 using Twin.Gateway;
 using Twin.Hosting;
 
@@ -14,18 +13,7 @@ builder.AddTwinGateway();
 
 var app = builder.Build();
 app.MapTwinGateway();
-try
-{
-    await app.RunAsync();
-}
-catch (OptionsValidationException ex)
-{
-    // Already logged by the host; a setting that is wrong is the operator's to fix, not a crash.
-    Console.Error.WriteLine($"Factory Twin gateway did not start: {ex.Message}");
-    return ExitCodes.Configuration;
-}
-
-return 0;
+return await ExitCodes.RunAsync(app, "gateway");
 
 /// <summary>The gateway's entry point, visible to tests.</summary>
 public partial class Program;

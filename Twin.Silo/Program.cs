@@ -2,7 +2,6 @@ using Twin.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Twin.Silo;
 
 // `Twin.Silo migrate`: apply the PostgreSQL schema and exit (0 = up to date).
@@ -26,14 +25,4 @@ builder.Services.AddTwinSiloHealthChecks();
 var app = builder.Build();
 app.MapTwinSiloHealth();
 app.MapTwinMetrics();
-try
-{
-    await app.RunAsync();
-}
-catch (OptionsValidationException ex)
-{
-    Console.Error.WriteLine($"Factory Twin silo did not start: {ex.Message}");
-    return ExitCodes.Configuration;
-}
-
-return 0;
+return await ExitCodes.RunAsync(app, "silo");
