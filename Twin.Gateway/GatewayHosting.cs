@@ -126,7 +126,7 @@ public static class GatewayHosting
         var connectionString = builder.Configuration[$"{TwinStorageOptions.Section}:ConnectionString"];
         if (string.IsNullOrWhiteSpace(connectionString))
         {
-            throw new InvalidOperationException("Twin:Cluster:Membership is 'PostgreSql' but Twin:Storage:ConnectionString is not set: the gateway reads the silos from the cluster's membership table.");
+            throw new Twin.Hosting.TwinSettingsException("Twin:Cluster:Membership is 'PostgreSql' but Twin:Storage:ConnectionString is not set: the gateway reads the silos from the cluster's membership table.");
         }
 
         builder.AddTwinClient(client =>

@@ -12,17 +12,20 @@ if (args is ["migrate", ..])
 
 // A silo on its own: the same grain setup the gateway co-hosts in embedded mode, plus the health
 // endpoints an orchestrator probes (default http://127.0.0.1:8081; set `urls` to change).
-var builder = WebApplication.CreateBuilder(args);
-if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+return await ExitCodes.RunAsync(() =>
 {
-    builder.WebHost.UseUrls("http://127.0.0.1:8081");
-}
+    var builder = WebApplication.CreateBuilder(args);
+    if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+    {
+        builder.WebHost.UseUrls("http://127.0.0.1:8081");
+    }
 
-builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-builder.AddTwinSilo();
-builder.AddTwinTelemetry("twin-silo");
-builder.Services.AddTwinSiloHealthChecks();
-var app = builder.Build();
-app.MapTwinSiloHealth();
-app.MapTwinMetrics();
-return await ExitCodes.RunAsync(app, "silo");
+    builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+    builder.AddTwinSilo();
+    builder.AddTwinTelemetry("twin-silo");
+    builder.Services.AddTwinSiloHealthChecks();
+    var app = builder.Build();
+    app.MapTwinSiloHealth();
+    app.MapTwinMetrics();
+    return app;
+}, "silo");

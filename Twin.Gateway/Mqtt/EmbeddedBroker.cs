@@ -156,7 +156,7 @@ internal sealed partial class EmbeddedBroker(IOptions<BrokerOptions> options, IO
         }
         catch (System.Net.Sockets.SocketException ex)
         {
-            throw new InvalidOperationException(
+            throw new Twin.Hosting.TwinSettingsException(
                 $"The embedded MQTT broker cannot listen on {o.Host}:{o.Port} ({ex.Message}). Set Twin:Broker:Port to a free port, or Twin:Broker:Enabled=false to use an external broker.",
                 ex);
         }

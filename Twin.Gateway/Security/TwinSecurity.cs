@@ -23,7 +23,7 @@ internal static partial class TwinSecurity
         {
             if (OpenAddress(builder.Configuration) is { } open)
             {
-                throw new InvalidOperationException(
+                throw new Twin.Hosting.TwinSettingsException(
                     $"The gateway would listen on {open}, which is not a loopback address, while Twin:Auth:Mode is '{auth.Mode}'. " +
                     "Set Twin:Auth:Mode=Jwt with Twin:Auth:Authority or Twin:Auth:SigningKey (see docs/SECURITY.md), or listen on 127.0.0.1 only.");
             }

@@ -38,7 +38,7 @@ internal sealed partial class PostgresSchemaGate(IOptions<TwinStorageOptions> op
                 var version = await PostgresSchema.CurrentVersionAsync(connectionString, cancellationToken);
                 if (version < PostgresSchema.RequiredVersion)
                 {
-                    throw new InvalidOperationException(
+                    throw new Twin.Hosting.TwinSettingsException(
                         $"The PostgreSQL schema is at version {version}; this build needs version {PostgresSchema.RequiredVersion}. " +
                         "Run 'Twin.Silo migrate' with the same Twin:Storage:ConnectionString, or set Twin:Storage:MigrateOnStart=true.");
                 }

@@ -136,6 +136,33 @@ public sealed class SettingsValidationTests
         Assert.DoesNotContain("Unhandled exception", process.Output, StringComparison.Ordinal);
     }
 
+    /// <summary>Settings read while the host is composed (a mode decides what is registered), values the binder cannot convert, and addresses Kestrel cannot read.</summary>
+    [Theory]
+    [InlineData("Twin.Gateway", "Twin:Gateway:Mode", "Foo", "did not start: Twin:Gateway:Mode is 'Foo'; use 'Embedded' or 'Client'.")]
+    [InlineData("Twin.Gateway", "Twin:Mqtt:Port", "70000", "did not start: Twin:Mqtt:Port must be from 1 to 65535; it is 70000.")]
+    [InlineData("Twin.Gateway", "Twin:Mqtt:Port", "abc", "did not start: Failed to convert configuration value 'abc' at 'Twin:Mqtt:Port'")]
+    [InlineData("Twin.Gateway", "Twin:Cluster:Membership", "PostgreSql", "did not start: Twin:Cluster:Membership is 'PostgreSql' but Twin:Storage:ConnectionString is not set", "--Twin:Gateway:Mode=Client")]
+    [InlineData("Twin.Gateway", "urls", "http://127.0.0.1:99999", "did not start: an address in urls (or ASPNETCORE_URLS) is not valid")]
+    [InlineData("Twin.Silo", "Twin:Storage:Provider", "Oracle", "did not start: Twin:Storage:Provider is 'Oracle'; use 'Sqlite', 'PostgreSql' or 'Memory'.")]
+    [InlineData("Twin.Silo", "Twin:Cluster:SiloPort", "70000", "did not start: Twin:Cluster:SiloPort must be from 1 to 65535; it is 70000.")]
+    public async Task A_setting_read_while_composing_stops_the_process_with_the_configuration_exit_code(string program, string key, string value, string failure, string? also = null)
+    {
+        using var temp = new Twin.Testing.TempDirectory();
+        var dll = Twin.Testing.Repository.ProgramDll(program);
+        List<string> arguments = [dll, .. also is null ? Array.Empty<string>() : [also], "--Twin:Simulator:Enabled=false", $"--Twin:Broker:Port={Twin.Testing.Ports.Free()}", $"--Twin:Storage:SqlitePath={temp.Sub("twin.db")}"];
+        arguments.Add(key == "urls" ? $"--urls={value}" : $"--urls=http://127.0.0.1:{Twin.Testing.Ports.Free()}");
+        if (key != "urls")
+        {
+            arguments.Add($"--{key}={value}");
+        }
+
+        await using var process = Twin.Testing.ChildProcess.Start("dotnet", [.. arguments], Path.GetDirectoryName(dll));
+        var exit = await process.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(exit == ExitCodes.Configuration, $"exit code {exit}:\n{process.Output}");
+        Assert.Contains(failure, process.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", process.Output, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(typeof(BrokerOptions), "Twin:Broker:Devices:0:Username", "press-1", "Twin:Broker:Devices:0:Password must be at least 8 characters.")]
     [InlineData(typeof(BrokerOptions), "Twin:Broker:Devices:0:Password", "long enough", "Twin:Broker:Devices:0:Username is required")]
