@@ -28,6 +28,7 @@ public sealed class IngestStatistics
     private readonly Counter<long> _ignoredCounter;
     private readonly Counter<long> _rejectedCounter;
     private readonly Counter<long> _echoCounter;
+    private readonly Counter<long> _copyCounter;
     private readonly Histogram<double> _durable;
 
     public IngestStatistics(IMeterFactory meters)
@@ -37,6 +38,7 @@ public sealed class IngestStatistics
         _ignoredCounter = meter.CreateCounter<long>("twin.readings.ignored", description: "Messages a twin had already applied (duplicates, too old), by source.");
         _rejectedCounter = meter.CreateCounter<long>("twin.readings.rejected", description: "Messages refused, by reason; each is kept as a dead letter.");
         _echoCounter = meter.CreateCounter<long>("twin.uns.echoes.ignored", description: "Messages a twin's publish-back had published that came back to ingestion and were left out.");
+        _copyCounter = meter.CreateCounter<long>("twin.mqtt.copies.ignored", description: "Second copies of a message the broker delivered for another of the consumer's overlapping subscriptions, left out.");
         _durable = meter.CreateHistogram(
             "twin.ingest.durable",
             unit: "s",
@@ -65,6 +67,8 @@ public sealed class IngestStatistics
 
     /// <summary>A message published back by a twin reached ingestion: acknowledged and left out.</summary>
     public void EchoIgnored() => _echoCounter.Add(1);
+
+    public void CopyIgnored() => _copyCounter.Add(1);
 
     /// <summary>Records the latency of one message received at <paramref name="receivedAt"/> (a <see cref="Stopwatch"/> timestamp).</summary>
     public void Durable(long receivedAt, string source = "mqtt") =>

@@ -62,6 +62,7 @@ public static class TwinEvents
     public const int MqttConnectionDisconnectFailed = 3106;
     public const int MqttConnectionUnsubscribed = 3112;
     public const int MqttConnectionSessionRecordFailed = 3113;
+    public const int MqttConnectionNoSubscriptionIdentifiers = 3114;
     public const int IngestPipelinePrepareCrashed = 3107;
     public const int IngestPipelineParked = 3110;
     public const int IngestPipelineParkFailed = 3111;

@@ -22,6 +22,83 @@ internal sealed record MqttInbound(MqttApplicationMessageReceivedEventArgs Args,
 
     /// <summary>The seq of a Sparkplug payload over the size limit (only its start is kept).</summary>
     public ulong? OversizedSeq { get; init; }
+
+    /// <summary>
+    /// A second copy of a message, delivered for a subscription that does not own its topic
+    /// (overlapping filters; <see cref="SubscriptionOwners"/>): acknowledged, never ingested.
+    /// </summary>
+    public bool Copy { get; init; }
+}
+
+/// <summary>
+/// Which of the consumer's subscriptions owns a topic, so that a message delivered more than once
+/// (a UNS template <c>{site}/{factory}/machine/{machine}/{tag}</c> subscribes <c>+/+/machine/+/#</c>,
+/// which overlaps <c>factory/#</c> and <c>spBv1.0/#</c>) is taken in once. MQTT 5 lets a broker
+/// deliver one copy per matching subscription (Mosquitto does, and so does a shared subscription,
+/// each group to a different gateway perhaps) or one copy for all; each copy carries the
+/// identifiers of the subscriptions it is for. A copy is taken only if it carries the owner's:
+/// Sparkplug's for its namespace, else the contract's for <c>factory/…</c>, else the UNS templates'.
+/// </summary>
+internal sealed class SubscriptionOwners
+{
+    public const uint Contract = 1;
+    public const uint Sparkplug = 2;
+
+    /// <summary>The first UNS filter's identifier; each has its own, since two templates' filters may overlap too.</summary>
+    public const uint FirstUns = 3;
+
+    private readonly List<(string Filter, uint Id)> _byPrecedence;
+
+    public SubscriptionOwners(IEnumerable<string> sparkplugFilters, IEnumerable<string> unsFilters)
+    {
+        _byPrecedence = [.. sparkplugFilters.Select(f => (f, Sparkplug)), (MachineTopic.Subscription, Contract), .. unsFilters.Select((f, i) => (f, FirstUns + (uint)i))];
+        Overlap = _byPrecedence.Any(a => a.Id >= FirstUns && _byPrecedence.Any(b => b.Id != a.Id && Overlaps(a.Filter, b.Filter)));
+    }
+
+    /// <summary>Whether a topic can match two of the subscriptions: only then can a broker deliver copies.</summary>
+    public bool Overlap { get; }
+
+    /// <summary>The subscription that owns <paramref name="topic"/>, or 0 when none matches it.</summary>
+    public uint Owner(string topic)
+    {
+        foreach (var (filter, id) in _byPrecedence)
+        {
+            if (MqttTopicFilterComparer.Compare(topic, filter) == MqttTopicFilterCompareResult.IsMatch)
+            {
+                return id;
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Whether a message on <paramref name="topic"/> delivered for <paramref name="identifiers"/> is a copy to leave out (none: the broker did not say, so it is taken).</summary>
+    public bool IsCopy(string topic, IReadOnlyList<uint>? identifiers) =>
+        Overlap && identifiers is { Count: > 0 } && Owner(topic) is var owner and not 0 && !identifiers.Contains(owner);
+
+    /// <summary>Whether some topic matches both filters.</summary>
+    public static bool Overlaps(string a, string b)
+    {
+        var x = a.Split('/');
+        var y = b.Split('/');
+        for (var i = 0; ; i++)
+        {
+            if ((i < x.Length && x[i] == "#") || (i < y.Length && y[i] == "#"))
+            {
+                return true;
+            }
+
+            if (i == x.Length || i == y.Length)
+            {
+                return x.Length == y.Length;
+            }
+
+            if (x[i] != "+" && y[i] != "+" && x[i] != y[i])
+            {
+                return false;
+            }
+        }
+    }
 }
 
 /// <summary>
@@ -47,6 +124,10 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         FullMode = BoundedChannelFullMode.Wait,
         SingleReader = true,
     });
+
+    /// <summary>A template under factory/ comes through the contract's subscription already: not subscribed twice.</summary>
+    private readonly List<string> _unsFilters = [.. unsFilters.Where(f => !MachineTopic.CoveredBySubscription(f))];
+    private readonly SubscriptionOwners _owners = new(sparkplug?.Filters ?? [], unsFilters.Where(f => !MachineTopic.CoveredBySubscription(f)));
 
     private int _connection;
     private volatile bool _stopping;
@@ -173,34 +254,28 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
 
         builder = builder.WithGatewayCredentials(options, service, embeddedBroker);
 
-        var filter = string.IsNullOrEmpty(options.SharedGroup)
-            ? MachineTopic.Subscription
-            : $"$share/{options.SharedGroup}/{MachineTopic.Subscription}";
+        var filter = Shared(MachineTopic.Subscription);
         // Retained messages only for a new subscription, as for UNS below: the contract's root may hold UNS templates too.
-        var subscription = new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(filter).WithAtLeastOnceQoS().WithRetainHandling(MqttRetainHandling.SendAtSubscribeIfNewSubscriptionOnly));
+        var contract = new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(filter).WithAtLeastOnceQoS().WithRetainHandling(MqttRetainHandling.SendAtSubscribeIfNewSubscriptionOnly));
         var wanted = new List<string> { filter };
-        foreach (var uns in unsFilters.Where(f => !MachineTopic.CoveredBySubscription(f)))
+        var uns = new List<MqttClientSubscribeOptionsBuilder>();
+        foreach (var unsFilter in _unsFilters.Select(Shared))
         {
-            // A template under factory/ comes through the contract's subscription already: a second,
-            // overlapping subscription would have the broker deliver each of its messages twice.
             // Unified Namespace topics of the mapping profiles' templates, shared like the contract's.
-            var unsFilter = string.IsNullOrEmpty(options.SharedGroup) ? uns : $"$share/{options.SharedGroup}/{uns}";
             // Retained values only for a new subscription: a restart with the session present must
             // not take the plant's retained values in again as new readings (arrival time is their
             // event time when the payload has none).
-            subscription = subscription.WithTopicFilter(f => f.WithTopic(unsFilter).WithAtLeastOnceQoS().WithRetainHandling(MqttRetainHandling.SendAtSubscribeIfNewSubscriptionOnly));
+            uns.Add(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(unsFilter).WithAtLeastOnceQoS().WithRetainHandling(MqttRetainHandling.SendAtSubscribeIfNewSubscriptionOnly)));
             wanted.Add(unsFilter);
         }
 
-        if (sparkplug is not null)
+        MqttClientSubscribeOptionsBuilder? sparkplugs = null;
+        foreach (var sparkplugFilter in sparkplug?.Filters ?? [])
         {
             // Never shared: a Sparkplug host must see every message of an edge node, in order,
             // to follow its seq and aliases. No-local: our own rebirth requests are not data.
-            foreach (var sparkplugFilter in sparkplug.Filters)
-            {
-                subscription = subscription.WithTopicFilter(f => f.WithTopic(sparkplugFilter).WithAtLeastOnceQoS().WithNoLocal(true));
-                wanted.Add(sparkplugFilter);
-            }
+            sparkplugs = (sparkplugs ?? new MqttClientSubscribeOptionsBuilder()).WithTopicFilter(f => f.WithTopic(sparkplugFilter).WithAtLeastOnceQoS().WithNoLocal(true));
+            wanted.Add(sparkplugFilter);
         }
 
         // What an earlier run left subscribed in the session: read before connecting (a failure
@@ -225,21 +300,23 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         }
 
         var filters = string.Join(", ", wanted);
-        var subscribed = await _client.SubscribeAsync(subscription.Build(), cancellationToken);
-        foreach (var item in subscribed.Items)
+        // One SUBSCRIBE per kind (and per UNS filter), each with its identifier (when the broker has them), so that
+        // a message matching overlapping filters is taken in once (SubscriptionOwners).
+        var identified = result.SubscriptionIdentifiersAvailable;
+        if (!identified && _owners.Overlap)
         {
-            if (item.ResultCode <= MqttClientSubscribeResultCode.GrantedQoS2)
-            {
-                continue;
-            }
+            LogNoSubscriptionIdentifiers(options.Host, options.Port);
+        }
 
-            if (item.TopicFilter.Topic == filter)
-            {
-                throw new InvalidOperationException($"the broker refused the subscription to {filter}: {item.ResultCode}");
-            }
+        await SubscribeAsync(contract, SubscriptionOwners.Contract, identified, required: filter, cancellationToken);
+        for (var i = 0; i < uns.Count; i++)
+        {
+            await SubscribeAsync(uns[i], SubscriptionOwners.FirstUns + (uint)i, identified, required: null, cancellationToken);
+        }
 
-            // Sparkplug and UNS come on top of the contract: a broker ACL without them costs them only.
-            LogSubscriptionRefused(item.TopicFilter.Topic, item.ResultCode.ToString());
+        if (sparkplugs is not null)
+        {
+            await SubscribeAsync(sparkplugs, SubscriptionOwners.Sparkplug, identified, required: null, cancellationToken);
         }
 
         if (session is not null && !_sessionTidy)
@@ -254,6 +331,33 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         }
 
         LogConnected(options.Host, options.Port, options.EffectiveClientId, filters, result.IsSessionPresent);
+    }
+
+    private string Shared(string topicFilter) => string.IsNullOrEmpty(options.SharedGroup) ? topicFilter : $"$share/{options.SharedGroup}/{topicFilter}";
+
+    private async Task SubscribeAsync(MqttClientSubscribeOptionsBuilder builder, uint identifier, bool identified, string? required, CancellationToken cancellationToken)
+    {
+        if (identified)
+        {
+            builder = builder.WithSubscriptionIdentifier(identifier);
+        }
+
+        var subscribed = await _client.SubscribeAsync(builder.Build(), cancellationToken);
+        foreach (var item in subscribed.Items)
+        {
+            if (item.ResultCode <= MqttClientSubscribeResultCode.GrantedQoS2)
+            {
+                continue;
+            }
+
+            if (item.TopicFilter.Topic == required)
+            {
+                throw new InvalidOperationException($"the broker refused the subscription to {required}: {item.ResultCode}");
+            }
+
+            // Sparkplug and UNS come on top of the contract: a broker ACL without them costs them only.
+            LogSubscriptionRefused(item.TopicFilter.Topic, item.ResultCode.ToString());
+        }
     }
 
     /// <summary>Unsubscribes what an earlier run subscribed and the settings no longer want, then records what the session holds.</summary>
@@ -312,7 +416,8 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
         try
         {
             var echo = message.UserProperties?.Exists(p => p.Name == UnsLayout.OriginProperty && p.ReadValueAsString() == UnsLayout.OriginValue) == true;
-            await _received.Writer.WriteAsync(new MqttInbound(e, message.Topic, payload, length, message.QualityOfServiceLevel, Current) { Echo = echo, OversizedSeq = oversizedSeq }, stoppingToken);
+            var copy = _owners.IsCopy(message.Topic, message.SubscriptionIdentifiers);
+            await _received.Writer.WriteAsync(new MqttInbound(e, message.Topic, payload, length, message.QualityOfServiceLevel, Current) { Echo = echo, OversizedSeq = oversizedSeq, Copy = copy }, stoppingToken);
         }
         catch (OperationCanceledException)
         {
@@ -336,6 +441,9 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
 
     [LoggerMessage(EventId = TwinEvents.MqttConnectionSubscriptionRefused, Level = LogLevel.Warning, Message = "The broker refused the subscription to {Filter} ({Reason}); those messages are not consumed (grant them in the broker's ACL, or turn off Twin:Sparkplug:Enabled / the profile's Topics)")]
     private partial void LogSubscriptionRefused(string filter, string reason);
+
+    [LoggerMessage(EventId = TwinEvents.MqttConnectionNoSubscriptionIdentifiers, Level = LogLevel.Warning, Message = "The broker at {Host}:{Port} has no MQTT 5 subscription identifiers: a message that matches two of the consumer's overlapping filters (a UNS template beginning with a placeholder) may be taken in twice")]
+    private partial void LogNoSubscriptionIdentifiers(string host, int port);
 
     [LoggerMessage(EventId = TwinEvents.MqttConnectionPublishFailed, Level = LogLevel.Warning, Message = "Publishing on {Topic} failed ({Reason})")]
     private partial void LogPublishFailed(Exception? exception, string topic, string reason);

@@ -148,7 +148,13 @@ internal sealed partial class MqttIngestService(
 
             foreach (var item in batch)
             {
-                if (item.Echo)
+                if (item.Copy)
+                {
+                    // Delivered for another of our subscriptions too (overlapping filters): taken in from that copy.
+                    (ignored ??= []).Add(item);
+                    statistics.CopyIgnored();
+                }
+                else if (item.Echo)
                 {
                     // The twin's own publish-back (a UNS template of this or another gateway covers it): never taken in again.
                     (ignored ??= []).Add(item);

@@ -148,7 +148,9 @@ public sealed class CompiledTemplate
             return false;
         }
 
-        if (literals[0] == "spBv1.0" || (literals[0] == "factory" && levels.Length == 5))
+        // Under factory/ a template may not have the contract's shape (factory/…/machine/…/… or a
+        // placeholder there): a contract topic of an unknown kind must stay a dead letter.
+        if (literals[0] == "spBv1.0" || (literals[0] == "factory" && levels.Length == 5 && literals[2] is null or "machine"))
         {
             error = "the template would take the Sparkplug or JSON contract topics";
             return false;
@@ -165,7 +167,7 @@ public sealed class CompiledTemplate
     /// </summary>
     public string? Mismatch(string[] levels)
     {
-        if (!UnderFilter(levels) || TryMatch(levels, out _, out _))
+        if (InContractRoot(levels) || !UnderFilter(levels) || TryMatch(levels, out _, out _))
         {
             return null;
         }
@@ -186,6 +188,13 @@ public sealed class CompiledTemplate
     }
 
     /// <summary>Whether the topic is one <see cref="Filter"/> delivers.</summary>
+    /// <summary>
+    /// A topic under <c>factory/</c> is the JSON contract's, unless the template itself begins with
+    /// <c>factory/</c>: a template whose first level is a placeholder (<c>{site}/{factory}/…</c>)
+    /// never takes it (a contract topic of a wrong shape stays a dead letter of the contract).
+    /// </summary>
+    private bool InContractRoot(string[] levels) => _literals[0] is null && levels.Length > 0 && levels[0] == "factory";
+
     private bool UnderFilter(string[] levels)
     {
         var filter = Filter.Split('/');
@@ -210,6 +219,11 @@ public sealed class CompiledTemplate
     {
         match = default;
         error = null;
+        if (InContractRoot(levels))
+        {
+            return false;
+        }
+
         var hasTag = _names[^1] == "tag";
         // A Tags payload names its tags itself: its {tag} level may be left out (UMH's
         // umh/v1/…/_historian with an object of tags), and then the tags have no prefix.

@@ -135,6 +135,48 @@ public class ExternalBrokerTests
     }
 
     [Fact]
+    public async Task A_template_beginning_with_a_placeholder_takes_no_contract_message_a_second_time()
+    {
+        using var temp = new TempDirectory();
+        await using var mosquitto = await MosquittoProcess.StartAsync(temp.Sub("mosquitto"));
+        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string>
+        {
+            ["Twin:Broker:Enabled"] = "false",
+            ["Twin:Mqtt:Port"] = mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // Subscribes +/+/machine/+/#: Mosquitto delivers each factory/… message for both subscriptions.
+            ["Twin:Profiles:default:Topics:0:Topic"] = "{site}/{factory}/machine/{machine}/{tag}",
+        });
+        await gateway.StartAsync();
+        await gateway.WaitConsumingAsync(Deadline);
+
+        await using var device = await TestDevice.ConnectAsync(mosquitto.Port);
+        await device.PublishAsync("factory/ov/machine/m1/telemetry", $"{{\"seq\":1,\"ts\":\"{TestDevice.Now()}\",\"values\":{{\"t\":1}}}}");
+        await device.PublishAsync("factory/ov/machine/m1/level", "5");
+        await device.PublishAsync("factory/ov/machine/m1/marker", "1");
+        await device.PublishAsync("acme/ov/machine/m2/level", "5");
+        await device.PublishAsync("factory/ov/machine/m1/telemetry", $"{{\"seq\":2,\"ts\":\"{TestDevice.Now()}\",\"values\":{{\"t\":2}}}}");
+
+        // Seq 1's second copy would have come before seq 2: a duplicate.
+        var m1 = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync("/api/factories/ov/machines/m1") is { } m && m.GetProperty("lastSeq").GetInt64() == 2 ? m : (JsonElement?)null,
+            Deadline,
+            "the contract's two readings");
+        Assert.Equal(0, m1.GetProperty("ingest").GetProperty("duplicates").GetInt64());
+        Assert.Equal(2, m1.GetProperty("ingest").GetProperty("applied").GetInt64());
+
+        // The wrong kind is the contract's dead letter, once (its copies come before the marker's).
+        var letters = await Wait.ForAsync(
+            async () => await gateway.GetJsonAsync("/api/factories/ov/dead-letters") is { } d && d.GetProperty("items").EnumerateArray().Any(i => i.GetProperty("topic").GetString()!.EndsWith("/marker", StringComparison.Ordinal)) ? d : (JsonElement?)null,
+            Deadline,
+            "the marker's dead letter");
+        var level = letters.GetProperty("items").EnumerateArray().Where(i => i.GetProperty("topic").GetString() == "factory/ov/machine/m1/level").ToList();
+        Assert.Equal("topic.kind", Assert.Single(level).GetProperty("reasonCode").GetString());
+
+        var m2 = await Wait.ForAsync(() => gateway.GetJsonAsync("/api/factories/ov/machines/m2"), Deadline, "the UNS machine");
+        Assert.Equal(1, m2.GetProperty("ingest").GetProperty("applied").GetInt64());
+    }
+
+    [Fact]
     public async Task A_gateway_in_client_mode_uses_a_separate_silo_process()
     {
         using var temp = new TempDirectory();

@@ -150,9 +150,34 @@ public sealed class UnsRouterTests
     [InlineData("a/x{machine}/{tag}", false, "mixes text")]
     [InlineData("a/{machine}/{tag}", true, "needs {factory}")]
     [InlineData("spBv1.0/{machine}/{tag}", false, "Sparkplug or JSON contract")]
+    [InlineData("factory/{factory}/machine/{machine}/{tag}", true, "Sparkplug or JSON contract")]
+    [InlineData("factory/{factory}/{kind}/{machine}/{tag}", true, "Sparkplug or JSON contract")]
     public void Templates_that_cannot_work_are_refused_naming_the_setting(string topic, bool defaultProfile, string error)
     {
         var errors = new TopicTemplate { Topic = topic }.Validate("Twin:Profiles:x:Topics:0", defaultProfile);
         Assert.Contains(errors, e => e.StartsWith("Twin:Profiles:x:Topics:0", StringComparison.Ordinal) && e.Contains(error, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("factory/{factory}/uns/{machine}/{tag}")]
+    [InlineData("factory/{factory}/area/cell/{machine}/{tag}")]
+    [InlineData("{site}/{factory}/machine/{machine}/{tag}")]
+    public void Templates_that_cannot_take_contract_topics_are_accepted(string topic)
+    {
+        Assert.Empty(new TopicTemplate { Topic = topic }.Validate("Twin:Profiles:x:Topics:0", defaultProfile: true));
+    }
+
+    [Fact]
+    public void A_template_beginning_with_a_placeholder_never_takes_the_contracts_topics()
+    {
+        var router = Router(("default", new TopicTemplate { Topic = "{site}/{factory}/machine/{machine}/{tag}" }));
+        Assert.Equal(["+/+/machine/+/#"], router.Filters);
+        Assert.Equal("m1", Route(router, "acme/plant-a/machine/m1/level", "5").Machine);
+
+        // A contract topic of an unknown kind stays the contract's dead letter (topic.kind), and no template explains it.
+        Assert.False(router.TryRoute("factory/plant-a/machine/m1/level", [], 0, Now, out _));
+        Assert.False(router.TryExplain("factory/plant-a/machine/m1", out _, out _));
+        Assert.False(MachineTopic.TryParse("factory/plant-a/machine/m1/level", out _, out var error));
+        Assert.StartsWith("topic.kind", error, StringComparison.Ordinal);
     }
 }
