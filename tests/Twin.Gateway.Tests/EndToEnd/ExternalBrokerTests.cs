@@ -8,6 +8,49 @@ public class ExternalBrokerTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
 
+    /// <summary>Mosquitto, a gateway consuming from it with one more setting, and a device connected to it.</summary>
+    private static async Task<Plant> ConsumingAsync(TempDirectory temp, string key, string value)
+    {
+        var mosquitto = await MosquittoProcess.StartAsync(temp.Sub("mosquitto"));
+        var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string>
+        {
+            ["Twin:Broker:Enabled"] = "false",
+            ["Twin:Mqtt:Port"] = mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [key] = value,
+        });
+        var plant = new Plant(mosquitto, gateway);
+        try
+        {
+            await gateway.StartAsync();
+            await gateway.WaitConsumingAsync(Deadline);
+            plant.Device = await TestDevice.ConnectAsync(mosquitto.Port);
+            return plant;
+        }
+        catch
+        {
+            await plant.DisposeAsync();
+            throw;
+        }
+    }
+
+    private sealed class Plant(MosquittoProcess mosquitto, GatewayProcess gateway) : IAsyncDisposable
+    {
+        public GatewayProcess Gateway => gateway;
+
+        public TestDevice Device { get; set; } = null!;
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Device is not null)
+            {
+                await Device.DisposeAsync();
+            }
+
+            await gateway.DisposeAsync();
+            await mosquitto.DisposeAsync();
+        }
+    }
+
     [Fact]
     public async Task Readings_published_to_mosquitto_reach_the_twins()
     {
@@ -92,18 +135,9 @@ public class ExternalBrokerTests
     public async Task Topics_of_the_wrong_shape_under_factory_become_dead_letters()
     {
         using var temp = new TempDirectory();
-        await using var mosquitto = await MosquittoProcess.StartAsync(temp.Sub("mosquitto"));
-        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string>
-        {
-            ["Twin:Broker:Enabled"] = "false",
-            ["Twin:Mqtt:Port"] = mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            // A UNS template under the contract's root: delivered by its subscription, once.
-            ["Twin:Profiles:shape:Topics:0:Topic"] = "factory/shape/area/cell/{machine}/{tag}",
-        });
-        await gateway.StartAsync();
-        await gateway.WaitConsumingAsync(Deadline);
-
-        await using var device = await TestDevice.ConnectAsync(mosquitto.Port);
+        // A UNS template under the contract's root: delivered by its subscription, once.
+        await using var plant = await ConsumingAsync(temp, "Twin:Profiles:shape:Topics:0:Topic", "factory/shape/area/cell/{machine}/{tag}");
+        var (gateway, device) = (plant.Gateway, plant.Device);
         string[] wrong = ["factory/shape/press-1/telemetry", "factory/shape/machine/m1/telemetry/", "factory/shape/Machine/m1/telemetry", "factory/shape//m1/telemetry"];
         await device.PublishAsync("factory/shape/events/ticket.opened", "{}");
         await device.PublishAsync("factory/shape/area/cell/m2/level", "5");
@@ -138,18 +172,9 @@ public class ExternalBrokerTests
     public async Task A_template_beginning_with_a_placeholder_takes_no_contract_message_a_second_time()
     {
         using var temp = new TempDirectory();
-        await using var mosquitto = await MosquittoProcess.StartAsync(temp.Sub("mosquitto"));
-        await using var gateway = new GatewayProcess(temp.Sub("data"), new Dictionary<string, string>
-        {
-            ["Twin:Broker:Enabled"] = "false",
-            ["Twin:Mqtt:Port"] = mosquitto.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            // Subscribes +/+/machine/+/#: Mosquitto delivers each factory/… message for both subscriptions.
-            ["Twin:Profiles:default:Topics:0:Topic"] = "{site}/{factory}/machine/{machine}/{tag}",
-        });
-        await gateway.StartAsync();
-        await gateway.WaitConsumingAsync(Deadline);
-
-        await using var device = await TestDevice.ConnectAsync(mosquitto.Port);
+        // Subscribes +/+/machine/+/#: Mosquitto delivers each factory/… message for both subscriptions.
+        await using var plant = await ConsumingAsync(temp, "Twin:Profiles:default:Topics:0:Topic", "{site}/{factory}/machine/{machine}/{tag}");
+        var (gateway, device) = (plant.Gateway, plant.Device);
         await device.PublishAsync("factory/ov/machine/m1/telemetry", $"{{\"seq\":1,\"ts\":\"{TestDevice.Now()}\",\"values\":{{\"t\":1}}}}");
         await device.PublishAsync("factory/ov/machine/m1/level", "5");
         await device.PublishAsync("factory/ov/machine/m1/marker", "1");
