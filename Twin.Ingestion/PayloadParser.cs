@@ -22,6 +22,37 @@ public sealed class PayloadLimits
     /// </summary>
     public const int MaxJsonDepth = 64;
 
+    /// <summary>The reason for a payload that nests deeper than <see cref="MaxJsonDepth"/>.</summary>
+    public static readonly string TooDeep = $"payload.too-deep: the JSON nests deeper than {MaxJsonDepth} levels";
+
+    /// <summary>
+    /// Whether <paramref name="json"/> opens more than <see cref="MaxJsonDepth"/> nested objects or
+    /// arrays before any other syntax error: tells a too-deep payload from a malformed one, whichever
+    /// field the depth is in and whichever reader refused it. Iterative, bounded by the payload.
+    /// </summary>
+    public static bool NestsTooDeep(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = json.Length + 1 });
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && reader.CurrentDepth >= MaxJsonDepth)
+                {
+                    return true;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        return false;
+    }
+
     /// <summary>Readings may be at most this far ahead of the gateway's clock.</summary>
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
 
@@ -76,13 +107,9 @@ public static class PayloadParser
                 ? ParseResult.Fail("payload.trailing: there is more after the JSON object")
                 : result;
         }
-        catch (JsonException) when (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && reader.CurrentDepth >= PayloadLimits.MaxJsonDepth - 1)
-        {
-            return ParseResult.Fail($"payload.too-deep: the JSON nests deeper than {PayloadLimits.MaxJsonDepth} levels");
-        }
         catch (JsonException ex)
         {
-            return ParseResult.Fail($"payload.malformed: {ex.Message}");
+            return ParseResult.Fail(PayloadLimits.NestsTooDeep(payload) ? PayloadLimits.TooDeep : $"payload.malformed: {ex.Message}");
         }
         catch (InvalidOperationException)
         {

@@ -156,7 +156,9 @@ internal static class TelemetryApi
         var list = new List<ReadOnlyMemory<byte>>();
         try
         {
-            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = PayloadLimits.MaxJsonDepth + 1 });
+            // No depth limit of its own (the body size bounds it): an element nested too deep is
+            // refused by the parser at its index, like any other bad element.
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = body.Length + 1 });
             reader.Read();
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {

@@ -147,7 +147,7 @@ public sealed class UnsRouter
         }
         catch (JsonException ex)
         {
-            return ParseResult.Fail($"payload.malformed: {ex.Message}");
+            return ParseResult.Fail(PayloadLimits.NestsTooDeep(payload) ? PayloadLimits.TooDeep : $"payload.malformed: {ex.Message}");
         }
 
         using (document)

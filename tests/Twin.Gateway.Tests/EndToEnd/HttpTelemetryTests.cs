@@ -59,6 +59,21 @@ public class HttpTelemetryTests(EmbeddedGatewayFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task An_element_nested_too_deep_is_refused_at_its_index()
+    {
+        var machine = "m-" + Guid.NewGuid().ToString("N")[..8];
+        var url = $"/api/factories/demo/machines/{machine}/telemetry";
+        var deep = string.Concat(Enumerable.Repeat("[", 70)) + new string(']', 70);
+        var body = $"[{{\"seq\":1,\"ts\":\"{TestDevice.Now()}\",\"values\":{{\"t\":1}}}}, {{\"seq\":2,\"ts\":\"{TestDevice.Now()}\",\"vendor\":{deep},\"values\":{{\"t\":1}}}}]";
+        var response = await Gateway.Http.PostAsync(url, Json(body));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var errors = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
+        Assert.StartsWith("payload.too-deep", errors.GetProperty("[1]")[0].GetString(), StringComparison.Ordinal);
+        Assert.False(errors.TryGetProperty("[0]", out _));
+        Assert.False(errors.TryGetProperty("body", out _));
+    }
+
+    [Fact]
     public async Task Sensors_beyond_the_machine_limit_are_refused_with_the_reason()
     {
         var machine = "m-" + Guid.NewGuid().ToString("N")[..8];

@@ -43,6 +43,27 @@ public class PayloadParserTests
         Assert.StartsWith("payload.too-deep:", result.Error);
     }
 
+    [Theory]
+    [InlineData("\"vendor\": {0}, \"seq\": 7, \"ts\": \"2026-11-26T08:00:00Z\", \"values\": {{\"t\": 1}}")]
+    [InlineData("\"seq\": 7, \"vendor\": {0}, \"ts\": \"2026-11-26T08:00:00Z\", \"values\": {{\"t\": 1}}")]
+    [InlineData("\"seq\": 7, \"meta\": {{\"vendor\": {0}}}, \"ts\": \"2026-11-26T08:00:00Z\", \"values\": {{\"t\": 1}}")]
+    public void Refuses_nesting_past_the_limit_as_too_deep_wherever_it_is(string fields)
+    {
+        // Objects this time, and before the fields that make a message: the reason must not depend on where the depth is.
+        var deep = string.Concat(Enumerable.Repeat("""{"x":""", PayloadLimits.MaxJsonDepth + 1)) + "1" + new string('}', PayloadLimits.MaxJsonDepth + 1);
+        var result = Parse(MachineTopicKind.Telemetry, "{" + string.Format(System.Globalization.CultureInfo.InvariantCulture, fields, deep) + "}");
+        Assert.StartsWith("payload.too-deep:", result.Error);
+    }
+
+    [Fact]
+    public void A_syntax_error_before_the_depth_is_malformed_not_too_deep()
+    {
+        var deep = string.Concat(Enumerable.Repeat("[", PayloadLimits.MaxJsonDepth + 1)) + new string(']', PayloadLimits.MaxJsonDepth + 1);
+        Assert.StartsWith("payload.malformed:", Parse(MachineTopicKind.Telemetry, $$"""{"seq": 7,, "vendor": {{deep}}}""").Error);
+        Assert.True(PayloadLimits.NestsTooDeep(Encoding.UTF8.GetBytes(deep)));
+        Assert.False(PayloadLimits.NestsTooDeep(Encoding.UTF8.GetBytes(deep[1..^1])));
+    }
+
     [Fact]
     public void Parses_status_and_counts()
     {

@@ -137,6 +137,14 @@ public sealed class UnsRouterTests
     }
 
     [Fact]
+    public void A_payload_nested_past_the_limit_is_too_deep_not_malformed()
+    {
+        var router = Router(("plant-a", new TopicTemplate { Topic = "b/{machine}/{tag}", Payload = UnsPayloadShape.Tags }));
+        var deep = string.Concat(Enumerable.Repeat("[", PayloadLimits.MaxJsonDepth + 1)) + new string(']', PayloadLimits.MaxJsonDepth + 1);
+        Assert.Equal("payload.too-deep", Twin.DeadLetters.DeadLetter.ReasonCodeOf(Route(router, "b/m1/t", $$"""{"vendor": {{deep}}, "x": 1}""").Rejection!));
+    }
+
+    [Fact]
     public void Topics_no_template_names_are_not_taken()
     {
         var router = Router(("plant-a", new TopicTemplate { Topic = "a/{machine}/{tag}" }));
