@@ -23,8 +23,10 @@ public sealed partial class StockBinGrain(
     [PersistentState("bin", TwinStorage.Name)] IPersistentState<BinState> state,
     TwinClock clock,
     OutboxServices outboxServices,
-    ILogger<StockBinGrain> logger) : Grain, IStockBinGrain, IRemindable
+    ILogger<StockBinGrain> logger) : Grain, IStockBinGrain, IRemindable, IOutboxOwner
 {
+    List<OutboxEntry> IOutboxOwner.Outbox => state.State.Outbox;
+
     // Coverage is a figure in days: a busy bin reports its stock at most this often.
     private static readonly TimeSpan KpiInterval = TimeSpan.FromSeconds(5);
 
@@ -38,7 +40,7 @@ public sealed partial class StockBinGrain(
     {
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
         _commit = new GroupCommit(state, this);
-        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
+        _outbox = new Outbox(this, _commit, outboxServices);
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, _factory, _id), KpiInterval);
         _kpis.Wake(() => state.State.KpiPending, _commit, outboxServices.Wake);
         if (state.State.KpiPending)

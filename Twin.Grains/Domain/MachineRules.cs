@@ -404,27 +404,30 @@ public static class MachineRules
     /// </summary>
     public static bool Upgrade(MachineState state)
     {
-        if (state.EarlierFaultOutbox.Count == 0 && state.EarlierProductionOutbox.Count == 0)
+        var faults = state.EarlierFaultOutbox;
+        var production = state.EarlierProductionOutbox;
+        var orders = state.EarlierProductionOrders;
+        state.EarlierFaultOutbox = null;
+        state.EarlierProductionOutbox = null;
+        state.EarlierProductionOrders = null;
+        if ((faults?.Count ?? 0) == 0 && (production?.Count ?? 0) == 0)
         {
             return false;
         }
 
         var earlier = new List<OutboxEntry>();
-        for (var i = 0; i < state.EarlierProductionOutbox.Count && i < state.EarlierProductionOrders.Count; i++)
+        for (var i = 0; production is not null && orders is not null && i < production.Count && i < orders.Count; i++)
         {
-            var report = state.EarlierProductionOutbox[i];
-            OutboxRules.Add(earlier, ProductionId(report), new ProductionMessage(state.EarlierProductionOrders[i], report), report.At);
+            var report = production[i];
+            OutboxRules.Add(earlier, ProductionId(report), new ProductionMessage(orders[i], report), report.At);
         }
 
-        foreach (var report in state.EarlierFaultOutbox)
+        foreach (var report in faults ?? [])
         {
             OutboxRules.Add(earlier, report.ReportId, new FaultMessage(report), report.Evidence.Time);
         }
 
         OutboxRules.Prepend(state.Outbox, earlier);
-        state.EarlierFaultOutbox.Clear();
-        state.EarlierProductionOutbox.Clear();
-        state.EarlierProductionOrders.Clear();
         return true;
     }
 
@@ -439,7 +442,7 @@ public static class MachineRules
     {
         _ = now;
         var eventTime = state.Sequence.LatestEventTime;
-        foreach (var sensor in state.Sensors.Values)
+        foreach (var (_, sensor) in state.Sensors)
         {
             if (sensor.Detector.Count > 0 && sensor.Detector.LastTime > eventTime)
             {

@@ -421,8 +421,7 @@ internal sealed class Outbox : IWakeWork
 {
     public const string Reminder = "outbox";
 
-    private readonly IGrainBase _owner;
-    private readonly Func<List<OutboxEntry>> _entries;
+    private readonly IOutboxOwner _owner;
     private readonly GroupCommit _commit;
     private readonly OutboxServices _services;
     private readonly Func<OutboxEntry, string, bool>? _refused;
@@ -438,11 +437,10 @@ internal sealed class Outbox : IWakeWork
     /// Sees each message taken with the receiver's answer, before it leaves the outbox, to record it in
     /// the same write (true: it queued more messages, delivered in the same flush).
     /// </param>
-    public Outbox(IGrainBase owner, Func<List<OutboxEntry>> entries, GroupCommit commit, OutboxServices services, Func<OutboxEntry, string, bool>? refused = null, Func<OutboxEntry, object?, bool>? taken = null)
+    public Outbox(IOutboxOwner owner, GroupCommit commit, OutboxServices services, Func<OutboxEntry, string, bool>? refused = null, Func<OutboxEntry, object?, bool>? taken = null)
     {
         _taken = taken;
         _owner = owner;
-        _entries = entries;
         _commit = commit;
         _services = services;
         _refused = refused;
@@ -451,7 +449,7 @@ internal sealed class Outbox : IWakeWork
         _reminder = new WakeReminder(owner, Reminder, this, commit, services.Wake);
     }
 
-    bool IWakeWork.Pending => _entries().Count > 0;
+    bool IWakeWork.Pending => _owner.Outbox.Count > 0;
 
     Task IWakeWork.WakeAsync() => DeliverAsync();
 
@@ -468,7 +466,7 @@ internal sealed class Outbox : IWakeWork
     /// <summary>Delivers in the background what is due (after a commit). Never throws, never waits.</summary>
     public void Kick()
     {
-        if (!_stopped && _entries().Count > 0)
+        if (!_stopped && _owner.Outbox.Count > 0)
         {
             _ = DeliverAsync();
         }
@@ -541,7 +539,7 @@ internal sealed class Outbox : IWakeWork
 
     private async Task RoundAsync()
     {
-        var entries = _entries();
+        var entries = _owner.Outbox;
         if (entries.Count == 0)
         {
             return;
@@ -642,7 +640,7 @@ internal sealed class Outbox : IWakeWork
     {
         _timer?.Dispose();
         _timer = null;
-        var entries = _entries();
+        var entries = _owner.Outbox;
         if (OutboxRules.NextDue(entries) is { } next)
         {
             var wait = next - _services.Clock.GetUtcNow();
@@ -656,4 +654,10 @@ internal sealed class Outbox : IWakeWork
             await _reminder.SetAsync(false);
         }
     }
+}
+
+/// <summary>A grain with an <see cref="Outbox"/>: where its persisted entries are (read on each use, as the state object is replaced when it is read again).</summary>
+internal interface IOutboxOwner : IGrainBase
+{
+    List<OutboxEntry> Outbox { get; }
 }

@@ -27,8 +27,10 @@ public sealed partial class MachineGrain(
     IHistorySink history,
     OutboxServices outboxServices,
     HeartbeatWheel heartbeats,
-    ILogger<MachineGrain> logger) : Grain, IMachineGrain, IRemindable, IWakeWork, IHeartbeat
+    ILogger<MachineGrain> logger) : Grain, IMachineGrain, IRemindable, IWakeWork, IHeartbeat, IOutboxOwner
 {
+    List<OutboxEntry> IOutboxOwner.Outbox => state.State.Outbox;
+
     /// <summary>The reminder that brings the twin back for readings the history has not written.</summary>
     public const string HistoryReminder = "history";
 
@@ -52,7 +54,7 @@ public sealed partial class MachineGrain(
     {
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
         _commit = new GroupCommit(state, this);
-        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
+        _outbox = new Outbox(this, _commit, outboxServices);
         _historyReminder = new WakeReminder(this, HistoryReminder, this, _commit, outboxServices.Wake);
         metrics.Activated("machine");
         if (MachineRules.Upgrade(state.State))
@@ -318,7 +320,7 @@ public sealed partial class MachineGrain(
         Take(state.State.LastInspection);
         Take(state.State.CurrentWorkOrderTimestamp);
         Take(watch.CountedUntil);
-        foreach (var sensor in state.State.Sensors.Values)
+        foreach (var (_, sensor) in state.State.Sensors)
         {
             Take(sensor.Timestamp);
         }

@@ -18,8 +18,10 @@ public sealed partial class MaintenanceTicketGrain(
     OutboxServices outboxServices,
     TwinMetrics metrics,
     TwinClock clock,
-    ILogger<MaintenanceTicketGrain> logger) : Grain, IMaintenanceTicketGrain, IRemindable
+    ILogger<MaintenanceTicketGrain> logger) : Grain, IMaintenanceTicketGrain, IRemindable, IOutboxOwner
 {
+    List<OutboxEntry> IOutboxOwner.Outbox => state.State.Outbox;
+
     private const string EscalationReminder = "escalate";
 
     // Ticket changes are rare and a reader (the API) expects to see them in the KPIs at once: the
@@ -41,7 +43,7 @@ public sealed partial class MaintenanceTicketGrain(
         (_factory, _machine, _kind, _key) = (key.Factory, key.Machine, key.Kind, key);
         ReportOpen();
         _commit = new GroupCommit(state, this);
-        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
+        _outbox = new Outbox(this, _commit, outboxServices);
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, this.GetPrimaryKeyString()), TimeSpan.Zero);
         _kpis.Wake(() => state.State.KpiPending, _commit, outboxServices.Wake);
         if (state.State.KpiPending)

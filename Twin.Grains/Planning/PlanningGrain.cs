@@ -35,8 +35,10 @@ public sealed partial class PlanningGrain(
     IOptions<PlanningOptions> options,
     OutboxServices outboxServices,
     TwinClock clock,
-    ILogger<PlanningGrain> logger) : Grain, IPlanningGrain, IRemindable
+    ILogger<PlanningGrain> logger) : Grain, IPlanningGrain, IRemindable, IOutboxOwner
 {
+    List<OutboxEntry> IOutboxOwner.Outbox => state.State.Outbox;
+
     private GroupCommit? _commit;
     private Outbox? _outbox;
     private KpiFeed? _kpis;
@@ -51,7 +53,7 @@ public sealed partial class PlanningGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _commit = new GroupCommit(state, this);
-        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
+        _outbox = new Outbox(this, _commit, outboxServices);
         _kpis = new KpiFeed(this, SendKpisAsync, ex => LogKpiFailed(ex, Factory), TimeSpan.Zero);
         _kpis.Wake(() => state.State.KpiPending, _commit, outboxServices.Wake);
         if (state.State.KpiPending)

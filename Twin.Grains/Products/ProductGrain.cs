@@ -43,8 +43,10 @@ public sealed partial class ProductGrain(
     [PersistentState("product", TwinStorage.Name)] IPersistentState<ProductState> state,
     OutboxServices outboxServices,
     TwinClock clock,
-    ILogger<ProductGrain> logger) : Grain, IProductGrain, IRemindable
+    ILogger<ProductGrain> logger) : Grain, IProductGrain, IRemindable, IOutboxOwner
 {
+    List<OutboxEntry> IOutboxOwner.Outbox => state.State.Outbox;
+
     /// <summary>Finished orders kept for the changes' listings; beyond it the first by id are forgotten (open orders are always kept).</summary>
     public const int FinishedOrdersKept = 500;
 
@@ -54,7 +56,7 @@ public sealed partial class ProductGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _commit = new GroupCommit(state, this);
-        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
+        _outbox = new Outbox(this, _commit, outboxServices);
         _outbox.Kick();
         return Task.CompletedTask;
     }

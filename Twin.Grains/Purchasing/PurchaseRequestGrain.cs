@@ -10,15 +10,17 @@ namespace Twin.Grains.Purchasing;
 public sealed class PurchaseRequestGrain(
     [PersistentState("purchasing", TwinStorage.Name)] IPersistentState<PurchaseDeskState> state,
     OutboxServices outboxServices,
-    TwinClock clock) : Grain, IPurchaseRequestGrain, IRemindable
+    TwinClock clock) : Grain, IPurchaseRequestGrain, IRemindable, IOutboxOwner
 {
+    List<OutboxEntry> IOutboxOwner.Outbox => state.State.Outbox;
+
     private GroupCommit? _commit;
     private Outbox? _outbox;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _commit = new GroupCommit(state, this);
-        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
+        _outbox = new Outbox(this, _commit, outboxServices);
         if (OutboxRules.Upgrade(state.State.EarlierOutbound, state.State.Outbox))
         {
             await _commit.CommitAsync();

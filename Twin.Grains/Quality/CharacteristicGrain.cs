@@ -35,8 +35,10 @@ public sealed class CharacteristicGrain(
     [PersistentState("characteristic", TwinStorage.Name)] IPersistentState<CharacteristicState> state,
     IOptions<QualityOptions> options,
     OutboxServices outboxServices,
-    TwinClock clock) : Grain, ICharacteristicGrain, IRemindable
+    TwinClock clock) : Grain, ICharacteristicGrain, IRemindable, IOutboxOwner
 {
+    List<OutboxEntry> IOutboxOwner.Outbox => state.State.Outbox;
+
     /// <summary>Sample ids remembered (a repeat arrives from the machine's outbox, so soon after).</summary>
     public const int SamplesRemembered = 1000;
 
@@ -48,7 +50,7 @@ public sealed class CharacteristicGrain(
     {
         _key = CharacteristicKey.Parse(this.GetPrimaryKeyString());
         _commit = new GroupCommit(state, this);
-        _outbox = new Outbox(this, () => state.State.Outbox, _commit, outboxServices);
+        _outbox = new Outbox(this, _commit, outboxServices);
         _outbox.Kick();
         return Task.CompletedTask;
     }

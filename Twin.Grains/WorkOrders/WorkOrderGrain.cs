@@ -19,8 +19,10 @@ public sealed partial class WorkOrderGrain(
     [PersistentState("workorder", TwinStorage.Name)] IPersistentState<WorkOrderState> state,
     OutboxServices outboxServices,
     TwinClock clock,
-    ILogger<WorkOrderGrain> logger) : Grain, IWorkOrderGrain, IRemindable
+    ILogger<WorkOrderGrain> logger) : Grain, IWorkOrderGrain, IRemindable, IOutboxOwner
 {
+    List<OutboxEntry> IOutboxOwner.Outbox => state.State.Outbox;
+
     private GroupCommit? _commit;
     private Outbox? _outbox;
     private KpiFeed? _kpis;
@@ -33,7 +35,6 @@ public sealed partial class WorkOrderGrain(
         _commit = new GroupCommit(state, this);
         _outbox = new Outbox(
             this,
-            () => state.State.Outbox,
             _commit,
             outboxServices,
             (entry, reason) => WorkOrderLifecycle.Refused(state.State, entry.Message, reason, clock.UtcNow),

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Npgsql;
 using NpgsqlTypes;
 using Twin.Machines;
@@ -19,7 +18,7 @@ public sealed class PostgresHistoryStore : IHistoryStore, IAsyncDisposable
     private const long CleanupLock = 0x7477_696E_0004;
 
     private readonly NpgsqlDataSource _dataSource;
-    private readonly ConcurrentDictionary<(string Factory, string Machine, string Sensor), long> _series = new();
+    private readonly SeriesIds _series = new();
 
     public PostgresHistoryStore(string connectionString)
     {
@@ -50,7 +49,7 @@ public sealed class PostgresHistoryStore : IHistoryStore, IAsyncDisposable
         for (var i = 0; i < entries.Count; i++)
         {
             var (factory, machine, point) = entries[i];
-            series[i] = _series[(factory, machine, point.Sensor)];
+            series[i] = _series.TryGet(factory, machine, point.Sensor, out var id) ? id : throw new InvalidOperationException($"No id for the series {factory}/{machine}/{point.Sensor}.");
             ts[i] = HistoryTime.Truncate(point.Timestamp).UtcDateTime;
             source[i] = point.Source ?? "";
             seq[i] = point.Seq;
@@ -93,7 +92,7 @@ public sealed class PostgresHistoryStore : IHistoryStore, IAsyncDisposable
     /// <summary>Numbers the series not seen yet, in their own committed statement (another silo may be numbering them too).</summary>
     private async Task EnsureSeriesAsync(NpgsqlConnection connection, IReadOnlyList<HistoryEntry> entries, CancellationToken cancellationToken)
     {
-        var missing = entries.Select(e => (e.Factory, e.Machine, e.Point.Sensor)).Where(k => !_series.ContainsKey(k)).Distinct().ToList();
+        var missing = entries.Select(e => (e.Factory, e.Machine, e.Point.Sensor)).Where(k => !_series.TryGet(k.Factory, k.Machine, k.Sensor, out _)).Distinct().ToList();
         if (missing.Count == 0)
         {
             return;
@@ -113,7 +112,7 @@ public sealed class PostgresHistoryStore : IHistoryStore, IAsyncDisposable
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            _series[(reader.GetString(1), reader.GetString(2), reader.GetString(3))] = reader.GetInt64(0);
+            _series.Set(reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(0));
         }
     }
 

@@ -35,7 +35,7 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
         """;
 
     private readonly SqliteFile _file;
-    private readonly Dictionary<(string Factory, string Machine, string Sensor), long> _series = [];
+    private readonly SeriesIds _series = new();
     private readonly Dictionary<string, byte[]> _sources = new(StringComparer.Ordinal);
     private readonly Dictionary<(long Series, long Minute), MinuteAggregate> _minutes = [];
     private readonly SemaphoreSlim _writing = new(1, 1);
@@ -132,7 +132,7 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
             foreach (var entry in entries)
             {
                 var point = entry.Point;
-                var id = _series.TryGetValue((entry.Factory, entry.Machine, point.Sensor), out var known)
+                var id = _series.TryGet(entry.Factory, entry.Machine, point.Sensor, out var known)
                     ? known
                     : await SeriesIdAsync(connection, transaction, entry.Factory, entry.Machine, point.Sensor, cancellationToken);
                 var micros = HistoryTime.ToMicros(point.Timestamp);
@@ -200,7 +200,7 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
 
     private async Task<long> SeriesIdAsync(SqliteConnection connection, SqliteTransaction transaction, string factory, string machine, string sensor, CancellationToken cancellationToken)
     {
-        if (_series.TryGetValue((factory, machine, sensor), out var id))
+        if (_series.TryGet(factory, machine, sensor, out var id))
         {
             return id;
         }
@@ -215,7 +215,7 @@ public sealed class SqliteHistoryStore : IHistoryStore, IDisposable
         command.Parameters.AddWithValue("$machine", machine);
         command.Parameters.AddWithValue("$sensor", sensor);
         id = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
-        _series[(factory, machine, sensor)] = id;
+        _series.Set(factory, machine, sensor, id);
         return id;
     }
 
