@@ -29,7 +29,7 @@ public sealed partial class IngestPipeline(
     public const string RetryPipeline = "twin-ingest";
 
     /// <summary>Where messages go whose topic names no factory.</summary>
-    public const string UnroutedFactory = "_unrouted";
+    public const string UnroutedFactory = TwinKey.UnroutedFactory;
 
     private readonly PayloadLimits _limits = options.Value.Limits;
 
@@ -139,7 +139,7 @@ public sealed partial class IngestPipeline(
     public static string FactoryOf(string topic)
     {
         var parts = topic.Split('/', 3);
-        return parts.Length > 1 && parts[0] == "factory" && TwinKey.IsValidId(parts[1], out _) ? parts[1] : UnroutedFactory;
+        return parts.Length > 1 && parts[0] == "factory" && TwinKey.IsWritableFactory(parts[1], out _) ? parts[1] : UnroutedFactory;
     }
 
     /// <summary>

@@ -50,7 +50,7 @@ public readonly record struct MachineTopic(string Factory, string Machine, Machi
             return false;
         }
 
-        if (!TwinKey.IsValidId(parts[1], out var idError))
+        if (!TwinKey.IsWritableFactory(parts[1], out var idError))
         {
             error = $"topic.factory: {idError}";
             return false;

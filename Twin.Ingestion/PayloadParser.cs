@@ -26,6 +26,16 @@ public sealed class PayloadLimits
     public static readonly string TooDeep = $"payload.too-deep: the JSON nests deeper than {MaxJsonDepth} levels";
 
     /// <summary>
+    /// The <c>payload.encoding</c> reason for bytes that are not UTF-8 anywhere in the payload (a
+    /// JSON reader checks only the text it decodes, so bad bytes in a field it skips would pass) or
+    /// for a leading byte order mark; null when the payload is plain UTF-8.
+    /// </summary>
+    public static string? EncodingError(ReadOnlySpan<byte> payload) =>
+        !System.Text.Unicode.Utf8.IsValid(payload) ? "payload.encoding: the payload is not valid UTF-8 JSON"
+        : payload.StartsWith("\uFEFF"u8) ? "payload.encoding: the payload starts with a byte order mark; send UTF-8 JSON without one"
+        : null;
+
+    /// <summary>
     /// Whether <paramref name="json"/> opens more than <see cref="MaxJsonDepth"/> nested objects or
     /// arrays before any other syntax error: tells a too-deep payload from a malformed one, whichever
     /// field the depth is in and whichever reader refused it. Iterative, bounded by the payload.
@@ -97,6 +107,11 @@ public static class PayloadParser
         if (payload.IsEmpty)
         {
             return ParseResult.Fail("payload.empty: the payload is empty");
+        }
+
+        if (PayloadLimits.EncodingError(payload) is { } encoding)
+        {
+            return ParseResult.Fail(encoding);
         }
 
         var reader = new Utf8JsonReader(payload, new JsonReaderOptions { MaxDepth = PayloadLimits.MaxJsonDepth, CommentHandling = JsonCommentHandling.Disallow });

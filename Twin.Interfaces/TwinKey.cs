@@ -10,6 +10,33 @@ public static class TwinKey
     /// <summary>The longest id (factory or twin) accepted.</summary>
     public const int MaxIdLength = 64;
 
+    /// <summary>
+    /// The factory id that records input naming no factory that can be read (its dead letters and
+    /// counters): readable like any factory, never written to as one.
+    /// </summary>
+    public const string UnroutedFactory = "_unrouted";
+
+    /// <summary>
+    /// True when input (readings, master data, business events) may be written to twins of
+    /// <paramref name="factory"/>: a valid id (<see cref="IsValidId"/>) other than
+    /// <see cref="UnroutedFactory"/>; otherwise <paramref name="error"/> says why.
+    /// </summary>
+    public static bool IsWritableFactory([NotNullWhen(true)] string? factory, [NotNullWhen(false)] out string? error)
+    {
+        if (!IsValidId(factory, out error))
+        {
+            return false;
+        }
+
+        if (string.Equals(factory, UnroutedFactory, StringComparison.Ordinal))
+        {
+            error = $"'{UnroutedFactory}' is reserved for input whose factory cannot be read";
+            return false;
+        }
+
+        return true;
+    }
+
     /// <summary>Composes the grain key of a twin.</summary>
     /// <exception cref="ArgumentException">Either part is not a valid id.</exception>
     public static string Compose(string factory, string id)

@@ -17,8 +17,28 @@ internal static class ApiSupport
     /// A route group under <c>/api/factories/{factory}</c>: readable by viewers of that factory;
     /// endpoints that change something add the stronger policy they need.
     /// </summary>
-    public static RouteGroupBuilder MapFactoryGroup(this IEndpointRouteBuilder app, string path) =>
-        app.MapGroup("/api/factories/{" + TwinPolicies.FactoryRouteValue + "}" + path).RequireAuthorization(TwinPolicies.Viewer);
+    /// <remarks>
+    /// Nothing is written to <see cref="TwinKey.UnroutedFactory"/>: it holds the dead letters of
+    /// input whose factory could not be read, and stays readable.
+    /// </remarks>
+    public static RouteGroupBuilder MapFactoryGroup(this IEndpointRouteBuilder app, string path)
+    {
+        var group = app.MapGroup("/api/factories/{" + TwinPolicies.FactoryRouteValue + "}" + path).RequireAuthorization(TwinPolicies.Viewer);
+        group.AddEndpointFilter(async (context, next) =>
+        {
+            var http = context.HttpContext;
+            if (!(HttpMethods.IsGet(http.Request.Method) || HttpMethods.IsHead(http.Request.Method) || HttpMethods.IsOptions(http.Request.Method))
+                && http.Request.RouteValues[TwinPolicies.FactoryRouteValue] is string factory
+                && TwinKey.IsValidId(factory, out _)
+                && !TwinKey.IsWritableFactory(factory, out var error))
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["factory"] = [error] });
+            }
+
+            return await next(context);
+        });
+        return group;
+    }
 
     /// <summary>Checks path ids; null when valid, else the field errors for a 400.</summary>
     public static Dictionary<string, string[]>? ValidateIds(params (string Field, string? Value)[] ids)

@@ -157,14 +157,16 @@ public static class MachineRules
 
         switch (message)
         {
+            // At the same event time the sequence decides: a late message (a lower number) never
+            // overwrites what a newer one set.
             case TelemetryMessage telemetry:
-                ApplyTelemetry(state, telemetry, options, history);
+                ApplyTelemetry(state, telemetry, options, history, late: verdict == SequenceVerdict.Late);
                 break;
             case StatusMessage status:
-                ApplyStatus(state, status, MessageId(state, message));
+                ApplyStatus(state, status, MessageId(state, message), late: verdict == SequenceVerdict.Late);
                 break;
             case CountsMessage counts:
-                ApplyCounts(state, counts, options);
+                ApplyCounts(state, counts, options, late: verdict == SequenceVerdict.Late);
                 break;
             case Twin.Quality.QualityMessage quality:
                 ApplyQuality(state, quality, MessageId(state, message), options);
@@ -220,7 +222,7 @@ public static class MachineRules
         return epoch == 0 ? $"{message.Source}:{message.Seq}" : $"{message.Source}:{message.Seq}:e{epoch}";
     }
 
-    private static void ApplyTelemetry(MachineState state, TelemetryMessage message, MachineTwinOptions options, List<Twin.Grains.Infrastructure.HistoryPoint>? history)
+    private static void ApplyTelemetry(MachineState state, TelemetryMessage message, MachineTwinOptions options, List<Twin.Grains.Infrastructure.HistoryPoint>? history, bool late)
     {
         if (state.Sensors.Count == 0)
         {
@@ -263,7 +265,7 @@ public static class MachineRules
             history?.Add(new Twin.Grains.Infrastructure.HistoryPoint(reading.Sensor, message.Timestamp, reading.Value, reading.Quality, score, message.Source, message.Seq));
 
             // Event time decides: an older reading never overwrites a newer one.
-            if (message.Timestamp >= sensor.Timestamp)
+            if (message.Timestamp > sensor.Timestamp || (message.Timestamp == sensor.Timestamp && !late))
             {
                 sensor.Value = reading.Value;
                 sensor.Unit = reading.Unit;
@@ -486,9 +488,9 @@ public static class MachineRules
         return faults is null ? [] : [.. faults.OrderBy(f => f.Sensor, StringComparer.Ordinal)];
     }
 
-    private static void ApplyStatus(MachineState state, StatusMessage message, string id)
+    private static void ApplyStatus(MachineState state, StatusMessage message, string id, bool late)
     {
-        if (state.RunStateTimestamp is { } current && message.Timestamp < current)
+        if (state.RunStateTimestamp is { } current && (message.Timestamp < current || (message.Timestamp == current && late)))
         {
             return;
         }
@@ -560,7 +562,7 @@ public static class MachineRules
         }
     }
 
-    private static void ApplyCounts(MachineState state, CountsMessage message, MachineTwinOptions options)
+    private static void ApplyCounts(MachineState state, CountsMessage message, MachineTwinOptions options, bool late)
     {
         state.Good += message.Good;
         state.Scrap += message.Scrap;
@@ -568,7 +570,7 @@ public static class MachineRules
         Twin.Grains.Effects.EffectRules.CountParts(state.EffectWatches, message.Timestamp, message.Good, message.Scrap);
         (state.GoodRate ??= new()).Add(message.Timestamp, message.Good, options.ThroughputBucketWidth, options.ThroughputBuckets);
         if (message.WorkOrder is not null
-            && (state.CurrentWorkOrderTimestamp is null || message.Timestamp >= state.CurrentWorkOrderTimestamp))
+            && (state.CurrentWorkOrderTimestamp is not { } since || message.Timestamp > since || (message.Timestamp == since && !late)))
         {
             state.CurrentWorkOrder = message.WorkOrder;
             state.CurrentWorkOrderTimestamp = message.Timestamp;

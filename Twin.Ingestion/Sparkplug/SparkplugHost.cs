@@ -147,7 +147,7 @@ public sealed class SparkplugHost(SparkplugOptions options, PayloadLimits limits
         }
 
         var factory = options.FactoryOf(topic.Group);
-        if (!TwinKey.IsValidId(factory, out var idError))
+        if (!TwinKey.IsWritableFactory(factory, out var idError))
         {
             return Reject(IngestPipeline.UnroutedFactory, $"topic.factory: group '{Truncate(topic.Group)}': {idError}", "");
         }

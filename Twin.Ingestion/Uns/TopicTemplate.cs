@@ -263,7 +263,7 @@ public sealed class CompiledTemplate
             }
         }
 
-        if (!TwinKey.IsValidId(factory, out var idError))
+        if (!TwinKey.IsWritableFactory(factory, out var idError))
         {
             error = $"topic.factory: {idError}";
         }

@@ -140,6 +140,11 @@ public sealed class UnsRouter
             return ParseResult.Fail("payload.empty: the payload is empty");
         }
 
+        if (PayloadLimits.EncodingError(payload) is { } encoding)
+        {
+            return ParseResult.Fail(encoding);
+        }
+
         JsonDocument document;
         try
         {

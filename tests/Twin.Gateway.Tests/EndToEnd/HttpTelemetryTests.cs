@@ -59,6 +59,23 @@ public class HttpTelemetryTests(EmbeddedGatewayFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Nothing_is_written_to_the_factory_of_unroutable_input_which_stays_readable()
+    {
+        var machine = "m-" + Guid.NewGuid().ToString("N")[..8];
+        var reading = Json($"{{\"seq\":1,\"ts\":\"{TestDevice.Now()}\",\"values\":{{\"t\":1}}}}");
+        var response = await Gateway.Http.PostAsync($"/api/factories/_unrouted/machines/{machine}/telemetry", reading);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Contains("reserved", problem.GetProperty("errors").GetProperty("factory")[0].GetString(), StringComparison.Ordinal);
+
+        var master = await Gateway.Http.PutAsync($"/api/factories/_unrouted/machines/{machine}", Json("{\"line\":\"l1\"}"));
+        Assert.Equal(HttpStatusCode.BadRequest, master.StatusCode);
+        Assert.True((await master.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("factory", out _));
+        Assert.Equal(HttpStatusCode.NotFound, (await Gateway.Http.GetAsync($"/api/factories/_unrouted/machines/{machine}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Gateway.Http.GetAsync("/api/factories/_unrouted/dead-letters")).StatusCode);
+    }
+
+    [Fact]
     public async Task An_element_nested_too_deep_is_refused_at_its_index()
     {
         var machine = "m-" + Guid.NewGuid().ToString("N")[..8];

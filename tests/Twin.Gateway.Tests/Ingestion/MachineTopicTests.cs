@@ -21,6 +21,7 @@ public class MachineTopicTests
     [InlineData("plant/demo/machine/m/telemetry", "topic.unknown")]
     [InlineData("factory/demo/machine/m/firmware", "topic.kind")]
     [InlineData("factory/.x/machine/m/telemetry", "topic.factory")]
+    [InlineData("factory/_unrouted/machine/m/telemetry", "topic.factory")]
     [InlineData("factory/demo/machine/m$/telemetry", "topic.machine")]
     [InlineData("", "topic.unknown")]
     public void Refuses_other_topics_with_a_reason(string topic, string code)

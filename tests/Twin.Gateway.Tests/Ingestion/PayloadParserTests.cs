@@ -55,6 +55,34 @@ public class PayloadParserTests
         Assert.StartsWith("payload.too-deep:", result.Error);
     }
 
+    [Theory]
+    [InlineData("note")]
+    [InlineData("values")]
+    [InlineData("start")]
+    [InlineData("bom")]
+    public void Bytes_that_are_not_plain_UTF8_are_an_encoding_error_wherever_they_are(string where)
+    {
+        var good = Encoding.UTF8.GetBytes("""{"seq": 1, "ts": "2026-11-26T08:00:00Z", "values": {"Q": 1}, "note": "aXb"}""");
+        byte[] payload = where switch
+        {
+            "note" => Replace(good, (byte)'X', 0xFF),
+            "values" => Replace(good, (byte)'Q', 0xC3),
+            "start" => [0xFF, .. good],
+            _ => [0xEF, 0xBB, 0xBF, .. good],
+        };
+
+        Assert.StartsWith("payload.encoding:", PayloadParser.Parse(MachineTopicKind.Telemetry, payload, Limits, Now).Error);
+        Assert.Equal(PayloadParser.Parse(MachineTopicKind.Telemetry, payload, Limits, Now).Error, PayloadLimits.EncodingError(payload));
+        Assert.True(PayloadParser.Parse(MachineTopicKind.Telemetry, good, Limits, Now).Ok);
+    }
+
+    private static byte[] Replace(byte[] bytes, byte from, byte to)
+    {
+        var copy = bytes.ToArray();
+        copy[Array.IndexOf(copy, from)] = to;
+        return copy;
+    }
+
     [Fact]
     public void A_syntax_error_before_the_depth_is_malformed_not_too_deep()
     {

@@ -28,6 +28,27 @@ public class MachineRulesTests
     }
 
     [Fact]
+    public void At_the_same_event_time_the_higher_sequence_number_wins_whatever_arrives_last()
+    {
+        var state = new MachineState();
+        MachineRules.Apply(state, Temp(10, 20, 1), _options);
+        Assert.Equal(SequenceVerdict.Late, MachineRules.Apply(state, Temp(5, 20, 2), _options));
+        Assert.Equal(1, state.Sensors["temperature"].Value);
+
+        Assert.Equal(SequenceVerdict.New, MachineRules.Apply(state, Temp(11, 20, 3), _options));
+        Assert.Equal(3, state.Sensors["temperature"].Value);
+
+        MachineRules.Apply(state, new StatusMessage(20, T0.AddSeconds(40), MachineRunState.Down), _options);
+        MachineRules.Apply(state, new StatusMessage(15, T0.AddSeconds(40), MachineRunState.Running), _options);
+        Assert.Equal(MachineRunState.Down, state.RunState);
+
+        MachineRules.Apply(state, new CountsMessage(30, T0.AddSeconds(50), 1, 0, "WO-2"), _options);
+        MachineRules.Apply(state, new CountsMessage(25, T0.AddSeconds(50), 1, 0, "WO-1"), _options);
+        Assert.Equal("WO-2", state.CurrentWorkOrder);
+        Assert.Equal(2, state.Good);
+    }
+
+    [Fact]
     public void Each_source_has_its_own_sequence_window()
     {
         var state = new MachineState();
