@@ -659,6 +659,15 @@ public static class MachineRules
         };
     }
 
+    /// <summary>
+    /// UTC ticks of the first moment <see cref="CheckHeartbeat"/> marks the machine offline if
+    /// nothing is heard before; <see cref="long.MaxValue"/> when it is offline already or was never heard.
+    /// </summary>
+    public static long OfflineDue(MachineState state, MachineTwinOptions options) =>
+        state.OfflineMarked || state.LastSeen is not { } lastSeen || lastSeen.UtcTicks > DateTimeOffset.MaxValue.UtcTicks - options.OfflineAfter.Ticks - 1
+            ? long.MaxValue
+            : lastSeen.UtcTicks + options.OfflineAfter.Ticks + 1;
+
     /// <summary>Marks the machine offline when its heartbeat is lost; true when that changed the state.</summary>
     public static bool CheckHeartbeat(MachineState state, DateTimeOffset now, MachineTwinOptions options)
     {

@@ -8,6 +8,15 @@ internal interface IHeartbeat
     /// <summary>True once the activation is going away: the wheel forgets it.</summary>
     bool HeartbeatStopped { get; }
 
+    /// <summary>
+    /// UTC ticks of a moment the activation needs a check before its period is up (a machine: when
+    /// it goes offline), or <see cref="long.MaxValue"/>. Read by the wheel's timer off the
+    /// activation's scheduler, so it must not touch grain state (a field the activation writes on its
+    /// own turns), and it is only a hint: a stale value costs a check or delays one until the period,
+    /// never more.
+    /// </summary>
+    long CheckDue { get; }
+
     /// <summary>Runs on the activation's own scheduler, as a timer tick would; must not throw.</summary>
     void Beat();
 }
@@ -20,7 +29,10 @@ internal interface IHeartbeat
 /// is called once a period, on its activation's scheduler (so its single-threaded turns hold, and,
 /// as with a grain timer, the call does not keep an idle twin from being collected). A twin is
 /// forgotten at the first tick after it stops (<see cref="IHeartbeat.HeartbeatStopped"/>) or its
-/// activation is gone.
+/// activation is gone. A twin that needs a check sooner (<see cref="IHeartbeat.CheckDue"/>) moves
+/// to the slot of that moment and is called within a tick of it: a machine gone quiet is recorded
+/// offline about when reads start showing it, not up to half a period later. A twin that keeps
+/// talking never moves (its offline moment is always further than its period).
 /// </summary>
 public sealed class HeartbeatWheel(TimeProvider time) : IDisposable
 {
@@ -79,14 +91,19 @@ public sealed class HeartbeatWheel(TimeProvider time) : IDisposable
         private static readonly Action<object?> BeatOnActivation = static target => ((IHeartbeat)target!).Beat();
 
         private readonly Lock _lock = new();
-        private readonly List<IHeartbeat>[] _slots;
+        private readonly List<Entry>[] _slots;
+        private readonly TimeProvider _time;
         private readonly ITimer _timer;
+        private readonly long _tick;
+        private long _ticks;
         private int _current;
 
         public Wheel(TimeProvider time, TimeSpan period)
         {
-            _slots = [.. Enumerable.Range(0, Slots).Select(_ => new List<IHeartbeat>())];
+            _slots = [.. Enumerable.Range(0, Slots).Select(_ => new List<Entry>())];
+            _time = time;
             var tick = period / Slots;
+            _tick = Math.Max(tick.Ticks, 1);
             _timer = time.CreateTimer(static wheel => ((Wheel)wheel!).Tick(), this, tick, tick);
         }
 
@@ -106,7 +123,7 @@ public sealed class HeartbeatWheel(TimeProvider time) : IDisposable
             lock (_lock)
             {
                 // The slot whose turn comes last: the first call about a period from now.
-                _slots[_current].Add(target);
+                _slots[_current].Add(new Entry(target, _ticks + Slots));
             }
         }
 
@@ -114,20 +131,46 @@ public sealed class HeartbeatWheel(TimeProvider time) : IDisposable
         {
             lock (_lock)
             {
+                var now = _time.GetUtcNow().UtcTicks;
+                _ticks++;
                 _current = (_current + 1) % Slots;
                 var slot = _slots[_current];
                 for (var i = slot.Count - 1; i >= 0; i--)
                 {
-                    var target = slot[i];
+                    var entry = slot[i];
+                    var target = entry.Target;
                     if (target.HeartbeatStopped || target.GrainContext.Deactivated.IsCompleted)
                     {
-                        // Order within a slot does not matter: swap with the last and drop it.
-                        slot[i] = slot[^1];
-                        slot.RemoveAt(slot.Count - 1);
+                        Remove(slot, i);
                         continue;
                     }
 
-                    target.GrainContext.Scheduler.QueueAction(BeatOnActivation, target);
+                    var due = target.CheckDue;
+
+                    if (_ticks >= entry.PeriodTick || now >= due)
+                    {
+                        target.GrainContext.Scheduler.QueueAction(BeatOnActivation, target);
+                        entry = entry with { PeriodTick = _ticks + Slots };
+                    }
+
+                    // The period counts ticks (a late timer does not skip a twin); the moment is the clock's.
+                    var steps = entry.PeriodTick - _ticks;
+                    if (due > now)
+                    {
+                        steps = Math.Min(steps, ((due - now) / _tick) + ((due - now) % _tick == 0 ? 0 : 1));
+                    }
+
+                    steps = Math.Clamp(steps, 1, Slots);
+                    if (steps == Slots)
+                    {
+                        slot[i] = entry;
+                    }
+                    else
+                    {
+                        // Called sooner than a period from now: into the slot of that moment.
+                        Remove(slot, i);
+                        _slots[(int)((_current + steps) % Slots)].Add(entry);
+                    }
                 }
 
                 if (slot.Capacity > 64 && slot.Count < slot.Capacity / 4)
@@ -138,6 +181,16 @@ public sealed class HeartbeatWheel(TimeProvider time) : IDisposable
             }
         }
 
+        // Order within a slot does not matter: swap with the last and drop it.
+        private static void Remove(List<Entry> slot, int i)
+        {
+            slot[i] = slot[^1];
+            slot.RemoveAt(slot.Count - 1);
+        }
+
         public void Dispose() => _timer.Dispose();
+
+        /// <summary>A twin and the wheel tick at which its period is next up.</summary>
+        private readonly record struct Entry(IHeartbeat Target, long PeriodTick);
     }
 }

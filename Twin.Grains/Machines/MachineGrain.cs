@@ -50,6 +50,10 @@ public sealed partial class MachineGrain(
     private bool _deactivating;
     private bool _beating;
 
+    // The offline moment as of the last check, for the heartbeat wheel, which reads it off this
+    // activation's scheduler (grain state may only be touched on it).
+    private long _checkDue = long.MaxValue;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_factory, _id) = TwinKey.Split(this.GetPrimaryKeyString());
@@ -71,6 +75,7 @@ public sealed partial class MachineGrain(
         }
 
         // Last: an activation that failed before this never joins.
+        Volatile.Write(ref _checkDue, MachineRules.OfflineDue(state.State, _options));
         heartbeats.Join(this, _options.OfflineAfter / 2);
     }
 
@@ -404,6 +409,14 @@ public sealed partial class MachineGrain(
 
     bool IHeartbeat.HeartbeatStopped => _deactivating;
 
+    /// <summary>
+    /// The moment the machine goes offline if nothing comes before, so that it is recorded then, not
+    /// up to half a period later. Refreshed at every check: a message after it only moves the moment
+    /// later (a check that finds it still online refreshes it), and a period's check always comes
+    /// before a moment that is a whole offline time after the last message.
+    /// </summary>
+    long IHeartbeat.CheckDue => Volatile.Read(ref _checkDue);
+
     void IHeartbeat.Beat()
     {
         if (_beating || _deactivating)
@@ -446,6 +459,8 @@ public sealed partial class MachineGrain(
             // A single sensor gone quiet while the machine still talks is its own fault.
             changed = MachineRules.CheckMissingSignals(state.State, now, _options);
         }
+
+        Volatile.Write(ref _checkDue, MachineRules.OfflineDue(state.State, _options));
 
         if (changed)
         {

@@ -250,6 +250,23 @@ public class MachineRulesTests
     }
 
     [Fact]
+    public void The_offline_moment_is_the_first_at_which_the_heartbeat_check_marks_it()
+    {
+        var state = new MachineState();
+        Assert.Equal(long.MaxValue, MachineRules.OfflineDue(state, _options));
+        MachineRules.Heard(state, T0);
+
+        var due = new DateTimeOffset(MachineRules.OfflineDue(state, _options), TimeSpan.Zero);
+        Assert.False(MachineRules.CheckHeartbeat(state, due.AddTicks(-1), _options));
+        Assert.Equal(MachineStatus.Offline, MachineRules.EffectiveStatus(state, due, _options));
+        Assert.True(MachineRules.CheckHeartbeat(state, due, _options));
+        Assert.Equal(long.MaxValue, MachineRules.OfflineDue(state, _options));
+
+        Assert.True(MachineRules.Heard(state, due));
+        Assert.Equal((due + _options.OfflineAfter).UtcTicks + 1, MachineRules.OfflineDue(state, _options));
+    }
+
+    [Fact]
     public void Snapshot_lists_sensors_in_name_order_with_finite_numbers()
     {
         var state = new MachineState();

@@ -70,6 +70,65 @@ public sealed class HeartbeatWheelTests
         Assert.Equal(1, slow.Beats);
     }
 
+    [Fact]
+    public void A_twin_that_needs_a_check_sooner_is_called_within_a_tick_of_it()
+    {
+        var time = new FakeTimeProvider();
+        using var wheel = new HeartbeatWheel(time);
+        var tick = Period / HeartbeatWheel.Slots;
+        var start = time.GetUtcNow();
+
+        // Read at each call: due 5.3 ticks after the first, and one not due within the period.
+        var due = start + Period + (tick * 5.3);
+        var quiet = new Twin { Time = time, Due = due.UtcTicks };
+        var talking = new Twin { Time = time, Due = (start + (Period * 3)).UtcTicks };
+        wheel.Join(quiet, Period);
+        wheel.Join(talking, Period);
+        time.Advance(Period);
+        Assert.Equal([1, 1], new[] { quiet.Beats, talking.Beats });
+
+        // Called at the first tick at or after that moment, not a period later.
+        for (var i = 1; i <= 5; i++)
+        {
+            time.Advance(tick);
+            Assert.Equal(1, quiet.Beats);
+        }
+
+        time.Advance(tick);
+        Assert.Equal(2, quiet.Beats);
+        Assert.True(quiet.LastBeat >= due && quiet.LastBeat - due < tick, $"called at {quiet.LastBeat}, due {due}");
+
+        // Checked: with the moment behind it, it keeps its period from that check.
+        time.Advance(Period - tick);
+        Assert.Equal(2, quiet.Beats);
+        time.Advance(tick);
+        Assert.Equal(3, quiet.Beats);
+
+        // A moment further than the period changes nothing: once a period, as before.
+        Assert.Equal(2, talking.Beats);
+        Assert.Equal(2, wheel.Count);
+    }
+
+    [Fact]
+    public void A_due_moment_that_moves_later_before_it_comes_keeps_the_period()
+    {
+        var time = new FakeTimeProvider();
+        using var wheel = new HeartbeatWheel(time);
+        var tick = Period / HeartbeatWheel.Slots;
+        var twin = new Twin { Time = time, Due = (time.GetUtcNow() + Period + (tick * 4)).UtcTicks };
+        wheel.Join(twin, Period);
+        time.Advance(Period);
+        Assert.Equal(1, twin.Beats);
+
+        // Heard again two ticks later: its moment now lies past the period.
+        time.Advance(tick * 2);
+        twin.Due = (time.GetUtcNow() + (Period * 2)).UtcTicks;
+        time.Advance(tick * 13);
+        Assert.Equal(1, twin.Beats);
+        time.Advance(tick);
+        Assert.Equal(2, twin.Beats);
+    }
+
     private sealed class Twin : IHeartbeat
     {
         public FakeContext Context { get; } = new();
@@ -82,10 +141,19 @@ public sealed class HeartbeatWheelTests
 
         public int Beats { get; private set; }
 
+        public DateTimeOffset LastBeat { get; private set; }
+
+        public long Due { get; set; } = long.MaxValue;
+
+        public long CheckDue => Due;
+
+        public FakeTimeProvider? Time { get; init; }
+
         public void Beat()
         {
             Assert.True(Context.Running, "called outside the activation's scheduler");
             Beats++;
+            LastBeat = Time?.GetUtcNow() ?? default;
         }
     }
 
