@@ -15,7 +15,7 @@ public sealed class KeyedSerialDispatcher<TItem>
     private readonly int _maxConcurrent;
     private readonly Dictionary<string, List<TItem>> _waiting = new(StringComparer.Ordinal);
 
-    /// <param name="process">Handles one key's batch; false when stopping (the key's queued items are then dropped: the source never acknowledged them).</param>
+    /// <param name="process">Handles one key's batch; false when it was not taken (stopping, or failed): the key's queued items are then dropped, and the source, which never acknowledged them, must send them again.</param>
     public KeyedSerialDispatcher(int maxConcurrent, Func<string, IReadOnlyList<TItem>, CancellationToken, Task<bool>> process)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrent, 1);

@@ -63,6 +63,7 @@ public static class TwinEvents
     public const int MqttConnectionUnsubscribed = 3112;
     public const int MqttConnectionSessionRecordFailed = 3113;
     public const int MqttConnectionNoSubscriptionIdentifiers = 3114;
+    public const int MqttConnectionRedelivery = 3115;
     public const int IngestPipelinePrepareCrashed = 3107;
     public const int IngestPipelineParked = 3110;
     public const int IngestPipelineParkFailed = 3111;

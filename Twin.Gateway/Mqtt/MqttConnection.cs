@@ -130,6 +130,9 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
     private readonly SubscriptionOwners _owners = new(sparkplug?.Filters ?? [], unsFilters.Where(f => !MachineTopic.CoveredBySubscription(f)));
 
     private int _connection;
+    private int _redeliveryAsked;
+    private long _lastRedelivery;
+    private CancellationToken _stoppingToken;
     private volatile bool _stopping;
     private bool _sessionTidy;
     private DateTimeOffset _stateSince;
@@ -147,6 +150,7 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
     /// <summary>Connects, and reconnects with backoff whenever the connection drops, until stopped.</summary>
     public Task RunAsync(CancellationToken stoppingToken)
     {
+        _stoppingToken = stoppingToken;
         _client.ApplicationMessageReceivedAsync += e => OnReceivedAsync(e, stoppingToken);
         return MqttReconnect.RunAsync(_client, ConnectAsync, (ex, seconds) => LogConnectFailed(ex, options.Host, options.Port, seconds), stoppingToken);
     }
@@ -178,6 +182,56 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
             LogAckFailed(ex, item.Topic);
         }
     }
+
+    /// <summary>
+    /// Has the broker send again everything not acknowledged, after a batch failed: MQTT redelivers
+    /// only on a new connection, so this one is closed and the reconnect loop opens the next (the
+    /// twins drop what they already have). Without it the failed messages would hold their place in
+    /// the broker's window until the next reconnect, and enough of them stop the consumer. At most
+    /// one reconnect per <see cref="MinRedeliveryInterval"/>: failures meanwhile share it.
+    /// </summary>
+    public void Redeliver(string reason)
+    {
+        if (_stopping || Interlocked.Exchange(ref _redeliveryAsked, 1) == 1)
+        {
+            return;
+        }
+
+        _ = RedeliverAsync(reason);
+    }
+
+    private async Task RedeliverAsync(string reason)
+    {
+        try
+        {
+            var wait = MinRedeliveryInterval - time.GetElapsedTime(Interlocked.Read(ref _lastRedelivery));
+            if (Interlocked.Read(ref _lastRedelivery) != 0 && wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, time, _stoppingToken);
+            }
+
+            Interlocked.Exchange(ref _lastRedelivery, time.GetTimestamp());
+            Volatile.Write(ref _redeliveryAsked, 0);
+            if (_stopping || !_client.IsConnected)
+            {
+                return; // a new connection is coming anyway, and with it the redelivery
+            }
+
+            LogRedelivery(reason);
+            await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), CancellationToken.None);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            Volatile.Write(ref _redeliveryAsked, 0);
+            LogDisconnectFailed(ex);
+        }
+    }
+
+    /// <summary>The shortest time between two reconnects asked for by <see cref="Redeliver"/>.</summary>
+    public static readonly TimeSpan MinRedeliveryInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>Publishes on the consumer's connection (Sparkplug commands); false when not connected or refused.</summary>
     public async Task<bool> PublishAsync(string topic, byte[] payload, MqttQualityOfServiceLevel qos, bool retain)
@@ -447,6 +501,9 @@ internal sealed partial class MqttConnection(MqttOptions options, int maxPayload
 
     [LoggerMessage(EventId = TwinEvents.MqttConnectionPublishFailed, Level = LogLevel.Warning, Message = "Publishing on {Topic} failed ({Reason})")]
     private partial void LogPublishFailed(Exception? exception, string topic, string reason);
+
+    [LoggerMessage(EventId = TwinEvents.MqttConnectionRedelivery, Level = LogLevel.Warning, Message = "MQTT consumer reconnects so that the broker sends again what was not acknowledged ({Reason})")]
+    private partial void LogRedelivery(string reason);
 
     [LoggerMessage(EventId = TwinEvents.MqttConnectionDisconnectFailed, Level = LogLevel.Warning, Message = "MQTT disconnect failed")]
     private partial void LogDisconnectFailed(Exception exception);

@@ -379,8 +379,10 @@ internal sealed partial class MqttIngestService(
         }
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
         {
-            // Not acknowledged: the broker redelivers after a reconnect, and nothing else of this machine is held.
+            // Not acknowledged, and neither is what waits for this machine behind it: reconnect so
+            // that the broker sends them again (a reconnect alone redelivers in MQTT).
             LogBatchFailed(ex, key);
+            connection.Redeliver($"a batch for {key} failed");
             return false;
         }
     }
@@ -441,6 +443,6 @@ internal sealed partial class MqttIngestService(
     [LoggerMessage(EventId = TwinEvents.MqttIngestServiceDispatcherFailed, Level = LogLevel.Critical, Message = "The MQTT dispatcher failed; stopping the gateway so it restarts")]
     private partial void LogDispatcherFailed(Exception exception);
 
-    [LoggerMessage(EventId = TwinEvents.MqttIngestServiceBatchFailed, Level = LogLevel.Error, Message = "Ingesting a batch for {Key} failed; its messages stay unacknowledged")]
+    [LoggerMessage(EventId = TwinEvents.MqttIngestServiceBatchFailed, Level = LogLevel.Error, Message = "Ingesting a batch for {Key} failed; its messages are not acknowledged and come again after a reconnect")]
     private partial void LogBatchFailed(Exception exception, string key);
 }

@@ -176,6 +176,15 @@ public static class IngestBenchmark
             Console.WriteLine($"note: the broker acknowledged {acknowledged:N0} of {total:N0} publishes before the deadline");
         }
 
+        if (applied + late < total)
+        {
+            // A failed run says where: which twins fell short, and what the gateway warned about.
+            var behind = Enumerable.Range(0, machines).Where(m => counters[m].Applied + counters[m].Late < perMachine).ToList();
+            Console.WriteLine($"note: {behind.Count:N0} of {machines:N0} twins are short: " + string.Join(", ", behind.Take(10).Select(m => $"{Devices.Machine(m)} {counters[m].Applied + counters[m].Late:N0}")));
+            var warnings = gateway.Output.Split('\n').Where(l => l.StartsWith("warn", StringComparison.Ordinal) || l.StartsWith("fail", StringComparison.Ordinal) || l.StartsWith("crit", StringComparison.Ordinal)).ToList();
+            Console.WriteLine($"note: the gateway logged {warnings.Count:N0} warnings or errors; the last of its output:\n{string.Join('\n', gateway.Output.Split('\n').TakeLast(60))}\n");
+        }
+
         return new IngestResult(
             machines,
             total,
