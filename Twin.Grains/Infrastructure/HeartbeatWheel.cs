@@ -96,6 +96,7 @@ public sealed class HeartbeatWheel(TimeProvider time) : IDisposable
         private readonly ITimer _timer;
         private readonly long _tick;
         private long _ticks;
+        private long _nextVisit;
         private int _current;
 
         public Wheel(TimeProvider time, TimeSpan period)
@@ -104,6 +105,7 @@ public sealed class HeartbeatWheel(TimeProvider time) : IDisposable
             _time = time;
             var tick = period / Slots;
             _tick = Math.Max(tick.Ticks, 1);
+            _nextVisit = time.GetUtcNow().UtcTicks + _tick;
             _timer = time.CreateTimer(static wheel => ((Wheel)wheel!).Tick(), this, tick, tick);
         }
 
@@ -122,63 +124,96 @@ public sealed class HeartbeatWheel(TimeProvider time) : IDisposable
         {
             lock (_lock)
             {
-                // The slot whose turn comes last: the first call about a period from now.
-                _slots[_current].Add(new Entry(target, _ticks + Slots));
+                // The slot whose turn comes last (the first call about a period from now), or
+                // sooner when the twin needs it (an activation after a restart, due offline soon).
+                var entry = new Entry(target, _ticks + Slots);
+                var now = _time.GetUtcNow().UtcTicks;
+                var due = target.CheckDue;
+                _slots[(int)((_current + (due <= now ? 1 : Steps(entry, due, now))) % Slots)].Add(entry);
             }
         }
 
+        /// <summary>
+        /// Visits each slot whose turn has come by the clock: one per tick, and, when the timer comes
+        /// late (a pause: GC, SIGSTOP, an overloaded machine), every slot whose turn passed meanwhile,
+        /// at most one whole turn, each as of the moment its turn was, so a twin due offline during
+        /// the pause is called now, not up to a period later. Callbacks that pile up behind a late
+        /// one find nothing due.
+        /// </summary>
         private void Tick()
         {
             lock (_lock)
             {
                 var now = _time.GetUtcNow().UtcTicks;
-                _ticks++;
-                _current = (_current + 1) % Slots;
-                var slot = _slots[_current];
-                for (var i = slot.Count - 1; i >= 0; i--)
+                for (var visits = 0; visits < Slots && _nextVisit <= now + (_tick / 2); visits++)
                 {
-                    var entry = slot[i];
-                    var target = entry.Target;
-                    if (target.HeartbeatStopped || target.GrainContext.Deactivated.IsCompleted)
-                    {
-                        Remove(slot, i);
-                        continue;
-                    }
-
-                    var due = target.CheckDue;
-
-                    if (_ticks >= entry.PeriodTick || now >= due)
-                    {
-                        target.GrainContext.Scheduler.QueueAction(BeatOnActivation, target);
-                        entry = entry with { PeriodTick = _ticks + Slots };
-                    }
-
-                    // The period counts ticks (a late timer does not skip a twin); the moment is the clock's.
-                    var steps = entry.PeriodTick - _ticks;
-                    if (due > now)
-                    {
-                        steps = Math.Min(steps, ((due - now) / _tick) + ((due - now) % _tick == 0 ? 0 : 1));
-                    }
-
-                    steps = Math.Clamp(steps, 1, Slots);
-                    if (steps == Slots)
-                    {
-                        slot[i] = entry;
-                    }
-                    else
-                    {
-                        // Called sooner than a period from now: into the slot of that moment.
-                        Remove(slot, i);
-                        _slots[(int)((_current + steps) % Slots)].Add(entry);
-                    }
+                    Visit(Math.Min(_nextVisit, now));
+                    _nextVisit += _tick;
                 }
 
-                if (slot.Capacity > 64 && slot.Count < slot.Capacity / 4)
+                if (_nextVisit <= now)
                 {
-                    // Twins that left give their room back.
-                    slot.Capacity = slot.Count * 2;
+                    // Paused for more than a turn: every twin was visited once; go on from now.
+                    _nextVisit = now + _tick;
                 }
             }
+        }
+
+        private void Visit(long now)
+        {
+            _ticks++;
+            _current = (_current + 1) % Slots;
+            var slot = _slots[_current];
+            for (var i = slot.Count - 1; i >= 0; i--)
+            {
+                var entry = slot[i];
+                var target = entry.Target;
+                if (target.HeartbeatStopped || target.GrainContext.Deactivated.IsCompleted)
+                {
+                    Remove(slot, i);
+                    continue;
+                }
+
+                var due = target.CheckDue;
+                if (_ticks >= entry.PeriodTick || now >= due)
+                {
+                    target.GrainContext.Scheduler.QueueAction(BeatOnActivation, target);
+                    entry = entry with { PeriodTick = _ticks + Slots };
+                }
+
+                var steps = Steps(entry, due, now);
+                if (steps == Slots)
+                {
+                    slot[i] = entry;
+                }
+                else
+                {
+                    // Called sooner than a period from now: into the slot of that moment.
+                    Remove(slot, i);
+                    _slots[(int)((_current + steps) % Slots)].Add(entry);
+                }
+            }
+
+            if (slot.Capacity > 64 && slot.Count < slot.Capacity / 4)
+            {
+                slot.TrimExcess();
+            }
+        }
+
+        /// <summary>
+        /// Ticks until the entry's next call: its period (counted in ticks), or its due moment by the
+        /// clock if that is sooner and still ahead (one that has passed was the reason for the call
+        /// just made: the hint is stale until that call has run).
+        /// </summary>
+        private long Steps(Entry entry, long due, long now)
+        {
+            var steps = entry.PeriodTick - _ticks;
+            if (due > now)
+            {
+                steps = Math.Min(steps, ((due - now) / _tick) + ((due - now) % _tick == 0 ? 0 : 1));
+            }
+
+            return Math.Clamp(steps, 1, Slots);
         }
 
         // Order within a slot does not matter: swap with the last and drop it.

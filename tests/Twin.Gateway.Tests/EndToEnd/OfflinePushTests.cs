@@ -66,4 +66,61 @@ public class OfflinePushTests
             Assert.True(lag > TimeSpan.FromMilliseconds(-50) && lag < TimeSpan.FromSeconds(1), $"{id} pushed offline {lag.TotalMilliseconds:F0} ms after it went offline");
         }
     }
+
+    [Fact]
+    public async Task After_a_restart_a_machine_heard_before_it_is_pushed_offline_on_time()
+    {
+        // Offline 30 s after the last message; the twins come back more than a period (15 s) after
+        // it and before that moment, so a first check a period after the activation would be late.
+        var offlineAfter = TimeSpan.FromSeconds(30);
+        using var temp = new TempDirectory();
+        var settings = new Dictionary<string, string> { ["Twin:Machine:OfflineAfter"] = offlineAfter.ToString("c", CultureInfo.InvariantCulture) };
+        var factory = "off-" + Guid.NewGuid().ToString("N")[..8];
+        var lastSeen = new Dictionary<string, DateTimeOffset>();
+        await using (var before = new GatewayProcess(temp.Sub("data"), settings))
+        {
+            await before.StartAsync();
+            foreach (var id in new[] { "m1", "m2" })
+            {
+                var body = $"{{\"seq\":1,\"ts\":\"{TestDevice.Now()}\",\"values\":{{\"temp\":25}}}}";
+                Assert.True((await before.Http.PostAsync($"/api/factories/{factory}/machines/{id}/telemetry", new StringContent(body, Encoding.UTF8, "application/json"))).IsSuccessStatusCode);
+                lastSeen[id] = (await before.MachineAsync(factory, id))!.Value.GetProperty("lastSeen").GetDateTimeOffset();
+            }
+
+            await before.StopAsync();
+        }
+
+        var comeBack = lastSeen.Values.Min() + (offlineAfter / 2) + TimeSpan.FromSeconds(1) - DateTimeOffset.UtcNow;
+        if (comeBack > TimeSpan.Zero)
+        {
+            await Task.Delay(comeBack); // the scenario's moment, not a wait for a result
+        }
+
+        await using var gateway = new GatewayProcess(temp.Sub("data"), settings);
+        await gateway.StartAsync();
+        var offlineAt = new ConcurrentDictionary<string, DateTimeOffset>();
+        await using var connection = new HubConnectionBuilder().WithUrl(new Uri(gateway.Http.BaseAddress!, "/hubs/twins")).Build();
+        connection.On<JsonElement>("twinChanged", change =>
+        {
+            var machine = change.GetProperty("machine");
+            if (machine.GetProperty("status").GetString() == "offline")
+            {
+                offlineAt.TryAdd(machine.GetProperty("id").GetString()!, DateTimeOffset.UtcNow);
+            }
+        });
+        await connection.StartAsync();
+        foreach (var id in lastSeen.Keys)
+        {
+            await connection.InvokeAsync<JsonElement>("Subscribe", $"machine:{factory}/{id}");
+            Assert.True(DateTimeOffset.UtcNow < lastSeen[id] + offlineAfter - TimeSpan.FromSeconds(2), "the restart took longer than the offline time: the test would prove nothing");
+        }
+
+        await Wait.UntilAsync(() => Task.FromResult(offlineAt.Count == lastSeen.Count), offlineAfter * 2, "both pushed offline after the restart");
+        foreach (var (id, seen) in lastSeen)
+        {
+            var lag = offlineAt[id] - (seen + offlineAfter);
+            // A wheel tick is 15 s / 16 here.
+            Assert.True(lag > TimeSpan.FromMilliseconds(-50) && lag < TimeSpan.FromSeconds(1.5), $"{id} pushed offline {lag.TotalMilliseconds:F0} ms after it went offline");
+        }
+    }
 }

@@ -19,7 +19,7 @@ public sealed class HeartbeatWheelTests
             // Joined at different moments within the period.
             if (i % 10 == 9)
             {
-                time.Advance(Period / HeartbeatWheel.Slots);
+                Run(time, Period / HeartbeatWheel.Slots);
             }
         }
 
@@ -27,7 +27,7 @@ public sealed class HeartbeatWheelTests
         Assert.All(twins, t => Assert.Equal(0, t.Beats));
         for (var period = 1; period <= 3; period++)
         {
-            time.Advance(Period);
+            Run(time, Period);
             Assert.All(twins, t => Assert.Equal(period, t.Beats));
         }
 
@@ -45,13 +45,13 @@ public sealed class HeartbeatWheelTests
         wheel.Join(stopped, Period);
         wheel.Join(gone, Period);
         wheel.Join(live, Period);
-        time.Advance(Period);
+        Run(time, Period);
         Assert.Equal([1, 1, 1], new[] { stopped.Beats, gone.Beats, live.Beats });
 
         stopped.Stopped = true;
         gone.Context.Deactivate();
-        time.Advance(Period);
-        time.Advance(Period);
+        Run(time, Period);
+        Run(time, Period);
         Assert.Equal([1, 1, 3], new[] { stopped.Beats, gone.Beats, live.Beats });
         Assert.Equal(1, wheel.Count);
     }
@@ -65,7 +65,7 @@ public sealed class HeartbeatWheelTests
         var slow = new Twin();
         wheel.Join(fast, Period);
         wheel.Join(slow, Period * 4);
-        time.Advance(Period * 4);
+        Run(time, Period * 4);
         Assert.Equal(4, fast.Beats);
         Assert.Equal(1, slow.Beats);
     }
@@ -84,24 +84,24 @@ public sealed class HeartbeatWheelTests
         var talking = new Twin { Time = time, Due = (start + (Period * 3)).UtcTicks };
         wheel.Join(quiet, Period);
         wheel.Join(talking, Period);
-        time.Advance(Period);
+        Run(time, Period);
         Assert.Equal([1, 1], new[] { quiet.Beats, talking.Beats });
 
         // Called at the first tick at or after that moment, not a period later.
         for (var i = 1; i <= 5; i++)
         {
-            time.Advance(tick);
+            Run(time, tick);
             Assert.Equal(1, quiet.Beats);
         }
 
-        time.Advance(tick);
+        Run(time, tick);
         Assert.Equal(2, quiet.Beats);
         Assert.True(quiet.LastBeat >= due && quiet.LastBeat - due < tick, $"called at {quiet.LastBeat}, due {due}");
 
         // Checked: with the moment behind it, it keeps its period from that check.
-        time.Advance(Period - tick);
+        Run(time, Period - tick);
         Assert.Equal(2, quiet.Beats);
-        time.Advance(tick);
+        Run(time, tick);
         Assert.Equal(3, quiet.Beats);
 
         // A moment further than the period changes nothing: once a period, as before.
@@ -117,16 +117,77 @@ public sealed class HeartbeatWheelTests
         var tick = Period / HeartbeatWheel.Slots;
         var twin = new Twin { Time = time, Due = (time.GetUtcNow() + Period + (tick * 4)).UtcTicks };
         wheel.Join(twin, Period);
-        time.Advance(Period);
+        Run(time, Period);
         Assert.Equal(1, twin.Beats);
 
         // Heard again two ticks later: its moment now lies past the period.
-        time.Advance(tick * 2);
+        Run(time, tick * 2);
         twin.Due = (time.GetUtcNow() + (Period * 2)).UtcTicks;
-        time.Advance(tick * 13);
+        Run(time, tick * 13);
         Assert.Equal(1, twin.Beats);
-        time.Advance(tick);
+        Run(time, tick);
         Assert.Equal(2, twin.Beats);
+    }
+
+    [Fact]
+    public void A_twin_that_joins_due_soon_is_called_then_not_a_period_later()
+    {
+        // An activation after a restart: heard before it, offline in three ticks.
+        var time = new FakeTimeProvider();
+        using var wheel = new HeartbeatWheel(time);
+        var tick = Period / HeartbeatWheel.Slots;
+        var soon = new Twin { Time = time, Due = (time.GetUtcNow() + (tick * 2.5)).UtcTicks };
+        var late = new Twin { Time = time, Due = (time.GetUtcNow() - tick).UtcTicks };
+        wheel.Join(soon, Period);
+        wheel.Join(late, Period);
+        Run(time, tick);
+        Assert.Equal([0, 1], new[] { soon.Beats, late.Beats });
+        Run(time, tick * 2);
+        Assert.Equal(1, soon.Beats);
+        Assert.True(soon.LastBeat.UtcTicks >= soon.Due && soon.LastBeat.UtcTicks - soon.Due < tick.Ticks, $"called at {soon.LastBeat}");
+    }
+
+    [Fact]
+    public void After_a_pause_the_twins_due_meanwhile_are_called_at_once_and_each_once()
+    {
+        var time = new FakeTimeProvider();
+        using var wheel = new HeartbeatWheel(time);
+        var tick = Period / HeartbeatWheel.Slots;
+        var start = time.GetUtcNow();
+        var twins = Enumerable.Range(0, 16).Select(i => new Twin { Time = time, Due = (start + Period + (tick * (i + 0.5))).UtcTicks }).ToList();
+        var talking = new Twin { Time = time, Due = (start + (Period * 5)).UtcTicks };
+        foreach (var twin in twins.Append(talking))
+        {
+            wheel.Join(twin, Period);
+        }
+
+        Run(time, Period);
+        Assert.All(twins.Append(talking), t => Assert.Equal(1, t.Beats));
+
+        // The process stops (SIGSTOP, a long GC) for more than a period; the timer's callbacks pile
+        // up and all run when it resumes, with the clock already past every moment.
+        time.Advance(Period * 1.5);
+        Assert.All(twins, t => Assert.Equal(2, t.Beats));
+        Assert.Equal(2, talking.Beats);
+
+        // Then on as before: once a period.
+        Run(time, Period);
+        Assert.All(twins.Append(talking), t => Assert.Equal(3, t.Beats));
+    }
+
+    /// <summary>The clock running as it does: in steps well under a tick, every timer called on its way.</summary>
+    private static void Run(FakeTimeProvider time, TimeSpan span)
+    {
+        var step = Period / HeartbeatWheel.Slots / 4;
+        for (; span >= step; span -= step)
+        {
+            time.Advance(step);
+        }
+
+        if (span > TimeSpan.Zero)
+        {
+            time.Advance(span);
+        }
     }
 
     private sealed class Twin : IHeartbeat
