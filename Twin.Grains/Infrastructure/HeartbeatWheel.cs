@@ -145,6 +145,12 @@ public sealed class HeartbeatWheel(TimeProvider time) : IDisposable
             lock (_lock)
             {
                 var now = _time.GetUtcNow().UtcTicks;
+                if (_nextVisit > now + (2 * _tick))
+                {
+                    // The clock was set back: go on from now rather than wait for it to catch up.
+                    _nextVisit = now;
+                }
+
                 for (var visits = 0; visits < Slots && _nextVisit <= now + (_tick / 2); visits++)
                 {
                     Visit(Math.Min(_nextVisit, now));

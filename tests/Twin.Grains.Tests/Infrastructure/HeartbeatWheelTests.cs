@@ -175,6 +175,37 @@ public sealed class HeartbeatWheelTests
         Assert.All(twins.Append(talking), t => Assert.Equal(3, t.Beats));
     }
 
+    [Fact]
+    public void A_clock_set_back_does_not_stop_the_wheel()
+    {
+        var time = new FakeTimeProvider();
+        var wall = new SetBackClock(time);
+        using var wheel = new HeartbeatWheel(wall);
+        var twin = new Twin();
+        wheel.Join(twin, Period);
+        Run(time, Period);
+        Assert.Equal(1, twin.Beats);
+
+        // NTP moves the wall clock an hour back; the timer goes on as before.
+        wall.Offset = -TimeSpan.FromHours(1);
+        Run(time, Period);
+        Assert.Equal(2, twin.Beats);
+    }
+
+    /// <summary>A wall clock that can be set back, over timers that run on as before.</summary>
+    private sealed class SetBackClock(FakeTimeProvider inner) : TimeProvider
+    {
+        public TimeSpan Offset { get; set; }
+
+        public override DateTimeOffset GetUtcNow() => inner.GetUtcNow() + Offset;
+
+        public override long GetTimestamp() => inner.GetTimestamp();
+
+        public override long TimestampFrequency => inner.TimestampFrequency;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) => inner.CreateTimer(callback, state, dueTime, period);
+    }
+
     /// <summary>The clock running as it does: in steps well under a tick, every timer called on its way.</summary>
     private static void Run(FakeTimeProvider time, TimeSpan span)
     {
