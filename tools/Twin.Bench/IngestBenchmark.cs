@@ -181,8 +181,9 @@ public static class IngestBenchmark
             // A failed run says where: which twins fell short, and what the gateway warned about.
             var behind = Enumerable.Range(0, machines).Where(m => counters[m].Applied + counters[m].Late < perMachine).ToList();
             Console.WriteLine($"note: {behind.Count:N0} of {machines:N0} twins are short: " + string.Join(", ", behind.Take(10).Select(m => $"{Devices.Machine(m)} {counters[m].Applied + counters[m].Late:N0}")));
-            var warnings = gateway.Output.Split('\n').Where(l => l.StartsWith("warn", StringComparison.Ordinal) || l.StartsWith("fail", StringComparison.Ordinal) || l.StartsWith("crit", StringComparison.Ordinal)).ToList();
-            Console.WriteLine($"note: the gateway logged {warnings.Count:N0} warnings or errors; the last of its output:\n{string.Join('\n', gateway.Output.Split('\n').TakeLast(60))}\n");
+            var output = gateway.Output.Split('\n');
+            var warnings = output.Count(l => l.StartsWith("warn", StringComparison.Ordinal) || l.StartsWith("fail", StringComparison.Ordinal) || l.StartsWith("crit", StringComparison.Ordinal));
+            Console.WriteLine($"note: the gateway logged {warnings:N0} warnings or errors; the last of its output:\n{string.Join('\n', output.TakeLast(60))}\n");
         }
 
         return new IngestResult(

@@ -25,18 +25,9 @@ public class OfflinePushTests
 
         // Three machines heard at different moments, so their heartbeat periods start at different
         // phases: a check once a period (every 3 s here) would be late by up to 3 s for most of them.
-        var offlineAt = new ConcurrentDictionary<string, DateTimeOffset>();
         var changes = new ConcurrentQueue<string>();
         await using var connection = new HubConnectionBuilder().WithUrl(new Uri(gateway.Http.BaseAddress!, "/hubs/twins")).Build();
-        connection.On<JsonElement>("twinChanged", change =>
-        {
-            changes.Enqueue(change.GetRawText());
-            var machine = change.GetProperty("machine");
-            if (machine.GetProperty("status").GetString() == "offline")
-            {
-                offlineAt.TryAdd(machine.GetProperty("id").GetString()!, DateTimeOffset.UtcNow);
-            }
-        });
+        var offlineAt = WatchOffline(connection, changes);
         await connection.StartAsync();
 
         var lastSeen = new Dictionary<string, DateTimeOffset>();
@@ -98,16 +89,8 @@ public class OfflinePushTests
 
         await using var gateway = new GatewayProcess(temp.Sub("data"), settings);
         await gateway.StartAsync();
-        var offlineAt = new ConcurrentDictionary<string, DateTimeOffset>();
         await using var connection = new HubConnectionBuilder().WithUrl(new Uri(gateway.Http.BaseAddress!, "/hubs/twins")).Build();
-        connection.On<JsonElement>("twinChanged", change =>
-        {
-            var machine = change.GetProperty("machine");
-            if (machine.GetProperty("status").GetString() == "offline")
-            {
-                offlineAt.TryAdd(machine.GetProperty("id").GetString()!, DateTimeOffset.UtcNow);
-            }
-        });
+        var offlineAt = WatchOffline(connection, new ConcurrentQueue<string>());
         await connection.StartAsync();
         foreach (var id in lastSeen.Keys)
         {
@@ -122,5 +105,21 @@ public class OfflinePushTests
             // A wheel tick is 15 s / 16 here.
             Assert.True(lag > TimeSpan.FromMilliseconds(-50) && lag < TimeSpan.FromSeconds(1.5), $"{id} pushed offline {lag.TotalMilliseconds:F0} ms after it went offline");
         }
+    }
+
+    /// <summary>When each machine was first pushed offline; every change pushed goes into <paramref name="changes"/>.</summary>
+    private static ConcurrentDictionary<string, DateTimeOffset> WatchOffline(HubConnection connection, ConcurrentQueue<string> changes)
+    {
+        var offlineAt = new ConcurrentDictionary<string, DateTimeOffset>();
+        connection.On<JsonElement>("twinChanged", change =>
+        {
+            changes.Enqueue(change.GetRawText());
+            var machine = change.GetProperty("machine");
+            if (machine.GetProperty("status").GetString() == "offline")
+            {
+                offlineAt.TryAdd(machine.GetProperty("id").GetString()!, DateTimeOffset.UtcNow);
+            }
+        });
+        return offlineAt;
     }
 }
