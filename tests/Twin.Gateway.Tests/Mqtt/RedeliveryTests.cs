@@ -12,6 +12,23 @@ namespace Twin.Gateway.Tests.Mqtt;
 /// </summary>
 public class RedeliveryTests
 {
+    private const string Probe = "factory/f1/machine/probe/telemetry";
+
+    /// <summary>The next message that is not a probe (probes are acknowledged and skipped).</summary>
+    private static async Task<MqttInbound> ReadAsync(MqttConnection connection, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var item = await connection.Received.ReadAsync(cancellationToken);
+            if (item.Topic != Probe)
+            {
+                return item;
+            }
+
+            await connection.AcknowledgeAsync(item);
+        }
+    }
+
     [Fact]
     public async Task A_message_left_unacknowledged_comes_again_after_a_redelivery_and_one_acknowledged_does_not()
     {
@@ -25,17 +42,28 @@ public class RedeliveryTests
         {
             await Wait.UntilAsync(() => Task.FromResult(connection.IsConnected), TimeSpan.FromSeconds(10), "connected");
             await using var device = await TestDevice.ConnectAsync(mosquitto.Port);
+
+            // Connected comes before subscribed: probe until a message comes through.
+            await Wait.UntilAsync(
+                async () =>
+                {
+                    await device.PublishAsync(Probe, "{}");
+                    await Task.Delay(100);
+                    return connection.Received.TryPeek(out _);
+                },
+                TimeSpan.FromSeconds(10),
+                "subscribed");
             await device.PublishAsync("factory/f1/machine/m1/telemetry", "{\"seq\":1}");
             await device.PublishAsync("factory/f1/machine/m2/telemetry", "{\"seq\":2}");
 
             using var read = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            var first = await connection.Received.ReadAsync(read.Token);
-            var second = await connection.Received.ReadAsync(read.Token);
+            var first = await ReadAsync(connection, read.Token);
+            var second = await ReadAsync(connection, read.Token);
             Assert.Equal("{\"seq\":1}", Encoding.UTF8.GetString(first.Payload));
             await connection.AcknowledgeAsync(second); // m2 was taken; m1's batch "failed"
 
             connection.Redeliver("test");
-            var again = await connection.Received.ReadAsync(read.Token);
+            var again = await ReadAsync(connection, read.Token);
             Assert.Equal("factory/f1/machine/m1/telemetry", again.Topic);
             Assert.Equal("{\"seq\":1}", Encoding.UTF8.GetString(again.Payload));
             Assert.True(again.Connection > first.Connection, "redelivered on a new connection");
@@ -43,7 +71,7 @@ public class RedeliveryTests
 
             // Only the unacknowledged one came again: nothing else is waiting.
             await device.PublishAsync("factory/f1/machine/m3/telemetry", "{\"seq\":3}");
-            var next = await connection.Received.ReadAsync(read.Token);
+            var next = await ReadAsync(connection, read.Token);
             Assert.Equal("factory/f1/machine/m3/telemetry", next.Topic);
         }
         finally
